@@ -1,0 +1,56 @@
+/**
+ * The events that cross the boundary between the pure statecharts and the actors in src/.
+ * Actors in src/ send these back with `sendBack`; the machines react to them.
+ */
+
+/** Sent by the tlsClient actor (one per outbound link). */
+export type LinkEvent =
+  | { type: 'LINK_UP' }
+  /** An established link died: keep-alive timeout, peer closed, socket error. Retried. */
+  | { type: 'LINK_DOWN'; reason: string }
+  /** Could not connect (refused, unreachable, timeout). Retried with backoff. */
+  | { type: 'LINK_FAILED'; reason: string }
+  /** TLS verification or identity check failed. Not retried until trust changes. */
+  | { type: 'LINK_REJECTED'; reason: string };
+
+/** Sent by the tlsResponder actor (the server side, one for the whole BMC). */
+export type ResponderEvent =
+  | { type: 'INBOUND_UP'; peer: string; connectionId: string }
+  | { type: 'INBOUND_DOWN'; peer: string; connectionId: string; reason: string }
+  | { type: 'RESPONDER_FAILED'; reason: string };
+
+/** Sent into the tlsResponder / tlsClient actors by the machines when credentials or trust change. */
+export type CredentialsEvent = { type: 'CREDENTIALS_UPDATED' } | { type: 'TRUST_UPDATED' };
+
+/** Input of the tlsClient actor: whom to reach, and the name its certificate must carry. */
+export interface LinkTarget {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+/** Input of the attestPeer actor. */
+export interface AttestationTarget {
+  readonly name: string;
+  readonly address?: string;
+  readonly port?: number;
+}
+
+/** Why issuing certificates was asked for. */
+export type IssueReason = 'provision' | 'boot' | 'renew';
+
+/** Input of the issueCertificates actor. */
+export interface IssueRequest {
+  readonly reason: IssueReason;
+}
+
+/** Output of the issueCertificates actor: facts about what was issued, never key material. */
+export interface IssueSummary {
+  /** SHA-256 fingerprint of the CA certificate, hex. */
+  readonly caFingerprint: string;
+  /** Leaf notAfter, epoch milliseconds. */
+  readonly leafNotAfter: number;
+  /** Leaf notBefore, epoch milliseconds. */
+  readonly leafNotBefore: number;
+  readonly generation: number;
+}

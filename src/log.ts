@@ -1,0 +1,56 @@
+import winston from 'winston';
+
+/** The daemon's logger type; children carry structured fields such as peer, state, event. */
+export type Logger = winston.Logger;
+
+/** Field names whose values are never logged, whatever the caller passes. */
+const SECRET_FIELD = /pin|passw|secret|private|nonce|^key$|keypem|key_pem|sopin/i;
+
+/** Drops secret-looking fields from a log record: PINs, keys and nonces never reach a log. */
+export const redactSecrets = winston.format((info) => {
+  for (const field of Object.keys(info)) {
+    if (SECRET_FIELD.test(field)) info[field] = '[redacted]';
+  }
+  return info;
+});
+
+/** sd-daemon priority prefixes, so journald files each line at the right level. */
+const JOURNAL_PRIORITY: Record<string, number> = { error: 3, warn: 4, info: 6, debug: 7 };
+
+const FIELDS = ['peer', 'state', 'event', 'code', 'reason'] as const;
+
+function fieldsOf(info: winston.Logform.TransformableInfo): string {
+  const parts: string[] = [];
+  for (const f of FIELDS) {
+    const v = info[f];
+    if (v !== undefined && v !== null && v !== '') parts.push(`${f}=${String(v)}`);
+  }
+  return parts.length ? ` ${parts.join(' ')}` : '';
+}
+
+/** Options for the root logger. */
+export interface LoggerOptions {
+  readonly level: string;
+  /** Force journald formatting; default: detected from JOURNAL_STREAM (set by systemd). */
+  readonly journald?: boolean;
+}
+
+/**
+ * Builds the root logger. Under systemd (JOURNAL_STREAM set) lines carry `<N>` priority prefixes
+ * that journald parses; otherwise timestamped console lines. Both go to stderr so stdout stays free.
+ */
+export function createLogger(opts: LoggerOptions): Logger {
+  const journald = opts.journald ?? Boolean(process.env['JOURNAL_STREAM']);
+  const line = journald
+    ? winston.format.printf(
+        (info) => `<${JOURNAL_PRIORITY[info.level] ?? 6}>${String(info.message)}${fieldsOf(info)}`,
+      )
+    : winston.format.printf(
+        (info) => `${String(info['timestamp'])} ${info.level.padEnd(5)} ${String(info.message)}${fieldsOf(info)}`,
+      );
+  return winston.createLogger({
+    level: opts.level,
+    format: winston.format.combine(redactSecrets(), winston.format.timestamp(), line),
+    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
+  });
+}

@@ -1,0 +1,100 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+
+/** The shipped policy files; the private bus includes them exactly as the system bus would. */
+export const SHIPPED_POLICIES = [resolve(import.meta.dirname, '../../service/xyz.openbmc_project.Provisioning.conf')];
+
+/** A running private system-type bus; stop() kills its dbus-daemon by PID. */
+export interface PrivateBus {
+  readonly address: string;
+  readonly pid: number;
+  readonly dir: string;
+  readonly process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** The default policy of Debian's /usr/share/dbus-1/system.conf, so tests see production rules. */
+const DEFAULT_POLICY = `
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus" send_member="UpdateActivationEnvironment"/>
+  </policy>`;
+
+/** Options for a private bus: extra policy files (e.g. the attestation service's) to include. */
+export interface PrivateBusOptions {
+  readonly policies?: readonly string[];
+  readonly dir?: string;
+}
+
+/** Starts `dbus-daemon` with a system-type config on a unix:path socket in a fresh temp dir. */
+export async function startPrivateBus(opts: PrivateBusOptions = {}): Promise<PrivateBus> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pbus-'));
+  const socket = join(dir, 'system_bus_socket');
+  const includes = [...SHIPPED_POLICIES, ...(opts.policies ?? [])].map((p) => `  <include>${p}</include>`).join('\n');
+  const configFile = join(dir, 'bus.conf');
+  writeFileSync(
+    configFile,
+    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=${socket}</listen>
+  <auth>EXTERNAL</auth>
+${DEFAULT_POLICY}
+${includes}
+</busconfig>
+`,
+  );
+  const child = spawn('dbus-daemon', ['--config-file', configFile, '--nofork', '--nopidfile', '--print-address=1'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('dbus-daemon did not start');
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const address = await new Promise<string>((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`dbus-daemon printed no address in 5 s: ${stderr}`)), 5000);
+    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    rl.once('line', (line) => {
+      clearTimeout(timer);
+      rl.close();
+      res(line.trim());
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      rej(new Error(`dbus-daemon exited ${code}: ${stderr}`));
+    });
+  });
+  return {
+    address,
+    pid,
+    dir,
+    process: child,
+    stop: () => stopProcess(child),
+  };
+}
+
+/** Stops a child by its PID: SIGTERM, then SIGKILL after a grace period. */
+export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
