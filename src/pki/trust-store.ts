@@ -1,0 +1,282 @@
+import { watch as fsWatch, mkdirSync, type FSWatcher } from 'node:fs';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, symlink, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../log.ts';
+import { syncDir, writeFileAtomic } from './atomic-file.ts';
+import { parseCaPem, type ParsedCa } from './ca-certificate-pem.ts';
+import { opensslSubjectHash } from './openssl-subject-hash.ts';
+import { TrustStoreError } from './trust-store-error.ts';
+
+/** A peer CA this BMC trusts: one PEM file in the authority directory. */
+export interface TrustedCa {
+  /** SHA-256 of the DER, lowercase hex. */
+  readonly fingerprint: string;
+  readonly subject: string;
+  readonly pem: string;
+  /** Absolute path of the PEM file. */
+  readonly file: string;
+}
+
+/** Where the trust store lives, and where it reports what it did. */
+export interface TrustStoreOptions {
+  readonly dir: string;
+  readonly log?: Logger;
+}
+
+/** File names the store reads as CA certificates (hash links and dot-files are not). */
+const CA_FILE = /^[^.].*\.(pem|crt|cer)$/i;
+/** OpenSSL's `-CApath` link names: subject hash, dot, collision index. */
+const HASH_LINK = /^([0-9a-f]{8})\.(\d+)$/;
+const MAX_FILE_BYTES = 1024 * 1024;
+const WATCH_DEBOUNCE_MS = 200;
+
+interface Entry extends TrustedCa {
+  /** Every file holding this same certificate (an operator may have copied it under another name). */
+  readonly files: readonly string[];
+}
+
+/**
+ * The trusted peer CAs: a directory of PEM files plus OpenSSL subject-hash links so that
+ * `openssl verify -CApath` and Node's TLS (through caPems()) agree on the same set.
+ * Every operation re-reads the directory, so PEMs placed by hand are honoured.
+ */
+export class TrustStore {
+  readonly dir: string;
+  #log: Logger | undefined;
+  #entries: readonly Entry[] = [];
+  #pems: readonly string[] = Object.freeze([]);
+  #hashes = new Map<string, string>();
+  #queue: Promise<unknown> = Promise.resolve();
+  #listeners = new Set<() => void>();
+  #watcher: FSWatcher | undefined;
+  #debounce: NodeJS.Timeout | undefined;
+
+  constructor(opts: TrustStoreOptions) {
+    this.dir = opts.dir;
+    this.#log = opts.log;
+  }
+
+  /** Re-reads the directory (creating it, 0755, if missing) and repairs the hash links. */
+  reload(): Promise<void> {
+    return this.#serial(async () => {
+      await this.#sync();
+    });
+  }
+
+  /** The trusted CA certificates as of the last read, for `tls.createSecureContext({ ca })`. */
+  caPems(): readonly string[] {
+    return this.#pems;
+  }
+
+  /** Re-reads the directory and returns the trusted CAs. */
+  list(): Promise<readonly TrustedCa[]> {
+    return this.#serial(async () => {
+      await this.#sync();
+      return this.#entries.map(publicView);
+    });
+  }
+
+  /**
+   * Trusts a CA certificate: writes `<fingerprint>.pem` (0644, atomically) and its hash link.
+   * Idempotent. Throws TrustStoreError for anything but exactly one CA certificate.
+   */
+  async add(pem: string): Promise<TrustedCa> {
+    const parsed = parseCaPem(pem);
+    return await this.#serial(async () => {
+      await this.#sync({
+        mutate: async (entries) => {
+          const existing = entries.find((e) => e.fingerprint === parsed.fingerprint);
+          if (existing) return entries;
+          const file = join(this.dir, `${parsed.fingerprint}.pem`);
+          await writeFileAtomic({ path: file, data: parsed.pem, mode: 0o644 });
+          this.#log?.info(`trust store: added CA ${parsed.fingerprint} "${parsed.subject}"`);
+          return [...entries, { ...parsed, file, files: [file] }];
+        },
+      });
+      const entry = this.#entries.find((e) => e.fingerprint === parsed.fingerprint);
+      if (!entry) throw new Error(`trust store: CA ${parsed.fingerprint} vanished while being added`);
+      return publicView(entry);
+    });
+  }
+
+  /** Stops trusting a CA: removes every file holding it and its hash link. False if it was not there. */
+  async remove(fingerprint: string): Promise<boolean> {
+    const fp = normaliseFingerprint(fingerprint);
+    return await this.#serial(async () => {
+      let removed = false;
+      await this.#sync({
+        mutate: async (entries) => {
+          const entry = entries.find((e) => e.fingerprint === fp);
+          if (!entry) return entries;
+          for (const f of entry.files) await unlink(f).catch(ignoreMissing);
+          removed = true;
+          this.#log?.info(`trust store: removed CA ${fp} "${entry.subject}"`);
+          return entries.filter((e) => e !== entry);
+        },
+      });
+      return removed;
+    });
+  }
+
+  /** Calls `listener` after any operation that changed the trusted set; returns an unsubscribe. */
+  onChange(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Watches the directory so PEMs placed or deleted by hand are picked up (debounced reload). */
+  watch(): void {
+    if (this.#watcher) return;
+    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    this.#watcher = fsWatch(this.dir, () => {
+      if (this.#debounce) clearTimeout(this.#debounce);
+      this.#debounce = setTimeout(() => {
+        this.#debounce = undefined;
+        this.reload().catch((err: unknown) =>
+          this.#log?.warn(`trust store: reload after a change in ${this.dir} failed: ${String(err)}`),
+        );
+      }, WATCH_DEBOUNCE_MS);
+    });
+    this.#watcher.on('error', (err) => this.#log?.warn(`trust store: watching ${this.dir} failed: ${err.message}`));
+  }
+
+  /** Stops watching. */
+  close(): void {
+    if (this.#debounce) clearTimeout(this.#debounce);
+    this.#debounce = undefined;
+    this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+
+  #serial<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(op, op);
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Reads the directory, applies an optional change, rewrites the hash links, notifies on change. */
+  async #sync(opts: { mutate?: (entries: readonly Entry[]) => Promise<readonly Entry[]> } = {}): Promise<void> {
+    const before = this.#entries.map((e) => e.fingerprint).join(',');
+    await this.#ensureDir();
+    let entries: readonly Entry[] = await this.#scan();
+    if (opts.mutate) entries = await opts.mutate(entries);
+    entries = [...entries].sort((a, b) => a.subject.localeCompare(b.subject) || a.fingerprint.localeCompare(b.fingerprint));
+    await this.#rehash(entries);
+    this.#entries = entries;
+    this.#pems = Object.freeze(entries.map((e) => e.pem));
+    if (entries.map((e) => e.fingerprint).join(',') !== before) {
+      for (const l of this.#listeners) {
+        try {
+          l();
+        } catch (err) {
+          this.#log?.warn(`trust store: a change listener threw: ${String(err)}`);
+        }
+      }
+    }
+  }
+
+  async #ensureDir(): Promise<void> {
+    const created = await mkdir(this.dir, { recursive: true, mode: 0o755 });
+    if (created !== undefined) await chmod(this.dir, 0o755);
+  }
+
+  async #scan(): Promise<Entry[]> {
+    const byFingerprint = new Map<string, { ca: ParsedCa; files: string[] }>();
+    const names = (await readdir(this.dir, { withFileTypes: true }))
+      .filter((d) => d.isFile() && CA_FILE.test(d.name))
+      .map((d) => d.name)
+      .sort();
+    for (const name of names) {
+      const file = join(this.dir, name);
+      let ca: ParsedCa;
+      try {
+        const st = await lstat(file);
+        if (st.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
+        ca = parseCaPem(await readFile(file, 'utf8'));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        this.#log?.warn(`trust store: ignoring ${file}: ${err instanceof Error ? err.message : String(err)}`);
+        continue;
+      }
+      const slot = byFingerprint.get(ca.fingerprint);
+      if (slot) slot.files.push(file);
+      else byFingerprint.set(ca.fingerprint, { ca, files: [file] });
+    }
+    return [...byFingerprint.values()].map(({ ca, files }) => {
+      // Prefer the canonical <fingerprint>.pem as the file the CA is reported under.
+      const canonical = files.find((f) => f.endsWith(`/${ca.fingerprint}.pem`)) ?? files[0] ?? '';
+      return { ...ca, file: canonical, files };
+    });
+  }
+
+  async #subjectHash(entry: Entry): Promise<string> {
+    const cached = this.#hashes.get(entry.fingerprint);
+    if (cached) return cached;
+    const hash = await opensslSubjectHash(entry.pem);
+    this.#hashes.set(entry.fingerprint, hash);
+    return hash;
+  }
+
+  /**
+   * Makes the `<hash>.<n>` links exactly match the trusted set. Indexes within one hash are kept
+   * dense from 0 (OpenSSL stops at the first missing index), existing assignments are kept when
+   * possible, links are replaced by rename so a concurrent verifier never sees a gap.
+   */
+  async #rehash(entries: readonly Entry[]): Promise<void> {
+    const existing = new Map<string, string>(); // link name -> target file name
+    for (const d of await readdir(this.dir, { withFileTypes: true })) {
+      if (d.isSymbolicLink() && HASH_LINK.test(d.name)) {
+        existing.set(d.name, await readlink(join(this.dir, d.name)).catch(() => ''));
+      }
+    }
+    const buckets = new Map<string, { target: string; order: number }[]>();
+    for (const e of entries) {
+      const hash = await this.#subjectHash(e);
+      const target = e.file.slice(this.dir.length + 1);
+      let order = Number.MAX_SAFE_INTEGER;
+      for (const [link, t] of existing) {
+        const m = HASH_LINK.exec(link);
+        if (m && m[1] === hash && t === target) order = Math.min(order, Number(m[2]));
+      }
+      const bucket = buckets.get(hash) ?? [];
+      bucket.push({ target, order });
+      buckets.set(hash, bucket);
+    }
+    const wanted = new Map<string, string>();
+    for (const [hash, bucket] of buckets) {
+      bucket.sort((a, b) => a.order - b.order || a.target.localeCompare(b.target));
+      bucket.forEach((b, i) => wanted.set(`${hash}.${i}`, b.target));
+    }
+    let touched = false;
+    for (const [link, target] of wanted) {
+      if (existing.get(link) === target) continue;
+      const tmp = join(this.dir, `.${link}.${randomBytes(4).toString('hex')}.tmp`);
+      await symlink(target, tmp);
+      await rename(tmp, join(this.dir, link));
+      touched = true;
+    }
+    for (const link of existing.keys()) {
+      if (!wanted.has(link)) {
+        await unlink(join(this.dir, link)).catch(ignoreMissing);
+        touched = true;
+      }
+    }
+    if (touched) await syncDir(this.dir);
+  }
+}
+
+function publicView(e: Entry): TrustedCa {
+  return { fingerprint: e.fingerprint, subject: e.subject, pem: e.pem, file: e.file };
+}
+
+/** Accepts `AB:CD:…` or hex in either case; the store keys on lowercase hex. */
+function normaliseFingerprint(fp: string): string {
+  return fp.replace(/:/g, '').trim().toLowerCase();
+}
+
+function ignoreMissing(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'ENOENT') throw err;
+}
+
+export { TrustStoreError };
