@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -44,6 +44,8 @@ export interface PrivateBusOptions {
 /** Starts `dbus-daemon` with a system-type config on a unix:path socket in a fresh temp dir. */
 export async function startPrivateBus(opts: PrivateBusOptions = {}): Promise<PrivateBus> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pbus-'));
+  // Non-root clients (the policy tests run busctl as nobody) must reach the socket, as on /run/dbus.
+  chmodSync(dir, 0o755);
   const socket = join(dir, 'system_bus_socket');
   const includes = [...SHIPPED_POLICIES, ...(opts.policies ?? [])].map((p) => `  <include>${p}</include>`).join('\n');
   const configFile = join(dir, 'bus.conf');

@@ -1,0 +1,149 @@
+import { createActor, type InspectionEvent } from 'xstate';
+import { backoffDelay } from '../machines/backoff.ts';
+import { selectDbusProperties } from '../machines/dbus-properties.ts';
+import { peerMachine } from '../machines/peer.machine.ts';
+import { provisioningMachine, type ProvisioningActor } from '../machines/provisioning.machine.ts';
+import { createIssueCertificatesActor, type CertificateIssuing } from './actors/issue-certificates.actor.ts';
+import { attestationNotAvailable, linkNotAvailable, responderNotAvailable } from './actors/not-available.ts';
+import type { Config } from './config/schema.ts';
+import { exportProvisioningService, type ProvisioningService } from './dbus/provisioning-service.ts';
+import { connectSystemBus } from './dbus/system-bus.ts';
+import type { Logger } from './log.ts';
+import { certPaths } from './pki/cert-paths.ts';
+import { CredentialHolder } from './pki/tls-credentials.ts';
+import { TrustStore } from './pki/trust-store.ts';
+import { StateStore } from './state/state-store.ts';
+import { logTransitions } from './transition-log.ts';
+import { withTimeout } from './util/with-timeout.ts';
+
+/** Everything the daemon is built from; the issuer is passed in so the token choice stays in main. */
+export interface DaemonDeps {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly credentials: CredentialHolder;
+  readonly issuer: CertificateIssuing & { close(): Promise<void> };
+}
+
+/** A started daemon: `lost` settles if the bus goes away; stop() shuts down cleanly. */
+export interface RunningDaemon {
+  readonly actor: ProvisioningActor;
+  readonly lost: Promise<string>;
+  stop(): Promise<void>;
+}
+
+const seconds = (s: number) => Math.round(s * 1000);
+const BUS_CALL_TIMEOUT_MS = 10_000;
+
+/** Wires the pure machines to their effects (`.provide()`), D-Bus, persistence and logging. */
+export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
+  const { config, log, credentials, issuer } = deps;
+  const stateStore = new StateStore(config.state_dir);
+  const loaded = stateStore.load();
+  if (loaded.problem) log.warn(loaded.problem, { code: 'STATE_FILE_CORRUPT' });
+
+  const trustStore = new TrustStore({ dir: certPaths(config.cert_root).authorityDir, log });
+  await withTimeout(trustStore.reload(), BUS_CALL_TIMEOUT_MS, 'reading the trust store');
+
+  const observers: Array<(ev: InspectionEvent) => void> = [];
+  const closers: Array<() => Promise<void>> = [];
+  if (config.inspect_port) {
+    const { startInspector } = await import('./inspect/inspector.ts');
+    const inspector = await startInspector({
+      port: config.inspect_port,
+      log: log.child({ component: 'inspector' }),
+      ...(config.stately_inspector_url ? { statelyUrl: config.stately_inspector_url } : {}),
+    });
+    observers.push(inspector.observer);
+    closers.push(() => inspector.close());
+    log.info(`inspector at ${inspector.url}`);
+  }
+
+  const retry = {
+    baseMs: seconds(config.retry_base),
+    capMs: seconds(config.retry_timer),
+    fastRetries: config.retry_count,
+  };
+  const machine = provisioningMachine.provide({
+    actors: {
+      issueCertificates: createIssueCertificatesActor(issuer),
+      tlsResponder: responderNotAvailable,
+      peer: peerMachine.provide({
+        actors: { attestPeer: attestationNotAvailable, tlsClient: linkNotAvailable },
+        delays: { retryBackoff: ({ context }) => backoffDelay(context.retry, context.attempt, Math.random()) },
+      }),
+    },
+  });
+
+  const conn = connectSystemBus();
+  let service: ProvisioningService | undefined;
+  let projectionQueued = false;
+  const project = () => {
+    projectionQueued = false;
+    const props = selectDbusProperties(actor.getSnapshot());
+    service?.publish(props);
+    if (props.provisioned) {
+      stateStore.save({ version: 1, provisioned: true }).catch((err: unknown) => {
+        log.error(`cannot persist state: ${err instanceof Error ? err.message : String(err)}`, { code: 'STATE_WRITE' });
+      });
+    }
+  };
+  observers.push(logTransitions(log));
+  observers.push((ev) => {
+    if (ev.type === '@xstate.snapshot' && !projectionQueued) {
+      projectionQueued = true;
+      queueMicrotask(project);
+    }
+  });
+
+  const actor = createActor(machine, {
+    input: {
+      provisioned: loaded.state.provisioned,
+      staticPeers: config.peers,
+      retry,
+      attestationTimeoutMs: seconds(config.attestation_timeout),
+      issueRetryMs: Math.min(seconds(config.retry_timer), 60_000),
+    },
+    inspect: (ev) => {
+      for (const o of observers) o(ev);
+    },
+  });
+  const unwatchTrust = trustStore.onChange(() => actor.send({ type: 'TRUST_UPDATED' }));
+  trustStore.watch();
+
+  try {
+    service = await exportProvisioningService({
+      bus: conn.bus,
+      actor,
+      log,
+      selfDeadlineMs: seconds(config.token_timeout) * 2 + 5000,
+      busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
+      initial: selectDbusProperties(actor.getSnapshot()),
+      beforeSelfReply: () => stateStore.save({ version: 1, provisioned: actor.getSnapshot().context.provisioned }),
+    });
+  } catch (err) {
+    conn.close();
+    trustStore.close();
+    for (const close of closers) await close();
+    throw err;
+  }
+  actor.start();
+  project();
+  log.info(`provisioningd owns the bus name; provisioned=${String(loaded.state.provisioned)}`, {
+    state: JSON.stringify(actor.getSnapshot().value),
+  });
+
+  return {
+    actor,
+    lost: conn.lost,
+    async stop() {
+      unwatchTrust();
+      trustStore.close();
+      actor.stop();
+      await service?.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
+      conn.close();
+      await stateStore.flushed().catch(() => undefined);
+      await issuer.close().catch((err: unknown) => log.warn(`closing the token: ${String(err)}`));
+      for (const close of closers) await close().catch(() => undefined);
+    },
+  };
+}

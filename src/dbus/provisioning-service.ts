@@ -1,0 +1,145 @@
+import { randomUUID } from 'node:crypto';
+import dbus from 'dbus-next';
+import type { DbusProperties } from '../../machines/dbus-properties.ts';
+import { checkDeviceId } from '../../machines/device-id.ts';
+import type { Failure } from '../../machines/failure.ts';
+import type { ProvisioningActor, SelfProvisionResult } from '../../machines/provisioning.machine.ts';
+import type { Logger } from '../log.ts';
+import { withTimeout } from '../util/with-timeout.ts';
+import { CommonError, PROVISIONING_INTERFACE, PROVISIONING_PATH, PROVISIONING_SERVICE } from './names.ts';
+
+const { Interface, ACCESS_READ } = dbus.interface;
+
+/** What the D-Bus service needs from the daemon. */
+export interface ProvisioningServiceDeps {
+  readonly bus: dbus.MessageBus;
+  readonly actor: ProvisioningActor;
+  readonly log: Logger;
+  /** How long ProvisionPeer("self") waits for the issuance before answering Timeout. */
+  readonly selfDeadlineMs: number;
+  /** Runs before a successful ProvisionPeer("self") is answered (persisting the flag). */
+  readonly beforeSelfReply: () => Promise<void>;
+  /** Deadline for bus-daemon calls such as RequestName. */
+  readonly busCallTimeoutMs: number;
+  /** The projection to serve from the first moment the name is owned. */
+  readonly initial: DbusProperties;
+}
+
+/** The exported service: push a new projection with publish(); close() releases the name. */
+export interface ProvisioningService {
+  publish(props: DbusProperties): void;
+  close(): Promise<void>;
+}
+
+/** Maps a failure code from the actors to the OpenBMC common error a caller sees. */
+export function dbusErrorFor(failure: Failure): dbus.DBusError {
+  const name = failure.code === 'TIMEOUT' ? CommonError.Timeout : CommonError.Unavailable;
+  return new dbus.DBusError(name, `${failure.code}: ${failure.message}`);
+}
+
+class ProvisioningInterface extends Interface {
+  // Plain fields: dbus-next may call property getters on the prototype, before construction.
+  props: DbusProperties | undefined;
+  deps: ProvisioningServiceDeps | undefined;
+  waiters = new Map<string, (r: SelfProvisionResult) => void>();
+
+  get peerConnected(): string {
+    return this.props?.peerConnected ?? 'xyz.openbmc_project.Provisioning.Provisioning.PeerConnectionStatus.NotDetermined';
+  }
+
+  get provisioned(): boolean {
+    return this.props?.provisioned ?? false;
+  }
+
+  async ProvisionPeer(deviceId: string): Promise<void> {
+    const deps = this.deps;
+    if (!deps) throw new dbus.DBusError(CommonError.Unavailable, 'service is starting');
+    const check = checkDeviceId(deviceId);
+    const log = deps.log.child({ event: 'ProvisionPeer' });
+    if (check.kind === 'invalid') {
+      log.warn(`ProvisionPeer refused: ${check.reason}`, { code: 'InvalidArgument' });
+      throw new dbus.DBusError(CommonError.InvalidArgument, check.reason);
+    }
+    if (check.kind === 'peer') {
+      if (!deps.actor.getSnapshot().context.provisioned) {
+        log.warn('ProvisionPeer refused: this BMC is not provisioned', { peer: check.id, code: 'NotAllowed' });
+        throw new dbus.DBusError(CommonError.NotAllowed, 'this BMC is not provisioned: call ProvisionPeer("self") first');
+      }
+      log.info('attestation requested', { peer: check.id });
+      deps.actor.send({ type: 'PROVISION_PEER', id: check.id });
+      return;
+    }
+    const requestId = randomUUID();
+    const answered = new Promise<SelfProvisionResult>((resolve) => this.waiters.set(requestId, resolve));
+    log.info('self provisioning requested');
+    deps.actor.send({ type: 'PROVISION_SELF', requestId });
+    let result: SelfProvisionResult;
+    try {
+      result = await withTimeout(answered, deps.selfDeadlineMs, 'ProvisionPeer("self")');
+    } catch (err) {
+      this.waiters.delete(requestId);
+      throw new dbus.DBusError(CommonError.Timeout, err instanceof Error ? err.message : String(err));
+    }
+    if (!result.ok) {
+      log.error(`self provisioning failed: ${result.failure.message}`, { code: result.failure.code });
+      throw dbusErrorFor(result.failure);
+    }
+    await deps.beforeSelfReply();
+    log.info('self provisioning done');
+  }
+}
+
+ProvisioningInterface.configureMembers({
+  properties: {
+    peerConnected: { signature: 's', access: ACCESS_READ },
+    provisioned: { signature: 'b', access: ACCESS_READ },
+  },
+  methods: {
+    ProvisionPeer: { inSignature: 's', outSignature: '' },
+  },
+});
+
+/** Exports the object, then owns the well-known name; fails if another process owns it. */
+export async function exportProvisioningService(deps: ProvisioningServiceDeps): Promise<ProvisioningService> {
+  const iface = new ProvisioningInterface(PROVISIONING_INTERFACE);
+  iface.deps = deps;
+  iface.props = deps.initial;
+  const unsubscribe = deps.actor.on('selfProvisionResult', (result) => {
+    for (const id of result.requestIds) {
+      const resolve = iface.waiters.get(id);
+      iface.waiters.delete(id);
+      resolve?.(result);
+    }
+  });
+  deps.bus.export(PROVISIONING_PATH, iface);
+  const reply = await withTimeout(
+    deps.bus.requestName(PROVISIONING_SERVICE, dbus.NameFlag.DO_NOT_QUEUE),
+    deps.busCallTimeoutMs,
+    `RequestName ${PROVISIONING_SERVICE}`,
+  );
+  if (reply !== dbus.RequestNameReply.PRIMARY_OWNER) {
+    deps.bus.unexport(PROVISIONING_PATH, iface);
+    throw new Error(`cannot own ${PROVISIONING_SERVICE}: another process owns it (reply ${reply})`);
+  }
+  return {
+    publish(props) {
+      const before = iface.props;
+      iface.props = props;
+      const changed: Partial<Record<keyof DbusProperties, unknown>> = {};
+      if (before?.provisioned !== props.provisioned) changed.provisioned = props.provisioned;
+      if (before?.peerConnected !== props.peerConnected) changed.peerConnected = props.peerConnected;
+      if (before && Object.keys(changed).length) {
+        Interface.emitPropertiesChanged(iface, changed, []);
+        deps.log.info('D-Bus properties changed', { state: JSON.stringify(changed) });
+      }
+    },
+    async close() {
+      unsubscribe.unsubscribe();
+      try {
+        await withTimeout(deps.bus.releaseName(PROVISIONING_SERVICE), deps.busCallTimeoutMs, 'ReleaseName');
+      } finally {
+        deps.bus.unexport(PROVISIONING_PATH, iface);
+      }
+    },
+  };
+}

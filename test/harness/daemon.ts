@@ -1,0 +1,155 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { stopProcess, type PrivateBus } from './private-bus.ts';
+
+const run = promisify(execFile);
+export const REPO = resolve(import.meta.dirname, '../..');
+export const SERVICE = 'xyz.openbmc_project.Provisioning';
+export const OBJECT = '/xyz/openbmc_project/Provisioning';
+export const IFACE = 'xyz.openbmc_project.Provisioning.Provisioning';
+export const STATUS = 'xyz.openbmc_project.Provisioning.Provisioning.PeerConnectionStatus';
+
+/** A free TCP port on loopback (bound then released). */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** Output of a command run against a bus. */
+export interface CommandResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs a command with DBUS_SYSTEM_BUS_ADDRESS set, never throwing on a non-zero exit. */
+export async function onBus(bus: PrivateBus, cmd: string, args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<CommandResult> {
+  try {
+    const { stdout, stderr } = await run(cmd, [...args], {
+      env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address },
+      timeout: opts.timeoutMs ?? 30_000,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number | string; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
+  }
+}
+
+/** `busctl` exactly as an operator types it (the seed's commands), on the private bus. */
+export const busctl = (bus: PrivateBus, ...args: string[]) => onBus(bus, 'busctl', args);
+
+/** Reads a property with busctl and returns its value text (e.g. `true`, or the enum string). */
+export async function getProperty(bus: PrivateBus, name: 'provisioned' | 'peerConnected'): Promise<string> {
+  const r = await busctl(bus, 'get-property', SERVICE, OBJECT, IFACE, name);
+  if (r.code !== 0) throw new Error(`busctl get-property ${name} failed: ${r.stderr}`);
+  const text = r.stdout.trim();
+  return text.startsWith('s ') ? JSON.parse(text.slice(2)) as string : text.replace(/^b /, '');
+}
+
+/** Polls until `check` returns true or the deadline passes; returns whether it did. */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 50): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+/** How to start a daemon under test. */
+export interface DaemonOptions {
+  readonly bus: PrivateBus;
+  /** Config keys; cert_root, state_dir, port and name get per-test defaults unless given. */
+  readonly config?: Record<string, unknown>;
+  /** Directory for conf, cert_root and state_dir; a fresh temp dir by default (reuse it to restart). */
+  readonly dir?: string;
+  readonly env?: Record<string, string>;
+  /** `src` runs through tsx (`pnpm -s provisioningd`); `dist` runs the built bundle. */
+  readonly entry?: 'src' | 'dist';
+  /** Wait until the bus name is owned (default true). */
+  readonly waitForName?: boolean;
+  /** Write the config text verbatim instead of JSON of `config`. */
+  readonly rawConfig?: string;
+}
+
+/** A daemon process under test; every exit path stops it by PID. */
+export interface DaemonHandle {
+  readonly pid: number;
+  readonly process: ChildProcess;
+  readonly dir: string;
+  readonly confPath: string;
+  readonly config: Record<string, unknown>;
+  output(): string;
+  exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(): Promise<void>;
+  kill(signal: NodeJS.Signals): void;
+}
+
+/** Starts `provisioningd --conf FILE` on the private bus and (by default) waits for its bus name. */
+export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pd-'));
+  mkdirSync(dir, { recursive: true });
+  const config: Record<string, unknown> = {
+    name: 'bmc-test',
+    cert_root: join(dir, 'root') + '/',
+    state_dir: join(dir, 'state'),
+    port: await freePort(),
+    ...opts.config,
+  };
+  const confPath = join(dir, 'provisioning.conf');
+  writeFileSync(confPath, opts.rawConfig ?? JSON.stringify(config, null, 2));
+  const args =
+    (opts.entry ?? 'src') === 'src'
+      ? ['--import', 'tsx', join(REPO, 'src/main.ts'), '--conf', confPath]
+      : [join(REPO, 'dist/provisioningd.js'), '--conf', confPath];
+  const child = spawn(process.execPath, args, {
+    cwd: REPO,
+    env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: opts.bus.address, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('daemon did not start');
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.once('exit', (code, signal) => res({ code, signal })),
+  );
+  const handle: DaemonHandle = {
+    pid,
+    process: child,
+    dir,
+    confPath,
+    config,
+    output: () => out,
+    exited: () => exit,
+    stop: () => stopProcess(child),
+    kill: (signal) => child.kill(signal),
+  };
+  if (opts.waitForName ?? true) {
+    let dead = false;
+    void exit.then(() => (dead = true));
+    const owned = await eventually(
+      async () => dead || (await busctl(opts.bus, 'status', SERVICE)).code === 0,
+      20_000,
+      50,
+    );
+    if (dead || !owned) {
+      await handle.stop();
+      throw new Error(`daemon did not own ${SERVICE}:\n${out}`);
+    }
+  }
+  return handle;
+}
