@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ConfigError, DEFAULT_CONF_PATH, EX_CONFIG, loadConfig, parseConfig } from '../../src/config/load-config.ts';
+
+const FILE = '/etc/provisioning/test.conf';
+
+/** Parses and returns the ConfigError message; fails the test if the text is accepted. */
+function errorOf(text: string): string {
+  try {
+    parseConfig(text, FILE);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+    return err.message;
+  }
+  assert.fail(`config was accepted: ${text}`);
+}
+
+/** The contract's error: one line naming the file and the field. */
+function assertNamesFileAndField(message: string, field: string): void {
+  assert.ok(!message.includes('\n'), `not one line: ${JSON.stringify(message)}`);
+  assert.ok(message.startsWith(`${FILE}: `), `does not name the file: ${message}`);
+  assert.ok(message.includes(`"${field}"`), `does not name the field ${field}: ${message}`);
+}
+
+describe('configuration defaults', () => {
+  const { config, warnings, usedDefaults } = parseConfig('{}', FILE);
+
+  it('an empty object gives every documented default', () => {
+    assert.deepEqual(config, {
+      port: 8090,
+      cert_root: '/',
+      interface_id: 'eth1',
+      retry_count: 3,
+      retry_timer: 30,
+      retry_base: 1,
+      name: hostname(),
+      state_dir: '/var/lib/provisioning',
+      peers: [],
+      inspect_port: 0,
+      keepalive_interval: 5,
+      keepalive_timeout: 3,
+      handshake_timeout: 10,
+      idle_timeout: 20,
+      max_connections: 64,
+      leaf_lifetime: 86400,
+      ca_lifetime_days: 3650,
+      attestation_timeout: 60,
+      token_timeout: 30,
+      log_level: 'info',
+    });
+    assert.equal(config.token, undefined, 'no token means the software token');
+    assert.equal(config.stately_inspector_url, undefined);
+    assert.deepEqual(warnings, []);
+    assert.equal(usedDefaults, false);
+  });
+
+  it('a peer gets the default port, a token the default key label', () => {
+    const { config: c } = parseConfig(
+      JSON.stringify({
+        peers: [{ name: 'bmc-b', address: '127.0.0.1' }],
+        token: { module: '/usr/lib/softhsm/libsofthsm2.so', label: 'prov', pin_file: '/etc/pin' },
+      }),
+      FILE,
+    );
+    assert.deepEqual(c.peers, [{ name: 'bmc-b', address: '127.0.0.1', port: 8090 }]);
+    assert.deepEqual(c.token, {
+      module: '/usr/lib/softhsm/libsofthsm2.so',
+      label: 'prov',
+      pin_file: '/etc/pin',
+      key_label: 'provisioningd-ca',
+    });
+  });
+
+  it('given values are kept as written', () => {
+    const { config: c } = parseConfig(
+      JSON.stringify({ port: 9443, cert_root: '/tmp/x/', name: 'bmc-a', retry_timer: 0.5, retry_base: 0.1, inspect_port: 0 }),
+      FILE,
+    );
+    assert.equal(c.port, 9443);
+    assert.equal(c.cert_root, '/tmp/x/');
+    assert.equal(c.name, 'bmc-a');
+    assert.equal(c.retry_timer, 0.5);
+    assert.equal(c.retry_base, 0.1);
+  });
+
+  it('the default --conf path and EX_CONFIG are the contract values', () => {
+    assert.equal(DEFAULT_CONF_PATH, '/var/provisioning/provisioning.conf');
+    assert.equal(EX_CONFIG, 78);
+  });
+});
+
+describe('configuration errors', () => {
+  it('text that is not JSON', () => {
+    for (const text of ['{', '', 'port = 8090', '{"port": 8090,}']) {
+      const m = errorOf(text);
+      assert.ok(!m.includes('\n'), m);
+      assert.match(m, new RegExp(`^${FILE}: not valid JSON: `));
+    }
+  });
+
+  it('a top level that is not an object', () => {
+    for (const text of ['[]', 'null', '8090', '"x"']) {
+      assert.equal(errorOf(text), `${FILE}: the top level must be a JSON object`);
+    }
+  });
+
+  it('a wrong type names the field', () => {
+    assertNamesFileAndField(errorOf('{"port": "x"}'), 'port');
+    assertNamesFileAndField(errorOf('{"cert_root": 5}'), 'cert_root');
+    assertNamesFileAndField(errorOf('{"peers": {}}'), 'peers');
+    assertNamesFileAndField(errorOf('{"retry_count": 1.5}'), 'retry_count');
+    assertNamesFileAndField(errorOf('{"token": "softhsm"}'), 'token');
+  });
+
+  it('a port out of range names the field', () => {
+    for (const port of [70000, 0, -1, 65536]) assertNamesFileAndField(errorOf(JSON.stringify({ port })), 'port');
+    assertNamesFileAndField(errorOf('{"inspect_port": 70000}'), 'inspect_port');
+    assertNamesFileAndField(errorOf('{"peers": [{"name": "bmc-b", "address": "127.0.0.1", "port": 70000}]}'), 'peers[0].port');
+  });
+
+  it('nested fields are named with their path', () => {
+    assertNamesFileAndField(errorOf('{"peers": [{"name": "-bad", "address": "127.0.0.1"}]}'), 'peers[0].name');
+    assertNamesFileAndField(errorOf('{"token": {"module": "/x.so"}}'), 'token.label');
+  });
+
+  it('other documented limits', () => {
+    assertNamesFileAndField(errorOf('{"name": ""}'), 'name');
+    assertNamesFileAndField(errorOf('{"name": "bad name"}'), 'name');
+    assertNamesFileAndField(errorOf('{"interface_id": "an-interface-name-too-long"}'), 'interface_id');
+    assertNamesFileAndField(errorOf('{"log_level": "verbose"}'), 'log_level');
+    assertNamesFileAndField(errorOf('{"stately_inspector_url": "http://example.invalid"}'), 'stately_inspector_url');
+    assertNamesFileAndField(errorOf('{"retry_timer": 0}'), 'retry_timer');
+  });
+
+  it('keys that contradict each other name the one to change', () => {
+    const idle = errorOf('{"idle_timeout": 5, "keepalive_interval": 5, "keepalive_timeout": 3}');
+    assertNamesFileAndField(idle, 'idle_timeout');
+    assert.match(idle, /keepalive_interval \+ keepalive_timeout/);
+    assertNamesFileAndField(errorOf('{"retry_base": 60, "retry_timer": 30}'), 'retry_base');
+  });
+});
+
+describe('unknown keys', () => {
+  it('are warnings naming each key, and the rest still applies', () => {
+    const { config, warnings } = parseConfig(
+      JSON.stringify({
+        port: 9000,
+        prot: 1,
+        token: { module: '/x.so', label: 'l', pin_file: '/p', pin: 'no' },
+        peers: [{ name: 'bmc-b', address: '127.0.0.1', adress: 'x' }],
+      }),
+      FILE,
+    );
+    assert.equal(config.port, 9000);
+    assert.deepEqual(warnings, [
+      `${FILE}: unknown key "prot" ignored`,
+      `${FILE}: unknown key "token.pin" ignored`,
+      `${FILE}: unknown key "peers[0].adress" ignored`,
+    ]);
+  });
+});
+
+describe('loadConfig', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'conf-unit-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('a missing file means defaults, flagged so the caller logs it once', () => {
+    const loaded = loadConfig(join(dir, 'absent.conf'));
+    assert.equal(loaded.usedDefaults, true);
+    assert.equal(loaded.config.port, 8090);
+    assert.equal(loaded.config.state_dir, '/var/lib/provisioning');
+    assert.deepEqual(loaded.warnings, []);
+  });
+
+  it('reads a file and reports errors with its path', () => {
+    const good = join(dir, 'good.conf');
+    writeFileSync(good, '{"port": 9100}');
+    assert.equal(loadConfig(good).config.port, 9100);
+    const bad = join(dir, 'bad.conf');
+    writeFileSync(bad, '{"port": 70000}');
+    assert.throws(() => loadConfig(bad), (err: unknown) => err instanceof ConfigError && err.message.startsWith(`${bad}: field "port"`));
+  });
+
+  it('a path that exists but is not a readable file is an error, not defaults', () => {
+    assert.throws(() => loadConfig(dir), (err: unknown) => err instanceof ConfigError && err.message.startsWith(`${dir}: cannot be read`));
+  });
+});

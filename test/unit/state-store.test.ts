@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { StateStore } from '../../src/state/state-store.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'state-unit-'));
+let n = 0;
+/** A fresh, not yet existing state_dir per test. */
+const freshDir = () => join(root, `s${++n}`, 'state');
+
+after(() => rmSync(root, { recursive: true, force: true }));
+
+describe('state store: writing', () => {
+  it('a fresh directory reads as not provisioned, with no problem and no file created', () => {
+    const store = new StateStore(freshDir());
+    assert.deepEqual(store.load(), { state: { version: 1, provisioned: false } });
+    assert.equal(existsSync(store.file), false);
+  });
+
+  it('save creates state_dir 0700 and state.json 0600 holding exactly the state', async () => {
+    const dir = freshDir();
+    const store = new StateStore(dir);
+    store.load();
+    await store.save({ version: 1, provisioned: true });
+    assert.equal(store.file, join(dir, 'state.json'));
+    assert.deepEqual(JSON.parse(readFileSync(store.file, 'utf8')), { version: 1, provisioned: true });
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.equal(statSync(store.file).mode & 0o777, 0o600);
+    assert.deepEqual(readdirSync(dir), ['state.json'], 'no temp file left behind');
+    assert.deepEqual(new StateStore(dir).load(), { state: { version: 1, provisioned: true } });
+  });
+
+  it('saves run in order: the last one wins', async () => {
+    const dir = freshDir();
+    const store = new StateStore(dir);
+    store.load();
+    void store.save({ version: 1, provisioned: true });
+    void store.save({ version: 1, provisioned: false });
+    const last = store.save({ version: 1, provisioned: true });
+    await last;
+    await store.flushed();
+    assert.deepEqual(new StateStore(dir).load().state, { version: 1, provisioned: true });
+    assert.deepEqual(readdirSync(dir), ['state.json']);
+  });
+
+  it('a reader never sees a torn file while writes are going on', async () => {
+    const dir = freshDir();
+    const store = new StateStore(dir);
+    store.load();
+    await store.save({ version: 1, provisioned: true });
+    let writing = true;
+    let reads = 0;
+    const reader = (async () => {
+      while (writing) {
+        const text = readFileSync(store.file, 'utf8');
+        const parsed = JSON.parse(text) as { version: number; provisioned: boolean };
+        assert.equal(parsed.version, 1);
+        assert.equal(typeof parsed.provisioned, 'boolean');
+        reads++;
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    for (let i = 0; i < 40; i++) await store.save({ version: 1, provisioned: i % 2 === 1 });
+    writing = false;
+    await reader;
+    assert.ok(reads > 0);
+    assert.deepEqual(readdirSync(dir), ['state.json']);
+  });
+
+  it('an unchanged state is not rewritten', async () => {
+    const dir = freshDir();
+    const store = new StateStore(dir);
+    store.load();
+    await store.save({ version: 1, provisioned: true });
+    const before = statSync(store.file).ino;
+    await store.save({ version: 1, provisioned: true });
+    assert.equal(statSync(store.file).ino, before, 'same inode: no rename happened');
+  });
+
+  it('a failed write rejects, and flushed() reports it', async () => {
+    const parent = join(root, `s${++n}`);
+    mkdirSync(parent, { recursive: true });
+    const dir = join(parent, 'state');
+    writeFileSync(dir, 'a file where state_dir should be');
+    const store = new StateStore(dir);
+    await assert.rejects(store.save({ version: 1, provisioned: true }));
+    await assert.rejects(store.flushed());
+    assert.equal(readFileSync(dir, 'utf8'), 'a file where state_dir should be', 'nothing lost');
+  });
+
+  it('a temp file left by a crash mid-write does not change what is read', async () => {
+    const dir = freshDir();
+    const store = new StateStore(dir);
+    store.load();
+    await store.save({ version: 1, provisioned: true });
+    writeFileSync(join(dir, '.state.json.0123456789ab.tmp'), '{"version":1,"provis');
+    assert.deepEqual(new StateStore(dir).load(), { state: { version: 1, provisioned: true } });
+  });
+});
+
+describe('state store: a corrupt file', () => {
+  const cases: Array<[string, string, RegExp]> = [
+    ['truncated', '{"version":1,"provisi', /is not valid JSON/],
+    ['garbage', '\u0000\u00ff garbage \n', /is not valid JSON/],
+    ['empty', '', /is not valid JSON/],
+    ['unexpected content', '{"version":2,"provisioned":true}', /has unexpected content/],
+    ['an extra key', '{"version":1,"provisioned":true,"key":"x"}', /has unexpected content/],
+    ['a wrong type', '{"version":1,"provisioned":"yes"}', /has unexpected content/],
+  ];
+  for (const [what, text, why] of cases) {
+    it(`${what}: reported, kept aside, read as not provisioned`, async () => {
+      const dir = freshDir();
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, 'state.json');
+      writeFileSync(file, text);
+      const store = new StateStore(dir);
+      const loaded = store.load();
+      assert.deepEqual(loaded.state, { version: 1, provisioned: false });
+      assert.ok(loaded.problem, 'a problem is reported');
+      assert.ok(loaded.problem.includes(file), `names the file: ${loaded.problem}`);
+      assert.match(loaded.problem, why);
+      assert.match(loaded.problem, /treated as not provisioned/);
+      const aside = readdirSync(dir).filter((f) => f.startsWith('state.json.corrupt-'));
+      assert.equal(aside.length, 1, `one quarantined copy: ${readdirSync(dir).join(', ')}`);
+      const [kept] = aside;
+      assert.ok(kept);
+      assert.ok(loaded.problem.includes(join(dir, kept)), 'the message says where the file went');
+      assert.equal(readFileSync(join(dir, kept), 'utf8'), text, 'the bad content is kept byte for byte');
+      assert.equal(existsSync(file), false);
+
+      await store.save({ version: 1, provisioned: true });
+      assert.deepEqual(new StateStore(dir).load(), { state: { version: 1, provisioned: true } });
+    });
+  }
+
+  it('a state.json that cannot be read is reported without touching it', () => {
+    const dir = freshDir();
+    mkdirSync(join(dir, 'state.json'), { recursive: true });
+    const loaded = new StateStore(dir).load();
+    assert.deepEqual(loaded.state, { version: 1, provisioned: false });
+    assert.match(loaded.problem ?? '', /state\.json: cannot be read/);
+    assert.ok(statSync(join(dir, 'state.json')).isDirectory(), 'left in place');
+  });
+});
