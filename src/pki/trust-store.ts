@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts';
 import { syncDir, writeFileAtomic } from './atomic-file.ts';
 import { parseCaPem, type ParsedCa } from './ca-certificate-pem.ts';
 import { opensslSubjectHash } from './openssl-subject-hash.ts';
+import { SerialQueue } from './serial-queue.ts';
 import { TrustStoreError } from './trust-store-error.ts';
 
 /** A peer CA this BMC trusts: one PEM file in the authority directory. */
@@ -47,7 +48,7 @@ export class TrustStore {
   #entries: readonly Entry[] = [];
   #pems: readonly string[] = Object.freeze([]);
   #hashes = new Map<string, string>();
-  #queue: Promise<unknown> = Promise.resolve();
+  #queue = new SerialQueue();
   #listeners = new Set<() => void>();
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
@@ -150,9 +151,7 @@ export class TrustStore {
   }
 
   #serial<T>(op: () => Promise<T>): Promise<T> {
-    const run = this.#queue.then(op, op);
-    this.#queue = run.catch(() => undefined);
-    return run;
+    return this.#queue.run(op);
   }
 
   /** Reads the directory, applies an optional change, rewrites the hash links, notifies on change. */

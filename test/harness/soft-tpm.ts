@@ -1,0 +1,203 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { stopProcess } from './private-bus.ts';
+import { mustRun, runTool } from './run-tool.ts';
+import type { TestToken, TestTokenOptions } from './softhsm.ts';
+
+/** Where Debian installs tpm2-pkcs11's module. */
+export const TPM2_PKCS11_MODULE = '/usr/lib/x86_64-linux-gnu/libtpm2_pkcs11.so.1';
+
+/** A tpm2-pkcs11 token on swtpm: a TestToken plus control over the software TPM itself. */
+export interface SoftTpmToken extends TestToken {
+  /** SIGKILLs swtpm (the "TPM gone mid-run" case); abrmd stays up and reports errors. */
+  killTpm(): Promise<void>;
+  /** Starts swtpm again on the same state and a fresh tpm2-abrmd, after killTpm(). */
+  restartTpm(): Promise<void>;
+  /** PIDs of what the harness runs, for diagnostics. */
+  pids(): { swtpm?: number; abrmd?: number; bus?: number };
+}
+
+const STARTUP_TIMEOUT_MS = 15_000;
+
+/** Two consecutive free loopback TCP ports (swtpm's server and control ports). */
+async function freePortPair(): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const port = await listenFree(0);
+    if (port < 65535 && (await listenFree(port + 1).then(() => true, () => false))) return port;
+  }
+  throw new Error('no two consecutive free loopback ports found');
+}
+
+function listenFree(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(port, '127.0.0.1', () => {
+      const addr = srv.address();
+      const p = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(p));
+    });
+  });
+}
+
+/** Starts a private session-type dbus-daemon for tpm2-abrmd; resolves with its address. */
+async function startSessionBus(dir: string): Promise<{ child: ChildProcess; address: string }> {
+  const socket = join(dir, 'session_bus_socket');
+  const conf = join(dir, 'session-bus.conf');
+  writeFileSync(
+    conf,
+    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=${socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+`,
+  );
+  const child = spawn('dbus-daemon', ['--config-file', conf, '--nofork', '--nopidfile', '--print-address=1'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const address = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`session dbus-daemon printed no address: ${stderr}`)), STARTUP_TIMEOUT_MS);
+    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    rl.once('line', (line) => {
+      clearTimeout(timer);
+      rl.close();
+      resolve(line.trim());
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`session dbus-daemon exited ${code}: ${stderr}`));
+    });
+  });
+  return { child, address };
+}
+
+async function waitUntil(what: string, probe: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  for (;;) {
+    if (await probe()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Starts swtpm on loopback, tpm2-abrmd on its own private session bus, raises the
+ * dictionary-attack limits, and creates a tpm2-pkcs11 token with tpm2_ptool in a temp store.
+ * stop() shuts the TPM down cleanly (tpm2_shutdown) and kills every process by PID.
+ */
+export async function startSoftTpmToken(opts: TestTokenOptions = {}): Promise<SoftTpmToken> {
+  const dir = mkdtempSync(join(tmpdir(), 'softtpm-'));
+  const state = join(dir, 'tpm-state');
+  const store = join(dir, 'pkcs11-store');
+  mkdirSync(state, { mode: 0o700 });
+  mkdirSync(store, { mode: 0o700 });
+  const port = await freePortPair();
+  const bus = await startSessionBus(dir);
+  const env: Record<string, string> = {
+    DBUS_SESSION_BUS_ADDRESS: bus.address,
+    TPM2_PKCS11_TCTI: 'tabrmd:bus_type=session',
+    TPM2TOOLS_TCTI: 'tabrmd:bus_type=session',
+    TPM2_PKCS11_STORE: store,
+    TSS2_LOG: 'all+NONE',
+  };
+  let swtpm: ChildProcess | undefined;
+  let abrmd: ChildProcess | undefined;
+
+  const startSwtpm = async () => {
+    const child = spawn(
+      'swtpm',
+      [
+        'socket', '--tpm2', '--tpmstate', `dir=${state}`,
+        '--server', `type=tcp,port=${port},bindaddr=127.0.0.1`,
+        '--ctrl', `type=tcp,port=${port + 1},bindaddr=127.0.0.1`,
+        '--flags', 'not-need-init,startup-clear',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    swtpm = child;
+    await waitUntil('swtpm to listen', async () => {
+      if (child.exitCode !== null) throw new Error(`swtpm exited ${child.exitCode}`);
+      return listenFree(port).then(() => false, () => true);
+    });
+  };
+  const startAbrmd = async () => {
+    const child = spawn(
+      'tpm2-abrmd',
+      ['--session', '--allow-root', '--flush-all', `--tcti=swtpm:host=127.0.0.1,port=${port}`],
+      { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } },
+    );
+    abrmd = child;
+    await waitUntil('tpm2-abrmd to answer', async () => {
+      if (child.exitCode !== null) throw new Error(`tpm2-abrmd exited ${child.exitCode}`);
+      const r = await runTool('tpm2_getcap', ['properties-fixed'], { env, timeoutMs: 5000 });
+      return r.code === 0;
+    });
+  };
+  const stopAll = async () => {
+    if (swtpm && swtpm.exitCode === null && swtpm.signalCode === null && abrmd && abrmd.exitCode === null) {
+      await runTool('tpm2_shutdown', [], { env, timeoutMs: 5000 }).catch(() => undefined);
+    }
+    if (abrmd) await stopProcess(abrmd);
+    if (swtpm) await stopProcess(swtpm);
+    await stopProcess(bus.child);
+  };
+
+  try {
+    await startSwtpm();
+    await startAbrmd();
+    await mustRun('tpm2_dictionarylockout', ['--clear-lockout'], { env });
+    await mustRun('tpm2_dictionarylockout', [
+      '--setup-parameters', '--max-tries=32', '--recovery-time=10', '--lockout-recovery-time=10',
+    ], { env });
+    const label = opts.label ?? 'provisioning';
+    const pin = opts.pin ?? '4711-test';
+    const init = await mustRun('tpm2_ptool', ['init', `--path=${store}`], { env, timeoutMs: 60_000 });
+    const pid = /id:\s*(\d+)/.exec(init)?.[1] ?? '1';
+    await mustRun('tpm2_ptool', [
+      'addtoken', `--pid=${pid}`, `--label=${label}`, `--userpin=${pin}`, `--sopin=${pin}-so`, `--path=${store}`,
+    ], { env, timeoutMs: 60_000 });
+    const pinFile = join(dir, 'user.pin');
+    writeFileSync(pinFile, `${pin}\n`, { mode: 0o600 });
+    return {
+      token: { module: TPM2_PKCS11_MODULE, label, pin_file: pinFile, key_label: opts.keyLabel ?? 'provisioningd-ca' },
+      env,
+      pin,
+      dir,
+      killTpm: async () => {
+        if (swtpm && swtpm.exitCode === null && swtpm.signalCode === null) {
+          const exited = new Promise<void>((r) => swtpm?.once('exit', () => r()));
+          swtpm.kill('SIGKILL');
+          await exited;
+        }
+      },
+      restartTpm: async () => {
+        if (abrmd) await stopProcess(abrmd);
+        await startSwtpm();
+        await startAbrmd();
+      },
+      pids: () => ({ swtpm: swtpm?.pid, abrmd: abrmd?.pid, bus: bus.child.pid }),
+      stop: async () => {
+        await stopAll();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
