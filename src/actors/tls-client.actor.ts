@@ -1,0 +1,40 @@
+import { fromCallback } from 'xstate';
+import type { CredentialsEvent, LinkEvent, LinkTarget } from '../../machines/events.ts';
+import type { Config } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import type { CredentialHolder } from '../pki/tls-credentials.ts';
+import type { TrustStore } from '../pki/trust-store.ts';
+import { linkTimings } from '../tls/link-timings.ts';
+import { TcpClient } from '../tls/tcp-client.ts';
+
+/** What the peer-link actors are built from (src/main.ts provides them to the machines). */
+export interface TlsActorDeps {
+  readonly config: Config;
+  readonly credentials: CredentialHolder;
+  readonly trustStore: TrustStore;
+  readonly log: Logger;
+}
+
+/**
+ * The peer machine's `tlsClient` actor: one connection attempt to `input` and, if it comes up, that
+ * link's lifetime. Sends LINK_UP, then one of LINK_FAILED / LINK_REJECTED / LINK_DOWN; never retries
+ * (the machine re-invokes it). Stopping the actor closes the socket at once.
+ * CREDENTIALS_UPDATED / TRUST_UPDATED are accepted and ignored: an established link keeps its
+ * session, and every new attempt reads the current credentials and trust store anyway.
+ */
+export function createTlsClientActor(deps: TlsActorDeps) {
+  const timings = linkTimings(deps.config);
+  return fromCallback<CredentialsEvent, LinkTarget>(({ input, sendBack, receive }) => {
+    const client = new TcpClient({
+      target: input,
+      timings,
+      credentials: deps.credentials,
+      trust: deps.trustStore,
+      log: deps.log,
+      onEvent: (event: LinkEvent) => sendBack(event),
+    });
+    receive(() => undefined);
+    client.start();
+    return () => client.close();
+  });
+}

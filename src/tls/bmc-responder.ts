@@ -1,0 +1,211 @@
+import type { AddressInfo, Socket } from 'node:net';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import type { ResponderEvent } from '../../machines/events.ts';
+import type { Logger } from '../log.ts';
+import type { CredentialHolder } from '../pki/tls-credentials.ts';
+import { withTimeout } from '../util/with-timeout.ts';
+import { InboundLink, remoteOf } from './inbound-link.ts';
+import type { LinkTimings } from './link-timings.ts';
+import { linkContextOptions, type TrustedCaSource } from './tls-profile.ts';
+import { failureReason } from './tls-failure.ts';
+
+/** How long listen() and close() may take before they are reported as failed. */
+const SERVER_OP_TIMEOUT_MS = 5000;
+
+/** Everything the responder needs; `port` 0 picks a free port (tests). */
+export interface BmcResponderOptions {
+  readonly port: number;
+  /** Listen address; default: all interfaces. */
+  readonly host?: string;
+  readonly timings: LinkTimings;
+  readonly maxConnections: number;
+  readonly credentials: CredentialHolder;
+  readonly trust: TrustedCaSource;
+  readonly log: Logger;
+  /** INBOUND_UP / INBOUND_DOWN as links come and go (never after close()). */
+  readonly onEvent: (event: ResponderEvent) => void;
+}
+
+/**
+ * BmcResponder: the mutual-TLS server of the peer link. A client must present a certificate that
+ * chains to a trusted peer CA and carries EKU clientAuth; then it speaks the line protocol. Every
+ * connection is bounded (handshake timeout, first-line timeout, idle timeout, line limit, a cap on
+ * connections) and a failure on one never touches another. New credentials or trust take effect
+ * for new handshakes through setSecureContext, leaving established links as they are.
+ */
+export class BmcResponder {
+  #opts: BmcResponderOptions;
+  #server: Server | undefined;
+  #raw = new Set<Socket>();
+  /** `address:port` of each TCP connection, noted on accept (a refused TLS socket forgets it). */
+  #remote = new WeakMap<Socket, string>();
+  #links = new Set<InboundLink>();
+  #nextId = 1;
+  #stopped = false;
+  #unsubscribe: (() => void)[] = [];
+  #refreshPending: string[] = [];
+
+  constructor(opts: BmcResponderOptions) {
+    this.#opts = opts;
+  }
+
+  /** Starts listening; rejects with a reason (no credentials, port in use, …). */
+  async listen(): Promise<AddressInfo> {
+    const { log, timings } = this.#opts;
+    const server = createServer({
+      ...this.#contextOptions(),
+      requestCert: true,
+      rejectUnauthorized: true,
+      handshakeTimeout: timings.handshakeTimeoutMs,
+    });
+    this.#server = server;
+    server.maxConnections = this.#opts.maxConnections;
+    server.on('connection', (raw: Socket) => this.#onConnection(raw));
+    server.on('secureConnection', (socket: TLSSocket) => this.#onSecureConnection(socket));
+    server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      const reason = handshakeFailure(err, socket);
+      log.warn(`handshake refused: ${reason}`, { peer: this.#remoteOfTls(socket), event: 'HANDSHAKE_FAILED', reason });
+      socket.destroy();
+    });
+    server.on('drop', (info?: { remoteAddress?: string; remotePort?: number }) => {
+      log.warn(`connection dropped: max_connections (${this.#opts.maxConnections}) reached`, {
+        peer: remoteOf(info ?? {}),
+        event: 'CONNECTION_DROPPED',
+        reason: 'max_connections',
+      });
+    });
+    await withTimeout(
+      new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ port: this.#opts.port, host: this.#opts.host }, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      }),
+      SERVER_OP_TIMEOUT_MS,
+      `listening on port ${this.#opts.port}`,
+    );
+    server.on('error', (err) => log.error(`responder error: ${failureReason(err)}`, { event: 'RESPONDER_ERROR', reason: failureReason(err) }));
+    const refresh = (why: string) => () => this.refreshSecureContext(why);
+    this.#unsubscribe.push(
+      this.#opts.credentials.onChange(refresh('credentials changed')),
+      this.#opts.trust.onChange(refresh('trust store changed')),
+    );
+    const address = server.address() as AddressInfo;
+    log.info(`responder listening on port ${address.port}`, { event: 'RESPONDER_UP' });
+    return address;
+  }
+
+  /**
+   * Rebuilds the TLS context from the current credentials and trust store for handshakes from now
+   * on. Calls in the same tick are coalesced; established connections keep running untouched.
+   */
+  refreshSecureContext(why: string): void {
+    this.#refreshPending.push(why);
+    if (this.#refreshPending.length > 1) return;
+    setImmediate(() => {
+      const reasons = [...new Set(this.#refreshPending)].join(', ');
+      this.#refreshPending = [];
+      if (this.#stopped || !this.#server) return;
+      try {
+        this.#server.setSecureContext(this.#contextOptions());
+        this.#opts.log.info(`responder TLS context renewed (${reasons})`, { event: 'CONTEXT_UPDATED', reason: reasons });
+      } catch (err) {
+        this.#opts.log.error(`responder kept its previous TLS context: ${failureReason(err)}`, {
+          event: 'CONTEXT_UPDATE_FAILED',
+          reason: failureReason(err),
+        });
+      }
+    });
+  }
+
+  /** Open TCP connections, handshaking or established. */
+  get connectionCount(): number {
+    return this.#raw.size;
+  }
+
+  /** Links that completed Hello → alive and are still open. */
+  get peers(): readonly string[] {
+    return [...this.#links].filter((l) => l.isUp).map((l) => l.peer);
+  }
+
+  /** Stops listening and closes every connection at once; no event is sent after this. */
+  async close(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    for (const u of this.#unsubscribe) u();
+    this.#unsubscribe = [];
+    const server = this.#server;
+    if (!server) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const link of this.#links) link.close('responder stopped');
+    for (const raw of this.#raw) raw.destroy();
+    await withTimeout(closed, SERVER_OP_TIMEOUT_MS, 'closing the responder').catch((err: unknown) =>
+      this.#opts.log.warn(`responder close: ${failureReason(err)}`, { event: 'RESPONDER_DOWN' }),
+    );
+    this.#opts.log.info('responder stopped', { event: 'RESPONDER_DOWN' });
+  }
+
+  #contextOptions() {
+    const credentials = this.#opts.credentials.current()?.server;
+    if (!credentials) throw new Error('no server certificate has been issued yet');
+    return linkContextOptions({ credentials, trustedCas: this.#opts.trust.caPems() });
+  }
+
+  #onConnection(raw: Socket): void {
+    if (this.#stopped) {
+      raw.destroy();
+      return;
+    }
+    this.#raw.add(raw);
+    this.#remote.set(raw, remoteOf(raw));
+    raw.on('close', () => this.#raw.delete(raw));
+    raw.on('error', () => undefined); // reported through the TLS socket; never reaches the process
+    raw.setKeepAlive(true, this.#opts.timings.keepaliveIntervalMs);
+    raw.setNoDelay(true);
+  }
+
+  #onSecureConnection(socket: TLSSocket): void {
+    if (this.#stopped) {
+      socket.destroy();
+      return;
+    }
+    const connectionId = `in-${this.#nextId++}`;
+    const link: InboundLink = new InboundLink({
+      socket,
+      connectionId,
+      timings: this.#opts.timings,
+      log: this.#opts.log,
+      onUp: (peer) => this.#emit({ type: 'INBOUND_UP', peer, connectionId }),
+      onDown: (peer, reason) => this.#emit({ type: 'INBOUND_DOWN', peer, connectionId, reason }),
+      onClosed: () => this.#links.delete(link),
+    });
+    this.#links.add(link);
+  }
+
+  /**
+   * Where a TLS socket came from, even after Node destroyed it for a refused client certificate:
+   * then only the TCP socket it wrapped (Node's `_parent`) leads back to the address noted on accept.
+   */
+  #remoteOfTls(socket: TLSSocket): string {
+    if (socket.remoteAddress !== undefined) return remoteOf(socket);
+    const parent = (socket as unknown as { _parent?: Socket })._parent;
+    return (parent && this.#remote.get(parent)) ?? remoteOf(socket);
+  }
+
+  #emit(event: ResponderEvent): void {
+    if (!this.#stopped) this.#opts.onEvent(event);
+  }
+}
+
+/**
+ * Why a handshake failed. Node verifies the client's chain itself right after OpenSSL's handshake
+ * and then closes the socket without an alert, which surfaces as a bare "socket hang up"; the
+ * verification result it stored in `authorizationError` is the real reason.
+ */
+function handshakeFailure(err: Error, socket: TLSSocket): string {
+  const verify: unknown = socket.authorizationError;
+  if (typeof verify === 'string' && verify) return `client certificate refused: ${verify}`;
+  if (verify instanceof Error) return `client certificate refused: ${failureReason(verify)}`;
+  return failureReason(err);
+}

@@ -1,0 +1,161 @@
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from '../log.ts';
+import { LineFramer, MAX_LINE_BYTES, WORDS, lineOf, printableLine, wordOf } from './line-protocol.ts';
+import { secondsText, type LinkTimings } from './link-timings.ts';
+import { checkClientPeer } from './peer-identity.ts';
+import { failureReason } from './tls-failure.ts';
+
+/**
+ * Lines a client may send per second (a burst of this many, refilled at this rate). A peer sends one
+ * ping per keepalive_interval (at least 50 ms) and waits for its `alive`; a client past this bound is
+ * flooding, and is closed before its unread replies can pile up in memory.
+ */
+const MAX_LINES_PER_SECOND = 64;
+
+/** What the responder hands one authenticated connection. */
+export interface InboundLinkOptions {
+  readonly socket: TLSSocket;
+  readonly connectionId: string;
+  readonly timings: LinkTimings;
+  readonly log: Logger;
+  /** The client completed Hello → alive. */
+  readonly onUp: (peer: string) => void;
+  /** A connection that was up has ended (called once, only after onUp). */
+  readonly onDown: (peer: string, reason: string) => void;
+  /** The connection is gone (up or not): the responder forgets it. */
+  readonly onClosed: () => void;
+}
+
+type Phase = 'awaiting-hello' | 'up' | 'closed';
+
+/**
+ * The server side of one peer link after a successful mutual-TLS handshake: checks the client's
+ * EKU and name, answers `Hello` and `ping` with `alive`, and closes on anything else, on a line over
+ * the limit, on silence (no Hello within handshake_timeout, then nothing within idle_timeout) or on
+ * a flood of lines. Errors stay on this socket.
+ */
+export class InboundLink {
+  readonly connectionId: string;
+  readonly peer: string;
+  #socket: TLSSocket;
+  #opts: InboundLinkOptions;
+  #framer = new LineFramer();
+  #phase: Phase = 'awaiting-hello';
+  #reason: string | undefined;
+  #lineBudget = MAX_LINES_PER_SECOND;
+  #budgetAt = performance.now();
+
+  constructor(opts: InboundLinkOptions) {
+    this.#opts = opts;
+    this.#socket = opts.socket;
+    this.connectionId = opts.connectionId;
+    const socket = opts.socket;
+    socket.on('error', (err) => this.#note(`socket error: ${failureReason(err)}`));
+    socket.on('end', () => this.#note('peer closed the connection'));
+    socket.on('close', () => this.#closed());
+    socket.on('timeout', () =>
+      this.close(
+        this.#phase === 'up'
+          ? `idle: nothing received for ${secondsText(opts.timings.idleTimeoutMs)}`
+          : `no Hello within ${secondsText(opts.timings.handshakeTimeoutMs)} of the handshake`,
+      ),
+    );
+
+    const identity = checkClientPeer(socket.getPeerCertificate());
+    if (identity instanceof Error) {
+      this.peer = remoteOf(socket);
+      this.#phase = 'closed';
+      opts.log.warn(`inbound connection refused: ${identity.message}`, {
+        peer: this.peer,
+        event: 'INBOUND_REFUSED',
+        code: identity.code,
+        reason: identity.message,
+      });
+      socket.destroy();
+      return;
+    }
+    this.peer = identity.name;
+    socket.setTimeout(opts.timings.handshakeTimeoutMs);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+  }
+
+  /** True once the client completed Hello → alive and until the connection ends. */
+  get isUp(): boolean {
+    return this.#phase === 'up';
+  }
+
+  /** Closes this connection now; `reason` is what INBOUND_DOWN and the log will say. */
+  close(reason: string): void {
+    this.#note(reason);
+    this.#socket.destroy();
+  }
+
+  #onData(chunk: Buffer): void {
+    const { lines, overflow } = this.#framer.push(chunk);
+    for (const line of lines) {
+      if (this.#phase === 'closed' || !this.#onLine(line)) return;
+    }
+    if (overflow) this.close(`line longer than ${MAX_LINE_BYTES} bytes`);
+  }
+
+  /** Handles one line; false when it closed the connection. */
+  #onLine(line: string): boolean {
+    const word = wordOf(line);
+    const expected = this.#phase === 'awaiting-hello' ? WORDS.hello : WORDS.ping;
+    if (word !== expected) {
+      this.close(word ? `unexpected "${word}" (expected ${expected})` : `unknown word "${printableLine(line)}"`);
+      return false;
+    }
+    if (!this.#spendLine()) {
+      this.close(`flooding: more than ${MAX_LINES_PER_SECOND} lines per second`);
+      return false;
+    }
+    this.#socket.write(lineOf(WORDS.alive));
+    if (this.#phase === 'awaiting-hello') {
+      this.#phase = 'up';
+      this.#socket.setTimeout(this.#opts.timings.idleTimeoutMs);
+      this.#opts.log.info('inbound link up', { peer: this.peer, event: 'INBOUND_UP', code: this.connectionId });
+      this.#opts.onUp(this.peer);
+    }
+    return true;
+  }
+
+  /** Token bucket over received lines; false when the client is over its rate. */
+  #spendLine(): boolean {
+    const now = performance.now();
+    this.#lineBudget = Math.min(MAX_LINES_PER_SECOND, this.#lineBudget + ((now - this.#budgetAt) / 1000) * MAX_LINES_PER_SECOND);
+    this.#budgetAt = now;
+    if (this.#lineBudget < 1) return false;
+    this.#lineBudget -= 1;
+    return true;
+  }
+
+  /** Keeps the first reason given: it is the cause, later ones are consequences. */
+  #note(reason: string): void {
+    this.#reason ??= reason;
+  }
+
+  #closed(): void {
+    const was = this.#phase;
+    this.#phase = 'closed';
+    this.#socket.setTimeout(0);
+    const reason = this.#reason ?? 'connection closed';
+    if (was === 'up') {
+      this.#opts.log.warn(`inbound link down: ${reason}`, { peer: this.peer, event: 'INBOUND_DOWN', code: this.connectionId, reason });
+      this.#opts.onDown(this.peer, reason);
+    } else if (was === 'awaiting-hello') {
+      this.#opts.log.warn(`inbound connection closed before Hello: ${reason}`, {
+        peer: this.peer,
+        event: 'INBOUND_CLOSED',
+        code: this.connectionId,
+        reason,
+      });
+    }
+    this.#opts.onClosed();
+  }
+}
+
+/** `address:port` of the far end, for logs about connections that have no name yet. */
+export function remoteOf(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+}

@@ -1,0 +1,101 @@
+import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+
+/** Extended key usage OIDs the link requires of the peer's leaf. */
+export const EKU = { serverAuth: '1.3.6.1.5.5.7.3.1', clientAuth: '1.3.6.1.5.5.7.3.2' } as const;
+
+/** Why a peer certificate was not accepted; `code` is stable for logs and error classification. */
+export class PeerIdentityError extends Error {
+  override readonly name = 'PeerIdentityError';
+  readonly code: 'ERR_PEER_EKU' | 'ERR_PEER_NO_NAME' | 'ERR_TLS_CERT_ALTNAME_INVALID';
+
+  constructor(code: PeerIdentityError['code'], message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
+/**
+ * Splits Node's rendering of subjectAltName (`DNS:a, IP Address:…`) into entries. Node quotes a
+ * value that contains `,` or `"` (JSON-style, with backslash escapes), so a comma inside quotes does
+ * not end an entry; quoted entries are reported as such.
+ */
+function sanEntries(san: string): { text: string; quoted: boolean }[] {
+  const entries: { text: string; quoted: boolean }[] = [];
+  let text = '';
+  let quoted = false;
+  let inQuotes = false;
+  for (let i = 0; i < san.length; i++) {
+    const ch = san[i];
+    if (inQuotes) {
+      if (ch === '\\') text += san[++i] ?? '';
+      else if (ch === '"') inQuotes = false;
+      else text += ch;
+    } else if (ch === '"') {
+      inQuotes = quoted = true;
+    } else if (ch === ',' && san[i + 1] === ' ') {
+      entries.push({ text, quoted });
+      text = '';
+      quoted = false;
+      i++;
+    } else {
+      text += ch;
+    }
+  }
+  if (text || quoted) entries.push({ text, quoted });
+  return entries;
+}
+
+/** The DNS names in a certificate's subjectAltName. Quoted entries are skipped: no valid BMC name needs quoting. */
+export function dnsNamesOf(cert: Pick<PeerCertificate, 'subjectaltname'>): string[] {
+  if (!cert.subjectaltname) return [];
+  return sanEntries(cert.subjectaltname)
+    .filter((e) => !e.quoted && e.text.startsWith('DNS:'))
+    .map((e) => e.text.slice(4));
+}
+
+/** The first subject common name, if any. */
+export function commonNameOf(cert: Pick<PeerCertificate, 'subject'>): string | undefined {
+  const cn: unknown = cert.subject?.CN;
+  if (typeof cn === 'string' && cn) return cn;
+  if (Array.isArray(cn) && typeof cn[0] === 'string') return cn[0];
+  return undefined;
+}
+
+/** The peer's identity (contracts.md `name`): the first DNS SAN, or the subject CN when there is none. */
+export function peerNameOf(cert: Pick<PeerCertificate, 'subjectaltname' | 'subject'>): string | undefined {
+  return dnsNamesOf(cert)[0] ?? commonNameOf(cert);
+}
+
+/** True when the certificate carries an extended key usage extension that lists `oid`. */
+export function hasEku(cert: Pick<PeerCertificate, 'ext_key_usage'>, oid: string): boolean {
+  return cert.ext_key_usage?.includes(oid) ?? false;
+}
+
+/**
+ * The client's `checkServerIdentity`: the server's leaf must name `expected` in its DNS SAN (Node's
+ * RFC 6125 rules) and carry EKU serverAuth. Returns the error, or undefined when it is the right peer.
+ */
+export function checkServerPeer(expected: string, cert: PeerCertificate): PeerIdentityError | undefined {
+  const mismatch = checkServerIdentity(expected, cert);
+  if (mismatch) {
+    const names = dnsNamesOf(cert);
+    return new PeerIdentityError(
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+      `server certificate names ${names.length ? names.join(', ') : `no DNS name (CN ${commonNameOf(cert) ?? 'none'})`}, expected ${expected}`,
+    );
+  }
+  if (!hasEku(cert, EKU.serverAuth)) {
+    return new PeerIdentityError('ERR_PEER_EKU', 'server certificate lacks extended key usage serverAuth');
+  }
+  return undefined;
+}
+
+/** The responder's check of an authenticated client leaf: EKU clientAuth and a usable name. */
+export function checkClientPeer(cert: PeerCertificate): { name: string } | PeerIdentityError {
+  if (!hasEku(cert, EKU.clientAuth)) {
+    return new PeerIdentityError('ERR_PEER_EKU', 'client certificate lacks extended key usage clientAuth');
+  }
+  const name = peerNameOf(cert);
+  if (!name) return new PeerIdentityError('ERR_PEER_NO_NAME', 'client certificate has neither a DNS SAN nor a CN');
+  return { name };
+}

@@ -1,0 +1,156 @@
+import { connect, type TLSSocket } from 'node:tls';
+import type { LinkEvent, LinkTarget } from '../../machines/events.ts';
+import type { Logger } from '../log.ts';
+import type { CredentialHolder } from '../pki/tls-credentials.ts';
+import { LineFramer, MAX_LINE_BYTES, WORDS, lineOf, printableLine, wordOf } from './line-protocol.ts';
+import { secondsText, type LinkTimings } from './link-timings.ts';
+import { checkServerPeer } from './peer-identity.ts';
+import { linkContextOptions, type TrustedCaSource } from './tls-profile.ts';
+import { failureReason, isLocalVerificationFailure, isPeerAlert } from './tls-failure.ts';
+
+/** Everything one outbound link needs. */
+export interface TcpClientOptions {
+  readonly target: LinkTarget;
+  readonly timings: LinkTimings;
+  readonly credentials: CredentialHolder;
+  readonly trust: TrustedCaSource;
+  readonly log: Logger;
+  /** Receives LINK_UP, then exactly one of LINK_FAILED / LINK_REJECTED / LINK_DOWN (never after close()). */
+  readonly onEvent: (event: LinkEvent) => void;
+}
+
+type Phase = 'idle' | 'connecting' | 'hello' | 'up' | 'done';
+
+/**
+ * TcpClient: one outbound peer link, from connect to its end. It connects with this BMC's client
+ * certificate, verifies the server's chain against the trust store and its DNS SAN and EKU against
+ * the target, says Hello, then pings every keepalive_interval and expects `alive` within
+ * keepalive_timeout. It never retries: the statechart re-invokes it (with backoff) after a failure.
+ */
+export class TcpClient {
+  #opts: TcpClientOptions;
+  #phase: Phase = 'idle';
+  #socket: TLSSocket | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #framer = new LineFramer();
+  #awaitingAlive = false;
+  #error: unknown;
+
+  constructor(opts: TcpClientOptions) {
+    this.#opts = opts;
+  }
+
+  /** Starts the connection attempt; events arrive asynchronously through onEvent. */
+  start(): void {
+    if (this.#phase !== 'idle') return;
+    this.#phase = 'connecting';
+    const { target, timings } = this.#opts;
+    const credentials = this.#opts.credentials.current()?.client;
+    if (!credentials) {
+      setImmediate(() => this.#finish('no client certificate has been issued yet'));
+      return;
+    }
+    const socket = connect({
+      ...linkContextOptions({ credentials, trustedCas: this.#opts.trust.caPems() }),
+      host: target.address,
+      port: target.port,
+      servername: target.name,
+      rejectUnauthorized: true,
+      checkServerIdentity: (_host, cert) => checkServerPeer(target.name, cert),
+    });
+    this.#socket = socket;
+    this.#arm(timings.handshakeTimeoutMs, `no TLS connection within ${secondsText(timings.handshakeTimeoutMs)}`);
+    socket.once('connect', () => {
+      socket.setKeepAlive(true, timings.keepaliveIntervalMs);
+      socket.setNoDelay(true);
+    });
+    socket.once('secureConnect', () => {
+      this.#phase = 'hello';
+      this.#send(WORDS.hello);
+    });
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (err) => {
+      this.#error ??= err;
+      this.#finish(failureReason(err));
+    });
+    socket.on('close', () => this.#finish(this.#phase === 'up' ? 'peer closed the connection' : 'connection closed before the link was up'));
+  }
+
+  /** Ends the link at once (actor stopped); no event is sent after this. */
+  close(): void {
+    this.#phase = 'done';
+    this.#clearTimer();
+    this.#socket?.destroy();
+  }
+
+  /** Sends a word and gives the peer keepalive_timeout to answer `alive` (this also bounds the write). */
+  #send(word: typeof WORDS.hello | typeof WORDS.ping): void {
+    const socket = this.#socket;
+    if (!socket || this.#phase === 'done') return;
+    this.#awaitingAlive = true;
+    const timeout = this.#opts.timings.keepaliveTimeoutMs;
+    this.#arm(timeout, `no alive within ${secondsText(timeout)} of ${word}`);
+    socket.write(lineOf(word));
+  }
+
+  #onData(chunk: Buffer): void {
+    const { lines, overflow } = this.#framer.push(chunk);
+    for (const line of lines) {
+      if (this.#phase === 'done') return;
+      if (wordOf(line) !== WORDS.alive || !this.#awaitingAlive) {
+        this.#finish(`protocol error: unexpected "${printableLine(line)}" from the server`);
+        return;
+      }
+      this.#awaitingAlive = false;
+      if (this.#phase === 'hello') {
+        this.#phase = 'up';
+        this.#opts.log.info('link up', { peer: this.#opts.target.name, event: 'LINK_UP' });
+        this.#opts.onEvent({ type: 'LINK_UP' });
+      }
+      const interval = this.#opts.timings.keepaliveIntervalMs;
+      this.#timer = this.#replaceTimer(setTimeout(() => this.#send(WORDS.ping), interval));
+    }
+    if (overflow) this.#finish(`protocol error: line longer than ${MAX_LINE_BYTES} bytes from the server`);
+  }
+
+  /** Ends the attempt or the link once, with the event that fits the phase and the error. */
+  #finish(reason: string): void {
+    const phase = this.#phase;
+    if (phase === 'done' || phase === 'idle') return;
+    this.#phase = 'done';
+    this.#clearTimer();
+    this.#socket?.destroy();
+    const peer = this.#opts.target.name;
+    let event: LinkEvent;
+    if (phase === 'up') {
+      event = { type: 'LINK_DOWN', reason };
+    } else if (isLocalVerificationFailure(this.#error)) {
+      event = { type: 'LINK_REJECTED', reason: `server certificate refused: ${reason}` };
+    } else if (isPeerAlert(this.#error)) {
+      event = { type: 'LINK_FAILED', reason: `the peer refused the handshake: ${reason}` };
+    } else {
+      event = { type: 'LINK_FAILED', reason };
+    }
+    const where = `${this.#opts.target.address}:${this.#opts.target.port}`;
+    this.#opts.log.warn(`${event.type === 'LINK_DOWN' ? 'link down' : 'link attempt failed'} (${where}): ${event.reason}`, {
+      peer,
+      event: event.type,
+      reason: event.reason,
+    });
+    this.#opts.onEvent(event);
+  }
+
+  #arm(ms: number, reason: string): void {
+    this.#timer = this.#replaceTimer(setTimeout(() => this.#finish(reason), ms));
+  }
+
+  #replaceTimer(next: NodeJS.Timeout): NodeJS.Timeout {
+    this.#clearTimer();
+    return next;
+  }
+
+  #clearTimer(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}

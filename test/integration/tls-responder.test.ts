@@ -1,0 +1,381 @@
+/**
+ * The BmcResponder over real TLS on 127.0.0.1, with `openssl s_client` as the foreign client and
+ * a real TcpClient as the peer whose link must survive everything the hostile clients do.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { connect as netConnect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import winston from 'winston';
+import type { LinkEvent, ResponderEvent } from '../../machines/events.ts';
+import { CredentialHolder } from '../../src/pki/tls-credentials.ts';
+import { TrustStore, type TrustedCa } from '../../src/pki/trust-store.ts';
+import { BmcResponder } from '../../src/tls/bmc-responder.ts';
+import type { LinkTimings } from '../../src/tls/link-timings.ts';
+import { TcpClient } from '../../src/tls/tcp-client.ts';
+import { eventually } from '../harness/daemon.ts';
+import { createTestPki, credentialsOf, issueTestLeaf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
+
+/** Log records kept in memory so tests can check what an operator would read. */
+function memoryLog(): { log: winston.Logger; records: Record<string, unknown>[] } {
+  const records: Record<string, unknown>[] = [];
+  const stream = new Writable({ objectMode: true, write: (info: Record<string, unknown>, _enc, cb) => (records.push(info), cb()) });
+  return { log: winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream })] }), records };
+}
+
+const SERVER_TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 500, handshakeTimeoutMs: 1000, idleTimeoutMs: 1500 };
+const CLIENT_TIMINGS: LinkTimings = { keepaliveIntervalMs: 100, keepaliveTimeoutMs: 500, handshakeTimeoutMs: 2000, idleTimeoutMs: 1500 };
+
+/** What one `openssl s_client` run saw. */
+interface SClientRun {
+  readonly gotAlive: boolean;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+describe('BmcResponder: mutual TLS and the line protocol', () => {
+  let pki: TestPki;
+  let trustA: TrustStore;
+  let trustedB: TrustedCa;
+  let credsA: CredentialHolder;
+  let responder: BmcResponder;
+  let port: number;
+  const serverLog = memoryLog();
+  const events: ResponderEvent[] = [];
+  // The real peer: bmc-b's TcpClient, pinging every 100 ms; it must never go down.
+  let peerLink: TcpClient;
+  const peerEvents: LinkEvent[] = [];
+
+  /** `openssl s_client` with `args`: sends Hello, waits for alive (or the end), then quits. */
+  async function sClient(args: readonly string[], timeoutMs = 5000): Promise<SClientRun> {
+    const child = spawn(
+      'openssl',
+      ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'bmc-a', '-CAfile', pki.a.ca.certFile, '-verify_return_error', '-brief', ...args],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.on('error', () => undefined); // the server may have closed before we write
+    const exited = new Promise<void>((res) => child.once('exit', () => res()));
+    let done = false;
+    void exited.then(() => (done = true));
+    child.stdin.write('Hello\n');
+    await eventually(() => done || stdout.includes('alive\n'), timeoutMs, 20);
+    child.stdin.end();
+    const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
+    await exited;
+    clearTimeout(timer);
+    return { gotAlive: stdout.includes('alive\n'), stdout, stderr };
+  }
+
+  const clientCert = (leaf: TestLeaf) => ['-cert', leaf.certFile, '-key', leaf.keyFile];
+
+  function logFor(event: string): Record<string, unknown>[] {
+    return serverLog.records.filter((r) => r['event'] === event);
+  }
+
+  /** The peer's link is still the same one and still answered: no LINK_DOWN, no INBOUND_DOWN. */
+  function assertPeerLinkUntouched(): void {
+    assert.deepEqual(peerEvents, [{ type: 'LINK_UP' }], 'the real peer link never went down');
+    assert.equal(events.filter((e) => e.type === 'INBOUND_DOWN' && e.peer === 'bmc-b' && e.connectionId === 'in-1').length, 0);
+    assert.ok(responder.peers.includes('bmc-b'));
+  }
+
+  before(async () => {
+    pki = await createTestPki();
+    trustA = new TrustStore({ dir: join(pki.dir, 'a-authority') });
+    trustedB = await trustA.add(pki.b.ca.pem);
+    const trustB = new TrustStore({ dir: join(pki.dir, 'b-authority') });
+    await trustB.add(pki.a.ca.pem);
+    credsA = new CredentialHolder();
+    credsA.set(credentialsOf(pki.a));
+    const credsB = new CredentialHolder();
+    credsB.set(credentialsOf(pki.b));
+    responder = new BmcResponder({
+      port: 0,
+      host: '127.0.0.1',
+      timings: SERVER_TIMINGS,
+      maxConnections: 64,
+      credentials: credsA,
+      trust: trustA,
+      log: serverLog.log,
+      onEvent: (e) => events.push(e),
+    });
+    port = (await responder.listen()).port;
+    peerLink = new TcpClient({
+      target: { name: 'bmc-a', address: '127.0.0.1', port },
+      timings: CLIENT_TIMINGS,
+      credentials: credsB,
+      trust: trustB,
+      log: memoryLog().log,
+      onEvent: (e) => peerEvents.push(e),
+    });
+    peerLink.start();
+    assert.ok(await eventually(() => peerEvents.length > 0, 5000), 'the real peer link came up');
+    assert.deepEqual(peerEvents, [{ type: 'LINK_UP' }]);
+    assert.deepEqual(events, [{ type: 'INBOUND_UP', peer: 'bmc-b', connectionId: 'in-1' }]);
+  });
+
+  after(async () => {
+    peerLink?.close();
+    await responder?.close();
+  });
+
+  describe('acceptance', () => {
+    it('openssl s_client with a trusted client certificate completes TLS 1.3, says Hello and reads alive', async () => {
+      const run = await sClient(clientCert(pki.b.client));
+      assert.ok(run.gotAlive, `no alive; stderr: ${run.stderr}`);
+      assert.match(run.stderr, /Protocol version: TLSv1\.3/);
+      assert.match(run.stderr, /Ciphersuite: TLS_(AES_128_GCM|AES_256_GCM|CHACHA20_POLY1305)_SHA(256|384)/);
+      assert.ok(await eventually(() => events.some((e) => e.type === 'INBOUND_DOWN' && e.connectionId !== 'in-1'), 3000));
+      const up = events.find((e) => e.type === 'INBOUND_UP' && e.connectionId !== 'in-1');
+      assert.equal(up?.type === 'INBOUND_UP' && up.peer, 'bmc-b', 'the link is named after the client certificate DNS SAN');
+    });
+
+    it('forced to TLS 1.2, negotiates an ECDHE + AEAD suite and works', async () => {
+      const run = await sClient(['-tls1_2', ...clientCert(pki.b.client)]);
+      assert.ok(run.gotAlive, run.stderr);
+      assert.match(run.stderr, /Protocol version: TLSv1\.2/);
+      assert.match(run.stderr, /Ciphersuite: ECDHE-ECDSA-(AES128-GCM-SHA256|AES256-GCM-SHA384|CHACHA20-POLY1305)/);
+    });
+
+    it('names a client without a DNS SAN by its subject CN', async () => {
+      const run = await sClient(clientCert(pki.cnOnlyClient));
+      assert.ok(run.gotAlive, run.stderr);
+      assert.ok(events.some((e) => e.type === 'INBOUND_UP' && e.peer === 'bmc-b-cn'));
+    });
+  });
+
+  describe('refusals at the handshake (no alive, no link event, the peer link untouched)', () => {
+    // s_client sees `expect`; the responder logs `reason`. Node checks the client chain right after
+    // OpenSSL's handshake and closes without an alert, so s_client may only see the connection end.
+    const refused = /CONNECTION CLOSED BY SERVER|unexpected eof|certificate verify failed|unknown ca/i;
+    const refusals: { what: string; args: () => string[]; expect: RegExp; reason: RegExp }[] = [
+      { what: 'no client certificate', args: () => [], expect: /certificate required/i, reason: /peer did not return a certificate/i },
+      {
+        what: 'a client certificate from a CA not in the trust store',
+        args: () => clientCert(pki.rogueClient),
+        expect: refused,
+        reason: /client certificate refused: UNABLE_TO_(GET_ISSUER_CERT_LOCALLY|VERIFY_LEAF_SIGNATURE)/,
+      },
+      { what: 'an expired client certificate', args: () => clientCert(pki.expiredClient), expect: refused, reason: /client certificate refused: CERT_HAS_EXPIRED/ },
+      {
+        what: 'a client certificate with EKU serverAuth only',
+        args: () => clientCert(pki.serverOnlyClient),
+        expect: refused,
+        reason: /client certificate refused: INVALID_PURPOSE/,
+      },
+      {
+        what: 'TLS 1.1 (with a client that really offers it)',
+        args: () => ['-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0', ...clientCert(pki.b.client)],
+        expect: /protocol version|unsupported protocol/i,
+        reason: /unsupported protocol/i,
+      },
+      {
+        what: 'a TLS 1.2 CBC (non-AEAD) suite',
+        args: () => ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA256', ...clientCert(pki.b.client)],
+        expect: /handshake failure/i,
+        reason: /no shared cipher/i,
+      },
+    ];
+    for (const r of refusals) {
+      it(`refuses ${r.what}`, async () => {
+        const upsBefore = events.filter((e) => e.type === 'INBOUND_UP').length;
+        const failuresBefore = logFor('HANDSHAKE_FAILED').length;
+        const run = await sClient(r.args());
+        assert.equal(run.gotAlive, false, `got alive: ${run.stdout}`);
+        assert.match(run.stderr, r.expect);
+        assert.ok(await eventually(() => logFor('HANDSHAKE_FAILED').length > failuresBefore, 2000), 'the refusal is logged');
+        const logged = logFor('HANDSHAKE_FAILED').at(-1);
+        assert.match(String(logged?.['reason']), r.reason, 'the log says why');
+        assert.match(String(logged?.['peer']), /^127\.0\.0\.1:\d+$/, 'and where it came from');
+        assert.equal(events.filter((e) => e.type === 'INBOUND_UP').length, upsBefore, 'no INBOUND_UP');
+        assertPeerLinkUntouched();
+      });
+    }
+
+    it('closes a client whose certificate has no EKU at all after the handshake, before any reply', async () => {
+      const run = await sClient(clientCert(pki.noEkuClient));
+      assert.equal(run.gotAlive, false);
+      const refused = logFor('INBOUND_REFUSED').at(-1);
+      assert.equal(refused?.['code'], 'ERR_PEER_EKU');
+      assert.match(String(refused?.['reason']), /clientAuth/);
+      assertPeerLinkUntouched();
+    });
+  });
+
+  describe('hostile input: only the offender is closed', () => {
+    /** A trusted bmc-b TLS connection (Node), for misbehaving after the handshake. */
+    async function trustedConnection(): Promise<{ socket: TLSSocket; closed: Promise<void>; received: () => string }> {
+      const socket = tlsConnect({
+        host: '127.0.0.1',
+        port,
+        servername: 'bmc-a',
+        ca: [pki.a.ca.pem],
+        key: pki.b.client.keyPem,
+        cert: pki.b.client.chainPem,
+      });
+      let received = '';
+      socket.on('data', (d: Buffer) => (received += d.toString('latin1')));
+      socket.on('error', () => undefined);
+      const closed = new Promise<void>((res) => socket.once('close', () => res()));
+      await new Promise<void>((res, rej) => {
+        socket.once('secureConnect', () => res());
+        socket.once('error', rej);
+      });
+      return { socket, closed, received: () => received };
+    }
+
+    /** Resolves true when `closed` settles within `ms`. */
+    const closesWithin = (closed: Promise<void>, ms: number) =>
+      Promise.race([closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+
+    /** The reason of the next INBOUND_DOWN after the `before`-th one (waits for the server side to see the close). */
+    async function nextDownReason(before: number): Promise<string | undefined> {
+      const downs = () => events.filter((e) => e.type === 'INBOUND_DOWN');
+      await eventually(() => downs().length > before, 3000);
+      const down = downs()[before];
+      return down?.type === 'INBOUND_DOWN' ? down.reason : undefined;
+    }
+    const downCount = () => events.filter((e) => e.type === 'INBOUND_DOWN').length;
+
+    it('garbage bytes before the handshake', async () => {
+      const raw: Socket = netConnect({ host: '127.0.0.1', port });
+      raw.on('error', () => undefined);
+      const closed = new Promise<void>((res) => raw.once('close', () => res()));
+      raw.write(Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n\x00\xff\x16\x03\x01garbage', 'latin1'));
+      assert.ok(await closesWithin(closed, 3000), 'the server closed the garbage connection');
+      assert.match(String(logFor('HANDSHAKE_FAILED').at(-1)?.['reason']), /wrong version number|http request|unknown protocol|packet length/i);
+      assertPeerLinkUntouched();
+    });
+
+    it('garbage bytes after the handshake (binary junk ending in a newline)', async () => {
+      const c = await trustedConnection();
+      c.socket.write(Buffer.from([0, 0xff, 0x1b, 0x5b, 0x32, 0x4a, 0x0a]));
+      assert.ok(await closesWithin(c.closed, 3000));
+      assert.equal(c.received(), '', 'nothing was answered');
+      assert.match(String(logFor('INBOUND_CLOSED').at(-1)?.['reason']), /unknown word "\?\?\?\[2J"/);
+      assertPeerLinkUntouched();
+    });
+
+    it('a 1 MB line is cut off after the limit', async () => {
+      const before = downCount();
+      const c = await trustedConnection();
+      c.socket.write('Hello\n');
+      assert.ok(await eventually(() => c.received() === 'alive\n', 2000));
+      c.socket.write(Buffer.alloc(1024 * 1024, 0x41));
+      assert.ok(await closesWithin(c.closed, 3000));
+      assert.equal(await nextDownReason(before), 'line longer than 256 bytes');
+      assertPeerLinkUntouched();
+    });
+
+    it('an unknown word after Hello', async () => {
+      const before = downCount();
+      const c = await trustedConnection();
+      c.socket.write('Hello\nbogus\nping\n');
+      assert.ok(await closesWithin(c.closed, 3000));
+      assert.ok(!c.received().includes('alive\nalive'), 'nothing after the unknown word was answered');
+      assert.equal(await nextDownReason(before), 'unknown word "bogus"');
+      assertPeerLinkUntouched();
+    });
+
+    it('partial reads and coalesced writes are understood', async () => {
+      const c = await trustedConnection();
+      for (const piece of ['He', 'l', 'lo\npi', 'ng\nping\nping\n']) {
+        c.socket.write(piece);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.ok(await eventually(() => c.received() === 'alive\n'.repeat(4), 2000), `got ${JSON.stringify(c.received())}`);
+      c.socket.destroy();
+      await c.closed;
+    });
+
+    it('200 idle connections (slowloris) and 5 silent TLS sessions are all dropped; the peer link stays up; new peers get in after', async () => {
+      const maxBefore = logFor('CONNECTION_DROPPED').length;
+      // The silent TLS sessions first: once the raw flood fills max_connections they could not get in.
+      const silent = await Promise.all(Array.from({ length: 5 }, () => trustedConnection()));
+      const idle = Array.from({ length: 200 }, () => {
+        const s = netConnect({ host: '127.0.0.1', port });
+        s.on('error', () => undefined);
+        return new Promise<void>((res) => s.once('close', () => res()));
+      });
+      const allClosed = Promise.all([...idle, ...silent.map((s) => s.closed)]);
+      // handshake_timeout is 1 s; everything must be gone well before 5 s.
+      assert.ok(await closesWithin(allClosed.then(() => undefined), 5000), 'every idle connection was closed by the server');
+      assert.ok(logFor('CONNECTION_DROPPED').length > maxBefore, 'connections over max_connections were dropped at once');
+      assert.ok(logFor('HANDSHAKE_FAILED').some((r) => /timed out|timeout/i.test(String(r['reason']))), 'handshake timeouts are logged');
+      assert.ok(logFor('INBOUND_CLOSED').some((r) => /no Hello within 1 s/.test(String(r['reason']))));
+      assertPeerLinkUntouched();
+      const run = await sClient(clientCert(pki.b.client));
+      assert.ok(run.gotAlive, 'a new peer connects once the flood is gone');
+    });
+
+    it('a client that floods pings is closed after its burst allowance', async () => {
+      const before = downCount();
+      const c = await trustedConnection();
+      c.socket.write(`Hello\n${'ping\n'.repeat(1000)}`);
+      assert.ok(await closesWithin(c.closed, 3000));
+      assert.ok(c.received().length <= 64 * 'alive\n'.length, 'at most the burst allowance was answered');
+      assert.equal(await nextDownReason(before), 'flooding: more than 64 lines per second');
+      assertPeerLinkUntouched();
+    });
+
+    it('an established client that goes silent is closed after idle_timeout', async () => {
+      const before = downCount();
+      const c = await trustedConnection();
+      c.socket.write('Hello\n');
+      assert.ok(await closesWithin(c.closed, 4000));
+      assert.equal(await nextDownReason(before), 'idle: nothing received for 1.5 s');
+      assertPeerLinkUntouched();
+    });
+  });
+
+  describe('rotation: new credentials and trust without dropping the established link', () => {
+    it('serves a renewed leaf to new handshakes', async () => {
+      const renewed = await issueTestLeaf({
+        dir: pki.dir,
+        ca: pki.a.ca,
+        stem: 'bmc-a-server-renewed',
+        commonName: 'bmc-a',
+        dnsName: 'bmc-a',
+        eku: ['serverAuth'],
+      });
+      const current = credsA.current();
+      assert.ok(current);
+      credsA.set({ client: current.client, server: { ...current.server, keyPem: renewed.keyPem, certChainPem: renewed.chainPem } });
+      assert.ok(await eventually(() => logFor('CONTEXT_UPDATED').length > 0, 2000));
+      const served = await new Promise<string>((res, rej) => {
+        const s = tlsConnect({ host: '127.0.0.1', port, servername: 'bmc-a', ca: [pki.a.ca.pem], key: pki.b.client.keyPem, cert: pki.b.client.chainPem });
+        s.once('secureConnect', () => {
+          res(s.getPeerCertificate().fingerprint256);
+          s.destroy();
+        });
+        s.once('error', rej);
+      });
+      assert.equal(served, new X509Certificate(renewed.certPem).fingerprint256);
+      assertPeerLinkUntouched();
+    });
+
+    it('refuses a peer whose CA left the trust store, while its established link keeps running', async () => {
+      assert.equal(await trustA.remove(trustedB.fingerprint), true);
+      assert.ok(await eventually(() => logFor('CONTEXT_UPDATED').some((r) => /trust store changed/.test(String(r['reason']))), 2000));
+      const run = await sClient(clientCert(pki.b.client));
+      assert.equal(run.gotAlive, false);
+      await new Promise((r) => setTimeout(r, 300)); // several more pings of the peer link
+      assertPeerLinkUntouched();
+      await trustA.add(pki.b.ca.pem);
+    });
+  });
+
+  it('never logs key material', () => {
+    const text = JSON.stringify(serverLog.records);
+    assert.doesNotMatch(text, /PRIVATE KEY/);
+    assert.ok(!text.includes(pki.a.server.keyPem.split('\n')[1] ?? 'x'));
+  });
+});

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import type { PeerCertificate } from 'node:tls';
+import { describe, it } from 'node:test';
+import { linkTimings, detectionWindowMs } from '../../src/tls/link-timings.ts';
+import { EKU, checkClientPeer, dnsNamesOf, hasEku, peerNameOf } from '../../src/tls/peer-identity.ts';
+import { failureReason, isLocalVerificationFailure, isPeerAlert } from '../../src/tls/tls-failure.ts';
+
+/** The fields of Node's PeerCertificate these functions read; the rest is irrelevant to them. */
+function cert(fields: { san?: string; cn?: string; eku?: string[] }): PeerCertificate {
+  return { subjectaltname: fields.san, subject: { CN: fields.cn }, ext_key_usage: fields.eku } as unknown as PeerCertificate;
+}
+
+describe('peer identity from a certificate', () => {
+  it('reads DNS SANs as Node renders them and skips quoted (escaped) entries', () => {
+    assert.deepEqual(dnsNamesOf(cert({ san: 'DNS:bmc-b, IP Address:127.0.0.1, DNS:alt.example' })), ['bmc-b', 'alt.example']);
+    assert.deepEqual(dnsNamesOf(cert({ san: 'DNS:"evil, DNS:bmc-a"' })), []);
+    assert.deepEqual(dnsNamesOf(cert({})), []);
+  });
+
+  it('names a peer by its first DNS SAN, else its CN', () => {
+    assert.equal(peerNameOf(cert({ san: 'DNS:bmc-b', cn: 'other' })), 'bmc-b');
+    assert.equal(peerNameOf(cert({ cn: 'bmc-b-cn' })), 'bmc-b-cn');
+    assert.equal(peerNameOf(cert({})), undefined);
+  });
+
+  it('requires EKU clientAuth of a client and a name', () => {
+    assert.deepEqual(checkClientPeer(cert({ san: 'DNS:bmc-b', eku: [EKU.clientAuth] })), { name: 'bmc-b' });
+    const wrongEku = checkClientPeer(cert({ san: 'DNS:bmc-b', eku: [EKU.serverAuth] }));
+    assert.ok(wrongEku instanceof Error && wrongEku.code === 'ERR_PEER_EKU');
+    const noEku = checkClientPeer(cert({ san: 'DNS:bmc-b' }));
+    assert.ok(noEku instanceof Error && noEku.code === 'ERR_PEER_EKU', 'a leaf without any EKU extension is refused');
+    const anonymous = checkClientPeer(cert({ eku: [EKU.clientAuth] }));
+    assert.ok(anonymous instanceof Error && anonymous.code === 'ERR_PEER_NO_NAME');
+    assert.equal(hasEku(cert({ eku: [EKU.serverAuth, EKU.clientAuth] }), EKU.serverAuth), true);
+  });
+});
+
+describe('TLS failure classification', () => {
+  const withCode = (code: string, message = code) => Object.assign(new Error(message), { code });
+
+  it('treats our own refusal of the peer certificate as verification failure, not the peer alerting us', () => {
+    for (const c of ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_PEER_EKU']) {
+      assert.equal(isLocalVerificationFailure(withCode(c)), true, c);
+    }
+    for (const c of ['ECONNREFUSED', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'ECONNRESET']) {
+      assert.equal(isLocalVerificationFailure(withCode(c)), false, c);
+    }
+    assert.equal(isPeerAlert(withCode('ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED')), true);
+    assert.equal(isPeerAlert(withCode('ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE')), true);
+    assert.equal(isPeerAlert(withCode('ECONNREFUSED')), false);
+    assert.equal(isLocalVerificationFailure(undefined), false);
+  });
+
+  it('gives one-line reasons without the OpenSSL error-queue prefix', () => {
+    assert.equal(failureReason(withCode('ECONNREFUSED', 'connect ECONNREFUSED 127.0.0.1:9')), 'connect ECONNREFUSED 127.0.0.1:9');
+    assert.equal(
+      failureReason(
+        withCode(
+          'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA',
+          '40A7D8C3AD7F0000:error:0A000418:SSL routines:ssl3_read_bytes:tlsv1 alert unknown ca:../ssl/record/rec_layer_s3.c:1605:SSL alert number 48\n',
+        ),
+      ),
+      'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: tlsv1 alert unknown ca:../ssl/record/rec_layer_s3.c:1605:SSL alert number 48',
+    );
+  });
+});
+
+describe('link timings', () => {
+  it('converts the configured seconds and defines the detection window as interval + timeout', () => {
+    const t = linkTimings({ keepalive_interval: 5, keepalive_timeout: 3, handshake_timeout: 10, idle_timeout: 20 });
+    assert.deepEqual(t, { keepaliveIntervalMs: 5000, keepaliveTimeoutMs: 3000, handshakeTimeoutMs: 10000, idleTimeoutMs: 20000 });
+    assert.equal(detectionWindowMs(t), 8000);
+  });
+});
