@@ -1,0 +1,115 @@
+import { createHash, createPublicKey, X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import type { Logger } from '../log.ts';
+import { writeFileAtomic } from './atomic-file.ts';
+import { signedCertificate, subjectKeyIdentifierExtension, tbsCertificate, type CertificateProfile } from './certificate-assembly.ts';
+import { caCommonName, caProfile, leafProfile } from './certificate-profile.ts';
+import { randomSerial } from './certificate-serial.ts';
+import { toPem } from './der.ts';
+import { keyIdentifier } from './ec-p256.ts';
+import { hexOf } from './hex.ts';
+import type { CaKeyToken } from './token.ts';
+import { signVerified } from './verified-signature.ts';
+import { SubjectKeyIdentifierExtension, X509Certificate } from './x509.ts';
+
+/** How far notBefore of the CA certificate is set in the past, for peers whose clocks lag. */
+export const CA_BACKDATE_MS = 5 * 60_000;
+
+/** The CA as leaf issuance needs it: its certificate, public key and the leaf profile it issues with. */
+export interface IssuingCa {
+  readonly pem: string;
+  /** SHA-256 of the certificate DER, lowercase hex. */
+  readonly fingerprint: string;
+  readonly spki: Uint8Array;
+  readonly publicKey: KeyObject;
+  readonly notAfter: Date;
+  readonly leafProfile: CertificateProfile;
+}
+
+/** What the CA certificate is checked against, and where it lives. */
+export interface CaCertificateRequest {
+  readonly token: CaKeyToken;
+  /** The token's CA public key (SPKI DER). */
+  readonly spki: Uint8Array;
+  readonly bmcName: string;
+  readonly lifetimeDays: number;
+  /** The certificate must stay valid at least this long, or it is renewed (same key). */
+  readonly minRemainingMs: number;
+  /** `certPaths(cert_root).selfCa`. */
+  readonly file: string;
+  readonly log: Logger;
+}
+
+function issuingCa(opts: { pem: string; der: Uint8Array; spki: Uint8Array; notAfter: Date; bmcName: string; keyId: Uint8Array }): IssuingCa {
+  return {
+    pem: opts.pem,
+    fingerprint: createHash('sha256').update(opts.der).digest('hex'),
+    spki: opts.spki,
+    publicKey: createPublicKey({ key: Buffer.from(opts.spki), format: 'der', type: 'spki' }),
+    notAfter: opts.notAfter,
+    leafProfile: leafProfile({ bmcName: opts.bmcName, caKeyId: opts.keyId }),
+  };
+}
+
+/** Why the certificate on disk cannot be used (undefined: it can), checked without the token. */
+function unusableBecause(cert: NodeX509, req: CaCertificateRequest, now: number): string | undefined {
+  const spki = cert.publicKey.export({ type: 'spki', format: 'der' });
+  if (Buffer.compare(spki, Buffer.from(req.spki)) !== 0) return 'it certifies a different key than the token holds';
+  const subject = `CN=${caCommonName(req.bmcName)}`;
+  if (cert.subject !== subject || cert.issuer !== subject) return `its subject is not "${subject}"`;
+  if (!cert.ca) return 'it is not a CA certificate';
+  if (!cert.verify(cert.publicKey)) return 'its self-signature does not verify';
+  if (Date.parse(cert.validFrom) > now) return 'it is not valid yet';
+  if (Date.parse(cert.validTo) - now < req.minRemainingMs) return 'it expires before a new leaf would';
+  return undefined;
+}
+
+/**
+ * Returns this BMC's CA from `self_ca.pem` when that certificate fits the token's key and this
+ * BMC's name and stays valid long enough; otherwise signs a new self-signed one with the token
+ * (same key) and writes it atomically (0644).
+ */
+export async function ensureCaCertificate(req: CaCertificateRequest): Promise<IssuingCa> {
+  const now = Date.now();
+  let why = 'there is none';
+  try {
+    const pem = await readFile(req.file, 'utf8');
+    const cert = new NodeX509(pem);
+    const problem = unusableBecause(cert, req, now);
+    const ski = problem ? undefined : new X509Certificate(pem).getExtension(SubjectKeyIdentifierExtension)?.keyId;
+    if (!problem && ski) {
+      return issuingCa({
+        pem: cert.toString(),
+        der: new Uint8Array(cert.raw),
+        spki: req.spki,
+        notAfter: new Date(cert.validTo),
+        bmcName: req.bmcName,
+        keyId: new Uint8Array(Buffer.from(ski, 'hex')),
+      });
+    }
+    why = problem ?? 'it has no subjectKeyIdentifier';
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') why = `it cannot be read: ${err instanceof Error ? err.message : String(err)}`;
+  }
+
+  const keyId = keyIdentifier(req.spki);
+  const notBefore = new Date(Math.floor((now - CA_BACKDATE_MS) / 1000) * 1000);
+  const notAfter = new Date(Math.floor((now + req.lifetimeDays * 86_400_000) / 1000) * 1000);
+  const tbs = tbsCertificate(caProfile({ bmcName: req.bmcName, keyId }), {
+    serial: randomSerial(),
+    notBefore,
+    notAfter,
+    spki: req.spki,
+    extensions: [subjectKeyIdentifierExtension(keyId)],
+  });
+  const publicKey = createPublicKey({ key: Buffer.from(req.spki), format: 'der', type: 'spki' });
+  const signature = await signVerified({ token: req.token, data: tbs, publicKey });
+  const der = signedCertificate(tbs, signature);
+  const pem = toPem(der, 'CERTIFICATE');
+  await writeFileAtomic({ path: req.file, data: pem, mode: 0o644 });
+  const ca = issuingCa({ pem, der, spki: req.spki, notAfter, bmcName: req.bmcName, keyId });
+  req.log.info(`wrote a new CA certificate ${req.file} (fingerprint ${ca.fingerprint}, key id ${hexOf(keyId)}) because ${why}`, {
+    event: 'CA_CERTIFICATE_WRITTEN',
+  });
+  return ca;
+}

@@ -1,0 +1,15 @@
+// @peculiar/x509 needs a Reflect metadata polyfill loaded before it (tsyringe); import it from here only.
+import 'reflect-metadata';
+
+export {
+  AuthorityKeyIdentifierExtension,
+  BasicConstraintsExtension,
+  ExtendedKeyUsage,
+  ExtendedKeyUsageExtension,
+  KeyUsageFlags,
+  KeyUsagesExtension,
+  Name,
+  SubjectAlternativeNameExtension,
+  SubjectKeyIdentifierExtension,
+  X509Certificate,
+} from '@peculiar/x509';
