@@ -1,0 +1,350 @@
+/**
+ * The TcpClient (the peer machine's tlsClient actor) over real TLS on 127.0.0.1: against the real
+ * responder, against servers with the wrong identity, against dead, silent and killed peers; and
+ * both actors run by XState.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer as netCreateServer, type Server as NetServer, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { createServer as tlsCreateServer, type Server as TlsServer } from 'node:tls';
+import winston from 'winston';
+import { assign, createActor, setup } from 'xstate';
+import type { LinkEvent, LinkTarget, ResponderEvent } from '../../machines/events.ts';
+import { createTlsClientActor } from '../../src/actors/tls-client.actor.ts';
+import { createTlsResponderActor } from '../../src/actors/tls-responder.actor.ts';
+import { configSchema } from '../../src/config/schema.ts';
+import { CredentialHolder } from '../../src/pki/tls-credentials.ts';
+import { TrustStore } from '../../src/pki/trust-store.ts';
+import { BmcResponder } from '../../src/tls/bmc-responder.ts';
+import type { LinkTimings } from '../../src/tls/link-timings.ts';
+import { TcpClient } from '../../src/tls/tcp-client.ts';
+import { REPO, eventually, freePort } from '../harness/daemon.ts';
+import { stopProcess } from '../harness/private-bus.ts';
+import { createTestPki, credentialsOf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
+
+/** Log records kept in memory so tests can check what an operator would read. */
+function memoryLog(): { log: winston.Logger; records: Record<string, unknown>[] } {
+  const records: Record<string, unknown>[] = [];
+  const stream = new Writable({ objectMode: true, write: (info: Record<string, unknown>, _enc, cb) => (records.push(info), cb()) });
+  return { log: winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream })] }), records };
+}
+
+const TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 300, handshakeTimeoutMs: 500, idleTimeoutMs: 2000 };
+/** Generous deadline for "it eventually happens"; the precise window is measured in bench/tls.bench.ts. */
+const DEADLINE_MS = 5000;
+
+describe('TcpClient: one outbound peer link', () => {
+  let pki: TestPki;
+  let trustA: TrustStore;
+  let trustB: TrustStore;
+  let credsA: CredentialHolder;
+  let credsB: CredentialHolder;
+  let responder: BmcResponder;
+  let port: number;
+  const responderEvents: ResponderEvent[] = [];
+  const clientLog = memoryLog();
+  const cleanup: (() => unknown)[] = [];
+
+  /** Starts bmc-b's client towards `target` and collects its events. */
+  function startClient(target: Partial<LinkTarget> & { port: number }, credentials = credsB) {
+    const events: LinkEvent[] = [];
+    const client = new TcpClient({
+      target: { name: 'bmc-a', address: '127.0.0.1', ...target },
+      timings: TIMINGS,
+      credentials,
+      trust: trustB,
+      log: clientLog.log,
+      onEvent: (e) => events.push(e),
+    });
+    cleanup.push(() => client.close());
+    client.start();
+    const next = async (n: number): Promise<LinkEvent | undefined> => {
+      await eventually(() => events.length >= n, DEADLINE_MS, 10);
+      return events[n - 1];
+    };
+    return { client, events, next };
+  }
+
+  /** A TLS server with `leaf` as its certificate that answers lines with `reply` (undefined = silence). */
+  async function scriptedServer(leaf: TestLeaf, reply: (line: string, n: number) => string | undefined): Promise<number> {
+    const server: TlsServer = tlsCreateServer({ key: leaf.keyPem, cert: leaf.chainPem });
+    server.on('secureConnection', (s) => {
+      let n = 0;
+      let buf = '';
+      s.on('error', () => undefined);
+      s.on('data', (d: Buffer) => {
+        buf += d.toString();
+        for (let i = buf.indexOf('\n'); i !== -1; i = buf.indexOf('\n')) {
+          const answer = reply(buf.slice(0, i), n++);
+          buf = buf.slice(i + 1);
+          if (answer !== undefined) s.write(answer);
+        }
+      });
+    });
+    server.on('tlsClientError', () => undefined);
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+    cleanup.push(() => new Promise((res) => server.close(res)));
+    return (server.address() as { port: number }).port;
+  }
+
+  before(async () => {
+    pki = await createTestPki();
+    trustA = new TrustStore({ dir: join(pki.dir, 'a-authority') });
+    await trustA.add(pki.b.ca.pem);
+    trustB = new TrustStore({ dir: join(pki.dir, 'b-authority') });
+    await trustB.add(pki.a.ca.pem);
+    credsA = new CredentialHolder();
+    credsA.set(credentialsOf(pki.a));
+    credsB = new CredentialHolder();
+    credsB.set(credentialsOf(pki.b));
+    responder = new BmcResponder({
+      port: 0,
+      host: '127.0.0.1',
+      timings: TIMINGS,
+      maxConnections: 64,
+      credentials: credsA,
+      trust: trustA,
+      log: memoryLog().log,
+      onEvent: (e) => responderEvents.push(e),
+    });
+    port = (await responder.listen()).port;
+  });
+
+  after(async () => {
+    for (const c of cleanup.reverse()) await c();
+    await responder?.close();
+  });
+
+  it('LINK_UP against the real responder, which names the link bmc-b; close() ends it at once and silently', async () => {
+    const { client, events, next } = startClient({ port });
+    assert.deepEqual(await next(1), { type: 'LINK_UP' });
+    const up = responderEvents.find((e) => e.type === 'INBOUND_UP');
+    assert.equal(up?.type === 'INBOUND_UP' && up.peer, 'bmc-b');
+    await new Promise((r) => setTimeout(r, 700)); // a few ping/alive rounds
+    assert.deepEqual(events, [{ type: 'LINK_UP' }], 'pings were answered: still up');
+    client.close();
+    assert.ok(await eventually(() => responderEvents.some((e) => e.type === 'INBOUND_DOWN'), 1000), 'the server saw the close at once');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(events, [{ type: 'LINK_UP' }], 'no event after close()');
+  });
+
+  it('LINK_REJECTED when the server certificate names another peer', async () => {
+    const p = await scriptedServer(pki.otherNameServer, () => 'alive\n');
+    const { next } = startClient({ port: p });
+    const e = await next(1);
+    assert.equal(e?.type, 'LINK_REJECTED');
+    assert.match(e?.type === 'LINK_REJECTED' ? e.reason : '', /names bmc-c, expected bmc-a/);
+    const logged = clientLog.records.find((r) => r['event'] === 'LINK_REJECTED');
+    assert.equal(logged?.['peer'], 'bmc-a', 'logged with the peer it meant to reach');
+  });
+
+  it('LINK_REJECTED when the server certificate comes from an untrusted CA', async () => {
+    const p = await scriptedServer(pki.rogueServer, () => 'alive\n');
+    const { next } = startClient({ port: p });
+    const e = await next(1);
+    assert.equal(e?.type, 'LINK_REJECTED');
+    assert.match(e?.type === 'LINK_REJECTED' ? e.reason : '', /SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT/);
+  });
+
+  it('LINK_REJECTED when the trusted server leaf lacks EKU serverAuth', async () => {
+    const p = await scriptedServer(pki.b.client, () => 'alive\n'); // a clientAuth-only leaf naming bmc-b
+    const { next } = startClient({ port: p, name: 'bmc-b' });
+    const e = await next(1);
+    assert.equal(e?.type, 'LINK_REJECTED', JSON.stringify(e));
+  });
+
+  it('LINK_FAILED on a closed port', async () => {
+    const { next } = startClient({ port: await freePort() });
+    const e = await next(1);
+    assert.equal(e?.type, 'LINK_FAILED');
+    assert.match(e?.type === 'LINK_FAILED' ? e.reason : '', /ECONNREFUSED/);
+  });
+
+  it('LINK_FAILED when a server accepts TCP but never speaks TLS (handshake timeout)', async () => {
+    const server: NetServer = netCreateServer((s: Socket) => s.on('error', () => undefined));
+    await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
+    const held: Socket[] = [];
+    server.on('connection', (s) => held.push(s));
+    cleanup.push(() => {
+      for (const s of held) s.destroy();
+      return new Promise((res) => server.close(res));
+    });
+    const { next } = startClient({ port: (server.address() as { port: number }).port });
+    assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'no TLS connection within 0.5 s' });
+  });
+
+  it('LINK_FAILED (retryable), not REJECTED, when the peer refuses our certificate', async () => {
+    const stranger = new TrustStore({ dir: join(pki.dir, 'empty-authority') });
+    await stranger.reload();
+    const picky = new BmcResponder({
+      port: 0,
+      host: '127.0.0.1',
+      timings: TIMINGS,
+      maxConnections: 8,
+      credentials: credsA,
+      trust: stranger,
+      log: memoryLog().log,
+      onEvent: () => undefined,
+    });
+    const p = (await picky.listen()).port;
+    cleanup.push(() => picky.close());
+    const { next } = startClient({ port: p });
+    const e = await next(1);
+    assert.equal(e?.type, 'LINK_FAILED', JSON.stringify(e));
+    // TLS 1.3: our side of the handshake completes, then the server drops the connection unanswered.
+    assert.match(e?.type === 'LINK_FAILED' ? e.reason : '', /connection closed before the link was up|peer refused the handshake/);
+  });
+
+  it('LINK_FAILED before any certificate was issued', async () => {
+    const { next } = startClient({ port }, new CredentialHolder());
+    assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'no client certificate has been issued yet' });
+  });
+
+  it('LINK_FAILED when the server answers Hello with something else', async () => {
+    const p = await scriptedServer(pki.a.server, () => 'bogus\n');
+    const { next } = startClient({ port: p });
+    assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'protocol error: unexpected "bogus" from the server' });
+  });
+
+  it('LINK_DOWN when a server stops answering pings', async () => {
+    const p = await scriptedServer(pki.a.server, (_line, n) => (n < 3 ? 'alive\n' : undefined));
+    const { events, next } = startClient({ port: p });
+    assert.deepEqual(await next(1), { type: 'LINK_UP' });
+    assert.deepEqual(await next(2), { type: 'LINK_DOWN', reason: 'no alive within 0.3 s of ping' });
+    assert.equal(events.length, 2);
+    const logged = clientLog.records.find((r) => r['event'] === 'LINK_DOWN');
+    assert.equal(logged?.['peer'], 'bmc-a');
+  });
+
+  it('LINK_DOWN when the responder process is SIGKILLed', async () => {
+    const child = await startChildResponder(pki);
+    cleanup.push(() => stopProcess(child.process));
+    const { next } = startClient({ port: child.port });
+    assert.deepEqual(await next(1), { type: 'LINK_UP' });
+    child.process.kill('SIGKILL');
+    const down = await next(2);
+    assert.equal(down?.type, 'LINK_DOWN');
+    assert.match(down?.type === 'LINK_DOWN' ? down.reason : '', /peer closed the connection|ECONNRESET/);
+  });
+});
+
+/** A BmcResponder for bmc-a in its own process, so it can be SIGKILLed. */
+async function startChildResponder(pki: TestPki): Promise<{ process: ChildProcess; port: number }> {
+  const script = `
+    import { readFileSync } from 'node:fs';
+    import winston from 'winston';
+    import { BmcResponder } from './src/tls/bmc-responder.ts';
+    import { CredentialHolder } from './src/pki/tls-credentials.ts';
+    const env = (k) => readFileSync(process.env[k], 'utf8');
+    const credentials = new CredentialHolder();
+    const a = { keyPem: env('KEY'), certChainPem: env('CHAIN'), caPem: env('CA'), notAfter: new Date(Date.now() + 86400000) };
+    credentials.set({ server: a, client: a });
+    const peerCa = env('PEER_CA');
+    const responder = new BmcResponder({
+      port: 0, host: '127.0.0.1', maxConnections: 8, credentials,
+      timings: { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 300, handshakeTimeoutMs: 500, idleTimeoutMs: 2000 },
+      trust: { caPems: () => [peerCa], onChange: () => () => undefined },
+      log: winston.createLogger({ silent: true }), onEvent: () => undefined,
+    });
+    const { port } = await responder.listen();
+    process.stdout.write('PORT ' + port + '\\n');
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      KEY: pki.a.server.keyFile,
+      CHAIN: pki.a.server.chainFile,
+      CA: pki.a.ca.certFile,
+      PEER_CA: pki.b.ca.certFile,
+    },
+  });
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  const started = await eventually(() => /PORT \d+/.test(out) || child.exitCode !== null, 15_000, 20);
+  const port = Number(/PORT (\d+)/.exec(out)?.[1]);
+  if (!started || !port) {
+    await stopProcess(child);
+    throw new Error(`child responder did not start: ${out}`);
+  }
+  return { process: child, port };
+}
+
+describe('the tlsClient and tlsResponder actors under XState', () => {
+  let pki: TestPki;
+  let trustA: TrustStore;
+  let trustB: TrustStore;
+
+  before(async () => {
+    pki = await createTestPki();
+    trustA = new TrustStore({ dir: join(pki.dir, 'a-authority') });
+    await trustA.add(pki.b.ca.pem);
+    trustB = new TrustStore({ dir: join(pki.dir, 'b-authority') });
+    await trustB.add(pki.a.ca.pem);
+  });
+
+  /** A parent machine that invokes `src` and keeps every event it gets back. */
+  function parentOf(actors: Parameters<typeof setup>[0]['actors'], src: string, input?: LinkTarget) {
+    return setup({ types: { context: {} as { seen: { type: string }[] } }, actors }).createMachine({
+      context: { seen: [] },
+      invoke: { src, input },
+      on: { '*': { actions: assign({ seen: ({ context, event }) => [...context.seen, event] }) } },
+    });
+  }
+
+  it('runs both ends: INBOUND_UP and LINK_UP; stopping the client actor closes its socket', async () => {
+    const port = await freePort();
+    const log = memoryLog().log;
+    const mk = (name: string) => configSchema.parse({ name, port, keepalive_interval: 0.2, keepalive_timeout: 0.3, idle_timeout: 2 });
+    const credsA = new CredentialHolder();
+    credsA.set(credentialsOf(pki.a));
+    const credsB = new CredentialHolder();
+    credsB.set(credentialsOf(pki.b));
+    const server = createActor(
+      parentOf({ tlsResponder: createTlsResponderActor({ config: mk('bmc-a'), credentials: credsA, trustStore: trustA, log }) }, 'tlsResponder'),
+    ).start();
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const client = createActor(
+        parentOf(
+          { tlsClient: createTlsClientActor({ config: mk('bmc-b'), credentials: credsB, trustStore: trustB, log }) },
+          'tlsClient',
+          { name: 'bmc-a', address: '127.0.0.1', port },
+        ),
+      ).start();
+      const seenBy = (a: typeof server) => a.getSnapshot().context.seen.map((e) => e.type);
+      assert.ok(await eventually(() => seenBy(client).includes('LINK_UP'), DEADLINE_MS), `client saw ${seenBy(client)}`);
+      assert.ok(await eventually(() => seenBy(server).includes('INBOUND_UP'), DEADLINE_MS));
+      client.stop();
+      assert.ok(await eventually(() => seenBy(server).includes('INBOUND_DOWN'), 1000), 'the server saw the link end when the actor stopped');
+    } finally {
+      server.stop();
+    }
+  });
+
+  it('tlsResponder sends RESPONDER_FAILED when its port is taken', async () => {
+    const squatter = netCreateServer();
+    await new Promise<void>((res) => squatter.listen(0, res));
+    const port = (squatter.address() as { port: number }).port;
+    const creds = new CredentialHolder();
+    creds.set(credentialsOf(pki.a));
+    const config = configSchema.parse({ name: 'bmc-a', port });
+    const server = createActor(
+      parentOf({ tlsResponder: createTlsResponderActor({ config, credentials: creds, trustStore: trustA, log: memoryLog().log }) }, 'tlsResponder'),
+    ).start();
+    try {
+      assert.ok(await eventually(() => server.getSnapshot().context.seen.length > 0, DEADLINE_MS));
+      const failed = server.getSnapshot().context.seen[0] as ResponderEvent;
+      assert.equal(failed.type, 'RESPONDER_FAILED');
+      assert.match(failed.type === 'RESPONDER_FAILED' ? failed.reason : '', new RegExp(`cannot listen on port ${port}: .*EADDRINUSE`));
+    } finally {
+      server.stop();
+      await new Promise((res) => squatter.close(res));
+    }
+  });
+});
