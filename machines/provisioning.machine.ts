@@ -141,10 +141,12 @@ export const provisioningMachine = setup({
       enqueue.sendTo(peerChildId(name), { type: 'ATTEST' });
     }),
     /** Tells the responder and every peer link that trust or our own credentials changed. */
-    notifyLinks: enqueueActions(({ context, enqueue, self }, change: CredentialsEvent['type']) => {
-      for (const name of context.peerNames) enqueue.sendTo(peerChildId(name), { type: change });
-      if (self.getSnapshot().children['responder']) enqueue.sendTo('responder', { type: change });
-    }),
+    notifyLinks: enqueueActions(
+      ({ context, enqueue }, params: { change: CredentialsEvent['type']; responder: boolean }) => {
+        for (const name of context.peerNames) enqueue.sendTo(peerChildId(name), { type: params.change });
+        if (params.responder) enqueue.sendTo('responder', { type: params.change });
+      },
+    ),
     inboundUp: assign({
       inbound: ({ context, event }) => {
         if (event.type !== 'INBOUND_UP') return context.inbound;
@@ -175,7 +177,7 @@ export const provisioningMachine = setup({
   type: 'parallel',
   on: {
     PROVISION_PEER: { guard: 'selfProvisioned', actions: 'startAttestation' },
-    TRUST_UPDATED: { actions: { type: 'notifyLinks', params: 'TRUST_UPDATED' } },
+    TRUST_UPDATED: { actions: { type: 'notifyLinks', params: { change: 'TRUST_UPDATED', responder: false } } },
     INBOUND_UP: { actions: 'inboundUp' },
     INBOUND_DOWN: { actions: 'inboundDown' },
     RESPONDER_FAILED: { actions: 'recordResponderFailure' },
@@ -237,6 +239,9 @@ export const provisioningMachine = setup({
         Provisioned: {
           entry: [{ type: 'answerSelfRequests', params: undefined }, 'spawnStaticPeers'],
           invoke: { id: 'responder', src: 'tlsResponder' },
+          on: {
+            TRUST_UPDATED: { actions: { type: 'notifyLinks', params: { change: 'TRUST_UPDATED', responder: true } } },
+          },
           initial: 'Ready',
           states: {
             Ready: {
@@ -252,7 +257,7 @@ export const provisioningMachine = setup({
                   actions: [
                     { type: 'recordIssue', params: ({ event }) => event.output },
                     { type: 'answerSelfRequests', params: undefined },
-                    { type: 'notifyLinks', params: 'CREDENTIALS_UPDATED' },
+                    { type: 'notifyLinks', params: { change: 'CREDENTIALS_UPDATED', responder: true } },
                   ],
                 },
                 onError: {

@@ -1,0 +1,207 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { createActor, fromCallback, fromPromise, initialTransition, SimulatedClock, transition, type SnapshotFrom } from 'xstate';
+import { getShortestPaths, getSimplePaths } from 'xstate/graph';
+import { backoffDelay } from '../../machines/backoff.ts';
+import { selectPeerStatus, type PeerStatus } from '../../machines/dbus-properties.ts';
+import type { AttestationTarget, CredentialsEvent, LinkEvent, LinkTarget } from '../../machines/events.ts';
+import { peerMachine, type PeerEvent, type PeerInput } from '../../machines/peer.machine.ts';
+import { CoverageRecorder, machineInventory, missing } from './transition-coverage.ts';
+
+type PeerSnapshot = SnapshotFrom<typeof peerMachine>;
+/** Abstract events of the model: real events plus the actor outcomes and timers they stand for. */
+type ModelEvent = PeerEvent | { type: `xstate.${string}`; output?: unknown; error?: unknown };
+
+const retry = { baseMs: 100, capMs: 800, fastRetries: 2 };
+const base = { name: 'bmc-b', retry, attestationTimeoutMs: 5000 };
+/** Three kinds of peer: attested and dialable; trusted by the operator; attested but without an address. */
+const variants: Record<string, PeerInput> = {
+  attested: { ...base, address: '127.0.0.1', port: 8090, trustedOutOfBand: false },
+  static: { ...base, address: '127.0.0.1', port: 8090, trustedOutOfBand: true },
+  undialable: { ...base, trustedOutOfBand: false },
+};
+
+const EVENTS: ModelEvent[] = [
+  { type: 'ATTEST' },
+  { type: 'xstate.done.actor.0.peer.Attesting', output: true },
+  { type: 'xstate.error.actor.0.peer.Attesting', error: new Error('evidence did not match the reference values') },
+  { type: 'xstate.after.attestationTimeout.peer.Attesting' },
+  { type: 'LINK_UP' },
+  { type: 'LINK_DOWN', reason: 'keep-alive timeout' },
+  { type: 'LINK_FAILED', reason: 'ECONNREFUSED' },
+  { type: 'LINK_REJECTED', reason: 'certificate names bmc-x, not bmc-b' },
+  { type: 'xstate.after.retryBackoff.peer.NotConnected.Backoff' },
+  { type: 'TRUST_UPDATED' },
+  { type: 'CREDENTIALS_UPDATED' },
+];
+
+/** The oracle: what peerConnected must say in each state, written down independently of the selector. */
+const EXPECTED_STATUS: Record<string, PeerStatus> = {
+  '"NotDetermined"': 'NotDetermined',
+  '"Attesting"': 'InProgress',
+  '"Provisioned"': 'InProgress',
+  '{"Link":"InProgress"}': 'InProgress',
+  '{"Link":"Connected"}': 'Connected',
+  '{"NotConnected":"Backoff"}': 'NotConnected',
+  '{"NotConnected":"Refused"}': 'NotConnected',
+};
+
+/** Stories the graph search does not produce on its own: repeated attestation, and a long outage. */
+const ev = (type: string): ModelEvent => {
+  const found = EVENTS.find((e) => e.type === type);
+  if (!found) throw new Error(`no model event ${type}`);
+  return found;
+};
+const ATTESTED = ev('xstate.done.actor.0.peer.Attesting');
+const BACKOFF = ev('xstate.after.retryBackoff.peer.NotConnected.Backoff');
+const FAILED = ev('LINK_FAILED');
+const SCENARIOS: Record<string, ModelEvent[][]> = {
+  attested: [
+    [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, ev('LINK_UP')],
+    [ev('ATTEST'), ATTESTED, ev('LINK_REJECTED'), ev('TRUST_UPDATED'), ev('LINK_UP')],
+    [ev('ATTEST'), ev('xstate.after.attestationTimeout.peer.Attesting'), ev('ATTEST'), ATTESTED, ev('LINK_REJECTED'), ev('CREDENTIALS_UPDATED'), ev('LINK_UP')],
+  ],
+  static: [[ev('LINK_FAILED'), ev('ATTEST'), ATTESTED, ev('LINK_UP')]],
+  undialable: [[ev('ATTEST'), ATTESTED, ev('ATTEST'), ev('xstate.error.actor.0.peer.Attesting')]],
+};
+
+const serializeState = (s: PeerSnapshot) =>
+  `${JSON.stringify(s.value)}|${Math.min(s.context.attempt, retry.fastRetries + 1)}|${s.context.lastError ? 1 : 0}`;
+
+/** A scenario as a path: the model stepped event by event with xstate's pure transition(). */
+function storyPath(input: PeerInput, events: ModelEvent[]) {
+  let [state] = initialTransition(peerMachine, input);
+  const steps: Array<{ event: ModelEvent; state: PeerSnapshot }> = [{ event: { type: 'xstate.init' }, state }];
+  for (const event of events) {
+    [state] = transition(peerMachine, state, event as PeerEvent);
+    steps.push({ event, state });
+  }
+  return { state, steps };
+}
+
+/** A real peer actor whose effects (attestation, link) are driven by the test, on a simulated clock. */
+function realPeer(input: PeerInput, coverage: CoverageRecorder) {
+  const clock = new SimulatedClock();
+  let attestation: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | undefined;
+  let link: ((e: LinkEvent) => void) | undefined;
+  let linksStarted = 0;
+  let linksStopped = 0;
+  const machine = peerMachine.provide({
+    actors: {
+      attestPeer: fromPromise<unknown, AttestationTarget>(
+        () => new Promise((resolve, reject) => (attestation = { resolve, reject })),
+      ),
+      tlsClient: fromCallback<CredentialsEvent, LinkTarget, LinkEvent>(({ sendBack, input: target }) => {
+        assert.equal(target.name, input.name, 'the link must be told which peer it is for');
+        link = sendBack;
+        linksStarted++;
+        return () => {
+          linksStopped++;
+          link = undefined;
+        };
+      }),
+    },
+  });
+  const actor = createActor(machine, { input, clock, inspect: coverage.inspect });
+  actor.start();
+  coverage.noteSnapshot(actor.getSnapshot());
+  const settle = () => new Promise((r) => setImmediate(r));
+
+  async function apply(event: ModelEvent): Promise<void> {
+    const before = actor.getSnapshot();
+    switch (event.type) {
+      case 'xstate.done.actor.0.peer.Attesting':
+        assert.ok(attestation, 'an attestation must be running');
+        attestation.resolve(true);
+        break;
+      case 'xstate.error.actor.0.peer.Attesting':
+        assert.ok(attestation, 'an attestation must be running');
+        attestation.reject((event as { error: unknown }).error);
+        break;
+      case 'xstate.after.attestationTimeout.peer.Attesting':
+      case 'xstate.after.retryBackoff.peer.NotConnected.Backoff': {
+        const ms = event.type.includes('attestation')
+          ? input.attestationTimeoutMs
+          : backoffDelay(input.retry, before.context.attempt);
+        clock.increment(ms - 1);
+        await settle();
+        assert.deepEqual(actor.getSnapshot().value, before.value, `${event.type} fired before ${ms} ms`);
+        clock.increment(1);
+        break;
+      }
+      case 'LINK_UP':
+      case 'LINK_DOWN':
+      case 'LINK_FAILED':
+      case 'LINK_REJECTED':
+        assert.ok(link, `${event.type} needs a running link actor`);
+        link(event as LinkEvent);
+        break;
+      default:
+        actor.send(event as PeerEvent);
+    }
+    await settle();
+  }
+  return { actor, apply, counts: () => ({ linksStarted, linksStopped }) };
+}
+
+describe('peer statechart, replayed on the real actor', () => {
+  const inventory = machineInventory(peerMachine);
+  const coverage = new CoverageRecorder('peer');
+  let replayed = 0;
+
+  for (const [variant, input] of Object.entries(variants)) {
+    const options = { input, events: EVENTS as PeerEvent[], serializeState };
+    const shortest = getShortestPaths(peerMachine, options);
+    // Simple paths over state values only: every loop-free route through the chart.
+    const simple = getSimplePaths(peerMachine, { ...options, serializeState: (s) => JSON.stringify(s.value) });
+    const stories = (SCENARIOS[variant] ?? []).map((events) => storyPath(input, events));
+    // The graph keeps one representative snapshot per serialized state; re-derive each path's
+    // snapshots from its own events so that the model's context is exact at every step.
+    const paths = [...shortest, ...simple]
+      .map((p) => storyPath(input, p.steps.slice(1).map((step) => step.event as ModelEvent)))
+      .concat(stories);
+    it(`${variant} peer: ${shortest.length} shortest, ${simple.length} simple, ${stories.length} scenario paths`, async () => {
+      assert.ok(shortest.length > 0);
+      for (const path of paths) {
+        const sut = realPeer(input, coverage);
+        const trail: string[] = [];
+        for (const step of path.steps) {
+          if (step.event.type !== 'xstate.init') await sut.apply(step.event as ModelEvent);
+          trail.push(step.event.type);
+          const real = sut.actor.getSnapshot();
+          const where = `${variant}: ${trail.join(' > ')}`;
+          assert.deepEqual(real.value, step.state.value, `state after ${where}`);
+          const key = JSON.stringify(real.value);
+          assert.equal(selectPeerStatus(real), EXPECTED_STATUS[key], `peerConnected after ${where}`);
+          const { linksStarted, linksStopped } = sut.counts();
+          assert.equal(linksStarted - linksStopped, real.matches('Link') ? 1 : 0, `one link exactly while linking (${where})`);
+        }
+        sut.actor.stop();
+        replayed++;
+      }
+    });
+  }
+
+  it('every state and every transition of the peer machine was taken by the real actor', () => {
+    assert.ok(replayed > 10);
+    assert.deepEqual(missing(inventory.states, coverage.states), [], 'states never entered');
+    assert.deepEqual(missing(inventory.transitions, coverage.transitions), [], 'transitions never taken');
+  });
+
+  after(() => {
+    process.stdout.write(
+      `# peer model: ${replayed} paths, ${coverage.states.size}/${inventory.states.size} states, ${coverage.transitions.size}/${inventory.transitions.size} transitions\n`,
+    );
+  });
+});
+
+describe('retry policy', () => {
+  it('doubles from retry_base for retry_count attempts, then holds at retry_timer', () => {
+    assert.deepEqual([1, 2, 3, 4, 9].map((n) => backoffDelay(retry, n)), [100, 200, 800, 800, 800]);
+    assert.equal(backoffDelay({ baseMs: 1000, capMs: 30000, fastRetries: 3 }, 3), 4000);
+  });
+  it('jitter only shortens a delay, by a quarter at most', () => {
+    assert.equal(backoffDelay(retry, 1, 0.999), 75);
+    assert.equal(backoffDelay(retry, 1, 0), 100);
+  });
+});
