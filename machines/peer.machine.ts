@@ -37,7 +37,7 @@ export const peerMachine = setup({
   },
   actors: {
     attestPeer: fromPromise<unknown, AttestationTarget>(notProvided('attestPeer')),
-    tlsClient: fromCallback<CredentialsEvent, LinkTarget, LinkEvent>(notProvided('tlsClient')),
+    tlsClient: fromCallback<CredentialsEvent, LinkTarget>(notProvided('tlsClient')),
   },
   guards: {
     trustedOutOfBand: ({ context }) => context.trustedOutOfBand,

@@ -71,7 +71,7 @@ export const provisioningMachine = setup({
   },
   actors: {
     issueCertificates: fromPromise<IssueSummary, IssueRequest>(notProvided('issueCertificates')),
-    tlsResponder: fromCallback<CredentialsEvent, void, ResponderEvent>(notProvided('tlsResponder')),
+    tlsResponder: fromCallback<CredentialsEvent>(notProvided('tlsResponder')),
     peer: peerMachine,
   },
   guards: {

@@ -4,7 +4,9 @@ import { selectDbusProperties } from '../machines/dbus-properties.ts';
 import { peerMachine } from '../machines/peer.machine.ts';
 import { provisioningMachine, type ProvisioningActor } from '../machines/provisioning.machine.ts';
 import { createIssueCertificatesActor, type CertificateIssuing } from './actors/issue-certificates.actor.ts';
-import { attestationNotAvailable, linkNotAvailable, responderNotAvailable } from './actors/not-available.ts';
+import { attestationNotAvailable } from './actors/not-available.ts';
+import { createTlsClientActor } from './actors/tls-client.actor.ts';
+import { createTlsResponderActor } from './actors/tls-responder.actor.ts';
 import type { Config } from './config/schema.ts';
 import { exportProvisioningService, type ProvisioningService } from './dbus/provisioning-service.ts';
 import { connectSystemBus } from './dbus/system-bus.ts';
@@ -63,12 +65,13 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     capMs: seconds(config.retry_timer),
     fastRetries: config.retry_count,
   };
+  const tlsDeps = { config, credentials, trustStore, log };
   const machine = provisioningMachine.provide({
     actors: {
       issueCertificates: createIssueCertificatesActor(issuer),
-      tlsResponder: responderNotAvailable,
+      tlsResponder: createTlsResponderActor(tlsDeps),
       peer: peerMachine.provide({
-        actors: { attestPeer: attestationNotAvailable, tlsClient: linkNotAvailable },
+        actors: { attestPeer: attestationNotAvailable, tlsClient: createTlsClientActor(tlsDeps) },
         delays: { retryBackoff: ({ context }) => backoffDelay(context.retry, context.attempt, Math.random()) },
       }),
     },

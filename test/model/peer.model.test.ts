@@ -91,7 +91,7 @@ function realPeer(input: PeerInput, coverage: CoverageRecorder) {
       attestPeer: fromPromise<unknown, AttestationTarget>(
         () => new Promise((resolve, reject) => (attestation = { resolve, reject })),
       ),
-      tlsClient: fromCallback<CredentialsEvent, LinkTarget, LinkEvent>(({ sendBack, input: target }) => {
+      tlsClient: fromCallback<CredentialsEvent, LinkTarget>(({ sendBack, input: target }) => {
         assert.equal(target.name, input.name, 'the link must be told which peer it is for');
         link = sendBack;
         linksStarted++;

@@ -114,7 +114,7 @@ function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder) {
       issueCertificates: fromPromise<IssueSummary, IssueRequest>(
         ({ input: req }) => new Promise((resolve, reject) => issuances.push({ reason: req.reason, resolve, reject })),
       ),
-      tlsResponder: fromCallback<CredentialsEvent, void, ResponderEvent>(({ sendBack, receive }) => {
+      tlsResponder: fromCallback<CredentialsEvent>(({ sendBack, receive }) => {
         responder.running++;
         responder.sendBack = sendBack;
         receive((e) => responder.received.push(e.type));
@@ -126,7 +126,7 @@ function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder) {
       peer: peerMachine.provide({
         actors: {
           attestPeer: fromPromise(() => new Promise(() => undefined)),
-          tlsClient: fromCallback<CredentialsEvent, LinkTarget, LinkEvent>(() => undefined),
+          tlsClient: fromCallback<CredentialsEvent, LinkTarget>(() => undefined),
         },
       }),
     },
