@@ -130,7 +130,7 @@ export async function exportProvisioningService(deps: ProvisioningServiceDeps): 
       if (before?.peerConnected !== props.peerConnected) changed.peerConnected = props.peerConnected;
       if (before && Object.keys(changed).length) {
         Interface.emitPropertiesChanged(iface, changed, []);
-        deps.log.info('D-Bus properties changed', { state: JSON.stringify(changed) });
+        deps.log.info(`D-Bus properties changed: ${JSON.stringify(changed)}`);
       }
     },
     async close() {
