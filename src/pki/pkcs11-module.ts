@@ -65,6 +65,8 @@ export class Pkcs11Module {
   #nextId = 1;
   #pending = new Map<number, { worker: Worker; resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   #queue = new SerialQueue();
+  /** Settles when a thread abandoned after a timeout has really ended. */
+  #abandoned: Promise<void> | undefined;
 
   private constructor(path: string) {
     this.path = path;
@@ -129,10 +131,12 @@ export class Pkcs11Module {
     }
   }
 
-  /** Drops one reference; the last one finalises the module and ends its thread. */
+  /**
+   * Drops one reference; the last one finalises the module and ends its thread. The object stays
+   * registered, so a later acquire() still knows about a thread abandoned inside the module.
+   */
   async release(timeoutMs: number): Promise<void> {
     if (--this.#refs > 0) return;
-    Pkcs11Module.#loaded.delete(this.path);
     if (this.#initialized && this.#worker) {
       await this.call({ method: 'C_Finalize', args: [], timeoutMs }).catch(() => undefined);
     }
@@ -143,6 +147,7 @@ export class Pkcs11Module {
 
   #request(req: Request): Promise<unknown> {
     return this.#queue.run(async () => {
+      await this.#waitForAbandonedCall(req);
       const worker = this.#ensureWorker();
       const id = this.#nextId++;
       const reply = new Promise<unknown>((resolve, reject) => this.#pending.set(id, { worker, resolve, reject }));
@@ -152,7 +157,8 @@ export class Pkcs11Module {
       } catch (err) {
         this.#pending.delete(id);
         if (err instanceof TimeoutError) {
-          // The native call may never return: abandon this thread, the next call gets a new one.
+          // The native call may never return: abandon this thread. Nothing else may enter the
+          // module until it has (finalising under it would crash the process), see #waitForAbandonedCall.
           this.#abandonWorker();
           this.#initialized = false;
           this.#epoch++;
@@ -216,10 +222,40 @@ export class Pkcs11Module {
     return worker;
   }
 
+  /**
+   * After a timeout the abandoned thread may still be inside the module. Until it has left (its
+   * thread exited), every call waits, up to its own timeout, and then fails with TIMEOUT rather
+   * than touch the module concurrently. The module is not finalised afterwards either: the next
+   * C_Initialize finds it initialised, which is accepted, and a new session is opened.
+   */
+  async #waitForAbandonedCall(req: Request): Promise<void> {
+    const busy = this.#abandoned;
+    if (!busy) return;
+    let timer: NodeJS.Timeout | undefined;
+    const cleared = await Promise.race([
+      busy.then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), req.timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    if (!cleared) {
+      throw new TokenError(
+        'TIMEOUT',
+        `${this.path} has still not finished an earlier call that timed out; ${req.operation} was not attempted`,
+        { operation: req.operation },
+      );
+    }
+  }
+
   #abandonWorker(): void {
     const w = this.#worker;
     this.#worker = undefined;
-    if (w) void w.terminate().catch(() => undefined);
+    if (!w) return;
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    const gone = exited.then(() => {
+      if (this.#abandoned === gone) this.#abandoned = undefined;
+    });
+    this.#abandoned = gone;
+    void w.terminate().catch(() => undefined);
   }
 }
 

@@ -15,6 +15,10 @@ export const TPM2_PKCS11_MODULE = '/usr/lib/x86_64-linux-gnu/libtpm2_pkcs11.so.1
 export interface SoftTpmToken extends TestToken {
   /** SIGKILLs swtpm (the "TPM gone mid-run" case); abrmd stays up and reports errors. */
   killTpm(): Promise<void>;
+  /** SIGSTOPs swtpm: the TPM hangs (calls into it block) until resumeTpm(). */
+  pauseTpm(): void;
+  /** SIGCONTs swtpm after pauseTpm(). */
+  resumeTpm(): void;
   /** Starts swtpm again on the same state and a fresh tpm2-abrmd, after killTpm(). */
   restartTpm(): Promise<void>;
   /** PIDs of what the harness runs, for diagnostics. */
@@ -183,6 +187,12 @@ export async function startSoftTpmToken(opts: TestTokenOptions = {}): Promise<So
           swtpm.kill('SIGKILL');
           await exited;
         }
+      },
+      pauseTpm: () => {
+        swtpm?.kill('SIGSTOP');
+      },
+      resumeTpm: () => {
+        swtpm?.kill('SIGCONT');
       },
       restartTpm: async () => {
         if (abrmd) await stopProcess(abrmd);

@@ -1,0 +1,395 @@
+/**
+ * The token CA and leaf issuance, run unchanged against the three tokens: the software token,
+ * SoftHSM2 and tpm2-pkcs11 on swtpm (through tpm2-abrmd). Every token is real and started here.
+ */
+import assert from 'node:assert/strict';
+import { createHash, createPublicKey, X509Certificate } from 'node:crypto';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { configSchema, type Config, type TokenConfig } from '../../src/config/schema.ts';
+import { certPaths } from '../../src/pki/cert-paths.ts';
+import { createCertificateIssuer, type CertificateIssuer } from '../../src/pki/certificate-issuer.ts';
+import { Pkcs11Token } from '../../src/pki/pkcs11-token.ts';
+import { softwareTokenPaths } from '../../src/pki/software-token.ts';
+import { CredentialHolder } from '../../src/pki/tls-credentials.ts';
+import { TokenError, type TokenErrorCode } from '../../src/pki/token-error.ts';
+import { captureLog } from '../harness/capture-log.ts';
+import { runTool } from '../harness/run-tool.ts';
+import { checkSelfProvisioningFiles } from '../harness/self-provisioning-files.ts';
+import { startSoftTpmToken, type SoftTpmToken } from '../harness/soft-tpm.ts';
+import { startSoftHsmToken, type TestToken } from '../harness/softhsm.ts';
+
+type Kind = 'software' | 'softhsm' | 'tpm2';
+const KINDS: readonly Kind[] = ['software', 'softhsm', 'tpm2'];
+const NAME = 'bmc-a.example';
+const DAY_MS = 86_400_000;
+
+async function rejectsWith(p: Promise<unknown>, code: TokenErrorCode, ckr?: string): Promise<TokenError> {
+  let caught: unknown;
+  await assert.rejects(p, (err: unknown) => {
+    caught = err;
+    return true;
+  });
+  assert.ok(caught instanceof TokenError, `expected a TokenError, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  if (ckr) {
+    assert.equal(caught.ckr, ckr);
+    assert.match(caught.message, new RegExp(ckr));
+  }
+  return caught;
+}
+
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((d) => d.isFile())
+    .map((d) => join(d.parentPath, d.name));
+}
+
+function spkiHex(pemOrKey: string): string {
+  return createPublicKey(pemOrKey).export({ type: 'spki', format: 'der' }).toString('hex');
+}
+
+for (const kind of KINDS) {
+  describe(`certificate issuer on the ${kind} token`, () => {
+    let token: TestToken | SoftTpmToken | undefined;
+    let work: string;
+    let config: Config;
+    const savedEnv = new Map<string, string | undefined>();
+    const logs = captureLog();
+    const credentials = new CredentialHolder();
+    let issuer: CertificateIssuer;
+    let caSpki = '';
+
+    const configWith = (extra: Record<string, unknown> = {}): Config =>
+      configSchema.parse({
+        name: NAME,
+        cert_root: join(work, 'root'),
+        state_dir: join(work, 'state'),
+        leaf_lifetime: 3600,
+        token_timeout: 10,
+        ...(token ? { token: token.token } : {}),
+        ...extra,
+      });
+    const tokenWith = (t: Partial<TokenConfig>): TokenConfig => {
+      assert.ok(token);
+      return { ...token.token, ...t };
+    };
+
+    before(async () => {
+      work = mkdtempSync(join(tmpdir(), `pki-${kind}-`));
+      if (kind === 'softhsm') token = await startSoftHsmToken();
+      if (kind === 'tpm2') token = await startSoftTpmToken();
+      for (const [k, v] of Object.entries(token?.env ?? {})) {
+        savedEnv.set(k, process.env[k]);
+        process.env[k] = v;
+      }
+      config = configWith();
+      issuer = createCertificateIssuer({ config, credentials, log: logs.log });
+    });
+
+    after(async () => {
+      await issuer.close().catch(() => undefined);
+      await token?.stop();
+      for (const [k, v] of savedEnv) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+      rmSync(work, { recursive: true, force: true });
+    });
+
+    it('refuses to boot before the CA exists (CA_KEY_MISSING) and writes nothing', async () => {
+      await rejectsWith(issuer.issue({ reason: 'boot' }), 'CA_KEY_MISSING');
+      assert.deepEqual(filesUnder(config.cert_root), []);
+      assert.equal(credentials.current(), undefined);
+    });
+
+    it('provision creates the CA on the token and leaf chains that openssl verifies strictly', async () => {
+      const before = Date.now();
+      const summary = await issuer.issue({ reason: 'provision' });
+      const paths = certPaths(config.cert_root);
+      await checkSelfProvisioningFiles({ certRoot: config.cert_root, name: NAME });
+
+      const caPem = readFileSync(paths.selfCa, 'utf8');
+      const ca = new X509Certificate(caPem);
+      caSpki = spkiHex(caPem);
+      assert.equal(summary.caFingerprint, createHash('sha256').update(ca.raw).digest('hex'));
+      assert.equal(ca.subject, `CN=${NAME} Provisioning CA`);
+      assert.equal(ca.issuer, ca.subject);
+      assert.equal(ca.publicKey.asymmetricKeyDetails?.namedCurve, 'prime256v1');
+      const caText = (await runTool('openssl', ['x509', '-noout', '-text'], { input: caPem })).stdout;
+      assert.match(caText, /Signature Algorithm: ecdsa-with-SHA256/);
+      assert.match(caText, /Basic Constraints: critical\s+CA:TRUE, pathlen:0/);
+      assert.match(caText, /Key Usage: critical\s+Certificate Sign, CRL Sign/);
+      const ski = /Subject Key Identifier:\s+([0-9A-F:]+)/.exec(caText)?.[1];
+      const aki = /Authority Key Identifier:\s+(?:keyid:)?([0-9A-F:]+)/.exec(caText)?.[1];
+      assert.ok(ski && ski === aki, `CA SKI ${ski} = AKI ${aki}`);
+      const notBefore = Date.parse(ca.validFrom);
+      assert.ok(notBefore <= before && notBefore >= before - 6 * 60_000, `CA notBefore ${ca.validFrom} is about now − 5 min`);
+      const lifetime = Date.parse(ca.validTo) - notBefore;
+      assert.ok(Math.abs(lifetime - (config.ca_lifetime_days * DAY_MS + 5 * 60_000)) < 5_000, `CA validity ${lifetime} ms`);
+      assert.equal(statSync(paths.selfCa).mode & 0o777, 0o644);
+
+      const leafPem = readFileSync(paths.serverChain, 'utf8');
+      const leaf = new X509Certificate(leafPem);
+      const leafText = (await runTool('openssl', ['x509', '-noout', '-text'], { input: leafPem })).stdout;
+      assert.match(leafText, /Key Usage: critical\s+Digital Signature\n/);
+      assert.match(leafText, /Extended Key Usage:\s+TLS Web Server Authentication, TLS Web Client Authentication/);
+      assert.match(leafText, new RegExp(`Authority Key Identifier:\\s+(?:keyid:)?${ski}`));
+      assert.equal(leaf.checkIssued(ca), true);
+      assert.equal(summary.leafNotAfter, Date.parse(leaf.validTo));
+      assert.equal(summary.leafNotBefore, Date.parse(leaf.validFrom));
+      assert.ok(Math.abs(summary.leafNotAfter - (Date.now() + 3600_000)) < 5_000, 'leaf lives leaf_lifetime seconds');
+      assert.equal(leaf.serialNumber.length, 32, `16-byte serial: ${leaf.serialNumber}`);
+      assert.ok(/^[0-7]/.test(leaf.serialNumber), 'serial is positive');
+      for (const f of [paths.serverChain, paths.clientChain]) assert.equal(statSync(f).mode & 0o777, 0o644);
+
+      const current = credentials.current();
+      assert.ok(current);
+      assert.equal(summary.generation, current.generation);
+      assert.equal(current.server.certChainPem, leafPem);
+      assert.equal(current.client.certChainPem, readFileSync(paths.clientChain, 'utf8'));
+      assert.equal(current.server.caPem, caPem);
+      assert.equal(spkiHex(current.server.keyPem), spkiHex(leafPem), 'the in-memory key belongs to the leaf');
+      assert.notEqual(spkiHex(current.server.keyPem), caSpki);
+    });
+
+    if (kind === 'software') {
+      it('keeps the software CA key in a 0600 file in a 0700 directory under state_dir', () => {
+        const p = softwareTokenPaths(config.state_dir);
+        assert.equal(statSync(p.dir).mode & 0o777, 0o700);
+        assert.equal(statSync(p.keyFile).mode & 0o777, 0o600);
+        assert.equal(spkiHex(readFileSync(p.keyFile, 'utf8')), caSpki, 'the file holds the CA key');
+      });
+    } else {
+      it('generated the CA key on the token: sensitive, never extractable, private (PKCS#11 and pkcs11-tool)', async () => {
+        assert.ok(token);
+        const probe = new Pkcs11Token({ token: token.token, timeoutMs: 10_000, log: logs.log });
+        try {
+          const a = await probe.caKeyAttributes();
+          assert.deepEqual(
+            { label: a.label, token: a.token, private: a.private, sensitive: a.sensitive, extractable: a.extractable, alwaysSensitive: a.alwaysSensitive, neverExtractable: a.neverExtractable, sign: a.sign },
+            { label: 'provisioningd-ca', token: true, private: true, sensitive: true, extractable: false, alwaysSensitive: true, neverExtractable: true, sign: true },
+          );
+        } finally {
+          await probe.close();
+        }
+        const listed = await runTool(
+          'pkcs11-tool',
+          ['--module', token.token.module, '--token-label', token.token.label, '--login', '--pin', token.pin, '--list-objects', '--type', 'privkey'],
+          { env: token.env },
+        );
+        assert.equal(listed.code, 0, listed.stderr);
+        const block = listed.stdout.split(/\n(?=\S)/).find((b) => /label:\s+provisioningd-ca/.test(b));
+        assert.ok(block, listed.stdout);
+        assert.match(block, /Private Key Object; EC/);
+        const access = /Access:\s+(.*)/.exec(block)?.[1] ?? '';
+        assert.match(access, /(^|, )sensitive/, block);
+        assert.match(access, /never extractable/, block);
+        assert.doesNotMatch(access.replace(/never extractable/, ''), /extractable/, block);
+        const pubs = await runTool(
+          'pkcs11-tool',
+          ['--module', token.token.module, '--token-label', token.token.label, '--login', '--pin', token.pin, '--list-objects', '--type', 'pubkey'],
+          { env: token.env },
+        );
+        assert.match(pubs.stdout, /label:\s+provisioningd-ca/);
+      });
+    }
+
+    it('writes no leaf private key anywhere under cert_root or state_dir', () => {
+      const current = credentials.current();
+      assert.ok(current);
+      const leafKeyBody = current.server.keyPem.replace(/-----[^-]+-----|\s/g, '');
+      const files = [...filesUnder(config.cert_root), ...filesUnder(config.state_dir)];
+      assert.ok(files.length >= 3);
+      for (const f of files) {
+        const text = readFileSync(f, 'latin1');
+        assert.ok(!text.replace(/\s/g, '').includes(leafKeyBody), `${f} holds the leaf key`);
+        if (/PRIVATE KEY/.test(text)) {
+          assert.equal(kind, 'software', `${f}: a PEM private key with a PKCS#11 token`);
+          assert.equal(f, softwareTokenPaths(config.state_dir).keyFile, `${f}: only the software CA key file may hold a key`);
+          assert.equal(statSync(f).mode & 0o777, 0o600);
+        }
+      }
+    });
+
+    it('a second issue() certifies a new in-memory key and replaces the chains on disk', async () => {
+      const paths = certPaths(config.cert_root);
+      const first = credentials.current();
+      const firstChain = readFileSync(paths.serverChain, 'utf8');
+      assert.ok(first);
+      const summary = await issuer.issue({ reason: 'renew' });
+      const second = credentials.current();
+      assert.ok(second);
+      assert.equal(second.generation, first.generation + 1);
+      assert.equal(summary.generation, second.generation);
+      assert.notEqual(spkiHex(second.server.keyPem), spkiHex(first.server.keyPem), 'new leaf key');
+      const chain = readFileSync(paths.serverChain, 'utf8');
+      assert.notEqual(chain, firstChain, 'server chain replaced on disk');
+      assert.equal(chain, second.server.certChainPem);
+      assert.notEqual(new X509Certificate(chain).serialNumber, new X509Certificate(firstChain).serialNumber);
+      await checkSelfProvisioningFiles({ certRoot: config.cert_root, name: NAME });
+    });
+
+    it('issues 50 concurrent requests, all valid, none seeing CKR_OPERATION_ACTIVE', async () => {
+      const start = credentials.current()?.generation ?? 0;
+      const results = await Promise.allSettled(Array.from({ length: 50 }, () => issuer.issue({ reason: 'renew' })));
+      const failed = results.filter((r) => r.status === 'rejected');
+      assert.deepEqual(failed, []);
+      const generations = results.map((r) => (r.status === 'fulfilled' ? r.value.generation : -1));
+      assert.equal(new Set(generations).size, 50, 'every caller got its own issuance');
+      assert.equal(credentials.current()?.generation, start + 50);
+      assert.ok(!logs.lines().some((l) => l.includes('CKR_OPERATION_ACTIVE')));
+      const files = await checkSelfProvisioningFiles({ certRoot: config.cert_root, name: NAME });
+      assert.ok(files.serverLeafFingerprint);
+      assert.equal(readFileSync(certPaths(config.cert_root).serverChain, 'utf8'), credentials.current()?.server.certChainPem);
+    });
+
+    it('keeps the CA key across a restart of the issuer, and boot rewrites a lost self_ca.pem with it', async () => {
+      const paths = certPaths(config.cert_root);
+      const caBefore = readFileSync(paths.selfCa, 'utf8');
+      await issuer.close();
+      issuer = createCertificateIssuer({ config, credentials, log: logs.log });
+      const booted = await issuer.issue({ reason: 'boot' });
+      assert.equal(readFileSync(paths.selfCa, 'utf8'), caBefore, 'the CA certificate is kept');
+      assert.equal(booted.caFingerprint, createHash('sha256').update(new X509Certificate(caBefore).raw).digest('hex'));
+
+      await issuer.close();
+      unlinkSync(paths.selfCa);
+      issuer = createCertificateIssuer({ config, credentials, log: logs.log });
+      const rebooted = await issuer.issue({ reason: 'boot' });
+      const caAfter = readFileSync(paths.selfCa, 'utf8');
+      assert.equal(spkiHex(caAfter), caSpki, 'same CA public key after the restart');
+      assert.notEqual(rebooted.caFingerprint, booted.caFingerprint, 'a new certificate for the same key');
+      await checkSelfProvisioningFiles({ certRoot: config.cert_root, name: NAME });
+      // provision again: the existing key is found, never replaced.
+      await issuer.issue({ reason: 'provision' });
+      assert.equal(spkiHex(readFileSync(paths.selfCa, 'utf8')), caSpki);
+      assert.equal(readFileSync(paths.selfCa, 'utf8'), caAfter);
+    });
+
+    if (kind === 'software') {
+      it('refuses a CA key file that others can read, then works again once it is 0600', async () => {
+        const { keyFile } = softwareTokenPaths(config.state_dir);
+        await issuer.close();
+        chmodSync(keyFile, 0o644);
+        issuer = createCertificateIssuer({ config, credentials, log: logs.log });
+        const err = await rejectsWith(issuer.issue({ reason: 'boot' }), 'FAILED');
+        assert.match(err.message, /0644/);
+        chmodSync(keyFile, 0o600);
+        await issuer.issue({ reason: 'boot' });
+      });
+    } else {
+      it('refuses a pin_file readable by others at start and again at login (PIN_FILE_INSECURE)', async () => {
+        const pinFile = join(work, 'loose.pin');
+        assert.ok(token);
+        writeFileSync(pinFile, `${token.pin}\n`, { mode: 0o644 });
+        chmodSync(pinFile, 0o644);
+        const loose = configWith({ token: tokenWith({ pin_file: pinFile }) });
+        assert.throws(() => createCertificateIssuer({ config: loose, credentials: new CredentialHolder(), log: logs.log }), (err: unknown) => {
+          assert.ok(err instanceof TokenError);
+          assert.equal(err.code, 'PIN_FILE_INSECURE');
+          assert.match(err.message, new RegExp(pinFile));
+          assert.ok(!err.message.includes(token?.pin ?? '-'), 'the PIN is not in the message');
+          return true;
+        });
+        const missing = configWith({ token: tokenWith({ pin_file: join(work, 'no-such.pin') }) });
+        assert.throws(() => createCertificateIssuer({ config: missing, credentials: new CredentialHolder(), log: logs.log }), /PIN_FILE_UNREADABLE/);
+
+        chmodSync(pinFile, 0o600);
+        const later = createCertificateIssuer({ config: loose, credentials: new CredentialHolder(), log: logs.log });
+        chmodSync(pinFile, 0o640);
+        try {
+          await rejectsWith(later.issue({ reason: 'boot' }), 'PIN_FILE_INSECURE');
+        } finally {
+          await later.close();
+        }
+      });
+
+      it('reports a wrong PIN (PIN_INCORRECT, CKR_PIN_INCORRECT) and recovers once the PIN file is fixed', async () => {
+        assert.ok(token);
+        const pinFile = join(work, 'wrong.pin');
+        writeFileSync(pinFile, 'not-the-pin\n', { mode: 0o600 });
+        const cfg = configWith({ token: tokenWith({ pin_file: pinFile }) });
+        // PKCS#11 logins are per process: close the main issuer so this one really logs in.
+        await issuer.close();
+        const wrong = createCertificateIssuer({ config: cfg, credentials: new CredentialHolder(), log: logs.log });
+        try {
+          const err = await rejectsWith(wrong.issue({ reason: 'boot' }), 'PIN_INCORRECT', 'CKR_PIN_INCORRECT');
+          assert.ok(!err.message.includes('not-the-pin'));
+          writeFileSync(pinFile, `${token.pin}\n`, { mode: 0o600 });
+          const ok = await wrong.issue({ reason: 'boot' });
+          assert.ok(ok.generation >= 1);
+        } finally {
+          await wrong.close();
+          issuer = createCertificateIssuer({ config, credentials, log: logs.log });
+        }
+        assert.ok(!logs.lines().some((l) => l.includes('not-the-pin') || l.includes(token?.pin ?? '-')), 'no PIN in the logs');
+      });
+
+      it('reports a missing module (MODULE_MISSING) and a missing token label (LABEL_NOT_FOUND) on issue, not at start', async () => {
+        const noModule = createCertificateIssuer({
+          config: configWith({ token: tokenWith({ module: join(work, 'no-such-pkcs11.so') }) }),
+          credentials: new CredentialHolder(),
+          log: logs.log,
+        });
+        const noLabel = createCertificateIssuer({
+          config: configWith({ token: tokenWith({ label: 'no-such-token' }) }),
+          credentials: new CredentialHolder(),
+          log: logs.log,
+        });
+        try {
+          const e1 = await rejectsWith(noModule.issue({ reason: 'provision' }), 'MODULE_MISSING');
+          assert.match(e1.message, /no-such-pkcs11\.so/);
+          const e2 = await rejectsWith(noLabel.issue({ reason: 'provision' }), 'LABEL_NOT_FOUND');
+          assert.match(e2.message, /"no-such-token".*"provisioning"/);
+          // A second attempt gives the same clear error, not a crash or a stale state.
+          await rejectsWith(noModule.issue({ reason: 'provision' }), 'MODULE_MISSING');
+        } finally {
+          await noModule.close();
+          await noLabel.close();
+        }
+        await issuer.issue({ reason: 'renew' });
+      });
+    }
+
+    if (kind === 'tpm2') {
+      it('gives TOKEN_GONE when swtpm is killed mid-run, and works again once the TPM is back', async () => {
+        const tpm = token as SoftTpmToken;
+        await issuer.issue({ reason: 'boot' });
+        await tpm.killTpm();
+        const err = await rejectsWith(issuer.issue({ reason: 'renew' }), 'TOKEN_GONE');
+        assert.ok(err.ckr?.startsWith('CKR_'), err.message);
+        await rejectsWith(issuer.issue({ reason: 'boot' }), 'TOKEN_GONE');
+        await tpm.restartTpm();
+        const back = await issuer.issue({ reason: 'boot' });
+        assert.equal(spkiHex(readFileSync(certPaths(config.cert_root).selfCa, 'utf8')), caSpki, 'same CA key after the TPM came back');
+        assert.ok(back.generation > 0);
+        await checkSelfProvisioningFiles({ certRoot: config.cert_root, name: NAME });
+      });
+
+      it('gives TIMEOUT (token_timeout) while the TPM hangs, and works again once it answers', async () => {
+        const tpm = token as SoftTpmToken;
+        const impatient = createCertificateIssuer({ config: configWith({ token_timeout: 1 }), credentials: new CredentialHolder(), log: logs.log });
+        try {
+          await impatient.issue({ reason: 'boot' });
+          tpm.pauseTpm();
+          try {
+            await rejectsWith(impatient.issue({ reason: 'renew' }), 'TIMEOUT');
+            // The abandoned call is still inside the module: the next one is refused, not run alongside it.
+            await rejectsWith(impatient.issue({ reason: 'renew' }), 'TIMEOUT');
+          } finally {
+            tpm.resumeTpm();
+          }
+          const back = await impatient.issue({ reason: 'renew' });
+          assert.ok(back.generation > 0);
+        } finally {
+          await impatient.close();
+        }
+        await issuer.issue({ reason: 'renew' });
+      });
+    }
+  });
+}
