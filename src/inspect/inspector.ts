@@ -58,6 +58,9 @@ function securityHeaders(port: number): Record<string, string> {
   };
 }
 
+/** The laid-out charts, computed once per process on the first page request (the machines do not change while running). */
+let pageCharts: Promise<Map<string, PageChart>> | undefined;
+
 /**
  * Starts the inspector on 127.0.0.1:`port`: the page (statecharts with the active states lit,
  * contexts, event log), its script and stylesheet, a JSON view, and the live WebSocket. The
@@ -72,7 +75,6 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
   ]);
   const store = new InspectionStore({ graphs, logLimit: opts.logLimit ?? 200, summaryOf: daemonSummary });
 
-  let pageCharts: Promise<Map<string, PageChart>> | undefined;
   const layouts = () => {
     pageCharts ??= Promise.all([layoutStatechart(charts.root.graph), layoutStatechart(charts.peer.graph)]).then(
       ([root, peer]) =>
@@ -81,6 +83,8 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
           [peer.machineId, { title: charts.peer.title, layout: peer }],
         ]),
     );
+    // A failed layout is not kept: the next page request tries again.
+    pageCharts.catch(() => (pageCharts = undefined));
     return pageCharts;
   };
 
