@@ -17,7 +17,7 @@ import { Pkcs11Token } from '../src/pki/pkcs11-token.ts';
 import { CredentialHolder } from '../src/pki/tls-credentials.ts';
 import { startSoftTpmToken } from '../test/harness/soft-tpm.ts';
 import { startSoftHsmToken, type TestToken } from '../test/harness/softhsm.ts';
-import { compare, printStats, settle, stats, timeOnce } from './harness.ts';
+import { compare, measurePair, printStats, settle, stats, timeOnce } from './harness.ts';
 
 const GOAL_RATIO = 1.5;
 const TIMEOUT_MS = 30_000;
@@ -117,7 +117,13 @@ async function benchToken(kind: 'swtpm' | 'softhsm', t: TestToken, n: { sign: nu
 
       const leafName = `${kind} leaf certificate (key pair + token signature)`;
       const rawName = `${kind} raw C_Sign`;
-      const leaf = await measure({ op: () => issueLeaf({ ca, token, lifetimeMs: 86_400_000 }), baseline: rawSign, n: n.sign });
+      const leaf = await measurePair({
+        a: () => issueLeaf({ ca, token, lifetimeMs: 86_400_000 }),
+        b: rawSign,
+        n: n.sign,
+        warmup: 10,
+        timeoutMs: TIMEOUT_MS,
+      });
       printStats({ name: rawName, stats: stats(leaf.b) });
       printStats({ name: leafName, stats: stats(leaf.a), baseline: { name: rawName, stats: stats(leaf.b) } });
       const ratio = stats(leaf.a).median / stats(leaf.b).median;
@@ -142,21 +148,6 @@ async function benchToken(kind: 'swtpm' | 'softhsm', t: TestToken, n: { sign: nu
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-}
-
-/** Alternating measurement (a, b, a, b) after a warm-up, as bench/harness.ts compare() does, returning the samples. */
-async function measure(opts: { op: () => Promise<unknown>; baseline: () => Promise<unknown>; n: number }) {
-  const a: number[] = [];
-  const b: number[] = [];
-  for (let i = 0; i < 10; i++) {
-    await opts.op();
-    await opts.baseline();
-  }
-  for (let i = 0; i < opts.n; i++) {
-    a.push(await timeOnce(opts.op));
-    b.push(await timeOnce(opts.baseline));
-  }
-  return { a, b };
 }
 
 const tpm = await startSoftTpmToken();
