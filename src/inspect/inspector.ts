@@ -47,16 +47,15 @@ const SCRIPT_PATH = '/inspector.js';
 const STYLE_PATH = '/inspector.css';
 const LIVE_PATH = '/live';
 
-function securityHeaders(port: number): Record<string, string> {
-  return {
-    'Content-Security-Policy':
-      `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; ` +
-      `connect-src ws://127.0.0.1:${port} ws://localhost:${port}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`,
-    'X-Content-Type-Options': 'nosniff',
-    'Referrer-Policy': 'no-referrer',
-    'Cache-Control': 'no-store',
-  };
-}
+/** Everything from the daemon itself, nothing inline, nothing from elsewhere; never framed, never cached. */
+const SECURITY_HEADERS: Record<string, string> = {
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-store',
+};
 
 /** The laid-out charts, computed once per process on the first page request (the machines do not change while running). */
 let pageCharts: Promise<Map<string, PageChart>> | undefined;
@@ -110,24 +109,22 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}/`;
-  const headers = securityHeaders(port);
 
   const channel = startLiveChannel({
     server,
     path: LIVE_PATH,
-    port,
     log,
     greeting: () => JSON.stringify({ kind: 'view', view: store.view() }),
   });
 
   const send = (res: ServerResponse, status: number, type: string, body: string, head: boolean) => {
-    res.writeHead(status, { ...headers, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+    res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
     res.end(head ? undefined : body);
   };
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const head = req.method === 'HEAD';
-    if (!isAllowedHost(req.headers.host, port)) {
+    if (!isAllowedHost(req.headers.host)) {
       send(res, 403, 'text/plain; charset=utf-8', 'inspector: requests must be addressed to 127.0.0.1 or localhost\n', head);
       return;
     }

@@ -7,8 +7,6 @@ import { isAllowedHost, isAllowedOrigin } from './loopback-guard.ts';
 export interface LiveChannelOptions {
   readonly server: Server;
   readonly path: string;
-  /** The inspector's port, for the Host/Origin checks. */
-  readonly port: number;
   /** The first message every new page gets: the whole current view. */
   readonly greeting: () => string;
   readonly log: Logger;
@@ -36,8 +34,8 @@ export function startLiveChannel(opts: LiveChannelOptions): LiveChannel {
     path: opts.path,
     maxPayload: 1024,
     verifyClient: (info: { origin: string; req: { headers: { host?: string } } }) =>
-      isAllowedHost(info.req.headers.host, opts.port) &&
-      isAllowedOrigin(info.origin || undefined, opts.port) &&
+      isAllowedHost(info.req.headers.host) &&
+      isAllowedOrigin(info.origin || undefined) &&
       wss.clients.size < maxClients,
   });
   wss.on('error', (err) => opts.log.warn(`inspector live channel: ${err.message}`));

@@ -1,21 +1,32 @@
 /**
- * The inspector answers only requests addressed to it on loopback: a Host header naming another
+ * The inspector answers only requests addressed to a loopback name: a Host header naming another
  * host (DNS rebinding) or a WebSocket from another origin (a web page trying to read the stream)
- * is refused.
+ * is refused. Any port is accepted, so that an SSH tunnel may use another local port.
  */
 
-/** The host:port forms a browser on this machine uses to reach the inspector. */
-export function allowedHosts(port: number): Set<string> {
-  return new Set([`127.0.0.1:${port}`, `localhost:${port}`]);
+/** The host names a browser on this machine (or at a tunnel's end) uses for the inspector. */
+const LOOPBACK_NAMES = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** The host name of a `Host` header value (`name:port`, `[v6]:port`), lower-cased. */
+function hostName(hostAndPort: string): string {
+  const h = hostAndPort.trim().toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.lastIndexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
 }
 
-/** True when the Host header names the inspector itself. */
-export function isAllowedHost(host: string | undefined, port: number): boolean {
-  return host !== undefined && allowedHosts(port).has(host.toLowerCase());
+/** True when the Host header names a loopback address. */
+export function isAllowedHost(host: string | undefined): boolean {
+  return host !== undefined && LOOPBACK_NAMES.has(hostName(host));
 }
 
-/** True for no Origin (non-browser clients) or an Origin that is the inspector's own page. */
-export function isAllowedOrigin(origin: string | undefined, port: number): boolean {
+/** True for no Origin (non-browser clients) or an http Origin on a loopback name (the inspector's own page). */
+export function isAllowedOrigin(origin: string | undefined): boolean {
   if (origin === undefined) return true;
-  return [...allowedHosts(port)].some((h) => origin.toLowerCase() === `http://${h}`);
+  try {
+    const u = new URL(origin);
+    return u.protocol === 'http:' && LOOPBACK_NAMES.has(u.hostname.toLowerCase());
+  } catch {
+    return false;
+  }
 }

@@ -296,11 +296,15 @@ describe('the inspector server', () => {
     const { inspector, port } = await started();
     assert.equal(await rawGet(port, `127.0.0.1:${port}`), 200);
     assert.equal(await rawGet(port, `localhost:${port}`), 200);
+    assert.equal(await rawGet(port, 'localhost:9091'), 200, 'an SSH tunnel may forward another local port');
     assert.equal(await rawGet(port, `attacker.example:${port}`), 403, 'DNS rebinding is refused');
+    assert.equal(await rawGet(port, `127.0.0.1.attacker.example:${port}`), 403);
     assert.equal((await get(inspector.url, { method: 'POST', body: 'x' })).status, 405);
     assert.equal((await get(`${inspector.url}etc/passwd`)).status, 404);
     await assert.rejects(liveSocket(port, 'http://attacker.example').opened, /refused with 401/);
+    await assert.rejects(liveSocket(port, 'https://127.0.0.1.attacker.example').opened, /refused with 401/);
     await liveSocket(port, `http://127.0.0.1:${port}`).opened;
+    await liveSocket(port, 'http://localhost:9091').opened;
   });
 
   it('reports a port in use clearly, and frees its port on close', async () => {
