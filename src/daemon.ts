@@ -78,6 +78,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   });
 
   const conn = connectSystemBus();
+  let busGone = false;
+  void conn.lost.then(() => (busGone = true));
   let service: ProvisioningService | undefined;
   let projectionQueued = false;
   const project = () => {
@@ -142,7 +144,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       unwatchTrust();
       trustStore.close();
       actor.stop();
-      await service?.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
+      // With the bus gone there is no name to release: waiting for a reply would only delay the exit.
+      if (!busGone) await service?.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
       conn.close();
       await stateStore.flushed().catch(() => undefined);
       await issuer.close().catch((err: unknown) => log.warn(`closing the token: ${String(err)}`));

@@ -78,7 +78,7 @@ async function main(): Promise<void> {
     }, 10_000);
     hard.unref();
     await daemon.stop().catch((err: unknown) => log.error(`during shutdown: ${String(err)}`));
-    log.end();
+    // The logger stays open: sockets still closing may log a last line before the exit.
     process.exitCode = status;
     setImmediate(() => process.exit(status));
   };
