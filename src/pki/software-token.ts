@@ -51,7 +51,7 @@ export class SoftwareToken implements CaKeyToken {
       }
       const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const pem = privateKey.export({ type: 'pkcs8', format: 'pem' });
-      await ensureDir(this.#opts.stateDir, 0o755);
+      await ensureDir(this.#opts.stateDir, 0o700);
       await ensureDir(this.#paths.dir, 0o700);
       await writeFileAtomic({ path: this.#paths.keyFile, data: pem, mode: 0o600, dirMode: 0o700 });
       this.#key = { privateKey, spki: spkiOf(privateKey) };

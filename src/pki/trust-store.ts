@@ -91,7 +91,6 @@ export class TrustStore {
           if (existing) return entries;
           const file = join(this.dir, `${parsed.fingerprint}.pem`);
           await writeFileAtomic({ path: file, data: parsed.pem, mode: 0o644 });
-          this.#log?.info(`trust store: added CA ${parsed.fingerprint} "${parsed.subject}"`);
           return [...entries, { ...parsed, file, files: [file] }];
         },
       });
@@ -112,7 +111,6 @@ export class TrustStore {
           if (!entry) return entries;
           for (const f of entry.files) await unlink(f).catch(ignoreMissing);
           removed = true;
-          this.#log?.info(`trust store: removed CA ${fp} "${entry.subject}"`);
           return entries.filter((e) => e !== entry);
         },
       });
@@ -156,7 +154,7 @@ export class TrustStore {
 
   /** Reads the directory, applies an optional change, rewrites the hash links, notifies on change. */
   async #sync(opts: { mutate?: (entries: readonly Entry[]) => Promise<readonly Entry[]> } = {}): Promise<void> {
-    const before = this.#entries.map((e) => e.fingerprint).join(',');
+    const previous = this.#entries;
     await this.#ensureDir();
     let entries: readonly Entry[] = await this.#scan();
     if (opts.mutate) entries = await opts.mutate(entries);
@@ -164,7 +162,15 @@ export class TrustStore {
     await this.#rehash(entries);
     this.#entries = entries;
     this.#pems = Object.freeze(entries.map((e) => e.pem));
-    if (entries.map((e) => e.fingerprint).join(',') !== before) {
+    const was = new Set(previous.map((e) => e.fingerprint));
+    const now = new Set(entries.map((e) => e.fingerprint));
+    for (const e of entries) {
+      if (!was.has(e.fingerprint)) this.#log?.info(`trust store: trusting CA ${e.fingerprint} "${e.subject}" (${e.file})`, { event: 'CA_TRUSTED' });
+    }
+    for (const e of previous) {
+      if (!now.has(e.fingerprint)) this.#log?.info(`trust store: no longer trusting CA ${e.fingerprint} "${e.subject}"`, { event: 'CA_UNTRUSTED' });
+    }
+    if (was.size !== now.size || [...now].some((fp) => !was.has(fp))) {
       for (const l of this.#listeners) {
         try {
           l();
