@@ -169,6 +169,14 @@ export class InspectionStore {
     };
   }
 
+  /** Forgets what changed without building views: nobody is watching (a new page gets `view()`). */
+  forgetChanges(): void {
+    this.dirtyActors.clear();
+    this.dirtyLog.clear();
+    this.removed.clear();
+    this.lastSummary = undefined;
+  }
+
   /** What changed since the last call (undefined when nothing did), and forgets it. */
   takeUpdate(): LiveMessage | undefined {
     if (!this.dirty) return undefined;

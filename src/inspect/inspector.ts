@@ -172,8 +172,12 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
   let pushTimer: NodeJS.Timeout | undefined;
   const push = () => {
     pushTimer = undefined;
+    if (channel.clients === 0) {
+      store.forgetChanges();
+      return;
+    }
     const update = store.takeUpdate();
-    if (update && channel.clients > 0) channel.broadcast(JSON.stringify(update));
+    if (update) channel.broadcast(JSON.stringify(update));
   };
 
   let failed = false;

@@ -157,6 +157,10 @@ describe('InspectionStore', () => {
       ['TRUST_UPDATED'],
     );
     assert.equal(next.summary, undefined, 'an unchanged summary is not resent');
+    actor.send({ type: 'TRUST_UPDATED' });
+    store.forgetChanges();
+    assert.equal(store.takeUpdate(), undefined, 'forgotten changes are not handed out');
+    assert.equal(store.view().log.at(0)?.type, 'TRUST_UPDATED', 'but the log still has them');
     actor.stop();
   });
 });
