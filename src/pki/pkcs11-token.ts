@@ -47,6 +47,10 @@ function isAttributeList(v: unknown): v is { type: number; value: Uint8Array }[]
   return Array.isArray(v) && v.every((a) => typeof a === 'object' && a !== null && (a as { value?: unknown }).value instanceof Uint8Array);
 }
 
+function fieldOf(v: unknown, key: string): unknown {
+  return typeof v === 'object' && v !== null ? (v as Record<string, unknown>)[key] : undefined;
+}
+
 function isHandle(v: unknown): v is Pkcs11Handle {
   return v instanceof Uint8Array;
 }
@@ -187,11 +191,11 @@ export class Pkcs11Token implements CaKeyToken {
     let flags = 0;
     for (const s of slots) {
       const info: unknown = await mod.call({ method: 'C_GetTokenInfo', args: [s], timeoutMs });
-      const tokenLabel = String((info as { label?: unknown }).label ?? '').trimEnd();
+      const tokenLabel = String(fieldOf(info, 'label') ?? '').trimEnd();
       if (tokenLabel) seen.push(tokenLabel);
       if (tokenLabel === label && isHandle(s)) {
         slot = s;
-        flags = Number((info as { flags?: unknown }).flags ?? 0);
+        flags = Number(fieldOf(info, 'flags') ?? 0);
         break;
       }
     }
