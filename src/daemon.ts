@@ -82,15 +82,23 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   void conn.lost.then(() => (busGone = true));
   let service: ProvisioningService | undefined;
   let projectionQueued = false;
+  let stopped = false;
+  const publishLatest = () => {
+    if (!stopped) service?.publish(selectDbusProperties(actor.getSnapshot()));
+  };
   const project = () => {
     projectionQueued = false;
     const props = selectDbusProperties(actor.getSnapshot());
-    service?.publish(props);
-    if (props.provisioned) {
-      stateStore.save({ version: 1, provisioned: true }).catch((err: unknown) => {
-        log.error(`cannot persist state: ${err instanceof Error ? err.message : String(err)}`, { code: 'STATE_WRITE' });
-      });
+    if (!props.provisioned) {
+      service?.publish(props);
+      return;
     }
+    // provisioned=true goes out on D-Bus only once it is on disk, so that a crash never takes back
+    // what clients were told (save() settles at once when the flag is already persisted).
+    stateStore.save({ version: 1, provisioned: true }).then(publishLatest, (err: unknown) => {
+      log.error(`cannot persist state: ${err instanceof Error ? err.message : String(err)}`, { code: 'STATE_WRITE' });
+      publishLatest();
+    });
   };
   observers.push(logTransitions(log));
   observers.push((ev) => {
@@ -141,6 +149,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     actor,
     lost: conn.lost,
     async stop() {
+      stopped = true;
       unwatchTrust();
       trustStore.close();
       actor.stop();
