@@ -410,15 +410,20 @@ describe('forwarding to a Stately-compatible WebSocket endpoint', () => {
     });
     actor.start();
     actor.send({ type: 'PROVISION_SELF', requestId: 'req-3' });
+    /** Every field name seen per message type (optional fields such as parentId included). */
     const shapes = (texts: string[]) => {
-      const out = new Map<string, string>();
+      const out = new Map<string, Set<string>>();
       for (const t of texts) {
         const m = JSON.parse(t) as Record<string, unknown>;
-        out.set(String(m['type']), Object.keys(m).sort().join(','));
+        const keys = out.get(String(m['type'])) ?? new Set<string>();
+        for (const k of Object.keys(m)) keys.add(k);
+        out.set(String(m['type']), keys);
       }
-      return out;
+      return new Map([...out].map(([type, keys]) => [type, [...keys].sort().join(',')]));
     };
-    await waitFor('both streams', () => (shapes(ours.received).size >= 3 && shapes(theirs.received).size >= 3 ? true : undefined), 5000);
+    // Both streams complete: the issuance finished (the Ready snapshot) in each.
+    const done = (texts: string[]) => texts.some((t) => t.includes('{"Provisioned":"Ready"}')) && shapes(texts).size === 3;
+    await waitFor('both streams', () => (done(ours.received) && done(theirs.received) ? true : undefined), 5000);
     actor.stop();
     assert.deepEqual(shapes(ours.received), shapes(theirs.received));
   });
