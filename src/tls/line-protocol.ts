@@ -13,6 +13,7 @@ export const WORDS = { hello: 'Hello', ping: 'ping', alive: 'alive' } as const;
 export type Word = (typeof WORDS)[keyof typeof WORDS];
 
 const KNOWN = new Set<string>(Object.values(WORDS));
+const EMPTY = Buffer.alloc(0);
 
 /** The bytes on the wire for a word. */
 export function lineOf(word: Word): string {
@@ -43,7 +44,7 @@ export interface FrameResult {
  * limit is reported as soon as it is seen, so a 1 MB line is refused after its first 257 bytes.
  */
 export class LineFramer {
-  #tail: Buffer = Buffer.alloc(0);
+  #tail: Buffer = EMPTY;
   #broken = false;
   readonly #max: number;
 
@@ -61,13 +62,13 @@ export class LineFramer {
       data = data.subarray(nl + 1);
     }
     if (data.length > this.#max) return this.#overflow(lines);
-    this.#tail = Buffer.from(data);
+    this.#tail = data.length ? Buffer.from(data) : EMPTY;
     return { lines, overflow: false };
   }
 
   #overflow(lines: string[]): FrameResult {
     this.#broken = true;
-    this.#tail = Buffer.alloc(0);
+    this.#tail = EMPTY;
     return { lines, overflow: true };
   }
 }
