@@ -1,0 +1,94 @@
+/**
+ * Acceptance of the peer link: two daemons, each on its own private bus with its own port and
+ * cert_root, each provisioned, each trusting the other's CA and naming the other as a static peer.
+ * peerConnected is read with busctl, exactly as an operator would.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { certPaths } from '../../src/pki/cert-paths.ts';
+import { useBusFixture } from '../harness/bus-fixture.ts';
+import { busctl, eventually, freePort, getProperty, IFACE, OBJECT, SERVICE, STATUS, type DaemonHandle } from '../harness/daemon.ts';
+import type { PrivateBus } from '../harness/private-bus.ts';
+import { selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
+
+const CONNECTED = `${STATUS}.Connected`;
+const NOT_CONNECTED = `${STATUS}.NotConnected`;
+/** Keep-alive 0.5 s + timeout 0.5 s: a silent peer is seen within 1 s; retries at most 1 s apart. */
+const LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 0.5, idle_timeout: 3, handshake_timeout: 2, retry_base: 0.2, retry_timer: 1 };
+/** Deadline for "eventually"; the detection time itself is measured in bench/tls.bench.ts. */
+const DEADLINE_MS = 30_000;
+
+describe('two daemons hold a mutual-TLS link', () => {
+  const fixture = useBusFixture();
+
+  interface Bmc {
+    readonly name: string;
+    readonly port: number;
+    readonly dir: string;
+    readonly bus: PrivateBus;
+    readonly config: Record<string, unknown>;
+    daemon?: DaemonHandle;
+  }
+
+  const start = async (b: Bmc) => {
+    b.daemon = await fixture.startDaemon({ bus: b.bus, dir: b.dir, config: b.config });
+    return b.daemon;
+  };
+  const peerConnected = (b: Bmc) => getProperty(b.bus, 'peerConnected');
+  const becomes = (b: Bmc, status: string) => eventually(async () => (await peerConnected(b)) === status, DEADLINE_MS, 50);
+  const certRoot = (b: Bmc) => String(b.config['cert_root']);
+
+  it('both Connected; a hung or SIGKILLed one is NotConnected on the other; after a restart both are Connected again', async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    const make = async (name: string, port: number, peer: { name: string; port: number }, bus: PrivateBus): Promise<Bmc> => {
+      const dir = fixture.tempDir(`pd-${name}-`);
+      const config = {
+        name,
+        port,
+        cert_root: `${join(dir, 'root')}/`,
+        state_dir: join(dir, 'state'),
+        peers: [{ name: peer.name, address: '127.0.0.1', port: peer.port }],
+        ...LINK_CONFIG,
+      };
+      return { name, port, dir, bus, config };
+    };
+    const a = await make('bmc-a', portA, { name: 'bmc-b', port: portB }, fixture.bus());
+    const b = await make('bmc-b', portB, { name: 'bmc-a', port: portA }, await fixture.newBus());
+
+    for (const bmc of [a, b]) {
+      await start(bmc);
+      const r = await busctl(bmc.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(await eventually(() => selfProvisioningFilesExist(certRoot(bmc)), DEADLINE_MS), `${bmc.name} wrote its certificates`);
+    }
+    // Each trusts the other's CA: its self_ca.pem placed in the other's authority directory.
+    for (const [from, to] of [[a, b], [b, a]] as const) {
+      const dir = certPaths(certRoot(to)).authorityDir;
+      mkdirSync(dir, { recursive: true });
+      copyFileSync(certPaths(certRoot(from)).selfCa, join(dir, `${from.name}-ca.pem`));
+    }
+
+    assert.ok(await becomes(a, CONNECTED), `bmc-a: ${await peerConnected(a)}\n${a.daemon?.output()}`);
+    assert.ok(await becomes(b, CONNECTED), `bmc-b: ${await peerConnected(b)}\n${b.daemon?.output()}`);
+
+    // A hung peer (stopped, its sockets still open): only the keep-alive on bmc-a's outbound link and
+    // the idle timeout on its inbound link can tell. The aggregate drops once both have.
+    b.daemon?.kill('SIGSTOP');
+    assert.ok(await becomes(a, NOT_CONNECTED), `bmc-a while bmc-b hangs: ${await peerConnected(a)}`);
+    assert.match(a.daemon?.output() ?? '', /no alive within 0\.5 s of ping/, 'bmc-a says why the link went down');
+    b.daemon?.kill('SIGCONT');
+    assert.ok(await becomes(a, CONNECTED), `bmc-a after bmc-b resumed: ${await peerConnected(a)}`);
+    assert.ok(await becomes(b, CONNECTED), `bmc-b after it resumed: ${await peerConnected(b)}`);
+
+    b.daemon?.kill('SIGKILL');
+    await b.daemon?.exited();
+    assert.ok(await becomes(a, NOT_CONNECTED), `bmc-a after bmc-b died: ${await peerConnected(a)}`);
+    assert.match(a.daemon?.output() ?? '', /peer=bmc-b/, 'bmc-a logged the lost link with the peer name');
+
+    await start(b);
+    assert.ok(await becomes(b, CONNECTED), `bmc-b after restart: ${await peerConnected(b)}\n${b.daemon?.output()}`);
+    assert.ok(await becomes(a, CONNECTED), `bmc-a after bmc-b restarted: ${await peerConnected(a)}\n${a.daemon?.output()}`);
+  });
+});
