@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+// `pnpm build`: bundles src/main.ts into dist/provisioningd.js (plus dist/chunks/), what a BMC image
+// ships. `node dist/provisioningd.js --conf FILE` runs the daemon exactly like `pnpm -s provisioningd`.
+// Code behind a dynamic import() (the inspector and its elkjs layout engine, 3.5 MB) goes into its
+// own chunk, loaded only when inspect_port is set, so that a plain start parses a third as much.
+import { build } from 'esbuild';
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = join(repo, 'dist');
+const outfile = join(outdir, 'provisioningd.js');
+const chunkDir = join(outdir, 'chunks');
+
+/**
+ * Left out of the bundle and resolved from node_modules at run time:
+ * - pkcs11js is a native addon (a .node file found through `bindings`); src/pki imports it, and its
+ *   PKCS#11 worker thread requires it by the path resolved from the bundle's location, so it ships
+ *   in node_modules next to dist/ with its built addon. graphene-pk11 and node-webcrypto-p11 wrap
+ *   it; src/ does not use them today, and they stay external for the same reason if it does.
+ * - usocket (dbus-next, abstract sockets) and x11 (dbus-next, session-bus autolaunch) are optional
+ *   requires inside try/catch that this daemon never reaches; they are not installed.
+ * - bufferutil and utf-8-validate are ws's optional native speed-ups, required inside try/catch.
+ */
+const external = ['pkcs11js', 'graphene-pk11', 'node-webcrypto-p11', 'usocket', 'x11', 'bufferutil', 'utf-8-validate'];
+
+/** Bundled CommonJS dependencies (dbus-next, winston, …) call require(); ESM has none, so make one. */
+const banner = [
+  "import { createRequire as __provisioningdCreateRequire } from 'node:module';",
+  'const require = __provisioningdCreateRequire(import.meta.url);',
+].join('\n');
+
+mkdirSync(outdir, { recursive: true });
+
+let result;
+try {
+  result = await build({
+    absWorkingDir: repo,
+    entryPoints: { provisioningd: 'src/main.ts' },
+    outdir,
+    chunkNames: 'chunks/[name]-[hash]',
+    splitting: true,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: true,
+    keepNames: true,
+    external,
+    banner: { js: banner },
+    metafile: true,
+    write: false,
+    logLevel: 'warning',
+  });
+} catch {
+  // esbuild has already printed each error with its location.
+  process.exit(1);
+}
+
+// The inspector is loaded with a dynamic import() only when inspect_port is set; it must be inside
+// the bundle, not left as a path to a .ts file that a shipped image does not have.
+const inputs = Object.keys(result.metafile.inputs);
+const inspector = inputs.find((p) => p.endsWith('src/inspect/inspector.ts'));
+if (!inspector) {
+  console.error('build: src/inspect/inspector.ts is not in the bundle: keep its import() a static string');
+  process.exit(1);
+}
+
+// Each file is replaced atomically (temp file + rename), so that a daemon or a test starting from
+// dist/ while a build runs never loads half a bundle.
+const replace = (path, contents) => {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, contents);
+  renameSync(tmp, path);
+};
+mkdirSync(chunkDir, { recursive: true });
+for (const file of result.outputFiles) replace(file.path, file.contents);
+replace(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
+// Chunk names carry a content hash: drop the ones this build no longer refers to.
+const current = new Set(result.outputFiles.map((f) => f.path));
+for (const name of readdirSync(chunkDir)) {
+  if (!current.has(join(chunkDir, name))) rmSync(join(chunkDir, name), { force: true });
+}
+const output = result.metafile.outputs[relative(repo, outfile)];
+const chunks = result.outputFiles.filter((f) => f.path.startsWith(chunkDir) && f.path.endsWith('.js'));
+const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;
+console.log(
+  `build: ${relative(repo, outfile)} ${kib(output?.bytes ?? 0)} + ${chunks.length} chunks (shared or loaded on demand) ${kib(chunks.reduce((n, f) => n + f.contents.length, 0))}` +
+    ` from ${inputs.length} inputs; external: ${external.join(', ')}`,
+);
