@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
+import { busctl, SERVICE, startDaemon, type DaemonHandle, type DaemonOptions } from './daemon.ts';
+import { startPrivateBus, stopProcess, type PrivateBus } from './private-bus.ts';
+
+/** A test file's private bus and everything started on it; all of it is stopped by PID in `after`. */
+export interface BusFixture {
+  /** The bus started in `before`. */
+  bus(): PrivateBus;
+  /** Another private bus (e.g. to replace a killed one), stopped in `after` too. */
+  newBus(): Promise<PrivateBus>;
+  /**
+   * Starts a daemon (on the fixture's bus unless another is given) and stops it in `after`. Refuses
+   * to start while another daemon still owns the name: waiting for the name would then prove nothing.
+   */
+  startDaemon(opts?: Partial<DaemonOptions>): Promise<DaemonHandle>;
+  /** Stops every daemon started so far (for `afterEach`, so a failed test leaves none running). */
+  stopDaemons(): Promise<void>;
+  /** Stops this child by its PID in `after`, whatever the tests did. */
+  track(child: ChildProcess): ChildProcess;
+  /** A fresh temp directory, removed in `after`. */
+  tempDir(prefix: string): string;
+  /** Runs `fn` in `after`, before the processes are stopped (e.g. to disconnect a client). */
+  cleanup(fn: () => void | Promise<void>): void;
+}
+
+/**
+ * Call inside a `describe`: registers a `before` that starts a private bus and an `after` that
+ * stops every daemon, child process and bus it knows of, by PID, and removes their directories,
+ * even when a test failed half-way.
+ */
+export function useBusFixture(): BusFixture {
+  const buses: PrivateBus[] = [];
+  const daemons: DaemonHandle[] = [];
+  const children: ChildProcess[] = [];
+  const dirs: string[] = [];
+  const cleanups: Array<() => void | Promise<void>> = [];
+
+  const newBus = async () => {
+    const bus = await startPrivateBus();
+    buses.push(bus);
+    return bus;
+  };
+  before(async () => {
+    await newBus();
+  });
+  after(async () => {
+    for (const fn of cleanups) await fn();
+    for (const d of daemons) await d.stop();
+    for (const c of children) await stopProcess(c);
+    for (const b of buses) await b.stop();
+    for (const dir of [...daemons.map((d) => d.dir), ...buses.map((b) => b.dir), ...dirs]) {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const bus = () => {
+    const [first] = buses;
+    assert.ok(first, 'the private bus was started in before()');
+    return first;
+  };
+  return {
+    bus,
+    newBus,
+    async startDaemon(opts = {}) {
+      const on = opts.bus ?? bus();
+      if ((opts.waitForName ?? true) && (await busctl(on, 'status', SERVICE)).code === 0) {
+        throw new Error(`${SERVICE} is still owned by an earlier daemon on this bus`);
+      }
+      const d = await startDaemon({ ...opts, bus: on });
+      daemons.push(d);
+      return d;
+    },
+    async stopDaemons() {
+      for (const d of daemons) await d.stop();
+    },
+    track(child) {
+      children.push(child);
+      return child;
+    },
+    tempDir(prefix) {
+      const dir = mkdtempSync(join(tmpdir(), prefix));
+      dirs.push(dir);
+      return dir;
+    },
+    cleanup(fn) {
+      cleanups.push(fn);
+    },
+  };
+}

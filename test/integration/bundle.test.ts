@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { before, describe, it } from 'node:test';
+import { withTimeout } from '../../src/util/with-timeout.ts';
+import { useBusFixture } from '../harness/bus-fixture.ts';
+import { busctl, freePort, getProperty, IFACE, OBJECT, REPO, SERVICE, STATUS } from '../harness/daemon.ts';
+import { runTool } from '../harness/run-tool.ts';
+import { checkSelfProvisioningFiles } from '../harness/self-provisioning-files.ts';
+import { startSoftHsmToken } from '../harness/softhsm.ts';
+
+const BUNDLE = join(REPO, 'dist/provisioningd.js');
+const CHUNKS = join(REPO, 'dist/chunks');
+const NAME = 'bmc-bundle';
+
+describe('the production bundle (pnpm build; node dist/provisioningd.js)', () => {
+  const fixture = useBusFixture();
+  const theBus = fixture.bus;
+
+  before(async () => {
+    const build = await runTool(process.execPath, [join(REPO, 'scripts/build.mjs')], { cwd: REPO, timeoutMs: 120_000 });
+    assert.equal(build.code, 0, `pnpm build failed:\n${build.stdout}${build.stderr}`);
+  });
+
+  it('is ESM with source maps, loading no TypeScript at run time', () => {
+    assert.ok(existsSync(BUNDLE));
+    assert.ok(existsSync(`${BUNDLE}.map`));
+    const code = [BUNDLE, ...readdirSync(CHUNKS).filter((f) => f.endsWith('.js')).map((f) => join(CHUNKS, f))]
+      .map((f) => readFileSync(f, 'utf8'))
+      .join('\n');
+    assert.doesNotMatch(code, /import\(\s*["'][^"']+\.ts["']\s*\)/, 'no dynamic import of a .ts file is left');
+    assert.doesNotMatch(code, /from\s+["']tsx["']/);
+  });
+
+  it('runs the seed busctl commands like the daemon from source', async () => {
+    const d = await fixture.startDaemon({ entry: 'dist', config: { name: NAME } });
+    assert.equal(await getProperty(theBus(), 'provisioned'), 'false');
+    assert.equal(await getProperty(theBus(), 'peerConnected'), `${STATUS}.NotDetermined`);
+    const call = await busctl(theBus(), 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+    assert.equal(call.code, 0, `${call.stderr}\n${d.output()}`);
+    const provisioned = await busctl(theBus(), 'get-property', SERVICE, OBJECT, IFACE, 'provisioned');
+    assert.equal(provisioned.stdout.trim(), 'b true');
+    await checkSelfProvisioningFiles({ certRoot: String(d.config['cert_root']), name: NAME });
+    d.kill('SIGTERM');
+    assert.deepEqual(await withTimeout(d.exited(), 15_000, 'bundle exit'), { code: 0, signal: null }, d.output());
+  });
+
+  it('issues from a PKCS#11 token (SoftHSM2): the native addon and its worker thread load from dist/', async () => {
+    const token = await startSoftHsmToken({ label: 'bundle' });
+    fixture.cleanup(() => token.stop());
+    const d = await fixture.startDaemon({ entry: 'dist', config: { name: NAME, token: token.token }, env: token.env });
+    const call = await busctl(theBus(), 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+    assert.equal(call.code, 0, `${call.stderr}\n${d.output()}`);
+    assert.equal(await getProperty(theBus(), 'provisioned'), 'true');
+    await checkSelfProvisioningFiles({ certRoot: String(d.config['cert_root']), name: NAME });
+    await d.stop();
+  });
+
+  it('reports a bad configuration like the daemon from source (exit 78, one line)', async () => {
+    const d = await fixture.startDaemon({ entry: 'dist', rawConfig: '{"port": 70000}', waitForName: false });
+    const exit = await withTimeout(d.exited(), 15_000, 'bundle exit');
+    assert.equal(exit.code, 78, d.output());
+    assert.equal(d.output().trimEnd().split('\n').length, 1, d.output());
+    assert.match(d.output(), /field "port"/);
+  });
+
+  it('serves the inspector from the bundle when inspect_port is set', async () => {
+    const port = await freePort();
+    const d = await fixture.startDaemon({ entry: 'dist', config: { name: NAME, inspect_port: port } });
+    const url = /inspector at (\S+)/.exec(d.output())?.[1];
+    assert.ok(url, `the daemon logs the inspector's address:\n${d.output()}`);
+    assert.ok(url.startsWith(`http://127.0.0.1:${port}`), url);
+    const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /text\/html/);
+    const page = await res.text();
+    assert.match(page, /<svg[\s\S]*provisioning/i, 'the page draws the statechart (elkjs layout runs from the bundle)');
+    // The page's own script and stylesheet are served from the bundle too.
+    const assets = [...page.matchAll(/<(?:script[^>]*\ssrc|link[^>]*\shref)="([^"]+)"/g)].map((m) => m[1] ?? '');
+    assert.ok(assets.length > 0, 'the page references its script and stylesheet');
+    for (const asset of assets) {
+      const r: Response = await fetch(new URL(asset, url), { signal: AbortSignal.timeout(5000) });
+      assert.equal(r.status, 200, asset);
+    }
+    await d.stop();
+  });
+});

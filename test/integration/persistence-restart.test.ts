@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, it } from 'node:test';
+import { certPaths } from '../../src/pki/cert-paths.ts';
+import { withTimeout } from '../../src/util/with-timeout.ts';
+import { useBusFixture } from '../harness/bus-fixture.ts';
+import { busctl, eventually, getProperty, IFACE, OBJECT, SERVICE, type DaemonHandle, type DaemonOptions } from '../harness/daemon.ts';
+import { stopProcess } from '../harness/private-bus.ts';
+import { checkSelfProvisioningFiles, selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
+
+const NAME = 'bmc-persist';
+const PROVISIONED_STATE = { version: 1, provisioned: true };
+
+describe('persistence across restarts', () => {
+  const fixture = useBusFixture();
+  const theBus = fixture.bus;
+  const freshDir = () => fixture.tempDir('pd-persist-');
+  const start = (opts: Partial<DaemonOptions>) => fixture.startDaemon({ config: { name: NAME }, ...opts });
+  afterEach(() => fixture.stopDaemons());
+  const stateFile = (d: DaemonHandle) => join(String(d.config['state_dir']), 'state.json');
+  const certRoot = (d: DaemonHandle) => String(d.config['cert_root']);
+  const provisionSelf = async () => {
+    const r = await busctl(theBus(), 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+    assert.equal(r.code, 0, r.stderr);
+  };
+  const exitOf = (d: DaemonHandle) => withTimeout(d.exited(), 15_000, `daemon ${d.pid} exit`);
+  const nameOwned = async () => (await busctl(theBus(), 'status', SERVICE)).code === 0;
+  const corruptCopies = (d: DaemonHandle) => {
+    const dir = String(d.config['state_dir']);
+    return existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith('state.json.corrupt-')) : [];
+  };
+
+  it('provisioned survives a clean restart (SIGTERM exits 0 and releases the bus name)', async () => {
+    const dir = freshDir();
+    const first = await start({ dir });
+    await provisionSelf();
+    const before = await checkSelfProvisioningFiles({ certRoot: certRoot(first), name: NAME });
+    const chainBefore = readFileSync(certPaths(certRoot(first)).serverChain, 'utf8');
+    assert.deepEqual(JSON.parse(readFileSync(stateFile(first), 'utf8')), PROVISIONED_STATE);
+
+    first.kill('SIGTERM');
+    assert.deepEqual(await exitOf(first), { code: 0, signal: null }, first.output());
+    assert.match(first.output(), /stopping: SIGTERM/);
+    assert.equal(await nameOwned(), false, 'busctl status: the name has no owner');
+    const list = await busctl(theBus(), 'list', '--no-pager');
+    assert.ok(!list.stdout.includes(SERVICE), 'busctl list no longer shows the name');
+
+    const second = await start({ dir });
+    assert.equal(await getProperty(theBus(), 'provisioned'), 'true', 'true as soon as the name is owned');
+    // After the restart the CA is found again and fresh leaves are issued from it.
+    const serverChain = certPaths(certRoot(second)).serverChain;
+    const reissued = await eventually(() => readFileSync(serverChain, 'utf8') !== chainBefore, 15_000);
+    assert.ok(reissued, `fresh leaf certificates after the restart:\n${second.output()}`);
+    const afterRestart = await checkSelfProvisioningFiles({ certRoot: certRoot(second), name: NAME });
+    assert.equal(afterRestart.caFingerprint, before.caFingerprint, 'the same CA: peers keep trusting this BMC');
+  });
+
+  it('SIGKILL right after ProvisionPeer("self") returns: the restart is provisioned, with its files', async () => {
+    const dir = freshDir();
+    const first = await start({ dir });
+    await provisionSelf();
+    first.kill('SIGKILL');
+    assert.equal((await exitOf(first)).signal, 'SIGKILL');
+    assert.deepEqual(JSON.parse(readFileSync(stateFile(first), 'utf8')), PROVISIONED_STATE);
+
+    const second = await start({ dir });
+    assert.equal(await getProperty(theBus(), 'provisioned'), 'true');
+    await checkSelfProvisioningFiles({ certRoot: certRoot(second), name: NAME });
+    assert.deepEqual(corruptCopies(second), []);
+  });
+
+  /** SIGKILLs the daemon the moment its log shows `moment` (so the moment does not depend on load). */
+  const killWhenLogged = async (d: DaemonHandle, moment: RegExp) => {
+    const seen = new Promise<void>((resolve) => {
+      const check = () => {
+        if (!moment.test(d.output())) return;
+        d.process.stderr?.off('data', check);
+        d.kill('SIGKILL');
+        resolve();
+      };
+      d.process.stderr?.on('data', check);
+      check();
+    });
+    await withTimeout(seen, 15_000, `the log line ${String(moment)}`).catch((err: unknown) => {
+      throw new Error(`${String(err)}:\n${d.output()}`);
+    });
+    await exitOf(d);
+  };
+
+  // Kill while ProvisionPeer("self") is in flight: before the issuance, with the CA key made but no
+  // certificate yet, with the certificates written, and once D-Bus has said provisioned=true (from
+  // then on a restart must be provisioned too: what clients were told is never taken back).
+  const moments: Array<{ when: string; moment: RegExp; announced: boolean }> = [
+    { when: 'when the request reaches the machine', moment: /event=PROVISION_SELF/, announced: false },
+    { when: 'right after the CA key is generated', moment: /event=CA_KEY_GENERATED/, announced: false },
+    { when: 'right after the certificates are issued', moment: /event=CERTIFICATES_ISSUED/, announced: false },
+    { when: 'right after provisioned=true is announced on D-Bus', moment: /D-Bus properties changed/, announced: true },
+  ];
+  for (const { when, moment, announced } of moments) {
+    it(`SIGKILL ${when}: the restart is consistent`, async (t) => {
+      const dir = freshDir();
+      const first = await start({ dir });
+      const call = fixture.track(
+        spawn('busctl', ['call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self'], {
+          env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: theBus().address },
+          stdio: 'ignore',
+        }),
+      );
+      try {
+        await killWhenLogged(first, moment);
+      } finally {
+        await stopProcess(call);
+      }
+
+      const file = stateFile(first);
+      if (existsSync(file)) {
+        // Whatever is on disk is a whole state, never a torn one.
+        assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), PROVISIONED_STATE);
+      }
+      const second = await start({ dir });
+      assert.doesNotMatch(second.output(), /STATE_FILE_CORRUPT/);
+      assert.deepEqual(corruptCopies(second), []);
+      const provisioned = await getProperty(theBus(), 'provisioned');
+      t.diagnostic(`after the restart: provisioned=${provisioned}`);
+      if (announced) assert.equal(provisioned, 'true', 'announced on D-Bus before the kill');
+      if (provisioned === 'true') {
+        assert.ok(existsSync(file), 'provisioned comes from the state file');
+        await checkSelfProvisioningFiles({ certRoot: certRoot(second), name: NAME });
+      } else {
+        assert.equal(provisioned, 'false');
+        await provisionSelf();
+        assert.equal(await getProperty(theBus(), 'provisioned'), 'true');
+        await checkSelfProvisioningFiles({ certRoot: certRoot(second), name: NAME });
+      }
+    });
+  }
+
+  const corruptCases: Array<{ what: string; bad: string }> = [
+    { what: 'a truncated state.json', bad: `${JSON.stringify(PROVISIONED_STATE)}\n`.slice(0, 20) },
+    { what: 'a garbage state.json', bad: '\u0000\u0001 not a state file \u00ff\n' },
+  ];
+  for (const { what, bad } of corruptCases) {
+    it(`${what}: warned about by name, kept aside, not provisioned, and ProvisionPeer("self") works`, async () => {
+      const dir = freshDir();
+      const stateDir = join(dir, 'state');
+      mkdirSync(stateDir, { mode: 0o700 });
+      const file = join(stateDir, 'state.json');
+      writeFileSync(file, bad);
+
+      const second = await start({ dir, config: { name: NAME, state_dir: stateDir } });
+      assert.equal(second.process.exitCode, null, 'the daemon runs');
+      const warning = second.output().split('\n').find((l) => l.includes(file) && /\bwarn\b/.test(l));
+      assert.ok(warning, `a warning naming ${file}:\n${second.output()}`);
+      assert.match(warning, /not provisioned/);
+      assert.equal(await getProperty(theBus(), 'provisioned'), 'false');
+      const aside = corruptCopies(second);
+      assert.equal(aside.length, 1);
+      const [kept] = aside;
+      assert.ok(kept);
+      assert.equal(readFileSync(join(String(second.config['state_dir']), kept), 'utf8'), bad, 'the bad file is kept as it was');
+
+      await provisionSelf();
+      assert.equal(await getProperty(theBus(), 'provisioned'), 'true');
+      assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), PROVISIONED_STATE);
+      await checkSelfProvisioningFiles({ certRoot: certRoot(second), name: NAME });
+    });
+  }
+
+  it('a state_dir that does not exist yet is created on the first provisioning', async () => {
+    const dir = freshDir();
+    const stateDir = join(dir, 'deep/not/yet/there');
+    const d = await start({ dir, config: { name: NAME, state_dir: stateDir } });
+    assert.equal(await getProperty(theBus(), 'provisioned'), 'false');
+    await provisionSelf();
+    assert.deepEqual(JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8')), PROVISIONED_STATE);
+    assert.ok(selfProvisioningFilesExist(certRoot(d)));
+  });
+});
