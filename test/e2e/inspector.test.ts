@@ -58,6 +58,9 @@ function staysLocal(url: string): boolean {
   }
 }
 
+const PEER = 'bmc-peer';
+const PEER_STATES = ['peer.Link.InProgress', 'peer.NotConnected.Backoff'];
+
 const stateNode = (actor: string, stateId: string) => `article[data-label="${actor}"] [data-state-id="${stateId}"]`;
 const lit = (actor: string, stateId: string) => `${stateNode(actor, stateId)}[data-active="true"]`;
 
@@ -74,7 +77,10 @@ describe('the inspector page in Chromium, against a daemon on a private bus', ()
     outbound = await startOutboundRecorder();
     flags = [...CHROMIUM_FLAGS, `--proxy-server=http://127.0.0.1:${outbound.port}`];
     const port = await freePort();
-    const daemon = await fixture.startDaemon({ config: { name: 'bmc-inspect', inspect_port: port } });
+    // A static peer on a closed loopback port: once provisioned, the daemon spawns its machine and
+    // keeps failing to connect, so the page has a peer actor to show.
+    const peers = [{ name: PEER, address: '127.0.0.1', port: await freePort() }];
+    const daemon = await fixture.startDaemon({ config: { name: 'bmc-inspect', inspect_port: port, peers } });
     url = `http://127.0.0.1:${port}/`;
     assert.match(daemon.output(), new RegExp(`inspector at http://127\\.0\\.0\\.1:${port}/`));
     // A fresh profile directory: Playwright passes it to Chromium as --user-data-dir.
@@ -144,6 +150,16 @@ describe('the inspector page in Chromium, against a daemon on a private bus', ()
     // Newest first: the issuance's completion comes above the request.
     const types = await p.locator('#log-body [data-role="type"]').allTextContents();
     assert.ok(types.indexOf('PROVISION_SELF') > types.findIndex((t) => t.startsWith('xstate.done.actor.')), types.join(', '));
+
+    // The static peer's machine was spawned: its own panel, its state lit, its context beside it.
+    const peerPanel = `article[data-label="peer:${PEER}"]`;
+    await p.waitForSelector(`${peerPanel} [data-kind="atomic"][data-active="true"]`, { timeout: 1000 });
+    assert.equal(await p.locator('article[data-definition="peer"]').count(), 0, 'the unlit peer chart made way for the peer');
+    const litPeer = await p.locator(`${peerPanel} [data-kind="atomic"][data-active="true"]`).evaluateAll((els) => els.map((e) => e.getAttribute('data-state-id')));
+    assert.equal(litPeer.length, 1, litPeer.join(', '));
+    assert.ok(PEER_STATES.includes(litPeer[0] ?? ''), `the peer keeps trying to connect: ${litPeer.join(', ')}`);
+    const peerContext = JSON.parse((await p.textContent(`${peerPanel} [data-role="context"]`)) ?? '{}') as { name?: string };
+    assert.equal(peerContext.name, PEER);
 
     mkdirSync(ARTIFACTS, { recursive: true });
     await p.screenshot({ path: join(ARTIFACTS, 'inspector.png'), fullPage: false });
