@@ -40,6 +40,8 @@ export interface RunningInspector {
 
 const LISTEN_TIMEOUT_MS = 5000;
 const CLOSE_TIMEOUT_MS = 3000;
+/** elkjs takes about a second on a loaded 2-core machine; far beyond that something is wrong. */
+const LAYOUT_TIMEOUT_MS = 60_000;
 /** Changes are pushed at most this often: a burst of events becomes one message. */
 const PUSH_INTERVAL_MS = 25;
 
@@ -75,7 +77,11 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
   const store = new InspectionStore({ graphs, logLimit: opts.logLimit ?? 200, summaryOf: daemonSummary });
 
   const layouts = () => {
-    pageCharts ??= Promise.all([layoutStatechart(charts.root.graph), layoutStatechart(charts.peer.graph)]).then(
+    pageCharts ??= withTimeout(
+      Promise.all([layoutStatechart(charts.root.graph), layoutStatechart(charts.peer.graph)]),
+      LAYOUT_TIMEOUT_MS,
+      'laying out the statecharts',
+    ).then(
       ([root, peer]) =>
         new Map<string, PageChart>([
           [root.machineId, { title: charts.root.title, layout: root }],
