@@ -207,5 +207,8 @@ function handshakeFailure(err: Error, socket: TLSSocket): string {
   const verify: unknown = socket.authorizationError;
   if (typeof verify === 'string' && verify) return `client certificate refused: ${verify}`;
   if (verify instanceof Error) return `client certificate refused: ${failureReason(verify)}`;
+  if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') {
+    return 'the client closed the connection during the handshake (it may have refused our certificate)';
+  }
   return failureReason(err);
 }

@@ -24,8 +24,8 @@ type Phase = 'idle' | 'connecting' | 'hello' | 'up' | 'done';
 /**
  * TcpClient: one outbound peer link, from connect to its end. It connects with this BMC's client
  * certificate, verifies the server's chain against the trust store and its DNS SAN and EKU against
- * the target, says Hello, then pings every keepalive_interval and expects `alive` within
- * keepalive_timeout. It never retries: the statechart re-invokes it (with backoff) after a failure.
+ * the target and says Hello, all within handshake_timeout; then it pings every keepalive_interval
+ * and expects `alive` within keepalive_timeout. It never retries: the statechart re-invokes it (with backoff) after a failure.
  */
 export class TcpClient {
   #opts: TcpClientOptions;
@@ -64,9 +64,14 @@ export class TcpClient {
       socket.setKeepAlive(true, timings.keepaliveIntervalMs);
       socket.setNoDelay(true);
     });
+    const deadline = performance.now() + timings.handshakeTimeoutMs;
     socket.once('secureConnect', () => {
       this.#phase = 'hello';
-      this.#send(WORDS.hello);
+      // The whole attempt, Hello → alive included, stays within handshake_timeout.
+      this.#send(WORDS.hello, {
+        ms: Math.max(0, deadline - performance.now()),
+        reason: `no alive to Hello within ${secondsText(timings.handshakeTimeoutMs)} of connecting`,
+      });
     });
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err) => {
@@ -83,13 +88,16 @@ export class TcpClient {
     this.#socket?.destroy();
   }
 
-  /** Sends a word and gives the peer keepalive_timeout to answer `alive` (this also bounds the write). */
-  #send(word: typeof WORDS.hello | typeof WORDS.ping): void {
+  /**
+   * Sends a word and arms the deadline for its `alive` (which also bounds the write): by default
+   * keepalive_timeout, as for every ping.
+   */
+  #send(word: typeof WORDS.hello | typeof WORDS.ping, deadline?: { ms: number; reason: string }): void {
     const socket = this.#socket;
     if (!socket || this.#phase === 'done') return;
     this.#awaitingAlive = true;
     const timeout = this.#opts.timings.keepaliveTimeoutMs;
-    this.#arm(timeout, `no alive within ${secondsText(timeout)} of ${word}`);
+    this.#arm(deadline?.ms ?? timeout, deadline?.reason ?? `no alive within ${secondsText(timeout)} of ${word}`);
     socket.write(lineOf(word));
   }
 

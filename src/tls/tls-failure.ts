@@ -50,15 +50,14 @@ export function isPeerAlert(err: unknown): boolean {
   return /^ERR_SSL_(TLSV1[3]?|SSLV3)_ALERT_/.test(codeOf(err) ?? '');
 }
 
-/** One-line reason text: `CODE: message`, without OpenSSL's error-queue prefix noise. */
+/** One-line reason text: `CODE: message`, without OpenSSL's error-queue prefix and source-file noise. */
 export function failureReason(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const code = codeOf(err);
-  const message = err.message
+  const message = (err.message.split('\n')[0] ?? '')
     .replace(/^[0-9A-F]{8,}:error:[0-9A-F]+:[^:]*:[^:]*:/, '')
-    .replace(/:\.\.\/[^\s]*$/, '')
-    .split('\n')[0]
-    ?.trim();
-  if (!code || message?.includes(code)) return message ?? code ?? 'unknown error';
+    .replace(/:\.\.\/[^:\s]+:\d+:?(.*)$/, (_m, rest: string) => (rest.trim() ? ` (${rest.trim()})` : ''))
+    .trim();
+  if (!code || message.includes(code)) return message || code || 'unknown error';
   return `${code}: ${message}`;
 }

@@ -176,6 +176,12 @@ describe('TcpClient: one outbound peer link', () => {
     assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'no TLS connection within 0.5 s' });
   });
 
+  it('LINK_FAILED when the server completes TLS but never answers Hello', async () => {
+    const p = await scriptedServer(pki.a.server, () => undefined);
+    const { next } = startClient({ port: p });
+    assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'no alive to Hello within 0.5 s of connecting' });
+  });
+
   it('LINK_FAILED (retryable), not REJECTED, when the peer refuses our certificate', async () => {
     const stranger = new TrustStore({ dir: join(pki.dir, 'empty-authority') });
     await stranger.reload();

@@ -60,7 +60,11 @@ describe('TLS failure classification', () => {
           '40A7D8C3AD7F0000:error:0A000418:SSL routines:ssl3_read_bytes:tlsv1 alert unknown ca:../ssl/record/rec_layer_s3.c:1605:SSL alert number 48\n',
         ),
       ),
-      'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: tlsv1 alert unknown ca:../ssl/record/rec_layer_s3.c:1605:SSL alert number 48',
+      'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: tlsv1 alert unknown ca (SSL alert number 48)',
+    );
+    assert.equal(
+      failureReason(withCode('ERR_SSL_UNSUPPORTED_PROTOCOL', '40E7E5A1E27F0000:error:0A000102:SSL routines:tls_early_post_process_client_hello:unsupported protocol:../deps/openssl/openssl/ssl/statem/statem_srvr.c:1664:\n')),
+      'ERR_SSL_UNSUPPORTED_PROTOCOL: unsupported protocol',
     );
   });
 });
