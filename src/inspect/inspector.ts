@@ -98,24 +98,6 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
   server.headersTimeout = 5_000;
   server.keepAliveTimeout = 5_000;
 
-  await withTimeout(
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port: opts.port, host: '127.0.0.1', exclusive: true }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    }),
-    LISTEN_TIMEOUT_MS,
-    `inspector listening on 127.0.0.1:${opts.port}`,
-  ).catch((err: unknown) => {
-    server.close();
-    const code = (err as { code?: string }).code;
-    throw new Error(`inspector cannot listen on 127.0.0.1:${opts.port}: ${code ?? (err instanceof Error ? err.message : String(err))}`);
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://127.0.0.1:${port}/`;
-
   const channel = startLiveChannel({
     server,
     path: LIVE_PATH,
@@ -171,6 +153,26 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
         send(res, 404, 'text/plain; charset=utf-8', 'inspector: not found\n', head);
     }
   });
+
+  // Listen only once every handler is attached, so that no early request goes unanswered.
+  await withTimeout(
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: opts.port, host: '127.0.0.1', exclusive: true }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    }),
+    LISTEN_TIMEOUT_MS,
+    `inspector listening on 127.0.0.1:${opts.port}`,
+  ).catch(async (err: unknown) => {
+    await channel.close();
+    server.close();
+    const code = (err as { code?: string }).code;
+    throw new Error(`inspector cannot listen on 127.0.0.1:${opts.port}: ${code ?? (err instanceof Error ? err.message : String(err))}`);
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}/`;
 
   let forwarder: StatelyForwarder | undefined;
   if (opts.statelyUrl) forwarder = startStatelyForwarder({ url: opts.statelyUrl, log });
