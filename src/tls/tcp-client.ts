@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import type { LinkEvent, LinkTarget } from '../../machines/events.ts';
 import type { Logger } from '../log.ts';
@@ -46,18 +47,31 @@ export class TcpClient {
     this.#phase = 'connecting';
     const { target, timings } = this.#opts;
     const credentials = this.#opts.credentials.current()?.client;
-    if (!credentials) {
-      setImmediate(() => this.#finish('no client certificate has been issued yet'));
+    const unusable = !credentials
+      ? 'no client certificate has been issued yet'
+      : !target.address || !Number.isInteger(target.port) || target.port < 1 || target.port > 65535
+        ? `no usable address for ${target.name}: "${target.address}" port ${target.port}`
+        : undefined;
+    if (unusable || !credentials) {
+      setImmediate(() => this.#finish(unusable ?? 'no client certificate'));
       return;
     }
-    const socket = connect({
-      ...linkContextOptions({ credentials, trustedCas: this.#opts.trust.caPems() }),
-      host: target.address,
-      port: target.port,
-      servername: target.name,
-      rejectUnauthorized: true,
-      checkServerIdentity: (_host, cert) => checkServerPeer(target.name, cert),
-    });
+    let socket: TLSSocket;
+    try {
+      socket = connect({
+        ...linkContextOptions({ credentials, trustedCas: this.#opts.trust.caPems() }),
+        host: target.address,
+        port: target.port,
+        // SNI carries host names only (RFC 6066); the identity check below uses target.name either way.
+        servername: isIP(target.name) ? undefined : target.name,
+        rejectUnauthorized: true,
+        checkServerIdentity: (_host, cert) => checkServerPeer(target.name, cert),
+      });
+    } catch (err) {
+      // A broken key or certificate PEM fails while the TLS context is built, before any I/O.
+      setImmediate(() => this.#finish(`cannot build the TLS context: ${failureReason(err)}`));
+      return;
+    }
     this.#socket = socket;
     this.#arm(timings.handshakeTimeoutMs, `no TLS connection within ${secondsText(timings.handshakeTimeoutMs)}`);
     socket.once('connect', () => {

@@ -209,6 +209,21 @@ describe('TcpClient: one outbound peer link', () => {
     assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'no client certificate has been issued yet' });
   });
 
+  it('LINK_FAILED, without dialling anything, for a target without an address', async () => {
+    const { next } = startClient({ port, address: '' });
+    assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'no usable address for bmc-a: "" port ' + port });
+  });
+
+  it('LINK_FAILED when this BMC holds a broken key', async () => {
+    const broken = new CredentialHolder();
+    const good = credentialsOf(pki.b);
+    broken.set({ ...good, client: { ...good.client, keyPem: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' } });
+    const { next } = startClient({ port }, broken);
+    const e = await next(1);
+    assert.equal(e?.type, 'LINK_FAILED');
+    assert.match(e?.type === 'LINK_FAILED' ? e.reason : '', /^cannot build the TLS context: /);
+  });
+
   it('LINK_FAILED when the server answers Hello with something else', async () => {
     const p = await scriptedServer(pki.a.server, () => 'bogus\n');
     const { next } = startClient({ port: p });
