@@ -216,50 +216,43 @@ async function detection(pki: TestPki): Promise<void> {
   const trust = staticTrust(pki.a.ca.pem);
   const window = detectionWindowMs(DETECT_TIMINGS);
   const frozen: number[] = [];
-  for (let trial = 0; trial < DETECTION_TRIALS; trial++) {
-    let downAt = 0;
-    let upAt = 0;
+  /** A bmc-b link to the peer that notes when it came up and when it went down. */
+  const timedLink = () => {
+    const at = { up: 0, down: 0 };
     const client = new TcpClient({
       target: { name: 'bmc-a', address: '127.0.0.1', port },
       timings: DETECT_TIMINGS,
       credentials,
       trust,
       log: silentLog(),
-      onEvent: (e: LinkEvent) => {
-        if (e.type === 'LINK_UP') upAt = performance.now();
-        else downAt = performance.now();
-      },
+      onEvent: (e: LinkEvent) => (e.type === 'LINK_UP' ? (at.up = performance.now()) : (at.down = performance.now())),
     });
     client.start();
-    if (!(await eventually(() => upAt > 0, 10_000, 5))) throw new Error('detection: link did not come up');
+    return { client, at };
+  };
+  for (let trial = 0; trial < DETECTION_TRIALS; trial++) {
+    const { client, at } = timedLink();
+    if (!(await eventually(() => at.up > 0, 10_000, 5))) throw new Error('detection: link did not come up');
     // Freeze at a different phase of the keep-alive cycle each trial.
     await sleep(DETECT_TIMINGS.keepaliveIntervalMs * (1 + trial / DETECTION_TRIALS));
     process.kill(pid, 'SIGSTOP');
     const stoppedAt = performance.now();
-    await eventually(() => downAt > 0, window * 3, 2);
+    await eventually(() => at.down > 0, window * 3, 2);
     process.kill(pid, 'SIGCONT');
     client.close();
-    if (!downAt) throw new Error('detection: the frozen peer was never reported down');
-    frozen.push(downAt - stoppedAt);
+    if (!at.down) throw new Error('detection: the frozen peer was never reported down');
+    frozen.push(at.down - stoppedAt);
     await sleep(100);
   }
   // SIGKILL: the kernel closes the socket, so detection does not wait for the keep-alive.
-  let killedDown = 0;
-  let up = false;
-  const last = new TcpClient({
-    target: { name: 'bmc-a', address: '127.0.0.1', port },
-    timings: DETECT_TIMINGS,
-    credentials,
-    trust,
-    log: silentLog(),
-    onEvent: (e: LinkEvent) => (e.type === 'LINK_UP' ? (up = true) : (killedDown = performance.now())),
-  });
-  last.start();
-  await eventually(() => up, 10_000, 5);
+  const last = timedLink();
+  await eventually(() => last.at.up > 0, 10_000, 5);
   const killedAt = performance.now();
   peer.process.kill('SIGKILL');
-  await eventually(() => killedDown > 0, window * 3, 1);
-  last.close();
+  await eventually(() => last.at.down > 0, window * 3, 1);
+  last.client.close();
+  const killedDown = last.at.down;
+  if (!killedDown) throw new Error('detection: the killed peer was never reported down');
   const worst = Math.max(...frozen);
   console.log(formatFigure({ name: 'configured detection window (keepalive_interval 1 s + keepalive_timeout 0.5 s)', value: window, unit: 'ms' }));
   console.log(
