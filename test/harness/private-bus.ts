@@ -39,25 +39,42 @@ const DEFAULT_POLICY = `
 export interface PrivateBusOptions {
   readonly policies?: readonly string[];
   readonly dir?: string;
+  /**
+   * 'system' (default): the system bus's default policy plus the shipped policy files.
+   * 'session': an open session bus, for helpers that expect one (tpm2-abrmd).
+   */
+  readonly kind?: 'system' | 'session';
 }
+
+/** An open session-bus policy: anyone may own and call anything. */
+const SESSION_POLICY = `
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>`;
 
 /** Starts `dbus-daemon` with a system-type config on a unix:path socket in a fresh temp dir. */
 export async function startPrivateBus(opts: PrivateBusOptions = {}): Promise<PrivateBus> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pbus-'));
   // Non-root clients (the policy tests run busctl as nobody) must reach the socket, as on /run/dbus.
-  chmodSync(dir, 0o755);
-  const socket = join(dir, 'system_bus_socket');
-  const includes = [...SHIPPED_POLICIES, ...(opts.policies ?? [])].map((p) => `  <include>${p}</include>`).join('\n');
-  const configFile = join(dir, 'bus.conf');
+  if ((opts.kind ?? 'system') === 'system') chmodSync(dir, 0o755);
+  const kind = opts.kind ?? 'system';
+  const socket = join(dir, `${kind}_bus_socket`);
+  const includes =
+    kind === 'system'
+      ? [...SHIPPED_POLICIES, ...(opts.policies ?? [])].map((p) => `  <include>${p}</include>`).join('\n')
+      : '';
+  const configFile = join(dir, `${kind}-bus.conf`);
   writeFileSync(
     configFile,
     `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
-  <type>system</type>
+  <type>${kind}</type>
   <listen>unix:path=${socket}</listen>
   <auth>EXTERNAL</auth>
-${DEFAULT_POLICY}
+${kind === 'system' ? DEFAULT_POLICY : SESSION_POLICY}
 ${includes}
 </busconfig>
 `,

@@ -3,8 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { stopProcess } from './private-bus.ts';
+import { startPrivateBus, stopProcess } from './private-bus.ts';
 import { mustRun, runTool } from './run-tool.ts';
 import type { TestToken, TestTokenOptions } from './softhsm.ts';
 
@@ -48,47 +47,6 @@ function listenFree(port: number): Promise<number> {
   });
 }
 
-/** Starts a private session-type dbus-daemon for tpm2-abrmd; resolves with its address. */
-async function startSessionBus(dir: string): Promise<{ child: ChildProcess; address: string }> {
-  const socket = join(dir, 'session_bus_socket');
-  const conf = join(dir, 'session-bus.conf');
-  writeFileSync(
-    conf,
-    `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=${socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-`,
-  );
-  const child = spawn('dbus-daemon', ['--config-file', conf, '--nofork', '--nopidfile', '--print-address=1'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const address = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`session dbus-daemon printed no address: ${stderr}`)), STARTUP_TIMEOUT_MS);
-    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    rl.once('line', (line) => {
-      clearTimeout(timer);
-      rl.close();
-      resolve(line.trim());
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`session dbus-daemon exited ${code}: ${stderr}`));
-    });
-  });
-  return { child, address };
-}
-
 async function waitUntil(what: string, probe: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   for (;;) {
@@ -110,7 +68,7 @@ export async function startSoftTpmToken(opts: TestTokenOptions = {}): Promise<So
   mkdirSync(state, { mode: 0o700 });
   mkdirSync(store, { mode: 0o700 });
   const port = await freePortPair();
-  const bus = await startSessionBus(dir);
+  const bus = await startPrivateBus({ kind: 'session', dir });
   const env: Record<string, string> = {
     DBUS_SESSION_BUS_ADDRESS: bus.address,
     TPM2_PKCS11_TCTI: 'tabrmd:bus_type=session',
@@ -157,7 +115,7 @@ export async function startSoftTpmToken(opts: TestTokenOptions = {}): Promise<So
     }
     if (abrmd) await stopProcess(abrmd);
     if (swtpm) await stopProcess(swtpm);
-    await stopProcess(bus.child);
+    await bus.stop();
   };
 
   try {
@@ -199,7 +157,7 @@ export async function startSoftTpmToken(opts: TestTokenOptions = {}): Promise<So
         await startSwtpm();
         await startAbrmd();
       },
-      pids: () => ({ swtpm: swtpm?.pid, abrmd: abrmd?.pid, bus: bus.child.pid }),
+      pids: () => ({ swtpm: swtpm?.pid, abrmd: abrmd?.pid, bus: bus.pid }),
       stop: async () => {
         await stopAll();
         rmSync(dir, { recursive: true, force: true });
