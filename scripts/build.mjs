@@ -17,13 +17,12 @@ const chunkDir = join(outdir, 'chunks');
  * Left out of the bundle and resolved from node_modules at run time:
  * - pkcs11js is a native addon (a .node file found through `bindings`); src/pki imports it, and its
  *   PKCS#11 worker thread requires it by the path resolved from the bundle's location, so it ships
- *   in node_modules next to dist/ with its built addon. graphene-pk11 and node-webcrypto-p11 wrap
- *   it; src/ does not use them today, and they stay external for the same reason if it does.
+ *   in node_modules next to dist/ with its built addon.
  * - usocket (dbus-next, abstract sockets) and x11 (dbus-next, session-bus autolaunch) are optional
  *   requires inside try/catch that this daemon never reaches; they are not installed.
  * - bufferutil and utf-8-validate are ws's optional native speed-ups, required inside try/catch.
  */
-const external = ['pkcs11js', 'graphene-pk11', 'node-webcrypto-p11', 'usocket', 'x11', 'bufferutil', 'utf-8-validate'];
+const external = ['pkcs11js', 'usocket', 'x11', 'bufferutil', 'utf-8-validate'];
 
 /** Bundled CommonJS dependencies (dbus-next, winston, …) call require(); ESM has none, so make one. */
 const banner = [
