@@ -15,8 +15,11 @@ import { selfProvisioningFilesExist } from '../harness/self-provisioning-files.t
 
 const CONNECTED = `${STATUS}.Connected`;
 const NOT_CONNECTED = `${STATUS}.NotConnected`;
-/** Keep-alive 0.5 s + timeout 0.5 s: a silent peer is seen within 1 s; retries at most 1 s apart. */
-const LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 0.5, idle_timeout: 3, handshake_timeout: 2, retry_base: 0.2, retry_timer: 1 };
+/**
+ * Keep-alive 0.5 s + timeout 1 s: a silent peer's outbound link is down within 1.5 s, its inbound
+ * link within idle_timeout (3 s); retries at most 1 s apart.
+ */
+const LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 1, idle_timeout: 3, handshake_timeout: 2, retry_base: 0.2, retry_timer: 1 };
 /** Deadline for "eventually"; the detection time itself is measured in bench/tls.bench.ts. */
 const DEADLINE_MS = 30_000;
 
@@ -77,7 +80,13 @@ describe('two daemons hold a mutual-TLS link', () => {
     // the idle timeout on its inbound link can tell. The aggregate drops once both have.
     b.daemon?.kill('SIGSTOP');
     assert.ok(await becomes(a, NOT_CONNECTED), `bmc-a while bmc-b hangs: ${await peerConnected(a)}`);
-    assert.match(a.daemon?.output() ?? '', /no alive within 0\.5 s of ping/, 'bmc-a says why the link went down');
+    // Normally the keep-alive catches it; on a loaded machine the link may have been reconnecting
+    // just then, and the attempt into the hung peer times out instead. Either way bmc-a says why.
+    assert.match(
+      a.daemon?.output() ?? '',
+      /peer=bmc-b event=LINK_(DOWN|FAILED) reason=(no alive within 1 s of ping|no TLS connection within 2 s|no alive to Hello within 2 s)/,
+      'bmc-a says why the link went down',
+    );
     b.daemon?.kill('SIGCONT');
     assert.ok(await becomes(a, CONNECTED), `bmc-a after bmc-b resumed: ${await peerConnected(a)}`);
     assert.ok(await becomes(b, CONNECTED), `bmc-b after it resumed: ${await peerConnected(b)}`);
