@@ -31,8 +31,8 @@ type Phase = 'awaiting-hello' | 'up' | 'closed';
 /**
  * The server side of one peer link after a successful mutual-TLS handshake: checks the client's
  * EKU and name, answers `Hello` and `ping` with `alive`, and closes on anything else, on a line over
- * the limit, on silence (no Hello within handshake_timeout, then nothing within idle_timeout) or on
- * a flood of lines. Errors stay on this socket.
+ * the limit, on silence (no Hello within handshake_timeout, then no ping within idle_timeout; bytes
+ * without a newline do not count) or on a flood of lines. Errors stay on this socket.
  */
 export class InboundLink {
   readonly connectionId: string;
@@ -42,6 +42,7 @@ export class InboundLink {
   #framer = new LineFramer();
   #phase: Phase = 'awaiting-hello';
   #reason: string | undefined;
+  #timer: NodeJS.Timeout | undefined;
   #lineBudget = MAX_LINES_PER_SECOND;
   #budgetAt = performance.now();
 
@@ -53,13 +54,6 @@ export class InboundLink {
     socket.on('error', (err) => this.#note(`socket error: ${failureReason(err)}`));
     socket.on('end', () => this.#note('peer closed the connection'));
     socket.on('close', () => this.#closed());
-    socket.on('timeout', () =>
-      this.close(
-        this.#phase === 'up'
-          ? `idle: nothing received for ${secondsText(opts.timings.idleTimeoutMs)}`
-          : `no Hello within ${secondsText(opts.timings.handshakeTimeoutMs)} of the handshake`,
-      ),
-    );
 
     const identity = checkClientPeer(socket.getPeerCertificate());
     if (identity instanceof Error) {
@@ -75,7 +69,7 @@ export class InboundLink {
       return;
     }
     this.peer = identity.name;
-    socket.setTimeout(opts.timings.handshakeTimeoutMs);
+    this.#arm(opts.timings.handshakeTimeoutMs, `no Hello within ${secondsText(opts.timings.handshakeTimeoutMs)} of the handshake`);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
   }
 
@@ -111,9 +105,10 @@ export class InboundLink {
       return false;
     }
     this.#socket.write(lineOf(WORDS.alive));
+    const idle = this.#opts.timings.idleTimeoutMs;
+    this.#arm(idle, `idle: no ping for ${secondsText(idle)}`);
     if (this.#phase === 'awaiting-hello') {
       this.#phase = 'up';
-      this.#socket.setTimeout(this.#opts.timings.idleTimeoutMs);
       this.#opts.log.info('inbound link up', { peer: this.peer, event: 'INBOUND_UP', code: this.connectionId });
       this.#opts.onUp(this.peer);
     }
@@ -135,10 +130,19 @@ export class InboundLink {
     this.#reason ??= reason;
   }
 
+  /**
+   * (Re)starts the one deadline of this connection. Only a complete, valid line moves it: bytes
+   * dribbled without a newline do not keep a connection alive.
+   */
+  #arm(ms: number, reason: string): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.close(reason), ms);
+  }
+
   #closed(): void {
     const was = this.#phase;
     this.#phase = 'closed';
-    this.#socket.setTimeout(0);
+    clearTimeout(this.#timer);
     const reason = this.#reason ?? 'connection closed';
     if (was === 'up') {
       this.#opts.log.warn(`inbound link down: ${reason}`, { peer: this.peer, event: 'INBOUND_DOWN', code: this.connectionId, reason });

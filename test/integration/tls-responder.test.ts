@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, createServer as netCreateServer, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
@@ -330,12 +330,55 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
       assertPeerLinkUntouched();
     });
 
+    it('dribbling bytes without a newline keeps no connection alive (TLS handshake, before Hello, after Hello)', async () => {
+      // A real ClientHello, captured from Node's TLS client on a plain TCP listener.
+      const clientHello = await new Promise<Buffer>((res) => {
+        const catcher: NetServer = netCreateServer((c) =>
+          c.once('data', (d: Buffer) => {
+            res(d);
+            c.destroy();
+            catcher.close();
+          }),
+        );
+        catcher.listen(0, '127.0.0.1', () => {
+          const t = tlsConnect({ host: '127.0.0.1', port: (catcher.address() as { port: number }).port, rejectUnauthorized: false });
+          t.on('error', () => undefined);
+        });
+      });
+      const dribble = async (write: (chunk: string | Buffer) => void, closed: Promise<void>, data: Buffer) => {
+        let done = false;
+        void closed.then(() => (done = true));
+        for (let i = 0; i < data.length && !done; i++) {
+          write(data.subarray(i, i + 1));
+          await new Promise((r) => setTimeout(r, 200));
+        }
+        return done;
+      };
+      const raw: Socket = netConnect({ host: '127.0.0.1', port });
+      raw.on('error', () => undefined);
+      const rawClosed = new Promise<void>((res) => raw.once('close', () => res()));
+      // 1 s handshake_timeout, one byte every 200 ms: without an absolute deadline this would last minutes.
+      assert.ok(await dribble((b) => raw.write(b), rawClosed, clientHello), 'handshake dribble cut off');
+
+      const before = downCount();
+      const closedBefore = logFor('INBOUND_CLOSED').length;
+      const c = await trustedConnection();
+      assert.ok(await dribble((b) => c.socket.write(b), c.closed, Buffer.from('Hel'.padEnd(200, 'l'))), 'Hello dribble cut off');
+      assert.match(String(logFor('INBOUND_CLOSED').at(closedBefore)?.['reason']), /^no Hello within 1 s/);
+
+      const d = await trustedConnection();
+      d.socket.write('Hello\n');
+      assert.ok(await dribble((b) => d.socket.write(b), d.closed, Buffer.from('p'.repeat(200))), 'idle dribble cut off');
+      assert.equal(await nextDownReason(before), 'idle: no ping for 1.5 s');
+      assertPeerLinkUntouched();
+    });
+
     it('an established client that goes silent is closed after idle_timeout', async () => {
       const before = downCount();
       const c = await trustedConnection();
       c.socket.write('Hello\n');
       assert.ok(await closesWithin(c.closed, 4000));
-      assert.equal(await nextDownReason(before), 'idle: nothing received for 1.5 s');
+      assert.equal(await nextDownReason(before), 'idle: no ping for 1.5 s');
       assertPeerLinkUntouched();
     });
   });
