@@ -48,7 +48,7 @@ export const configSchema = z
     keepalive_interval: seconds(0.05, 3600).default(5),
     keepalive_timeout: seconds(0.05, 3600).default(3),
     handshake_timeout: seconds(0.05, 600).default(10),
-    idle_timeout: seconds(0.1, 7200).default(20),
+    idle_timeout: seconds(0.1, 7200).default(10),
     max_connections: z.number().int().min(1).max(10000).default(64),
     leaf_lifetime: seconds(2, 365 * 86400).default(86400),
     ca_lifetime_days: z.number().int().min(1).max(36500).default(3650),

@@ -43,7 +43,7 @@ describe('configuration defaults', () => {
       keepalive_interval: 5,
       keepalive_timeout: 3,
       handshake_timeout: 10,
-      idle_timeout: 20,
+      idle_timeout: 10,
       max_connections: 64,
       leaf_lifetime: 86400,
       ca_lifetime_days: 3650,
