@@ -34,7 +34,8 @@ export interface ProvisioningService {
 /** Maps a failure code from the actors to the OpenBMC common error a caller sees. */
 export function dbusErrorFor(failure: Failure): dbus.DBusError {
   const name = failure.code === 'TIMEOUT' ? CommonError.Timeout : CommonError.Unavailable;
-  return new dbus.DBusError(name, `${failure.code}: ${failure.message}`);
+  const text = failure.message.startsWith(failure.code) ? failure.message : `${failure.code}: ${failure.message}`;
+  return new dbus.DBusError(name, text);
 }
 
 class ProvisioningInterface extends Interface {
