@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // `pnpm build`: bundles src/main.ts into dist/provisioningd.js (plus dist/chunks/), what a BMC image
 // ships. `node dist/provisioningd.js --conf FILE` runs the daemon exactly like `pnpm -s provisioningd`.
-// Code behind a dynamic import() (the inspector and its elkjs layout engine, 3.5 MB) goes into its
-// own chunk, loaded only when inspect_port is set, so that a plain start parses a third as much.
+// Code behind a dynamic import() (the inspector) goes into its own chunk, loaded only when
+// inspect_port is set. The inspector's layout engine, elkjs, is copied to dist/node_modules/elkjs:
+// only the inspector's layout thread loads it, never the daemon's main thread.
 import { build } from 'esbuild';
-import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -81,6 +83,15 @@ const current = new Set(result.outputFiles.map((f) => f.path));
 for (const name of readdirSync(chunkDir)) {
   if (!current.has(join(chunkDir, name))) rmSync(join(chunkDir, name), { force: true });
 }
+// The inspector's layout thread requires elkjs by the path resolved from its chunk, as the PKCS#11
+// thread does pkcs11js (src/inspect/elk-layout-thread.ts); elkjs is one plain JavaScript file, so
+// it ships inside dist/ and resolves from dist/node_modules.
+const requireHere = createRequire(import.meta.url);
+const elkOut = join(outdir, 'node_modules/elkjs');
+const elkPackage = JSON.parse(readFileSync(requireHere.resolve('elkjs/package.json'), 'utf8'));
+mkdirSync(join(elkOut, 'lib'), { recursive: true });
+replace(join(elkOut, 'package.json'), JSON.stringify({ name: elkPackage.name, version: elkPackage.version, license: elkPackage.license }));
+replace(join(elkOut, 'lib/elk.bundled.js'), readFileSync(requireHere.resolve('elkjs/lib/elk.bundled.js')));
 const output = result.metafile.outputs[relative(repo, outfile)];
 const chunks = result.outputFiles.filter((f) => f.path.startsWith(chunkDir) && f.path.endsWith('.js'));
 const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;
