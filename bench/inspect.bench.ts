@@ -1,26 +1,36 @@
 // What the inspector costs (issue 5):
 // 1. cold start of the production bundle until its bus name is owned, inspect_port off vs on;
 // 2. the first page request (the charts are laid out then) and later ones;
-// 3. per-event cost of the inspector's observer in the daemon's process, against no observer.
+// 3. how long the main thread's event loop stalls during the first page request (the longest
+//    delay perf_hooks.monitorEventLoopDelay sees), each run in a fresh process: now, with elkjs on
+//    its own thread, against before, elkjs laying out the same graphs on the main thread;
+// 4. per-event cost of the inspector's observer in the daemon's process, against no observer.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createActor, fromCallback, fromPromise, type InspectionEvent } from 'xstate';
 import type { AttestationTarget } from '../machines/events.ts';
 import { peerMachine } from '../machines/peer.machine.ts';
 import { provisioningMachine } from '../machines/provisioning.machine.ts';
 import { startInspector } from '../src/inspect/inspector.ts';
+import { daemonCharts } from '../src/inspect/statechart-docs.ts';
+import { elkGraphOf } from '../src/inspect/statechart-layout.ts';
 import { createLogger } from '../src/log.ts';
 import { withTimeout } from '../src/util/with-timeout.ts';
 import { freePort, REPO, SERVICE } from '../test/harness/daemon.ts';
 import { startPrivateBus, stopProcess, type PrivateBus } from '../test/harness/private-bus.ts';
 import { runTool } from '../test/harness/run-tool.ts';
-import { compare, NameOwnerWatcher, printStats, settle, stats, timeOnce } from './harness.ts';
+import { compare, formatFigure, NameOwnerWatcher, printStats, settle, stats, timeOnce } from './harness.ts';
 
 const N = 10;
 const START_TIMEOUT_MS = 20_000;
 const EVENTS_PER_RUN = 1000;
+/** Fresh processes per side for the event-loop figure (each pays elkjs's first load, as a daemon does). */
+const STALL_RUNS = 5;
+/** Set in the child processes of part 3: which side of the comparison to run. */
+const STALL_CHILD = process.env['INSPECT_BENCH_STALL'];
 
 const work = mkdtempSync(join(tmpdir(), 'bench-inspect-'));
 const children: ChildProcess[] = [];
@@ -95,6 +105,63 @@ function observedDaemon(inspect?: (ev: InspectionEvent) => void) {
   return createActor(machine, { input, ...(inspect ? { inspect } : {}) }).start();
 }
 
+/** What a part-3 child reports: the longest event-loop delay and how long the measured work took. */
+interface StallSample {
+  readonly maxDelayMs: number;
+  readonly ms: number;
+}
+
+/**
+ * Part 3, in a child process: `thread` serves the first page of an inspector (elkjs on its thread,
+ * the code as it is); `main-thread` lays the same two graphs out with elkjs on the main thread, which
+ * is what the first page request did before the layout thread, and the part of it that stalled.
+ */
+async function stallChild(side: string): Promise<StallSample> {
+  const delay = monitorEventLoopDelay({ resolution: 10 });
+  if (side === 'thread') {
+    const inspector = await startInspector({ port: 0, log: createLogger({ level: 'error' }) });
+    const daemon = observedDaemon(inspector.observer);
+    try {
+      delay.enable();
+      const ms = await timeOnce(() => get(inspector.url));
+      delay.disable();
+      return { maxDelayMs: delay.max / 1e6, ms };
+    } finally {
+      daemon.stop();
+      await withTimeout(inspector.close(), 5000, 'closing the inspector');
+    }
+  }
+  const { root, peer } = daemonCharts();
+  delay.enable();
+  // As layoutStatechart did before: one ELK per machine, both started at once.
+  const ms = await timeOnce(() =>
+    Promise.all(
+      [root.graph, peer.graph].map(async (graph) => {
+        const mod = await import('elkjs/lib/elk.bundled.js');
+        return new mod.default.default().layout(elkGraphOf(graph));
+      }),
+    ),
+  );
+  delay.disable();
+  return { maxDelayMs: delay.max / 1e6, ms };
+}
+
+/** Runs one part-3 child (this file again, with INSPECT_BENCH_STALL set) and reads its sample. */
+async function stallSample(side: 'thread' | 'main-thread'): Promise<StallSample> {
+  const r = await runTool(process.execPath, ['--import', 'tsx', import.meta.filename], {
+    cwd: REPO,
+    env: { INSPECT_BENCH_STALL: side },
+    timeoutMs: 60_000,
+  });
+  if (r.code !== 0) throw new Error(`the ${side} run failed:\n${r.stdout}${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as StallSample;
+}
+
+if (STALL_CHILD) {
+  process.stdout.write(`${JSON.stringify(await stallChild(STALL_CHILD))}\n`);
+  process.exit(0);
+}
+
 try {
   const build = await runTool(process.execPath, [join(REPO, 'scripts/build.mjs')], { cwd: REPO, timeoutMs: 120_000 });
   if (build.code !== 0) throw new Error(`pnpm build failed:\n${build.stdout}${build.stderr}`);
@@ -123,7 +190,7 @@ try {
   const { child } = await startBundle(b, w, await freshConfig(port));
   try {
     const url = `http://127.0.0.1:${port}/`;
-    printStats({ name: 'first page request (lays out the charts with elkjs)', stats: stats([await timeOnce(() => get(url))]) });
+    printStats({ name: 'first page request (elkjs lays out the charts on its thread)', stats: stats([await timeOnce(() => get(url))]) });
     const later: number[] = [];
     for (let i = 0; i < N; i++) later.push(await timeOnce(() => get(url)));
     printStats({ name: 'later page requests (server-side render of the current snapshot)', stats: stats(later) });
@@ -132,7 +199,23 @@ try {
   }
   await settle();
 
-  // 3. The observer's cost per event, in process, with no page connected.
+  // 3. The main thread's longest stall during the first page request, alternating sides.
+  const before: StallSample[] = [];
+  const now: StallSample[] = [];
+  for (let i = 0; i < STALL_RUNS; i++) {
+    before.push(await stallSample('main-thread'));
+    now.push(await stallSample('thread'));
+  }
+  const stallBefore = { name: 'before: elkjs on the main thread', stats: stats(before.map((s) => s.maxDelayMs)) };
+  const stallNow = stats(now.map((s) => s.maxDelayMs));
+  printStats({ name: 'first page: main-thread event-loop max delay, before (elkjs laying out on the main thread)', stats: stallBefore.stats });
+  printStats({ name: 'first page: main-thread event-loop max delay, now (elkjs on its thread)', stats: stallNow, baseline: stallBefore });
+  console.log(formatFigure({ name: 'first page: main-thread event-loop max delay, before / now (medians)', value: stallBefore.stats.median / stallNow.median, unit: 'x' }));
+  printStats({ name: 'first page: elkjs on the main thread, load and layout (before)', stats: stats(before.map((s) => s.ms)) });
+  printStats({ name: 'first page: whole request with elkjs on its thread (now)', stats: stats(now.map((s) => s.ms)) });
+  await settle();
+
+  // 4. The observer's cost per event, in process, with no page connected.
   const inspector = await startInspector({ port: 0, log: createLogger({ level: 'error' }) });
   const plain = observedDaemon();
   const inspected = observedDaemon(inspector.observer);

@@ -3,10 +3,10 @@ import type { ActorView, InspectorView, LogEntry } from './inspector-view.ts';
 import type { StatechartLayout } from './statechart-layout.ts';
 import { markerDefs, statechartSvg } from './statechart-svg.ts';
 
-/** A machine's chart as the page draws it, with its caption. */
+/** A machine's chart as the page draws it, with its caption; no layout when elkjs failed (the page then shows the state without the picture). */
 export interface PageChart {
   readonly title: string;
-  readonly layout: StatechartLayout;
+  readonly layout?: StatechartLayout;
 }
 
 /** What the page is rendered from: the charts by machine id, the current view, and the asset paths. */
@@ -24,6 +24,12 @@ export const PAGE_MARKER_ID = 'inspector-arrow';
 
 const json = (v: unknown) => JSON.stringify(v, null, 2) ?? '';
 
+/** The chart's picture, or a note in its place when it could not be laid out. */
+function chartPicture(chart: PageChart, active?: ReadonlySet<string>): string {
+  if (!chart.layout) return `<p class="no-chart" data-role="no-chart">the chart could not be laid out (see the daemon log)</p>`;
+  return statechartSvg(chart.layout, { ...(active ? { active } : {}), markerId: PAGE_MARKER_ID });
+}
+
 /** Log times as UTC clock time with milliseconds (the page's script formats them the same way). */
 export const clockTime = (ms: number) => new Date(ms).toISOString().slice(11, 23);
 
@@ -38,7 +44,7 @@ function actorArticle(chart: PageChart, machineId: string, actor: ActorView | un
     `<span class="state-value" data-role="state">${escapeXml(actor?.state ?? '')}</span> ` +
     `<span class="status" data-role="status">${escapeXml(actor?.status ?? '')}</span></h2>` +
     `<p class="caption">${escapeXml(chart.title)}</p>` +
-    `<div class="actor-body"><div class="chart">${statechartSvg(chart.layout, { active, markerId: PAGE_MARKER_ID })}</div>` +
+    `<div class="actor-body"><div class="chart">${chartPicture(chart, active)}</div>` +
     `<section class="context"><h3>context</h3><pre data-role="context">${escapeXml(actor ? json(actor.context) : '')}</pre></section></div>` +
     `</article>`
   );
@@ -50,7 +56,7 @@ function definitionArticle(chart: PageChart, machineId: string): string {
     `<article class="definition" data-definition="${escapeXml(machineId)}">` +
     `<h2>${escapeXml(machineId)} <span class="status">no actor running this machine yet</span></h2>` +
     `<p class="caption">${escapeXml(chart.title)}</p>` +
-    `<div class="chart">${statechartSvg(chart.layout, { markerId: PAGE_MARKER_ID })}</div>` +
+    `<div class="chart">${chartPicture(chart)}</div>` +
     `</article>`
   );
 }

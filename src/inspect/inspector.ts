@@ -4,6 +4,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { InspectionEvent } from 'xstate';
 import type { Logger } from '../log.ts';
 import { withTimeout } from '../util/with-timeout.ts';
@@ -15,7 +16,7 @@ import { liveClientSource } from './live-client.ts';
 import { isAllowedHost } from './loopback-guard.ts';
 import { PAGE_STYLE } from './page-style.ts';
 import { daemonCharts } from './statechart-docs.ts';
-import { layoutStatechart } from './statechart-layout.ts';
+import { layoutStatecharts } from './statechart-layout.ts';
 import { startStatelyForwarder, type StatelyForwarder } from './stately-forwarder.ts';
 
 /** How the daemon starts the inspector (from `inspect_port` and `stately_inspector_url`). */
@@ -27,6 +28,8 @@ export interface InspectorOptions {
   statelyUrl?: string;
   /** Event-log entries kept (default 200). */
   logLimit?: number;
+  /** Deadline of the charts' layout on its thread (default 20 s); past it the page shows the states without the pictures. */
+  layoutTimeoutMs?: number;
 }
 
 /** A listening inspector: pass `observer` to `createActor(machine, { inspect })`. */
@@ -40,8 +43,8 @@ export interface RunningInspector {
 
 const LISTEN_TIMEOUT_MS = 5000;
 const CLOSE_TIMEOUT_MS = 3000;
-/** elkjs takes about a second on a loaded 2-core machine; far beyond that something is wrong. */
-const LAYOUT_TIMEOUT_MS = 60_000;
+/** elkjs takes 0.3–1.5 s (its thread's start included) on a loaded 2-core machine; far beyond that something is wrong. */
+const LAYOUT_TIMEOUT_MS = 20_000;
 /** Changes are pushed at most this often: a burst of events becomes one message. */
 const PUSH_INTERVAL_MS = 25;
 
@@ -59,13 +62,11 @@ const SECURITY_HEADERS: Record<string, string> = {
   'Cache-Control': 'no-store',
 };
 
-/** The laid-out charts, computed once per process on the first page request (the machines do not change while running). */
-let pageCharts: Promise<Map<string, PageChart>> | undefined;
-
 /**
  * Starts the inspector on 127.0.0.1:`port`: the page (statecharts with the active states lit,
  * contexts, event log), its script and stylesheet, a JSON view, and the live WebSocket. The
- * charts are laid out on the first page request, not at start, so start-up pays nothing for them.
+ * charts are laid out on the first page request, not at start, so start-up pays nothing for them,
+ * and on a thread of their own, so the daemon's event loop never waits for elkjs.
  */
 export async function startInspector(opts: InspectorOptions): Promise<RunningInspector> {
   const { log } = opts;
@@ -76,21 +77,55 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
   ]);
   const store = new InspectionStore({ graphs, logLimit: opts.logLimit ?? 200, summaryOf: daemonSummary });
 
-  const layouts = () => {
-    pageCharts ??= withTimeout(
-      Promise.all([layoutStatechart(charts.root.graph), layoutStatechart(charts.peer.graph)]),
-      LAYOUT_TIMEOUT_MS,
-      'laying out the statecharts',
-    ).then(
-      ([root, peer]) =>
-        new Map<string, PageChart>([
-          [root.machineId, { title: charts.root.title, layout: root }],
-          [peer.machineId, { title: charts.peer.title, layout: peer }],
-        ]),
-    );
-    // A failed layout is not kept: the next page request tries again.
-    pageCharts.catch(() => (pageCharts = undefined));
-    return pageCharts;
+  const stopLayout = new AbortController();
+  const layoutTimeoutMs = opts.layoutTimeoutMs ?? LAYOUT_TIMEOUT_MS;
+  const withoutPictures = new Map<string, PageChart>([
+    [charts.root.graph.machineId, { title: charts.root.title }],
+    [charts.peer.graph.machineId, { title: charts.peer.title }],
+  ]);
+  /** Kept once laid out: the machines do not change while the daemon runs. */
+  let laidOut: Map<string, PageChart> | undefined;
+  let laying: Promise<Map<string, PageChart>> | undefined;
+
+  /** Lays the charts out on their thread; never rejects: without a layout the page shows the states without the pictures. */
+  const layOut = async (): Promise<Map<string, PageChart>> => {
+    const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
+    log.debug('inspector: starting the layout thread');
+    try {
+      const layouts = await layoutStatecharts([charts.root.graph, charts.peer.graph], {
+        timeoutMs: layoutTimeoutMs,
+        signal: stopLayout.signal,
+        onComputing: () => log.debug(`inspector: elkjs loaded on the layout thread in ${elapsed()} ms, laying out the statecharts`),
+      });
+      const byMachine = new Map(layouts.map((l) => [l.machineId, l]));
+      laidOut = new Map(
+        [...withoutPictures].map(([id, chart]) => {
+          const layout = byMachine.get(id);
+          return [id, layout ? { ...chart, layout } : chart];
+        }),
+      );
+      log.debug(`inspector: statecharts laid out in ${elapsed()} ms`);
+      return laidOut;
+    } catch (err) {
+      if (!stopLayout.signal.aborted) {
+        const reason = err instanceof Error ? err.message : String(err);
+        log.error(`inspector cannot lay out the statecharts: ${reason}; the page shows the states without the pictures`);
+      }
+      return withoutPictures;
+    }
+  };
+  /** The page's charts: laid out on the first page request; one layout at a time; a failed one is retried by the next request. */
+  const pageCharts = (): Promise<Map<string, PageChart>> => {
+    if (laidOut) return Promise.resolve(laidOut);
+    if (!laying) {
+      const current = layOut();
+      laying = current;
+      void current.finally(() => {
+        if (laying === current) laying = undefined;
+      });
+    }
+    return laying;
   };
 
   const server = createServer();
@@ -125,20 +160,17 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
     switch (path) {
       case '/':
       case '/index.html':
-        layouts().then(
-          (pc) =>
-            send(
-              res,
-              200,
-              'text/html; charset=utf-8',
-              inspectorPage({ charts: pc, rootMachineId: charts.root.graph.machineId, view: store.view(), scriptPath: SCRIPT_PATH, stylePath: STYLE_PATH }),
-              head,
-            ),
-          (err: unknown) => {
-            log.error(`inspector cannot lay out the statecharts: ${err instanceof Error ? err.message : String(err)}`);
-            send(res, 500, 'text/plain; charset=utf-8', 'inspector: cannot lay out the statecharts (see the daemon log)\n', head);
-          },
-        );
+        pageCharts()
+          .then((pc) =>
+            inspectorPage({ charts: pc, rootMachineId: charts.root.graph.machineId, view: store.view(), scriptPath: SCRIPT_PATH, stylePath: STYLE_PATH }),
+          )
+          .then(
+            (html) => send(res, 200, 'text/html; charset=utf-8', html, head),
+            (err: unknown) => {
+              log.error(`inspector cannot render the page: ${err instanceof Error ? err.message : String(err)}`);
+              send(res, 500, 'text/plain; charset=utf-8', 'inspector: cannot render the page (see the daemon log)\n', head);
+            },
+          );
         return;
       case SCRIPT_PATH:
         send(res, 200, 'text/javascript; charset=utf-8', liveClientSource(), head);
@@ -206,6 +238,7 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
     observer,
     async close() {
       clearTimeout(pushTimer);
+      stopLayout.abort();
       const closing = Promise.all([
         forwarder?.close(),
         channel.close(),

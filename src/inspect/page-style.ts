@@ -24,6 +24,7 @@ article { background: #fff; border: 1px solid var(--line); border-radius: 8px; p
 .actor-body { display: flex; gap: .8rem; align-items: flex-start; }
 .chart { overflow: auto; flex: 1 1 auto; min-width: 0; }
 .context { flex: 0 0 16rem; min-width: 0; }
+.no-chart { margin: 0; color: #8d5b00; font-style: italic; }
 svg.statechart { display: block; width: auto; height: auto; max-width: 100%; max-height: 62vh; margin: 0 auto; }
 .context pre { margin: 0; max-height: 62vh; font-size: 11px; overflow: auto; background: #f5f7f8; border: 1px solid var(--line); border-radius: 6px; padding: .5rem; }
 svg.statechart g.state rect { transition: fill .2s, stroke .2s; }

@@ -1,7 +1,7 @@
 import { peerMachine } from '../../machines/peer.machine.ts';
 import { provisioningMachine } from '../../machines/provisioning.machine.ts';
 import { statechartGraph, type StatechartGraph } from './statechart-graph.ts';
-import { layoutStatechart } from './statechart-layout.ts';
+import { layoutStatecharts } from './statechart-layout.ts';
 import { statechartMermaid } from './statechart-mermaid.ts';
 import { statechartDocument } from './statechart-svg.ts';
 
@@ -25,10 +25,14 @@ export interface StatechartDocs {
   readonly mermaid: string;
 }
 
+/** A generous deadline for the layout of the docs picture: elkjs takes about a second. */
+const DOCS_LAYOUT_TIMEOUT_MS = 60_000;
+
 /** docs/statechart.svg and docs/statechart.mmd, generated from the machine definitions; byte-identical for the same machines. */
 export async function renderStatechartDocs(): Promise<StatechartDocs> {
   const { root, peer } = daemonCharts();
-  const [rootLayout, peerLayout] = await Promise.all([layoutStatechart(root.graph), layoutStatechart(peer.graph)]);
+  const [rootLayout, peerLayout] = await layoutStatecharts([root.graph, peer.graph], { timeoutMs: DOCS_LAYOUT_TIMEOUT_MS });
+  if (!rootLayout || !peerLayout) throw new Error('the layout lost a machine');
   return {
     svg: statechartDocument([
       { title: root.title, layout: rootLayout },

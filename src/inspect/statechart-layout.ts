@@ -1,4 +1,5 @@
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
+import { layoutOnThread, type ElkThreadOptions } from './elk-layout-thread.ts';
 import type { ChartState, ChartStateKind, ChartTransitionKind, StatechartGraph } from './statechart-graph.ts';
 
 /** Text metrics of the picture: a monospace font, so widths are known without a browser. */
@@ -137,20 +138,14 @@ function pointsOf(edge: ElkExtendedEdge): Point[] {
   return out;
 }
 
-/** The layout engine, loaded on first use: elkjs is large, and nothing needs it until a picture is asked for. */
-async function loadElk(): Promise<{ layout(graph: ElkNode): Promise<ElkNode> }> {
-  const mod = await import('elkjs/lib/elk.bundled.js');
-  // A CommonJS module: its `module.exports` is the ELK class, which also carries itself as `.default`.
-  const Elk = mod.default.default;
-  return new Elk();
+/** A machine graph in ELK's input form, with the initial-marker edges its result is read back by. */
+interface ElkInput {
+  readonly graph: StatechartGraph;
+  readonly elk: ElkNode;
+  readonly initialEdges: readonly ElkExtendedEdge[];
 }
 
-/**
- * Lays out a machine graph with elkjs (layered, hierarchical): nested states as boxes inside
- * their parents, an initial marker per compound state, every transition routed with its label.
- * Same graph in, same numbers out.
- */
-export async function layoutStatechart(graph: StatechartGraph): Promise<StatechartLayout> {
+function elkInputOf(graph: StatechartGraph): ElkInput {
   const initialEdges: ElkExtendedEdge[] = [];
   const rootNode = toElkNode(graph.root, initialEdges);
   const transitionEdges: ElkExtendedEdge[] = graph.transitions.map((t) => ({
@@ -159,14 +154,41 @@ export async function layoutStatechart(graph: StatechartGraph): Promise<Statecha
     targets: [t.target],
     labels: [{ id: `${t.id}/label`, text: t.label, width: Math.ceil(textWidth(t.label)) + 2 * LABEL_PAD, height: CHART_FONT.lineHeight }],
   }));
-  const elk = await loadElk();
-  const laid = await elk.layout({
+  const elk: ElkNode = {
     id: `${graph.machineId}/graph`,
     layoutOptions: { ...LAYOUT_OPTIONS },
     children: [rootNode],
     edges: [...initialEdges, ...transitionEdges],
-  });
+  };
+  return { graph, elk, initialEdges };
+}
 
+/** What elkjs is given for a machine graph (layered, hierarchical, sizes from the text metrics). */
+export function elkGraphOf(graph: StatechartGraph): ElkNode {
+  return elkInputOf(graph).elk;
+}
+
+/**
+ * Lays out machine graphs with elkjs (layered, hierarchical): nested states as boxes inside
+ * their parents, an initial marker per compound state, every transition routed with its label.
+ * elkjs runs on a thread of its own (elk-layout-thread.ts), so the caller's event loop stays free
+ * while it computes. Same graphs in, same numbers out, in the same order.
+ */
+export async function layoutStatecharts(graphs: readonly StatechartGraph[], opts: ElkThreadOptions): Promise<StatechartLayout[]> {
+  const inputs = graphs.map(elkInputOf);
+  const laid = await layoutOnThread(
+    inputs.map((i) => i.elk),
+    opts,
+  );
+  return inputs.map((input, i) => {
+    const out = laid[i];
+    if (!out) throw new Error(`layout lost machine ${input.graph.machineId}`);
+    return placedLayout(input, out);
+  });
+}
+
+/** Reads elkjs's result back into what the SVG renderer draws, rounded for stable output. */
+function placedLayout({ graph, initialEdges }: ElkInput, laid: ElkNode): StatechartLayout {
   const byId = new Map<string, ElkNode>();
   const index = (n: ElkNode) => {
     byId.set(n.id, n);
