@@ -2,19 +2,13 @@
 // the daemon's one dynamic import(). The layout engine is never loaded on the main thread at all:
 // its own thread requires it when a page asks for a chart (src/inspect/elk-layout-thread.ts).
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
+import { tsFiles } from '../harness/source-files.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
-function tsFiles(dir: string): string[] {
-  return readdirSync(dir).flatMap((name) => {
-    const path = join(dir, name);
-    if (statSync(path).isDirectory()) return tsFiles(path);
-    return name.endsWith('.ts') ? [path] : [];
-  });
-}
 
 /** One module reference of a file: what it names, and how (type-only imports load nothing). */
 interface ModuleRef {
