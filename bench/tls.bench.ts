@@ -4,11 +4,13 @@
 //  2. dead-peer detection time (peer frozen with SIGSTOP) against the configured window, i.e.
 //     keepalive_interval + keepalive_timeout (goal <= 1.1x);
 //  3. responder RSS per connected peer and idle CPU with 1,000 client links held by a load process
-//     at a 1 s keep-alive (goals <= 30 KB per peer, < 0.5 % CPU for one peer).
+//     at a 1 s keep-alive (goals <= 30 KB per peer, < 0.5 % CPU for one peer), against a floor: a
+//     bare `tls.createServer` with the same credentials that only answers `alive`, under the same load.
 // The responder and the load run in child processes of this same file (`--role responder|load`),
 // so that their memory and CPU are measured alone. Everything listens on 127.0.0.1 only.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer as createTlsServer } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import winston from 'winston';
 import type { LinkEvent } from '../machines/events.ts';
@@ -59,6 +61,25 @@ async function responderRole(port: number): Promise<void> {
   });
   await responder.listen();
   // SIGUSR2: collect garbage now, so the parent's RSS readings compare live memory, not GC timing.
+  const gc: unknown = Reflect.get(globalThis, 'gc');
+  process.on('SIGUSR2', () => (typeof gc === 'function' ? gc() : undefined));
+  process.stdout.write('READY\n');
+}
+
+/** `--role bare PORT`: the floor, plain Node TLS with the same credentials, answering every line `alive`. */
+async function bareRole(port: number): Promise<void> {
+  const read = (k: string) => readFileSync(process.env[k] ?? '', 'utf8');
+  const server = createTlsServer(
+    { key: read('SELF_KEY'), cert: read('SELF_CHAIN'), ca: [read('PEER_CA')], requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+    (socket) => {
+      socket.on('error', () => undefined);
+      socket.on('data', (d: Buffer) => {
+        for (const ch of d) if (ch === 0x0a) socket.write('alive\n');
+      });
+    },
+  );
+  server.on('tlsClientError', () => undefined);
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   const gc: unknown = Reflect.get(globalThis, 'gc');
   process.on('SIGUSR2', () => (typeof gc === 'function' ? gc() : undefined));
   process.stdout.write('READY\n');
@@ -267,34 +288,49 @@ async function detection(pki: TestPki): Promise<void> {
   console.log(formatFigure({ name: 'dead-peer detection, killed peer (SIGKILL)', value: killedDown - killedAt, unit: 'ms', ratio: { value: (killedDown - killedAt) / window, against: 'the window' } }));
 }
 
-async function memoryAndCpu(pki: TestPki): Promise<void> {
+/** RSS per peer of one server role under LOAD_PEERS links (baseline: the same server with one peer). */
+async function rssPerPeer(
+  pki: TestPki,
+  role: 'responder' | 'bare',
+): Promise<{ perPeerKb: number; base: number; loaded: number; idleCpu: number; onePeerCpu: number; pid: number; server: Child; load: Child; one: Child }> {
   const port = await freePort();
-  const server = startRole('responder', [port], sideEnv(pki, 'a'));
-  await waitFor(server, /READY/, 'responder start');
+  const server = startRole(role, [port], sideEnv(pki, 'a'));
+  await waitFor(server, /READY/, `${role} start`);
   const pid = server.process.pid ?? 0;
-  // Let start-up work (JIT, GC of start-up garbage) finish, then measure the idle process alone,
-  // then with one peer (which also warms the TLS paths, so the RSS baseline includes them).
+  // Let start-up work (JIT, GC of start-up garbage) finish, then measure the idle process alone.
   await sleep(10_000);
-  const idleNoPeer = await cpuPercent(pid, CPU_SAMPLE_MS);
+  const idleCpu = await cpuPercent(pid, CPU_SAMPLE_MS);
   const one = startRole('load', [port, 1], sideEnv(pki, 'b'));
   await waitFor(one, /UP 1 /, 'one peer up');
   await sleep(3000);
-  const idleOnePeer = await cpuPercent(pid, 2 * CPU_SAMPLE_MS);
+  const onePeerCpu = await cpuPercent(pid, 2 * CPU_SAMPLE_MS);
   const base = await settledRssKb(pid);
   const load = startRole('load', [port, LOAD_PEERS], sideEnv(pki, 'b'));
   await waitFor(load, new RegExp(`UP ${LOAD_PEERS} DOWN 0`), `${LOAD_PEERS} peers up`, 120_000);
   await sleep(5000);
   const loaded = await settledRssKb(pid);
-  const cpuLoaded = await cpuPercent(pid, CPU_SAMPLE_MS);
-  const downs = /DOWN (\d+)\s*$/.exec(load.output())?.[1];
-  const perPeerKb = (loaded - base) / LOAD_PEERS;
-  console.log(formatFigure({ name: 'responder RSS with 1 peer', value: base / 1024, unit: 'MiB' }));
-  console.log(formatFigure({ name: `responder RSS with ${LOAD_PEERS + 1} peers`, value: loaded / 1024, unit: 'MiB' }));
-  console.log(formatFigure({ name: 'RSS per connected peer', value: perPeerKb, unit: 'KiB', ratio: { value: perPeerKb / 30, against: '30 KB goal' } }));
-  console.log(formatFigure({ name: 'responder CPU, idle, no peer (resolution 0.1 %)', value: idleNoPeer, unit: '% of a core' }));
-  console.log(formatFigure({ name: 'responder CPU, 1 peer pinging every 1 s (resolution 0.05 %)', value: idleOnePeer, unit: '% of a core', ratio: { value: idleOnePeer / 0.5, against: '0.5 % goal' } }));
+  return { perPeerKb: (loaded - base) / LOAD_PEERS, base, loaded, idleCpu, onePeerCpu, pid, server, load, one };
+}
+
+async function memoryAndCpu(pki: TestPki): Promise<void> {
+  // The floor first: what plain Node TLS costs per connection on this machine, same load.
+  const floor = await rssPerPeer(pki, 'bare');
+  for (const c of [floor.load, floor.one, floor.server]) await stopProcess(c.process);
+  await settle();
+
+  const ours = await rssPerPeer(pki, 'responder');
+  const cpuLoaded = await cpuPercent(ours.pid, CPU_SAMPLE_MS);
+  const downs = /DOWN (\d+)\s*$/.exec(ours.load.output())?.[1];
+  console.log(formatFigure({ name: 'floor: bare Node TLS server RSS per connected peer', value: floor.perPeerKb, unit: 'KiB' }));
+  console.log(formatFigure({ name: 'responder RSS with 1 peer', value: ours.base / 1024, unit: 'MiB' }));
+  console.log(formatFigure({ name: `responder RSS with ${LOAD_PEERS + 1} peers`, value: ours.loaded / 1024, unit: 'MiB' }));
+  console.log(formatFigure({ name: 'RSS per connected peer', value: ours.perPeerKb, unit: 'KiB', ratio: { value: ours.perPeerKb / floor.perPeerKb, against: 'bare Node TLS floor' } }));
+  console.log(formatFigure({ name: 'RSS per connected peer against the goal', value: ours.perPeerKb, unit: 'KiB', ratio: { value: ours.perPeerKb / 30, against: '30 KB goal' } }));
+  console.log(formatFigure({ name: 'responder CPU, idle, no peer (resolution 0.1 %)', value: ours.idleCpu, unit: '% of a core' }));
   console.log(formatFigure({ name: `responder CPU, ${LOAD_PEERS + 1} peers pinging every 1 s`, value: cpuLoaded, unit: '% of a core' }));
   console.log(formatFigure({ name: 'responder CPU per peer (loaded / peers)', value: cpuLoaded / (LOAD_PEERS + 1), unit: '% of a core', ratio: { value: cpuLoaded / (LOAD_PEERS + 1) / 0.5, against: '0.5 % goal' } }));
+  console.log(formatFigure({ name: 'floor: bare Node TLS server CPU, 1 peer pinging every 1 s', value: floor.onePeerCpu, unit: '% of a core' }));
+  console.log(formatFigure({ name: 'responder CPU, 1 peer pinging every 1 s (resolution 0.05 %)', value: ours.onePeerCpu, unit: '% of a core', ratio: { value: ours.onePeerCpu / 0.5, against: '0.5 % goal' } }));
   console.log(`links lost during the load: ${downs ?? '?'}`);
 }
 
@@ -304,6 +340,7 @@ const roleAt = process.argv.indexOf('--role');
 if (roleAt !== -1) {
   const [role, a, b] = process.argv.slice(roleAt + 1);
   if (role === 'responder') await responderRole(Number(a));
+  else if (role === 'bare') await bareRole(Number(a));
   else if (role === 'load') await loadRole(Number(a), Number(b));
   else throw new Error(`unknown role ${role}`);
 } else {
