@@ -2,6 +2,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { ResponderEvent } from '../../machines/events.ts';
 import type { Logger } from '../log.ts';
+import { throttleWarnings, type ThrottledWarnings } from '../log-throttle.ts';
 import type { CredentialHolder } from '../pki/tls-credentials.ts';
 import { withTimeout } from '../util/with-timeout.ts';
 import { InboundLink, remoteOf } from './inbound-link.ts';
@@ -44,9 +45,12 @@ export class BmcResponder {
   #stopped = false;
   #unsubscribe: (() => void)[] = [];
   #refreshPending: string[] = [];
+  /** Warnings any client can trigger (refused handshakes, silent connections) are rate limited. */
+  #noisy: ThrottledWarnings;
 
   constructor(opts: BmcResponderOptions) {
     this.#opts = opts;
+    this.#noisy = throttleWarnings({ log: opts.log });
   }
 
   /** Starts listening; rejects with a reason (no credentials, port in use, …). */
@@ -64,11 +68,11 @@ export class BmcResponder {
     server.on('secureConnection', (socket: TLSSocket) => this.#onSecureConnection(socket));
     server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       const reason = handshakeFailure(err, socket);
-      log.warn(`handshake refused: ${reason}`, { peer: this.#remoteOfTls(socket), event: 'HANDSHAKE_FAILED', reason });
+      this.#noisy.warn(`handshake refused: ${reason}`, { peer: this.#remoteOfTls(socket), event: 'HANDSHAKE_FAILED', reason });
       socket.destroy();
     });
     server.on('drop', (info?: { remoteAddress?: string; remotePort?: number }) => {
-      log.warn(`connection dropped: max_connections (${this.#opts.maxConnections}) reached`, {
+      this.#noisy.warn(`connection dropped: max_connections (${this.#opts.maxConnections}) reached`, {
         peer: remoteOf(info ?? {}),
         event: 'CONNECTION_DROPPED',
         reason: 'max_connections',
@@ -143,6 +147,7 @@ export class BmcResponder {
     await withTimeout(closed, SERVER_OP_TIMEOUT_MS, 'closing the responder').catch((err: unknown) =>
       this.#opts.log.warn(`responder close: ${failureReason(err)}`, { event: 'RESPONDER_DOWN' }),
     );
+    this.#noisy.close();
     this.#opts.log.info('responder stopped', { event: 'RESPONDER_DOWN' });
   }
 
@@ -176,6 +181,7 @@ export class BmcResponder {
       connectionId,
       timings: this.#opts.timings,
       log: this.#opts.log,
+      noisy: this.#noisy,
       onUp: (peer) => this.#emit({ type: 'INBOUND_UP', peer, connectionId }),
       onDown: (peer, reason) => this.#emit({ type: 'INBOUND_DOWN', peer, connectionId, reason }),
       onClosed: () => this.#links.delete(link),

@@ -1,5 +1,6 @@
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../log.ts';
+import type { ThrottledWarnings } from '../log-throttle.ts';
 import { LineFramer, MAX_LINE_BYTES, WORDS, lineOf, printableLine, wordOf } from './line-protocol.ts';
 import { secondsText, type LinkTimings } from './link-timings.ts';
 import { checkClientPeer } from './peer-identity.ts';
@@ -18,6 +19,8 @@ export interface InboundLinkOptions {
   readonly connectionId: string;
   readonly timings: LinkTimings;
   readonly log: Logger;
+  /** For warnings a client can cause before it is a link (refused, silent): rate limited. */
+  readonly noisy: ThrottledWarnings;
   /** The client completed Hello → alive. */
   readonly onUp: (peer: string) => void;
   /** A connection that was up has ended (called once, only after onUp). */
@@ -59,7 +62,7 @@ export class InboundLink {
     if (identity instanceof Error) {
       this.peer = remoteOf(socket);
       this.#phase = 'closed';
-      opts.log.warn(`inbound connection refused: ${identity.message}`, {
+      opts.noisy.warn(`inbound connection refused: ${identity.message}`, {
         peer: this.peer,
         event: 'INBOUND_REFUSED',
         code: identity.code,
@@ -148,7 +151,7 @@ export class InboundLink {
       this.#opts.log.warn(`inbound link down: ${reason}`, { peer: this.peer, event: 'INBOUND_DOWN', code: this.connectionId, reason });
       this.#opts.onDown(this.peer, reason);
     } else if (was === 'awaiting-hello') {
-      this.#opts.log.warn(`inbound connection closed before Hello: ${reason}`, {
+      this.#opts.noisy.warn(`inbound connection closed before Hello: ${reason}`, {
         peer: this.peer,
         event: 'INBOUND_CLOSED',
         code: this.connectionId,

@@ -299,6 +299,7 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
 
     it('200 idle connections (slowloris) and 5 silent TLS sessions are all dropped; the peer link stays up; new peers get in after', async () => {
       const maxBefore = logFor('CONNECTION_DROPPED').length;
+      const refusedBefore = logFor('HANDSHAKE_FAILED').length;
       // The silent TLS sessions first: once the raw flood fills max_connections they could not get in.
       const silent = await Promise.all(Array.from({ length: 5 }, () => trustedConnection()));
       const idle = Array.from({ length: 200 }, () => {
@@ -312,6 +313,9 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
       assert.ok(logFor('CONNECTION_DROPPED').length > maxBefore, 'connections over max_connections were dropped at once');
       assert.ok(logFor('HANDSHAKE_FAILED').some((r) => /timed out|timeout/i.test(String(r['reason']))), 'handshake timeouts are logged');
       assert.ok(logFor('INBOUND_CLOSED').some((r) => /no Hello within 1 s/.test(String(r['reason']))));
+      // 200 hostile connections do not make 200 log lines: at most one burst (20) per 10 s window.
+      assert.ok(logFor('HANDSHAKE_FAILED').length - refusedBefore <= 20, `${logFor('HANDSHAKE_FAILED').length - refusedBefore} refusal lines`);
+      assert.ok(logFor('CONNECTION_DROPPED').length - maxBefore <= 20, `${logFor('CONNECTION_DROPPED').length - maxBefore} drop lines`);
       assertPeerLinkUntouched();
       const run = await sClient(clientCert(pki.b.client));
       assert.ok(run.gotAlive, 'a new peer connects once the flood is gone');
