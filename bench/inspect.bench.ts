@@ -5,6 +5,7 @@
 //    delay perf_hooks.monitorEventLoopDelay sees), each run in a fresh process: now, with elkjs on
 //    its own thread, against before, elkjs laying out the same graphs on the main thread;
 // 4. per-event cost of the inspector's observer in the daemon's process, against no observer.
+import { daemonInput } from '../test/harness/daemon-input.ts';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -95,13 +96,7 @@ function observedDaemon(inspect?: (ev: InspectionEvent) => void) {
       }),
     },
   });
-  const input = {
-    provisioned: false,
-    staticPeers: [],
-    retry: { baseMs: 1000, capMs: 30_000, fastRetries: 3 },
-    attestationTimeoutMs: 60_000,
-    issueRetryMs: 30_000,
-  };
+  const input = daemonInput({ provisioned: false });
   return createActor(machine, { input, ...(inspect ? { inspect } : {}) }).start();
 }
 

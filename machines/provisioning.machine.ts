@@ -1,4 +1,4 @@
-import { assign, emit, enqueueActions, fromCallback, fromPromise, setup, type ActorRefFrom } from 'xstate';
+import { assign, emit, enqueueActions, forwardTo, fromCallback, fromPromise, raise, setup, stateIn, type ActorRefFrom } from 'xstate';
 import type { RetryPolicy } from './backoff.ts';
 import type { CredentialsEvent, IssueRequest, IssueSummary, ResponderEvent } from './events.ts';
 import { toFailure, type Failure } from './failure.ts';
@@ -20,6 +20,8 @@ export interface ProvisioningInput {
   readonly attestationTimeoutMs: number;
   /** Delay before retrying a failed boot-time restore or a failed renewal. */
   readonly issueRetryMs: number;
+  /** Delay before the responder tries to listen again after failing to. */
+  readonly listenRetryMs: number;
 }
 
 /** The daemon's state beyond its state value; pure data, safe to show in the inspector. */
@@ -56,10 +58,16 @@ const notProvided = (what: string) => () => {
   throw new Error(`${what} is not provided`);
 };
 
-/** Two thirds of the leaf lifetime: when renewal starts, counted from issuance. */
+/** The longest delay a JavaScript timer can hold (about 24.8 days); longer ones would fire at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * Two thirds of the leaf lifetime: when renewal starts, counted from issuance. Capped at the
+ * timer limit: a lifetime above ~37 days renews after ~24.8 days instead of looping at once.
+ */
 export function renewalDelayMs(notBefore: number | undefined, notAfter: number | undefined): number {
   if (notBefore === undefined || notAfter === undefined || notAfter <= notBefore) return 60_000;
-  return Math.max(1000, Math.floor(((notAfter - notBefore) * 2) / 3));
+  return Math.min(MAX_TIMER_MS, Math.max(1000, Math.floor(((notAfter - notBefore) * 2) / 3)));
 }
 
 export const provisioningMachine = setup({
@@ -77,11 +85,13 @@ export const provisioningMachine = setup({
   guards: {
     wasProvisioned: ({ context }) => context.provisioned,
     selfProvisioned: ({ context }) => context.provisioned,
-    knownPeer: ({ context, event }) => event.type === 'PROVISION_PEER' && context.peerNames.includes(event.id),
+    /** This BMC has credentials: the responder may listen. */
+    inProvisionedState: stateIn({ self: 'Provisioned' }),
   },
   delays: {
     leafRenewal: ({ context }) => renewalDelayMs(context.leafNotBefore, context.leafNotAfter),
     issueRetry: ({ context }) => context.issueRetryMs,
+    listenRetry: ({ context }) => context.listenRetryMs,
   },
   actions: {
     queueSelfRequest: assign({
@@ -140,13 +150,10 @@ export const provisioningMachine = setup({
       }
       enqueue.sendTo(peerChildId(name), { type: 'ATTEST' });
     }),
-    /** Tells the responder and every peer link that trust or our own credentials changed. */
-    notifyLinks: enqueueActions(
-      ({ context, enqueue }, params: { change: CredentialsEvent['type']; responder: boolean }) => {
-        for (const name of context.peerNames) enqueue.sendTo(peerChildId(name), { type: params.change });
-        if (params.responder) enqueue.sendTo('responder', { type: params.change });
-      },
-    ),
+    /** Tells every peer link that trust or our credentials changed (the responder region hears it too). */
+    notifyLinks: enqueueActions(({ context, enqueue }, change: CredentialsEvent['type']) => {
+      for (const name of context.peerNames) enqueue.sendTo(peerChildId(name), { type: change });
+    }),
     inboundUp: assign({
       inbound: ({ context, event }) => {
         if (event.type !== 'INBOUND_UP') return context.inbound;
@@ -177,10 +184,8 @@ export const provisioningMachine = setup({
   type: 'parallel',
   on: {
     PROVISION_PEER: { guard: 'selfProvisioned', actions: 'startAttestation' },
-    TRUST_UPDATED: { actions: { type: 'notifyLinks', params: { change: 'TRUST_UPDATED', responder: false } } },
     INBOUND_UP: { actions: 'inboundUp' },
     INBOUND_DOWN: { actions: 'inboundDown' },
-    RESPONDER_FAILED: { actions: 'recordResponderFailure' },
   },
   states: {
     self: {
@@ -238,10 +243,6 @@ export const provisioningMachine = setup({
         },
         Provisioned: {
           entry: [{ type: 'answerSelfRequests', params: undefined }, 'spawnStaticPeers'],
-          invoke: { id: 'responder', src: 'tlsResponder' },
-          on: {
-            TRUST_UPDATED: { actions: { type: 'notifyLinks', params: { change: 'TRUST_UPDATED', responder: true } } },
-          },
           initial: 'Ready',
           states: {
             Ready: {
@@ -257,7 +258,7 @@ export const provisioningMachine = setup({
                   actions: [
                     { type: 'recordIssue', params: ({ event }) => event.output },
                     { type: 'answerSelfRequests', params: undefined },
-                    { type: 'notifyLinks', params: { change: 'CREDENTIALS_UPDATED', responder: true } },
+                    raise({ type: 'CREDENTIALS_UPDATED' }),
                   ],
                 },
                 onError: {
@@ -276,6 +277,35 @@ export const provisioningMachine = setup({
               on: { PROVISION_SELF: { target: 'Renewing', actions: 'queueSelfRequest' } },
             },
           },
+        },
+      },
+    },
+    /** The mutual-TLS server: listening while this BMC is provisioned; a failed listen is retried. */
+    responder: {
+      // Trust and credential changes are handled here, in the one region always active: an event
+      // handled by a state of a parallel region is not also handled by the root's `on`.
+      on: {
+        TRUST_UPDATED: { actions: { type: 'notifyLinks', params: 'TRUST_UPDATED' } },
+        CREDENTIALS_UPDATED: { actions: { type: 'notifyLinks', params: 'CREDENTIALS_UPDATED' } },
+      },
+      initial: 'Off',
+      states: {
+        Off: {
+          always: { guard: 'inProvisionedState', target: 'Listening' },
+        },
+        Listening: {
+          invoke: { id: 'responder', src: 'tlsResponder' },
+          // A stopped responder closes its connections without reporting each: forget them all.
+          exit: assign({ inbound: {} }),
+          on: {
+            RESPONDER_FAILED: { target: 'Failed', actions: 'recordResponderFailure' },
+            TRUST_UPDATED: { actions: [{ type: 'notifyLinks', params: 'TRUST_UPDATED' }, forwardTo('responder')] },
+            CREDENTIALS_UPDATED: { actions: [{ type: 'notifyLinks', params: 'CREDENTIALS_UPDATED' }, forwardTo('responder')] },
+          },
+        },
+        /** Could not listen (port in use, no credentials yet): tried again after listenRetry. */
+        Failed: {
+          after: { listenRetry: 'Listening' },
         },
       },
     },

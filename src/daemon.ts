@@ -115,6 +115,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       retry,
       attestationTimeoutMs: seconds(config.attestation_timeout),
       issueRetryMs: Math.min(seconds(config.retry_timer), 60_000),
+      listenRetryMs: Math.min(seconds(config.retry_timer), 10_000),
     },
     inspect: (ev) => {
       for (const o of observers) o(ev);

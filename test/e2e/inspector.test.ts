@@ -125,7 +125,7 @@ describe('the inspector page in Chromium, against a daemon on a private bus', ()
     assert.equal(await p.textContent('[data-dbus-property="peerConnected"]'), 'NotDetermined');
     assert.equal(await p.textContent('[data-dbus-property="provisioned"]'), 'false');
     assert.equal(await p.locator(lit('provisioning', 'provisioning.self.NotProvisioned')).count(), 1);
-    assert.equal(await p.textContent('article[data-label="provisioning"] [data-role="state"]'), 'self.NotProvisioned');
+    assert.equal(await p.textContent('article[data-label="provisioning"] [data-role="state"]'), 'self.NotProvisioned, responder.Off');
     // The peer machine is drawn (no peer yet), NotDetermined first.
     assert.equal(await p.locator('article[data-definition="peer"] [data-state-id="peer.NotDetermined"]').count(), 1);
     const context = JSON.parse((await p.textContent('article[data-label="provisioning"] [data-role="context"]')) ?? '{}') as {
@@ -146,7 +146,7 @@ describe('the inspector page in Chromium, against a daemon on a private bus', ()
     const row = p.locator('#log-body tr', { has: p.locator('[data-role="type"]', { hasText: /^PROVISION_SELF$/ }) });
     await row.first().waitFor({ timeout: 1000 });
     assert.equal(await row.first().locator('[data-role="target"]').textContent(), 'provisioning');
-    assert.equal(await row.first().locator('[data-role="state"]').textContent(), 'self.Issuing');
+    assert.equal(await row.first().locator('[data-role="state"]').textContent(), 'self.Issuing, responder.Off');
     // Newest first: the issuance's completion comes above the request.
     const types = await p.locator('#log-body [data-role="type"]').allTextContents();
     assert.ok(types.indexOf('PROVISION_SELF') > types.findIndex((t) => t.startsWith('xstate.done.actor.')), types.join(', '));

@@ -6,6 +6,7 @@ import { selectDbusProperties, PEER_CONNECTION_STATUS_PREFIX, type PeerStatus } 
 import type { CredentialsEvent, IssueRequest, IssueSummary, LinkEvent, LinkTarget, ResponderEvent } from '../../machines/events.ts';
 import { peerMachine } from '../../machines/peer.machine.ts';
 import {
+  MAX_TIMER_MS,
   provisioningMachine,
   renewalDelayMs,
   type ProvisioningEvent,
@@ -28,6 +29,9 @@ const base: ProvisioningInput = {
   // Peer timers are the peer model's business; here simulated hours pass (renewals) and attestations stay pending.
   attestationTimeoutMs: 24 * 3600_000,
   issueRetryMs: 3000,
+  // Far shorter than every self-region delay: while the responder waits to listen again, its timer
+  // is always the first due, so the model may only fire that one (see eventsFor).
+  listenRetryMs: 10,
 };
 const variants: Record<string, ProvisioningInput> = {
   fresh: base,
@@ -50,14 +54,24 @@ const E = {
   inboundUp: { type: 'INBOUND_UP', peer: 'bmc-c', connectionId: 'c1' },
   inboundDown: { type: 'INBOUND_DOWN', peer: 'bmc-c', connectionId: 'c1', reason: 'keep-alive timeout' },
   responderFailed: { type: 'RESPONDER_FAILED', reason: 'EADDRINUSE' },
+  retryListen: { type: 'xstate.after.listenRetry.provisioning.responder.Failed' },
   trust: { type: 'TRUST_UPDATED' },
 } satisfies Record<string, ModelEvent>;
 
-/** Inbound and responder events only come from the responder, which runs while provisioned. */
+/** Each delayed event: the state whose timer it is, and its delay. */
+const TIMERS: Record<string, { state: string; ms: (input: ProvisioningInput) => number }> = {
+  [E.renewalDue.type]: { state: 'provisioning.self.Provisioned.Ready', ms: () => renewalDelayMs(summary.leafNotBefore, summary.leafNotAfter) },
+  [E.retryRestore.type]: { state: 'provisioning.self.Unavailable', ms: (i) => i.issueRetryMs },
+  [E.retryRenewal.type]: { state: 'provisioning.self.Provisioned.RenewalFailed', ms: (i) => i.issueRetryMs },
+  [E.retryListen.type]: { state: 'provisioning.responder.Failed', ms: (i) => i.listenRetryMs },
+};
+
+/** Inbound and responder events only come from the responder, which runs while the responder region listens. */
 const eventsFor = (s: Snapshot): ModelEvent[] => {
+  const selfTimers = [E.renewalDue, E.retryRestore, E.retryRenewal];
   const common: ModelEvent[] = [E.self, E.issued, E.issueFailed, E.restored, E.restoreFailed, E.renewed, E.renewFailed,
-    E.renewalDue, E.retryRestore, E.retryRenewal, E.peer, E.trust];
-  return s.matches({ self: 'Provisioned' }) ? [...common, E.inboundUp, E.inboundDown, E.responderFailed] : common;
+    ...(s.matches({ responder: 'Failed' }) ? [] : selfTimers), E.retryListen, E.peer, E.trust];
+  return s.matches({ responder: 'Listening' }) ? [...common, E.inboundUp, E.inboundDown, E.responderFailed] : common;
 };
 
 const serializeState = (s: Snapshot) =>
@@ -68,6 +82,7 @@ const serializeState = (s: Snapshot) =>
 const SCENARIOS: Record<string, ModelEvent[][]> = {
   fresh: [
     [E.trust, E.self, E.issueFailed, E.self, E.issued, E.responderFailed, E.trust],
+    [E.self, E.issued, E.inboundUp, E.responderFailed, E.retryListen, E.inboundUp, E.renewalDue, E.renewed, E.inboundDown, E.trust],
     [E.self, E.self, E.issued, E.peer, E.peer, E.inboundUp, E.inboundDown, E.renewalDue, E.self, E.renewed],
     [E.self, E.issued, E.renewalDue, E.renewFailed, E.retryRenewal, E.renewed, E.self, E.renewFailed, E.self, E.renewed],
   ],
@@ -88,13 +103,20 @@ function storyPath(input: ProvisioningInput, events: ModelEvent[]) {
   return { state, steps };
 }
 
-/** Independent oracle for peerConnected: inbound link → Connected; any peer (attesting / dialling) → InProgress. */
+/**
+ * Independent oracle for peerConnected. In these tests an attested peer stays attesting
+ * (InProgress) and a static peer's link is always refused (NotConnected): so an inbound link →
+ * Connected, else an attesting peer → InProgress, else a static peer → NotConnected.
+ */
 function expectedPeerConnected(model: Snapshot): string {
+  const statics = new Set(model.context.staticPeers.map((p) => p.name));
   const status: PeerStatus = Object.keys(model.context.inbound).length
     ? 'Connected'
-    : model.context.peerNames.length
+    : model.context.peerNames.some((n) => !statics.has(n))
       ? 'InProgress'
-      : 'NotDetermined';
+      : model.context.peerNames.length
+        ? 'NotConnected'
+        : 'NotDetermined';
   return `${PEER_CONNECTION_STATUS_PREFIX}.${status}`;
 }
 
@@ -109,6 +131,7 @@ function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder) {
   const issuances: Deferred[] = [];
   const responder = { running: 0, received: [] as string[], sendBack: undefined as ((e: ResponderEvent) => void) | undefined };
   const emitted: SelfProvisionResult[] = [];
+  const links = { started: 0 };
   const machine = provisioningMachine.provide({
     actors: {
       issueCertificates: fromPromise<IssueSummary, IssueRequest>(
@@ -126,7 +149,11 @@ function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder) {
       peer: peerMachine.provide({
         actors: {
           attestPeer: fromPromise(() => new Promise(() => undefined)),
-          tlsClient: fromCallback<CredentialsEvent, LinkTarget>(() => undefined),
+          // Every link is refused, so a peer waits in NotConnected.Refused until trust or credentials change.
+          tlsClient: fromCallback<CredentialsEvent, LinkTarget>(({ sendBack }) => {
+            links.started++;
+            sendBack({ type: 'LINK_REJECTED', reason: 'untrusted CA' });
+          }),
         },
       }),
     },
@@ -135,6 +162,14 @@ function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder) {
   actor.on('selfProvisionResult', (r) => emitted.push(r));
   actor.start();
   coverage.noteSnapshot(actor.getSnapshot());
+  /** When (simulated ms) each active state was entered, so that a timer can be run to its exact due time. */
+  const entered = new Map<string, number>();
+  const noteEntries = () => {
+    const active = new Set(((actor.getSnapshot() as unknown as { _nodes: Array<{ id: string }> })._nodes ?? []).map((n) => n.id));
+    for (const id of [...entered.keys()]) if (!active.has(id)) entered.delete(id);
+    for (const id of active) if (!entered.has(id)) entered.set(id, clock.now());
+  };
+  noteEntries();
   const settle = () => new Promise((r) => setImmediate(r));
 
   const pending = (expected: IssueRequest['reason'][]) => {
@@ -167,11 +202,18 @@ function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder) {
         break;
       case E.renewalDue.type:
       case E.retryRestore.type:
-      case E.retryRenewal.type: {
-        const ms = event.type === E.renewalDue.type ? renewalDelayMs(summary.leafNotBefore, summary.leafNotAfter) : input.issueRetryMs;
-        clock.increment(ms - 1);
+      case E.retryRenewal.type:
+      case E.retryListen.type: {
+        // Timers of both regions run at once: advance to exactly when this one is due.
+        const timer = TIMERS[event.type];
+        assert.ok(timer, `no timer for ${event.type}`);
+        const enteredAt = entered.get(timer.state);
+        assert.ok(enteredAt !== undefined, `${timer.state} is not active`);
+        const due = enteredAt + timer.ms(input);
+        assert.ok(due > clock.now(), `${event.type} was already due`);
+        clock.increment(due - clock.now() - 1);
         await settle();
-        assert.deepEqual(actor.getSnapshot().value, before.value, `${event.type} fired before ${ms} ms`);
+        assert.deepEqual(actor.getSnapshot().value, before.value, `${event.type} fired before ${timer.ms(input)} ms`);
         clock.increment(1);
         break;
       }
@@ -185,8 +227,9 @@ function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder) {
         actor.send(event as ProvisioningEvent);
     }
     await settle();
+    noteEntries();
   }
-  return { actor, apply, responder, emitted, issuances };
+  return { actor, apply, responder, emitted, issuances, links };
 }
 
 describe('provisioning statechart, replayed on the real actor', () => {
@@ -211,6 +254,7 @@ describe('provisioning statechart, replayed on the real actor', () => {
         const trail: string[] = [];
         let prev: Snapshot | undefined;
         for (const step of path.steps) {
+          const linksBefore = sut.links.started;
           if (step.event.type !== 'xstate.init') await sut.apply(step.event as ModelEvent);
           trail.push(step.event.type);
           const where = `${variant}: ${trail.join(' > ')}`;
@@ -219,7 +263,10 @@ describe('provisioning statechart, replayed on the real actor', () => {
           const props = selectDbusProperties(real);
           assert.equal(props.provisioned, step.state.context.provisioned, `provisioned after ${where}`);
           assert.equal(props.peerConnected, expectedPeerConnected(step.state), `peerConnected after ${where}`);
-          assert.equal(sut.responder.running, real.matches({ self: 'Provisioned' }) ? 1 : 0, `responder runs iff provisioned (${where})`);
+          assert.equal(sut.responder.running, real.matches({ responder: 'Listening' }) ? 1 : 0, `responder runs iff listening (${where})`);
+          if (real.matches({ self: 'Provisioned' }) && !real.matches({ responder: 'Failed' })) {
+            assert.ok(real.matches({ responder: 'Listening' }), `a provisioned BMC listens unless listening failed (${where})`);
+          }
           // Every answered ProvisionPeer("self") was emitted, with the outcome of the issuance.
           const answered = (prev?.context.pendingSelfRequests.length ?? 0) > 0 && step.state.context.pendingSelfRequests.length === 0;
           if (answered) {
@@ -228,7 +275,13 @@ describe('provisioning statechart, replayed on the real actor', () => {
             assert.equal(last.ok, step.event.type.startsWith('xstate.done'), `result outcome (${where})`);
             if (!last.ok) assert.equal(last.failure.code, 'PIN_INCORRECT');
           }
-          if (step.event.type === E.renewed.type) {
+          // A refused static peer dials again when trust or this BMC's credentials change.
+          const dialling = step.state.context.peerNames.filter((n) => step.state.context.staticPeers.some((p) => p.name === n));
+          if ((step.event.type === E.trust.type || step.event.type === E.renewed.type) && prev && dialling.length) {
+            const spawnedNow = dialling.length - (prev.context.peerNames.filter((n) => dialling.includes(n)).length);
+            assert.equal(sut.links.started - linksBefore, dialling.length + spawnedNow, `refused peers dial again after ${step.event.type} (${where})`);
+          }
+          if (step.event.type === E.renewed.type && real.matches({ responder: 'Listening' })) {
             assert.ok(sut.responder.received.includes('CREDENTIALS_UPDATED'), `responder told of new credentials (${where})`);
           }
           prev = step.state;
@@ -248,5 +301,16 @@ describe('provisioning statechart, replayed on the real actor', () => {
     process.stdout.write(
       `# provisioning model: ${replayed} paths, ${coverage.states.size}/${inventory.states.size} states, ${coverage.transitions.size}/${inventory.transitions.size} transitions\n`,
     );
+  });
+});
+
+describe('renewal timing', () => {
+  it('renews at two thirds of the leaf lifetime', () => {
+    assert.equal(renewalDelayMs(0, 86_400_000), 57_600_000);
+  });
+  it('never asks for a timer longer than JavaScript can hold (it would fire at once, in a loop)', () => {
+    const year = 365 * 86_400_000;
+    assert.equal(renewalDelayMs(0, year), MAX_TIMER_MS);
+    assert.ok(MAX_TIMER_MS <= 2 ** 31 - 1);
   });
 });

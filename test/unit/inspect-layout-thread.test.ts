@@ -2,6 +2,7 @@
 // serving while elkjs computes, the main thread never loads elkjs, and a layout that fails or runs
 // out of time leaves a page with the live state and no picture. Real inspector, real HTTP on
 // 127.0.0.1, real worker thread; nothing is mocked.
+import { daemonInput } from '../harness/daemon-input.ts';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { Writable } from 'node:stream';
@@ -52,13 +53,7 @@ describe('the inspector lays out its charts off the main thread', () => {
   async function started(opts: { log: Logger; layoutTimeoutMs?: number }) {
     const inspector = await startInspector({ port: 0, ...opts });
     open.push(inspector);
-    const input = {
-      provisioned: false,
-      staticPeers: [],
-      retry: { baseMs: 1000, capMs: 30_000, fastRetries: 3 },
-      attestationTimeoutMs: 60_000,
-      issueRetryMs: 30_000,
-    };
+    const input = daemonInput();
     actors.push(createActor(provisioningMachine, { input, inspect: inspector.observer }).start());
     return inspector;
   }
@@ -92,7 +87,7 @@ describe('the inspector lays out its charts off the main thread', () => {
     for (let i = 1; i <= 3; i++) {
       const res = await get(`${inspector.url}view.json`);
       const view = (await res.json()) as { actors: Array<{ label: string; state: string }> };
-      assert.equal(view.actors[0]?.state, 'self.NotProvisioned');
+      assert.equal(view.actors[0]?.state, 'self.NotProvisioned, responder.Off');
       events.push(`view.json ${i}`);
     }
     await timer;
@@ -130,7 +125,7 @@ describe('the inspector lays out its charts off the main thread', () => {
       assert.doesNotMatch(html, /<g class="state"/, 'no picture');
       assert.match(html, /data-role="no-chart">the chart could not be laid out \(see the daemon log\)</);
       assert.match(html, /<article class="actor" data-machine="provisioning"[^>]*data-label="provisioning"/);
-      assert.match(html, /<span class="state-value" data-role="state">self\.NotProvisioned<\/span>/);
+      assert.match(html, /<span class="state-value" data-role="state">self\.NotProvisioned, responder\.Off<\/span>/);
       assert.match(html, /<dd data-dbus-property="provisioned">false<\/dd>/);
       assert.match(html, /<template id="actor-template-peer">/, 'peers still get their panels as they appear');
       const failures = lines.flatMap((l) => LAYOUT_FAILED.exec(l)?.[1] ?? []);

@@ -1,6 +1,7 @@
 // The live inspection pipeline without a daemon process: the real machines, run in this process
 // with small test actors, feed the store, the inspector server (on 127.0.0.1) and the Stately
 // forwarder; what a page or a Stately inspector receives is checked over real HTTP/WebSocket.
+import { daemonInput } from '../harness/daemon-input.ts';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { connect, createServer as createTcpServer } from 'node:net';
@@ -49,13 +50,7 @@ function testDaemon(inspect: (ev: InspectionEvent) => void, staticPeers = [{ nam
     },
   });
   return createActor(machine, {
-    input: {
-      provisioned: false,
-      staticPeers,
-      retry: { baseMs: 100, capMs: 1000, fastRetries: 3 },
-      attestationTimeoutMs: 1000,
-      issueRetryMs: 1000,
-    },
+    input: daemonInput({ staticPeers, retry: { baseMs: 100, capMs: 1000, fastRetries: 3 }, attestationTimeoutMs: 1000, issueRetryMs: 1000 }),
     inspect,
   });
 }
@@ -92,12 +87,12 @@ describe('InspectionStore', () => {
     assert.equal(view.actors.length, 1);
     const [daemon] = view.actors;
     assert.equal(daemon?.label, 'provisioning');
-    assert.equal(daemon?.state, 'self.NotProvisioned');
+    assert.equal(daemon?.state, 'self.NotProvisioned, responder.Off');
     assert.ok(daemon?.activeStateIds.includes('provisioning.self.NotProvisioned'));
     assert.deepEqual(view.summary, { provisioned: false, peerConnected: 'NotDetermined' });
     assert.deepEqual(
       view.log.map((e) => [e.type, e.source, e.target, e.state]),
-      [['xstate.init', 'outside', 'provisioning', 'self.NotProvisioned']],
+      [['xstate.init', 'outside', 'provisioning', 'self.NotProvisioned, responder.Off']],
     );
     actor.stop();
   });
@@ -111,11 +106,11 @@ describe('InspectionStore', () => {
     const request = view.log.find((e) => e.type === 'PROVISION_SELF');
     assert.equal(request?.source, 'outside');
     assert.equal(request?.target, 'provisioning');
-    assert.equal(request?.state, 'self.Issuing');
+    assert.equal(request?.state, 'self.Issuing, responder.Off');
     assert.deepEqual(request?.payload, { requestId: 'req-1', pin: '[redacted]', nonce: '[redacted]', note: '[redacted]' });
     const done = view.log.find((e) => e.type.startsWith('xstate.done.actor.'));
     assert.equal(done?.source, 'issueCertificates');
-    assert.equal(done?.state, 'self.Provisioned.Ready');
+    assert.equal(done?.state, 'self.Provisioned.Ready, responder.Listening');
     assert.ok(view.log.every((e, i) => i === 0 || (view.log[i - 1]?.seq ?? 0) > e.seq), 'newest first');
     assert.deepEqual(leaks(JSON.stringify(view)), []);
 
@@ -260,11 +255,11 @@ describe('the inspector server', () => {
         .flatMap((m) => (m.kind === 'update' ? m.actors : []))
         .find((a) => a.label === 'provisioning' && a.activeStateIds.includes('provisioning.self.Provisioned.Ready')),
     );
-    assert.equal(lit.state, 'self.Provisioned.Ready');
+    assert.equal(lit.state, 'self.Provisioned.Ready, responder.Listening');
     const row = await waitFor('the PROVISION_SELF row', () =>
       messages.flatMap((m) => (m.kind === 'update' ? m.log : [])).find((e) => e.type === 'PROVISION_SELF' && e.state),
     );
-    assert.equal(row.state, 'self.Issuing');
+    assert.equal(row.state, 'self.Issuing, responder.Off');
     await waitFor('the peer actor', () =>
       messages.flatMap((m) => (m.kind === 'update' ? m.actors : [])).find((a) => a.label === 'peer:bmc2' && a.state === 'Link.Connected'),
     );
@@ -386,7 +381,7 @@ describe('forwarding to a Stately-compatible WebSocket endpoint', () => {
     assert.equal((JSON.parse(daemon.definition ?? '{}') as { id?: string }).id, 'provisioning', 'the definition is the machine config');
     await waitFor('the event', () => got.find((m) => m.type === '@xstate.event' && m.event?.type === 'PROVISION_SELF'));
     const ready = await waitFor('the Ready snapshot', () =>
-      got.find((m) => m.type === '@xstate.snapshot' && m.sessionId === daemon.sessionId && JSON.stringify(m.snapshot?.value) === '{"self":{"Provisioned":"Ready"}}'),
+      got.find((m) => m.type === '@xstate.snapshot' && m.sessionId === daemon.sessionId && JSON.stringify(m.snapshot?.value) === '{"self":{"Provisioned":"Ready"},"responder":"Listening"}'),
     );
     assert.equal((ready.snapshot?.context as { provisioned?: boolean }).provisioned, true);
     const event = got.find((m) => m.type === '@xstate.event' && m.event?.type === 'PROVISION_SELF');

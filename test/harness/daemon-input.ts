@@ -1,0 +1,14 @@
+import type { ProvisioningInput } from '../../machines/provisioning.machine.ts';
+
+/** A daemon machine input with the configuration defaults (in ms); tests override what they need. */
+export function daemonInput(overrides: Partial<ProvisioningInput> = {}): ProvisioningInput {
+  return {
+    provisioned: false,
+    staticPeers: [],
+    retry: { baseMs: 1000, capMs: 30_000, fastRetries: 3 },
+    attestationTimeoutMs: 60_000,
+    issueRetryMs: 30_000,
+    listenRetryMs: 10_000,
+    ...overrides,
+  };
+}

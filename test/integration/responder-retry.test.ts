@@ -1,0 +1,42 @@
+/**
+ * A port taken at start does not leave the BMC without a responder for good: the statechart's
+ * `responder` region waits in Failed and listens again once the port is free.
+ */
+import assert from 'node:assert/strict';
+import { connect, createServer, type Server } from 'node:net';
+import { describe, it } from 'node:test';
+import { useBusFixture } from '../harness/bus-fixture.ts';
+import { busctl, eventually, freePort, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+describe('responder on a port that is taken', () => {
+  const fixture = useBusFixture();
+
+  it('reports RESPONDER_FAILED, keeps running, and listens once the port is free', async () => {
+    const port = await freePort();
+    const squatter: Server = createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => squatter.listen(port, '0.0.0.0', resolve));
+    fixture.cleanup(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
+
+    const daemon = await fixture.startDaemon({ config: { name: 'bmc-port', port, retry_base: 0.2, retry_timer: 1 } });
+    const call = await busctl(fixture.bus(), 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+    assert.equal(call.code, 0, call.stderr);
+    assert.ok(await eventually(() => /event=RESPONDER_FAILED/.test(daemon.output()), 5000), daemon.output());
+    assert.ok(await eventually(() => daemon.output().includes('"responder":"Failed"'), 5000), 'the statechart shows responder.Failed');
+
+    await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    assert.ok(await eventually(() => /responder listening on port/.test(daemon.output()), 5000), daemon.output());
+    assert.equal(await listening(port), true, 'the responder took the port once it was free');
+    assert.equal(daemon.process.exitCode, null);
+  });
+});
