@@ -3,21 +3,11 @@
  * `responder` region waits in Failed and listens again once the port is free.
  */
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { describe, it } from 'node:test';
 import { useBusFixture } from '../harness/bus-fixture.ts';
-import { busctl, eventually, freePort, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
+import { acceptsConnections, busctl, eventually, freePort, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
 
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 describe('responder on a port that is taken', () => {
   const fixture = useBusFixture();
@@ -36,7 +26,7 @@ describe('responder on a port that is taken', () => {
 
     await new Promise<void>((resolve) => squatter.close(() => resolve()));
     assert.ok(await eventually(() => /responder listening on port/.test(daemon.output()), 5000), daemon.output());
-    assert.equal(await listening(port), true, 'the responder took the port once it was free');
+    assert.equal(await acceptsConnections(port), true, 'the responder took the port once it was free');
     assert.equal(daemon.process.exitCode, null);
   });
 });

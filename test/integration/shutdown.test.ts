@@ -2,22 +2,10 @@
  * SIGTERM stops cleanly: exit status 0, the bus name released, the responder's port closed.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { useBusFixture } from '../harness/bus-fixture.ts';
-import { busctl, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
+import { acceptsConnections, busctl, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
 
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 describe('SIGTERM', () => {
   const fixture = useBusFixture();
@@ -28,13 +16,13 @@ describe('SIGTERM', () => {
     const port = Number(daemon.config['port']);
     const call = await busctl(bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
     assert.equal(call.code, 0, call.stderr);
-    assert.equal(await listening(port), true, 'the responder listens once provisioned');
+    assert.equal(await acceptsConnections(port), true, 'the responder listens once provisioned');
 
     daemon.kill('SIGTERM');
     const { code, signal } = await daemon.exited();
     assert.deepEqual({ code, signal }, { code: 0, signal: null }, daemon.output());
     assert.match(daemon.output(), /stopping: SIGTERM/);
     assert.notEqual((await busctl(bus, 'status', SERVICE)).code, 0, 'the bus name is released');
-    assert.equal(await listening(port), false, 'the port is closed');
+    assert.equal(await acceptsConnections(port), false, 'the port is closed');
   });
 });
