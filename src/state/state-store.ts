@@ -24,6 +24,7 @@ const EMPTY: PersistedState = { version: 1, provisioned: false };
 /** The `provisioned` flag and friends under state_dir, written atomically. */
 export class StateStore {
   readonly file: string;
+  /** The state last asked for: on disk, or being written by #writing. */
   #last: PersistedState | undefined;
   #writing: Promise<void> = Promise.resolve();
 
@@ -52,17 +53,20 @@ export class StateStore {
   }
 
   /**
-   * Persists the state if it differs from the last one written (temp file, fsync, rename), in order.
-   * The returned promise (and flushed()) settles once it is on disk.
+   * Persists the state unless it is the one already on disk or being written (temp file, fsync,
+   * rename), in order. The returned promise (and flushed()) settles once it is on disk; after a
+   * failed write the next save() tries again.
    */
   save(state: PersistedState): Promise<void> {
     if (this.#last && this.#last.provisioned === state.provisioned) return this.#writing;
+    this.#last = state;
     const data = `${JSON.stringify(state)}\n`;
     this.#writing = this.#writing
       .catch(() => undefined)
       .then(() => writeFileAtomic({ path: this.file, data, mode: 0o600, dirMode: 0o700 }))
-      .then(() => {
-        this.#last = state;
+      .catch((err: unknown) => {
+        if (this.#last === state) this.#last = undefined;
+        throw err;
       });
     return this.#writing;
   }

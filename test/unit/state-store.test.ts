@@ -90,6 +90,31 @@ describe('state store: writing', () => {
     assert.equal(readFileSync(dir, 'utf8'), 'a file where state_dir should be', 'nothing lost');
   });
 
+  it('two saves of the same state while the first is in flight write once', async () => {
+    const dir = freshDir();
+    const store = new StateStore(dir);
+    store.load();
+    const first = store.save({ version: 1, provisioned: true });
+    const second = store.save({ version: 1, provisioned: true });
+    await first;
+    const inode = statSync(store.file).ino;
+    await second;
+    assert.equal(statSync(store.file).ino, inode, 'the second save did not rename a new file in');
+    assert.deepEqual(readdirSync(dir).sort(), ['state.json']);
+  });
+
+  it('after a failed write, saving the same state again tries again', async () => {
+    const parent = join(root, `s${++n}`);
+    mkdirSync(parent, { recursive: true });
+    const dir = join(parent, 'state');
+    writeFileSync(dir, 'a file where state_dir should be');
+    const store = new StateStore(dir);
+    await assert.rejects(store.save({ version: 1, provisioned: true }));
+    rmSync(dir);
+    await store.save({ version: 1, provisioned: true });
+    assert.deepEqual(JSON.parse(readFileSync(store.file, 'utf8')), { version: 1, provisioned: true });
+  });
+
   it('a temp file left by a crash mid-write does not change what is read', async () => {
     const dir = freshDir();
     const store = new StateStore(dir);
