@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { createActor, fromCallback, fromPromise, initialTransition, SimulatedClock, transition, type SnapshotFrom } from 'xstate';
+import { createActor, fromCallback, fromPromise, SimulatedClock, type SnapshotFrom } from 'xstate';
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import { backoffDelay } from '../../machines/backoff.ts';
 import { selectPeerStatus, type PeerStatus } from '../../machines/dbus-properties.ts';
 import type { AttestationTarget, CredentialsEvent, LinkEvent, LinkTarget } from '../../machines/events.ts';
 import { peerMachine, type PeerEvent, type PeerInput } from '../../machines/peer.machine.ts';
+import { storyPath } from './story-path.ts';
 import { CoverageRecorder, machineInventory, missing } from './transition-coverage.ts';
 
 type PeerSnapshot = SnapshotFrom<typeof peerMachine>;
@@ -67,17 +68,6 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
 
 const serializeState = (s: PeerSnapshot) =>
   `${JSON.stringify(s.value)}|${Math.min(s.context.attempt, retry.fastRetries + 1)}|${s.context.lastError ? 1 : 0}`;
-
-/** A scenario as a path: the model stepped event by event with xstate's pure transition(). */
-function storyPath(input: PeerInput, events: ModelEvent[]) {
-  let [state] = initialTransition(peerMachine, input);
-  const steps: Array<{ event: ModelEvent; state: PeerSnapshot }> = [{ event: { type: 'xstate.init' }, state }];
-  for (const event of events) {
-    [state] = transition(peerMachine, state, event as PeerEvent);
-    steps.push({ event, state });
-  }
-  return { state, steps };
-}
 
 /** A real peer actor whose effects (attestation, link) are driven by the test, on a simulated clock. */
 function realPeer(input: PeerInput, coverage: CoverageRecorder) {
@@ -154,11 +144,11 @@ describe('peer statechart, replayed on the real actor', () => {
     const shortest = getShortestPaths(peerMachine, options);
     // Simple paths over state values only: every loop-free route through the chart.
     const simple = getSimplePaths(peerMachine, { ...options, serializeState: (s) => JSON.stringify(s.value) });
-    const stories = (SCENARIOS[variant] ?? []).map((events) => storyPath(input, events));
+    const stories = (SCENARIOS[variant] ?? []).map((events) => storyPath(peerMachine, input, events));
     // The graph keeps one representative snapshot per serialized state; re-derive each path's
     // snapshots from its own events so that the model's context is exact at every step.
     const paths = [...shortest, ...simple]
-      .map((p) => storyPath(input, p.steps.slice(1).map((step) => step.event as ModelEvent)))
+      .map((p) => storyPath(peerMachine, input, p.steps.slice(1).map((step) => step.event as ModelEvent)))
       .concat(stories);
     it(`${variant} peer: ${shortest.length} shortest, ${simple.length} simple, ${stories.length} scenario paths`, async () => {
       assert.ok(shortest.length > 0);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { createActor, fromCallback, fromPromise, initialTransition, SimulatedClock, transition, type SnapshotFrom } from 'xstate';
+import { createActor, fromCallback, fromPromise, SimulatedClock, type SnapshotFrom } from 'xstate';
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import { selectDbusProperties, PEER_CONNECTION_STATUS_PREFIX, type PeerStatus } from '../../machines/dbus-properties.ts';
 import type { CredentialsEvent, IssueRequest, IssueSummary, LinkEvent, LinkTarget, ResponderEvent } from '../../machines/events.ts';
@@ -13,6 +13,7 @@ import {
   type ProvisioningInput,
   type SelfProvisionResult,
 } from '../../machines/provisioning.machine.ts';
+import { storyPath } from './story-path.ts';
 import { CoverageRecorder, machineInventory, missing } from './transition-coverage.ts';
 
 type Snapshot = SnapshotFrom<typeof provisioningMachine>;
@@ -92,16 +93,6 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
   ],
   'with static peers': [[E.self, E.issued, E.trust, E.peer]],
 };
-
-function storyPath(input: ProvisioningInput, events: ModelEvent[]) {
-  let [state] = initialTransition(provisioningMachine, input);
-  const steps: Array<{ event: ModelEvent; state: Snapshot }> = [{ event: { type: 'xstate.init' }, state }];
-  for (const event of events) {
-    [state] = transition(provisioningMachine, state, event as ProvisioningEvent);
-    steps.push({ event, state });
-  }
-  return { state, steps };
-}
 
 /**
  * Independent oracle for peerConnected. In these tests an attested peer stays attesting
@@ -241,11 +232,11 @@ describe('provisioning statechart, replayed on the real actor', () => {
     const options = { input, events: eventsFor as (s: Snapshot) => ProvisioningEvent[], serializeState };
     const shortest = getShortestPaths(provisioningMachine, options);
     const simple = getSimplePaths(provisioningMachine, { ...options, serializeState: (s) => JSON.stringify(s.value) });
-    const stories = (SCENARIOS[variant] ?? []).map((events) => storyPath(input, events));
+    const stories = (SCENARIOS[variant] ?? []).map((events) => storyPath(provisioningMachine, input, events));
     // The graph keeps one representative snapshot per serialized state; re-derive each path's
     // snapshots from its own events so that the model's context is exact at every step.
     const paths = [...shortest, ...simple]
-      .map((p) => storyPath(input, p.steps.slice(1).map((step) => step.event as ModelEvent)))
+      .map((p) => storyPath(provisioningMachine, input, p.steps.slice(1).map((step) => step.event as ModelEvent)))
       .concat(stories);
 
     it(`${variant}: ${shortest.length} shortest, ${simple.length} simple, ${stories.length} scenario paths`, async () => {
