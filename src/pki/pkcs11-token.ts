@@ -92,7 +92,8 @@ export class Pkcs11Token implements CaKeyToken {
   sign(data: Uint8Array): Promise<Uint8Array> {
     const digest = new Uint8Array(createHash('sha256').update(data).digest());
     return this.#op(async () => {
-      const key = this.#key?.epoch === this.#module?.epoch ? this.#key : await this.#findKey();
+      const cached = this.#key;
+      const key = cached && cached.epoch === this.#module?.epoch ? cached : await this.#findKey();
       if (!key) throw new TokenError('CA_KEY_MISSING', `the CA key "${this.#opts.token.key_label}" is no longer on token "${this.#opts.token.label}"`);
       const session = await this.#openSession();
       // Hash here and use plain CKM_ECDSA: SoftHSM 2.6 has no CKM_ECDSA_SHA256; every module has CKM_ECDSA.

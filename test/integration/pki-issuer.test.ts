@@ -270,6 +270,13 @@ for (const kind of KINDS) {
       assert.equal(readFileSync(paths.selfCa, 'utf8'), caAfter);
     });
 
+    it('renews with the cached CA after close(): the token re-opens and finds the CA key again', async () => {
+      await issuer.close();
+      const renewed = await issuer.issue({ reason: 'renew' });
+      assert.equal(credentials.current()?.generation, renewed.generation);
+      await checkSelfProvisioningFiles({ certRoot: config.cert_root, name: NAME });
+    });
+
     if (kind === 'software') {
       it('refuses a CA key file that others can read, then works again once it is 0600', async () => {
         const { keyFile } = softwareTokenPaths(config.state_dir);
