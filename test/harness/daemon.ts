@@ -1,12 +1,11 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { stopProcess, type PrivateBus } from './private-bus.ts';
+import { runTool, type ToolResult } from './run-tool.ts';
 
-const run = promisify(execFile);
 export const REPO = resolve(import.meta.dirname, '../..');
 export const SERVICE = 'xyz.openbmc_project.Provisioning';
 export const OBJECT = '/xyz/openbmc_project/Provisioning';
@@ -39,24 +38,11 @@ export function acceptsConnections(port: number): Promise<boolean> {
 }
 
 /** Output of a command run against a bus. */
-export interface CommandResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type CommandResult = ToolResult;
 
 /** Runs a command with DBUS_SYSTEM_BUS_ADDRESS set, never throwing on a non-zero exit. */
-export async function onBus(bus: PrivateBus, cmd: string, args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<CommandResult> {
-  try {
-    const { stdout, stderr } = await run(cmd, [...args], {
-      env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address },
-      timeout: opts.timeoutMs ?? 30_000,
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number | string; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
-  }
+export function onBus(bus: PrivateBus, cmd: string, args: readonly string[], opts: { timeoutMs?: number } = {}): Promise<CommandResult> {
+  return runTool(cmd, args, { env: { DBUS_SYSTEM_BUS_ADDRESS: bus.address }, timeoutMs: opts.timeoutMs ?? 30_000 });
 }
 
 /** `busctl` exactly as an operator types it (the seed's commands), on the private bus. */
