@@ -231,12 +231,10 @@ export class Pkcs11Module {
   async #waitForAbandonedCall(req: Request): Promise<void> {
     const busy = this.#abandoned;
     if (!busy) return;
-    let timer: NodeJS.Timeout | undefined;
-    const cleared = await Promise.race([
-      busy.then(() => true),
-      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), req.timeoutMs))),
-    ]);
-    clearTimeout(timer);
+    const cleared = await withTimeout(busy, req.timeoutMs, req.operation).then(
+      () => true,
+      () => false,
+    );
     if (!cleared) {
       throw new TokenError(
         'TIMEOUT',
