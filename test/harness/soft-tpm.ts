@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { eventually } from './daemon.ts';
 import { startPrivateBus, stopProcess } from './private-bus.ts';
 import { mustRun, runTool } from './run-tool.ts';
-import type { TestToken, TestTokenOptions } from './softhsm.ts';
+import { testTokenConfig, type TestToken, type TestTokenOptions } from './softhsm.ts';
 
 /** Where Debian installs tpm2-pkcs11's module. */
 export const TPM2_PKCS11_MODULE = '/usr/lib/x86_64-linux-gnu/libtpm2_pkcs11.so.1';
@@ -48,12 +49,7 @@ function listenFree(port: number): Promise<number> {
 }
 
 async function waitUntil(what: string, probe: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
-  for (;;) {
-    if (await probe()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  if (!(await eventually(probe, STARTUP_TIMEOUT_MS))) throw new Error(`timed out waiting for ${what}`);
 }
 
 /**
@@ -132,10 +128,8 @@ export async function startSoftTpmToken(opts: TestTokenOptions = {}): Promise<So
     await mustRun('tpm2_ptool', [
       'addtoken', `--pid=${pid}`, `--label=${label}`, `--userpin=${pin}`, `--sopin=${pin}-so`, `--path=${store}`,
     ], { env, timeoutMs: 60_000 });
-    const pinFile = join(dir, 'user.pin');
-    writeFileSync(pinFile, `${pin}\n`, { mode: 0o600 });
     return {
-      token: { module: TPM2_PKCS11_MODULE, label, pin_file: pinFile, key_label: opts.keyLabel ?? 'provisioningd-ca' },
+      token: testTokenConfig({ dir, module: TPM2_PKCS11_MODULE, label, pin, keyLabel: opts.keyLabel }),
       env,
       pin,
       dir,

@@ -27,6 +27,19 @@ export interface TestTokenOptions {
   readonly keyLabel?: string;
 }
 
+/** The `token` config of a test token whose files live in `dir`: writes its user PIN to a 0600 pin file there. */
+export function testTokenConfig(req: {
+  readonly dir: string;
+  readonly module: string;
+  readonly label: string;
+  readonly pin: string;
+  readonly keyLabel?: string;
+}): TokenConfig {
+  const pinFile = join(req.dir, 'user.pin');
+  writeFileSync(pinFile, `${req.pin}\n`, { mode: 0o600 });
+  return { module: req.module, label: req.label, pin_file: pinFile, key_label: req.keyLabel ?? 'provisioningd-ca' };
+}
+
 /**
  * Makes a fresh SoftHSM2 token in a temp directory with its own SOFTHSM2_CONF.
  * SoftHSM reads SOFTHSM2_CONF at C_Initialize: put `env` into process.env (or a child's env) first.
@@ -41,10 +54,8 @@ export async function startSoftHsmToken(opts: TestTokenOptions = {}): Promise<Te
   const label = opts.label ?? 'provisioning';
   const pin = opts.pin ?? '4711-test';
   await mustRun('softhsm2-util', ['--init-token', '--free', '--label', label, '--pin', pin, '--so-pin', `${pin}-so`], { env });
-  const pinFile = join(dir, 'user.pin');
-  writeFileSync(pinFile, `${pin}\n`, { mode: 0o600 });
   return {
-    token: { module: SOFTHSM_MODULE, label, pin_file: pinFile, key_label: opts.keyLabel ?? 'provisioningd-ca' },
+    token: testTokenConfig({ dir, module: SOFTHSM_MODULE, label, pin, keyLabel: opts.keyLabel }),
     env,
     pin,
     dir,
