@@ -41,7 +41,10 @@ const asSnapshot = (s: unknown): SnapshotLike => (s && typeof s === 'object' ? (
 export class InspectionStore {
   private readonly actors = new Map<string, TrackedActor>();
   private readonly log: LogEntry[] = [];
-  private readonly pending = new WeakMap<AnyEventObject, LogEntry>();
+  /** Log entries waiting for their resulting state, by event, with the actor that must settle them. */
+  private readonly pending = new WeakMap<AnyEventObject, { readonly entry: LogEntry; readonly target: ActorRefLike }>();
+  /** Labels by actor: an actor's label never changes, and every event names two actors. */
+  private readonly labels = new WeakMap<ActorRefLike, string>();
   private readonly dirtyActors = new Set<string>();
   private readonly dirtyLog = new Set<LogEntry>();
   private readonly removed = new Set<string>();
@@ -76,12 +79,21 @@ export class InspectionStore {
     }
   }
 
+  private labelOf(ref: ActorRefLike): string {
+    let label = this.labels.get(ref);
+    if (label === undefined) {
+      label = actorLabel(ref);
+      this.labels.set(ref, label);
+    }
+    return label;
+  }
+
   private track(ref: ActorRefLike): void {
     const machine = machineOf(ref);
     const graph = machine && this.opts.graphs.get(machine.id);
     if (!graph) return;
     const sessionId = sessionIdOf(ref);
-    const actor: TrackedActor = { ref, sessionId, label: actorLabel(ref), graph, isRoot: !parentOf(ref) };
+    const actor: TrackedActor = { ref, sessionId, label: this.labelOf(ref), graph, isRoot: !parentOf(ref) };
     this.actors.set(sessionId, actor);
     if (actor.isRoot) this.root = actor;
     this.removed.delete(sessionId);
@@ -94,11 +106,11 @@ export class InspectionStore {
       seq: ++this.seq,
       time: this.now(),
       type: String(type),
-      source: source ? actorLabel(source) : 'outside',
-      target: actorLabel(target),
+      source: source ? this.labelOf(source) : 'outside',
+      target: this.labelOf(target),
       payload: sanitise(rest) ?? null,
     };
-    this.pending.set(event, entry);
+    this.pending.set(event, { entry, target });
     this.log.push(entry);
     if (this.log.length > this.opts.logLimit) {
       const dropped = this.log.shift();
@@ -109,12 +121,14 @@ export class InspectionStore {
 
   private settle(ref: ActorRefLike, event: AnyEventObject, snapshot: unknown): void {
     const snap = asSnapshot(snapshot);
-    const entry = this.pending.get(event);
-    if (entry && entry.state === undefined && entry.target === actorLabel(ref)) {
+    const pending = this.pending.get(event);
+    if (pending && pending.target === ref) {
+      const { entry } = pending;
       const value = formatStateValue(snap.value);
       entry.state = value || String(snap.status ?? '');
       this.pending.delete(event);
-      if (this.log.includes(entry)) this.dirtyLog.add(entry);
+      // The log holds the newest entries, numbered without gaps: an older one has been dropped.
+      if (entry.seq > this.seq - this.log.length) this.dirtyLog.add(entry);
     }
     const sessionId = sessionIdOf(ref);
     const tracked = this.actors.get(sessionId);
