@@ -85,11 +85,8 @@ class TokenCertificateIssuer implements CertificateIssuer {
         };
       });
     } catch (err) {
-      if (err instanceof TokenError) {
-        log.error(`issuing certificates failed: ${err.message}`, { code: err.code, reason: req.reason });
-      } else {
-        log.error(`issuing certificates failed: ${err instanceof Error ? err.message : String(err)}`, { reason: req.reason });
-      }
+      const code = err instanceof TokenError ? { code: err.code } : {};
+      log.error(`issuing certificates failed: ${err instanceof Error ? err.message : String(err)}`, { ...code, reason: req.reason });
       throw err;
     }
   }
