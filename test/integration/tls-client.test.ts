@@ -7,10 +7,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer as netCreateServer, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { createServer as tlsCreateServer, type Server as TlsServer } from 'node:tls';
-import winston from 'winston';
 import { assign, createActor, setup } from 'xstate';
 import type { LinkEvent, LinkTarget, ResponderEvent } from '../../machines/events.ts';
 import { createTlsClientActor } from '../../src/actors/tls-client.actor.ts';
@@ -21,16 +19,10 @@ import { TrustStore } from '../../src/pki/trust-store.ts';
 import { BmcResponder } from '../../src/tls/bmc-responder.ts';
 import type { LinkTimings } from '../../src/tls/link-timings.ts';
 import { TcpClient } from '../../src/tls/tcp-client.ts';
+import { captureLog } from '../harness/capture-log.ts';
 import { REPO, eventually, freePort } from '../harness/daemon.ts';
 import { stopProcess } from '../harness/private-bus.ts';
 import { createTestPki, credentialsOf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
-
-/** Log records kept in memory so tests can check what an operator would read. */
-function memoryLog(): { log: winston.Logger; records: Record<string, unknown>[] } {
-  const records: Record<string, unknown>[] = [];
-  const stream = new Writable({ objectMode: true, write: (info: Record<string, unknown>, _enc, cb) => (records.push(info), cb()) });
-  return { log: winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream })] }), records };
-}
 
 // Deadlines generous enough that a loaded CI machine does not fake a failure, short enough to wait for.
 const TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 1000, handshakeTimeoutMs: 2000, idleTimeoutMs: 3000 };
@@ -46,7 +38,7 @@ describe('TcpClient: one outbound peer link', () => {
   let responder: BmcResponder;
   let port: number;
   const responderEvents: ResponderEvent[] = [];
-  const clientLog = memoryLog();
+  const clientLog = captureLog();
   const cleanup: (() => unknown)[] = [];
 
   /** Starts bmc-b's client towards `target` and collects its events. */
@@ -108,7 +100,7 @@ describe('TcpClient: one outbound peer link', () => {
       maxConnections: 64,
       credentials: credsA,
       trust: trustA,
-      log: memoryLog().log,
+      log: captureLog().log,
       onEvent: (e) => responderEvents.push(e),
     });
     port = (await responder.listen()).port;
@@ -138,7 +130,7 @@ describe('TcpClient: one outbound peer link', () => {
     const e = await next(1);
     assert.equal(e?.type, 'LINK_REJECTED');
     assert.match(e?.type === 'LINK_REJECTED' ? e.reason : '', /names bmc-c, expected bmc-a/);
-    const logged = clientLog.records.find((r) => r['event'] === 'LINK_REJECTED');
+    const logged = clientLog.records().find((r) => r['event'] === 'LINK_REJECTED');
     assert.equal(logged?.['peer'], 'bmc-a', 'logged with the peer it meant to reach');
   });
 
@@ -193,7 +185,7 @@ describe('TcpClient: one outbound peer link', () => {
       maxConnections: 8,
       credentials: credsA,
       trust: stranger,
-      log: memoryLog().log,
+      log: captureLog().log,
       onEvent: () => undefined,
     });
     const p = (await picky.listen()).port;
@@ -237,7 +229,7 @@ describe('TcpClient: one outbound peer link', () => {
     assert.deepEqual(await next(1), { type: 'LINK_UP' });
     assert.deepEqual(await next(2), { type: 'LINK_DOWN', reason: 'no alive within 1 s of ping' });
     assert.equal(events.length, 2);
-    const logged = clientLog.records.find((r) => r['event'] === 'LINK_DOWN');
+    const logged = clientLog.records().find((r) => r['event'] === 'LINK_DOWN');
     assert.equal(logged?.['peer'], 'bmc-a');
   });
 
@@ -321,7 +313,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
 
   it('runs both ends: INBOUND_UP and LINK_UP; stopping the client actor closes its socket', async () => {
     const port = await freePort();
-    const log = memoryLog().log;
+    const log = captureLog().log;
     const mk = (name: string) => configSchema.parse({ name, port, keepalive_interval: 0.2, keepalive_timeout: 1, idle_timeout: 3 });
     const credsA = new CredentialHolder();
     credsA.set(credentialsOf(pki.a));
@@ -357,7 +349,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
     creds.set(credentialsOf(pki.a));
     const config = configSchema.parse({ name: 'bmc-a', port });
     const server = createActor(
-      parentOf({ tlsResponder: createTlsResponderActor({ config, credentials: creds, trustStore: trustA, log: memoryLog().log }) }, 'tlsResponder'),
+      parentOf({ tlsResponder: createTlsResponderActor({ config, credentials: creds, trustStore: trustA, log: captureLog().log }) }, 'tlsResponder'),
     ).start();
     try {
       assert.ok(await eventually(() => server.getSnapshot().context.seen.length > 0, DEADLINE_MS));

@@ -7,25 +7,17 @@ import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { connect as netConnect, createServer as netCreateServer, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import winston from 'winston';
 import type { LinkEvent, ResponderEvent } from '../../machines/events.ts';
 import { CredentialHolder } from '../../src/pki/tls-credentials.ts';
 import { TrustStore, type TrustedCa } from '../../src/pki/trust-store.ts';
 import { BmcResponder } from '../../src/tls/bmc-responder.ts';
 import type { LinkTimings } from '../../src/tls/link-timings.ts';
 import { TcpClient } from '../../src/tls/tcp-client.ts';
+import { captureLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
 import { createTestPki, credentialsOf, issueTestLeaf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
-
-/** Log records kept in memory so tests can check what an operator would read. */
-function memoryLog(): { log: winston.Logger; records: Record<string, unknown>[] } {
-  const records: Record<string, unknown>[] = [];
-  const stream = new Writable({ objectMode: true, write: (info: Record<string, unknown>, _enc, cb) => (records.push(info), cb()) });
-  return { log: winston.createLogger({ level: 'debug', transports: [new winston.transports.Stream({ stream })] }), records };
-}
 
 const SERVER_TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 500, handshakeTimeoutMs: 1000, idleTimeoutMs: 1500 };
 // The real peer pings every 100 ms; a generous 2 s for each alive keeps a loaded CI machine from faking a failure.
@@ -45,7 +37,7 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
   let credsA: CredentialHolder;
   let responder: BmcResponder;
   let port: number;
-  const serverLog = memoryLog();
+  const serverLog = captureLog({ redact: false });
   const events: ResponderEvent[] = [];
   // The real peer: bmc-b's TcpClient, pinging every 100 ms; it must never go down.
   let peerLink: TcpClient;
@@ -78,7 +70,7 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
   const clientCert = (leaf: TestLeaf) => ['-cert', leaf.certFile, '-key', leaf.keyFile];
 
   function logFor(event: string): Record<string, unknown>[] {
-    return serverLog.records.filter((r) => r['event'] === event);
+    return serverLog.records().filter((r) => r['event'] === event);
   }
 
   /** The peer's link is still the same one and still answered: no LINK_DOWN, no INBOUND_DOWN. */
@@ -114,7 +106,7 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
       timings: CLIENT_TIMINGS,
       credentials: credsB,
       trust: trustB,
-      log: memoryLog().log,
+      log: captureLog().log,
       onEvent: (e) => peerEvents.push(e),
     });
     peerLink.start();
@@ -425,7 +417,7 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
   });
 
   it('never logs key material', () => {
-    const text = JSON.stringify(serverLog.records);
+    const text = JSON.stringify(serverLog.records());
     assert.doesNotMatch(text, /PRIVATE KEY/);
     assert.ok(!text.includes(pki.a.server.keyPem.split('\n')[1] ?? 'x'));
   });
