@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import dbus from 'dbus-next';
 import { withTimeout } from '../src/util/with-timeout.ts';
-import { freePort } from '../test/harness/daemon.ts';
+import { freePort, REPO } from '../test/harness/daemon.ts';
+import { stopProcess, type PrivateBus } from '../test/harness/private-bus.ts';
+import { runTool } from '../test/harness/run-tool.ts';
 
 /** Summary statistics of a set of samples (milliseconds). */
 export interface Stats {
@@ -191,6 +193,36 @@ export async function startUntilOwned(spec: OwnerStartSpec): Promise<OwnerStart>
   });
   if (!child) throw new Error('not started');
   return { child, ms };
+}
+
+/** Starts as `startUntilOwned` does, stops the process by PID, and returns the milliseconds until its name was owned. */
+export async function coldStart(spec: OwnerStartSpec): Promise<number> {
+  const { child, ms } = await startUntilOwned(spec);
+  await stopProcess(child);
+  return ms;
+}
+
+/** Builds the production bundle (dist/) with scripts/build.mjs, as `pnpm build` does; throws with its output if it fails. */
+export async function buildBundle(): Promise<void> {
+  const build = await runTool(process.execPath, [join(REPO, 'scripts/build.mjs')], { cwd: REPO, timeoutMs: 120_000 });
+  if (build.code !== 0) throw new Error(`pnpm build failed:\n${build.stdout}${build.stderr}`);
+}
+
+/** What a start-up benchmark started and stops whatever happens: its processes, the bus watcher, the private bus, its scratch directory. */
+export interface BenchResources {
+  readonly children: readonly ChildProcess[];
+  readonly watcher: NameOwnerWatcher | undefined;
+  readonly bus: PrivateBus | undefined;
+  readonly work: string;
+}
+
+/** Stops every process by PID, then the watcher and the bus, and removes the bus's and the benchmark's directories. */
+export async function releaseBench(r: BenchResources): Promise<void> {
+  for (const c of r.children) await stopProcess(c);
+  r.watcher?.close();
+  await r.bus?.stop();
+  if (r.bus) rmSync(r.bus.dir, { recursive: true, force: true });
+  rmSync(r.work, { recursive: true, force: true });
 }
 
 /** Writes a fresh, not provisioned daemon configuration under `dir` (plus `extra` keys); returns its path. */

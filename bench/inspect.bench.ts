@@ -6,8 +6,8 @@
 //    its own thread, against before, elkjs laying out the same graphs on the main thread;
 // 4. per-event cost of the inspector's observer in the daemon's process, against no observer.
 import { daemonInput } from '../test/harness/daemon-input.ts';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -23,7 +23,21 @@ import { withTimeout } from '../src/util/with-timeout.ts';
 import { freePort, REPO, SERVICE } from '../test/harness/daemon.ts';
 import { startPrivateBus, stopProcess, type PrivateBus } from '../test/harness/private-bus.ts';
 import { runTool } from '../test/harness/run-tool.ts';
-import { compare, formatFigure, NameOwnerWatcher, printStats, settle, stats, timeOnce } from './harness.ts';
+import {
+  buildBundle,
+  coldStart,
+  compare,
+  formatFigure,
+  NameOwnerWatcher,
+  type OwnerStartSpec,
+  printStats,
+  releaseBench,
+  settle,
+  startUntilOwned,
+  stats,
+  timeOnce,
+  writeDaemonConfig,
+} from './harness.ts';
 
 const N = 10;
 const START_TIMEOUT_MS = 20_000;
@@ -40,44 +54,20 @@ let watcher: NameOwnerWatcher | undefined;
 
 let run = 0;
 /** A fresh, not provisioned daemon configuration, with or without the inspector. */
-async function freshConfig(inspectPort: number): Promise<string> {
-  const dir = join(work, `d${++run}`);
-  const conf = `${dir}.conf`;
-  writeFileSync(
-    conf,
-    JSON.stringify({ name: 'bmc-bench', cert_root: `${dir}/root/`, state_dir: `${dir}/state`, port: await freePort(), inspect_port: inspectPort }),
-  );
-  return conf;
-}
+const freshConfig = (inspectPort: number) => writeDaemonConfig(join(work, `d${++run}`), { inspect_port: inspectPort });
 
-/** Starts the bundle, returns the child once its bus name is owned, with the milliseconds it took. */
-async function startBundle(b: PrivateBus, w: NameOwnerWatcher, conf: string): Promise<{ child: ChildProcess; ms: number }> {
-  let child: ChildProcess | undefined;
-  let output = '';
-  const owned = w.nextOwner(SERVICE, START_TIMEOUT_MS);
-  const ms = await timeOnce(async () => {
-    child = spawn(process.execPath, [join(REPO, 'dist/provisioningd.js'), '--conf', conf], {
-      cwd: REPO,
-      env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: b.address },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-    const died = new Promise<never>((_, reject) =>
-      child?.once('exit', (code) => reject(new Error(`the daemon exited ${String(code)} before owning the name:\n${output}`))),
-    );
-    await Promise.race([owned, died]);
-  });
-  if (!child) throw new Error('not started');
-  return { child, ms };
-}
+/** What starts the bundle with `conf` until its bus name is owned (the child tracked for the final cleanup). */
+const bundleStart = (b: PrivateBus, w: NameOwnerWatcher, conf: string): OwnerStartSpec => ({
+  busAddress: b.address,
+  watcher: w,
+  name: SERVICE,
+  argv: [join(REPO, 'dist/provisioningd.js'), '--conf', conf],
+  cwd: REPO,
+  timeoutMs: START_TIMEOUT_MS,
+  track: (c) => children.push(c),
+});
 
-async function coldStart(b: PrivateBus, w: NameOwnerWatcher, inspectPort: number): Promise<number> {
-  const { child, ms } = await startBundle(b, w, await freshConfig(inspectPort));
-  await stopProcess(child);
-  return ms;
-}
+const startMs = async (b: PrivateBus, w: NameOwnerWatcher, inspectPort: number) => coldStart(bundleStart(b, w, await freshConfig(inspectPort)));
 
 const get = async (url: string) => {
   const res = await fetch(url, { signal: AbortSignal.timeout(30_000) });
@@ -158,22 +148,21 @@ if (STALL_CHILD) {
 }
 
 try {
-  const build = await runTool(process.execPath, [join(REPO, 'scripts/build.mjs')], { cwd: REPO, timeoutMs: 120_000 });
-  if (build.code !== 0) throw new Error(`pnpm build failed:\n${build.stdout}${build.stderr}`);
+  await buildBundle();
   bus = await startPrivateBus();
   watcher = await NameOwnerWatcher.connect(bus.address, SERVICE);
   const b = bus;
   const w = watcher;
 
   // 1. Start-up, alternating off/on after one unmeasured run of each.
-  await coldStart(b, w, 0);
-  await coldStart(b, w, await freePort());
+  await startMs(b, w, 0);
+  await startMs(b, w, await freePort());
   await settle();
   const off: number[] = [];
   const on: number[] = [];
   for (let i = 0; i < N; i++) {
-    off.push(await coldStart(b, w, 0));
-    on.push(await coldStart(b, w, await freePort()));
+    off.push(await startMs(b, w, 0));
+    on.push(await startMs(b, w, await freePort()));
   }
   const baseline = { name: 'inspector off', stats: stats(off) };
   printStats({ name: 'dist/provisioningd.js start to name owned, inspect_port 0 (off)', stats: baseline.stats });
@@ -182,7 +171,7 @@ try {
 
   // 2. Page requests against one running daemon with the inspector on.
   const port = await freePort();
-  const { child } = await startBundle(b, w, await freshConfig(port));
+  const { child } = await startUntilOwned(bundleStart(b, w, await freshConfig(port)));
   try {
     const url = `http://127.0.0.1:${port}/`;
     printStats({ name: 'first page request (elkjs lays out the charts on its thread)', stats: stats([await timeOnce(() => get(url))]) });
@@ -230,9 +219,5 @@ try {
   inspected.stop();
   await withTimeout(inspector.close(), 5000, 'closing the inspector');
 } finally {
-  for (const c of children) await stopProcess(c);
-  watcher?.close();
-  await bus?.stop();
-  if (bus) rmSync(bus.dir, { recursive: true, force: true });
-  rmSync(work, { recursive: true, force: true });
+  await releaseBench({ children, watcher, bus, work });
 }

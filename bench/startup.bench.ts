@@ -1,13 +1,12 @@
 // Cold start of the production bundle (`node dist/provisioningd.js`) until its bus name is owned,
 // against a bare script that only connects with dbus-next and owns the same name.
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO, SERVICE } from '../test/harness/daemon.ts';
-import { startPrivateBus, stopProcess, type PrivateBus } from '../test/harness/private-bus.ts';
-import { runTool } from '../test/harness/run-tool.ts';
-import { NameOwnerWatcher, printStats, settle, startUntilOwned, stats, writeDaemonConfig } from './harness.ts';
+import { startPrivateBus, type PrivateBus } from '../test/harness/private-bus.ts';
+import { buildBundle, coldStart, NameOwnerWatcher, printStats, releaseBench, settle, stats, writeDaemonConfig } from './harness.ts';
 
 const N = 10;
 const START_TIMEOUT_MS = 20_000;
@@ -28,26 +27,14 @@ let bus: PrivateBus | undefined;
 let watcher: NameOwnerWatcher | undefined;
 
 /** Starts `node argv`, returns the milliseconds until the bus name is owned, then stops it by PID. */
-async function coldStart(b: PrivateBus, w: NameOwnerWatcher, argv: string[]): Promise<number> {
-  const { child, ms } = await startUntilOwned({
-    busAddress: b.address,
-    watcher: w,
-    name: SERVICE,
-    argv,
-    cwd: REPO,
-    timeoutMs: START_TIMEOUT_MS,
-    track: (c) => children.push(c),
-  });
-  await stopProcess(child);
-  return ms;
-}
+const startMs = (b: PrivateBus, w: NameOwnerWatcher, argv: string[]) =>
+  coldStart({ busAddress: b.address, watcher: w, name: SERVICE, argv, cwd: REPO, timeoutMs: START_TIMEOUT_MS, track: (c) => children.push(c) });
 
 let run = 0;
 const freshConfig = () => writeDaemonConfig(join(work, `d${++run}`));
 
 try {
-  const build = await runTool(process.execPath, [join(REPO, 'scripts/build.mjs')], { cwd: REPO, timeoutMs: 120_000 });
-  if (build.code !== 0) throw new Error(`pnpm build failed:\n${build.stdout}${build.stderr}`);
+  await buildBundle();
   const bare = join(work, 'bare-owner.mjs');
   // The bare script resolves dbus-next from the repository, as the bundle resolves its externals.
   writeFileSync(bare, BARE_SCRIPT.replace("from 'dbus-next'", `from ${JSON.stringify(join(REPO, 'node_modules/dbus-next/index.js'))}`));
@@ -59,23 +46,19 @@ try {
   const bundle = join(REPO, 'dist/provisioningd.js');
 
   // One unmeasured run of each, so that the first measured run does not pay for a cold page cache.
-  await coldStart(b, w, [bundle, '--conf', await freshConfig()]);
-  await coldStart(b, w, [bare]);
+  await startMs(b, w, [bundle, '--conf', await freshConfig()]);
+  await startMs(b, w, [bare]);
   await settle();
 
   const daemonMs: number[] = [];
   const bareMs: number[] = [];
   for (let i = 0; i < N; i++) {
-    daemonMs.push(await coldStart(b, w, [bundle, '--conf', await freshConfig()]));
-    bareMs.push(await coldStart(b, w, [bare]));
+    daemonMs.push(await startMs(b, w, [bundle, '--conf', await freshConfig()]));
+    bareMs.push(await startMs(b, w, [bare]));
   }
   const baseline = { name: 'bare owner', stats: stats(bareMs) };
   printStats({ name: 'bare dbus-next script: start to name owned', stats: baseline.stats });
   printStats({ name: 'node dist/provisioningd.js: start to name owned', stats: stats(daemonMs), baseline });
 } finally {
-  for (const c of children) await stopProcess(c);
-  watcher?.close();
-  await bus?.stop();
-  if (bus) rmSync(bus.dir, { recursive: true, force: true });
-  rmSync(work, { recursive: true, force: true });
+  await releaseBench({ children, watcher, bus, work });
 }
