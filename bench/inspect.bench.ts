@@ -47,7 +47,8 @@ const STALL_RUNS = 5;
 /** Set in the child processes of part 3: which side of the comparison to run. */
 const STALL_CHILD = process.env['INSPECT_BENCH_STALL'];
 
-const work = mkdtempSync(join(tmpdir(), 'bench-inspect-'));
+/** The scratch directory: made by the main process only (a part-3 child exits without the final cleanup). */
+const work = STALL_CHILD ? '' : mkdtempSync(join(tmpdir(), 'bench-inspect-'));
 const children: ChildProcess[] = [];
 let bus: PrivateBus | undefined;
 let watcher: NameOwnerWatcher | undefined;
