@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { IssuedCredentials, TlsCredentials } from '../../src/pki/tls-credentials.ts';
+import { CredentialHolder, type IssuedCredentials, type TlsCredentials } from '../../src/pki/tls-credentials.ts';
+import { TrustStore, type TrustedCa } from '../../src/pki/trust-store.ts';
 import { makeTestCa, type TestCa } from './openssl-test-ca.ts';
 import { mustRun } from './run-tool.ts';
 
@@ -130,6 +131,30 @@ function tlsCredentials(leaf: TestLeaf, ca: TestCa): TlsCredentials {
 /** The CredentialHolder payload for a test BMC, as the issuer would `set()` it. */
 export function credentialsOf(bmc: TestBmc): Omit<IssuedCredentials, 'generation'> {
   return { server: tlsCredentials(bmc.server, bmc.ca), client: tlsCredentials(bmc.client, bmc.ca) };
+}
+
+/** A CredentialHolder already holding `bmc`'s leaves, as after its first issuance. */
+export function holderOf(bmc: TestBmc): CredentialHolder {
+  const holder = new CredentialHolder();
+  holder.set(credentialsOf(bmc));
+  return holder;
+}
+
+/** The trust stores of a healthy pair, under `pki.dir`: bmc-a's trusts bmc-b's CA and the other way round. */
+export interface CrossTrust {
+  readonly a: TrustStore;
+  readonly b: TrustStore;
+  /** bmc-b's CA as bmc-a's store holds it (its fingerprint removes it again). */
+  readonly bInA: TrustedCa;
+}
+
+/** Makes the two trust stores of a healthy bmc-a / bmc-b pair. */
+export async function crossTrust(pki: TestPki): Promise<CrossTrust> {
+  const a = new TrustStore({ dir: join(pki.dir, 'a-authority') });
+  const bInA = await a.add(pki.b.ca.pem);
+  const b = new TrustStore({ dir: join(pki.dir, 'b-authority') });
+  await b.add(pki.a.ca.pem);
+  return { a, b, bInA };
 }
 
 /**

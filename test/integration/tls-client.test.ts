@@ -22,7 +22,7 @@ import { TcpClient } from '../../src/tls/tcp-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { REPO, eventually, freePort } from '../harness/daemon.ts';
 import { stopProcess } from '../harness/private-bus.ts';
-import { createTestPki, credentialsOf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
+import { createTestPki, credentialsOf, crossTrust, holderOf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
 
 // Deadlines generous enough that a loaded CI machine does not fake a failure, short enough to wait for.
 const TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 1000, handshakeTimeoutMs: 2000, idleTimeoutMs: 3000 };
@@ -85,14 +85,9 @@ describe('TcpClient: one outbound peer link', () => {
 
   before(async () => {
     pki = await createTestPki();
-    trustA = new TrustStore({ dir: join(pki.dir, 'a-authority') });
-    await trustA.add(pki.b.ca.pem);
-    trustB = new TrustStore({ dir: join(pki.dir, 'b-authority') });
-    await trustB.add(pki.a.ca.pem);
-    credsA = new CredentialHolder();
-    credsA.set(credentialsOf(pki.a));
-    credsB = new CredentialHolder();
-    credsB.set(credentialsOf(pki.b));
+    ({ a: trustA, b: trustB } = await crossTrust(pki));
+    credsA = holderOf(pki.a);
+    credsB = holderOf(pki.b);
     responder = new BmcResponder({
       port: 0,
       host: '127.0.0.1',
@@ -296,10 +291,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
 
   before(async () => {
     pki = await createTestPki();
-    trustA = new TrustStore({ dir: join(pki.dir, 'a-authority') });
-    await trustA.add(pki.b.ca.pem);
-    trustB = new TrustStore({ dir: join(pki.dir, 'b-authority') });
-    await trustB.add(pki.a.ca.pem);
+    ({ a: trustA, b: trustB } = await crossTrust(pki));
   });
 
   /** A parent machine that invokes `src` and keeps every event it gets back. */
@@ -315,10 +307,8 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
     const port = await freePort();
     const log = captureLog().log;
     const mk = (name: string) => configSchema.parse({ name, port, keepalive_interval: 0.2, keepalive_timeout: 1, idle_timeout: 3 });
-    const credsA = new CredentialHolder();
-    credsA.set(credentialsOf(pki.a));
-    const credsB = new CredentialHolder();
-    credsB.set(credentialsOf(pki.b));
+    const credsA = holderOf(pki.a);
+    const credsB = holderOf(pki.b);
     const server = createActor(
       parentOf({ tlsResponder: createTlsResponderActor({ config: mk('bmc-a'), credentials: credsA, trustStore: trustA, log }) }, 'tlsResponder'),
     ).start();
@@ -345,8 +335,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
     const squatter = netCreateServer();
     await new Promise<void>((res) => squatter.listen(0, res));
     const port = (squatter.address() as { port: number }).port;
-    const creds = new CredentialHolder();
-    creds.set(credentialsOf(pki.a));
+    const creds = holderOf(pki.a);
     const config = configSchema.parse({ name: 'bmc-a', port });
     const server = createActor(
       parentOf({ tlsResponder: createTlsResponderActor({ config, credentials: creds, trustStore: trustA, log: captureLog().log }) }, 'tlsResponder'),

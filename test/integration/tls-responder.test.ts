@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { connect as netConnect, createServer as netCreateServer, type Server as NetServer, type Socket } from 'node:net';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { LinkEvent, ResponderEvent } from '../../machines/events.ts';
@@ -17,7 +16,7 @@ import type { LinkTimings } from '../../src/tls/link-timings.ts';
 import { TcpClient } from '../../src/tls/tcp-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
-import { createTestPki, credentialsOf, issueTestLeaf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
+import { createTestPki, crossTrust, holderOf, issueTestLeaf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
 
 const SERVER_TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 500, handshakeTimeoutMs: 1000, idleTimeoutMs: 1500 };
 // The real peer pings every 100 ms; a generous 2 s for each alive keeps a loaded CI machine from faking a failure.
@@ -82,14 +81,12 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
 
   before(async () => {
     pki = await createTestPki();
-    trustA = new TrustStore({ dir: join(pki.dir, 'a-authority') });
-    trustedB = await trustA.add(pki.b.ca.pem);
-    const trustB = new TrustStore({ dir: join(pki.dir, 'b-authority') });
-    await trustB.add(pki.a.ca.pem);
-    credsA = new CredentialHolder();
-    credsA.set(credentialsOf(pki.a));
-    const credsB = new CredentialHolder();
-    credsB.set(credentialsOf(pki.b));
+    const trust = await crossTrust(pki);
+    trustA = trust.a;
+    trustedB = trust.bInA;
+    const trustB = trust.b;
+    credsA = holderOf(pki.a);
+    const credsB = holderOf(pki.b);
     responder = new BmcResponder({
       port: 0,
       host: '127.0.0.1',
