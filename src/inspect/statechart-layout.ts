@@ -1,6 +1,6 @@
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 import { layoutOnThread, type ElkThreadOptions } from './elk-layout-thread.ts';
-import type { ChartState, ChartStateKind, ChartTransitionKind, StatechartGraph } from './statechart-graph.ts';
+import type { ChartState, ChartTransition, StatechartGraph } from './statechart-graph.ts';
 
 /** Text metrics of the picture: a monospace font, so widths are known without a browser. */
 export const CHART_FONT = {
@@ -24,10 +24,7 @@ export interface Box extends Point {
 }
 
 /** A state placed on the picture, with the lines written in its header. */
-export interface PlacedState extends Box {
-  readonly id: string;
-  readonly key: string;
-  readonly kind: ChartStateKind;
+export interface PlacedState extends Box, Pick<ChartState, 'id' | 'key' | 'kind'> {
   readonly depth: number;
   /** A region of a parallel state (drawn dashed: all regions are active at once). */
   readonly region: boolean;
@@ -45,12 +42,7 @@ export interface PlacedInitial {
 }
 
 /** A transition routed on the picture: its polyline and where its label sits. */
-export interface PlacedTransition {
-  readonly id: string;
-  readonly source: string;
-  readonly target: string;
-  readonly label: string;
-  readonly kind: ChartTransitionKind;
+export interface PlacedTransition extends ChartTransition {
   readonly points: readonly Point[];
   readonly labelBox: Box;
 }
@@ -237,11 +229,7 @@ function placedLayout({ graph, initialEdges }: ElkInput, laid: ElkNode): Statech
     const routed = edgesById.get(t.id);
     const label = routed?.labels?.[0];
     return {
-      id: t.id,
-      source: t.source,
-      target: t.target,
-      label: t.label,
-      kind: t.kind,
+      ...t,
       points: routed ? pointsOf(routed) : [],
       labelBox: { x: round(label?.x), y: round(label?.y), width: round(label?.width), height: round(label?.height) },
     };
