@@ -6,7 +6,7 @@ import type { CredentialHolder } from '../pki/tls-credentials.ts';
 import { LineFramer, MAX_LINE_BYTES, WORDS, lineOf, printableLine, wordOf } from './line-protocol.ts';
 import { secondsText, type LinkTimings } from './link-timings.ts';
 import { checkServerPeer } from './peer-identity.ts';
-import { linkContextOptions, type TrustedCaSource } from './tls-profile.ts';
+import { linkClientContext, type TrustedCaSource } from './tls-profile.ts';
 import { failureReason, isLocalVerificationFailure, isPeerAlert } from './tls-failure.ts';
 
 /** Everything one outbound link needs. */
@@ -59,7 +59,7 @@ export class TcpClient {
     let socket: TLSSocket;
     try {
       socket = connect({
-        ...linkContextOptions({ credentials, trustedCas: this.#opts.trust.caPems() }),
+        secureContext: linkClientContext({ credentials, trustedCas: this.#opts.trust.caPems() }),
         host: target.address,
         port: target.port,
         // SNI carries host names only (RFC 6066); the identity check below uses target.name either way.

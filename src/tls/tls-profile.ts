@@ -1,5 +1,5 @@
 import { constants } from 'node:crypto';
-import type { SecureContextOptions } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { TrustStore } from '../pki/trust-store.ts';
 import type { TlsCredentials } from '../pki/tls-credentials.ts';
 
@@ -31,7 +31,10 @@ export const LINK_ECDH_CURVES = 'X25519:prime256v1:secp384r1';
  */
 const LINK_SECURE_OPTIONS = constants.SSL_OP_NO_TICKET | constants.SSL_OP_NO_RENEGOTIATION;
 
-/** Where the link reads the trusted peer CAs from: the trust store, or anything shaped like it. */
+/**
+ * Where the link reads the trusted peer CAs from: the trust store, or anything shaped like it.
+ * caPems() hands out a new array whenever the set changes (never the old one mutated).
+ */
 export type TrustedCaSource = Pick<TrustStore, 'caPems' | 'onChange'>;
 
 /** What a link's TLS context is built from: this BMC's leaf for the role, and the peer CAs. */
@@ -55,4 +58,21 @@ export function linkContextOptions(input: LinkContextInput): SecureContextOption
     honorCipherOrder: true,
     secureOptions: LINK_SECURE_OPTIONS,
   };
+}
+
+/** The client context last built per leaf, with the CA list it was built from. */
+const clientContexts = new WeakMap<TlsCredentials, { trustedCas: readonly string[]; context: SecureContext }>();
+
+/**
+ * The client's TLS context for these credentials and trusted CAs, built once and shared by every
+ * connection attempt until either changes (both are replaced, never mutated, on a change). Building
+ * one parses the key, the chain and every CA PEM, which costs more than the handshake itself.
+ * Throws as createSecureContext does when a PEM is broken.
+ */
+export function linkClientContext(input: LinkContextInput): SecureContext {
+  const cached = clientContexts.get(input.credentials);
+  if (cached?.trustedCas === input.trustedCas) return cached.context;
+  const context = createSecureContext(linkContextOptions(input));
+  clientContexts.set(input.credentials, { trustedCas: input.trustedCas, context });
+  return context;
 }
