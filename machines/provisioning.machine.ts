@@ -83,8 +83,8 @@ export const provisioningMachine = setup({
     peer: peerMachine,
   },
   guards: {
-    wasProvisioned: ({ context }) => context.provisioned,
-    selfProvisioned: ({ context }) => context.provisioned,
+    /** The persisted flag: this BMC has (had) its CA. */
+    provisioned: ({ context }) => context.provisioned,
     /** This BMC has credentials: the responder may listen. */
     inProvisionedState: stateIn({ self: 'Provisioned' }),
   },
@@ -183,7 +183,7 @@ export const provisioningMachine = setup({
   context: ({ input }) => ({ ...input, pendingSelfRequests: [], peerNames: [], inbound: {} }),
   type: 'parallel',
   on: {
-    PROVISION_PEER: { guard: 'selfProvisioned', actions: 'startAttestation' },
+    PROVISION_PEER: { guard: 'provisioned', actions: 'startAttestation' },
     INBOUND_UP: { actions: 'inboundUp' },
     INBOUND_DOWN: { actions: 'inboundDown' },
   },
@@ -192,7 +192,7 @@ export const provisioningMachine = setup({
       initial: 'Boot',
       states: {
         Boot: {
-          always: [{ guard: 'wasProvisioned', target: 'Restoring' }, { target: 'NotProvisioned' }],
+          always: [{ guard: 'provisioned', target: 'Restoring' }, { target: 'NotProvisioned' }],
         },
         NotProvisioned: {
           on: { PROVISION_SELF: { target: 'Issuing', actions: 'queueSelfRequest' } },
@@ -226,7 +226,7 @@ export const provisioningMachine = setup({
             },
             onError: [
               {
-                guard: 'wasProvisioned',
+                guard: 'provisioned',
                 target: 'Unavailable',
                 actions: { type: 'recordSelfError', params: ({ event }) => toFailure(event.error, 'ISSUE_FAILED') },
               },

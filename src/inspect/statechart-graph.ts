@@ -28,7 +28,7 @@ export interface ChartTransition {
   readonly id: string;
   readonly source: string;
   readonly target: string;
-  /** Event name, plus the guard in brackets when there is one: `PROVISION_SELF`, `always [wasProvisioned]`. */
+  /** Event name, plus the guard in brackets when there is one: `PROVISION_SELF`, `always [provisioned]`. */
   readonly label: string;
   readonly kind: ChartTransitionKind;
 }

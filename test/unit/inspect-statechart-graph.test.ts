@@ -30,16 +30,16 @@ describe('statechartGraph', () => {
 
   it('labels transitions by event, timer, completion and guard', () => {
     assert.deepEqual(edge(root, 'provisioning.self.NotProvisioned', 'PROVISION_SELF'), ['provisioning.self.Issuing']);
-    assert.deepEqual(edge(root, 'provisioning.self.Boot', 'always [wasProvisioned]'), ['provisioning.self.Restoring']);
+    assert.deepEqual(edge(root, 'provisioning.self.Boot', 'always [provisioned]'), ['provisioning.self.Restoring']);
     assert.deepEqual(edge(root, 'provisioning.self.Unavailable', 'after issueRetry'), ['provisioning.self.Restoring']);
     assert.deepEqual(edge(root, 'provisioning.self.Issuing', 'issueCertificates done'), ['provisioning.self.Provisioned']);
-    assert.deepEqual(edge(root, 'provisioning.self.Issuing', 'issueCertificates error [wasProvisioned]'), ['provisioning.self.Unavailable']);
+    assert.deepEqual(edge(root, 'provisioning.self.Issuing', 'issueCertificates error [provisioned]'), ['provisioning.self.Unavailable']);
     assert.deepEqual(edge(peer, 'peer.Link', 'LINK_REJECTED'), ['peer.NotConnected.Refused']);
     assert.deepEqual(edge(peer, 'peer.NotConnected.Backoff', 'after retryBackoff'), ['peer.Link']);
   });
 
   it('lists targetless transitions inside their state instead of drawing arrows', () => {
-    assert.ok(root.root.internal.includes('PROVISION_PEER [selfProvisioned] / startAttestation'));
+    assert.ok(root.root.internal.includes('PROVISION_PEER [provisioned] / startAttestation'));
     assert.equal(root.transitions.filter((t) => t.source === 'provisioning').length, 0);
   });
 
