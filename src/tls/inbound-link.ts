@@ -108,9 +108,11 @@ export class InboundLink {
       return false;
     }
     this.#socket.write(lineOf(WORDS.alive));
-    const idle = this.#opts.timings.idleTimeoutMs;
-    this.#arm(idle, `idle: no ping for ${secondsText(idle)}`);
-    if (this.#phase === 'awaiting-hello') {
+    if (this.#phase === 'up') {
+      this.#timer?.refresh(); // the idle deadline again, from now: nothing to rebuild per ping
+    } else {
+      const idle = this.#opts.timings.idleTimeoutMs;
+      this.#arm(idle, `idle: no ping for ${secondsText(idle)}`);
       this.#phase = 'up';
       this.#opts.log.info('inbound link up', { peer: this.peer, event: 'INBOUND_UP', code: this.connectionId });
       this.#opts.onUp(this.peer);
