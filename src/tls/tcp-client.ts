@@ -37,8 +37,13 @@ export class TcpClient {
   #awaitingAlive = false;
   #error: unknown;
 
+  /** Every ping's deadline for its `alive`, worded once rather than on each ping. */
+  readonly #pingDeadline: { ms: number; reason: string };
+
   constructor(opts: TcpClientOptions) {
     this.#opts = opts;
+    const timeout = opts.timings.keepaliveTimeoutMs;
+    this.#pingDeadline = { ms: timeout, reason: `no alive within ${secondsText(timeout)} of ${WORDS.ping}` };
   }
 
   /** Starts the connection attempt; events arrive asynchronously through onEvent. */
@@ -106,12 +111,11 @@ export class TcpClient {
    * Sends a word and arms the deadline for its `alive` (which also bounds the write): by default
    * keepalive_timeout, as for every ping.
    */
-  #send(word: typeof WORDS.hello | typeof WORDS.ping, deadline?: { ms: number; reason: string }): void {
+  #send(word: typeof WORDS.hello | typeof WORDS.ping, deadline: { ms: number; reason: string } = this.#pingDeadline): void {
     const socket = this.#socket;
     if (!socket || this.#phase === 'done') return;
     this.#awaitingAlive = true;
-    const timeout = this.#opts.timings.keepaliveTimeoutMs;
-    this.#arm(deadline?.ms ?? timeout, deadline?.reason ?? `no alive within ${secondsText(timeout)} of ${word}`);
+    this.#arm(deadline.ms, deadline.reason);
     socket.write(lineOf(word));
   }
 
