@@ -9,6 +9,21 @@ const root = mkdtempSync(join(tmpdir(), 'state-unit-'));
 let n = 0;
 /** A fresh, not yet existing state_dir per test. */
 const freshDir = () => join(root, `s${++n}`, 'state');
+/** A store on a fresh state_dir, loaded as the daemon does at start. */
+function loadedStore(): { dir: string; store: StateStore } {
+  const dir = freshDir();
+  const store = new StateStore(dir);
+  store.load();
+  return { dir, store };
+}
+/** A state_dir path where a file stands, so that every write fails. */
+function blockedDir(): string {
+  const parent = join(root, `s${++n}`);
+  mkdirSync(parent, { recursive: true });
+  const dir = join(parent, 'state');
+  writeFileSync(dir, 'a file where state_dir should be');
+  return dir;
+}
 
 after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -20,9 +35,7 @@ describe('state store: writing', () => {
   });
 
   it('save creates state_dir 0700 and state.json 0600 holding exactly the state', async () => {
-    const dir = freshDir();
-    const store = new StateStore(dir);
-    store.load();
+    const { dir, store } = loadedStore();
     await store.save({ version: 1, provisioned: true });
     assert.equal(store.file, join(dir, 'state.json'));
     assert.deepEqual(JSON.parse(readFileSync(store.file, 'utf8')), { version: 1, provisioned: true });
@@ -33,9 +46,7 @@ describe('state store: writing', () => {
   });
 
   it('saves run in order: the last one wins', async () => {
-    const dir = freshDir();
-    const store = new StateStore(dir);
-    store.load();
+    const { dir, store } = loadedStore();
     void store.save({ version: 1, provisioned: true });
     void store.save({ version: 1, provisioned: false });
     const last = store.save({ version: 1, provisioned: true });
@@ -46,9 +57,7 @@ describe('state store: writing', () => {
   });
 
   it('a reader never sees a torn file while writes are going on', async () => {
-    const dir = freshDir();
-    const store = new StateStore(dir);
-    store.load();
+    const { dir, store } = loadedStore();
     await store.save({ version: 1, provisioned: true });
     let writing = true;
     let reads = 0;
@@ -70,9 +79,7 @@ describe('state store: writing', () => {
   });
 
   it('an unchanged state is not rewritten', async () => {
-    const dir = freshDir();
-    const store = new StateStore(dir);
-    store.load();
+    const { dir, store } = loadedStore();
     await store.save({ version: 1, provisioned: true });
     const before = statSync(store.file).ino;
     await store.save({ version: 1, provisioned: true });
@@ -80,10 +87,7 @@ describe('state store: writing', () => {
   });
 
   it('a failed write rejects, and flushed() reports it', async () => {
-    const parent = join(root, `s${++n}`);
-    mkdirSync(parent, { recursive: true });
-    const dir = join(parent, 'state');
-    writeFileSync(dir, 'a file where state_dir should be');
+    const dir = blockedDir();
     const store = new StateStore(dir);
     await assert.rejects(store.save({ version: 1, provisioned: true }));
     await assert.rejects(store.flushed());
@@ -91,9 +95,7 @@ describe('state store: writing', () => {
   });
 
   it('two saves of the same state while the first is in flight write once', async () => {
-    const dir = freshDir();
-    const store = new StateStore(dir);
-    store.load();
+    const { dir, store } = loadedStore();
     const first = store.save({ version: 1, provisioned: true });
     const second = store.save({ version: 1, provisioned: true });
     await first;
@@ -104,10 +106,7 @@ describe('state store: writing', () => {
   });
 
   it('after a failed write, saving the same state again tries again', async () => {
-    const parent = join(root, `s${++n}`);
-    mkdirSync(parent, { recursive: true });
-    const dir = join(parent, 'state');
-    writeFileSync(dir, 'a file where state_dir should be');
+    const dir = blockedDir();
     const store = new StateStore(dir);
     await assert.rejects(store.save({ version: 1, provisioned: true }));
     rmSync(dir);
@@ -116,9 +115,7 @@ describe('state store: writing', () => {
   });
 
   it('a temp file left by a crash mid-write does not change what is read', async () => {
-    const dir = freshDir();
-    const store = new StateStore(dir);
-    store.load();
+    const { dir, store } = loadedStore();
     await store.save({ version: 1, provisioned: true });
     writeFileSync(join(dir, '.state.json.0123456789ab.tmp'), '{"version":1,"provis');
     assert.deepEqual(new StateStore(dir).load(), { state: { version: 1, provisioned: true } });
