@@ -1,7 +1,7 @@
 import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { writeFileAtomic } from '../pki/atomic-file.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 
 /** What survives a restart; only facts, never key material. */
 const persistedState = z.strictObject({

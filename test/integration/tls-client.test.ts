@@ -14,8 +14,8 @@ import type { LinkEvent, LinkTarget, ResponderEvent } from '../../machines/event
 import { createTlsClientActor } from '../../src/actors/tls-client.actor.ts';
 import { createTlsResponderActor } from '../../src/actors/tls-responder.actor.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { CredentialHolder } from '../../src/pki/tls-credentials.ts';
-import { TrustStore } from '../../src/pki/trust-store.ts';
+import { CredentialHolder } from '../../src/pki/certificate/tls-credentials.ts';
+import { TrustStore } from '../../src/pki/trust/trust-store.ts';
 import { BmcResponder } from '../../src/tls/bmc-responder.ts';
 import type { LinkTimings } from '../../src/tls/link-timings.ts';
 import { TcpClient } from '../../src/tls/tcp-client.ts';

@@ -7,7 +7,7 @@ const read = (path: string) => readFileSync(resolve(import.meta.dirname, '../..'
 
 describe('every error an operator can meet is explained in docs/', () => {
   it('each TokenError code has a row in docs/tokens.md and is named in docs/operations.md', () => {
-    const union = /export type TokenErrorCode =([^;]+);/.exec(read('src/pki/token-error.ts'))?.[1] ?? '';
+    const union = /export type TokenErrorCode =([^;]+);/.exec(read('src/pki/token/token-error.ts'))?.[1] ?? '';
     const codes = [...union.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1] ?? '');
     assert.ok(codes.length >= 10, `found ${codes.length} codes`);
     const tokens = read('docs/tokens.md');

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign, verify, createPublicKey } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { ecdsaSignatureValue, tlv, toPem, unsignedInteger, x509Time } from '../../src/pki/der.ts';
-import { ecPointOfSpki, keyIdentifier, spkiFromEcPoint } from '../../src/pki/ec-p256.ts';
+import { ecdsaSignatureValue, tlv, toPem, unsignedInteger, x509Time } from '../../src/pki/certificate/der.ts';
+import { ecPointOfSpki, keyIdentifier, spkiFromEcPoint } from '../../src/pki/token/ec-p256.ts';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 

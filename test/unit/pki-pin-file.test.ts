@@ -3,9 +3,9 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { checkPinFile, readPinFile } from '../../src/pki/pin-file.ts';
-import { tokenErrorCodeForCkr } from '../../src/pki/pkcs11-return-codes.ts';
-import { TokenError } from '../../src/pki/token-error.ts';
+import { checkPinFile, readPinFile } from '../../src/pki/token/pin-file.ts';
+import { tokenErrorCodeForCkr } from '../../src/pki/token/pkcs11-return-codes.ts';
+import { TokenError } from '../../src/pki/token/token-error.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pki-pin-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,5 +1,5 @@
-import type { Config } from '../config/schema.ts';
-import type { Logger } from '../log.ts';
+import type { Config } from '../../config/schema.ts';
+import type { Logger } from '../../log.ts';
 import { Pkcs11Token } from './pkcs11-token.ts';
 import { SoftwareToken } from './software-token.ts';
 

@@ -1,11 +1,11 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as signWith, type KeyObject } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Logger } from '../log.ts';
-import { withTimeout } from '../util/with-timeout.ts';
-import { ensureDir, writeFileAtomic } from './atomic-file.ts';
-import { SerialQueue } from './serial-queue.ts';
-import type { CaKeyToken, CaPublicKey } from './token.ts';
+import type { Logger } from '../../log.ts';
+import { withTimeout } from '../../util/with-timeout.ts';
+import { ensureDir, writeFileAtomic } from '../../util/atomic-file.ts';
+import { SerialQueue } from '../../util/serial-queue.ts';
+import type { CaKeyToken, CaPublicKey } from './ca-key-token.ts';
 import { TokenError } from './token-error.ts';
 
 /** Where the software token keeps its key, and the per-call timeout. */

@@ -1,15 +1,15 @@
-import type { IssueRequest, IssueSummary } from '../../machines/events.ts';
-import type { Config } from '../config/schema.ts';
-import type { Logger } from '../log.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import type { IssueRequest, IssueSummary } from '../../../machines/events.ts';
+import type { Config } from '../../config/schema.ts';
+import type { Logger } from '../../log.ts';
+import { writeFileAtomic } from '../../util/atomic-file.ts';
 import { ensureCaCertificate, type IssuingCa } from './ca-certificate.ts';
 import { certPaths } from './cert-paths.ts';
 import { issueLeaf } from './leaf-certificate.ts';
-import { checkPinFile } from './pin-file.ts';
-import { SerialQueue } from './serial-queue.ts';
+import { checkPinFile } from '../token/pin-file.ts';
+import { SerialQueue } from '../../util/serial-queue.ts';
 import type { CredentialHolder, TlsCredentials } from './tls-credentials.ts';
-import { createCaKeyToken, type CaKeyToken } from './token.ts';
-import { TokenError } from './token-error.ts';
+import { createCaKeyToken, type CaKeyToken } from '../token/ca-key-token.ts';
+import { TokenError } from '../token/token-error.ts';
 
 /** What the statechart's issueCertificates actor calls: the token CA issuing this BMC's TLS leaves. */
 export interface CertificateIssuer {

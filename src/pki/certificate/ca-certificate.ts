@@ -1,14 +1,14 @@
 import { createHash, createPublicKey, X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { Logger } from '../log.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import type { Logger } from '../../log.ts';
+import { writeFileAtomic } from '../../util/atomic-file.ts';
 import { signedCertificate, subjectKeyIdentifierExtension, tbsCertificate, type CertificateProfile } from './certificate-assembly.ts';
 import { caCommonName, caProfile, leafProfile } from './certificate-profile.ts';
 import { randomSerial } from './certificate-serial.ts';
 import { toPem } from './der.ts';
-import { keyIdentifier } from './ec-p256.ts';
-import { hexOf } from './hex.ts';
-import type { CaKeyToken } from './token.ts';
+import { keyIdentifier } from '../token/ec-p256.ts';
+import { hexOf } from '../../util/hex.ts';
+import type { CaKeyToken } from '../token/ca-key-token.ts';
 import { signVerified } from './verified-signature.ts';
 import { SubjectKeyIdentifierExtension, X509Certificate } from './x509.ts';
 

@@ -1,12 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pkcs11 from 'pkcs11js';
-import type { TokenConfig } from '../config/schema.ts';
-import type { Logger } from '../log.ts';
+import type { TokenConfig } from '../../config/schema.ts';
+import type { Logger } from '../../log.ts';
 import { P256_EC_PARAMS, spkiFromEcPoint } from './ec-p256.ts';
 import { readPinFile } from './pin-file.ts';
 import { Pkcs11Module, type Pkcs11Attribute, type Pkcs11Handle } from './pkcs11-module.ts';
-import { SerialQueue } from './serial-queue.ts';
-import type { CaKeyToken, CaPublicKey } from './token.ts';
+import { SerialQueue } from '../../util/serial-queue.ts';
+import type { CaKeyToken, CaPublicKey } from './ca-key-token.ts';
 import { needsReopen, TokenError } from './token-error.ts';
 
 /** What a PKCS#11 token needs: the `token` config, the per-call timeout, a logger. */

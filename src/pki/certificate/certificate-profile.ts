@@ -1,4 +1,4 @@
-import { hexOf } from './hex.ts';
+import { hexOf } from '../../util/hex.ts';
 import type { CertificateProfile } from './certificate-assembly.ts';
 import {
   AuthorityKeyIdentifierExtension,

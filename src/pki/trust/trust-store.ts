@@ -2,11 +2,11 @@ import { watch as fsWatch, mkdirSync, type FSWatcher } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '../log.ts';
-import { syncDir, writeFileAtomic } from './atomic-file.ts';
+import type { Logger } from '../../log.ts';
+import { syncDir, writeFileAtomic } from '../../util/atomic-file.ts';
 import { parseCaPem, type ParsedCa } from './ca-certificate-pem.ts';
 import { opensslSubjectHash } from './openssl-subject-hash.ts';
-import { SerialQueue } from './serial-queue.ts';
+import { SerialQueue } from '../../util/serial-queue.ts';
 import { TrustStoreError } from './trust-store-error.ts';
 
 /** A peer CA this BMC trusts: one PEM file in the authority directory. */

@@ -1,9 +1,9 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { TimeoutError, withTimeout } from '../util/with-timeout.ts';
+import { TimeoutError, withTimeout } from '../../util/with-timeout.ts';
 import { PKCS11_WORKER_SOURCE } from './pkcs11-worker-source.ts';
 import { tokenErrorCodeForCkr } from './pkcs11-return-codes.ts';
-import { SerialQueue } from './serial-queue.ts';
+import { SerialQueue } from '../../util/serial-queue.ts';
 import { TokenError } from './token-error.ts';
 
 /** A PKCS#11 object or session handle as pkcs11js represents it (8 opaque bytes). */
