@@ -211,7 +211,7 @@ class Pkcs11Thread {
   #session(id: number): OpenSession {
     const open = this.#sessions.get(id);
     // The daemon's handle outlived a finalize: the same answer a module gives for a stale handle.
-    if (!open) throw new pkcs11js.Pkcs11Error('CKR_SESSION_HANDLE_INVALID', pkcs11js.CKR_SESSION_HANDLE_INVALID, 'session');
+    if (!open) throw new pkcs11js.Pkcs11Error('CKR_SESSION_HANDLE_INVALID', pkcs11js.CKR_SESSION_HANDLE_INVALID, '');
     return open;
   }
 }
