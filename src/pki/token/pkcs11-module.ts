@@ -9,6 +9,7 @@ import {
   type Pkcs11Request,
   type Pkcs11Result,
   type Pkcs11WorkerData,
+  pkcs11ReadySchema,
   pkcs11ReplySchema,
   pkcs11ResultSchemas,
 } from './pkcs11-worker-protocol.ts';
@@ -26,6 +27,18 @@ const OPERATION: Record<Pkcs11Op, string> = {
   generateKey: 'C_GenerateKeyPair',
   sign: 'C_Sign',
 };
+
+/**
+ * How long a new PKCS#11 thread may take to start listening (loading graphene-pk11; from source,
+ * compiling its TypeScript). Not part of any call's token_timeout: no module is touched yet.
+ */
+const THREAD_START_TIMEOUT_MS = 30_000;
+
+/** A PKCS#11 thread and the promise that it listens. */
+interface Thread {
+  readonly worker: Worker;
+  readonly ready: Promise<void>;
+}
 
 /** A request waiting for its reply from one thread. */
 interface Pending {
@@ -60,7 +73,7 @@ export class Pkcs11Module {
 
   readonly path: string;
   #refs = 0;
-  #worker: Worker | undefined;
+  #thread: Thread | undefined;
   #initialized = false;
   #epoch = 0;
   #nextId = 1;
@@ -123,7 +136,7 @@ export class Pkcs11Module {
     this.#epoch++;
     if (!this.#initialized) return;
     this.#initialized = false;
-    if (this.#worker) await this.#request({ op: 'finalize' }, timeoutMs).catch(() => undefined);
+    if (this.#thread) await this.#request({ op: 'finalize' }, timeoutMs).catch(() => undefined);
   }
 
   /**
@@ -132,7 +145,7 @@ export class Pkcs11Module {
    */
   async release(timeoutMs: number): Promise<void> {
     if (--this.#refs > 0) return;
-    if (this.#initialized && this.#worker) await this.#request({ op: 'finalize' }, timeoutMs).catch(() => undefined);
+    if (this.#initialized && this.#thread) await this.#request({ op: 'finalize' }, timeoutMs).catch(() => undefined);
     this.#initialized = false;
     this.#epoch++;
     this.#abandonWorker();
@@ -142,7 +155,7 @@ export class Pkcs11Module {
     const operation = OPERATION[request.op];
     return this.#queue.run(async () => {
       await this.#waitForAbandonedCall(operation, timeoutMs);
-      const worker = this.#ensureWorker();
+      const worker = await this.#startedThread(operation);
       const id = this.#nextId++;
       const reply = new Promise<unknown>((resolve, reject) => this.#pending.set(id, { worker, resolve, reject }));
       const message: Pkcs11Message = { id, request };
@@ -169,12 +182,34 @@ export class Pkcs11Module {
     });
   }
 
-  #ensureWorker(): Worker {
-    if (this.#worker) return this.#worker;
+  /** The module's thread, started if there is none, once it listens. */
+  async #startedThread(operation: string): Promise<Worker> {
+    const thread = this.#ensureThread();
+    try {
+      await withTimeout(thread.ready, THREAD_START_TIMEOUT_MS, 'starting the PKCS#11 thread');
+    } catch (err) {
+      if (this.#thread === thread) this.#abandonWorker();
+      const why = err instanceof Error ? err.message : String(err);
+      throw new TokenError('FAILED', `${operation} on ${this.path} was not attempted: ${why}`, { operation });
+    }
+    return thread.worker;
+  }
+
+  #ensureThread(): Thread {
+    if (this.#thread) return this.#thread;
     const data: Pkcs11WorkerData = { modulePath: this.path };
     const worker = startPkcs11Worker(data);
     worker.unref();
+    let listening: () => void = () => undefined;
+    let failed: (err: Error) => void = () => undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      listening = resolve;
+      failed = reject;
+    });
+    // Nobody may be waiting for it yet (or any more): a failed start is reported by #startedThread.
+    ready.catch(() => undefined);
     worker.on('message', (m: unknown) => {
+      if (pkcs11ReadySchema.safeParse(m).success) return listening();
       const parsed = pkcs11ReplySchema.safeParse(m);
       if (!parsed.success) return;
       const reply = parsed.data;
@@ -185,8 +220,9 @@ export class Pkcs11Module {
       else p.reject(reply.failure);
     });
     const failAll = (why: string) => {
-      if (this.#worker === worker) {
-        this.#worker = undefined;
+      failed(new Error(why));
+      if (this.#thread?.worker === worker) {
+        this.#thread = undefined;
         this.#initialized = false;
         this.#epoch++;
       }
@@ -198,8 +234,8 @@ export class Pkcs11Module {
     };
     worker.on('error', (err) => failAll(`PKCS#11 thread failed: ${err.message}`));
     worker.on('exit', (code) => failAll(`PKCS#11 thread exited with status ${code}`));
-    this.#worker = worker;
-    return worker;
+    this.#thread = { worker, ready };
+    return this.#thread;
   }
 
   /**
@@ -223,8 +259,8 @@ export class Pkcs11Module {
   }
 
   #abandonWorker(): void {
-    const w = this.#worker;
-    this.#worker = undefined;
+    const w = this.#thread?.worker;
+    this.#thread = undefined;
     if (!w) return;
     const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     const gone = exited.then(() => {

@@ -103,6 +103,14 @@ export const pkcs11ReplySchema = z.discriminatedUnion('ok', [
 /** One reply from the thread. A message without a usable id is answered with id -1. */
 export type Pkcs11Reply = z.infer<typeof pkcs11ReplySchema>;
 
+/**
+ * The thread's first message, once it listens: loading graphene-pk11 (and, from source, compiling
+ * the thread's TypeScript) takes a while, and that time must not count against a token call.
+ */
+export const pkcs11ReadySchema = z.object({ ready: z.literal(true) });
+/** The thread's "listening" message. */
+export type Pkcs11Ready = z.infer<typeof pkcs11ReadySchema>;
+
 /** What the thread is started with. */
 export const pkcs11WorkerDataSchema = z.object({ modulePath: z.string() });
 /** The thread's workerData: the module it loads. */

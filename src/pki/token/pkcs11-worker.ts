@@ -27,6 +27,7 @@ import {
   type Pkcs11Failure,
   type Pkcs11Message,
   type Pkcs11Op,
+  type Pkcs11Ready,
   type Pkcs11Reply,
   type Pkcs11Request,
   type Pkcs11Result,
@@ -257,4 +258,6 @@ if (!isMainThread && parentPort) {
   const port = parentPort;
   const thread = new Pkcs11Thread(pkcs11WorkerDataSchema.parse(workerData).modulePath);
   port.on('message', (m: unknown) => port.postMessage(answer(thread, m)));
+  const ready: Pkcs11Ready = { ready: true };
+  port.postMessage(ready);
 }
