@@ -246,7 +246,10 @@ async function detection(pki: TestPki): Promise<void> {
       credentials,
       trust,
       log: silentLog(),
-      onEvent: (e: LinkEvent) => (e.type === 'LINK_UP' ? (at.up = performance.now()) : (at.down = performance.now())),
+      onEvent: (e: LinkEvent) => {
+        if (e.type === 'LINK_UP') at.up = performance.now();
+        else at.down = performance.now();
+      },
     });
     client.start();
     return { client, at };

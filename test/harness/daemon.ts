@@ -101,7 +101,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   mkdirSync(dir, { recursive: true });
   const config: Record<string, unknown> = {
     name: 'bmc-test',
-    cert_root: join(dir, 'root') + '/',
+    cert_root: `${join(dir, 'root')}/`,
     state_dir: join(dir, 'state'),
     port: await freePort(),
     ...opts.config,

@@ -199,7 +199,7 @@ describe('TcpClient: one outbound peer link', () => {
 
   it('LINK_FAILED, without dialling anything, for a target without an address', async () => {
     const { next } = startClient({ port, address: '' });
-    assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'no usable address for bmc-a: "" port ' + port });
+    assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: `no usable address for bmc-a: "" port ${port}` });
   });
 
   it('LINK_FAILED when this BMC holds a broken key', async () => {
