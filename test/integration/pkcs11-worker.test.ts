@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { readPinFile } from '../../src/pki/token/pin-file.ts';
 import { tokenErrorOf } from '../../src/pki/token/pkcs11-token-error.ts';
 import { type Pkcs11Reply, pkcs11ReadySchema, pkcs11ReplySchema } from '../../src/pki/token/pkcs11-worker-protocol.ts';
-import { startPkcs11Worker } from '../../src/pki/token/start-pkcs11-worker.ts';
+import { PKCS11_WORKER } from '../../src/pki/token/pkcs11-module.ts';
+import { startModuleWorker } from '../../src/util/module-worker.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { startSoftHsmToken, type TestToken } from '../harness/softhsm.ts';
 
@@ -35,7 +36,7 @@ describe('the PKCS#11 thread', () => {
       saved.set(k, process.env[k]);
       process.env[k] = v;
     }
-    worker = startPkcs11Worker({ modulePath: token.token.module });
+    worker = startModuleWorker({ module: PKCS11_WORKER, workerData: { modulePath: token.token.module } });
     const [first] = await withTimeout(once(worker, 'message'), 30_000, 'PKCS#11 thread start');
     assert.ok(pkcs11ReadySchema.safeParse(first).success, `the thread says it listens first: ${JSON.stringify(first)}`);
   });

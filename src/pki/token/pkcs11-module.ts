@@ -1,4 +1,5 @@
 import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../../util/module-worker.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 import { TimeoutError, withTimeout } from '../../util/with-timeout.ts';
 import { tokenErrorOf } from './pkcs11-token-error.ts';
@@ -13,7 +14,6 @@ import {
   pkcs11ReplySchema,
   pkcs11ResultSchemas,
 } from './pkcs11-worker-protocol.ts';
-import { startPkcs11Worker } from './start-pkcs11-worker.ts';
 import { TokenError } from './token-error.ts';
 
 /** The PKCS#11 function each request stands for, in error messages and TokenError.operation. */
@@ -33,6 +33,9 @@ const OPERATION: Record<Pkcs11Op, string> = {
  * compiling its TypeScript). Not part of any call's token_timeout: no module is touched yet.
  */
 const THREAD_START_TIMEOUT_MS = 30_000;
+
+/** The PKCS#11 thread's module (pnpm build makes it dist/pkcs11-worker.js). */
+export const PKCS11_WORKER = new URL('./pkcs11-worker.ts', import.meta.url);
 
 /** A PKCS#11 thread and the promise that it listens. */
 interface Thread {
@@ -197,8 +200,8 @@ export class Pkcs11Module {
 
   #ensureThread(): Thread {
     if (this.#thread) return this.#thread;
-    const data: Pkcs11WorkerData = { modulePath: this.path };
-    const worker = startPkcs11Worker(data);
+    const workerData: Pkcs11WorkerData = { modulePath: this.path };
+    const worker = startModuleWorker({ module: PKCS11_WORKER, workerData });
     worker.unref();
     let listening: () => void = () => undefined;
     let failed: (err: Error) => void = () => undefined;
