@@ -6,7 +6,7 @@
  * one session never sees two operations at once (tpm2-pkcs11 answers CKR_OPERATION_ACTIVE). A
  * hung call blocks only this thread: the daemon's timeout fires and it abandons the thread.
  */
-import { isMainThread, parentPort, workerData } from 'node:worker_threads';
+import { isMainThread } from 'node:worker_threads';
 import {
   KeyGenMechanism,
   KeyType,
@@ -21,6 +21,7 @@ import {
   UserType,
 } from 'graphene-pk11';
 import pkcs11js from 'pkcs11js';
+import { workerPort } from '../../util/worker-port.ts';
 import { P256_EC_PARAMS } from './ec-p256.ts';
 import {
   type FoundKey,
@@ -254,10 +255,10 @@ function answer(thread: Pkcs11Thread, m: unknown): Pkcs11Reply {
   }
 }
 
-if (!isMainThread && parentPort) {
-  const port = parentPort;
-  const thread = new Pkcs11Thread(pkcs11WorkerDataSchema.parse(workerData).modulePath);
-  port.on('message', (m: unknown) => port.postMessage(answer(thread, m)));
-  const ready: Pkcs11Ready = { ready: true };
-  port.postMessage(ready);
+if (!isMainThread) {
+  // Requests arrive as `unknown`: answer() parses each one against the protocol.
+  const port = workerPort<unknown, Pkcs11Reply | Pkcs11Ready>();
+  const thread = new Pkcs11Thread(pkcs11WorkerDataSchema.parse(port.data).modulePath);
+  port.onRequest((m) => port.send(answer(thread, m)));
+  port.send({ ready: true });
 }
