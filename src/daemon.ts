@@ -12,7 +12,7 @@ import { exportProvisioningService, type ProvisioningService } from './dbus/prov
 import { connectSystemBus } from './dbus/system-bus.ts';
 import type { Logger } from './log.ts';
 import { certPaths } from './pki/certificate/cert-paths.ts';
-import { CredentialHolder } from './pki/certificate/tls-credentials.ts';
+import type { CredentialHolder } from './pki/certificate/tls-credentials.ts';
 import { TrustStore } from './pki/trust/trust-store.ts';
 import { StateStore } from './state/state-store.ts';
 import { logTransitions } from './transition-log.ts';

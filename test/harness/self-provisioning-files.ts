@@ -59,8 +59,8 @@ function filesUnder(dir: string): string[] {
 }
 
 /**
- * Checks the files ProvisionPeer("self") must leave under cert_root (contracts.md): self_ca.pem is a
- * self-signed CA, both https/ chains are a leaf naming this BMC followed by that CA, verifying with
+ * Checks the files ProvisionPeer("self") must leave under cert_root (docs/security-model.md,
+ * "What lives where"): self_ca.pem is a self-signed CA, both https/ chains are a leaf naming this BMC followed by that CA, verifying with
  * `openssl verify -x509_strict -purpose sslserver|sslclient`, and no private key is anywhere under cert_root.
  */
 export async function checkSelfProvisioningFiles(opts: { certRoot: string; name: string }): Promise<SelfProvisioningFiles> {

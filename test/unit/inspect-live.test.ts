@@ -393,7 +393,7 @@ describe('forwarding to a Stately-compatible WebSocket endpoint', () => {
     const ready = await waitFor('the Ready snapshot', () =>
       got.find((m) => m.type === '@xstate.snapshot' && m.sessionId === daemon.sessionId && JSON.stringify(m.snapshot?.value) === '{"self":{"Provisioned":"Ready"},"responder":"Listening"}'),
     );
-    assert.equal((ready.snapshot?.context as { provisioned?: boolean }).provisioned, true);
+    assert.equal((ready.snapshot?.context as { provisioned?: boolean } | undefined)?.provisioned, true);
     const event = got.find((m) => m.type === '@xstate.event' && m.event?.type === 'PROVISION_SELF');
     assert.deepEqual(event?.event, { type: 'PROVISION_SELF', requestId: 'req-1', pin: '[redacted]', nonce: '[redacted]', note: '[redacted]' });
     assert.deepEqual(leaks(relay.received.join('\n')), []);
