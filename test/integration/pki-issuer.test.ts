@@ -12,10 +12,8 @@ import { configSchema, type Config, type TokenConfig } from '../../src/config/sc
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { createCertificateIssuer, type CertificateIssuer } from '../../src/pki/certificate/certificate-issuer.ts';
 import { LEAF_MAX_BACKDATE_MS } from '../../src/pki/certificate/leaf-certificate.ts';
-import { Pkcs11Token } from '../../src/pki/token/pkcs11-token.ts';
-import { softwareTokenPaths } from '../../src/pki/token/software-token.ts';
+import { Pkcs11Token, softwareTokenPaths, TokenError, type TokenErrorCode } from '../../src/pki/token/index.ts';
 import { CredentialHolder } from '../../src/pki/certificate/tls-credentials.ts';
-import { TokenError, type TokenErrorCode } from '../../src/pki/token/token-error.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { runTool } from '../harness/run-tool.ts';
 import { checkSelfProvisioningFiles } from '../harness/self-provisioning-files.ts';

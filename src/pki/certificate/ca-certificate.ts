@@ -6,9 +6,8 @@ import { signedCertificate, subjectKeyIdentifierExtension, tbsCertificate, type 
 import { caCommonName, caProfile, leafProfile } from './certificate-profile.ts';
 import { randomSerial } from './certificate-serial.ts';
 import { toPem } from './der.ts';
-import { keyIdentifier } from '../token/ec-p256.ts';
 import { hexOf } from '../../util/hex.ts';
-import type { CaKeyToken } from '../token/ca-key-token.ts';
+import { type CaKeyToken, keyIdentifier } from '../token/index.ts';
 import { signVerified } from './verified-signature.ts';
 import { SubjectKeyIdentifierExtension, X509Certificate } from './x509.ts';
 

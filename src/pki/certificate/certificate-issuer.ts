@@ -5,11 +5,9 @@ import { writeFileAtomic } from '../../util/atomic-file.ts';
 import { ensureCaCertificate, type IssuingCa } from './ca-certificate.ts';
 import { certPaths } from './cert-paths.ts';
 import { issueLeaf } from './leaf-certificate.ts';
-import { checkPinFile } from '../token/pin-file.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 import type { CredentialHolder, TlsCredentials } from './tls-credentials.ts';
-import { createCaKeyToken, type CaKeyToken } from '../token/ca-key-token.ts';
-import { TokenError } from '../token/token-error.ts';
+import { type CaKeyToken, checkPinFile, createCaKeyToken, TokenError } from '../token/index.ts';
 
 /** What the statechart's issueCertificates actor calls: the token CA issuing this BMC's TLS leaves. */
 export interface CertificateIssuer {

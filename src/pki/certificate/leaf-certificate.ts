@@ -3,8 +3,7 @@ import type { IssuingCa } from './ca-certificate.ts';
 import { signedCertificate, subjectKeyIdentifierExtension, tbsCertificate } from './certificate-assembly.ts';
 import { randomSerial } from './certificate-serial.ts';
 import { toPem } from './der.ts';
-import { keyIdentifier } from '../token/ec-p256.ts';
-import type { CaKeyToken } from '../token/ca-key-token.ts';
+import { type CaKeyToken, keyIdentifier } from '../token/index.ts';
 import { signVerified } from './verified-signature.ts';
 
 /** Most a leaf's notBefore is set in the past for peers whose clocks lag (also capped at a tenth of the lifetime). */
