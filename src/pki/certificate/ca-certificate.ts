@@ -79,8 +79,8 @@ function unusableBecause(cert: NodeX509, req: CaCertificateRequest, now: number)
  */
 export async function ensureCaCertificate(req: CaCertificateRequest): Promise<IssuingCa> {
   const now = Date.now();
-  const crypto = new TokenCrypto(req.token);
-  const signer: CertificateSigner = { crypto, key: crypto.caKey(req.spki) };
+  const tokenCrypto = new TokenCrypto(req.token);
+  const signer: CertificateSigner = { crypto: tokenCrypto, key: tokenCrypto.caKey(req.spki) };
   let why = 'there is none';
   try {
     const pem = await readFile(req.file, 'utf8');
