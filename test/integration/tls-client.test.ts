@@ -246,7 +246,7 @@ async function startChildResponder(pki: TestPki): Promise<{ process: ChildProces
     import { readFileSync } from 'node:fs';
     import winston from 'winston';
     import { BmcResponder } from './src/tls/bmc-responder.ts';
-    import { CredentialHolder } from './src/pki/tls-credentials.ts';
+    import { CredentialHolder } from './src/pki/certificate/index.ts';
     const env = (k) => readFileSync(process.env[k], 'utf8');
     const credentials = new CredentialHolder();
     const a = { keyPem: env('KEY'), certChainPem: env('CHAIN'), caPem: env('CA'), notAfter: new Date(Date.now() + 86400000) };
