@@ -183,14 +183,15 @@ describe('certificates built with @peculiar/x509 and signed through the token-ba
     }
   });
 
-  it('serials are minimal positive INTEGERs; zero, empty and over-long serials are refused before the token signs', async () => {
+  it('serials are minimal positive INTEGERs of at most 20 octets; zero, empty and longer serials are refused before the token signs', async () => {
     const at = (serial: string) => ({ serial, notBefore: KAT.leaf.fields.notBefore, notAfter: KAT.leaf.fields.notAfter });
-    for (const [serial, encoded] of [['7f', '02017f'], ['80', '02020080'], ['000012', '020112']] as const) {
+    const longest = `7f${'ff'.repeat(19)}`;
+    for (const [serial, encoded] of [['7f', '02017f'], ['80', '02020080'], ['000012', '020112'], [`00${longest}`, `0214${longest}`]] as const) {
       const cert = await buildCertificate({ profile: leaf, fields: fields(at(serial), LEAF_SPKI), signer });
       assert.equal(hex(certificateDer(cert.der).serial), encoded, `serial ${serial}`);
     }
     token.signed.length = 0;
-    for (const serial of ['', '00', '0000', '01'.repeat(21)]) {
+    for (const serial of ['', '00', '0000', '01'.repeat(21), `80${'00'.repeat(19)}`]) {
       await assert.rejects(buildCertificate({ profile: leaf, fields: fields(at(serial), LEAF_SPKI), signer }), RangeError, `serial "${serial}"`);
     }
     assert.equal(token.signed.length, 0, 'nothing was signed');

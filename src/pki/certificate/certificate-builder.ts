@@ -13,7 +13,7 @@ const MAX_SERIAL_OCTETS = 20;
 
 /** What changes per certificate. */
 export interface CertificateFields {
-  /** Positive serial number, big-endian magnitude (1–20 octets, not zero). */
+  /** Serial number, big-endian magnitude: not zero, at most 20 octets once DER-encoded (RFC 5280). */
   readonly serial: Uint8Array;
   /** Whole seconds are kept; from 1950 on (UTCTime through 2049, GeneralizedTime from 2050). */
   readonly notBefore: Date;
@@ -43,8 +43,11 @@ export interface BuiltCertificate {
 
 function checkFields(fields: CertificateFields): void {
   const { serial, notBefore, notAfter } = fields;
-  if (serial.length === 0 || serial.length > MAX_SERIAL_OCTETS || serial.every((b) => b === 0)) {
-    throw new RangeError(`certificate serial must be 1–${MAX_SERIAL_OCTETS} octets and not zero (got ${serial.length} octets)`);
+  const first = serial.findIndex((b) => b !== 0);
+  // Octets of the DER INTEGER content: leading zeros dropped, a 0x00 added when the top bit is set.
+  const encoded = first < 0 ? 0 : serial.length - first + ((serial[first] ?? 0) & 0x80 ? 1 : 0);
+  if (encoded === 0 || encoded > MAX_SERIAL_OCTETS) {
+    throw new RangeError(`certificate serial must be positive and at most ${MAX_SERIAL_OCTETS} octets in DER (got ${serial.length} octets)`);
   }
   for (const [what, date] of [['notBefore', notBefore], ['notAfter', notAfter]] as const) {
     const year = date.getUTCFullYear();
