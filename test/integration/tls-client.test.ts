@@ -14,7 +14,7 @@ import type { LinkEvent, LinkTarget, ResponderEvent } from '../../machines/event
 import { createTlsClientActor } from '../../src/actors/tls-client.actor.ts';
 import { createTlsResponderActor } from '../../src/actors/tls-responder.actor.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { CredentialHolder } from '../../src/pki/certificate/tls-credentials.ts';
+import { CredentialHolder } from '../../src/pki/certificate/index.ts';
 import { TrustStore } from '../../src/pki/trust/trust-store.ts';
 import { BmcResponder } from '../../src/tls/bmc-responder.ts';
 import type { LinkTimings } from '../../src/tls/link-timings.ts';
@@ -247,7 +247,7 @@ async function startChildResponder(pki: TestPki): Promise<{ process: ChildProces
     import { readFileSync } from 'node:fs';
     import winston from 'winston';
     import { BmcResponder } from './src/tls/bmc-responder.ts';
-    import { CredentialHolder } from './src/pki/certificate/tls-credentials.ts';
+    import { CredentialHolder } from './src/pki/certificate/index.ts';
     const env = (k) => readFileSync(process.env[k], 'utf8');
     const credentials = new CredentialHolder();
     const a = { keyPem: env('KEY'), certChainPem: env('CHAIN'), caPem: env('CA'), notAfter: new Date(Date.now() + 86400000) };
