@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { concatBytes } from '../../util/concat-bytes.ts';
 
 /** DER of the P-256 curve OID (1.2.840.10045.3.1.7): the CKA_EC_PARAMS value. */
 export const P256_EC_PARAMS = Uint8Array.from([0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]);
