@@ -44,6 +44,11 @@ const workerEntries = [
   'src/inspect/elk-layout-worker.ts',
   'src/pki/token/pkcs11-worker.ts',
 ];
+const workerNames = workerEntries.map((path) => basename(path, '.ts'));
+if (new Set(workerNames).size !== workerNames.length || workerNames.includes('provisioningd')) {
+  console.error(`build: worker modules need distinct base names (dist/<name>.js): ${workerNames.join(', ')}`);
+  process.exit(1);
+}
 const entryPoints = {
   provisioningd: 'src/main.ts',
   ...Object.fromEntries(workerEntries.map((path) => [basename(path, '.ts'), path])),
@@ -113,7 +118,7 @@ replace(join(elkOut, 'lib/elk.bundled.js'), readFileSync(requireHere.resolve('el
 const output = result.metafile.outputs[relative(repo, outfile)];
 const chunks = result.outputFiles.filter((f) => f.path.startsWith(chunkDir) && f.path.endsWith('.js'));
 const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;
-const workers = workerEntries.map((path) => `${basename(path, '.ts')}.js`);
+const workers = workerNames.map((name) => `${name}.js`);
 console.log(
   `build: ${relative(repo, outfile)} ${kib(output?.bytes ?? 0)}, workers ${workers.join(', ')}, + ${chunks.length} chunks (shared or loaded on demand) ${kib(chunks.reduce((n, f) => n + f.contents.length, 0))}` +
     ` from ${inputs.length} inputs; external: ${external.join(', ')}`,

@@ -31,7 +31,7 @@ export interface ModuleWorkerEntry {
 const BUNDLE_CHUNK_DIR = 'chunks';
 
 /** True when this module runs from its TypeScript source (tsx), false inside the bundle. */
-const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const FROM_SOURCE = new URL(import.meta.url).pathname.endsWith('.ts');
 
 /**
  * The file a worker runs. From source it is the module itself, loaded through tsx. In the bundle,

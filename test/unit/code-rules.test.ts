@@ -108,4 +108,9 @@ describe('code rules (biome.json)', () => {
       ]),
     );
   });
+
+  it('the repository itself keeps them (biome lint, as pnpm lint runs it, reports no error)', async () => {
+    const run = await runTool(process.execPath, [BIOME, 'lint', '--diagnostic-level=error'], { cwd: REPO, timeoutMs: 60_000 });
+    assert.equal(run.code, 0, `${run.stdout}${run.stderr}`);
+  });
 });

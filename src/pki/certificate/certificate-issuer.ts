@@ -61,7 +61,7 @@ class TokenCertificateIssuer implements CertificateIssuer {
     const { log, config } = this.#deps;
     try {
       const ca = await this.#caQueue.run(() => this.#ensureCa(req));
-      const leaf = await issueLeaf({ ca, token: this.#token, lifetimeMs: config.leaf_lifetime * 1000 });
+      const leaf = await issueLeaf({ ca, lifetimeMs: config.leaf_lifetime * 1000 });
       return await this.#commitQueue.run(async () => {
         const paths = certPaths(config.cert_root);
         const chain = leaf.certPem + ca.pem;
