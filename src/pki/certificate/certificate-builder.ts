@@ -116,9 +116,10 @@ function serialOctets(serial: Uint8Array): ArrayBuffer {
  * serial, issuer, validity, subject and key given, the profile's extensions followed by the
  * subjectKeyIdentifier (SHA-1 of the certified key, RFC 5280 method 1), signed ecdsa-with-SHA256
  * through the token-backed WebCrypto. The profile's names and extensions are converted once per
- * profile, not per certificate (what X509CertificateGenerator would redo every time, with a
- * parse of the finished certificate: about half the work, on a path measured against a TPM
- * signature). Bad fields are a RangeError before the token is asked to sign anything.
+ * profile, not per certificate: X509CertificateGenerator redoes that for every certificate and
+ * parses the finished one back, which took 5–15 times as long on a path whose budget is one TPM
+ * signature (docs/tokens.md, Benchmark). Bad fields are a RangeError before the token is asked to
+ * sign anything.
  */
 export async function buildCertificate(req: CertificateRequest): Promise<BuiltCertificate> {
   const { fields, signer } = req;
