@@ -3,10 +3,32 @@ import { hexOf } from '../../util/hex.ts';
 import type { CertificateProfile } from './certificate-profile.ts';
 import type { TokenCaKey } from './token-ca-key.ts';
 import type { TokenCrypto } from './token-crypto.ts';
-import { SubjectKeyIdentifierExtension, X509CertificateGenerator } from './x509.ts';
+import {
+  AsnConvert,
+  AsnEcSignatureFormatter,
+  AsnExtension,
+  AsnName,
+  Certificate,
+  EcAlgorithm,
+  Extensions,
+  PemConverter,
+  SubjectKeyIdentifierExtension,
+  SubjectPublicKeyInfo,
+  TBSCertificate,
+  Validity,
+  Version,
+} from './x509.ts';
 
-/** ecdsa-with-SHA256 (RFC 5758), the signature algorithm of every certificate here; the curve comes from the key. */
+/** ECDSA with SHA-256, what every certificate here is signed with (WebCrypto form). */
 const SIGNATURE_ALGORITHM: EcdsaParams = { name: 'ECDSA', hash: 'SHA-256' };
+/** Its AlgorithmIdentifier, ecdsa-with-SHA256 without parameters (RFC 5758), from @peculiar/x509's algorithm table. */
+const SIGNATURE_ALGORITHM_ASN = (() => {
+  const asn = new EcAlgorithm().toAsnAlgorithm({ name: 'ECDSA', hash: { name: 'SHA-256' } });
+  if (!asn) throw new Error('@peculiar/x509 has no AlgorithmIdentifier for ECDSA with SHA-256');
+  return asn;
+})();
+/** How @peculiar/x509 turns WebCrypto's r||s into the ECDSA-Sig-Value a certificate carries. */
+const SIGNATURE_FORMATTER = new AsnEcSignatureFormatter();
 
 /** Longest serial number RFC 5280 allows, in octets. */
 const MAX_SERIAL_OCTETS = 20;
@@ -58,28 +80,68 @@ function checkFields(fields: CertificateFields): void {
   }
 }
 
+/** A profile's names and extensions in @peculiar/x509's ASN.1 form, made once per profile. */
+interface AsnProfile {
+  readonly issuer: AsnName;
+  readonly subject: AsnName;
+  readonly extensions: readonly AsnExtension[];
+}
+
+const asnProfiles = new WeakMap<CertificateProfile, AsnProfile>();
+
+function asnProfile(profile: CertificateProfile): AsnProfile {
+  let asn = asnProfiles.get(profile);
+  if (!asn) {
+    asn = {
+      issuer: AsnConvert.parse(profile.issuer.toArrayBuffer(), AsnName),
+      subject: AsnConvert.parse(profile.subject.toArrayBuffer(), AsnName),
+      extensions: profile.extensions.map((e) => AsnConvert.parse(e.rawData, AsnExtension)),
+    };
+    asnProfiles.set(profile, asn);
+  }
+  return asn;
+}
+
+/** The serial as an INTEGER's content octets: leading zeros dropped, a 0x00 first when the top bit is set (positive). */
+function serialOctets(serial: Uint8Array): ArrayBuffer {
+  const first = serial.findIndex((b) => b !== 0);
+  const magnitude = serial.subarray(first);
+  const out = new Uint8Array(magnitude.length + ((magnitude[0] ?? 0) & 0x80 ? 1 : 0));
+  out.set(magnitude, out.length - magnitude.length);
+  return out.buffer;
+}
+
 /**
- * Builds and signs an X.509 v3 certificate with @peculiar/x509: version 3, the serial, issuer,
- * validity, subject and key given, the profile's extensions followed by the subjectKeyIdentifier
- * (SHA-1 of the certified key, RFC 5280 method 1), signed ecdsa-with-SHA256 by the token.
- * Bad fields are a RangeError before the token is asked to sign anything.
+ * Builds and signs an X.509 v3 certificate with @peculiar/x509's ASN.1 schema: version 3, the
+ * serial, issuer, validity, subject and key given, the profile's extensions followed by the
+ * subjectKeyIdentifier (SHA-1 of the certified key, RFC 5280 method 1), signed ecdsa-with-SHA256
+ * through the token-backed WebCrypto. The profile's names and extensions are converted once per
+ * profile, not per certificate: X509CertificateGenerator redoes that for every certificate and
+ * parses the finished one back, which took 5–15 times as long on a path whose budget is one TPM
+ * signature (docs/tokens.md, Benchmark). Bad fields are a RangeError before the token is asked to
+ * sign anything.
  */
 export async function buildCertificate(req: CertificateRequest): Promise<BuiltCertificate> {
-  const { profile, fields, signer } = req;
+  const { fields, signer } = req;
   checkFields(fields);
-  const cert = await X509CertificateGenerator.create(
-    {
-      serialNumber: hexOf(fields.serial),
-      issuer: profile.issuer,
-      subject: profile.subject,
-      notBefore: fields.notBefore,
-      notAfter: fields.notAfter,
-      publicKey: new Uint8Array(fields.spki),
-      signingKey: signer.key,
-      signingAlgorithm: SIGNATURE_ALGORITHM,
-      extensions: [...profile.extensions, new SubjectKeyIdentifierExtension(hexOf(keyIdentifier(fields.spki)))],
-    },
-    signer.crypto,
+  const profile = asnProfile(req.profile);
+  const ski = new SubjectKeyIdentifierExtension(hexOf(keyIdentifier(fields.spki)));
+  const tbsCertificate = new TBSCertificate({
+    version: Version.v3,
+    serialNumber: serialOctets(fields.serial),
+    signature: SIGNATURE_ALGORITHM_ASN,
+    issuer: profile.issuer,
+    validity: new Validity({ notBefore: fields.notBefore, notAfter: fields.notAfter }),
+    subject: profile.subject,
+    subjectPublicKeyInfo: AsnConvert.parse(fields.spki, SubjectPublicKeyInfo),
+    extensions: new Extensions([...profile.extensions, AsnConvert.parse(ski.rawData, AsnExtension)]),
+  });
+  const tbs = AsnConvert.serialize(tbsCertificate);
+  const rs = await signer.crypto.subtle.sign(SIGNATURE_ALGORITHM, signer.key, tbs);
+  const signatureValue = SIGNATURE_FORMATTER.toAsnSignature({ ...SIGNATURE_ALGORITHM, ...signer.key.algorithm }, rs);
+  if (!signatureValue) throw new Error('@peculiar/x509 cannot encode an ECDSA signature');
+  const der = new Uint8Array(
+    AsnConvert.serialize(new Certificate({ tbsCertificate, signatureAlgorithm: SIGNATURE_ALGORITHM_ASN, signatureValue })),
   );
-  return { der: new Uint8Array(cert.rawData), pem: `${cert.toString('pem')}\n` };
+  return { der, pem: `${PemConverter.encode(der, 'CERTIFICATE')}\n` };
 }
