@@ -65,7 +65,7 @@ describe('SPDM responder chart', () => {
 
   it('the real responder follows the chart on every path: answers what it accepts, refuses the rest with UnexpectedRequest', async () => {
     for (const p of paths) {
-      const events = p.steps.map((s) => s.event).filter((e): e is SpdmResponderEvent => e.type !== 'xstate.init');
+      const events = p.steps.map((s) => s.event as { type: string }).filter((e): e is SpdmResponderEvent => e.type !== 'xstate.init');
       const s = session();
       for (const e of events) assert.notEqual((await s.handle(MESSAGE[e.type])).response[1], 0x7f, `${e.type} along the path`);
       const { state } = storyPath(spdmResponderMachine, undefined, events);
