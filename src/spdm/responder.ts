@@ -139,7 +139,7 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
     if (reply.refused) {
       reason = reply.refused;
       o.log.warn('SPDM request refused', { peer, reason: reply.refused });
-    } else {
+    } else if (o.log.isDebugEnabled()) {
       o.log.debug('SPDM request answered', { peer, code: f.message[1], ms: Date.now() - started });
     }
     if (reply.signedMeasurements) {
