@@ -10,17 +10,61 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Pkcs11Token } from '../../src/pki/token/pkcs11-token.ts';
+import { captureLog } from '../harness/capture-log.ts';
 import { runTool } from '../harness/run-tool.ts';
+import { startSoftHsmToken, type TestToken } from '../harness/softhsm.ts';
 import { createSpdmTestIdentity, type SpdmTestIdentity } from '../harness/spdm-identity.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 
+/** `pnpm -s spdm respond ARGS` in its own process group; resolves with the port it prints. */
+async function startResponderProcess(args: string[], env: Record<string, string> = {}): Promise<{ child: ChildProcess; port: number; stop(): Promise<void> }> {
+  let stderr = '';
+  const child = spawn('pnpm', ['-s', 'spdm', 'respond', '--port', '0', ...args], {
+    cwd: REPO,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+    env: { ...process.env, ...env },
+  });
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const stop = async () => {
+    if (child.pid && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      process.kill(-child.pid, 'SIGTERM');
+      await exited;
+    }
+  };
+  try {
+    const port = await new Promise<number>((resolvePort, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`responder did not start: ${stderr}`)), 60_000);
+      child.stdout?.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('\n')) {
+          clearTimeout(timer);
+          resolvePort((JSON.parse(out.split('\n')[0] ?? '') as { port: number }).port);
+        }
+      });
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`responder exited ${String(code)}: ${stderr}`));
+      });
+    });
+    return { child, port, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
 describe('pnpm -s spdm respond / attest', () => {
   let dir: string;
   let id: SpdmTestIdentity;
-  let responder: ChildProcess | undefined;
+  let responder: { stop(): Promise<void> } | undefined;
   let port = 0;
-  let stderr = '';
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'spdm-cli-'));
@@ -32,39 +76,15 @@ describe('pnpm -s spdm respond / attest', () => {
     writeFileSync(join(dir, 'ca.pem'), 'a CA certificate');
     const other = await createSpdmTestIdentity({ curve: 'P-384' });
     writeFileSync(join(dir, 'other-root.pem'), other.rootPem);
-    // Its own process group, so that SIGTERM reaches pnpm and the node process it runs.
-    const child = spawn(
-      'pnpm',
-      ['-s', 'spdm', 'respond', '--port', '0', '--chain', join(dir, 'chain.pem'), '--key', join(dir, 'key.pem'),
-        '--measure', join(dir, 'firmware.bin'), '--measure-raw', join(dir, 'ca.pem')],
-      { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
-    );
-    responder = child;
-    child.stderr?.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    port = await new Promise<number>((resolvePort, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`responder did not start: ${stderr}`)), 60_000);
-      child.stdout?.on('data', (c: Buffer) => {
-        out += c.toString();
-        const line = out.split('\n')[0] ?? '';
-        if (out.includes('\n')) {
-          clearTimeout(timer);
-          resolvePort((JSON.parse(line) as { port: number }).port);
-        }
-      });
-      child.once('exit', (code) => reject(new Error(`responder exited ${String(code)}: ${stderr}`)));
-    });
+    const started = await startResponderProcess([
+      '--chain', join(dir, 'chain.pem'), '--key', join(dir, 'key.pem'), '--measure', join(dir, 'firmware.bin'), '--measure-raw', join(dir, 'ca.pem'),
+    ]);
+    responder = started;
+    port = started.port;
   });
 
   after(async () => {
-    const child = responder;
-    if (child?.pid && child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      process.kill(-child.pid, 'SIGTERM');
-      await exited;
-    }
+    await responder?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -100,5 +120,37 @@ describe('pnpm -s spdm respond / attest', () => {
     const r = await runTool('pnpm', ['-s', 'spdm', 'attest', '--port', String(port)], { cwd: REPO, timeoutMs: 60_000 });
     assert.equal(r.code, 64);
     assert.match(r.stderr, /--host is required/);
+  });
+});
+
+describe('pnpm -s spdm respond --token-conf (identity key in SoftHSM2)', () => {
+  let token: TestToken;
+  let dir: string;
+  let responder: { port: number; stop(): Promise<void> } | undefined;
+  before(async () => {
+    token = await startSoftHsmToken({ keyLabel: 'spdm-identity' });
+    dir = mkdtempSync(join(tmpdir(), 'spdm-cli-token-'));
+    for (const [k, v] of Object.entries(token.env)) process.env[k] = v;
+    const p11 = new Pkcs11Token({ token: token.token, timeoutMs: 30_000, log: captureLog().log });
+    const { spki } = await p11.caPublicKey({ create: true });
+    await p11.close();
+    const id = await createSpdmTestIdentity({ curve: 'P-256', leafSpki: spki });
+    writeFileSync(join(dir, 'chain.pem'), id.chainPem);
+    writeFileSync(join(dir, 'root.pem'), id.rootPem);
+    writeFileSync(join(dir, 'token.json'), JSON.stringify(token.token));
+    responder = await startResponderProcess(['--chain', join(dir, 'chain.pem'), '--token-conf', join(dir, 'token.json')], token.env);
+  });
+  after(async () => {
+    await responder?.stop();
+    await token?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves an attestation signed by the token key', async () => {
+    const r = await runTool('pnpm', ['-s', 'spdm', 'attest', '--host', '127.0.0.1', '--port', String(responder?.port ?? 0), '--root', join(dir, 'root.pem')], { cwd: REPO, timeoutMs: 60_000 });
+    assert.equal(r.code, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { algorithms: { baseAsym: string }; measurements: unknown[] };
+    assert.equal(report.algorithms.baseAsym, 'ECDSA_P256');
+    assert.deepEqual(report.measurements, []);
   });
 });
