@@ -27,7 +27,7 @@ import { encodeBlock, type MeasurementBlock, MAX_MEASUREMENT_VALUE } from './mea
 import { encodeMeasurementsUnsigned, parseGetMeasurements } from './measurement-messages.ts';
 import { encodeError, parseHeader } from './message-header.ts';
 import { messageToSign, type SpdmSigner } from './signing.ts';
-import { isSpdmError, SpdmError } from './spdm-error.ts';
+import { isSpdmError, } from './spdm-error.ts';
 import { Transcript } from './transcript.ts';
 import {
   encodeAlgorithms,
