@@ -14,10 +14,17 @@ export interface SpdmFailure {
   readonly message: string;
 }
 
+/** Whatever performs the exchanges of one attestation (src/spdm's RequesterSession); opaque to the chart. */
+export interface SpdmExchanger {
+  run(step: SpdmRequesterStep): Promise<SpdmStepOutput>;
+}
+
 /** The requester chart's configuration. */
 export interface SpdmRequesterInput {
   /** Deadline of each exchange (send request, receive and check its response). */
   readonly exchangeTimeoutMs: number;
+  /** Handed to the exchange actor with each step. */
+  readonly exchanger: SpdmExchanger;
 }
 
 /** The requester chart's context: its deadline, the current step and, once failed, why. */
@@ -36,7 +43,13 @@ function failureOf(error: unknown): SpdmFailure {
   return { code, message };
 }
 
-const exchangeNotProvided = fromPromise<SpdmStepOutput, { step: SpdmRequesterStep }>(async () => {
+/** What the exchange actor gets: the step to perform and who performs it. */
+export interface SpdmExchangeInput {
+  readonly step: SpdmRequesterStep;
+  readonly exchanger: SpdmExchanger;
+}
+
+const exchangeNotProvided = fromPromise<SpdmStepOutput, SpdmExchangeInput>(async () => {
   throw new Error('the SPDM exchange actor is not provided');
 });
 
@@ -49,7 +62,7 @@ function exchangeState(step: SpdmRequesterStep, next: string, repeat?: string) {
     entry: { type: 'enterStep', params: { step } },
     invoke: {
       src: 'exchange',
-      input: { step },
+      input: ({ context }: { context: SpdmRequesterContext }) => ({ step, exchanger: context.exchanger }),
       onDone: [
         ...(repeat ? [{ guard: 'moreChunks', target: repeat, reenter: true, actions: 'countChunk' } as const] : []),
         { target: next },

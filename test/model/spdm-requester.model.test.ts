@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createActor, fromPromise, SimulatedClock } from 'xstate';
-import { spdmRequesterMachine, type SpdmRequesterStep, type SpdmStepOutput } from '../../machines/spdm-requester.machine.ts';
+import { type SpdmExchangeInput, spdmRequesterMachine, type SpdmRequesterStep, type SpdmStepOutput } from '../../machines/spdm-requester.machine.ts';
 
 const ORDER: SpdmRequesterStep[] = ['version', 'capabilities', 'algorithms', 'digests', 'certificate', 'challenge', 'measurements'];
 
@@ -16,13 +16,13 @@ function run(script: (step: SpdmRequesterStep, n: number) => Promise<SpdmStepOut
   const actor = createActor(
     spdmRequesterMachine.provide({
       actors: {
-        exchange: fromPromise<SpdmStepOutput, { step: SpdmRequesterStep }>(({ input }) => {
+        exchange: fromPromise<SpdmStepOutput, SpdmExchangeInput>(({ input }) => {
           calls.push(input.step);
           return script(input.step, calls.filter((c) => c === input.step).length);
         }),
       },
     }),
-    { input: { exchangeTimeoutMs: 1000 }, clock },
+    { input: { exchangeTimeoutMs: 1000, exchanger: { run: () => Promise.reject(new Error('the scripted actor runs instead')) } }, clock },
   );
   actor.start();
   return { actor, calls, clock };
