@@ -140,8 +140,11 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
       }
     }
     const started = Date.now();
-    // The signer (a token) or the measurement source may hang: a request gets timeoutMs, then the connection goes.
+    // The signer (a token) or the measurement source may hang: a request gets timeoutMs, then the
+    // connection goes. The idle deadline does not run meanwhile.
+    socket.setTimeout(0);
     const reply = await withTimeout(session.handle(f.message), o.timeoutMs, `SPDM request 0x${(f.message[1] ?? 0).toString(16)}`);
+    socket.setTimeout(o.timeoutMs);
     if (reply.refused) {
       reason = reply.refused;
       o.log.warn('SPDM request refused', { peer, reason: reply.refused });
