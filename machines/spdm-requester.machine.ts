@@ -55,7 +55,7 @@ const exchangeNotProvided = fromPromise<SpdmStepOutput, SpdmExchangeInput>(async
 
 /**
  * Invokes the exchange for `step`; on success goes to `next` (or, with `repeat`, back into this
- * state while the exchange reports more to fetch); on error or timeout to failed.
+ * state while the exchange reports more to fetch); on error or timeout to Failed.
  */
 function exchangeState(step: SpdmRequesterStep, next: string, repeat?: string) {
   return {
@@ -67,9 +67,9 @@ function exchangeState(step: SpdmRequesterStep, next: string, repeat?: string) {
         ...(repeat ? [{ guard: 'moreChunks', target: repeat, reenter: true, actions: 'countChunk' } as const] : []),
         { target: next },
       ],
-      onError: { target: 'failed', actions: 'recordFailure' },
+      onError: { target: 'Failed', actions: 'recordFailure' },
     },
-    after: { exchangeTimeout: { target: 'failed', actions: 'recordTimeout' } },
+    after: { exchangeTimeout: { target: 'Failed', actions: 'recordTimeout' } },
   } as const;
 }
 
@@ -111,7 +111,7 @@ export const spdmRequesterMachine = setup({
     Challenge: exchangeState('challenge', 'Measurements'),
     Measurements: exchangeState('measurements', 'Verified'),
     Verified: { type: 'final' },
-    failed: { type: 'final' },
+    Failed: { type: 'final' },
   },
   output: ({ context }) =>
     context.failure ? { verified: false, failure: context.failure } : { verified: true },
