@@ -88,6 +88,8 @@ export interface EmuFrame {
   readonly code?: number;
   readonly param1?: number;
   readonly param2?: number;
+  /** The whole SPDM message. */
+  readonly message?: Buffer;
 }
 
 /** A loopback TCP relay that records the spdm-emu frames passing through it. */
@@ -106,7 +108,7 @@ function takeFrames(buf: Buffer, from: EmuFrame['from'], into: EmuFrame[]): Buff
     const command = rest.readUInt32BE(0);
     // DSP0287: u16 length, u8 binding version, u8 message type, then the SPDM message.
     const spdm = command === 0x0001 && payload.length >= 8 ? payload.subarray(4) : undefined;
-    into.push(spdm ? { from, command, code: spdm[1], param1: spdm[2], param2: spdm[3] } : { from, command });
+    into.push(spdm ? { from, command, code: spdm[1], param1: spdm[2], param2: spdm[3], message: Buffer.from(spdm) } : { from, command });
     rest = rest.subarray(12 + size);
   }
   return rest;

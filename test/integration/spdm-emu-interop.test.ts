@@ -3,7 +3,8 @@
  * emulators), both roles, SPDM 1.2 without sessions, over the emulators' TCP socket framing
  * (`--trans TCP`; our transport `emu`):
  *  - our requester (`pnpm -s spdm attest`) against spdm_responder_emu, P-256 and P-384;
- *  - spdm_requester_emu against our responder (`pnpm -s spdm respond`), P-256 and P-384.
+ *  - spdm_requester_emu against our responder (`pnpm -s spdm respond`), P-256 and P-384 (the
+ *    latter with the emulator's default command line).
  * The emulators are built from a local DMTF snapshot by scripts/build-spdm-emu.sh (docs/spdm.md).
  * On a machine without that snapshot this file is skipped and says so: the only skip it has.
  */
@@ -133,31 +134,50 @@ describe('SPDM interoperability with DMTF spdm-emu', { skip }, () => {
 
     const sent = (frames: EmuFrame[], code: number) => frames.filter((f) => f.from === 'requester' && f.code === code);
 
-    for (const [curve, measOp] of [
-      [P256, 'ALL'],
-      [P384, 'ONE_BY_ONE'],
-    ] as const) {
-      it(`completes the emulator's flow on ${curve.name} (VCA, digests, certificate, challenge, measurements ${measOp})`, async () => {
-        const ours = await startOurResponder(curve);
+    /** The emulator's options per run: P-256 spelled out, P-384 from its defaults alone. */
+    const RUNS: ReadonlyArray<{ curve: Curve; what: string; args: readonly string[]; asymSel: number; hashSel: number }> = [
+      {
+        curve: P256,
+        what: 'asked for 1.2, P-256, VCA/digests/certificate/challenge/measurements, all blocks in one signed request',
+        args: ['--ver', '1.2', '--asym', P256.emuAsym, '--hash', P256.emuHash, '--exe_conn', 'DIGEST,CERT,CHAL,MEAS', '--meas_op', 'ALL'],
+        asymSel: 0x10,
+        hashSel: 0x01,
+      },
+      {
+        // Its defaults: every version and algorithm it has, sessions, one block at a time. It settles
+        // on what our responder offers: 1.2, the P-384 key, no sessions.
+        curve: P384,
+        what: 'its default command line (negotiates 1.2 and P-384; measurements one by one)',
+        args: [],
+        asymSel: 0x80,
+        hashSel: 0x02,
+      },
+    ];
+
+    for (const run of RUNS) {
+      it(`completes the emulator's flow on ${run.curve.name}: ${run.what}`, async () => {
+        const ours = await startOurResponder(run.curve);
         const relay = await startEmuRelay(ours.port);
         try {
-          const r = await runEmuRequester({
-            bin,
-            port: relay.port,
-            args: ['--ver', '1.2', '--asym', curve.emuAsym, '--hash', curve.emuHash, '--exe_conn', 'DIGEST,CERT,CHAL,MEAS', '--meas_op', measOp],
-          });
+          const r = await runEmuRequester({ bin, port: relay.port, args: run.args });
           const frames = relay.frames();
           const context = `exit ${r.code}\n${r.stdout}\n${r.stderr}\nour responder:\n${ours.output()}`;
           assert.equal(r.code, 0, context);
           assert.match(r.stdout, /connect success!/, context); // it also exits 0 after a usage error
           assert.doesNotMatch(r.stderr, /ERROR/, context);
           // What it did, from the wire: libspdm verified every one of these answers before going on.
+          const answers = frames.filter((f) => f.from === 'responder' && f.command === 0x0001);
+          const algorithms = answers.find((f) => f.code === 0x63)?.message;
+          assert.ok(algorithms, 'ALGORITHMS');
+          assert.equal(algorithms[0], 0x12, 'SPDM 1.2');
+          assert.equal(algorithms.readUInt32LE(12), run.asymSel, 'BaseAsymSel');
+          assert.equal(algorithms.readUInt32LE(16), run.hashSel, 'BaseHashSel');
           assert.equal(sent(frames, 0x84).length, 1, 'GET_VERSION');
           assert.ok(sent(frames, 0x82).length >= 1, 'GET_CERTIFICATE');
           assert.equal(sent(frames, 0x83).length, 1, 'CHALLENGE');
+          assert.equal(sent(frames, 0xe4).length + sent(frames, 0xe6).length, 0, 'no KEY_EXCHANGE / PSK_EXCHANGE: no session');
           const signedMeasurementRequests = sent(frames, 0xe0).filter((f) => ((f.param1 ?? 0) & 1) === 1);
           assert.ok(signedMeasurementRequests.length >= 1, 'a signed GET_MEASUREMENTS');
-          const answers = frames.filter((f) => f.from === 'responder' && f.command === 0x0001);
           assert.ok(answers.some((f) => f.code === 0x03), 'CHALLENGE_AUTH');
           assert.ok(answers.some((f) => f.code === 0x60), 'MEASUREMENTS');
           assert.deepEqual(frames.at(-1), { from: 'responder', command: 0xfffe }, 'SHUTDOWN answered');
