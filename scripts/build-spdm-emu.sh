@@ -79,7 +79,7 @@ source_id() {
   elif git -C "$src" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     git -C "$src" rev-parse HEAD
     git -C "$src" submodule status --recursive
-    git -C "$src" status --porcelain --untracked-files=no | sha256sum
+    git -C "$src" diff HEAD --submodule=diff | sha256sum
   else
     (cd "$src" && find . -type f -printf '%P %s %T@\n' | LC_ALL=C sort | sha256sum)
   fi
