@@ -99,23 +99,34 @@ export interface EmuRelay {
   close(): Promise<void>;
 }
 
-/** Parses whole spdm-emu frames (12-byte header, DSP0287 frame inside) off the front of `buf`. */
-function takeFrames(buf: Buffer, from: EmuFrame['from'], into: EmuFrame[]): Buffer {
+/** Splits whole spdm-emu frames (12-byte header, DSP0287 frame inside) off the front of `buf`. */
+function takeFrames(buf: Buffer, from: EmuFrame['from']): { frames: Array<{ frame: EmuFrame; bytes: Buffer }>; rest: Buffer } {
+  const frames: Array<{ frame: EmuFrame; bytes: Buffer }> = [];
   let rest = buf;
   while (rest.length >= 12 && rest.length >= 12 + rest.readUInt32BE(8)) {
     const size = rest.readUInt32BE(8);
-    const payload = rest.subarray(12, 12 + size);
-    const command = rest.readUInt32BE(0);
+    const bytes = Buffer.from(rest.subarray(0, 12 + size));
+    const command = bytes.readUInt32BE(0);
     // DSP0287: u16 length, u8 binding version, u8 message type, then the SPDM message.
-    const spdm = command === 0x0001 && payload.length >= 8 ? payload.subarray(4) : undefined;
-    into.push(spdm ? { from, command, code: spdm[1], param1: spdm[2], param2: spdm[3], message: Buffer.from(spdm) } : { from, command });
+    const spdm = command === 0x0001 && size >= 8 ? bytes.subarray(16) : undefined;
+    const frame: EmuFrame = spdm ? { from, command, code: spdm[1], param1: spdm[2], param2: spdm[3], message: Buffer.from(spdm) } : { from, command };
+    frames.push({ frame, bytes });
     rest = rest.subarray(12 + size);
   }
-  return rest;
+  return { frames, rest };
 }
 
-/** Starts a relay on a free loopback port that forwards each connection to 127.0.0.1:targetPort. */
-export async function startEmuRelay(targetPort: number): Promise<EmuRelay> {
+/** What the relay does besides recording. */
+export interface EmuRelayOptions {
+  /** Flip the last byte (a signature's) of every responder message with this SPDM code, e.g. 0x03. */
+  readonly corruptResponse?: number;
+}
+
+/**
+ * Starts a relay on a free loopback port that forwards each connection to 127.0.0.1:targetPort
+ * frame by frame, recording what passes (and tampering with it when asked).
+ */
+export async function startEmuRelay(targetPort: number, opts: EmuRelayOptions = {}): Promise<EmuRelay> {
   const seen: EmuFrame[] = [];
   const sockets = new Set<Socket>();
   const server = createServer((downstream) => {
@@ -128,12 +139,24 @@ export async function startEmuRelay(targetPort: number): Promise<EmuRelay> {
       s.on('error', () => undefined); // either side may reset; the test judges by what it saw
     }
     downstream.on('data', (d: Buffer) => {
-      fromRequester = takeFrames(Buffer.concat([fromRequester, d]), 'requester', seen);
-      upstream.write(d);
+      const { frames, rest } = takeFrames(Buffer.concat([fromRequester, d]), 'requester');
+      fromRequester = rest;
+      for (const f of frames) {
+        seen.push(f.frame);
+        upstream.write(f.bytes);
+      }
     });
     upstream.on('data', (d: Buffer) => {
-      fromResponder = takeFrames(Buffer.concat([fromResponder, d]), 'responder', seen);
-      downstream.write(d);
+      const { frames, rest } = takeFrames(Buffer.concat([fromResponder, d]), 'responder');
+      fromResponder = rest;
+      for (const f of frames) {
+        seen.push(f.frame);
+        if (f.frame.code !== undefined && f.frame.code === opts.corruptResponse) {
+          const last = f.bytes.length - 1;
+          f.bytes[last] = (f.bytes[last] ?? 0) ^ 0x01;
+        }
+        downstream.write(f.bytes);
+      }
     });
     downstream.on('end', () => upstream.end());
     upstream.on('end', () => downstream.end());

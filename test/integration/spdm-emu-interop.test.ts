@@ -108,15 +108,26 @@ describe('SPDM interoperability with DMTF spdm-emu', { skip }, () => {
   });
 
   describe('spdm_requester_emu against our responder', () => {
-    /** Starts `spdm respond --transport emu` with DMTF's sample responder chain and key. */
-    async function startOurResponder(curve: Curve): Promise<{ port: number; child: ChildProcess; output: () => string }> {
-      const chain = join(dir, `${curve.keys}-chain.pem`);
-      writeFileSync(chain, ['ca.cert', 'inter.cert', 'end_responder.cert'].map((f) => pemOf(sample(curve, f))).join(''));
+    /** A device identity for our responder: PEM chain (root first) and the leaf's key, as files. */
+    interface Identity {
+      readonly chainFile: string;
+      readonly keyFile: string;
+    }
+
+    /** DMTF's sample responder identity on `curve`: the one spdm_requester_emu trusts. */
+    function dmtfIdentity(curve: Curve): Identity {
+      const chainFile = join(dir, `${curve.keys}-chain.pem`);
+      writeFileSync(chainFile, ['ca.cert', 'inter.cert', 'end_responder.cert'].map((f) => pemOf(sample(curve, f))).join(''));
+      return { chainFile, keyFile: sample(curve, 'end_responder.key') };
+    }
+
+    /** Starts `spdm respond --transport emu` with `identity`, measuring one file twice (digest and raw). */
+    async function startOurResponder(identity: Identity): Promise<{ port: number; child: ChildProcess; output: () => string }> {
       const firmware = join(dir, 'firmware.bin');
       writeFileSync(firmware, 'firmware image under measurement\n');
       const child = spawn(
         process.execPath,
-        [...SPDM_CLI, 'respond', '--host', '127.0.0.1', '--port', '0', '--chain', chain, '--key', sample(curve, 'end_responder.key'), '--measure', firmware, '--measure-raw', firmware, '--transport', 'emu'],
+        [...SPDM_CLI, 'respond', '--host', '127.0.0.1', '--port', '0', '--chain', identity.chainFile, '--key', identity.keyFile, '--measure', firmware, '--measure-raw', firmware, '--transport', 'emu'],
         { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let out = '';
@@ -156,7 +167,7 @@ describe('SPDM interoperability with DMTF spdm-emu', { skip }, () => {
 
     for (const run of RUNS) {
       it(`completes the emulator's flow on ${run.curve.name}: ${run.what}`, async () => {
-        const ours = await startOurResponder(run.curve);
+        const ours = await startOurResponder(dmtfIdentity(run.curve));
         const relay = await startEmuRelay(ours.port);
         try {
           const r = await runEmuRequester({ bin, port: relay.port, args: run.args });
@@ -187,5 +198,23 @@ describe('SPDM interoperability with DMTF spdm-emu', { skip }, () => {
         }
       });
     }
+
+    it('is refused by the emulator when our CHALLENGE_AUTH signature does not verify (one bit flipped on the way)', async () => {
+      // Shows the emulator's exit status is a verdict. (A chain from an unknown root would not do:
+      // libspdm reports that as a warning, LIBSPDM_STATUS_VERIF_NO_AUTHORITY, and carries on.)
+      const ours = await startOurResponder(dmtfIdentity(P256));
+      const relay = await startEmuRelay(ours.port, { corruptResponse: 0x03 });
+      try {
+        const r = await runEmuRequester({ bin, port: relay.port, args: RUNS[0]?.args ?? [] });
+        assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+        assert.match(r.stderr, /ERROR: do_authentication_via_spdm/);
+        const frames = relay.frames();
+        assert.equal(sent(frames, 0x83).length, 1, 'it sent CHALLENGE');
+        assert.equal(sent(frames, 0xe0).length, 0, 'and stopped there');
+      } finally {
+        await relay.close();
+        await stopProcess(ours.child);
+      }
+    });
   });
 });
