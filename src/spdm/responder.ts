@@ -4,6 +4,7 @@ import type { HashName } from './algorithms.ts';
 import type { MeasurementBlock } from './measurement-block.ts';
 import { RESPONDER_MAX_MESSAGE, ResponderSession } from './responder-session.ts';
 import type { SpdmSigner } from './signing.ts';
+import { withTimeout } from '../util/with-timeout.ts';
 import { isSpdmError } from './spdm-error.ts';
 import {
   EMU_SERVER_HELLO,
@@ -85,6 +86,9 @@ export async function startSpdmResponder(o: SpdmResponderOptions): Promise<SpdmR
   };
 }
 
+/** SPDM has one request outstanding at a time; a peer that queues more than this is cut off. */
+const MAX_IN_FLIGHT = 32;
+
 function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
   const remoteAddress = socket.remoteAddress ?? '?';
   const remotePort = socket.remotePort ?? 0;
@@ -94,6 +98,7 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
   let completed = false;
   let reason: string | undefined;
   let queue: Promise<void> = Promise.resolve();
+  let inFlight = 0;
   socket.setNoDelay(true);
   socket.setTimeout(o.timeoutMs);
   socket.on('timeout', () => {
@@ -117,7 +122,7 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
   const handleFrame = async (f: Frame): Promise<void> => {
     if (f.kind === 'binding') {
       reason = `DSP0287 message type 0x${f.messageType.toString(16)} is not served`;
-      send(o.transport === 'tcp' ? encodeTcpFrame(new Uint8Array(0), MESSAGE_TYPE_ERROR_NOT_SUPPORTED) : new Uint8Array(0));
+      if (o.transport === 'tcp') send(encodeTcpFrame(new Uint8Array(0), MESSAGE_TYPE_ERROR_NOT_SUPPORTED));
       return;
     }
     if (f.kind === 'emu') {
@@ -135,11 +140,15 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
       }
     }
     const started = Date.now();
-    const reply = await session.handle(f.message);
+    // The signer (a token) or the measurement source may hang: a request gets timeoutMs, then the
+    // connection goes. The idle deadline does not run meanwhile.
+    socket.setTimeout(0);
+    const reply = await withTimeout(session.handle(f.message), o.timeoutMs, `SPDM request 0x${(f.message[1] ?? 0).toString(16)}`);
+    socket.setTimeout(o.timeoutMs);
     if (reply.refused) {
       reason = reply.refused;
       o.log.warn('SPDM request refused', { peer, reason: reply.refused });
-    } else {
+    } else if (o.log.isDebugEnabled()) {
       o.log.debug('SPDM request answered', { peer, code: f.message[1], ms: Date.now() - started });
     }
     if (reply.signedMeasurements) {
@@ -160,9 +169,24 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
       else socket.destroy();
       return;
     }
-    for (const f of frames) queue = queue.then(() => handleFrame(f)).catch((err: unknown) => {
-      reason = `internal: ${String(err)}`;
+    inFlight += frames.length;
+    if (inFlight > MAX_IN_FLIGHT) {
+      reason = `more than ${MAX_IN_FLIGHT} requests sent without waiting for their responses`;
+      o.log.warn('SPDM requester floods the responder, closing the connection', { peer, reason });
       socket.destroy();
-    });
+      return;
+    }
+    for (const f of frames) {
+      queue = queue
+        .then(() => handleFrame(f))
+        .catch((err: unknown) => {
+          reason = err instanceof Error ? err.message : String(err);
+          o.log.warn('SPDM request failed, closing the connection', { peer, reason });
+          socket.destroy();
+        })
+        .finally(() => {
+          inFlight -= 1;
+        });
+    }
   });
 }
