@@ -42,12 +42,13 @@ export async function attest(o: SpdmAttestOptions): Promise<SpdmAttestReport> {
     const done = toPromise(actor);
     const deadline = new Promise<never>((_, reject) => {
       overall = setTimeout(() => {
-        actor.stop();
         reject(new SpdmError('TIMEOUT', `attestation of ${o.host}:${o.port} did not finish within ${o.timeoutMs} ms`));
+        actor.stop();
       }, Math.max(0, o.timeoutMs - (Date.now() - started)));
     });
     actor.start();
     const out = await Promise.race([done, deadline]);
+    if (!out) throw new SpdmError('INTERNAL', 'the requester chart stopped without a result');
     if (!out.verified) throw new SpdmError(out.failure.code as SpdmError['code'], out.failure.message);
     return session.report();
   } finally {
