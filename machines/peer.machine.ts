@@ -115,7 +115,11 @@ export const peerMachine = setup({
       initial: 'InProgress',
       states: {
         InProgress: {
-          on: { LINK_UP: { target: 'Connected', actions: 'resetAttempts' } },
+          on: {
+            LINK_UP: { target: 'Connected', actions: 'resetAttempts' },
+            // ProvisionPeer while a dial is in flight: the attestation is what was asked for.
+            ATTEST: '#peer.Attesting',
+          },
         },
         Connected: {},
       },
