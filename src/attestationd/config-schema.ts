@@ -7,12 +7,7 @@ const tcpPort = z.number().int().min(1).max(65535);
 
 /** One measured file: its measurement index and what kind of measurement it is. */
 export const measuredFileSchema = z.object({
-  index: z
-    .number()
-    .int()
-    .min(1)
-    .max(0xee)
-    .refine((i) => i !== PROVISIONING_CA_INDEX, `index ${PROVISIONING_CA_INDEX} is the provisioning CA's`),
+  index: z.number().int().min(1).max(PROVISIONING_CA_INDEX - 1, `must be 1 to ${PROVISIONING_CA_INDEX - 1} (${PROVISIONING_CA_INDEX} carries the provisioning CA)`),
   file: z.string().min(1),
   kind: z.enum(['firmware', 'configuration']).default('firmware'),
 });

@@ -9,12 +9,7 @@ const sha256Hex = z
 
 /** One reference entry: the digests a measurement index may have (several firmware versions, per-BMC configs). */
 export const referenceEntrySchema = z.object({
-  index: z
-    .number()
-    .int()
-    .min(1)
-    .max(0xee)
-    .refine((i) => i !== PROVISIONING_CA_INDEX, `index ${PROVISIONING_CA_INDEX} carries the provisioning CA, not a reference value`),
+  index: z.number().int().min(1).max(PROVISIONING_CA_INDEX - 1, `must be 1 to ${PROVISIONING_CA_INDEX - 1} (${PROVISIONING_CA_INDEX} carries the provisioning CA, not a reference value)`),
   description: z.string().max(200).optional(),
   sha256: z.array(sha256Hex).min(1),
 });
