@@ -38,7 +38,7 @@ let result;
 try {
   result = await build({
     absWorkingDir: repo,
-    entryPoints: { provisioningd: 'src/main.ts' },
+    entryPoints: { provisioningd: 'src/main.ts', attestationd: 'src/attestationd/main.ts' },
     outdir,
     chunkNames: 'chunks/[name]-[hash]',
     splitting: true,
