@@ -3,6 +3,7 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { STARTUP_DEADLINE_MS } from './startup-deadline.ts';
 
 /** The shipped policy files; the private bus includes them exactly as the system bus would. */
 export const SHIPPED_POLICIES = [
@@ -90,7 +91,10 @@ ${includes}
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const address = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`dbus-daemon printed no address in 5 s: ${stderr}`)), 5000);
+    const timer = setTimeout(
+      () => rej(new Error(`dbus-daemon printed no address in ${STARTUP_DEADLINE_MS / 1000} s: ${stderr}`)),
+      STARTUP_DEADLINE_MS,
+    );
     const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     rl.once('line', (line) => {
       clearTimeout(timer);

@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { configSchema, type Config, type TokenConfig } from '../../src/config/schema.ts';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { createCertificateIssuer, type CertificateIssuer } from '../../src/pki/certificate/certificate-issuer.ts';
+import { LEAF_MAX_BACKDATE_MS } from '../../src/pki/certificate/leaf-certificate.ts';
 import { Pkcs11Token } from '../../src/pki/token/pkcs11-token.ts';
 import { softwareTokenPaths } from '../../src/pki/token/software-token.ts';
 import { CredentialHolder } from '../../src/pki/certificate/tls-credentials.ts';
@@ -109,6 +110,7 @@ for (const kind of KINDS) {
     it('provision creates the CA on the token and leaf chains that openssl verifies strictly', async () => {
       const before = Date.now();
       const summary = await issuer.issue({ reason: 'provision' });
+      const issued = Date.now();
       const paths = certPaths(config.cert_root);
       await checkSelfProvisioningFiles({ certRoot: config.cert_root, name: NAME });
 
@@ -141,7 +143,10 @@ for (const kind of KINDS) {
       assert.equal(leaf.checkIssued(ca), true);
       assert.equal(summary.leafNotAfter, Date.parse(leaf.validTo));
       assert.equal(summary.leafNotBefore, Date.parse(leaf.validFrom));
-      assert.ok(Math.abs(summary.leafNotAfter - (Date.now() + 3600_000)) < 5_000, 'leaf lives leaf_lifetime seconds');
+      // Signed at some moment between `before` and `issued` and valid leaf_lifetime from that moment
+      // (X.509 keeps whole seconds): measured around the issuance, not after the slow checks above.
+      assert.ok(summary.leafNotAfter > before + 3600_000 - 1000 && summary.leafNotAfter <= issued + 3600_000, 'leaf lives leaf_lifetime seconds');
+      assert.ok(Math.abs(summary.leafNotAfter - summary.leafNotBefore - (3600_000 + LEAF_MAX_BACKDATE_MS)) <= 1000, 'valid leaf_lifetime plus the backdate');
       assert.equal(leaf.serialNumber.length, 32, `16-byte serial: ${leaf.serialNumber}`);
       assert.ok(/^[0-7]/.test(leaf.serialNumber), 'serial is positive');
       for (const f of [paths.serverChain, paths.clientChain]) assert.equal(statSync(f).mode & 0o777, 0o644);
