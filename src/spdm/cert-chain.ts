@@ -2,7 +2,7 @@
 // Reserved (u16), RootHash (negotiated hash of the root certificate), then the DER certificates,
 // root (or the certificate signed by the root) first, device leaf last. And its verification
 // against the operator's trusted roots.
-import { X509Certificate } from 'node:crypto';
+import { createHash, type KeyObject, X509Certificate } from 'node:crypto';
 import { type AsymAlgorithm, digest, type HashAlgorithm } from './algorithms.ts';
 import { ByteReader, ByteWriter, concatBytes } from './byte-reader.ts';
 import { MAX_CERT_CHAIN_SIZE } from './constants.ts';
@@ -60,9 +60,22 @@ export function parseCertChain(chain: Uint8Array, hash: HashAlgorithm): ParsedCe
   return { rootHash, certs };
 }
 
+/**
+ * Parsed certificates by the SHA-256 of their DER (parsing costs about a millisecond; the same
+ * roots and chains come back on every attestation). Parsing only: every signature is verified anew.
+ */
+const parsed = new Map<string, X509Certificate>();
+const PARSED_MAX = 256;
+
 function x509(der: Uint8Array, which: string): X509Certificate {
+  const key = createHash('sha256').update(der).digest('hex');
+  const hit = parsed.get(key);
+  if (hit) return hit;
   try {
-    return new X509Certificate(der);
+    const cert = new X509Certificate(der);
+    if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value ?? '');
+    parsed.set(key, cert);
+    return cert;
   } catch (err) {
     throw new SpdmError('BAD_CERTIFICATE', `${which}: not an X.509 certificate (${String((err as Error).message)})`);
   }
@@ -76,6 +89,8 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
 export interface VerifiedChain {
   readonly certs: readonly X509Certificate[];
   readonly leaf: X509Certificate;
+  /** The leaf's public key, which signs CHALLENGE_AUTH and MEASUREMENTS. */
+  readonly leafKey: KeyObject;
 }
 
 /** Options for verifying a responder's chain. */
@@ -119,9 +134,10 @@ export function verifyCertChain(o: VerifyChainOptions): VerifiedChain {
     return root.ca && head.checkIssued(root) && head.verify(root.publicKey);
   });
   if (!trusted) throw new SpdmError('UNTRUSTED_CHAIN', `certificate chain does not start at a trusted root (${head.issuer.replace(/\n/g, ', ')})`);
-  const curve = leaf.publicKey.asymmetricKeyDetails?.namedCurve;
-  if (leaf.publicKey.asymmetricKeyType !== 'ec' || curve !== o.asym.curve) {
-    throw new SpdmError('BAD_CERTIFICATE', `leaf key is ${String(curve ?? leaf.publicKey.asymmetricKeyType)}, negotiated ${o.asym.name}`);
+  const leafKey = leaf.publicKey;
+  const curve = leafKey.asymmetricKeyDetails?.namedCurve;
+  if (leafKey.asymmetricKeyType !== 'ec' || curve !== o.asym.curve) {
+    throw new SpdmError('BAD_CERTIFICATE', `leaf key is ${String(curve ?? leafKey.asymmetricKeyType)}, negotiated ${o.asym.name}`);
   }
-  return { certs, leaf };
+  return { certs, leaf, leafKey };
 }

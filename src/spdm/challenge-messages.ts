@@ -1,5 +1,5 @@
 // CHALLENGE/CHALLENGE_AUTH (DSP0274 1.2: no RequesterContext, that is 1.3).
-import { ByteReader } from './byte-reader.ts';
+import type { ByteReader } from './byte-reader.ts';
 import { MAX_OPAQUE_SIZE, MAX_SLOTS, NONCE_SIZE, Req, Rsp, SummaryHash, VERSION_12 } from './constants.ts';
 import { bodyReader, headerWriter } from './message-header.ts';
 import { SpdmError } from './spdm-error.ts';

@@ -117,7 +117,7 @@ async function runRespond(argv: string[]): Promise<number> {
   });
   if (!values.chain) throw new UsageError('--chain is required');
   if (Boolean(values.key) === Boolean(values['token-conf'])) throw new UsageError('give exactly one of --key and --token-conf');
-  const log = createLogger({ level: process.env['LOG_LEVEL'] ?? 'info' });
+  const log = createLogger({ level: process.env.LOG_LEVEL ?? 'info' });
   const timeoutMs = timeoutOf(values.timeout);
   let signer: SpdmSigner;
   let closeToken: (() => Promise<void>) | undefined;

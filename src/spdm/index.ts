@@ -1,7 +1,7 @@
 // SPDM 1.2 (DSP0274) over TCP (DSP0287, or spdm-emu's socket framing): a requester that attests a
 // responder, and a responder that serves this device's identity and measurements.
 export type { AsymName, HashName, SignerAlgorithm } from './algorithms.ts';
-export { type MeasurementBlock } from './measurement-block.ts';
+export type { MeasurementBlock } from './measurement-block.ts';
 export { attest, type SpdmAttestOptions } from './requester.ts';
 export type { SpdmAttestReport } from './requester-session.ts';
 export { startSpdmResponder, type SpdmResponder, type SpdmResponderOptions, type SpdmSessionEvent } from './responder.ts';

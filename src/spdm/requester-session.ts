@@ -1,7 +1,7 @@
 // The requester's side of each exchange of the attestation flow: build the request, send it, check
 // every field of the response, keep the transcripts, verify chain and signatures. The order of the
 // steps is the requester chart's (machines/spdm-requester.machine.ts); this file only does them.
-import { randomBytes, type X509Certificate } from 'node:crypto';
+import { type KeyObject, randomBytes, type X509Certificate } from 'node:crypto';
 import type { SpdmRequesterStep, SpdmStepOutput } from '../../machines/spdm-requester.machine.ts';
 import {
   type AsymAlgorithm,
@@ -61,8 +61,8 @@ export interface SpdmAttestReport {
   readonly measurements: ReadonlyArray<{ readonly index: number; readonly valueType: number; readonly raw: boolean; readonly value: string }>;
 }
 
-/** The largest GET_CERTIFICATE portion we ask for. */
-const CERT_CHUNK = 1024;
+/** The largest GET_CERTIFICATE portion we ask for (less if the responder's DataTransferSize is smaller): one round trip for most chains. */
+const CERT_CHUNK = 0xffff;
 
 /** Parameters of one requester session. */
 export interface RequesterSessionOptions {
@@ -89,6 +89,7 @@ export class RequesterSession {
   private chain = new Uint8Array(0);
   private chainTotal: number | undefined;
   private verifiedCerts: readonly X509Certificate[] = [];
+  private verifiedLeafKey: KeyObject | undefined;
   private blocks: MeasurementBlock[] = [];
 
   constructor(private readonly o: RequesterSessionOptions) {}
@@ -242,13 +243,14 @@ export class RequesterSession {
       throw new SpdmError('DIGEST_MISMATCH', 'the certificate chain read does not match its digest in DIGESTS');
     }
     const parsed = parseCertChain(this.chain, hash);
-    this.verifiedCerts = verifyCertChain({ chain: parsed, hash, asym, roots: this.o.roots }).certs;
+    const verified = verifyCertChain({ chain: parsed, hash, asym, roots: this.o.roots });
+    this.verifiedCerts = verified.certs;
+    this.verifiedLeafKey = verified.leafKey;
   }
 
-  private leafKey() {
-    const leaf = this.verifiedCerts[this.verifiedCerts.length - 1];
-    if (!leaf) throw new SpdmError('UNTRUSTED_CHAIN', 'no verified certificate chain');
-    return leaf.publicKey;
+  private leafKey(): KeyObject {
+    if (!this.verifiedLeafKey) throw new SpdmError('UNTRUSTED_CHAIN', 'no verified certificate chain');
+    return this.verifiedLeafKey;
   }
 
   private async challenge(): Promise<SpdmStepOutput> {

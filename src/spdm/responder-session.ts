@@ -27,7 +27,7 @@ import { encodeBlock, type MeasurementBlock, MAX_MEASUREMENT_VALUE } from './mea
 import { encodeMeasurementsUnsigned, parseGetMeasurements } from './measurement-messages.ts';
 import { encodeError, parseHeader } from './message-header.ts';
 import { messageToSign, type SpdmSigner } from './signing.ts';
-import { isSpdmError, SpdmError } from './spdm-error.ts';
+import { isSpdmError, } from './spdm-error.ts';
 import { Transcript } from './transcript.ts';
 import {
   encodeAlgorithms,
@@ -246,7 +246,11 @@ export class ResponderSession {
     const seen = new Set<number>();
     for (const b of blocks) {
       if (!Number.isInteger(b.index) || b.index < 1 || b.index > 0xfe || seen.has(b.index)) throw new Error(`measurement index ${b.index} invalid or repeated`);
-      if (b.value.length > MAX_MEASUREMENT_VALUE) throw new Error(`measurement ${b.index} too large`);
+      if (!Number.isInteger(b.valueType) || b.valueType < 0 || b.valueType > 0x7f) throw new Error(`measurement ${b.index}: value type ${b.valueType}`);
+      if (!(b.value instanceof Uint8Array) || b.value.length > MAX_MEASUREMENT_VALUE) throw new Error(`measurement ${b.index} missing or too large`);
+      if (!b.raw && b.value.length !== this.measurementHash.size) {
+        throw new Error(`measurement ${b.index}: a digest block must hold a ${this.measurementHash.name} digest`);
+      }
       seen.add(b.index);
     }
     return [...blocks].sort((x, y) => x.index - y.index);

@@ -85,6 +85,9 @@ export async function startSpdmResponder(o: SpdmResponderOptions): Promise<SpdmR
   };
 }
 
+/** SPDM has one request outstanding at a time; a peer that queues more than this is cut off. */
+const MAX_IN_FLIGHT = 32;
+
 function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
   const remoteAddress = socket.remoteAddress ?? '?';
   const remotePort = socket.remotePort ?? 0;
@@ -94,6 +97,7 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
   let completed = false;
   let reason: string | undefined;
   let queue: Promise<void> = Promise.resolve();
+  let inFlight = 0;
   socket.setNoDelay(true);
   socket.setTimeout(o.timeoutMs);
   socket.on('timeout', () => {
@@ -117,7 +121,7 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
   const handleFrame = async (f: Frame): Promise<void> => {
     if (f.kind === 'binding') {
       reason = `DSP0287 message type 0x${f.messageType.toString(16)} is not served`;
-      send(o.transport === 'tcp' ? encodeTcpFrame(new Uint8Array(0), MESSAGE_TYPE_ERROR_NOT_SUPPORTED) : new Uint8Array(0));
+      if (o.transport === 'tcp') send(encodeTcpFrame(new Uint8Array(0), MESSAGE_TYPE_ERROR_NOT_SUPPORTED));
       return;
     }
     if (f.kind === 'emu') {
@@ -139,7 +143,7 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
     if (reply.refused) {
       reason = reply.refused;
       o.log.warn('SPDM request refused', { peer, reason: reply.refused });
-    } else {
+    } else if (o.log.isDebugEnabled()) {
       o.log.debug('SPDM request answered', { peer, code: f.message[1], ms: Date.now() - started });
     }
     if (reply.signedMeasurements) {
@@ -160,9 +164,23 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
       else socket.destroy();
       return;
     }
-    for (const f of frames) queue = queue.then(() => handleFrame(f)).catch((err: unknown) => {
-      reason = `internal: ${String(err)}`;
+    inFlight += frames.length;
+    if (inFlight > MAX_IN_FLIGHT) {
+      reason = `more than ${MAX_IN_FLIGHT} requests sent without waiting for their responses`;
+      o.log.warn('SPDM requester floods the responder, closing the connection', { peer, reason });
       socket.destroy();
-    });
+      return;
+    }
+    for (const f of frames) {
+      queue = queue
+        .then(() => handleFrame(f))
+        .catch((err: unknown) => {
+          reason = `internal: ${String(err)}`;
+          socket.destroy();
+        })
+        .finally(() => {
+          inFlight -= 1;
+        });
+    }
   });
 }

@@ -1,6 +1,6 @@
 // GET_VERSION/VERSION, GET_CAPABILITIES/CAPABILITIES, NEGOTIATE_ALGORITHMS/ALGORITHMS (the "VCA"
 // exchange whose bytes open every transcript), as DSP0274 1.2 lays them out.
-import { ByteReader } from './byte-reader.ts';
+import type { ByteReader } from './byte-reader.ts';
 import {
   ALG_TYPE_MAX,
   ALG_TYPE_MIN,

@@ -89,8 +89,8 @@ export async function createSpdmTestIdentity(o: { curve: TestCurve; leafSpki?: U
   return {
     chain: certs.map((c) => new Uint8Array(c.rawData)),
     rootDer: new Uint8Array(root.rawData),
-    chainPem: certs.map((c) => c.toString('pem')).join('\n') + '\n',
-    rootPem: root.toString('pem') + '\n',
+    chainPem: `${certs.map((c) => c.toString('pem')).join('\n')}\n`,
+    rootPem: `${root.toString('pem')}\n`,
     ...(leafKey ? { leafKey: createPrivateKey(leafKeyPem ?? ''), leafKeyPem } : {}),
   };
 }
