@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { withTimeout } from '../util/with-timeout.ts';
 import type { AttestationOutcome, AttestationRequest, AttestDevice } from './attestation-outcome.ts';
 import { readCertificates } from './device-identity.ts';
-import { loadReferenceManifest } from './reference-manifest.ts';
+import { loadReferenceManifest, type ReferenceManifest } from './reference-manifest.ts';
 import { verifyReport, type ReportToVerify } from './verify-report.ts';
 
 /** The SPDM requester as src/spdm exports it (attest()); injected so the verdict logic stays testable. */
@@ -42,13 +42,13 @@ export function createRequester(opts: RequesterOptions): AttestDevice {
     } catch (err) {
       return failure('ROOTS_INVALID', err);
     }
-    let manifest;
+    let manifest: ReferenceManifest;
     try {
       manifest = await loadReferenceManifest(opts.manifestFile);
     } catch (err) {
       return failure('MANIFEST_INVALID', err);
     }
-    let report;
+    let report: Awaited<ReturnType<SpdmAttest>>;
     try {
       report = await opts.spdmAttest({ host: req.host, port: req.port, transport: 'tcp', roots, timeoutMs: opts.timeoutMs });
     } catch (err) {

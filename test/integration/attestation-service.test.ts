@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { appendFileSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import dbus from 'dbus-next';
 import { ATTESTATION_SERVICE, DEVICE_INTERFACE, DEVICES_INTERFACE, PROVISIONING_CA_INDEX, REQUESTER_ROOT, requesterPath } from '../../src/attestationd/names.ts';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';

@@ -121,7 +121,7 @@ describe('two BMCs trust each other only through attestation', () => {
       assert.equal(files.length, 1, `${self.name}: ${files.join(', ')}`);
       const text = readFileSync(join(certPaths(certRoot(self)).authorityDir, files[0] ?? ''), 'utf8');
       assert.match(text, new RegExp(`^Attested-Name: ${peer.name}\\n-----BEGIN CERTIFICATE-----`));
-      assert.equal(text.slice(text.indexOf('-----BEGIN')), readFileSync(certPaths(certRoot(peer)).selfCa, 'utf8').trim() + '\n');
+      assert.equal(text.slice(text.indexOf('-----BEGIN')), `${readFileSync(certPaths(certRoot(peer)).selfCa, 'utf8').trim()}\n`);
       const verify = await runTool('openssl', [
         'verify', '-no-CAfile', '-no-CAstore', '-CApath', certPaths(certRoot(self)).authorityDir, certPaths(certRoot(peer)).serverChain,
       ]);

@@ -51,7 +51,7 @@ describe('attestationd configuration', () => {
     const rows = new Map<string, string>();
     const section = DOC.slice(DOC.indexOf('\n## Configuration\n'), DOC.indexOf('\n## Running it\n'));
     assert.ok(section.length > 100, 'docs/attestation.md has a Configuration section before Running it');
-    for (const m of section.matchAll(/^\| `([\w.\[\]]+)` \| ([^|]+) \|/gm)) rows.set(m[1] ?? '', (m[2] ?? '').trim());
+    for (const m of section.matchAll(/^\| `([\w.[\]]+)` \| ([^|]+) \|/gm)) rows.set(m[1] ?? '', (m[2] ?? '').trim());
     const keys = [
       ...attestationKnownKeys.top,
       ...[...attestationKnownKeys.identity_token].map((k) => `identity_token.${k}`),
