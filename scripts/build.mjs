@@ -51,6 +51,7 @@ if (new Set(workerNames).size !== workerNames.length || workerNames.includes('pr
 }
 const entryPoints = {
   provisioningd: 'src/main.ts',
+  attestationd: 'src/attestationd/main.ts',
   ...Object.fromEntries(workerEntries.map((path) => [basename(path, '.ts'), path])),
 };
 

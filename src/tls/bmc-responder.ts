@@ -182,6 +182,7 @@ export class BmcResponder {
       timings: this.#opts.timings,
       log: this.#opts.log,
       noisy: this.#noisy,
+      ...(this.#opts.trust.nameBindingRefusal ? { nameBinding: this.#opts.trust.nameBindingRefusal.bind(this.#opts.trust) } : {}),
       onUp: (peer) => this.#emit({ type: 'INBOUND_UP', peer, connectionId }),
       onDown: (peer, reason) => this.#emit({ type: 'INBOUND_DOWN', peer, connectionId, reason }),
       onClosed: () => this.#links.delete(link),

@@ -70,7 +70,7 @@ export class TlsLinkClient {
         // SNI carries host names only (RFC 6066); the identity check below uses target.name either way.
         servername: isIP(target.name) ? undefined : target.name,
         rejectUnauthorized: true,
-        checkServerIdentity: (_host, cert) => checkServerPeer(target.name, cert),
+        checkServerIdentity: (_host, cert) => checkServerPeer(target.name, cert, this.#opts.trust.nameBindingRefusal?.bind(this.#opts.trust)),
       });
     } catch (err) {
       // A broken key or certificate PEM fails while the TLS context is built, before any I/O.

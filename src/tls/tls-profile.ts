@@ -34,8 +34,9 @@ const LINK_SECURE_OPTIONS = constants.SSL_OP_NO_TICKET | constants.SSL_OP_NO_REN
 /**
  * Where the link reads the trusted peer CAs from: the trust store, or anything shaped like it.
  * caPems() hands out a new array whenever the set changes (never the old one mutated).
+ * nameBindingRefusal(), when present, limits an attested CA to the names it was attested for.
  */
-export type TrustedCaSource = Pick<TrustStore, 'caPems' | 'onChange'>;
+export type TrustedCaSource = Pick<TrustStore, 'caPems' | 'onChange'> & Partial<Pick<TrustStore, 'nameBindingRefusal'>>;
 
 /** What a link's TLS context is built from: this BMC's leaf for the role, and the peer CAs. */
 export interface LinkContextInput {

@@ -6,7 +6,10 @@ import { createInterface } from 'node:readline';
 import { STARTUP_DEADLINE_MS } from './startup-deadline.ts';
 
 /** The shipped policy files; the private bus includes them exactly as the system bus would. */
-export const SHIPPED_POLICIES = [resolve(import.meta.dirname, '../../service/xyz.openbmc_project.Provisioning.conf')];
+export const SHIPPED_POLICIES = [
+  resolve(import.meta.dirname, '../../service/xyz.openbmc_project.Provisioning.conf'),
+  resolve(import.meta.dirname, '../../service/xyz.openbmc_project.attestation.conf'),
+];
 
 /** A running private system-type bus; stop() kills its dbus-daemon by PID. */
 export interface PrivateBus {
