@@ -6,13 +6,13 @@
 # Sources, first match wins:
 #   SPDM_EMU_SRC   a spdm-emu source tree with its submodules in place: libspdm/,
 #                  libspdm/os_stub/mbedtlslib/mbedtls/ and SPDM-Responder-Validator/
-#                  (e.g. a recursive clone). Default: <repo>/.cache/spdm-emu/src (gitignored).
+#                  (e.g. a recursive clone). Default: ${XDG_CACHE_HOME:-~/.cache}/provisioningd/spdm-emu/src (outside the checkout, so a fresh clone on the same machine finds it).
 #   SPDM_EMU_GIT, LIBSPDM_GIT, MBEDTLS_GIT, SPDM_VALIDATOR_GIT
 #                  git directories (bare is fine) of DMTF/spdm-emu, DMTF/libspdm, Mbed-TLS/mbedtls
 #                  and DMTF/SPDM-Responder-Validator. When SPDM_EMU_SRC does not exist yet, the
 #                  tree is assembled there with `git archive` at SPDM_EMU_REV (default HEAD) and
 #                  the submodule commits that revision pins.
-# Output: SPDM_EMU_BUILD (default <repo>/.cache/spdm-emu/build); the binaries and DMTF's sample
+# Output: SPDM_EMU_BUILD (default ${XDG_CACHE_HOME:-~/.cache}/provisioningd/spdm-emu/build); the binaries and DMTF's sample
 # keys land in $SPDM_EMU_BUILD/bin, whose path is the last line printed on stdout.
 # A build is skipped when that directory already holds both binaries built from the same sources.
 #
@@ -23,8 +23,9 @@ set -euo pipefail
 
 readonly EX_DATAERR=65 EX_NOINPUT=66
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-src=${SPDM_EMU_SRC:-$repo/.cache/spdm-emu/src}
-build=${SPDM_EMU_BUILD:-$repo/.cache/spdm-emu/build}
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/provisioningd/spdm-emu
+src=${SPDM_EMU_SRC:-$cache/src}
+build=${SPDM_EMU_BUILD:-$cache/build}
 jobs=${SPDM_EMU_JOBS:-2}
 
 say() { echo "build-spdm-emu: $*" >&2; }
