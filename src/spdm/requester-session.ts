@@ -88,6 +88,7 @@ export class RequesterSession {
   private slot0Digest: Uint8Array | undefined;
   private chain = new Uint8Array(0);
   private chainTotal: number | undefined;
+  private chainDigest: Uint8Array | undefined;
   private verifiedCerts: readonly X509Certificate[] = [];
   private verifiedLeafKey: KeyObject | undefined;
   private blocks: MeasurementBlock[] = [];
@@ -239,7 +240,8 @@ export class RequesterSession {
   private verifyChain(): void {
     const { hash, asym } = this.algs;
     const expected = this.slot0Digest;
-    if (!expected || !Buffer.from(digest(hash, this.chain)).equals(expected)) {
+    this.chainDigest = digest(hash, this.chain);
+    if (!expected || !Buffer.from(this.chainDigest).equals(expected)) {
       throw new SpdmError('DIGEST_MISMATCH', 'the certificate chain read does not match its digest in DIGESTS');
     }
     const parsed = parseCertChain(this.chain, hash);
@@ -262,7 +264,7 @@ export class RequesterSession {
     const { auth, signedPart } = parseChallengeAuth(rsp, { hashSize: hash.size, withSummary: false, signatureSize: asym.signatureSize });
     if (auth.slot !== 0) throw new SpdmError('MALFORMED', `CHALLENGE_AUTH: slot ${auth.slot}, challenged 0`);
     if ((auth.slotMask & 1) === 0) throw new SpdmError('MALFORMED', 'CHALLENGE_AUTH: slot mask without slot 0');
-    if (!Buffer.from(auth.certChainHash).equals(digest(hash, this.chain))) {
+    if (!this.chainDigest || !Buffer.from(auth.certChainHash).equals(this.chainDigest)) {
       throw new SpdmError('CHAIN_HASH_MISMATCH', 'CHALLENGE_AUTH names another certificate chain than the one verified');
     }
     this.transcript.resetC();

@@ -103,6 +103,23 @@ function next(from: ResponderSnapshot, type: SpdmResponderEvent['type']): Respon
   return to;
 }
 
+/** The SPDM chain structure and its digest, built once per certificate list (every connection serves the same). */
+const chains = new WeakMap<readonly Uint8Array[], Map<HashName, { chain: Uint8Array; digest: Uint8Array }>>();
+function slotChain(certs: readonly Uint8Array[], hash: HashAlgorithm): { chain: Uint8Array; digest: Uint8Array } {
+  let byHash = chains.get(certs);
+  if (!byHash) {
+    byHash = new Map();
+    chains.set(certs, byHash);
+  }
+  let entry = byHash.get(hash.name);
+  if (!entry) {
+    const chain = encodeCertChain(hash, certs);
+    entry = { chain, digest: digest(hash, chain) };
+    byHash.set(hash.name, entry);
+  }
+  return entry;
+}
+
 /** An ERROR to send back (thrown inside a handler). */
 class Refusal extends Error {
   constructor(
@@ -126,6 +143,7 @@ export class ResponderSession {
   private readonly hash: HashAlgorithm;
   private readonly measurementHash: HashAlgorithm;
   private readonly chain: Uint8Array;
+  private readonly chainDigest: Uint8Array;
   private peerTransferSize = RESPONDER_MAX_MESSAGE;
   private measurementSpec = 0;
 
@@ -133,7 +151,7 @@ export class ResponderSession {
     const { hash } = splitSignerAlgorithm(id.signer.algorithm);
     this.hash = hash;
     this.measurementHash = hashByName(id.measurementHash ?? 'SHA_256');
-    this.chain = encodeCertChain(hash, id.certificateChain);
+    ({ chain: this.chain, digest: this.chainDigest } = slotChain(id.certificateChain, hash));
   }
 
   /** The chart state, for tests and logs. */
@@ -251,7 +269,7 @@ export class ResponderSession {
 
   private digests(req: Uint8Array): ResponderReply {
     parseGetDigests(req);
-    const rsp = this.fits(encodeDigests({ slotMask: 1, digests: [digest(this.hash, this.chain)] }));
+    const rsp = this.fits(encodeDigests({ slotMask: 1, digests: [this.chainDigest] }));
     this.transcript.resetB();
     this.transcript.appendB(req, rsp);
     return { response: rsp };
@@ -304,7 +322,7 @@ export class ResponderSession {
     const unsigned = encodeChallengeAuthUnsigned({
       slot: 0,
       slotMask: 1,
-      certChainHash: digest(this.hash, this.chain),
+      certChainHash: this.chainDigest,
       nonce: new Uint8Array(randomBytes(NONCE_SIZE)),
       summaryHash,
       opaque: new Uint8Array(0),

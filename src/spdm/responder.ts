@@ -35,7 +35,7 @@ export interface SpdmResponderOptions {
   readonly port: number;
   readonly transport: SpdmTransport;
   readonly signer: SpdmSigner;
-  /** DER, root first … device leaf last (slot 0). */
+  /** DER, root first … device leaf last (slot 0); fixed for the responder's life. */
   readonly certificateChain: readonly Uint8Array[];
   /** Read fresh for each GET_MEASUREMENTS. */
   readonly measurements: () => Promise<MeasurementBlock[]>;

@@ -239,6 +239,23 @@ describe('SPDM requester against hostile responders', () => {
     }
   });
 
+  it('a reordered response (an earlier VERSION replayed in place of DIGESTS) fails with UNEXPECTED_RESPONSE', async () => {
+    let version: Uint8Array | undefined;
+    const proxy = await startProxy(s.responder.port, (msg) => {
+      if (msg[1] === 0x04) version = msg;
+      return msg[1] === 0x01 && version ? version : msg;
+    });
+    try {
+      await rejectsWith(
+        attest({ host: '127.0.0.1', port: proxy.port, transport: 'tcp', roots: [s.id.rootDer], timeoutMs: TIMEOUT_MS }),
+        'UNEXPECTED_RESPONSE',
+        /GET_DIGESTS/,
+      );
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('a truncated response fails with TRUNCATED, a response with trailing bytes with OVERSIZED', async () => {
     for (const [cut, code] of [
       [(m: Uint8Array) => m.slice(0, m.length - 1), 'TRUNCATED'],
