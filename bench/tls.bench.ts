@@ -14,7 +14,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import winston from 'winston';
 import type { LinkEvent } from '../machines/events.ts';
-import { CredentialHolder } from '../src/pki/certificate/tls-credentials.ts';
+import { CredentialHolder } from '../src/pki/certificate/index.ts';
 import { BmcResponder } from '../src/tls/bmc-responder.ts';
 import { detectionWindowMs, type LinkTimings } from '../src/tls/link-timings.ts';
 import { TLS12_CIPHERS, TLS13_SUITES } from '../src/tls/tls-profile.ts';

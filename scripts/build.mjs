@@ -19,9 +19,9 @@ const chunkDir = join(outdir, 'chunks');
 
 /**
  * Left out of the bundle and resolved from node_modules at run time:
- * - pkcs11js is a native addon (a .node file found through `bindings`); src/pki imports it, and its
- *   PKCS#11 worker thread requires it by the path resolved from the bundle's location, so it ships
- *   in node_modules next to dist/ with its built addon.
+ * - pkcs11js is a native addon (a .node file found through `bindings`). Only the PKCS#11 worker
+ *   (dist/pkcs11-worker.js, with graphene-pk11 bundled into it) loads it, resolved from the bundle's
+ *   location, so it ships in node_modules next to dist/ with its built addon.
  * - usocket (dbus-next, abstract sockets) and x11 (dbus-next, session-bus autolaunch) are optional
  *   requires inside try/catch that this daemon never reaches; they are not installed.
  * - bufferutil and utf-8-validate are ws's optional native speed-ups, required inside try/catch.
@@ -42,7 +42,7 @@ const banner = [
  */
 const workerEntries = [
   'src/inspect/elk-layout-worker.ts',
-  // the PKCS#11 worker (src/pki/token/pkcs11-worker.ts) goes here once it is a module worker
+  'src/pki/token/pkcs11-worker.ts',
 ];
 const workerNames = workerEntries.map((path) => basename(path, '.ts'));
 if (new Set(workerNames).size !== workerNames.length || workerNames.includes('provisioningd')) {
@@ -51,6 +51,7 @@ if (new Set(workerNames).size !== workerNames.length || workerNames.includes('pr
 }
 const entryPoints = {
   provisioningd: 'src/main.ts',
+  attestationd: 'src/attestationd/main.ts',
   ...Object.fromEntries(workerEntries.map((path) => [basename(path, '.ts'), path])),
 };
 

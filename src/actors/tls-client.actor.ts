@@ -2,7 +2,7 @@ import { fromCallback } from 'xstate';
 import type { CredentialsEvent, LinkEvent, LinkTarget } from '../../machines/events.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
-import type { CredentialHolder } from '../pki/certificate/tls-credentials.ts';
+import type { CredentialHolder } from '../pki/certificate/index.ts';
 import type { TrustStore } from '../pki/trust/trust-store.ts';
 import { linkTimings } from '../tls/link-timings.ts';
 import { TlsLinkClient } from '../tls/tls-link-client.ts';

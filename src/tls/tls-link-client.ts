@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import type { LinkEvent, LinkTarget } from '../../machines/events.ts';
 import type { Logger } from '../log.ts';
-import type { CredentialHolder } from '../pki/certificate/tls-credentials.ts';
+import type { CredentialHolder } from '../pki/certificate/index.ts';
 import { LineFramer, MAX_LINE_BYTES, WORDS, lineOf, printableLine, wordOf } from './line-protocol.ts';
 import { secondsText, type LinkTimings } from './link-timings.ts';
 import { checkServerPeer } from './peer-identity.ts';
@@ -70,7 +70,7 @@ export class TlsLinkClient {
         // SNI carries host names only (RFC 6066); the identity check below uses target.name either way.
         servername: isIP(target.name) ? undefined : target.name,
         rejectUnauthorized: true,
-        checkServerIdentity: (_host, cert) => checkServerPeer(target.name, cert),
+        checkServerIdentity: (_host, cert) => checkServerPeer(target.name, cert, this.#opts.trust.nameBindingRefusal?.bind(this.#opts.trust)),
       });
     } catch (err) {
       // A broken key or certificate PEM fails while the TLS context is built, before any I/O.

@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stopProcess, type PrivateBus } from './private-bus.ts';
 import { runTool, type ToolResult } from './run-tool.ts';
+import { STARTUP_DEADLINE_MS } from './startup-deadline.ts';
+import { claimPorts } from './test-ports.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const SERVICE = 'xyz.openbmc_project.Provisioning';
@@ -12,17 +14,13 @@ export const OBJECT = '/xyz/openbmc_project/Provisioning';
 export const IFACE = 'xyz.openbmc_project.Provisioning.Provisioning';
 export const STATUS = 'xyz.openbmc_project.Provisioning.Provisioning.PeerConnectionStatus';
 
-/** A free TCP port on loopback (bound then released). */
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
+/**
+ * A TCP port nobody listens on, for something that will listen on it later (or for a peer that
+ * must be found closed): claimed for this test process, outside the kernel's ephemeral range, so
+ * no other process is handed it meanwhile (see test-ports.ts).
+ */
+export function freePort(): Promise<number> {
+  return claimPorts(1);
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
@@ -141,7 +139,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     void exit.then(() => (dead = true));
     const owned = await eventually(
       async () => dead || (await busctl(opts.bus, 'status', SERVICE)).code === 0,
-      20_000,
+      STARTUP_DEADLINE_MS,
       50,
     );
     if (dead || !owned) {

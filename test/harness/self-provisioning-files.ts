@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
+import { certPaths } from '../../src/pki/certificate/index.ts';
 import { mustRun, runTool } from './run-tool.ts';
 
 /** What a checked self-provisioning left on disk, for comparisons across restarts. */

@@ -14,7 +14,7 @@ import type { LinkEvent, LinkTarget, ResponderEvent } from '../../machines/event
 import { createTlsClientActor } from '../../src/actors/tls-client.actor.ts';
 import { createTlsResponderActor } from '../../src/actors/tls-responder.actor.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { CredentialHolder } from '../../src/pki/certificate/tls-credentials.ts';
+import { CredentialHolder } from '../../src/pki/certificate/index.ts';
 import { TrustStore } from '../../src/pki/trust/trust-store.ts';
 import { BmcResponder } from '../../src/tls/bmc-responder.ts';
 import type { LinkTimings } from '../../src/tls/link-timings.ts';
@@ -22,6 +22,7 @@ import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { REPO, eventually, freePort } from '../harness/daemon.ts';
 import { stopProcess } from '../harness/private-bus.ts';
+import { STARTUP_DEADLINE_MS } from '../harness/startup-deadline.ts';
 import { createTestPki, credentialsOf, crossTrust, holderOf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
 
 // Deadlines generous enough that a loaded CI machine does not fake a failure, short enough to wait for.
@@ -246,7 +247,7 @@ async function startChildResponder(pki: TestPki): Promise<{ process: ChildProces
     import { readFileSync } from 'node:fs';
     import winston from 'winston';
     import { BmcResponder } from './src/tls/bmc-responder.ts';
-    import { CredentialHolder } from './src/pki/certificate/tls-credentials.ts';
+    import { CredentialHolder } from './src/pki/certificate/index.ts';
     const env = (k) => readFileSync(process.env[k], 'utf8');
     const credentials = new CredentialHolder();
     const a = { keyPem: env('KEY'), certChainPem: env('CHAIN'), caPem: env('CA'), notAfter: new Date(Date.now() + 86400000) };
@@ -275,7 +276,7 @@ async function startChildResponder(pki: TestPki): Promise<{ process: ChildProces
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const started = await eventually(() => /PORT \d+/.test(out) || child.exitCode !== null, 15_000, 20);
+  const started = await eventually(() => /PORT \d+/.test(out) || child.exitCode !== null, STARTUP_DEADLINE_MS, 20);
   const port = Number(/PORT (\d+)/.exec(out)?.[1]);
   if (!started || !port) {
     await stopProcess(child);
