@@ -44,14 +44,19 @@ const workerEntries = [
   'src/inspect/elk-layout-worker.ts',
   'src/pki/token/pkcs11-worker.ts',
 ];
+/** The programs: what `node dist/<name>.js --conf FILE` runs. */
+const programs = {
+  provisioningd: 'src/main.ts',
+  attestationd: 'src/attestationd/main.ts',
+};
 const workerNames = workerEntries.map((path) => basename(path, '.ts'));
-if (new Set(workerNames).size !== workerNames.length || workerNames.includes('provisioningd')) {
-  console.error(`build: worker modules need distinct base names (dist/<name>.js): ${workerNames.join(', ')}`);
+const names = [...Object.keys(programs), ...workerNames];
+if (new Set(names).size !== names.length) {
+  console.error(`build: every entry needs its own base name (dist/<name>.js): ${names.join(', ')}`);
   process.exit(1);
 }
 const entryPoints = {
-  provisioningd: 'src/main.ts',
-  attestationd: 'src/attestationd/main.ts',
+  ...programs,
   ...Object.fromEntries(workerEntries.map((path) => [basename(path, '.ts'), path])),
 };
 

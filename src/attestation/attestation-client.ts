@@ -38,7 +38,7 @@ export interface AttestedPeer {
 const oneLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
 
 /**
- * Asks attestationd to attest a peer over D-Bus (contracts.md "Attestation service"): makes or finds
+ * Asks attestationd to attest a peer over D-Bus (docs/attestation.md, "D-Bus API"): makes or finds
  * the requester object with AddDevice, subscribes to its `Attested(b)`, calls `attest()` and waits
  * for the verdict. Only signals from the current owner of `xyz.openbmc_project.attestation` count
  * (anyone may emit a signal); the verdict's details are read back from that owner's properties.

@@ -1,4 +1,4 @@
-/** The D-Bus names of attestationd (contracts.md "Attestation service"), in one place for both daemons and the tests. */
+/** The D-Bus names of attestationd (docs/attestation.md, "D-Bus API"), in one place for both daemons and the tests. */
 export const ATTESTATION_SERVICE = 'xyz.openbmc_project.attestation';
 /** Parent of the requester objects; also carries the interface that creates them. */
 export const REQUESTER_ROOT = '/xyz/openbmc_project/attestation_requester';

@@ -1,5 +1,5 @@
 /**
- * The seed's central promise, end to end: two BMCs (provisioningd + attestationd each, each pair
+ * The project's central promise, end to end: two BMCs (provisioningd + attestationd each, each pair
  * on its own private bus), static peers and NO CA placed by hand. The link stays down until one
  * operator call, ProvisionPeer("bmc-b") on bmc-a: bmc-a attests bmc-b over SPDM, bmc-b's
  * attestationd reports that it was attested, bmc-b attests bmc-a back, and only then are both
