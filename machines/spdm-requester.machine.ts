@@ -14,10 +14,17 @@ export interface SpdmFailure {
   readonly message: string;
 }
 
+/** Whatever performs the exchanges of one attestation (src/spdm's RequesterSession); opaque to the chart. */
+export interface SpdmExchanger {
+  run(step: SpdmRequesterStep): Promise<SpdmStepOutput>;
+}
+
 /** The requester chart's configuration. */
 export interface SpdmRequesterInput {
   /** Deadline of each exchange (send request, receive and check its response). */
   readonly exchangeTimeoutMs: number;
+  /** Handed to the exchange actor with each step. */
+  readonly exchanger: SpdmExchanger;
 }
 
 /** The requester chart's context: its deadline, the current step and, once failed, why. */
@@ -36,27 +43,33 @@ function failureOf(error: unknown): SpdmFailure {
   return { code, message };
 }
 
-const exchangeNotProvided = fromPromise<SpdmStepOutput, { step: SpdmRequesterStep }>(async () => {
+/** What the exchange actor gets: the step to perform and who performs it. */
+export interface SpdmExchangeInput {
+  readonly step: SpdmRequesterStep;
+  readonly exchanger: SpdmExchanger;
+}
+
+const exchangeNotProvided = fromPromise<SpdmStepOutput, SpdmExchangeInput>(async () => {
   throw new Error('the SPDM exchange actor is not provided');
 });
 
 /**
  * Invokes the exchange for `step`; on success goes to `next` (or, with `repeat`, back into this
- * state while the exchange reports more to fetch); on error or timeout to failed.
+ * state while the exchange reports more to fetch); on error or timeout to Failed.
  */
 function exchangeState(step: SpdmRequesterStep, next: string, repeat?: string) {
   return {
     entry: { type: 'enterStep', params: { step } },
     invoke: {
       src: 'exchange',
-      input: { step },
+      input: ({ context }: { context: SpdmRequesterContext }) => ({ step, exchanger: context.exchanger }),
       onDone: [
         ...(repeat ? [{ guard: 'moreChunks', target: repeat, reenter: true, actions: 'countChunk' } as const] : []),
         { target: next },
       ],
-      onError: { target: 'failed', actions: 'recordFailure' },
+      onError: { target: 'Failed', actions: 'recordFailure' },
     },
-    after: { exchangeTimeout: { target: 'failed', actions: 'recordTimeout' } },
+    after: { exchangeTimeout: { target: 'Failed', actions: 'recordTimeout' } },
   } as const;
 }
 
@@ -98,7 +111,7 @@ export const spdmRequesterMachine = setup({
     Challenge: exchangeState('challenge', 'Measurements'),
     Measurements: exchangeState('measurements', 'Verified'),
     Verified: { type: 'final' },
-    failed: { type: 'final' },
+    Failed: { type: 'final' },
   },
   output: ({ context }) =>
     context.failure ? { verified: false, failure: context.failure } : { verified: true },

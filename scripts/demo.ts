@@ -1,5 +1,5 @@
 // `pnpm -s demo`: the main job on embedded defaults. A private system bus (with the shipped policy),
-// one provisioningd on the software token, provisioned with the seed's busctl command; every state
+// one provisioningd on the software token, provisioned with the busctl command of docs/dbus-api.md; every state
 // change is printed as it happens. Everything lives in a temp dir; every process is stopped by PID.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';

@@ -1,5 +1,5 @@
 import { createActor, fromPromise, toPromise } from 'xstate';
-import { spdmRequesterMachine, type SpdmStepOutput, type SpdmRequesterStep } from '../../machines/spdm-requester.machine.ts';
+import { type SpdmExchangeInput, spdmRequesterMachine, type SpdmStepOutput } from '../../machines/spdm-requester.machine.ts';
 import type { SignerAlgorithm } from './algorithms.ts';
 import { RequesterConnection } from './requester-connection.ts';
 import { RequesterSession, type SpdmAttestReport } from './requester-session.ts';
@@ -19,6 +19,11 @@ export interface SpdmAttestOptions {
   readonly algorithms?: readonly SignerAlgorithm[];
 }
 
+/** The requester chart with its exchange actor, built once: each step runs on the attestation's own session. */
+const requesterLogic = spdmRequesterMachine.provide({
+  actors: { exchange: fromPromise<SpdmStepOutput, SpdmExchangeInput>(({ input }) => input.exchanger.run(input.step)) },
+});
+
 /**
  * Attests an SPDM 1.2 responder: VCA, digests, the certificate chain (verified against `roots`),
  * CHALLENGE (signature over M2 with a fresh nonce) and signed measurements of all blocks (over L2
@@ -31,14 +36,7 @@ export async function attest(o: SpdmAttestOptions): Promise<SpdmAttestReport> {
   let overall: NodeJS.Timeout | undefined;
   try {
     const session = new RequesterSession({ conn, roots: o.roots, exchangeTimeoutMs: o.timeoutMs, algorithms: o.algorithms });
-    const actor = createActor(
-      spdmRequesterMachine.provide({
-        actors: {
-          exchange: fromPromise<SpdmStepOutput, { step: SpdmRequesterStep }>(({ input }) => session.run(input.step)),
-        },
-      }),
-      { input: { exchangeTimeoutMs: o.timeoutMs } },
-    );
+    const actor = createActor(requesterLogic, { input: { exchangeTimeoutMs: o.timeoutMs, exchanger: session } });
     const done = toPromise(actor);
     const deadline = new Promise<never>((_, reject) => {
       overall = setTimeout(() => {

@@ -74,6 +74,35 @@ const EVENT_OF: Record<number, SpdmResponderEvent['type']> = {
   [Req.GET_MEASUREMENTS]: 'GET_MEASUREMENTS',
 };
 
+type ResponderSnapshot = SnapshotFrom<typeof spdmResponderMachine>;
+
+/** One snapshot per chart state, so that the transition table below can be keyed by identity. */
+const canonical = new Map<string, ResponderSnapshot>();
+function canon(s: ResponderSnapshot): ResponderSnapshot {
+  const key = JSON.stringify(s.value);
+  const known = canonical.get(key);
+  if (known) return known;
+  canonical.set(key, s);
+  return s;
+}
+const INITIAL = canon(initialTransition(spdmResponderMachine)[0]);
+/** The chart's answers, computed with xstate's pure transition() once per (state, request) and kept: null = not acceptable. */
+const table = new Map<ResponderSnapshot, Map<SpdmResponderEvent['type'], ResponderSnapshot | null>>();
+function next(from: ResponderSnapshot, type: SpdmResponderEvent['type']): ResponderSnapshot | null {
+  let row = table.get(from);
+  if (!row) {
+    row = new Map();
+    table.set(from, row);
+  }
+  let to = row.get(type);
+  if (to === undefined) {
+    const event = { type } as SpdmResponderEvent;
+    to = from.can(event) ? canon(transition(spdmResponderMachine, from, event)[0]) : null;
+    row.set(type, to);
+  }
+  return to;
+}
+
 /** An ERROR to send back (thrown inside a handler). */
 class Refusal extends Error {
   constructor(
@@ -92,7 +121,7 @@ function u32le(v: number): Uint8Array {
 
 /** One connection's responder state. */
 export class ResponderSession {
-  private snapshot: SnapshotFrom<typeof spdmResponderMachine>;
+  private snapshot: ResponderSnapshot = INITIAL;
   private readonly transcript = new Transcript();
   private readonly hash: HashAlgorithm;
   private readonly measurementHash: HashAlgorithm;
@@ -101,7 +130,6 @@ export class ResponderSession {
   private measurementSpec = 0;
 
   constructor(private readonly id: ResponderIdentity) {
-    [this.snapshot] = initialTransition(spdmResponderMachine);
     const { hash } = splitSignerAlgorithm(id.signer.algorithm);
     this.hash = hash;
     this.measurementHash = hashByName(id.measurementHash ?? 'SHA_256');
@@ -126,10 +154,10 @@ export class ResponderSession {
       if (h.version !== expectedVersion) {
         throw new Refusal(ErrorCode.VERSION_MISMATCH, `${type} with version 0x${h.version.toString(16)}, expected 0x${expectedVersion.toString(16)}`);
       }
-      const event = { type } as SpdmResponderEvent;
-      if (!this.snapshot.can(event)) throw new Refusal(ErrorCode.UNEXPECTED_REQUEST, `${type} is not expected in state ${JSON.stringify(this.snapshot.value)}`);
+      const to = next(this.snapshot, type);
+      if (!to) throw new Refusal(ErrorCode.UNEXPECTED_REQUEST, `${type} is not expected in state ${JSON.stringify(this.snapshot.value)}`);
       const reply = await this.dispatch(type, request);
-      [this.snapshot] = transition(spdmResponderMachine, this.snapshot, event);
+      this.snapshot = to;
       return reply;
     } catch (err) {
       const version = request[1] === Req.GET_VERSION ? VERSION_10 : negotiatedVersion;

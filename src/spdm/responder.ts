@@ -4,6 +4,7 @@ import type { HashName } from './algorithms.ts';
 import type { MeasurementBlock } from './measurement-block.ts';
 import { RESPONDER_MAX_MESSAGE, ResponderSession } from './responder-session.ts';
 import type { SpdmSigner } from './signing.ts';
+import { withTimeout } from '../util/with-timeout.ts';
 import { isSpdmError } from './spdm-error.ts';
 import {
   EMU_SERVER_HELLO,
@@ -139,7 +140,11 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
       }
     }
     const started = Date.now();
-    const reply = await session.handle(f.message);
+    // The signer (a token) or the measurement source may hang: a request gets timeoutMs, then the
+    // connection goes. The idle deadline does not run meanwhile.
+    socket.setTimeout(0);
+    const reply = await withTimeout(session.handle(f.message), o.timeoutMs, `SPDM request 0x${(f.message[1] ?? 0).toString(16)}`);
+    socket.setTimeout(o.timeoutMs);
     if (reply.refused) {
       reason = reply.refused;
       o.log.warn('SPDM request refused', { peer, reason: reply.refused });
@@ -175,7 +180,8 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
       queue = queue
         .then(() => handleFrame(f))
         .catch((err: unknown) => {
-          reason = `internal: ${String(err)}`;
+          reason = err instanceof Error ? err.message : String(err);
+          o.log.warn('SPDM request failed, closing the connection', { peer, reason });
           socket.destroy();
         })
         .finally(() => {

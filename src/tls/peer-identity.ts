@@ -61,7 +61,7 @@ export function commonNameOf(cert: Pick<PeerCertificate, 'subject'>): string | u
   return undefined;
 }
 
-/** The peer's identity (contracts.md `name`): the first DNS SAN, or the subject CN when there is none. */
+/** The peer's identity (the `name` it is configured or discovered under; docs/peer-link.md): the first DNS SAN, or the subject CN when there is none. */
 export function peerNameOf(cert: Pick<PeerCertificate, 'subjectaltname' | 'subject'>): string | undefined {
   return dnsNamesOf(cert)[0] ?? commonNameOf(cert);
 }

@@ -1,7 +1,7 @@
 import { constants } from 'node:crypto';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { TrustStore } from '../pki/trust/trust-store.ts';
-import type { TlsCredentials } from '../pki/certificate/tls-credentials.ts';
+import type { TlsCredentials } from '../pki/certificate/index.ts';
 
 /** The protocol floor of the peer link: TLS 1.2, with 1.3 negotiated whenever both ends have it. */
 export const TLS_MIN_VERSION = 'TLSv1.2';

@@ -43,7 +43,7 @@ export function onBus(bus: PrivateBus, cmd: string, args: readonly string[], opt
   return runTool(cmd, args, { env: { DBUS_SYSTEM_BUS_ADDRESS: bus.address }, timeoutMs: opts.timeoutMs ?? 30_000 });
 }
 
-/** `busctl` exactly as an operator types it (the seed's commands), on the private bus. */
+/** `busctl` exactly as an operator types it (the commands of docs/dbus-api.md), on the private bus. */
 export const busctl = (bus: PrivateBus, ...args: string[]) => onBus(bus, 'busctl', args);
 
 /** Reads a property with busctl and returns its value text (e.g. `true`, or the enum string). */
@@ -99,7 +99,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   mkdirSync(dir, { recursive: true });
   const config: Record<string, unknown> = {
     name: 'bmc-test',
-    cert_root: join(dir, 'root') + '/',
+    cert_root: `${join(dir, 'root')}/`,
     state_dir: join(dir, 'state'),
     port: await freePort(),
     ...opts.config,

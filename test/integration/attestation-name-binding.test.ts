@@ -14,7 +14,7 @@ import { TrustStore } from '../../src/pki/trust/trust-store.ts';
 import { TrustStoreError } from '../../src/pki/trust/trust-store-error.ts';
 import { BmcResponder } from '../../src/tls/bmc-responder.ts';
 import type { LinkTimings } from '../../src/tls/link-timings.ts';
-import { TcpClient } from '../../src/tls/tcp-client.ts';
+import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
 import { runTool } from '../harness/run-tool.ts';
@@ -94,7 +94,7 @@ describe('attested CAs are bound to the attested name', () => {
     let port: number;
     const serverLog = captureLog({ redact: false });
     const inbound: ResponderEvent[] = [];
-    const clients: TcpClient[] = [];
+    const clients: TlsLinkClient[] = [];
 
     before(async () => {
       trustA = new TrustStore({ dir: join(work, 'a-authority') });
@@ -113,7 +113,7 @@ describe('attested CAs are bound to the attested name', () => {
     /** Dials `port` as the holder of `credentials`, expecting a server named `name`; resolves with the first event. */
     async function dial(opts: { name: string; port: number; credentials: CredentialHolder; trust: TrustStore }): Promise<LinkEvent> {
       const events: LinkEvent[] = [];
-      const client = new TcpClient({
+      const client = new TlsLinkClient({
         target: { name: opts.name, address: '127.0.0.1', port: opts.port },
         timings: TIMINGS, credentials: opts.credentials, trust: opts.trust, log: captureLog().log,
         onEvent: (e) => events.push(e),

@@ -38,7 +38,7 @@ describe('the production bundle (pnpm build; node dist/provisioningd.js)', () =>
     assert.doesNotMatch(code, /from\s+["']tsx["']/);
   });
 
-  it('runs the seed busctl commands like the daemon from source', async () => {
+  it('runs the documented busctl commands like the daemon from source', async () => {
     const d = await fixture.startDaemon({ entry: 'dist', config: { name: NAME } });
     assert.equal(await getProperty(theBus(), 'provisioned'), 'false');
     assert.equal(await getProperty(theBus(), 'peerConnected'), `${STATUS}.NotDetermined`);

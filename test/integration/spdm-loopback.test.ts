@@ -316,6 +316,30 @@ function errorCodeOf(rsp: Uint8Array): number {
   return parseError(rsp).errorCode;
 }
 
+describe('SPDM responder whose measurement source hangs', () => {
+  it('gives up on the request after timeoutMs, closes that connection and says why', async () => {
+    const id = await createSpdmTestIdentity({ curve: 'P-256' });
+    const sessions: SpdmSessionEvent[] = [];
+    const responder = await startSpdmResponder({
+      host: '127.0.0.1',
+      port: 0,
+      transport: 'tcp',
+      signer: softwareSigner({ algorithm: 'ECDSA_P256_SHA256', privateKeyPem: id.leafKeyPem ?? '' }),
+      certificateChain: id.chain,
+      measurements: () => new Promise<MeasurementBlock[]>(() => undefined),
+      onSession: (e) => sessions.push(e),
+      timeoutMs: 300,
+      log: captureLog().log,
+    });
+    try {
+      await rejectsWith(attest({ host: '127.0.0.1', port: responder.port, transport: 'tcp', roots: [id.rootDer], timeoutMs: TIMEOUT_MS }), 'CONNECTION');
+      await eventually(() => sessions.some((e) => !e.completed && /timed out/.test(e.reason ?? '')));
+    } finally {
+      await responder.close();
+    }
+  });
+});
+
 describe('SPDM responder against a hostile raw-socket client', () => {
   let s: Served;
   before(async () => {

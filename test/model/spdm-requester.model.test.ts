@@ -1,12 +1,12 @@
 /**
  * The requester chart with a scripted exchange actor: the happy path runs the steps in DSP0274's
  * order (looping over certificate chunks) to Verified; a failure or a silent responder at any step
- * ends in failed with that step's reason, and no later step runs.
+ * ends in Failed with that step's reason, and no later step runs.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createActor, fromPromise, SimulatedClock } from 'xstate';
-import { spdmRequesterMachine, type SpdmRequesterStep, type SpdmStepOutput } from '../../machines/spdm-requester.machine.ts';
+import { type SpdmExchangeInput, spdmRequesterMachine, type SpdmRequesterStep, type SpdmStepOutput } from '../../machines/spdm-requester.machine.ts';
 
 const ORDER: SpdmRequesterStep[] = ['version', 'capabilities', 'algorithms', 'digests', 'certificate', 'challenge', 'measurements'];
 
@@ -16,13 +16,13 @@ function run(script: (step: SpdmRequesterStep, n: number) => Promise<SpdmStepOut
   const actor = createActor(
     spdmRequesterMachine.provide({
       actors: {
-        exchange: fromPromise<SpdmStepOutput, { step: SpdmRequesterStep }>(({ input }) => {
+        exchange: fromPromise<SpdmStepOutput, SpdmExchangeInput>(({ input }) => {
           calls.push(input.step);
           return script(input.step, calls.filter((c) => c === input.step).length);
         }),
       },
     }),
-    { input: { exchangeTimeoutMs: 1000 }, clock },
+    { input: { exchangeTimeoutMs: 1000, exchanger: { run: () => Promise.reject(new Error('the scripted actor runs instead')) } }, clock },
   );
   actor.start();
   return { actor, calls, clock };
@@ -41,25 +41,25 @@ describe('SPDM requester chart', () => {
   });
 
   for (const failing of ORDER) {
-    it(`a failure at ${failing} ends in failed with its code and reason, and nothing after it runs`, async () => {
+    it(`a failure at ${failing} ends in Failed with its code and reason, and nothing after it runs`, async () => {
       const { actor, calls } = run(async (step) => {
         if (step === failing) throw Object.assign(new Error(`${step} went wrong`), { code: 'BAD_SIGNATURE' });
         return { more: false };
       });
       for (let i = 0; i < 20; i++) await settle();
-      assert.equal(actor.getSnapshot().value, 'failed');
+      assert.equal(actor.getSnapshot().value, 'Failed');
       assert.deepEqual(actor.getSnapshot().output, { verified: false, failure: { code: 'BAD_SIGNATURE', message: `${failing} went wrong` } });
       assert.deepEqual(calls, ORDER.slice(0, ORDER.indexOf(failing) + 1));
     });
 
-    it(`a responder silent at ${failing} ends in failed with TIMEOUT after the exchange deadline`, async () => {
+    it(`a responder silent at ${failing} ends in Failed with TIMEOUT after the exchange deadline`, async () => {
       const { actor, clock } = run((step) => (step === failing ? new Promise<SpdmStepOutput>(() => undefined) : Promise.resolve({ more: false })));
       for (let i = 0; i < 20; i++) await settle();
-      assert.notEqual(actor.getSnapshot().value, 'failed');
+      assert.notEqual(actor.getSnapshot().value, 'Failed');
       clock.increment(999);
-      assert.notEqual(actor.getSnapshot().value, 'failed');
+      assert.notEqual(actor.getSnapshot().value, 'Failed');
       clock.increment(1);
-      assert.equal(actor.getSnapshot().value, 'failed');
+      assert.equal(actor.getSnapshot().value, 'Failed');
       assert.deepEqual(actor.getSnapshot().output, { verified: false, failure: { code: 'TIMEOUT', message: `${failing}: no valid response in time` } });
     });
   }

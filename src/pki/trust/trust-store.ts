@@ -387,7 +387,7 @@ export class TrustStore {
     const wanted = new Map<string, string>();
     for (const [hash, bucket] of buckets) {
       bucket.sort((a, b) => a.order - b.order || a.target.localeCompare(b.target));
-      bucket.forEach((b, i) => wanted.set(`${hash}.${i}`, b.target));
+      for (const [i, b] of bucket.entries()) wanted.set(`${hash}.${i}`, b.target);
     }
     let touched = false;
     for (const [link, target] of wanted) {
