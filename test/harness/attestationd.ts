@@ -24,15 +24,27 @@ export interface AttestationdSetup {
   readonly spdmPort: number;
 }
 
-/** The command line of attestationd from source, as `pnpm -s attestationd` runs it. */
-export const attestationdArgs = (confPath: string, ...rest: string[]) => ['--import', 'tsx', join(REPO, 'src/attestationd/main.ts'), '--conf', confPath, ...rest];
+/** Which attestationd to run: from source through tsx (`pnpm -s attestationd`), or the built bundle. */
+export type AttestationdEntry = 'src' | 'dist';
+
+/** The command line of attestationd from source (as `pnpm -s attestationd` runs it) or from dist/. */
+export const attestationdArgs = (confPath: string, rest: readonly string[] = [], entry: AttestationdEntry = 'src') =>
+  entry === 'src'
+    ? ['--import', 'tsx', join(REPO, 'src/attestationd/main.ts'), '--conf', confPath, ...rest]
+    : [join(REPO, 'dist/attestationd.js'), '--conf', confPath, ...rest];
 
 /**
  * Writes attestationd's config under `dir` (defaults: loopback SPDM on a free port, files under
  * `dir`, short timeouts; `config` overrides), creates the identity key with
  * `attestationd --create-identity-key` and writes a chain (root → intermediate → device) for it.
  */
-export async function createAttestationd(o: { dir: string; name: string; config?: Record<string, unknown>; env?: Record<string, string> }): Promise<AttestationdSetup> {
+export async function createAttestationd(o: {
+  dir: string;
+  name: string;
+  config?: Record<string, unknown>;
+  env?: Record<string, string>;
+  entry?: AttestationdEntry;
+}): Promise<AttestationdSetup> {
   mkdirSync(o.dir, { recursive: true });
   const spdmPort = await freePort();
   const config: Record<string, unknown> = {
@@ -50,7 +62,7 @@ export async function createAttestationd(o: { dir: string; name: string; config?
   };
   const confPath = join(o.dir, 'attestation.conf');
   writeFileSync(confPath, JSON.stringify(config, null, 2));
-  const publicPem = await mustRun(process.execPath, attestationdArgs(confPath, '--create-identity-key'), { cwd: REPO, env: o.env });
+  const publicPem = await mustRun(process.execPath, attestationdArgs(confPath, ['--create-identity-key'], o.entry), { cwd: REPO, env: o.env });
   const spki = publicPem.replace(/-----(BEGIN|END) PUBLIC KEY-----/g, '').replace(/\s+/g, '');
   const identity = await createSpdmTestIdentity({ curve: 'P-256', leafSpki: new Uint8Array(Buffer.from(spki, 'base64')), name: `${o.name} device identity` });
   writeFileSync(String(config['identity_chain']), identity.chainPem);
@@ -75,8 +87,14 @@ export function writeManifest(setup: AttestationdSetup, entries: ReadonlyArray<{
 }
 
 /** Starts attestationd on `bus` and waits until it owns its name; every exit path stops it by PID. */
-export async function startAttestationd(o: { bus: PrivateBus; setup: AttestationdSetup; env?: Record<string, string>; waitForName?: boolean }): Promise<DaemonHandle> {
-  const child = spawn(process.execPath, attestationdArgs(o.setup.confPath), {
+export async function startAttestationd(o: {
+  bus: PrivateBus;
+  setup: AttestationdSetup;
+  env?: Record<string, string>;
+  waitForName?: boolean;
+  entry?: AttestationdEntry;
+}): Promise<DaemonHandle> {
+  const child = spawn(process.execPath, attestationdArgs(o.setup.confPath, [], o.entry), {
     cwd: REPO,
     env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: o.bus.address, ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,7 +9,15 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import dbus from 'dbus-next';
-import { ATTESTATION_SERVICE, DEVICE_INTERFACE, DEVICES_INTERFACE, PROVISIONING_CA_INDEX, REQUESTER_ROOT, requesterPath } from '../../src/attestationd/names.ts';
+import {
+  ATTESTATION_SERVICE,
+  DEVICE_INTERFACE,
+  DEVICES_INTERFACE,
+  PROVISIONING_CA_INDEX,
+  REQUESTER_ROOT,
+  RESPONDER_INTERFACE,
+  requesterPath,
+} from '../../src/attestationd/names.ts';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { createAttestationd, startAttestationd, writeManifest, writeRoots, type AttestationdSetup } from '../harness/attestationd.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
@@ -33,7 +41,7 @@ describe('attestationd on a private bus', () => {
   let measured: string;
   let client: dbus.MessageBus;
   /** Attested(b) signals seen, by object path. */
-  const verdicts: Array<{ path: string; ok: boolean }> = [];
+  const verdicts: Array<{ path: string; ok: boolean; iface: string }> = [];
   let silent: Server;
   const silentSockets = new Set<Socket>();
 
@@ -61,11 +69,11 @@ describe('attestationd on a private bus', () => {
     await client.call(
       new dbus.Message({
         destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch',
-        signature: 's', body: [`type='signal',interface='${DEVICE_INTERFACE}',member='Attested'`],
+        signature: 's', body: [`type='signal',member='Attested'`],
       }),
     );
     client.on('message', (msg) => {
-      if (msg.type === dbus.MessageType.SIGNAL && msg.member === 'Attested') verdicts.push({ path: msg.path, ok: msg.body[0] === true });
+      if (msg.type === dbus.MessageType.SIGNAL && msg.member === 'Attested') verdicts.push({ path: msg.path, ok: msg.body[0] === true, iface: msg.interface });
     });
 
     silent = createServer((s) => {
@@ -101,6 +109,11 @@ describe('attestationd on a private bus', () => {
     assert.equal(await deviceProperty(fixture.bus(), 'bmc-a', 'remote_port'), String(setup.spdmPort));
     assert.match(await deviceProperty(fixture.bus(), 'bmc-a', 'device_subject'), /bmc-a device identity/);
     assert.equal(PROVISIONING_CA_INDEX, 0xef);
+    // The responder side of the same exchange: the requester at 127.0.0.1 attested this BMC.
+    const responder = '/xyz/openbmc_project/attestation_responder/tcp/127_2e0_2e0_2e1';
+    assert.ok(await eventually(() => verdicts.some((v) => v.path === responder && v.ok && v.iface === RESPONDER_INTERFACE), 10_000), JSON.stringify(verdicts));
+    const ip = await busctl(fixture.bus(), '--json=short', 'get-property', ATTESTATION_SERVICE, responder, RESPONDER_INTERFACE, 'remote_ip');
+    assert.equal((JSON.parse(ip.stdout) as { data: string }).data, '127.0.0.1');
   });
 
   it('a wrong root fails the attestation (UNTRUSTED_CHAIN), clears the CA, and the service stays up', async () => {

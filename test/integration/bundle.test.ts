@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
-import { busctl, freePort, getProperty, IFACE, OBJECT, REPO, SERVICE, STATUS } from '../harness/daemon.ts';
+import { busctl, eventually, freePort, getProperty, IFACE, OBJECT, REPO, SERVICE, STATUS } from '../harness/daemon.ts';
 import { runTool } from '../harness/run-tool.ts';
 import { STARTUP_DEADLINE_MS } from '../harness/startup-deadline.ts';
 import { checkSelfProvisioningFiles } from '../harness/self-provisioning-files.ts';
 import { startSoftHsmToken } from '../harness/softhsm.ts';
+import { createAttestationd, startAttestationd, writeManifest, writeRoots } from '../harness/attestationd.ts';
 
 const BUNDLE = join(REPO, 'dist/provisioningd.js');
 const CHUNKS = join(REPO, 'dist/chunks');
@@ -49,6 +50,32 @@ describe('the production bundle (pnpm build; node dist/provisioningd.js)', () =>
     await checkSelfProvisioningFiles({ certRoot: String(d.config['cert_root']), name: NAME });
     d.kill('SIGTERM');
     assert.deepEqual(await withTimeout(d.exited(), 15_000, 'bundle exit'), { code: 0, signal: null }, d.output());
+  });
+
+  it('ships attestationd as dist/attestationd.js: identity key on SoftHSM2, it attests its own responder', async () => {
+    const token = await startSoftHsmToken({ label: 'bundle-att', keyLabel: 'attestation-identity' });
+    fixture.cleanup(() => token.stop());
+    const setup = await createAttestationd({ dir: fixture.tempDir('bundle-att-'), name: NAME, config: { identity_token: token.token }, env: token.env, entry: 'dist' });
+    writeRoots(setup, [setup.rootPem]);
+    writeManifest(setup, [{ index: 1, files: [join(REPO, 'src/attestationd/main.ts')] }]);
+    const d = await startAttestationd({ bus: theBus(), setup, env: token.env, entry: 'dist' });
+    fixture.cleanup(() => d.stop());
+    const root = '/xyz/openbmc_project/attestation_requester';
+    const add = await busctl(theBus(), 'call', 'xyz.openbmc_project.attestation', root, 'xyz.openbmc_project.AttestationDevices', 'AddDevice', 'sss', NAME, '127.0.0.1', String(setup.spdmPort));
+    assert.equal(add.code, 0, `${add.stderr}\n${d.output()}`);
+    const path = `${root}/devices/tcp/bmc_2dbundle`;
+    const attest = await busctl(theBus(), 'call', 'xyz.openbmc_project.attestation', path, 'xyz.openbmc_project.AttestationDevice', 'attest');
+    assert.equal(attest.code, 0, attest.stderr);
+    // Nothing provisioned under its cert_root: the signed exchange ran end to end and says so.
+    assert.ok(
+      await eventually(async () => {
+        const r = await busctl(theBus(), 'get-property', 'xyz.openbmc_project.attestation', path, 'xyz.openbmc_project.AttestationDevice', 'last_failure');
+        return r.stdout.includes('NO_PROVISIONING_CA');
+      }, 30_000),
+      d.output(),
+    );
+    d.kill('SIGTERM');
+    assert.deepEqual(await withTimeout(d.exited(), 15_000, 'attestationd exit'), { code: 0, signal: null }, d.output());
   });
 
   it('issues from a PKCS#11 token (SoftHSM2): the native addon and its worker thread load from dist/', async () => {

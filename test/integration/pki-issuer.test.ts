@@ -421,7 +421,22 @@ for (const kind of KINDS) {
 
       it('gives TIMEOUT (token_timeout) while the TPM hangs, and works again once it answers', async () => {
         const tpm = token as SoftTpmToken;
-        const impatient = createCertificateIssuer({ config: configWith({ token_timeout: 1 }), credentials: new CredentialHolder(), log: logs.log });
+        // token_timeout from what a fresh issuer's first issuance takes on this machine right now:
+        // loading the module and logging in took over 1 s under load, so a fixed 1 s timed out the
+        // healthy calls too. Three times that (at least 1 s) lets only the hung TPM time out.
+        const probe = createCertificateIssuer({ config: configWith(), credentials: new CredentialHolder(), log: logs.log });
+        const started = performance.now();
+        try {
+          await probe.issue({ reason: 'boot' });
+        } finally {
+          await probe.close();
+        }
+        const tokenTimeoutS = Math.max(1, Math.ceil((3 * (performance.now() - started)) / 1000));
+        const impatient = createCertificateIssuer({
+          config: configWith({ token_timeout: tokenTimeoutS }),
+          credentials: new CredentialHolder(),
+          log: logs.log,
+        });
         try {
           await impatient.issue({ reason: 'boot' });
           tpm.pauseTpm();
