@@ -1,11 +1,12 @@
+import { X509Certificate, verify as nodeVerify } from 'node:crypto';
 import { createServer, type Socket } from 'node:net';
 import type { Logger } from '../log.ts';
-import type { HashName } from './algorithms.ts';
+import { type HashName, splitSignerAlgorithm } from './algorithms.ts';
 import type { MeasurementBlock } from './measurement-block.ts';
 import { RESPONDER_MAX_MESSAGE, ResponderSession } from './responder-session.ts';
-import type { SpdmSigner } from './signing.ts';
+import { messageToSign, type SpdmSigner } from './signing.ts';
 import { withTimeout } from '../util/with-timeout.ts';
-import { isSpdmError } from './spdm-error.ts';
+import { isSpdmError, SpdmError } from './spdm-error.ts';
 import {
   EMU_SERVER_HELLO,
   EmuCommand,
@@ -54,6 +55,22 @@ export interface SpdmResponder {
 }
 
 /**
+ * A signer whose key is not the one the slot-0 leaf certifies would serve signatures no requester
+ * can verify: refuse to start instead (one probe signature, bounded by the timeout).
+ */
+async function checkSignerMatchesLeaf(o: SpdmResponderOptions): Promise<void> {
+  const leaf = o.certificateChain.at(-1);
+  if (!leaf) throw new SpdmError('BAD_CERTIFICATE', 'responder: the certificate chain is empty');
+  const { hash } = splitSignerAlgorithm(o.signer.algorithm);
+  const probe = messageToSign(hash, 'responder-key check', new Uint8Array(0));
+  const signature = await withTimeout(o.signer.sign(probe), o.timeoutMs, 'the identity key probe signature');
+  const key = new X509Certificate(leaf).publicKey;
+  if (!nodeVerify(hash.node, probe, { key, dsaEncoding: 'ieee-p1363' }, signature)) {
+    throw new SpdmError('BAD_CERTIFICATE', 'responder: the identity key is not the key the slot 0 leaf certificate certifies');
+  }
+}
+
+/**
  * Serves SPDM 1.2 (no sessions) on TCP: each connection gets its own protocol state; a bad
  * message gets an ERROR and only ever affects its own connection.
  */
@@ -61,6 +78,7 @@ export async function startSpdmResponder(o: SpdmResponderOptions): Promise<SpdmR
   const sockets = new Set<Socket>();
   // Validate the identity once, before listening (bad chain/algorithm fails here, not per connection).
   new ResponderSession(o);
+  await checkSignerMatchesLeaf(o);
   const server = createServer((socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));

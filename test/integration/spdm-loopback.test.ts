@@ -357,6 +357,26 @@ describe('SPDM responder whose measurement source hangs', () => {
   });
 });
 
+describe('SPDM responder given an identity key that its leaf certificate does not certify', () => {
+  it('refuses to start, naming the mismatch, and listens on nothing', async () => {
+    const id = await createSpdmTestIdentity({ curve: 'P-256' });
+    const other = await createSpdmTestIdentity({ curve: 'P-256' });
+    await assert.rejects(
+      startSpdmResponder({
+        host: '127.0.0.1',
+        port: 0,
+        transport: 'tcp',
+        signer: softwareSigner({ algorithm: 'ECDSA_P256_SHA256', privateKeyPem: other.leafKeyPem ?? '' }),
+        certificateChain: id.chain,
+        measurements: async () => [],
+        timeoutMs: 5000,
+        log: captureLog().log,
+      }),
+      (err: unknown) => err instanceof SpdmError && err.code === 'BAD_CERTIFICATE' && /not the key the slot 0 leaf certificate certifies/.test(err.message),
+    );
+  });
+});
+
 describe('SPDM responder against a hostile raw-socket client', () => {
   let s: Served;
   before(async () => {
