@@ -13,7 +13,7 @@ import { exportProvisioningService, type ProvisioningService } from './dbus/prov
 import { connectSystemBus } from './dbus/system-bus.ts';
 import type { Logger } from './log.ts';
 import { certPaths, type CredentialHolder } from './pki/certificate/index.ts';
-import { TrustStore } from './pki/trust/trust-store.ts';
+import { TrustStore } from './pki/trust/index.ts';
 import { StateStore } from './state/state-store.ts';
 import { logTransitions } from './transition-log.ts';
 import { withTimeout } from './util/with-timeout.ts';

@@ -3,7 +3,7 @@ import type { CredentialsEvent, LinkEvent, LinkTarget } from '../../machines/eve
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { CredentialHolder } from '../pki/certificate/index.ts';
-import type { TrustStore } from '../pki/trust/trust-store.ts';
+import type { TrustStore } from '../pki/trust/index.ts';
 import { linkTimings } from '../tls/link-timings.ts';
 import { TlsLinkClient } from '../tls/tls-link-client.ts';
 

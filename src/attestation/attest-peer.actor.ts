@@ -4,7 +4,7 @@ import { fromPromise } from 'xstate';
 import type { AttestationTarget } from '../../machines/events.ts';
 import { DEFAULT_SPDM_PORT, type Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
-import type { TrustStore } from '../pki/trust/trust-store.ts';
+import type { TrustStore } from '../pki/trust/index.ts';
 import { AttestationError, requestAttestation } from './attestation-client.ts';
 
 /** What the attestPeer actor is built from. */

@@ -1,5 +1,5 @@
 import { X509Certificate } from 'node:crypto';
-import { parseCaPem } from '../pki/trust/ca-certificate-pem.ts';
+import { parseCaPem } from '../pki/trust/index.ts';
 import { PROVISIONING_CA_INDEX } from './names.ts';
 import type { ReferenceManifest } from './reference-manifest.ts';
 

@@ -1,6 +1,6 @@
 import { constants } from 'node:crypto';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
-import type { TrustStore } from '../pki/trust/trust-store.ts';
+import type { TrustStore } from '../pki/trust/index.ts';
 import type { TlsCredentials } from '../pki/certificate/index.ts';
 
 /** The protocol floor of the peer link: TLS 1.2, with 1.3 negotiated whenever both ends have it. */

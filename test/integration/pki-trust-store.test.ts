@@ -3,8 +3,7 @@ import { copyFileSync, existsSync, lstatSync, mkdtempSync, readdirSync, readFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TrustStore } from '../../src/pki/trust/trust-store.ts';
-import { TrustStoreError } from '../../src/pki/trust/trust-store-error.ts';
+import { TrustStore, TrustStoreError } from '../../src/pki/trust/index.ts';
 import { makeTestCa, makeTestLeaf, type TestCa } from '../harness/openssl-test-ca.ts';
 import { runTool, mustRun } from '../harness/run-tool.ts';
 

@@ -15,7 +15,7 @@ import { createTlsClientActor } from '../../src/actors/tls-client.actor.ts';
 import { createTlsResponderActor } from '../../src/actors/tls-responder.actor.ts';
 import { configSchema } from '../../src/config/schema.ts';
 import { CredentialHolder } from '../../src/pki/certificate/index.ts';
-import { TrustStore } from '../../src/pki/trust/trust-store.ts';
+import { TrustStore } from '../../src/pki/trust/index.ts';
 import { BmcResponder } from '../../src/tls/bmc-responder.ts';
 import type { LinkTimings } from '../../src/tls/link-timings.ts';
 import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';

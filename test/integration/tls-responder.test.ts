@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { LinkEvent, ResponderEvent } from '../../machines/events.ts';
 import type { CredentialHolder } from '../../src/pki/certificate/index.ts';
-import type { TrustStore, TrustedCa } from '../../src/pki/trust/trust-store.ts';
+import type { TrustStore, TrustedCa } from '../../src/pki/trust/index.ts';
 import { BmcResponder } from '../../src/tls/bmc-responder.ts';
 import type { LinkTimings } from '../../src/tls/link-timings.ts';
 import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
