@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import type { z } from 'zod';
+
+/** A configuration problem the operator must fix; its message is one line naming file and field. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** The keys allowed one level below the top: under an object key, or in each element of an array key. */
+export interface NestedKnownKeys {
+  readonly key: string;
+  readonly kind: 'object' | 'array';
+  readonly keys: ReadonlySet<string>;
+}
+
+/** What one daemon's JSON config file is: its schema, and the keys it knows so unknown ones are reported. */
+export interface JsonConfigSpec<S extends z.ZodType> {
+  readonly schema: S;
+  readonly topKeys: ReadonlySet<string>;
+  readonly nested: readonly NestedKnownKeys[];
+}
+
+/** What loading produced: the config plus the notes the caller should log once. */
+export interface LoadedJsonConfig<T> {
+  readonly config: T;
+  readonly path: string;
+  readonly usedDefaults: boolean;
+  readonly warnings: readonly string[];
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+function unknownKeyWarnings<S extends z.ZodType>(spec: JsonConfigSpec<S>, raw: Record<string, unknown>, path: string): string[] {
+  const out: string[] = [];
+  const note = (key: string) => out.push(`${path}: unknown key "${key}" ignored`);
+  for (const key of Object.keys(raw)) if (!spec.topKeys.has(key)) note(key);
+  for (const { key: parent, kind, keys } of spec.nested) {
+    const value = raw[parent];
+    if (kind === 'object') {
+      if (isObject(value)) for (const key of Object.keys(value)) if (!keys.has(key)) note(`${parent}.${key}`);
+    } else if (Array.isArray(value)) {
+      value.forEach((item, i) => {
+        if (isObject(item)) for (const key of Object.keys(item)) if (!keys.has(key)) note(`${parent}[${i}].${key}`);
+      });
+    }
+  }
+  return out;
+}
+
+function fieldName(path: readonly PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('');
+}
+
+/** Parses config text; throws ConfigError with a one-line message naming the file and field. */
+export function parseJsonConfig<S extends z.ZodType>(spec: JsonConfigSpec<S>, text: string, path: string): LoadedJsonConfig<z.output<S>> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ConfigError(`${path}: not valid JSON: ${why.split('\n')[0]}`);
+  }
+  if (!isObject(raw)) throw new ConfigError(`${path}: the top level must be a JSON object`);
+  const result = spec.schema.safeParse(raw);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const field = issue ? fieldName(issue.path) || '(top level)' : '(top level)';
+    throw new ConfigError(`${path}: field "${field}": ${issue?.message ?? 'invalid'}`);
+  }
+  return { config: result.data, path, usedDefaults: false, warnings: unknownKeyWarnings(spec, raw, path) };
+}
+
+/** Reads a config file; a missing file means defaults, anything else wrong is a ConfigError. */
+export function loadJsonConfig<S extends z.ZodType>(spec: JsonConfigSpec<S>, path: string): LoadedJsonConfig<z.output<S>> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return { config: spec.schema.parse({}), path, usedDefaults: true, warnings: [] };
+    }
+    const why = err instanceof Error ? err.message : String(err);
+    throw new ConfigError(`${path}: cannot be read: ${why}`);
+  }
+  return parseJsonConfig(spec, text, path);
+}
