@@ -17,7 +17,7 @@ describe('every error an operator can meet is explained in docs/', () => {
   });
 
   it('each exit status of src/main.ts is in the table of docs/operations.md', () => {
-    const main = read('src/main.ts') + read('src/config/load-config.ts');
+    const main = read('src/main.ts') + read('src/service-main.ts') + read('src/config/load-config.ts');
     const statuses = [...main.matchAll(/const EX_\w+ = (\d+);/g)].map((m) => m[1] ?? '');
     assert.deepEqual(statuses.sort(), ['64', '69', '70', '78']);
     const operations = read('docs/operations.md');
