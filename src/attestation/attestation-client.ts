@@ -1,17 +1,12 @@
 import dbus from 'dbus-next';
 import { ATTESTATION_SERVICE, DEVICE_INTERFACE, DEVICES_INTERFACE, REQUESTER_ROOT } from '../attestationd/names.ts';
+import { CodedError } from '../util/coded-error.ts';
 import { TimeoutError } from '../util/with-timeout.ts';
 import { addMatch, callWithTimeout, getAllProperties, nameOwner, signalRule } from './bus-calls.ts';
 
 /** Why attestationd did not vouch for a peer; `code` is stable (for lastError), the message one line. */
-export class AttestationError extends Error {
+export class AttestationError extends CodedError<'ATTESTATION_FAILED' | 'ATTESTATION_TIMEOUT' | 'ATTESTATION_SERVICE_UNAVAILABLE' | 'ATTESTATION_CANCELLED'> {
   override readonly name = 'AttestationError';
-  constructor(
-    readonly code: 'ATTESTATION_FAILED' | 'ATTESTATION_TIMEOUT' | 'ATTESTATION_SERVICE_UNAVAILABLE' | 'ATTESTATION_CANCELLED',
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** Whom attestationd should attest, and how long to wait for its verdict. */

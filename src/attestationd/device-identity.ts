@@ -4,17 +4,12 @@ import type { Logger } from '../log.ts';
 import type { CaKeyToken } from '../pki/token/ca-key-token.ts';
 import { Pkcs11Token } from '../pki/token/pkcs11-token.ts';
 import { SoftwareToken } from '../pki/token/software-token.ts';
+import { CodedError } from '../util/coded-error.ts';
 import type { AttestationConfig } from './config-schema.ts';
 
 /** Why this BMC cannot answer attestation requests: the identity key or its chain is unusable. */
-export class IdentityError extends Error {
+export class IdentityError extends CodedError<'IDENTITY_KEY_MISSING' | 'IDENTITY_CHAIN_INVALID' | 'IDENTITY_KEY_MISMATCH' | 'IDENTITY_TOKEN'> {
   override readonly name = 'IdentityError';
-  constructor(
-    readonly code: 'IDENTITY_KEY_MISSING' | 'IDENTITY_CHAIN_INVALID' | 'IDENTITY_KEY_MISMATCH' | 'IDENTITY_TOKEN',
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** Signs SPDM signing-context messages with the device identity key (the shape of src/spdm's SpdmSigner). */

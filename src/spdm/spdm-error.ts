@@ -1,3 +1,4 @@
+import { CodedError } from '../util/coded-error.ts';
 /**
  * Why an SPDM exchange failed, as a stable code callers (attestationd, the CLI, tests) can act on.
  * Parsers only ever throw TRUNCATED, OVERSIZED or MALFORMED; the requester adds the rest.
@@ -20,14 +21,8 @@ export type SpdmErrorCode =
   | 'INTERNAL';
 
 /** The one error type of src/spdm: every failure carries a code and a one-line reason (never a nonce or key). */
-export class SpdmError extends Error {
+export class SpdmError extends CodedError<SpdmErrorCode> {
   override readonly name = 'SpdmError';
-  constructor(
-    readonly code: SpdmErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /** True for an SpdmError (also across module copies, by name and code). */

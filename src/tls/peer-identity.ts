@@ -1,17 +1,12 @@
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
+import { CodedError } from '../util/coded-error.ts';
 
 /** Extended key usage OIDs the link requires of the peer's leaf. */
 export const EKU = { serverAuth: '1.3.6.1.5.5.7.3.1', clientAuth: '1.3.6.1.5.5.7.3.2' } as const;
 
 /** Why a peer certificate was not accepted; `code` is stable for logs and error classification. */
-export class PeerIdentityError extends Error {
+export class PeerIdentityError extends CodedError<'ERR_PEER_EKU' | 'ERR_PEER_NO_NAME' | 'ERR_TLS_CERT_ALTNAME_INVALID' | 'ERR_PEER_NAME_NOT_BOUND'> {
   override readonly name = 'PeerIdentityError';
-  readonly code: 'ERR_PEER_EKU' | 'ERR_PEER_NO_NAME' | 'ERR_TLS_CERT_ALTNAME_INVALID' | 'ERR_PEER_NAME_NOT_BOUND';
-
-  constructor(code: PeerIdentityError['code'], message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /**
