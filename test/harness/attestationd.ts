@@ -4,13 +4,12 @@
  * device certificate chain for that key, roots, a reference manifest, and the process itself on
  * a private bus, stopped by PID.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ATTESTATION_SERVICE } from '../../src/attestationd/names.ts';
-import { busctl, eventually, freePort, REPO, type DaemonHandle } from './daemon.ts';
-import { stopProcess, type PrivateBus } from './private-bus.ts';
+import { freePort, REPO, spawnDaemonProcess, type DaemonHandle } from './daemon.ts';
+import type { PrivateBus } from './private-bus.ts';
 import { mustRun } from './run-tool.ts';
 import { createSpdmTestIdentity } from './spdm-identity.ts';
 
@@ -94,36 +93,13 @@ export async function startAttestationd(o: {
   waitForName?: boolean;
   entry?: AttestationdEntry;
 }): Promise<DaemonHandle> {
-  const child = spawn(process.execPath, attestationdArgs(o.setup.confPath, [], o.entry), {
-    cwd: REPO,
-    env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: o.bus.address, ...o.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  return spawnDaemonProcess({
+    label: 'attestationd',
+    args: attestationdArgs(o.setup.confPath, [], o.entry),
+    bus: o.bus,
+    env: o.env,
+    busName: ATTESTATION_SERVICE,
+    waitForName: o.waitForName ?? true,
+    files: { dir: o.setup.dir, confPath: o.setup.confPath, config: o.setup.config },
   });
-  const pid = child.pid;
-  if (pid === undefined) throw new Error('attestationd did not start');
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
-  const handle: DaemonHandle = {
-    pid,
-    process: child,
-    dir: o.setup.dir,
-    confPath: o.setup.confPath,
-    config: o.setup.config,
-    output: () => out,
-    exited: () => exit,
-    stop: () => stopProcess(child),
-    kill: (signal) => child.kill(signal),
-  };
-  if (o.waitForName ?? true) {
-    let dead = false;
-    void exit.then(() => (dead = true));
-    const owned = await eventually(async () => dead || (await busctl(o.bus, 'status', ATTESTATION_SERVICE)).code === 0, 20_000, 50);
-    if (dead || !owned) {
-      await handle.stop();
-      throw new Error(`attestationd did not own ${ATTESTATION_SERVICE}:\n${out}`);
-    }
-  }
-  return handle;
 }

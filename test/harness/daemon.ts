@@ -110,13 +110,40 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     (opts.entry ?? 'src') === 'src'
       ? ['--import', 'tsx', join(REPO, 'src/main.ts'), '--conf', confPath]
       : [join(REPO, 'dist/provisioningd.js'), '--conf', confPath];
-  const child = spawn(process.execPath, args, {
+  return spawnDaemonProcess({
+    label: 'daemon',
+    args,
+    bus: opts.bus,
+    env: opts.env,
+    busName: SERVICE,
+    waitForName: opts.waitForName ?? true,
+    files: { dir, confPath, config },
+  });
+}
+
+/** How to run one daemon process under test (provisioningd or attestationd) and wait for its bus name. */
+export interface DaemonProcessOptions {
+  /** Names the process in the harness's own errors. */
+  readonly label: string;
+  /** Arguments of `node`. */
+  readonly args: readonly string[];
+  readonly bus: PrivateBus;
+  readonly env?: Record<string, string>;
+  readonly busName: string;
+  readonly waitForName: boolean;
+  /** Where its config lives, handed back on the handle. */
+  readonly files: Pick<DaemonHandle, 'dir' | 'confPath' | 'config'>;
+}
+
+/** Spawns a daemon on the private bus and (if asked) waits until it owns its name; every exit path stops it by PID. */
+export async function spawnDaemonProcess(o: DaemonProcessOptions): Promise<DaemonHandle> {
+  const child = spawn(process.execPath, o.args, {
     cwd: REPO,
-    env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: opts.bus.address, ...opts.env },
+    env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: o.bus.address, ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const pid = child.pid;
-  if (pid === undefined) throw new Error('daemon did not start');
+  if (pid === undefined) throw new Error(`${o.label} did not start`);
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
@@ -126,25 +153,23 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   const handle: DaemonHandle = {
     pid,
     process: child,
-    dir,
-    confPath,
-    config,
+    ...o.files,
     output: () => out,
     exited: () => exit,
     stop: () => stopProcess(child),
     kill: (signal) => child.kill(signal),
   };
-  if (opts.waitForName ?? true) {
+  if (o.waitForName) {
     let dead = false;
     void exit.then(() => (dead = true));
     const owned = await eventually(
-      async () => dead || (await busctl(opts.bus, 'status', SERVICE)).code === 0,
+      async () => dead || (await busctl(o.bus, 'status', o.busName)).code === 0,
       STARTUP_DEADLINE_MS,
       50,
     );
     if (dead || !owned) {
       await handle.stop();
-      throw new Error(`daemon did not own ${SERVICE}:\n${out}`);
+      throw new Error(`${o.label} did not own ${o.busName}:\n${out}`);
     }
   }
   return handle;
