@@ -18,6 +18,8 @@ export interface JsonConfigSpec<S extends z.ZodType> {
   readonly schema: S;
   readonly topKeys: ReadonlySet<string>;
   readonly nested: readonly NestedKnownKeys[];
+  /** Where the daemon looks when `--conf` is not given. */
+  readonly defaultPath: string;
 }
 
 /** What loading produced: the config plus the notes the caller should log once. */
@@ -83,4 +85,18 @@ export function loadJsonConfig<S extends z.ZodType>(spec: JsonConfigSpec<S>, pat
     throw new ConfigError(`${path}: cannot be read: ${why}`);
   }
   return parseJsonConfig(spec, text, path);
+}
+
+/** One daemon's config file: parse text, or load a path (the spec's default path when none is given). */
+export interface JsonConfigFile<T> {
+  parse(text: string, path: string): LoadedJsonConfig<T>;
+  load(path?: string): LoadedJsonConfig<T>;
+}
+
+/** Binds the loader to one daemon's config file. */
+export function jsonConfigFile<S extends z.ZodType>(spec: JsonConfigSpec<S>): JsonConfigFile<z.output<S>> {
+  return {
+    parse: (text, path) => parseJsonConfig(spec, text, path),
+    load: (path = spec.defaultPath) => loadJsonConfig(spec, path),
+  };
 }

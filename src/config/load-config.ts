@@ -1,4 +1,4 @@
-import { loadJsonConfig, parseJsonConfig, type JsonConfigSpec, type LoadedJsonConfig } from './json-config-loader.ts';
+import { jsonConfigFile, type LoadedJsonConfig } from './json-config-loader.ts';
 import { configSchema, knownKeys, type Config } from './schema.ts';
 
 export { ConfigError } from './json-config-loader.ts';
@@ -11,21 +11,18 @@ export const DEFAULT_CONF_PATH = '/var/provisioning/provisioning.conf';
 /** What loading produced: the config plus the notes the caller should log once. */
 export type LoadedConfig = LoadedJsonConfig<Config>;
 
-const spec: JsonConfigSpec<typeof configSchema> = {
+const provisioningConf = jsonConfigFile({
   schema: configSchema,
+  defaultPath: DEFAULT_CONF_PATH,
   topKeys: knownKeys.top,
   nested: [
     { key: 'token', kind: 'object', keys: knownKeys.token },
     { key: 'peers', kind: 'array', keys: knownKeys.peer },
   ],
-};
+});
 
 /** Parses config text; throws ConfigError with a one-line message naming the file and field. */
-export function parseConfig(text: string, path: string): LoadedConfig {
-  return parseJsonConfig(spec, text, path);
-}
+export const parseConfig: (text: string, path: string) => LoadedConfig = provisioningConf.parse;
 
 /** Reads the config file; a missing file means defaults, anything else wrong is a ConfigError. */
-export function loadConfig(path: string = DEFAULT_CONF_PATH): LoadedConfig {
-  return loadJsonConfig(spec, path);
-}
+export const loadConfig: (path?: string) => LoadedConfig = provisioningConf.load;
