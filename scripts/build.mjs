@@ -38,7 +38,7 @@ let result;
 try {
   result = await build({
     absWorkingDir: repo,
-    entryPoints: { provisioningd: 'src/main.ts' },
+    entryPoints: { provisioningd: 'src/main.ts', 'lldp-bridge': 'src/lldp/bridge-main.ts' },
     outdir,
     chunkNames: 'chunks/[name]-[hash]',
     splitting: true,
