@@ -1,6 +1,7 @@
 import { createActor, type InspectionEvent } from 'xstate';
 import { backoffDelay } from '../machines/backoff.ts';
 import { selectDbusProperties } from '../machines/dbus-properties.ts';
+import { selectPeerViews } from '../machines/peer-projection.ts';
 import { peerMachine } from '../machines/peer.machine.ts';
 import { provisioningMachine, type ProvisioningActor } from '../machines/provisioning.machine.ts';
 import { createIssueCertificatesActor, type CertificateIssuing } from './actors/issue-certificates.actor.ts';
@@ -8,6 +9,7 @@ import { attestationNotAvailable } from './actors/not-available.ts';
 import { createTlsClientActor } from './actors/tls-client.actor.ts';
 import { createTlsResponderActor } from './actors/tls-responder.actor.ts';
 import type { Config } from './config/schema.ts';
+import { exportPeerObjects } from './dbus/peer-objects.ts';
 import { exportProvisioningService, type ProvisioningService } from './dbus/provisioning-service.ts';
 import { connectSystemBus } from './dbus/system-bus.ts';
 import type { Logger } from './log.ts';
@@ -80,6 +82,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   const conn = connectSystemBus();
   let busGone = false;
   void conn.lost.then(() => (busGone = true));
+  const peerObjects = exportPeerObjects({ bus: conn.bus, log });
   let service: ProvisioningService | undefined;
   let projectionQueued = false;
   let stopped = false;
@@ -88,6 +91,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   };
   const project = () => {
     projectionQueued = false;
+    if (!stopped) peerObjects.publish(selectPeerViews(actor.getSnapshot()));
     const props = selectDbusProperties(actor.getSnapshot());
     if (!props.provisioned) {
       service?.publish(props);
@@ -155,6 +159,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       trustStore.close();
       actor.stop();
       // With the bus gone there is no name to release: waiting for a reply would only delay the exit.
+      peerObjects.close();
       if (!busGone) await service?.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
       conn.close();
       await stateStore.flushed().catch(() => undefined);
