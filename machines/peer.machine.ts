@@ -29,6 +29,11 @@ const notProvided = (what: string) => () => {
   throw new Error(`${what} is not provided`);
 };
 
+/**
+ * One peer: attest it (or trust it out of band), then keep a mutual-TLS link to it, retrying with
+ * backoff, and waiting in `Refused` for new trust or credentials when verification failed. The
+ * daemon machine spawns one per peer as `peer:<name>`.
+ */
 export const peerMachine = setup({
   types: {
     context: {} as PeerContext,

@@ -62,12 +62,14 @@ class ProvisioningInterface extends Interface {
       throw new dbus.DBusError(CommonError.InvalidArgument, check.reason);
     }
     if (check.kind === 'peer') {
-      if (!deps.actor.getSnapshot().context.provisioned) {
+      const event = { type: 'PROVISION_PEER', id: check.id } as const;
+      // The machine decides: it takes PROVISION_PEER only once this BMC is provisioned.
+      if (!deps.actor.getSnapshot().can(event)) {
         log.warn('ProvisionPeer refused: this BMC is not provisioned', { peer: check.id, code: 'NotAllowed' });
         throw new dbus.DBusError(CommonError.NotAllowed, 'this BMC is not provisioned: call ProvisionPeer("self") first');
       }
       log.info('attestation requested', { peer: check.id });
-      deps.actor.send({ type: 'PROVISION_PEER', id: check.id });
+      deps.actor.send(event);
       return;
     }
     const requestId = randomUUID();

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { createActor, fromCallback, fromPromise, SimulatedClock, type SnapshotFrom } from 'xstate';
+import { createActor, fromCallback, fromPromise, initialTransition, SimulatedClock, type SnapshotFrom } from 'xstate';
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import { backoffDelay } from '../../machines/backoff.ts';
 import { selectPeerStatus, type PeerStatus } from '../../machines/dbus-properties.ts';
 import type { AttestationTarget, CredentialsEvent, LinkEvent, LinkTarget } from '../../machines/events.ts';
 import { peerMachine, type PeerEvent, type PeerInput } from '../../machines/peer.machine.ts';
-import { storyPath } from './story-path.ts';
+import { pathFromEvents } from './path-from-events.ts';
 import { CoverageRecorder, machineInventory, missing } from './transition-coverage.ts';
 
 type PeerSnapshot = SnapshotFrom<typeof peerMachine>;
@@ -66,6 +66,11 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
   undialable: [[ev('ATTEST'), ATTESTED, ev('ATTEST'), ev('xstate.error.actor.0.peer.Attesting')]],
 };
 
+/**
+ * The model's notion of "same state": value, attempts (all beyond the fast retries alike) and whether
+ * a failure is recorded. What it leaves out never changes where an event leads, so the one snapshot
+ * xstate/graph keeps per serialized state is exact for whichever route reached it.
+ */
 const serializeState = (s: PeerSnapshot) =>
   `${JSON.stringify(s.value)}|${Math.min(s.context.attempt, retry.fastRetries + 1)}|${s.context.lastError ? 1 : 0}`;
 
@@ -140,24 +145,28 @@ describe('peer statechart, replayed on the real actor', () => {
   let replayed = 0;
 
   for (const [variant, input] of Object.entries(variants)) {
-    const options = { input, events: EVENTS as PeerEvent[], serializeState };
+    // getPathsFromEvents builds its start from the machine without the input: hand it the real one.
+    const [fromState] = initialTransition(peerMachine, input);
+    const options = { input, fromState, events: EVENTS as PeerEvent[], serializeState };
     const shortest = getShortestPaths(peerMachine, options);
     // Simple paths over state values only: every loop-free route through the chart.
     const simple = getSimplePaths(peerMachine, { ...options, serializeState: (s) => JSON.stringify(s.value) });
-    const stories = (SCENARIOS[variant] ?? []).map((events) => storyPath(peerMachine, input, events));
-    // The graph keeps one representative snapshot per serialized state; re-derive each path's
-    // snapshots from its own events so that the model's context is exact at every step.
-    const paths = [...shortest, ...simple]
-      .map((p) => storyPath(peerMachine, input, p.steps.slice(1).map((step) => step.event as ModelEvent)))
-      .concat(stories);
+    /** A sequence of model events as a path of the model's graph (serialized as above, so its context is exact). */
+    const pathOf = (events: readonly ModelEvent[]) => pathFromEvents(peerMachine, events, options);
+    const stories = (SCENARIOS[variant] ?? []).map(pathOf);
+    // Simple paths tell states apart by value only, so their snapshots may carry another route's
+    // context: walk their events again through the finer graph.
+    const paths = [...shortest, ...simple.map((p) => pathOf(p.steps.slice(1).map((step) => step.event)))].concat(stories);
     it(`${variant} peer: ${shortest.length} shortest, ${simple.length} simple, ${stories.length} scenario paths`, async () => {
       assert.ok(shortest.length > 0);
       for (const path of paths) {
         const sut = realPeer(input, coverage);
         const trail: string[] = [];
         for (const step of path.steps) {
-          if (step.event.type !== 'xstate.init') await sut.apply(step.event as ModelEvent);
-          trail.push(step.event.type);
+          // The graph's paths are typed by the machine's own events; the model's include actor outcomes and timers.
+          const event = step.event as ModelEvent;
+          if (event.type !== 'xstate.init') await sut.apply(event);
+          trail.push(event.type);
           const real = sut.actor.getSnapshot();
           const where = `${variant}: ${trail.join(' > ')}`;
           assert.deepEqual(real.value, step.state.value, `state after ${where}`);

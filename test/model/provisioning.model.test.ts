@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { createActor, fromCallback, fromPromise, SimulatedClock, type SnapshotFrom } from 'xstate';
+import { createActor, fromCallback, fromPromise, initialTransition, SimulatedClock, type SnapshotFrom } from 'xstate';
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import { selectDbusProperties, PEER_CONNECTION_STATUS_PREFIX, type PeerStatus } from '../../machines/dbus-properties.ts';
 import type { CredentialsEvent, IssueRequest, IssueSummary, LinkEvent, LinkTarget, ResponderEvent } from '../../machines/events.ts';
@@ -13,7 +13,7 @@ import {
   type ProvisioningInput,
   type SelfProvisionResult,
 } from '../../machines/provisioning.machine.ts';
-import { storyPath } from './story-path.ts';
+import { pathFromEvents } from './path-from-events.ts';
 import { CoverageRecorder, machineInventory, missing } from './transition-coverage.ts';
 
 type Snapshot = SnapshotFrom<typeof provisioningMachine>;
@@ -75,6 +75,12 @@ const eventsFor = (s: Snapshot): ModelEvent[] => {
   return s.matches({ responder: 'Listening' }) ? [...common, E.inboundUp, E.inboundDown, E.responderFailed] : common;
 };
 
+/**
+ * The model's notion of "same state": the state value plus every context fact the assertions below
+ * read. What it leaves out (the queue's length beyond one, error texts, connection ids, leaf dates)
+ * never changes where an event leads, so the one snapshot xstate/graph keeps per serialized state
+ * carries exactly the facts of whichever route reached it.
+ */
 const serializeState = (s: Snapshot) =>
   JSON.stringify([s.value, s.context.provisioned, s.context.pendingSelfRequests.length > 0, s.context.peerNames,
     Object.keys(s.context.inbound), Boolean(s.context.selfError), Boolean(s.context.responderError)]);
@@ -229,15 +235,17 @@ describe('provisioning statechart, replayed on the real actor', () => {
   let replayed = 0;
 
   for (const [variant, input] of Object.entries(variants)) {
-    const options = { input, events: eventsFor as (s: Snapshot) => ProvisioningEvent[], serializeState };
+    // getPathsFromEvents builds its start from the machine without the input: hand it the real one.
+    const [fromState] = initialTransition(provisioningMachine, input);
+    const options = { input, fromState, events: eventsFor as (s: Snapshot) => ProvisioningEvent[], serializeState };
     const shortest = getShortestPaths(provisioningMachine, options);
     const simple = getSimplePaths(provisioningMachine, { ...options, serializeState: (s) => JSON.stringify(s.value) });
-    const stories = (SCENARIOS[variant] ?? []).map((events) => storyPath(provisioningMachine, input, events));
-    // The graph keeps one representative snapshot per serialized state; re-derive each path's
-    // snapshots from its own events so that the model's context is exact at every step.
-    const paths = [...shortest, ...simple]
-      .map((p) => storyPath(provisioningMachine, input, p.steps.slice(1).map((step) => step.event as ModelEvent)))
-      .concat(stories);
+    /** A sequence of model events as a path of the model's graph (serialized as above, so its context is exact). */
+    const pathOf = (events: readonly ModelEvent[]) => pathFromEvents(provisioningMachine, events, options);
+    const stories = (SCENARIOS[variant] ?? []).map(pathOf);
+    // Simple paths tell states apart by value only, so their snapshots may carry another route's
+    // context: walk their events again through the finer graph.
+    const paths = [...shortest, ...simple.map((p) => pathOf(p.steps.slice(1).map((step) => step.event)))].concat(stories);
 
     it(`${variant}: ${shortest.length} shortest, ${simple.length} simple, ${stories.length} scenario paths`, async () => {
       for (const path of paths) {
@@ -245,9 +253,11 @@ describe('provisioning statechart, replayed on the real actor', () => {
         const trail: string[] = [];
         let prev: Snapshot | undefined;
         for (const step of path.steps) {
+          // The graph's paths are typed by the machine's own events; the model's include actor outcomes and timers.
+          const event = step.event as ModelEvent;
           const linksBefore = sut.links.started;
-          if (step.event.type !== 'xstate.init') await sut.apply(step.event as ModelEvent);
-          trail.push(step.event.type);
+          if (event.type !== 'xstate.init') await sut.apply(event);
+          trail.push(event.type);
           const where = `${variant}: ${trail.join(' > ')}`;
           const real = sut.actor.getSnapshot();
           assert.deepEqual(real.value, step.state.value, `state after ${where}`);
@@ -263,16 +273,16 @@ describe('provisioning statechart, replayed on the real actor', () => {
           if (answered) {
             const last = sut.emitted.at(-1);
             assert.ok(last, `a result must be emitted (${where})`);
-            assert.equal(last.ok, step.event.type.startsWith('xstate.done'), `result outcome (${where})`);
+            assert.equal(last.ok, event.type.startsWith('xstate.done'), `result outcome (${where})`);
             if (!last.ok) assert.equal(last.failure.code, 'PIN_INCORRECT');
           }
           // A refused static peer dials again when trust or this BMC's credentials change.
           const dialling = step.state.context.peerNames.filter((n) => step.state.context.staticPeers.some((p) => p.name === n));
-          if ((step.event.type === E.trust.type || step.event.type === E.renewed.type) && prev && dialling.length) {
+          if ((event.type === E.trust.type || event.type === E.renewed.type) && prev && dialling.length) {
             const spawnedNow = dialling.length - (prev.context.peerNames.filter((n) => dialling.includes(n)).length);
-            assert.equal(sut.links.started - linksBefore, dialling.length + spawnedNow, `refused peers dial again after ${step.event.type} (${where})`);
+            assert.equal(sut.links.started - linksBefore, dialling.length + spawnedNow, `refused peers dial again after ${event.type} (${where})`);
           }
-          if (step.event.type === E.renewed.type && real.matches({ responder: 'Listening' })) {
+          if (event.type === E.renewed.type && real.matches({ responder: 'Listening' })) {
             assert.ok(sut.responder.received.includes('CREDENTIALS_UPDATED'), `responder told of new credentials (${where})`);
           }
           prev = step.state;

@@ -1,0 +1,136 @@
+import { assign } from 'xstate';
+import type { IssueSummary } from './events.ts';
+import { toFailure } from './failure.ts';
+import type { PeerInput } from './peer.machine.ts';
+import { provisioningSetup } from './provisioning.setup.ts';
+import type { ProvisioningContext, ProvisioningEvent } from './provisioning.types.ts';
+
+const { assign: assignContext, emit, enqueueActions } = provisioningSetup;
+
+/** The child id of a peer's machine. */
+export const peerChildId = (name: string) => `peer:${name}`;
+
+/** The error an invoked actor failed with: xstate delivers it as the `error` of its error event. */
+const actorError = (event: { type: string }): unknown => ('error' in event ? event.error : undefined);
+
+/** Queues the request id of a ProvisionPeer("self") call until the issuance in flight ends. */
+const queueSelfRequest = assignContext({
+  pendingSelfRequests: ({ context, event }) =>
+    event.type === 'PROVISION_SELF' ? [...context.pendingSelfRequests, event.requestId] : context.pendingSelfRequests,
+});
+
+/** Records what an issuance produced (facts, no key material): this BMC is provisioned. */
+const recordIssue = assign<ProvisioningContext, ProvisioningEvent, IssueSummary, ProvisioningEvent, never>((_, summary) => ({
+  provisioned: true,
+  selfError: undefined,
+  caFingerprint: summary.caFingerprint,
+  leafNotBefore: summary.leafNotBefore,
+  leafNotAfter: summary.leafNotAfter,
+}));
+
+/** Records why the invoked issuance (restore, provision or renewal) failed, as `selfError`. */
+const recordIssueFailure = assignContext({
+  selfError: ({ event }) => toFailure(actorError(event), 'ISSUE_FAILED'),
+});
+
+/** Emits one result for every queued ProvisionPeer("self") call, then empties the queue. */
+const answerSelfRequests = enqueueActions(({ context, enqueue }) => {
+  if (context.pendingSelfRequests.length === 0) return;
+  enqueue(emit({ type: 'selfProvisionResult', requestIds: context.pendingSelfRequests, ok: true }));
+  enqueue.assign({ pendingSelfRequests: [] });
+});
+
+/** Answers every queued ProvisionPeer("self") call with the recorded `selfError`, then empties the queue. */
+const refuseSelfRequests = enqueueActions(({ context, enqueue }) => {
+  if (context.pendingSelfRequests.length === 0) return;
+  const failure = context.selfError ?? { code: 'ISSUE_FAILED', message: 'issuance failed' };
+  enqueue(emit({ type: 'selfProvisionResult', requestIds: context.pendingSelfRequests, ok: false, failure }));
+  enqueue.assign({ pendingSelfRequests: [] });
+});
+
+/** Spawns a machine for each configured peer not yet known: their trust was placed by the operator. */
+const spawnStaticPeers = enqueueActions(({ context, enqueue }) => {
+  const added: string[] = [];
+  for (const p of context.staticPeers) {
+    if (context.peerNames.includes(p.name) || added.includes(p.name)) continue;
+    const input: PeerInput = {
+      ...p,
+      trustedOutOfBand: true,
+      retry: context.retry,
+      attestationTimeoutMs: context.attestationTimeoutMs,
+    };
+    enqueue.spawnChild('peer', { id: peerChildId(p.name), input });
+    added.push(p.name);
+  }
+  if (added.length) enqueue.assign({ peerNames: [...context.peerNames, ...added] });
+});
+
+/** ProvisionPeer(<id>): spawns the peer's machine if it is new, then asks it to attest. */
+const startAttestation = enqueueActions(({ context, event, enqueue }) => {
+  if (event.type !== 'PROVISION_PEER') return;
+  const name = event.id;
+  if (!context.peerNames.includes(name)) {
+    const known = context.staticPeers.find((p) => p.name === name);
+    const input: PeerInput = {
+      name,
+      ...(known ? { address: known.address, port: known.port } : {}),
+      trustedOutOfBand: false,
+      retry: context.retry,
+      attestationTimeoutMs: context.attestationTimeoutMs,
+    };
+    enqueue.spawnChild('peer', { id: peerChildId(name), input });
+    enqueue.assign({ peerNames: [...context.peerNames, name] });
+  }
+  enqueue.sendTo(peerChildId(name), { type: 'ATTEST' });
+});
+
+/** Tells every peer link that trust or our credentials changed: passes the event on to each peer machine. */
+const notifyLinks = enqueueActions(({ context, event, enqueue }) => {
+  if (event.type !== 'TRUST_UPDATED' && event.type !== 'CREDENTIALS_UPDATED') return;
+  for (const name of context.peerNames) enqueue.sendTo(peerChildId(name), { type: event.type });
+});
+
+/** Notes an inbound link the responder accepted (once per connection id). */
+const inboundUp = assignContext({
+  inbound: ({ context, event }) => {
+    if (event.type !== 'INBOUND_UP') return context.inbound;
+    const open = context.inbound[event.peer] ?? [];
+    return open.includes(event.connectionId) ? context.inbound : { ...context.inbound, [event.peer]: [...open, event.connectionId] };
+  },
+});
+
+/** Forgets an inbound link that closed; a peer without open links leaves the table. */
+const inboundDown = assignContext({
+  inbound: ({ context, event }) => {
+    if (event.type !== 'INBOUND_DOWN') return context.inbound;
+    const rest = (context.inbound[event.peer] ?? []).filter((id) => id !== event.connectionId);
+    const next = { ...context.inbound };
+    if (rest.length) next[event.peer] = rest;
+    else delete next[event.peer];
+    return next;
+  },
+});
+
+/** A stopped responder closes its connections without reporting each: all inbound links are gone. */
+const forgetInbound = assignContext({ inbound: {} });
+
+/** Records why the responder could not listen, as `responderError`. */
+const recordResponderFailure = assignContext({
+  responderError: ({ event }) => (event.type === 'RESPONDER_FAILED' ? { code: 'RESPONDER_FAILED', message: event.reason } : undefined),
+});
+
+/** The daemon machine's actions, by the names its chart uses. */
+export const provisioningActions = {
+  queueSelfRequest,
+  recordIssue,
+  recordIssueFailure,
+  answerSelfRequests,
+  refuseSelfRequests,
+  spawnStaticPeers,
+  startAttestation,
+  notifyLinks,
+  inboundUp,
+  inboundDown,
+  forgetInbound,
+  recordResponderFailure,
+};

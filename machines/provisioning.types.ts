@@ -1,0 +1,50 @@
+import type { RetryPolicy } from './backoff.ts';
+import type { CredentialsEvent, ResponderEvent } from './events.ts';
+import type { Failure } from './failure.ts';
+
+/** A peer known before discovery: from the `peers` configuration key. */
+export interface KnownPeer {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+}
+
+/** What the daemon starts from: the persisted flag and config-derived timings (milliseconds). */
+export interface ProvisioningInput {
+  /** The persisted `provisioned` flag, read from state_dir at start. */
+  readonly provisioned: boolean;
+  readonly staticPeers: readonly KnownPeer[];
+  readonly retry: RetryPolicy;
+  readonly attestationTimeoutMs: number;
+  /** Delay before retrying a failed boot-time restore or a failed renewal. */
+  readonly issueRetryMs: number;
+  /** Delay before the responder tries to listen again after failing to. */
+  readonly listenRetryMs: number;
+}
+
+/** The daemon's state beyond its state value; pure data, safe to show in the inspector. */
+export interface ProvisioningContext extends ProvisioningInput {
+  readonly selfError?: Failure;
+  readonly responderError?: Failure;
+  readonly caFingerprint?: string;
+  readonly leafNotBefore?: number;
+  readonly leafNotAfter?: number;
+  /** D-Bus calls of ProvisionPeer("self") waiting for the issuance in flight. */
+  readonly pendingSelfRequests: readonly string[];
+  /** Names of the spawned peer machines (children with id `peer:<name>`). */
+  readonly peerNames: readonly string[];
+  /** Open inbound links per peer name, by connection id. */
+  readonly inbound: Readonly<Record<string, readonly string[]>>;
+}
+
+/** Events the daemon accepts: from D-Bus, from the responder actor, from the trust store. */
+export type ProvisioningEvent =
+  | { type: 'PROVISION_SELF'; requestId: string }
+  | { type: 'PROVISION_PEER'; id: string }
+  | ResponderEvent
+  | CredentialsEvent;
+
+/** Emitted when a ProvisionPeer("self") call can be answered. */
+export type SelfProvisionResult =
+  | { type: 'selfProvisionResult'; requestIds: readonly string[]; ok: true }
+  | { type: 'selfProvisionResult'; requestIds: readonly string[]; ok: false; failure: Failure };
