@@ -12,6 +12,7 @@ import type { Config } from './config/schema.ts';
 import { exportPeerObjects } from './dbus/peer-objects.ts';
 import { exportProvisioningService, type ProvisioningService } from './dbus/provisioning-service.ts';
 import { connectSystemBus } from './dbus/system-bus.ts';
+import { startLldpDiscovery, type LldpDiscovery } from './lldp/lldp-discovery.ts';
 import type { Logger } from './log.ts';
 import { certPaths } from './pki/certificate/cert-paths.ts';
 import { CredentialHolder } from './pki/certificate/tls-credentials.ts';
@@ -145,6 +146,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     throw err;
   }
   actor.start();
+  const discovery: LldpDiscovery = startLldpDiscovery({ bus: conn.bus, config, log, callTimeoutMs: BUS_CALL_TIMEOUT_MS, send: (e) => actor.send(e) });
   project();
   log.info(`provisioningd owns the bus name; provisioned=${String(loaded.state.provisioned)}`, {
     state: JSON.stringify(actor.getSnapshot().value),
@@ -157,9 +159,11 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       stopped = true;
       unwatchTrust();
       trustStore.close();
+      const discoveryClosed = discovery.close().catch(() => undefined);
       actor.stop();
       // With the bus gone there is no name to release: waiting for a reply would only delay the exit.
       peerObjects.close();
+      if (!busGone) await discoveryClosed;
       if (!busGone) await service?.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
       conn.close();
       await stateStore.flushed().catch(() => undefined);
