@@ -16,6 +16,9 @@ export interface PeerView {
 }
 
 type PeerSnapshot = SnapshotFrom<typeof peerMachine>;
+
+/** lastFailure of a discovered peer whose neighbour left. */
+export const DEPARTED = 'LLDP_GONE: no longer announced by LLDP; not dialled until it is back';
 type ProvisioningSnapshot = SnapshotFrom<typeof provisioningMachine>;
 
 const failureText = (f: Failure | undefined) => (f ? (f.message.startsWith(f.code) ? f.message : `${f.code}: ${f.message}`) : '');
@@ -38,6 +41,10 @@ export function selectPeerViews(snapshot: ProvisioningSnapshot): PeerView[] {
       lastFailure: failureText(peer.context.lastError),
       attested: attestedBy(peer),
     });
+  }
+  // A discovered peer whose LLDP neighbour left keeps its object: not dialled, NotConnected, and why.
+  for (const name of snapshot.context.departed) {
+    if (!views.has(name)) views.set(name, { statuses: ['NotConnected'], lastFailure: DEPARTED, attested: false });
   }
   for (const [name, conns] of Object.entries(snapshot.context.inbound)) {
     if (!conns.length) continue;

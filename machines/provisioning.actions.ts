@@ -84,12 +84,13 @@ const spawnDiscoveredPeers = enqueueActions(({ context, enqueue }) => {
   if (added.length) enqueue.assign({ peerNames: [...context.peerNames, ...added] });
 });
 
-/** Notes an LLDP neighbour (new, or at a new address). */
+/** Notes an LLDP neighbour (new, or at a new address); one that had left is back. */
 const recordNeighbour = assignContext({
   discovered: ({ context, event }) =>
     event.type === 'LLDP_NEIGHBOR'
       ? { ...context.discovered, [event.name]: { name: event.name, address: event.address, port: event.port } }
       : context.discovered,
+  departed: ({ context, event }) => (event.type === 'LLDP_NEIGHBOR' ? context.departed.filter((n) => n !== event.name) : context.departed),
 });
 
 /**
@@ -123,7 +124,10 @@ const forgetNeighbour = enqueueActions(({ context, event, enqueue }) => {
   enqueue.assign({ discovered: rest });
   if (context.staticPeers.some((p) => p.name === event.name) || !context.peerNames.includes(event.name)) return;
   enqueue.stopChild(peerChildId(event.name));
-  enqueue.assign({ peerNames: context.peerNames.filter((n) => n !== event.name) });
+  enqueue.assign({
+    peerNames: context.peerNames.filter((n) => n !== event.name),
+    departed: context.departed.includes(event.name) ? context.departed : [...context.departed, event.name],
+  });
 });
 
 /** ProvisionPeer(<id>): spawns the peer's machine if it is new, then asks it to attest. */
@@ -140,7 +144,7 @@ const startAttestation = enqueueActions(({ context, event, enqueue }) => {
       attestationTimeoutMs: context.attestationTimeoutMs,
     };
     enqueue.spawnChild('peer', { id: peerChildId(name), input });
-    enqueue.assign({ peerNames: [...context.peerNames, name] });
+    enqueue.assign({ peerNames: [...context.peerNames, name], departed: context.departed.filter((n) => n !== name) });
   }
   enqueue.sendTo(peerChildId(name), { type: 'ATTEST' });
 });

@@ -30,7 +30,7 @@ export const provisioningMachine = provisioningSetup
   })
   .createMachine({
     id: 'provisioning',
-    context: ({ input }) => ({ ...input, pendingSelfRequests: [], peerNames: [], inbound: {}, discovered: {} }),
+    context: ({ input }) => ({ ...input, pendingSelfRequests: [], peerNames: [], inbound: {}, discovered: {}, departed: [] }),
     type: 'parallel',
     on: {
       // From LLDP discovery (src/lldp/lldp-discovery.ts), from the start; neighbours are dialled once this BMC is provisioned.

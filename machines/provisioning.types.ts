@@ -37,6 +37,8 @@ export interface ProvisioningContext extends ProvisioningInput {
   readonly inbound: Readonly<Record<string, readonly string[]>>;
   /** The LLDP neighbours now present, by name: dialled like static peers once this BMC is provisioned. */
   readonly discovered: Readonly<Record<string, KnownPeer>>;
+  /** Discovered peers whose neighbour left: no longer dialled, still shown (NotConnected) until they are back. */
+  readonly departed: readonly string[];
 }
 
 /** Events the daemon accepts: from D-Bus, from the responder actor, from the trust store. */

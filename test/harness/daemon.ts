@@ -80,6 +80,13 @@ export interface DaemonOptions {
   readonly waitForName?: boolean;
   /** Write the config text verbatim instead of JSON of `config`. */
   readonly rawConfig?: string;
+  /**
+   * A command that execs the daemon in place, e.g. `['ip', 'netns', 'exec', NS]` to run it inside a
+   * network namespace (the PID stays the daemon's own).
+   */
+  readonly wrap?: readonly string[];
+  /** How long to wait for the bus name (default 20 s). */
+  readonly startTimeoutMs?: number;
 }
 
 /** A daemon process under test; every exit path stops it by PID. */
@@ -112,7 +119,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     (opts.entry ?? 'src') === 'src'
       ? ['--import', 'tsx', join(REPO, 'src/main.ts'), '--conf', confPath]
       : [join(REPO, 'dist/provisioningd.js'), '--conf', confPath];
-  const child = spawn(process.execPath, args, {
+  const [wrapCmd, ...wrapArgs] = opts.wrap ?? [];
+  const child = spawn(wrapCmd ?? process.execPath, wrapCmd ? [...wrapArgs, process.execPath, ...args] : args, {
     cwd: REPO,
     env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: opts.bus.address, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -141,7 +149,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     void exit.then(() => (dead = true));
     const owned = await eventually(
       async () => dead || (await busctl(opts.bus, 'status', SERVICE)).code === 0,
-      20_000,
+      opts.startTimeoutMs ?? 20_000,
       50,
     );
     if (dead || !owned) {

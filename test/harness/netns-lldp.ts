@@ -60,7 +60,7 @@ export async function startLldpBridge(rack: Rack, bus: PrivateBus, socket: strin
   child.stderr?.on('data', (d: Buffer) => (out = (out + d.toString()).slice(-50_000)));
   let dead = false;
   child.once('exit', () => (dead = true));
-  const owned = await eventually(async () => dead || (await busctl(bus, 'status', 'xyz.openbmc_project.LLDP')).code === 0, 20_000, 100);
+  const owned = await eventually(async () => dead || (await busctl(bus, 'status', 'xyz.openbmc_project.LLDP')).code === 0, 60_000, 100);
   if (dead || !owned) throw new Error(`the lldp bridge did not own xyz.openbmc_project.LLDP:\n${out}`);
   return { process: child, output: () => out };
 }

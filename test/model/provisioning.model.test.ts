@@ -88,7 +88,7 @@ const eventsFor = (s: Snapshot): ModelEvent[] => {
  */
 const serializeState = (s: Snapshot) =>
   JSON.stringify([s.value, s.context.provisioned, s.context.pendingSelfRequests.length > 0, s.context.peerNames,
-    Object.keys(s.context.inbound), Boolean(s.context.selfError), Boolean(s.context.responderError), s.context.discovered]);
+    Object.keys(s.context.inbound), Boolean(s.context.selfError), Boolean(s.context.responderError), s.context.discovered, s.context.departed]);
 
 /** Stories beyond the graph search: requests queued during an issuance, repeated attestation. */
 const SCENARIOS: Record<string, ModelEvent[][]> = {
