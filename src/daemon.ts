@@ -14,6 +14,7 @@ import { exportProvisioningService, type ProvisioningService } from './dbus/prov
 import { connectSystemBus } from './dbus/system-bus.ts';
 import { startLldpDiscovery, type LldpDiscovery } from './lldp/lldp-discovery.ts';
 import type { Logger } from './log.ts';
+import type { DaemonLiveState } from './metrics/daemon-metrics-server.ts';
 import { certPaths } from './pki/certificate/cert-paths.ts';
 import { CredentialHolder } from './pki/certificate/tls-credentials.ts';
 import { TrustStore } from './pki/trust/trust-store.ts';
@@ -63,6 +64,15 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     log.info(`inspector at ${inspector.url}`);
   }
 
+  const live: DaemonLiveState = { owned: false };
+  const metrics = config.metrics_port
+    ? await (await import('./metrics/daemon-metrics-server.ts')).startDaemonMetrics({ port: config.metrics_port, log, live })
+    : undefined;
+  if (metrics) {
+    observers.push(metrics.observer);
+    closers.push(() => metrics.close());
+  }
+
   const retry = {
     baseMs: seconds(config.retry_base),
     capMs: seconds(config.retry_timer),
@@ -71,7 +81,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   const tlsDeps = { config, credentials, trustStore, log };
   const machine = provisioningMachine.provide({
     actors: {
-      issueCertificates: createIssueCertificatesActor(issuer),
+      issueCertificates: createIssueCertificatesActor(metrics ? metrics.timeIssuer(issuer) : issuer),
       tlsResponder: createTlsResponderActor(tlsDeps),
       peer: peerMachine.provide({
         actors: { attestPeer: attestationNotAvailable, tlsClient: createTlsClientActor(tlsDeps) },
@@ -82,7 +92,10 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
 
   const conn = connectSystemBus();
   let busGone = false;
-  void conn.lost.then(() => (busGone = true));
+  void conn.lost.then(() => {
+    busGone = true;
+    live.owned = false;
+  });
   const peerObjects = exportPeerObjects({ bus: conn.bus, log });
   let service: ProvisioningService | undefined;
   let projectionQueued = false;
@@ -145,6 +158,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     for (const close of closers) await close();
     throw err;
   }
+  live.actor = actor;
+  live.owned = !busGone;
   actor.start();
   const discovery: LldpDiscovery = startLldpDiscovery({ bus: conn.bus, config, log, callTimeoutMs: BUS_CALL_TIMEOUT_MS, send: (e) => actor.send(e) });
   project();
@@ -157,6 +172,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     lost: conn.lost,
     async stop() {
       stopped = true;
+      live.owned = false;
       unwatchTrust();
       trustStore.close();
       const discoveryClosed = discovery.close().catch(() => undefined);
