@@ -96,7 +96,7 @@ export async function rackDemo(): Promise<void> {
       await provisionPeer(x, y.node.name);
     }
     for (const [x, y] of [[a, b], [b, a]] as const) {
-      const hit = await x.recorder.waitFor((c) => c.peer === y.node.name && c.status === 'Connected', { since, timeoutMs: 30_000 });
+      const hit = await x.recorder.waitFor((c) => c.peer === y.node.name && c.status === 'Connected' && !c.failureOnly, { since, timeoutMs: 30_000 });
       if (!hit) throw new Error(`${x.node.name} never connected to ${y.node.name}`);
     }
     stopTimeline();

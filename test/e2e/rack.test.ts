@@ -37,7 +37,7 @@ describe('a rack of two BMCs in network namespaces (trust placed by the harness)
   const logs = () => bmcs.map((b) => `--- ${b.node.name}\n${b.daemon.output().split('\n').slice(-40).join('\n')}`).join('\n');
   /** Waits for `of`'s per-peer object for `peer` to report `status` (at or after `since`). */
   const reaches = async (of: RackBmc, peer: RackBmc, status: string, since: number, what: string) => {
-    const hit = await of.recorder.waitFor((c) => c.peer === peer.node.name && c.status === status, { since, timeoutMs: STEP_MS });
+    const hit = await of.recorder.waitFor((c) => c.peer === peer.node.name && c.status === status && !c.failureOnly, { since, timeoutMs: STEP_MS });
     assert.ok(hit, `${what}: ${of.node.name} never saw ${peer.node.name} ${status}; timeline ${JSON.stringify(of.recorder.changes.filter((c) => c.peer === peer.node.name).map((c) => c.status))}\n${logs()}`);
     return hit;
   };

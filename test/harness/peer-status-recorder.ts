@@ -16,6 +16,8 @@ export interface PeerStatusChange {
   readonly peer: string;
   readonly status: string;
   readonly lastFailure?: string;
+  /** Only lastFailure changed: `status` is the one the peer already had, not a new one. */
+  readonly failureOnly?: boolean;
 }
 
 /** A running recorder. */
@@ -60,9 +62,11 @@ export async function recordPeerStatus(bus: PrivateBus): Promise<PeerStatusRecor
     } else if (msg.member === 'PropertiesChanged') {
       const peer = peerOf(msg.path);
       const changed = msg.body[1] as Record<string, unknown>;
-      if (!peer || !('peerConnected' in changed)) return;
+      if (!peer || !('peerConnected' in changed || 'lastFailure' in changed)) return;
       const failure = 'lastFailure' in changed ? String(variant(changed['lastFailure'])) : undefined;
-      note({ at, peer, status: short(variant(changed['peerConnected'])), ...(failure !== undefined ? { lastFailure: failure } : {}) });
+      // A change of lastFailure alone is recorded with the status the peer already has.
+      const status = 'peerConnected' in changed ? short(variant(changed['peerConnected'])) : (current.get(peer) ?? 'unknown');
+      note({ at, peer, status, ...(failure !== undefined ? { lastFailure: failure } : {}), ...('peerConnected' in changed ? {} : { failureOnly: true }) });
     }
   });
   const sender = "sender='xyz.openbmc_project.Provisioning'";
