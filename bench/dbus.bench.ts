@@ -30,7 +30,7 @@ const getId = () =>
 /** Sends a call and fails on an error reply, so that a broken daemon cannot look fast. */
 async function call(client: dbus.MessageBus, msg: dbus.Message): Promise<void> {
   const reply = await client.call(msg);
-  if (!reply || reply.body.length !== 1) throw new Error(`${msg.member}: unexpected reply`);
+  if (reply?.body.length !== 1) throw new Error(`${msg.member}: unexpected reply`);
 }
 
 /** Runs busctl and fails on a non-zero exit. */

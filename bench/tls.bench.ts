@@ -14,11 +14,11 @@ import { createServer as createTlsServer } from 'node:tls';
 import { setTimeout as sleep } from 'node:timers/promises';
 import winston from 'winston';
 import type { LinkEvent } from '../machines/events.ts';
-import { CredentialHolder } from '../src/pki/certificate/tls-credentials.ts';
+import { CredentialHolder } from '../src/pki/certificate/index.ts';
 import { BmcResponder } from '../src/tls/bmc-responder.ts';
 import { detectionWindowMs, type LinkTimings } from '../src/tls/link-timings.ts';
 import { TLS12_CIPHERS, TLS13_SUITES } from '../src/tls/tls-profile.ts';
-import { TcpClient } from '../src/tls/tcp-client.ts';
+import { TlsLinkClient } from '../src/tls/tls-link-client.ts';
 import { eventually, freePort } from '../test/harness/daemon.ts';
 import { stopProcess } from '../test/harness/private-bus.ts';
 import { createTestPki, type TestPki } from '../test/harness/test-pki.ts';
@@ -85,7 +85,7 @@ async function bareRole(port: number): Promise<void> {
   process.stdout.write('READY\n');
 }
 
-/** `--role load PORT COUNT`: COUNT bmc-b TcpClients at a 1 s keep-alive; prints `UP n` / `DOWN n`. */
+/** `--role load PORT COUNT`: COUNT bmc-b TlsLinkClients at a 1 s keep-alive; prints `UP n` / `DOWN n`. */
 async function loadRole(port: number, count: number): Promise<void> {
   const credentials = holderFromFiles(process.env, 'SELF');
   const trust = staticTrust(readFileSync(process.env['PEER_CA'] ?? '', 'utf8'));
@@ -96,7 +96,7 @@ async function loadRole(port: number, count: number): Promise<void> {
     else down++;
   };
   for (let i = 0; i < count; i++) {
-    new TcpClient({ target: { name: 'bmc-a', address: '127.0.0.1', port }, timings: LOAD_TIMINGS, credentials, trust, log: silentLog(), onEvent }).start();
+    new TlsLinkClient({ target: { name: 'bmc-a', address: '127.0.0.1', port }, timings: LOAD_TIMINGS, credentials, trust, log: silentLog(), onEvent }).start();
     if (i % 50 === 49) await sleep(20); // do not turn the connect burst into a SYN flood
   }
   setInterval(() => process.stdout.write(`UP ${up} DOWN ${down}\n`), 250);
@@ -240,13 +240,16 @@ async function detection(pki: TestPki): Promise<void> {
   /** A bmc-b link to the peer that notes when it came up and when it went down. */
   const timedLink = () => {
     const at = { up: 0, down: 0 };
-    const client = new TcpClient({
+    const client = new TlsLinkClient({
       target: { name: 'bmc-a', address: '127.0.0.1', port },
       timings: DETECT_TIMINGS,
       credentials,
       trust,
       log: silentLog(),
-      onEvent: (e: LinkEvent) => (e.type === 'LINK_UP' ? (at.up = performance.now()) : (at.down = performance.now())),
+      onEvent: (e: LinkEvent) => {
+        if (e.type === 'LINK_UP') at.up = performance.now();
+        else at.down = performance.now();
+      },
     });
     client.start();
     return { client, at };

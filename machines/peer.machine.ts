@@ -1,4 +1,4 @@
-import { assign, fromCallback, fromPromise, setup } from 'xstate';
+import { and, assign, fromCallback, fromPromise, not, setup, stateIn } from 'xstate';
 import { backoffDelay, type RetryPolicy } from './backoff.ts';
 import type { AttestationTarget, CredentialsEvent, LinkEvent, LinkTarget } from './events.ts';
 import { toFailure, type Failure } from './failure.ts';
@@ -18,11 +18,17 @@ export interface PeerInput {
 export interface PeerContext extends PeerInput {
   /** Consecutive failed link attempts; 0 while connected. */
   readonly attempt: number;
+  /** This BMC attested the peer (and trusts its CA for its name): set by a successful attestation. */
+  readonly attested: boolean;
   readonly lastError?: Failure;
 }
 
-/** Events a peer machine accepts: from the root machine, and from its link actor. */
-export type PeerEvent = { type: 'ATTEST' } | LinkEvent | CredentialsEvent;
+/**
+ * Events a peer machine accepts: from the root machine, from its link actor, and ATTEST_BACK when
+ * the peer has just attested this BMC (our attestation responder said so): attest it in return
+ * unless that was done already, so that trust ends up mutual.
+ */
+export type PeerEvent = { type: 'ATTEST' } | { type: 'ATTEST_BACK' } | LinkEvent | CredentialsEvent;
 
 /** Names of the effects a peer needs; src/ provides them with `.provide({ actors })`. */
 const notProvided = (what: string) => () => {
@@ -47,6 +53,8 @@ export const peerMachine = setup({
   guards: {
     trustedOutOfBand: ({ context }) => context.trustedOutOfBand,
     dialable: ({ context }) => Boolean(context.address && context.port),
+    /** Not attested yet, not attesting now, and no working link that would make it pointless. */
+    owesAttestation: and([({ context }) => !context.attested, not(stateIn('Attesting')), not(stateIn({ Link: 'Connected' }))]),
   },
   delays: {
     attestationTimeout: ({ context }) => context.attestationTimeoutMs,
@@ -61,8 +69,11 @@ export const peerMachine = setup({
   },
 }).createMachine({
   id: 'peer',
-  context: ({ input }) => ({ ...input, attempt: 0 }),
+  context: ({ input }) => ({ ...input, attempt: 0, attested: false }),
   initial: 'NotDetermined',
+  on: {
+    ATTEST_BACK: { guard: 'owesAttestation', target: '.Attesting' },
+  },
   states: {
     NotDetermined: {
       always: { guard: 'trustedOutOfBand', target: 'Provisioned' },
@@ -72,7 +83,7 @@ export const peerMachine = setup({
       invoke: {
         src: 'attestPeer',
         input: ({ context }) => ({ name: context.name, address: context.address, port: context.port }),
-        onDone: { target: 'Provisioned', actions: assign({ lastError: undefined }) },
+        onDone: { target: 'Provisioned', actions: assign({ lastError: undefined, attested: true }) },
         onError: {
           target: 'NotDetermined',
           actions: assign({ lastError: ({ event }) => toFailure(event.error, 'ATTESTATION_FAILED') }),
@@ -81,7 +92,13 @@ export const peerMachine = setup({
       after: {
         attestationTimeout: {
           target: 'NotDetermined',
-          actions: { type: 'recordFailure', params: { code: 'ATTESTATION_TIMEOUT', reason: 'attestation timed out' } },
+          actions: {
+            type: 'recordFailure',
+            params: ({ context }) => ({
+              code: 'ATTESTATION_TIMEOUT',
+              reason: `no attestation verdict within ${context.attestationTimeoutMs / 1000} s`,
+            }),
+          },
         },
       },
     },
@@ -98,7 +115,11 @@ export const peerMachine = setup({
       initial: 'InProgress',
       states: {
         InProgress: {
-          on: { LINK_UP: { target: 'Connected', actions: 'resetAttempts' } },
+          on: {
+            LINK_UP: { target: 'Connected', actions: 'resetAttempts' },
+            // ProvisionPeer while a dial is in flight: the attestation is what was asked for.
+            ATTEST: '#peer.Attesting',
+          },
         },
         Connected: {},
       },

@@ -2,12 +2,14 @@
 // `pnpm build`: bundles src/main.ts into dist/provisioningd.js (plus dist/chunks/), what a BMC image
 // ships. `node dist/provisioningd.js --conf FILE` runs the daemon exactly like `pnpm -s provisioningd`.
 // Code behind a dynamic import() (the inspector) goes into its own chunk, loaded only when
-// inspect_port is set. The inspector's layout engine, elkjs, is copied to dist/node_modules/elkjs:
-// only the inspector's layout thread loads it, never the daemon's main thread.
+// inspect_port is set. Each worker thread's module (workerEntries) is an entry of its own,
+// dist/<name>.js, which src/util/module-worker.ts starts in place of the .ts source. The
+// inspector's layout engine, elkjs, is copied to dist/node_modules/elkjs: only the inspector's
+// layout worker loads it, never the daemon's main thread.
 import { build } from 'esbuild';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -17,9 +19,9 @@ const chunkDir = join(outdir, 'chunks');
 
 /**
  * Left out of the bundle and resolved from node_modules at run time:
- * - pkcs11js is a native addon (a .node file found through `bindings`); src/pki imports it, and its
- *   PKCS#11 worker thread requires it by the path resolved from the bundle's location, so it ships
- *   in node_modules next to dist/ with its built addon.
+ * - pkcs11js is a native addon (a .node file found through `bindings`). Only the PKCS#11 worker
+ *   (dist/pkcs11-worker.js, with graphene-pk11 bundled into it) loads it, resolved from the bundle's
+ *   location, so it ships in node_modules next to dist/ with its built addon.
  * - usocket (dbus-next, abstract sockets) and x11 (dbus-next, session-bus autolaunch) are optional
  *   requires inside try/catch that this daemon never reaches; they are not installed.
  * - bufferutil and utf-8-validate are ws's optional native speed-ups, required inside try/catch.
@@ -32,13 +34,35 @@ const banner = [
   'const require = __provisioningdCreateRequire(import.meta.url);',
 ].join('\n');
 
+/**
+ * Worker threads' modules, each built as its own entry at the bundle's root under its base name
+ * (src/inspect/elk-layout-worker.ts → dist/elk-layout-worker.js): src/util/module-worker.ts looks
+ * for them there, and chunks go to dist/chunks/ (a name it knows too). Add a worker here when you
+ * add one; module-worker.ts throws, naming this list, if a worker's entry is missing.
+ */
+const workerEntries = [
+  'src/inspect/elk-layout-worker.ts',
+  'src/pki/token/pkcs11-worker.ts',
+];
+const workerNames = workerEntries.map((path) => basename(path, '.ts'));
+if (new Set(workerNames).size !== workerNames.length || workerNames.includes('provisioningd')) {
+  console.error(`build: worker modules need distinct base names (dist/<name>.js): ${workerNames.join(', ')}`);
+  process.exit(1);
+}
+const entryPoints = {
+  provisioningd: 'src/main.ts',
+  attestationd: 'src/attestationd/main.ts',
+  'lldp-bridge': 'src/lldp/bridge-main.ts',
+  ...Object.fromEntries(workerEntries.map((path) => [basename(path, '.ts'), path])),
+};
+
 mkdirSync(outdir, { recursive: true });
 
 let result;
 try {
   result = await build({
     absWorkingDir: repo,
-    entryPoints: { provisioningd: 'src/main.ts', 'lldp-bridge': 'src/lldp/bridge-main.ts' },
+    entryPoints,
     outdir,
     chunkNames: 'chunks/[name]-[hash]',
     splitting: true,
@@ -83,9 +107,10 @@ const current = new Set(result.outputFiles.map((f) => f.path));
 for (const name of readdirSync(chunkDir)) {
   if (!current.has(join(chunkDir, name))) rmSync(join(chunkDir, name), { force: true });
 }
-// The inspector's layout thread requires elkjs by the path resolved from its chunk, as the PKCS#11
-// thread does pkcs11js (src/inspect/elk-layout-thread.ts); elkjs is one plain JavaScript file, so
-// it ships inside dist/ and resolves from dist/node_modules.
+// The inspector's layout worker requires elkjs by the path resolved from its own file
+// (src/inspect/elk-layout-worker.ts: src/inspect/ imports only elkjs's types, so nothing on the
+// main thread can load it); elkjs is one plain JavaScript file, so it ships inside dist/ and
+// resolves from dist/node_modules.
 const requireHere = createRequire(import.meta.url);
 const elkOut = join(outdir, 'node_modules/elkjs');
 const elkPackage = JSON.parse(readFileSync(requireHere.resolve('elkjs/package.json'), 'utf8'));
@@ -95,7 +120,8 @@ replace(join(elkOut, 'lib/elk.bundled.js'), readFileSync(requireHere.resolve('el
 const output = result.metafile.outputs[relative(repo, outfile)];
 const chunks = result.outputFiles.filter((f) => f.path.startsWith(chunkDir) && f.path.endsWith('.js'));
 const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;
+const workers = workerNames.map((name) => `${name}.js`);
 console.log(
-  `build: ${relative(repo, outfile)} ${kib(output?.bytes ?? 0)} + ${chunks.length} chunks (shared or loaded on demand) ${kib(chunks.reduce((n, f) => n + f.contents.length, 0))}` +
+  `build: ${relative(repo, outfile)} ${kib(output?.bytes ?? 0)}, workers ${workers.join(', ')}, + ${chunks.length} chunks (shared or loaded on demand) ${kib(chunks.reduce((n, f) => n + f.contents.length, 0))}` +
     ` from ${inputs.length} inputs; external: ${external.join(', ')}`,
 );

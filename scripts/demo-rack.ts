@@ -69,7 +69,7 @@ export async function rackDemo(): Promise<void> {
   let rack: Rack | undefined;
   let bmcs: RackBmc[] = [];
   let relay: Server | undefined;
-  let stopTimeline = () => undefined as void;
+  let stopTimeline: () => void = () => undefined;
   try {
     rack = await createRack({ size: 2 });
     say(`two BMCs as network namespaces: ${rack.nodes.map((n) => `${n.name} (${n.ns}, ${n.ifname} ${n.address})`).join(', ')}`);

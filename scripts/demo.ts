@@ -1,7 +1,7 @@
 // `pnpm -s demo`: the main job on embedded defaults. As root: two BMCs in network namespaces,
 // discovered over LLDP and linked (scripts/demo-rack.ts). Otherwise: a private system bus (with the
-// shipped policy), one provisioningd on the software token, provisioned with the seed's busctl
-// command; every state change is printed as it happens. Everything lives in a temp dir; every
+// shipped policy), one provisioningd on the software token, provisioned with the busctl command
+// of docs/dbus-api.md; every state change is printed as it happens. Everything lives in a temp dir; every
 // process is stopped by PID.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';

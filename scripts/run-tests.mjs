@@ -20,7 +20,9 @@ const args = [
   '--test',
   `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
   // A hung test fails instead of hanging CI; every test stops its own processes in after() hooks.
-  '--test-timeout=300000',
+  // Node applies this to each file as a whole too (a file is one test of the runner): on a shared
+  // 2-core machine under load 20, persistence-restart and pki-issuer needed more than 300 s.
+  '--test-timeout=900000',
   ...files,
 ];
 const child = spawn(process.execPath, args, { stdio: 'inherit' });

@@ -3,11 +3,12 @@ import { backoffDelay } from '../machines/backoff.ts';
 import { selectDbusProperties } from '../machines/dbus-properties.ts';
 import { selectPeerViews } from '../machines/peer-projection.ts';
 import { peerMachine } from '../machines/peer.machine.ts';
-import { provisioningMachine, type ProvisioningActor } from '../machines/provisioning.machine.ts';
+import { peerChildId, provisioningMachine, type ProvisioningActor } from '../machines/provisioning.machine.ts';
 import { createIssueCertificatesActor, type CertificateIssuing } from './actors/issue-certificates.actor.ts';
-import { attestationNotAvailable } from './actors/not-available.ts';
 import { createTlsClientActor } from './actors/tls-client.actor.ts';
 import { createTlsResponderActor } from './actors/tls-responder.actor.ts';
+import { createAttestPeerActor } from './attestation/attest-peer.actor.ts';
+import { plainAddress, watchResponderAttestations } from './attestation/responder-attestations.ts';
 import type { Config } from './config/schema.ts';
 import { exportPeerObjects } from './dbus/peer-objects.ts';
 import { exportProvisioningService, type ProvisioningService } from './dbus/provisioning-service.ts';
@@ -15,8 +16,7 @@ import { connectSystemBus } from './dbus/system-bus.ts';
 import { startLldpDiscovery, type LldpDiscovery } from './lldp/lldp-discovery.ts';
 import type { Logger } from './log.ts';
 import type { DaemonLiveState } from './metrics/daemon-metrics-server.ts';
-import { certPaths } from './pki/certificate/cert-paths.ts';
-import { CredentialHolder } from './pki/certificate/tls-credentials.ts';
+import { certPaths, type CredentialHolder } from './pki/certificate/index.ts';
 import { TrustStore } from './pki/trust/trust-store.ts';
 import { StateStore } from './state/state-store.ts';
 import { logTransitions } from './transition-log.ts';
@@ -79,23 +79,30 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     fastRetries: config.retry_count,
   };
   const tlsDeps = { config, credentials, trustStore, log };
-  const machine = provisioningMachine.provide({
-    actors: {
-      issueCertificates: createIssueCertificatesActor(metrics ? metrics.timeIssuer(issuer) : issuer),
-      tlsResponder: createTlsResponderActor(tlsDeps),
-      peer: peerMachine.provide({
-        actors: { attestPeer: attestationNotAvailable, tlsClient: createTlsClientActor(tlsDeps) },
-        delays: { retryBackoff: ({ context }) => backoffDelay(context.retry, context.attempt, Math.random()) },
-      }),
-    },
-  });
-
   const conn = connectSystemBus();
   let busGone = false;
   void conn.lost.then(() => {
     busGone = true;
     live.owned = false;
   });
+  const attestPeer = createAttestPeerActor({
+    config,
+    bus: () => (busGone ? undefined : conn.bus),
+    trustStore,
+    log: log.child({ component: 'attestation' }),
+    busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
+  });
+  const machine = provisioningMachine.provide({
+    actors: {
+      issueCertificates: createIssueCertificatesActor(metrics ? metrics.timeIssuer(issuer) : issuer),
+      tlsResponder: createTlsResponderActor(tlsDeps),
+      peer: peerMachine.provide({
+        actors: { attestPeer, tlsClient: createTlsClientActor(tlsDeps) },
+        delays: { retryBackoff: ({ context }) => backoffDelay(context.retry, context.attempt, Math.random()) },
+      }),
+    },
+  });
+
   const peerObjects = exportPeerObjects({ bus: conn.bus, log });
   let service: ProvisioningService | undefined;
   let projectionQueued = false;
@@ -163,6 +170,23 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   actor.start();
   const discovery: LldpDiscovery = startLldpDiscovery({ bus: conn.bus, config, log, callTimeoutMs: BUS_CALL_TIMEOUT_MS, send: (e) => actor.send(e) });
   project();
+  // A peer that attested us is attested back (mutual trust): its machine decides whether it still must be.
+  const unwatchResponder = await watchResponderAttestations({
+    bus: conn.bus,
+    log,
+    busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
+    onAttested: (address) => {
+      const peers = config.peers.filter((p) => plainAddress(p.address) === address);
+      log.info(`attested by ${address}${peers.length ? ` (${peers.map((p) => p.name).join(', ')})` : ': no static peer there'}`, {
+        event: 'RESPONDER_ATTESTED',
+      });
+      const children = actor.getSnapshot().children as Record<string, { send(e: { type: 'ATTEST_BACK' }): void } | undefined>;
+      for (const p of peers) children[peerChildId(p.name)]?.send({ type: 'ATTEST_BACK' });
+    },
+  }).catch((err: unknown) => {
+    log.warn(`not watching the attestation responder (peers that attest us are not attested back): ${err instanceof Error ? err.message : String(err)}`);
+    return async () => undefined;
+  });
   log.info(`provisioningd owns the bus name; provisioned=${String(loaded.state.provisioned)}`, {
     state: JSON.stringify(actor.getSnapshot().value),
   });
@@ -174,6 +198,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       stopped = true;
       live.owned = false;
       unwatchTrust();
+      if (!busGone) await unwatchResponder().catch(() => undefined);
       trustStore.close();
       const discoveryClosed = discovery.close().catch(() => undefined);
       actor.stop();

@@ -2,8 +2,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, DEFAULT_CONF_PATH, EX_CONFIG, loadConfig, type LoadedConfig } from './config/load-config.ts';
 import { startDaemon } from './daemon.ts';
 import { createLogger } from './log.ts';
-import { createCertificateIssuer } from './pki/certificate/certificate-issuer.ts';
-import { CredentialHolder } from './pki/certificate/tls-credentials.ts';
+import { createCertificateIssuer, CredentialHolder } from './pki/certificate/index.ts';
 
 /** sysexits.h codes, so that systemd and operators can tell failures apart (docs/operations.md). */
 const EX_USAGE = 64;

@@ -2,10 +2,10 @@ import { fromCallback } from 'xstate';
 import type { CredentialsEvent, LinkEvent, LinkTarget } from '../../machines/events.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
-import type { CredentialHolder } from '../pki/certificate/tls-credentials.ts';
+import type { CredentialHolder } from '../pki/certificate/index.ts';
 import type { TrustStore } from '../pki/trust/trust-store.ts';
 import { linkTimings } from '../tls/link-timings.ts';
-import { TcpClient } from '../tls/tcp-client.ts';
+import { TlsLinkClient } from '../tls/tls-link-client.ts';
 
 /** What the peer-link actors are built from (src/main.ts provides them to the machines). */
 export interface TlsActorDeps {
@@ -25,7 +25,7 @@ export interface TlsActorDeps {
 export function createTlsClientActor(deps: TlsActorDeps) {
   const timings = linkTimings(deps.config);
   return fromCallback<CredentialsEvent, LinkTarget>(({ input, sendBack, receive }) => {
-    const client = new TcpClient({
+    const client = new TlsLinkClient({
       target: input,
       timings,
       credentials: deps.credentials,

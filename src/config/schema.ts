@@ -6,6 +6,9 @@ const seconds = (min: number, max: number) => z.number().min(min).max(max);
 
 const tcpPort = z.number().int().min(1).max(65535);
 
+/** The TCP port attestationd serves SPDM on unless configured otherwise (as DMTF's spdm-emu does). */
+export const DEFAULT_SPDM_PORT = 2323;
+
 /** A D-Bus well-known or interface name (dot-separated elements). */
 const dbusName = z
   .string()
@@ -35,6 +38,8 @@ export const peerSchema = z.object({
   name: bmcName,
   address: z.union([z.ipv4(), z.ipv6(), bmcName]),
   port: tcpPort.default(8090),
+  /** Where the peer's attestationd serves SPDM (its `spdm_port`); absent means DEFAULT_SPDM_PORT. */
+  spdm_port: tcpPort.optional(),
 });
 
 /**
@@ -62,7 +67,7 @@ export const configSchema = z
     max_connections: z.number().int().min(1).max(10000).default(64),
     leaf_lifetime: seconds(2, 365 * 86400).default(86400),
     ca_lifetime_days: z.number().int().min(1).max(36500).default(3650),
-    attestation_timeout: seconds(0.1, 3600).default(60),
+    attestation_timeout: seconds(0.1, 3600).default(30),
     token_timeout: seconds(0.1, 600).default(30),
     log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
     lldp_service: dbusName.default('xyz.openbmc_project.LLDP'),

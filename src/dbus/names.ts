@@ -1,4 +1,4 @@
-/** The D-Bus names of contracts.md; one place, so adapters and tests agree. */
+/** The daemon's D-Bus names (docs/dbus-api.md); one place, so adapters and tests agree. */
 export const PROVISIONING_SERVICE = 'xyz.openbmc_project.Provisioning';
 export const PROVISIONING_PATH = '/xyz/openbmc_project/Provisioning';
 export const PROVISIONING_INTERFACE = 'xyz.openbmc_project.Provisioning.Provisioning';

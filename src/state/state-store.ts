@@ -37,7 +37,10 @@ export class StateStore {
     try {
       text = readFileSync(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { state: (this.#last = EMPTY) };
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.#last = EMPTY;
+        return { state: EMPTY };
+      }
       return { state: EMPTY, problem: `${this.file}: cannot be read (${(err as Error).message}); treated as not provisioned` };
     }
     let parsed: unknown;

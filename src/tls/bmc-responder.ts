@@ -3,7 +3,7 @@ import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { ResponderEvent } from '../../machines/events.ts';
 import type { Logger } from '../log.ts';
 import { throttleWarnings, type ThrottledWarnings } from '../log-throttle.ts';
-import type { CredentialHolder } from '../pki/certificate/tls-credentials.ts';
+import type { CredentialHolder } from '../pki/certificate/index.ts';
 import { withTimeout } from '../util/with-timeout.ts';
 import { InboundLink, remoteOf } from './inbound-link.ts';
 import type { LinkTimings } from './link-timings.ts';
@@ -182,6 +182,7 @@ export class BmcResponder {
       timings: this.#opts.timings,
       log: this.#opts.log,
       noisy: this.#noisy,
+      ...(this.#opts.trust.nameBindingRefusal ? { nameBinding: this.#opts.trust.nameBindingRefusal.bind(this.#opts.trust) } : {}),
       onUp: (peer) => this.#emit({ type: 'INBOUND_UP', peer, connectionId }),
       onDown: (peer, reason) => this.#emit({ type: 'INBOUND_DOWN', peer, connectionId, reason }),
       onClosed: () => this.#links.delete(link),

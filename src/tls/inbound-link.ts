@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import type { ThrottledWarnings } from '../log-throttle.ts';
 import { LineFramer, MAX_LINE_BYTES, WORDS, lineOf, printableLine, wordOf } from './line-protocol.ts';
 import { secondsText, type LinkTimings } from './link-timings.ts';
-import { checkClientPeer } from './peer-identity.ts';
+import { checkClientPeer, type NameBindingCheck } from './peer-identity.ts';
 import { failureReason } from './tls-failure.ts';
 
 /**
@@ -19,6 +19,8 @@ export interface InboundLinkOptions {
   readonly connectionId: string;
   readonly timings: LinkTimings;
   readonly log: Logger;
+  /** The trust store's name binding: an attested CA vouches only for the names it was attested for. */
+  readonly nameBinding?: NameBindingCheck;
   /** For warnings a client can cause before it is a link (refused, silent): rate limited. */
   readonly noisy: ThrottledWarnings;
   /** The client completed Hello → alive. */
@@ -58,7 +60,7 @@ export class InboundLink {
     socket.on('end', () => this.#note('peer closed the connection'));
     socket.on('close', () => this.#closed());
 
-    const identity = checkClientPeer(socket.getPeerCertificate());
+    const identity = checkClientPeer(socket.getPeerCertificate(), opts.nameBinding);
     if (identity instanceof Error) {
       this.peer = remoteOf(socket);
       this.#phase = 'closed';

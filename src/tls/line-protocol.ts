@@ -1,5 +1,5 @@
 /**
- * The peer link's line protocol (contracts.md "Peer link"): one ASCII word per line ending in `\n`.
+ * The peer link's line protocol (docs/peer-link.md, "Line protocol"): one ASCII word per line ending in `\n`.
  * The client says `Hello`, then `ping` every keep-alive interval; the server answers each with `alive`.
  */
 

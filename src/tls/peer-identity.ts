@@ -6,7 +6,7 @@ export const EKU = { serverAuth: '1.3.6.1.5.5.7.3.1', clientAuth: '1.3.6.1.5.5.7
 /** Why a peer certificate was not accepted; `code` is stable for logs and error classification. */
 export class PeerIdentityError extends Error {
   override readonly name = 'PeerIdentityError';
-  readonly code: 'ERR_PEER_EKU' | 'ERR_PEER_NO_NAME' | 'ERR_TLS_CERT_ALTNAME_INVALID';
+  readonly code: 'ERR_PEER_EKU' | 'ERR_PEER_NO_NAME' | 'ERR_TLS_CERT_ALTNAME_INVALID' | 'ERR_PEER_NAME_NOT_BOUND';
 
   constructor(code: PeerIdentityError['code'], message: string) {
     super(message);
@@ -61,7 +61,7 @@ export function commonNameOf(cert: Pick<PeerCertificate, 'subject'>): string | u
   return undefined;
 }
 
-/** The peer's identity (contracts.md `name`): the first DNS SAN, or the subject CN when there is none. */
+/** The peer's identity (the `name` it is configured or discovered under; docs/peer-link.md): the first DNS SAN, or the subject CN when there is none. */
 export function peerNameOf(cert: Pick<PeerCertificate, 'subjectaltname' | 'subject'>): string | undefined {
   return dnsNamesOf(cert)[0] ?? commonNameOf(cert);
 }
@@ -72,10 +72,23 @@ export function hasEku(cert: Pick<PeerCertificate, 'ext_key_usage'>, oid: string
 }
 
 /**
- * The client's `checkServerIdentity`: the server's leaf must name `expected` in its DNS SAN (Node's
- * RFC 6125 rules) and carry EKU serverAuth. Returns the error, or undefined when it is the right peer.
+ * The name-binding check of the trust store: given the peer's leaf (DER) and the name it is
+ * accepted under, a refusal reason when its issuing CA was attested for other names only.
  */
-export function checkServerPeer(expected: string, cert: PeerCertificate): PeerIdentityError | undefined {
+export type NameBindingCheck = (leafDer: Uint8Array, name: string) => string | undefined;
+
+/** Applies the trust store's name binding to an otherwise accepted peer certificate. */
+function bindingError(binding: NameBindingCheck | undefined, cert: PeerCertificate, name: string): PeerIdentityError | undefined {
+  const refusal = binding && cert.raw ? binding(cert.raw, name) : undefined;
+  return refusal ? new PeerIdentityError('ERR_PEER_NAME_NOT_BOUND', refusal) : undefined;
+}
+
+/**
+ * The client's `checkServerIdentity`: the server's leaf must name `expected` in its DNS SAN (Node's
+ * RFC 6125 rules), carry EKU serverAuth, and come from a CA that may vouch for `expected` (the
+ * trust store's name binding, when given). Returns the error, or undefined when it is the right peer.
+ */
+export function checkServerPeer(expected: string, cert: PeerCertificate, binding?: NameBindingCheck): PeerIdentityError | undefined {
   const mismatch = checkServerIdentity(expected, cert);
   if (mismatch) {
     const names = dnsNamesOf(cert);
@@ -87,15 +100,18 @@ export function checkServerPeer(expected: string, cert: PeerCertificate): PeerId
   if (!hasEku(cert, EKU.serverAuth)) {
     return new PeerIdentityError('ERR_PEER_EKU', 'server certificate lacks extended key usage serverAuth');
   }
-  return undefined;
+  return bindingError(binding, cert, expected);
 }
 
-/** The responder's check of an authenticated client leaf: EKU clientAuth and a usable name. */
-export function checkClientPeer(cert: PeerCertificate): { name: string } | PeerIdentityError {
+/**
+ * The responder's check of an authenticated client leaf: EKU clientAuth, a usable name, and a CA
+ * that may vouch for that name (the trust store's name binding, when given).
+ */
+export function checkClientPeer(cert: PeerCertificate, binding?: NameBindingCheck): { name: string } | PeerIdentityError {
   if (!hasEku(cert, EKU.clientAuth)) {
     return new PeerIdentityError('ERR_PEER_EKU', 'client certificate lacks extended key usage clientAuth');
   }
   const name = peerNameOf(cert);
   if (!name) return new PeerIdentityError('ERR_PEER_NO_NAME', 'client certificate has neither a DNS SAN nor a CN');
-  return { name };
+  return bindingError(binding, cert, name) ?? { name };
 }

@@ -31,6 +31,7 @@ const LOCAL_VERIFICATION_CODES = new Set([
   'ERR_TLS_CERT_ALTNAME_INVALID',
   'ERR_PEER_EKU',
   'ERR_PEER_NO_NAME',
+  'ERR_PEER_NAME_NOT_BOUND',
 ]);
 
 function codeOf(err: unknown): string | undefined {

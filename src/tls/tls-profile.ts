@@ -1,7 +1,7 @@
 import { constants } from 'node:crypto';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import type { TrustStore } from '../pki/trust/trust-store.ts';
-import type { TlsCredentials } from '../pki/certificate/tls-credentials.ts';
+import type { TlsCredentials } from '../pki/certificate/index.ts';
 
 /** The protocol floor of the peer link: TLS 1.2, with 1.3 negotiated whenever both ends have it. */
 export const TLS_MIN_VERSION = 'TLSv1.2';
@@ -34,8 +34,9 @@ const LINK_SECURE_OPTIONS = constants.SSL_OP_NO_TICKET | constants.SSL_OP_NO_REN
 /**
  * Where the link reads the trusted peer CAs from: the trust store, or anything shaped like it.
  * caPems() hands out a new array whenever the set changes (never the old one mutated).
+ * nameBindingRefusal(), when present, limits an attested CA to the names it was attested for.
  */
-export type TrustedCaSource = Pick<TrustStore, 'caPems' | 'onChange'>;
+export type TrustedCaSource = Pick<TrustStore, 'caPems' | 'onChange'> & Partial<Pick<TrustStore, 'nameBindingRefusal'>>;
 
 /** What a link's TLS context is built from: this BMC's leaf for the role, and the peer CAs. */
 export interface LinkContextInput {

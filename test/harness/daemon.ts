@@ -1,10 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stopProcess, type PrivateBus } from './private-bus.ts';
 import { runTool, type ToolResult } from './run-tool.ts';
+import { STARTUP_DEADLINE_MS } from './startup-deadline.ts';
+import { claimPorts } from './test-ports.ts';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 export const SERVICE = 'xyz.openbmc_project.Provisioning';
@@ -12,17 +14,13 @@ export const OBJECT = '/xyz/openbmc_project/Provisioning';
 export const IFACE = 'xyz.openbmc_project.Provisioning.Provisioning';
 export const STATUS = 'xyz.openbmc_project.Provisioning.Provisioning.PeerConnectionStatus';
 
-/** A free TCP port on loopback (bound then released). */
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
+/**
+ * A TCP port nobody listens on, for something that will listen on it later (or for a peer that
+ * must be found closed): claimed for this test process, outside the kernel's ephemeral range, so
+ * no other process is handed it meanwhile (see test-ports.ts).
+ */
+export function freePort(): Promise<number> {
+  return claimPorts(1);
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
@@ -45,7 +43,7 @@ export function onBus(bus: PrivateBus, cmd: string, args: readonly string[], opt
   return runTool(cmd, args, { env: { DBUS_SYSTEM_BUS_ADDRESS: bus.address }, timeoutMs: opts.timeoutMs ?? 30_000 });
 }
 
-/** `busctl` exactly as an operator types it (the seed's commands), on the private bus. */
+/** `busctl` exactly as an operator types it (the commands of docs/dbus-api.md), on the private bus. */
 export const busctl = (bus: PrivateBus, ...args: string[]) => onBus(bus, 'busctl', args);
 
 /** Reads a property with busctl and returns its value text (e.g. `true`, or the enum string). */
@@ -108,7 +106,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
   mkdirSync(dir, { recursive: true });
   const config: Record<string, unknown> = {
     name: 'bmc-test',
-    cert_root: join(dir, 'root') + '/',
+    cert_root: `${join(dir, 'root')}/`,
     state_dir: join(dir, 'state'),
     port: await freePort(),
     ...opts.config,
@@ -149,7 +147,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     void exit.then(() => (dead = true));
     const owned = await eventually(
       async () => dead || (await busctl(opts.bus, 'status', SERVICE)).code === 0,
-      opts.startTimeoutMs ?? 20_000,
+      opts.startTimeoutMs ?? STARTUP_DEADLINE_MS,
       50,
     );
     if (dead || !owned) {

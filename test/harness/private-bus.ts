@@ -3,9 +3,13 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { STARTUP_DEADLINE_MS } from './startup-deadline.ts';
 
 /** The shipped policy files; the private bus includes them exactly as the system bus would. */
-export const SHIPPED_POLICIES = [resolve(import.meta.dirname, '../../service/xyz.openbmc_project.Provisioning.conf')];
+export const SHIPPED_POLICIES = [
+  resolve(import.meta.dirname, '../../service/xyz.openbmc_project.Provisioning.conf'),
+  resolve(import.meta.dirname, '../../service/xyz.openbmc_project.attestation.conf'),
+];
 
 /** A running private system-type bus; stop() kills its dbus-daemon by PID. */
 export interface PrivateBus {
@@ -87,7 +91,10 @@ ${includes}
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const address = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`dbus-daemon printed no address in 5 s: ${stderr}`)), 5000);
+    const timer = setTimeout(
+      () => rej(new Error(`dbus-daemon printed no address in ${STARTUP_DEADLINE_MS / 1000} s: ${stderr}`)),
+      STARTUP_DEADLINE_MS,
+    );
     const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
     rl.once('line', (line) => {
       clearTimeout(timer);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
+import { certPaths } from '../../src/pki/certificate/index.ts';
 import { mustRun, runTool } from './run-tool.ts';
 
 /** What a checked self-provisioning left on disk, for comparisons across restarts. */
@@ -59,8 +59,8 @@ function filesUnder(dir: string): string[] {
 }
 
 /**
- * Checks the files ProvisionPeer("self") must leave under cert_root (contracts.md): self_ca.pem is a
- * self-signed CA, both https/ chains are a leaf naming this BMC followed by that CA, verifying with
+ * Checks the files ProvisionPeer("self") must leave under cert_root (docs/security-model.md,
+ * "What lives where"): self_ca.pem is a self-signed CA, both https/ chains are a leaf naming this BMC followed by that CA, verifying with
  * `openssl verify -x509_strict -purpose sslserver|sslclient`, and no private key is anywhere under cert_root.
  */
 export async function checkSelfProvisioningFiles(opts: { certRoot: string; name: string }): Promise<SelfProvisioningFiles> {

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually } from './daemon.ts';
+import { acceptsConnections, eventually } from './daemon.ts';
 import { startPrivateBus, stopProcess } from './private-bus.ts';
 import { mustRun, runTool } from './run-tool.ts';
+import { STARTUP_DEADLINE_MS } from './startup-deadline.ts';
+import { claimPorts } from './test-ports.ts';
 import { testTokenConfig, type TestToken, type TestTokenOptions } from './softhsm.ts';
 
 /** Where Debian installs tpm2-pkcs11's module. */
@@ -25,31 +26,8 @@ export interface SoftTpmToken extends TestToken {
   pids(): { swtpm?: number; abrmd?: number; bus?: number };
 }
 
-const STARTUP_TIMEOUT_MS = 15_000;
-
-/** Two consecutive free loopback TCP ports (swtpm's server and control ports). */
-async function freePortPair(): Promise<number> {
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const port = await listenFree(0);
-    if (port < 65535 && (await listenFree(port + 1).then(() => true, () => false))) return port;
-  }
-  throw new Error('no two consecutive free loopback ports found');
-}
-
-function listenFree(port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(port, '127.0.0.1', () => {
-      const addr = srv.address();
-      const p = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(p));
-    });
-  });
-}
-
 async function waitUntil(what: string, probe: () => Promise<boolean>): Promise<void> {
-  if (!(await eventually(probe, STARTUP_TIMEOUT_MS))) throw new Error(`timed out waiting for ${what}`);
+  if (!(await eventually(probe, STARTUP_DEADLINE_MS))) throw new Error(`timed out waiting for ${what}`);
 }
 
 /**
@@ -63,7 +41,8 @@ export async function startSoftTpmToken(opts: TestTokenOptions = {}): Promise<So
   const store = join(dir, 'pkcs11-store');
   mkdirSync(state, { mode: 0o700 });
   mkdirSync(store, { mode: 0o700 });
-  const port = await freePortPair();
+  // swtpm's server port and, next to it, its control port.
+  const port = await claimPorts(2);
   const bus = await startPrivateBus({ kind: 'session', dir });
   const env: Record<string, string> = {
     DBUS_SESSION_BUS_ADDRESS: bus.address,
@@ -89,7 +68,8 @@ export async function startSoftTpmToken(opts: TestTokenOptions = {}): Promise<So
     swtpm = child;
     await waitUntil('swtpm to listen', async () => {
       if (child.exitCode !== null) throw new Error(`swtpm exited ${child.exitCode}`);
-      return listenFree(port).then(() => false, () => true);
+      // Connect, never bind: a probe holding the port for a moment could make swtpm's own bind fail.
+      return (await acceptsConnections(port)) && (await acceptsConnections(port + 1));
     });
   };
   const startAbrmd = async () => {

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CredentialHolder, type IssuedCredentials, type TlsCredentials } from '../../src/pki/certificate/tls-credentials.ts';
+import { CredentialHolder, type IssuedCredentials, type TlsCredentials } from '../../src/pki/certificate/index.ts';
 import { TrustStore, type TrustedCa } from '../../src/pki/trust/trust-store.ts';
 import { makeTestCa, type TestCa } from './openssl-test-ca.ts';
 import { mustRun } from './run-tool.ts';

@@ -15,7 +15,7 @@ interface Change {
   readonly invalidated: readonly string[];
 }
 
-describe('D-Bus API on a private system bus (the seed commands)', () => {
+describe('D-Bus API on a private system bus (the busctl commands of docs/dbus-api.md)', () => {
   const fixture = useBusFixture();
   const theBus = fixture.bus;
   let daemon: DaemonHandle | undefined;

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
-import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
+import { certPaths } from '../../src/pki/certificate/index.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, getProperty, IFACE, OBJECT, SERVICE, type DaemonHandle, type DaemonOptions } from '../harness/daemon.ts';

@@ -9,13 +9,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { configSchema, type Config, type TokenConfig } from '../../src/config/schema.ts';
-import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
-import { createCertificateIssuer, type CertificateIssuer } from '../../src/pki/certificate/certificate-issuer.ts';
-import { Pkcs11Token } from '../../src/pki/token/pkcs11-token.ts';
-import { softwareTokenPaths } from '../../src/pki/token/software-token.ts';
-import { CredentialHolder } from '../../src/pki/certificate/tls-credentials.ts';
-import { TokenError, type TokenErrorCode } from '../../src/pki/token/token-error.ts';
+import {
+  caProfile,
+  certPaths,
+  createCertificateIssuer,
+  CredentialHolder,
+  leafProfile,
+  type CertificateIssuer,
+  type CertificateProfile,
+} from '../../src/pki/certificate/index.ts';
+import { LEAF_MAX_BACKDATE_MS } from '../../src/pki/certificate/leaf-certificate.ts';
+import { keyIdentifier, Pkcs11Token, softwareTokenPaths, TokenError, type TokenErrorCode } from '../../src/pki/token/index.ts';
 import { captureLog } from '../harness/capture-log.ts';
+import { certificateDer, ECDSA_WITH_SHA256_HEX } from '../harness/certificate-der.ts';
 import { runTool } from '../harness/run-tool.ts';
 import { checkSelfProvisioningFiles } from '../harness/self-provisioning-files.ts';
 import { startSoftTpmToken, type SoftTpmToken } from '../harness/soft-tpm.ts';
@@ -50,6 +56,27 @@ function filesUnder(dir: string): string[] {
 
 function spkiHex(pemOrKey: string): string {
   return createPublicKey(pemOrKey).export({ type: 'spki', format: 'der' }).toString('hex');
+}
+
+const hex = (b: Uint8Array | ArrayBuffer): string => Buffer.from(b instanceof ArrayBuffer ? new Uint8Array(b) : b).toString('hex');
+
+/**
+ * Checks an issued certificate field by field against its profile, as the known-answer tests in
+ * test/unit/pki-certificate.test.ts pin them: only serial, validity, key and signature may vary.
+ */
+function assertMatchesProfile(opts: { pem: string; profile: CertificateProfile; what: string }): void {
+  const cert = new X509Certificate(opts.pem);
+  const spki = new Uint8Array(cert.publicKey.export({ type: 'spki', format: 'der' }));
+  const c = certificateDer(new Uint8Array(cert.raw));
+  assert.equal(hex(c.version), 'a003020102', `${opts.what}: v3`);
+  assert.equal(hex(c.tbsSignature), ECDSA_WITH_SHA256_HEX, `${opts.what}: TBS signature algorithm`);
+  assert.equal(hex(c.signatureAlgorithm), ECDSA_WITH_SHA256_HEX, `${opts.what}: signature algorithm`);
+  assert.match(hex(c.serial), /^0210(0[1-9a-f]|[1-7][0-9a-f])/, `${opts.what}: 16-octet positive serial`);
+  assert.equal(hex(c.issuer), hex(opts.profile.issuer.toArrayBuffer()), `${opts.what}: issuer`);
+  assert.equal(hex(c.subject), hex(opts.profile.subject.toArrayBuffer()), `${opts.what}: subject`);
+  assert.equal(hex(c.spki), hex(spki), `${opts.what}: key`);
+  const ski = `301d0603551d0e04160414${hex(keyIdentifier(spki))}`;
+  assert.equal(hex(c.extensions), opts.profile.extensions.map((e) => hex(e.rawData)).join('') + ski, `${opts.what}: extensions`);
 }
 
 for (const kind of KINDS) {
@@ -109,6 +136,7 @@ for (const kind of KINDS) {
     it('provision creates the CA on the token and leaf chains that openssl verifies strictly', async () => {
       const before = Date.now();
       const summary = await issuer.issue({ reason: 'provision' });
+      const issued = Date.now();
       const paths = certPaths(config.cert_root);
       await checkSelfProvisioningFiles({ certRoot: config.cert_root, name: NAME });
 
@@ -141,7 +169,10 @@ for (const kind of KINDS) {
       assert.equal(leaf.checkIssued(ca), true);
       assert.equal(summary.leafNotAfter, Date.parse(leaf.validTo));
       assert.equal(summary.leafNotBefore, Date.parse(leaf.validFrom));
-      assert.ok(Math.abs(summary.leafNotAfter - (Date.now() + 3600_000)) < 5_000, 'leaf lives leaf_lifetime seconds');
+      // Signed at some moment between `before` and `issued` and valid leaf_lifetime from that moment
+      // (X.509 keeps whole seconds): measured around the issuance, not after the slow checks above.
+      assert.ok(summary.leafNotAfter > before + 3600_000 - 1000 && summary.leafNotAfter <= issued + 3600_000, 'leaf lives leaf_lifetime seconds');
+      assert.ok(Math.abs(summary.leafNotAfter - summary.leafNotBefore - (3600_000 + LEAF_MAX_BACKDATE_MS)) <= 1000, 'valid leaf_lifetime plus the backdate');
       assert.equal(leaf.serialNumber.length, 32, `16-byte serial: ${leaf.serialNumber}`);
       assert.ok(/^[0-7]/.test(leaf.serialNumber), 'serial is positive');
       for (const f of [paths.serverChain, paths.clientChain]) assert.equal(statSync(f).mode & 0o777, 0o644);
@@ -154,6 +185,17 @@ for (const kind of KINDS) {
       assert.equal(current.server.caPem, caPem);
       assert.equal(spkiHex(current.server.keyPem), spkiHex(leafPem), 'the in-memory key belongs to the leaf');
       assert.notEqual(spkiHex(current.server.keyPem), caSpki);
+    });
+
+    it('issues exactly the certificate profiles the known-answer tests pin (names, extensions, ecdsa-with-SHA256)', () => {
+      const paths = certPaths(config.cert_root);
+      const caPem = readFileSync(paths.selfCa, 'utf8');
+      const keyId = keyIdentifier(new Uint8Array(Buffer.from(caSpki, 'hex')));
+      assertMatchesProfile({ pem: caPem, profile: caProfile({ bmcName: NAME, keyId }), what: 'CA' });
+      const leafProfileOfCa = leafProfile({ bmcName: NAME, caKeyId: keyId });
+      for (const chain of [paths.serverChain, paths.clientChain]) {
+        assertMatchesProfile({ pem: readFileSync(chain, 'utf8'), profile: leafProfileOfCa, what: `leaf in ${chain}` });
+      }
     });
 
     if (kind === 'software') {

@@ -90,7 +90,11 @@ describe('leaf rotation (leaf_lifetime of a few seconds)', () => {
           resolve(s);
         });
       });
-    assert.ok(await eventually(async () => (link = await open()) !== undefined, 5000, 200), 'a trusted peer could not link');
+    const linked = async () => {
+      link = await open();
+      return link !== undefined;
+    };
+    assert.ok(await eventually(linked, 5000, 200), 'a trusted peer could not link');
     link?.on('data', (d: Buffer) => (alive += d.toString().split('alive\n').length - 1));
     link?.on('close', () => (closed = closed || `closed after ${alive} alive`));
     link?.on('error', (err) => (closed = `error: ${err.message}`));

@@ -1,5 +1,5 @@
 /**
- * The TcpClient (the peer machine's tlsClient actor) over real TLS on 127.0.0.1: against the real
+ * The TlsLinkClient (the peer machine's tlsClient actor) over real TLS on 127.0.0.1: against the real
  * responder, against servers with the wrong identity, against dead, silent and killed peers; and
  * both actors run by XState.
  */
@@ -14,14 +14,15 @@ import type { LinkEvent, LinkTarget, ResponderEvent } from '../../machines/event
 import { createTlsClientActor } from '../../src/actors/tls-client.actor.ts';
 import { createTlsResponderActor } from '../../src/actors/tls-responder.actor.ts';
 import { configSchema } from '../../src/config/schema.ts';
-import { CredentialHolder } from '../../src/pki/certificate/tls-credentials.ts';
+import { CredentialHolder } from '../../src/pki/certificate/index.ts';
 import { TrustStore } from '../../src/pki/trust/trust-store.ts';
 import { BmcResponder } from '../../src/tls/bmc-responder.ts';
 import type { LinkTimings } from '../../src/tls/link-timings.ts';
-import { TcpClient } from '../../src/tls/tcp-client.ts';
+import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { REPO, eventually, freePort } from '../harness/daemon.ts';
 import { stopProcess } from '../harness/private-bus.ts';
+import { STARTUP_DEADLINE_MS } from '../harness/startup-deadline.ts';
 import { createTestPki, credentialsOf, crossTrust, holderOf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
 
 // Deadlines generous enough that a loaded CI machine does not fake a failure, short enough to wait for.
@@ -29,7 +30,7 @@ const TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 100
 /** Generous deadline for "it eventually happens"; the precise window is measured in bench/tls.bench.ts. */
 const DEADLINE_MS = 5000;
 
-describe('TcpClient: one outbound peer link', () => {
+describe('TlsLinkClient: one outbound peer link', () => {
   let pki: TestPki;
   let trustA: TrustStore;
   let trustB: TrustStore;
@@ -44,7 +45,7 @@ describe('TcpClient: one outbound peer link', () => {
   /** Starts bmc-b's client towards `target` and collects its events. */
   function startClient(target: Partial<LinkTarget> & { port: number }, credentials = credsB) {
     const events: LinkEvent[] = [];
-    const client = new TcpClient({
+    const client = new TlsLinkClient({
       target: { name: 'bmc-a', address: '127.0.0.1', ...target },
       timings: TIMINGS,
       credentials,
@@ -199,7 +200,7 @@ describe('TcpClient: one outbound peer link', () => {
 
   it('LINK_FAILED, without dialling anything, for a target without an address', async () => {
     const { next } = startClient({ port, address: '' });
-    assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'no usable address for bmc-a: "" port ' + port });
+    assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: `no usable address for bmc-a: "" port ${port}` });
   });
 
   it('LINK_FAILED when this BMC holds a broken key', async () => {
@@ -246,7 +247,7 @@ async function startChildResponder(pki: TestPki): Promise<{ process: ChildProces
     import { readFileSync } from 'node:fs';
     import winston from 'winston';
     import { BmcResponder } from './src/tls/bmc-responder.ts';
-    import { CredentialHolder } from './src/pki/tls-credentials.ts';
+    import { CredentialHolder } from './src/pki/certificate/index.ts';
     const env = (k) => readFileSync(process.env[k], 'utf8');
     const credentials = new CredentialHolder();
     const a = { keyPem: env('KEY'), certChainPem: env('CHAIN'), caPem: env('CA'), notAfter: new Date(Date.now() + 86400000) };
@@ -275,7 +276,7 @@ async function startChildResponder(pki: TestPki): Promise<{ process: ChildProces
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const started = await eventually(() => /PORT \d+/.test(out) || child.exitCode !== null, 15_000, 20);
+  const started = await eventually(() => /PORT \d+/.test(out) || child.exitCode !== null, STARTUP_DEADLINE_MS, 20);
   const port = Number(/PORT (\d+)/.exec(out)?.[1]);
   if (!started || !port) {
     await stopProcess(child);

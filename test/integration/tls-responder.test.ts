@@ -1,6 +1,6 @@
 /**
  * The BmcResponder over real TLS on 127.0.0.1, with `openssl s_client` as the foreign client and
- * a real TcpClient as the peer whose link must survive everything the hostile clients do.
+ * a real TlsLinkClient as the peer whose link must survive everything the hostile clients do.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -9,11 +9,11 @@ import { connect as netConnect, createServer as netCreateServer, type Server as 
 import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { LinkEvent, ResponderEvent } from '../../machines/events.ts';
-import { CredentialHolder } from '../../src/pki/certificate/tls-credentials.ts';
-import { TrustStore, type TrustedCa } from '../../src/pki/trust/trust-store.ts';
+import type { CredentialHolder } from '../../src/pki/certificate/index.ts';
+import type { TrustStore, TrustedCa } from '../../src/pki/trust/trust-store.ts';
 import { BmcResponder } from '../../src/tls/bmc-responder.ts';
 import type { LinkTimings } from '../../src/tls/link-timings.ts';
-import { TcpClient } from '../../src/tls/tcp-client.ts';
+import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
 import { createTestPki, crossTrust, holderOf, issueTestLeaf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
@@ -38,8 +38,8 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
   let port: number;
   const serverLog = captureLog({ redact: false });
   const events: ResponderEvent[] = [];
-  // The real peer: bmc-b's TcpClient, pinging every 100 ms; it must never go down.
-  let peerLink: TcpClient;
+  // The real peer: bmc-b's TlsLinkClient, pinging every 100 ms; it must never go down.
+  let peerLink: TlsLinkClient;
   const peerEvents: LinkEvent[] = [];
 
   /** `openssl s_client` with `args`: sends Hello, waits for alive (or the end), then quits. */
@@ -98,7 +98,7 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
       onEvent: (e) => events.push(e),
     });
     port = (await responder.listen()).port;
-    peerLink = new TcpClient({
+    peerLink = new TlsLinkClient({
       target: { name: 'bmc-a', address: '127.0.0.1', port },
       timings: CLIENT_TIMINGS,
       credentials: credsB,

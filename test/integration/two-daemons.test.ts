@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
+import { certPaths } from '../../src/pki/certificate/index.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, getProperty, IFACE, OBJECT, SERVICE, STATUS, type DaemonHandle } from '../harness/daemon.ts';
 import type { PrivateBus } from '../harness/private-bus.ts';

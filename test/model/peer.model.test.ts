@@ -24,6 +24,7 @@ const variants: Record<string, PeerInput> = {
 
 const EVENTS: ModelEvent[] = [
   { type: 'ATTEST' },
+  { type: 'ATTEST_BACK' },
   { type: 'xstate.done.actor.0.peer.Attesting', output: true },
   { type: 'xstate.error.actor.0.peer.Attesting', error: new Error('evidence did not match the reference values') },
   { type: 'xstate.after.attestationTimeout.peer.Attesting' },
@@ -62,7 +63,11 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
     [ev('ATTEST'), ATTESTED, ev('LINK_REJECTED'), ev('TRUST_UPDATED'), ev('LINK_UP')],
     [ev('ATTEST'), ev('xstate.after.attestationTimeout.peer.Attesting'), ev('ATTEST'), ATTESTED, ev('LINK_REJECTED'), ev('CREDENTIALS_UPDATED'), ev('LINK_UP')],
   ],
-  static: [[ev('LINK_FAILED'), ev('ATTEST'), ATTESTED, ev('LINK_UP')]],
+  static: [
+    [ev('LINK_FAILED'), ev('ATTEST'), ATTESTED, ev('LINK_UP')],
+    // The peer attested us while our dial was failing: we attest it back once, and only once.
+    [ev('ATTEST_BACK'), ATTESTED, ev('LINK_REJECTED'), ev('ATTEST_BACK'), ev('TRUST_UPDATED'), ev('LINK_UP'), ev('ATTEST_BACK')],
+  ],
   undialable: [[ev('ATTEST'), ATTESTED, ev('ATTEST'), ev('xstate.error.actor.0.peer.Attesting')]],
 };
 
@@ -72,7 +77,7 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
  * xstate/graph keeps per serialized state is exact for whichever route reached it.
  */
 const serializeState = (s: PeerSnapshot) =>
-  `${JSON.stringify(s.value)}|${Math.min(s.context.attempt, retry.fastRetries + 1)}|${s.context.lastError ? 1 : 0}`;
+  `${JSON.stringify(s.value)}|${Math.min(s.context.attempt, retry.fastRetries + 1)}|${s.context.lastError ? 1 : 0}|${s.context.attested ? 1 : 0}`;
 
 /** A real peer actor whose effects (attestation, link) are driven by the test, on a simulated clock. */
 function realPeer(input: PeerInput, coverage: CoverageRecorder) {

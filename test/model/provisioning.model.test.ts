@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import { createActor, fromCallback, fromPromise, initialTransition, SimulatedClock, type SnapshotFrom } from 'xstate';
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import { selectDbusProperties, PEER_CONNECTION_STATUS_PREFIX, type PeerStatus } from '../../machines/dbus-properties.ts';
-import type { CredentialsEvent, IssueRequest, IssueSummary, LinkEvent, LinkTarget, ResponderEvent } from '../../machines/events.ts';
+import type { CredentialsEvent, IssueRequest, IssueSummary, LinkTarget, ResponderEvent } from '../../machines/events.ts';
 import { peerMachine } from '../../machines/peer.machine.ts';
 import {
   MAX_TIMER_MS,

@@ -47,7 +47,7 @@ describe('configuration defaults', () => {
       max_connections: 64,
       leaf_lifetime: 86400,
       ca_lifetime_days: 3650,
-      attestation_timeout: 60,
+      attestation_timeout: 30,
       token_timeout: 30,
       log_level: 'info',
       lldp_service: 'xyz.openbmc_project.LLDP',

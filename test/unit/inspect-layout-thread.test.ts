@@ -39,7 +39,13 @@ function capturingLogger(onLine: (line: string) => void = () => undefined): { lo
   return { log, lines };
 }
 
-const get = (url: string) => fetch(url, { signal: AbortSignal.timeout(30_000) });
+/**
+ * Layout deadline for the tests not about running out of time: loading elkjs on a fresh thread and
+ * laying out took over 20 s (the inspector's default) on the shared 2-core machine under load. Waits
+ * for the layout and for a page are nets above it, never measurements.
+ */
+const LAYOUT_DEADLINE_MS = 90_000;
+const get = (url: string) => fetch(url, { signal: AbortSignal.timeout(LAYOUT_DEADLINE_MS + 30_000) });
 
 describe('the inspector lays out its charts off the main thread', () => {
   const open: RunningInspector[] = [];
@@ -51,7 +57,7 @@ describe('the inspector lays out its charts off the main thread', () => {
 
   /** An inspector observing the real root machine (its first state needs no actor). */
   async function started(opts: { log: Logger; layoutTimeoutMs?: number }) {
-    const inspector = await startInspector({ port: 0, ...opts });
+    const inspector = await startInspector({ port: 0, layoutTimeoutMs: LAYOUT_DEADLINE_MS, ...opts });
     open.push(inspector);
     const input = daemonInput();
     actors.push(createActor(provisioningMachine, { input, inspect: inspector.observer }).start());
@@ -75,7 +81,7 @@ describe('the inspector lays out its charts off the main thread', () => {
       events.push('page');
       return { status: res.status, html };
     });
-    await withTimeout(started$, 10_000, 'the layout to start');
+    await withTimeout(started$, LAYOUT_DEADLINE_MS, 'the layout to start');
     // Everything below is scheduled once elkjs is computing; had it been computing on this thread,
     // none of it could happen before the page (the layout's result) is sent.
     const timer = new Promise<void>((resolve) =>
@@ -142,12 +148,12 @@ describe('the inspector lays out its charts off the main thread', () => {
     const { log, lines } = capturingLogger((line) => {
       if (LAYOUT_COMPUTING.test(line)) layoutStarted();
     });
-    const inspector = await startInspector({ port: 0, log });
+    const inspector = await startInspector({ port: 0, log, layoutTimeoutMs: LAYOUT_DEADLINE_MS });
     const page = get(inspector.url).then(
       (res) => res.status,
       () => 'no answer',
     );
-    await withTimeout(started$, 10_000, 'the layout to start');
+    await withTimeout(started$, LAYOUT_DEADLINE_MS, 'the layout to start');
     await withTimeout(inspector.close(), 5000, 'closing the inspector');
     await page;
     assert.deepEqual(

@@ -61,7 +61,7 @@ describe('LLDP neighbour values', () => {
       if (!r.ok) {
         assert.match(r.reason, reason);
         assert.ok(r.reason.length < 300, 'the reason quotes a hostile value cut short');
-        assert.doesNotMatch(r.reason, /[\u0000-\u001f]/, 'no raw control characters in a log line');
+        assert.ok(![...r.reason].some((c) => c.charCodeAt(0) < 0x20), 'no raw control characters in a log line');
       }
     });
   }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { checkPinFile, readPinFile } from '../../src/pki/token/pin-file.ts';
-import { tokenErrorCodeForCkr } from '../../src/pki/token/pkcs11-return-codes.ts';
+import { tokenErrorCodeForCkr } from '../../src/pki/token/pkcs11-token-error.ts';
 import { TokenError } from '../../src/pki/token/token-error.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pki-pin-'));

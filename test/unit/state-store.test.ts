@@ -79,7 +79,7 @@ describe('state store: writing', () => {
   });
 
   it('an unchanged state is not rewritten', async () => {
-    const { dir, store } = loadedStore();
+    const { store } = loadedStore();
     await store.save({ version: 1, provisioned: true });
     const before = statSync(store.file).ino;
     await store.save({ version: 1, provisioned: true });

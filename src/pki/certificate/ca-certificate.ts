@@ -1,29 +1,28 @@
-import { createHash, createPublicKey, X509Certificate as NodeX509, type KeyObject } from 'node:crypto';
+import { createHash, X509Certificate as NodeX509 } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../log.ts';
 import { writeFileAtomic } from '../../util/atomic-file.ts';
-import { signedCertificate, subjectKeyIdentifierExtension, tbsCertificate, type CertificateProfile } from './certificate-assembly.ts';
-import { caCommonName, caProfile, leafProfile } from './certificate-profile.ts';
+import { buildCertificate, type CertificateSigner } from './certificate-builder.ts';
+import { caCommonName, caProfile, leafProfile, type CertificateProfile } from './certificate-profile.ts';
 import { randomSerial } from './certificate-serial.ts';
-import { toPem } from './der.ts';
-import { keyIdentifier } from '../token/ec-p256.ts';
 import { hexOf } from '../../util/hex.ts';
-import type { CaKeyToken } from '../token/ca-key-token.ts';
-import { signVerified } from './verified-signature.ts';
+import { type CaKeyToken, keyIdentifier } from '../token/index.ts';
+import { TokenCrypto } from './token-crypto.ts';
 import { SubjectKeyIdentifierExtension, X509Certificate } from './x509.ts';
 
 /** How far notBefore of the CA certificate is set in the past, for peers whose clocks lag. */
 export const CA_BACKDATE_MS = 5 * 60_000;
 
-/** The CA as leaf issuance needs it: its certificate, public key and the leaf profile it issues with. */
+/** The CA as leaf issuance needs it: its certificate, the token signer and the leaf profile it issues with. */
 export interface IssuingCa {
   readonly pem: string;
   /** SHA-256 of the certificate DER, lowercase hex. */
   readonly fingerprint: string;
   readonly spki: Uint8Array;
-  readonly publicKey: KeyObject;
   readonly notAfter: Date;
   readonly leafProfile: CertificateProfile;
+  /** The token's CA key in the token-backed WebCrypto, which signs the leaves. */
+  readonly signer: CertificateSigner;
 }
 
 /** What the CA certificate is checked against, and where it lives. */
@@ -40,14 +39,22 @@ export interface CaCertificateRequest {
   readonly log: Logger;
 }
 
-function issuingCa(opts: { pem: string; der: Uint8Array; spki: Uint8Array; notAfter: Date; bmcName: string; keyId: Uint8Array }): IssuingCa {
+function issuingCa(opts: {
+  pem: string;
+  der: Uint8Array;
+  spki: Uint8Array;
+  notAfter: Date;
+  bmcName: string;
+  keyId: Uint8Array;
+  signer: CertificateSigner;
+}): IssuingCa {
   return {
     pem: opts.pem,
     fingerprint: createHash('sha256').update(opts.der).digest('hex'),
     spki: opts.spki,
-    publicKey: createPublicKey({ key: Buffer.from(opts.spki), format: 'der', type: 'spki' }),
     notAfter: opts.notAfter,
     leafProfile: leafProfile({ bmcName: opts.bmcName, caKeyId: opts.keyId }),
+    signer: opts.signer,
   };
 }
 
@@ -71,6 +78,8 @@ function unusableBecause(cert: NodeX509, req: CaCertificateRequest, now: number)
  */
 export async function ensureCaCertificate(req: CaCertificateRequest): Promise<IssuingCa> {
   const now = Date.now();
+  const tokenCrypto = new TokenCrypto(req.token);
+  const signer: CertificateSigner = { crypto: tokenCrypto, key: tokenCrypto.caKey(req.spki) };
   let why = 'there is none';
   try {
     const pem = await readFile(req.file, 'utf8');
@@ -85,6 +94,7 @@ export async function ensureCaCertificate(req: CaCertificateRequest): Promise<Is
         notAfter: new Date(cert.validTo),
         bmcName: req.bmcName,
         keyId: new Uint8Array(Buffer.from(ski, 'hex')),
+        signer,
       });
     }
     why = problem ?? 'it has no subjectKeyIdentifier';
@@ -95,19 +105,13 @@ export async function ensureCaCertificate(req: CaCertificateRequest): Promise<Is
   const keyId = keyIdentifier(req.spki);
   const notBefore = new Date(Math.floor((now - CA_BACKDATE_MS) / 1000) * 1000);
   const notAfter = new Date(Math.floor((now + req.lifetimeDays * 86_400_000) / 1000) * 1000);
-  const tbs = tbsCertificate(caProfile({ bmcName: req.bmcName, keyId }), {
-    serial: randomSerial(),
-    notBefore,
-    notAfter,
-    spki: req.spki,
-    extensions: [subjectKeyIdentifierExtension(keyId)],
+  const { der, pem } = await buildCertificate({
+    profile: caProfile({ bmcName: req.bmcName, keyId }),
+    fields: { serial: randomSerial(), notBefore, notAfter, spki: req.spki },
+    signer,
   });
-  const publicKey = createPublicKey({ key: Buffer.from(req.spki), format: 'der', type: 'spki' });
-  const signature = await signVerified({ token: req.token, data: tbs, publicKey });
-  const der = signedCertificate(tbs, signature);
-  const pem = toPem(der, 'CERTIFICATE');
   await writeFileAtomic({ path: req.file, data: pem, mode: 0o644 });
-  const ca = issuingCa({ pem, der, spki: req.spki, notAfter, bmcName: req.bmcName, keyId });
+  const ca = issuingCa({ pem, der, spki: req.spki, notAfter, bmcName: req.bmcName, keyId, signer });
   req.log.info(`wrote a new CA certificate ${req.file} (fingerprint ${ca.fingerprint}, key id ${hexOf(keyId)}) because ${why}`, {
     event: 'CA_CERTIFICATE_WRITTEN',
   });

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 
-/** The contract's file locations under `cert_root` (contracts.md, "Files under cert_root"). */
+/** Where the certificates live under `cert_root`, the paths other BMC services read (docs/security-model.md, "What lives where"). */
 export interface CertPaths {
   readonly selfCa: string;
   readonly serverChain: string;

@@ -5,11 +5,9 @@ import { writeFileAtomic } from '../../util/atomic-file.ts';
 import { ensureCaCertificate, type IssuingCa } from './ca-certificate.ts';
 import { certPaths } from './cert-paths.ts';
 import { issueLeaf } from './leaf-certificate.ts';
-import { checkPinFile } from '../token/pin-file.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 import type { CredentialHolder, TlsCredentials } from './tls-credentials.ts';
-import { createCaKeyToken, type CaKeyToken } from '../token/ca-key-token.ts';
-import { TokenError } from '../token/token-error.ts';
+import { type CaKeyToken, checkPinFile, createCaKeyToken, TokenError } from '../token/index.ts';
 
 /** What the statechart's issueCertificates actor calls: the token CA issuing this BMC's TLS leaves. */
 export interface CertificateIssuer {
@@ -63,7 +61,7 @@ class TokenCertificateIssuer implements CertificateIssuer {
     const { log, config } = this.#deps;
     try {
       const ca = await this.#caQueue.run(() => this.#ensureCa(req));
-      const leaf = await issueLeaf({ ca, token: this.#token, lifetimeMs: config.leaf_lifetime * 1000 });
+      const leaf = await issueLeaf({ ca, lifetimeMs: config.leaf_lifetime * 1000 });
       return await this.#commitQueue.run(async () => {
         const paths = certPaths(config.cert_root);
         const chain = leaf.certPem + ca.pem;

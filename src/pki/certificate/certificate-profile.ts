@@ -1,8 +1,8 @@
 import { hexOf } from '../../util/hex.ts';
-import type { CertificateProfile } from './certificate-assembly.ts';
 import {
   AuthorityKeyIdentifierExtension,
   BasicConstraintsExtension,
+  type Extension,
   ExtendedKeyUsage,
   ExtendedKeyUsageExtension,
   KeyUsageFlags,
@@ -11,30 +11,34 @@ import {
   SubjectAlternativeNameExtension,
 } from './x509.ts';
 
+/** What stays the same across the certificates one profile issues: names and fixed extensions. */
+export interface CertificateProfile {
+  readonly issuer: Name;
+  readonly subject: Name;
+  /** In certificate order; the subjectKeyIdentifier of the certified key follows them. */
+  readonly extensions: readonly Extension[];
+}
+
 /** The CA's subject for a BMC name: `CN=<name> Provisioning CA`. */
 export function caCommonName(bmcName: string): string {
   return `${bmcName} Provisioning CA`;
 }
 
-function nameDer(commonName: string): Uint8Array {
-  return new Uint8Array(new Name([{ CN: [commonName] }]).toArrayBuffer());
-}
-
-const der = (ext: { rawData: ArrayBuffer }): Uint8Array => new Uint8Array(ext.rawData);
+const commonName = (cn: string): Name => new Name([{ CN: [cn] }]);
 
 /**
  * The self-signed intermediate CA: basicConstraints critical CA:true pathLen 0, keyUsage critical
  * keyCertSign + cRLSign, AKI = SKI = the key's identifier (the SKI is added per certificate).
  */
 export function caProfile(opts: { readonly bmcName: string; readonly keyId: Uint8Array }): CertificateProfile {
-  const name = nameDer(caCommonName(opts.bmcName));
+  const name = commonName(caCommonName(opts.bmcName));
   return {
     issuer: name,
     subject: name,
     extensions: [
-      der(new BasicConstraintsExtension(true, 0, true)),
-      der(new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true)),
-      der(new AuthorityKeyIdentifierExtension(hexOf(opts.keyId))),
+      new BasicConstraintsExtension(true, 0, true),
+      new KeyUsagesExtension(KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign, true),
+      new AuthorityKeyIdentifierExtension(hexOf(opts.keyId)),
     ],
   };
 }
@@ -46,14 +50,14 @@ export function caProfile(opts: { readonly bmcName: string; readonly keyId: Uint
  */
 export function leafProfile(opts: { readonly bmcName: string; readonly caKeyId: Uint8Array }): CertificateProfile {
   return {
-    issuer: nameDer(caCommonName(opts.bmcName)),
-    subject: nameDer(opts.bmcName),
+    issuer: commonName(caCommonName(opts.bmcName)),
+    subject: commonName(opts.bmcName),
     extensions: [
-      der(new BasicConstraintsExtension(false, undefined, true)),
-      der(new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true)),
-      der(new ExtendedKeyUsageExtension([ExtendedKeyUsage.serverAuth, ExtendedKeyUsage.clientAuth])),
-      der(new SubjectAlternativeNameExtension([{ type: 'dns', value: opts.bmcName }])),
-      der(new AuthorityKeyIdentifierExtension(hexOf(opts.caKeyId))),
+      new BasicConstraintsExtension(false, undefined, true),
+      new KeyUsagesExtension(KeyUsageFlags.digitalSignature, true),
+      new ExtendedKeyUsageExtension([ExtendedKeyUsage.serverAuth, ExtendedKeyUsage.clientAuth]),
+      new SubjectAlternativeNameExtension([{ type: 'dns', value: opts.bmcName }]),
+      new AuthorityKeyIdentifierExtension(hexOf(opts.caKeyId)),
     ],
   };
 }

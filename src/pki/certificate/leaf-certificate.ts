@@ -1,11 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import type { IssuingCa } from './ca-certificate.ts';
-import { signedCertificate, subjectKeyIdentifierExtension, tbsCertificate } from './certificate-assembly.ts';
+import { buildCertificate } from './certificate-builder.ts';
 import { randomSerial } from './certificate-serial.ts';
-import { toPem } from './der.ts';
-import { keyIdentifier } from '../token/ec-p256.ts';
-import type { CaKeyToken } from '../token/ca-key-token.ts';
-import { signVerified } from './verified-signature.ts';
 
 /** Most a leaf's notBefore is set in the past for peers whose clocks lag (also capped at a tenth of the lifetime). */
 export const LEAF_MAX_BACKDATE_MS = 5 * 60_000;
@@ -19,10 +15,9 @@ export interface IssuedLeaf {
   readonly notAfter: Date;
 }
 
-/** Which CA issues the leaf, with which token, for how long. */
+/** Which CA issues the leaf (and signs it, on its token), for how long. */
 export interface LeafRequest {
   readonly ca: IssuingCa;
-  readonly token: CaKeyToken;
   readonly lifetimeMs: number;
 }
 
@@ -37,17 +32,14 @@ export async function issueLeaf(req: LeafRequest): Promise<IssuedLeaf> {
   const backdate = Math.min(LEAF_MAX_BACKDATE_MS, req.lifetimeMs / 10);
   const notBefore = new Date(Math.floor((now - backdate) / 1000) * 1000);
   const notAfter = new Date(Math.min(Math.floor((now + req.lifetimeMs) / 1000) * 1000, req.ca.notAfter.getTime()));
-  const tbs = tbsCertificate(req.ca.leafProfile, {
-    serial: randomSerial(),
-    notBefore,
-    notAfter,
-    spki,
-    extensions: [subjectKeyIdentifierExtension(keyIdentifier(spki))],
+  const cert = await buildCertificate({
+    profile: req.ca.leafProfile,
+    fields: { serial: randomSerial(), notBefore, notAfter, spki },
+    signer: req.ca.signer,
   });
-  const signature = await signVerified({ token: req.token, data: tbs, publicKey: req.ca.publicKey });
   return {
     keyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    certPem: toPem(signedCertificate(tbs, signature), 'CERTIFICATE'),
+    certPem: cert.pem,
     notBefore,
     notAfter,
   };

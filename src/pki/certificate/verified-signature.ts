@@ -1,6 +1,5 @@
 import { verify, type KeyObject } from 'node:crypto';
-import type { CaKeyToken } from '../token/ca-key-token.ts';
-import { TokenError } from '../token/token-error.ts';
+import { type CaKeyToken, TokenError } from '../token/index.ts';
 
 /** What to sign with the token, and the CA public key the signature must verify under. */
 export interface VerifiedSignatureRequest {

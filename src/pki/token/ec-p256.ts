@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import { concatBytes } from '../certificate/der.ts';
 
 /** DER of the P-256 curve OID (1.2.840.10045.3.1.7): the CKA_EC_PARAMS value. */
 export const P256_EC_PARAMS = Uint8Array.from([0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07]);
@@ -23,7 +22,10 @@ export function spkiFromEcPoint(ecPoint: Uint8Array): Uint8Array {
   if (point.length !== POINT_LENGTH || point[0] !== 0x04) {
     throw new Error(`CKA_EC_POINT is not an uncompressed P-256 point (${ecPoint.length} bytes)`);
   }
-  return concatBytes([P256_SPKI_PREFIX, point]);
+  const spki = new Uint8Array(P256_SPKI_PREFIX.length + POINT_LENGTH);
+  spki.set(P256_SPKI_PREFIX);
+  spki.set(point, P256_SPKI_PREFIX.length);
+  return spki;
 }
 
 /** The uncompressed point inside a P-256 SPKI. */

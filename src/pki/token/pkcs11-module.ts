@@ -1,47 +1,64 @@
-import { createRequire } from 'node:module';
-import { Worker } from 'node:worker_threads';
-import { TimeoutError, withTimeout } from '../../util/with-timeout.ts';
-import { PKCS11_WORKER_SOURCE } from './pkcs11-worker-source.ts';
-import { tokenErrorCodeForCkr } from './pkcs11-return-codes.ts';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../../util/module-worker.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
+import { TimeoutError, withTimeout } from '../../util/with-timeout.ts';
+import { tokenErrorOf } from './pkcs11-token-error.ts';
+import {
+  type Pkcs11Failure,
+  type Pkcs11Message,
+  type Pkcs11Op,
+  type Pkcs11Request,
+  type Pkcs11Result,
+  type Pkcs11WorkerData,
+  pkcs11ReadySchema,
+  pkcs11ReplySchema,
+  pkcs11ResultSchemas,
+} from './pkcs11-worker-protocol.ts';
 import { TokenError } from './token-error.ts';
 
-/** A PKCS#11 object or session handle as pkcs11js represents it (8 opaque bytes). */
-export type Pkcs11Handle = Uint8Array;
+/** The PKCS#11 function each request stands for, in error messages and TokenError.operation. */
+const OPERATION: Record<Pkcs11Op, string> = {
+  initialize: 'C_Initialize',
+  finalize: 'C_Finalize',
+  openSession: 'C_OpenSession',
+  login: 'C_Login',
+  closeSession: 'C_CloseSession',
+  findKey: 'C_FindObjects',
+  generateKey: 'C_GenerateKeyPair',
+  sign: 'C_Sign',
+};
 
-/** One attribute of a PKCS#11 template. */
-export interface Pkcs11Attribute {
-  readonly type: number;
-  readonly value?: number | boolean | string | Uint8Array;
+/**
+ * How long a new PKCS#11 thread may take to start listening (loading graphene-pk11; from source,
+ * compiling its TypeScript). Not part of any call's token_timeout: no module is touched yet.
+ */
+const THREAD_START_TIMEOUT_MS = 30_000;
+
+/** The PKCS#11 thread's module (pnpm build makes it dist/pkcs11-worker.js). */
+export const PKCS11_WORKER = new URL('./pkcs11-worker.ts', import.meta.url);
+
+/** A PKCS#11 thread and the promise that it listens. */
+interface Thread {
+  readonly worker: Worker;
+  readonly ready: Promise<void>;
 }
 
-/** One request to the PKCS#11 thread, with what to call it in errors and how long it may take. */
-interface Request {
-  readonly op: 'load' | 'call' | 'find' | 'sign';
-  readonly params: unknown;
-  /** The PKCS#11 function, for the error message and TokenError.operation. */
-  readonly operation: string;
-  readonly timeoutMs: number;
+/** A request waiting for its reply from one thread. */
+interface Pending {
+  readonly worker: Worker;
+  readonly resolve: (result: unknown) => void;
+  readonly reject: (failure: Pkcs11Failure) => void;
 }
 
-interface WorkerReply {
-  readonly id: number;
-  readonly ok: boolean;
-  readonly result?: unknown;
-  readonly error?: { readonly name: string; readonly message: string; readonly method: string };
-}
-
-const CKR_NAME = /^(CKR_[A-Z0-9_]+)/;
-
-function isReply(m: unknown): m is WorkerReply {
-  return typeof m === 'object' && m !== null && typeof (m as { id?: unknown }).id === 'number';
-}
+/** A request of kind K: what the typed methods below send. */
+type RequestOf<K extends Pkcs11Op> = Extract<Pkcs11Request, { op: K }>;
 
 /**
  * One PKCS#11 module loaded for the whole process (Cryptoki's C_Initialize state is per process),
- * shared by every token that names the same module file. Every call runs on its own thread, one
- * at a time, under a timeout; a call that times out abandons that thread and the next call starts
- * a fresh one.
+ * shared by every token that names the same module file. Every call runs on the module's own
+ * thread (pkcs11-worker.ts, graphene-pk11), one at a time, under a timeout; a call that times out
+ * abandons that thread and the next call starts a fresh one. Sessions are numbers the thread
+ * hands out; they are void once `epoch` has moved on.
  */
 export class Pkcs11Module {
   static #loaded = new Map<string, Pkcs11Module>();
@@ -59,11 +76,11 @@ export class Pkcs11Module {
 
   readonly path: string;
   #refs = 0;
-  #worker: Worker | undefined;
+  #thread: Thread | undefined;
   #initialized = false;
   #epoch = 0;
   #nextId = 1;
-  #pending = new Map<number, { worker: Worker; resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  #pending = new Map<number, Pending>();
   #queue = new SerialQueue();
   /** Settles when a thread abandoned after a timeout has really ended. */
   #abandoned: Promise<void> | undefined;
@@ -72,7 +89,7 @@ export class Pkcs11Module {
     this.path = path;
   }
 
-  /** Bumped whenever the module is re-initialised: session and object handles from an older epoch are void. */
+  /** Bumped whenever the module is re-initialised: sessions from an older epoch are void. */
   get epoch(): number {
     return this.#epoch;
   }
@@ -80,42 +97,38 @@ export class Pkcs11Module {
   /** Loads the module and runs C_Initialize if not done yet (an already initialised module is fine). */
   async ensureInitialized(timeoutMs: number): Promise<void> {
     if (this.#initialized) return;
-    await this.#request({ op: 'load', params: {}, operation: 'load', timeoutMs });
-    try {
-      await this.call({ method: 'C_Initialize', args: [], timeoutMs });
-    } catch (err) {
-      if (!(err instanceof TokenError && err.ckr === 'CKR_CRYPTOKI_ALREADY_INITIALIZED')) throw err;
-    }
+    await this.#request({ op: 'initialize' }, timeoutMs);
     this.#initialized = true;
   }
 
-  /** Forwards one pkcs11js call (from the worker's allow-list). */
-  call(req: { method: string; args: readonly unknown[]; timeoutMs: number }): Promise<unknown> {
-    return this.#request({ op: 'call', params: { method: req.method, args: req.args }, operation: req.method, timeoutMs: req.timeoutMs });
+  /** Finds the token labelled `tokenLabel` and opens a read-write session on it. */
+  openSession(req: { tokenLabel: string; timeoutMs: number }): Promise<Pkcs11Result<'openSession'>> {
+    return this.#request({ op: 'openSession', tokenLabel: req.tokenLabel }, req.timeoutMs);
   }
 
-  /** C_FindObjectsInit + C_FindObjects(max) + C_FindObjectsFinal as one step. */
-  async find(req: { session: Pkcs11Handle; template: readonly Pkcs11Attribute[]; max: number; timeoutMs: number }): Promise<Pkcs11Handle[]> {
-    const r = await this.#request({
-      op: 'find',
-      params: { session: req.session, template: req.template, max: req.max },
-      operation: 'C_FindObjects',
-      timeoutMs: req.timeoutMs,
-    });
-    if (!Array.isArray(r) || !r.every((h) => h instanceof Uint8Array)) throw new TokenError('FAILED', 'C_FindObjects returned no handle list');
-    return r;
+  /** Logs the session in as the user (the PIN goes to the PKCS#11 thread only). */
+  async login(req: { session: number; pin: string; timeoutMs: number }): Promise<void> {
+    await this.#request({ op: 'login', session: req.session, pin: req.pin }, req.timeoutMs);
   }
 
-  /** C_SignInit + C_Sign as one step, so nothing can come between them on the session. */
-  async sign(req: { session: Pkcs11Handle; key: Pkcs11Handle; mechanism: number; data: Uint8Array; timeoutMs: number }): Promise<Uint8Array> {
-    const r = await this.#request({
-      op: 'sign',
-      params: { session: req.session, key: req.key, mechanism: { mechanism: req.mechanism }, data: req.data },
-      operation: 'C_Sign',
-      timeoutMs: req.timeoutMs,
-    });
-    if (!(r instanceof Uint8Array)) throw new TokenError('FAILED', 'C_Sign returned no signature');
-    return r;
+  async closeSession(req: { session: number; timeoutMs: number }): Promise<void> {
+    await this.#request({ op: 'closeSession', session: req.session }, req.timeoutMs);
+  }
+
+  /** The private key labelled `keyLabel` (how many carry it, the first one's attributes and public key). */
+  findKey(req: { session: number; keyLabel: string; timeoutMs: number }): Promise<Pkcs11Result<'findKey'>> {
+    return this.#request({ op: 'findKey', session: req.session, keyLabel: req.keyLabel }, req.timeoutMs);
+  }
+
+  /** Generates the CA key pair on the token under `keyLabel` and CKA_ID `id`. */
+  async generateKey(req: { session: number; keyLabel: string; id: Uint8Array; timeoutMs: number }): Promise<void> {
+    await this.#request({ op: 'generateKey', session: req.session, keyLabel: req.keyLabel, id: req.id }, req.timeoutMs);
+  }
+
+  /** ECDSA over a SHA-256 digest with the key labelled `keyLabel`: P1363 r||s, or null when there is no such key. */
+  async sign(req: { session: number; keyLabel: string; digest: Uint8Array; timeoutMs: number }): Promise<Uint8Array | null> {
+    const r = await this.#request({ op: 'sign', session: req.session, keyLabel: req.keyLabel, digest: req.digest }, req.timeoutMs);
+    return r.signature;
   }
 
   /**
@@ -126,9 +139,7 @@ export class Pkcs11Module {
     this.#epoch++;
     if (!this.#initialized) return;
     this.#initialized = false;
-    if (this.#worker) {
-      await this.call({ method: 'C_Finalize', args: [], timeoutMs }).catch(() => undefined);
-    }
+    if (this.#thread) await this.#request({ op: 'finalize' }, timeoutMs).catch(() => undefined);
   }
 
   /**
@@ -137,23 +148,24 @@ export class Pkcs11Module {
    */
   async release(timeoutMs: number): Promise<void> {
     if (--this.#refs > 0) return;
-    if (this.#initialized && this.#worker) {
-      await this.call({ method: 'C_Finalize', args: [], timeoutMs }).catch(() => undefined);
-    }
+    if (this.#initialized && this.#thread) await this.#request({ op: 'finalize' }, timeoutMs).catch(() => undefined);
     this.#initialized = false;
     this.#epoch++;
     this.#abandonWorker();
   }
 
-  #request(req: Request): Promise<unknown> {
+  #request<K extends Pkcs11Op>(request: RequestOf<K>, timeoutMs: number): Promise<Pkcs11Result<K>> {
+    const operation = OPERATION[request.op];
     return this.#queue.run(async () => {
-      await this.#waitForAbandonedCall(req);
-      const worker = this.#ensureWorker();
+      await this.#waitForAbandonedCall(operation, timeoutMs);
+      const worker = await this.#startedThread(operation);
       const id = this.#nextId++;
       const reply = new Promise<unknown>((resolve, reject) => this.#pending.set(id, { worker, resolve, reject }));
-      worker.postMessage({ id, op: req.op, params: req.params });
+      const message: Pkcs11Message = { id, request };
+      worker.postMessage(message);
+      let result: unknown;
       try {
-        return await withTimeout(reply, req.timeoutMs, req.operation);
+        result = await withTimeout(reply, timeoutMs, operation);
       } catch (err) {
         this.#pending.delete(id);
         if (err instanceof TimeoutError) {
@@ -162,64 +174,71 @@ export class Pkcs11Module {
           this.#abandonWorker();
           this.#initialized = false;
           this.#epoch++;
-          throw new TokenError('TIMEOUT', `${req.operation} on ${this.path} did not finish within ${req.timeoutMs / 1000} s`, {
-            operation: req.operation,
-          });
+          throw new TokenError('TIMEOUT', `${operation} on ${this.path} did not finish within ${timeoutMs / 1000} s`, { operation });
         }
-        throw this.#tokenError(req, err);
+        throw tokenErrorOf(isFailure(err) ? err : { kind: 'error', message: String(err) }, { modulePath: this.path, operation });
       }
+      const parsed = pkcs11ResultSchemas[request.op].safeParse(result);
+      if (!parsed.success) throw new TokenError('FAILED', `${operation} on ${this.path}: the PKCS#11 thread answered with an unexpected result`, { operation });
+      // The schema picked by request.op is the one for K.
+      return parsed.data as Pkcs11Result<K>;
     });
   }
 
-  #tokenError(req: Request, err: unknown): TokenError {
-    if (err instanceof TokenError) return err;
-    const info = err instanceof WorkerFailure ? err.info : { name: 'Error', message: String(err), method: '' };
-    const ckr = CKR_NAME.exec(info.message)?.[1];
-    if (ckr) {
-      return new TokenError(tokenErrorCodeForCkr(ckr), `${req.operation} failed on ${this.path}: ${ckr}`, {
-        ckr,
-        operation: req.operation,
-      });
+  /** The module's thread, started if there is none, once it listens. */
+  async #startedThread(operation: string): Promise<Worker> {
+    const thread = this.#ensureThread();
+    try {
+      await withTimeout(thread.ready, THREAD_START_TIMEOUT_MS, 'starting the PKCS#11 thread');
+    } catch (err) {
+      if (this.#thread === thread) this.#abandonWorker();
+      const why = err instanceof Error ? err.message : String(err);
+      throw new TokenError('FAILED', `${operation} on ${this.path} was not attempted: ${why}`, { operation });
     }
-    if (req.op === 'load') {
-      return new TokenError('MODULE_MISSING', `cannot load PKCS#11 module ${this.path}: ${info.message}`, { operation: 'load' });
-    }
-    return new TokenError('FAILED', `${req.operation} failed on ${this.path}: ${info.message}`, { operation: req.operation });
+    return thread.worker;
   }
 
-  #ensureWorker(): Worker {
-    if (this.#worker) return this.#worker;
-    const pkcs11jsPath = createRequire(import.meta.url).resolve('pkcs11js');
-    const worker = new Worker(PKCS11_WORKER_SOURCE, {
-      eval: true,
-      execArgv: [],
-      workerData: { pkcs11jsPath, modulePath: this.path },
-    });
+  #ensureThread(): Thread {
+    if (this.#thread) return this.#thread;
+    const workerData: Pkcs11WorkerData = { modulePath: this.path };
+    const worker = startModuleWorker({ module: PKCS11_WORKER, workerData });
     worker.unref();
+    let listening: () => void = () => undefined;
+    let failed: (err: Error) => void = () => undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      listening = resolve;
+      failed = reject;
+    });
+    // Nobody may be waiting for it yet (or any more): a failed start is reported by #startedThread.
+    ready.catch(() => undefined);
     worker.on('message', (m: unknown) => {
-      if (!isReply(m)) return;
-      const p = this.#pending.get(m.id);
+      if (pkcs11ReadySchema.safeParse(m).success) return listening();
+      const parsed = pkcs11ReplySchema.safeParse(m);
+      if (!parsed.success) return;
+      const reply = parsed.data;
+      const p = this.#pending.get(reply.id);
       if (!p) return;
-      this.#pending.delete(m.id);
-      if (m.ok) p.resolve(m.result);
-      else p.reject(new WorkerFailure(m.error ?? { name: 'Error', message: 'unknown failure', method: '' }));
+      this.#pending.delete(reply.id);
+      if (reply.ok) p.resolve(reply.result);
+      else p.reject(reply.failure);
     });
     const failAll = (why: string) => {
-      if (this.#worker === worker) {
-        this.#worker = undefined;
+      failed(new Error(why));
+      if (this.#thread?.worker === worker) {
+        this.#thread = undefined;
         this.#initialized = false;
         this.#epoch++;
       }
       for (const [id, p] of this.#pending) {
         if (p.worker !== worker) continue;
         this.#pending.delete(id);
-        p.reject(new WorkerFailure({ name: 'Error', message: why, method: '' }));
+        p.reject({ kind: 'error', message: why });
       }
     };
     worker.on('error', (err) => failAll(`PKCS#11 thread failed: ${err.message}`));
     worker.on('exit', (code) => failAll(`PKCS#11 thread exited with status ${code}`));
-    this.#worker = worker;
-    return worker;
+    this.#thread = { worker, ready };
+    return this.#thread;
   }
 
   /**
@@ -228,25 +247,23 @@ export class Pkcs11Module {
    * than touch the module concurrently. The module is not finalised afterwards either: the next
    * C_Initialize finds it initialised, which is accepted, and a new session is opened.
    */
-  async #waitForAbandonedCall(req: Request): Promise<void> {
+  async #waitForAbandonedCall(operation: string, timeoutMs: number): Promise<void> {
     const busy = this.#abandoned;
     if (!busy) return;
-    const cleared = await withTimeout(busy, req.timeoutMs, req.operation).then(
+    const cleared = await withTimeout(busy, timeoutMs, operation).then(
       () => true,
       () => false,
     );
     if (!cleared) {
-      throw new TokenError(
-        'TIMEOUT',
-        `${this.path} has still not finished an earlier call that timed out; ${req.operation} was not attempted`,
-        { operation: req.operation },
-      );
+      throw new TokenError('TIMEOUT', `${this.path} has still not finished an earlier call that timed out; ${operation} was not attempted`, {
+        operation,
+      });
     }
   }
 
   #abandonWorker(): void {
-    const w = this.#worker;
-    this.#worker = undefined;
+    const w = this.#thread?.worker;
+    this.#thread = undefined;
     if (!w) return;
     const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     const gone = exited.then(() => {
@@ -257,9 +274,6 @@ export class Pkcs11Module {
   }
 }
 
-/** An error the PKCS#11 thread reported, as plain data. */
-class WorkerFailure extends Error {
-  constructor(readonly info: { readonly name: string; readonly message: string; readonly method: string }) {
-    super(info.message);
-  }
+function isFailure(v: unknown): v is Pkcs11Failure {
+  return typeof v === 'object' && v !== null && typeof (v as { kind?: unknown }).kind === 'string';
 }

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import type { LinkEvent, LinkTarget } from '../../machines/events.ts';
 import type { Logger } from '../log.ts';
-import type { CredentialHolder } from '../pki/certificate/tls-credentials.ts';
+import type { CredentialHolder } from '../pki/certificate/index.ts';
 import { LineFramer, MAX_LINE_BYTES, WORDS, lineOf, printableLine, wordOf } from './line-protocol.ts';
 import { secondsText, type LinkTimings } from './link-timings.ts';
 import { checkServerPeer } from './peer-identity.ts';
@@ -10,7 +10,7 @@ import { linkClientContext, type TrustedCaSource } from './tls-profile.ts';
 import { failureReason, isLocalVerificationFailure, isPeerAlert } from './tls-failure.ts';
 
 /** Everything one outbound link needs. */
-export interface TcpClientOptions {
+export interface TlsLinkClientOptions {
   readonly target: LinkTarget;
   readonly timings: LinkTimings;
   readonly credentials: CredentialHolder;
@@ -23,13 +23,13 @@ export interface TcpClientOptions {
 type Phase = 'idle' | 'connecting' | 'hello' | 'up' | 'done';
 
 /**
- * TcpClient: one outbound peer link, from connect to its end. It connects with this BMC's client
+ * TlsLinkClient: one outbound peer link, from connect to its end. It connects with this BMC's client
  * certificate, verifies the server's chain against the trust store and its DNS SAN and EKU against
  * the target and says Hello, all within handshake_timeout; then it pings every keepalive_interval
  * and expects `alive` within keepalive_timeout. It never retries: the statechart re-invokes it (with backoff) after a failure.
  */
-export class TcpClient {
-  #opts: TcpClientOptions;
+export class TlsLinkClient {
+  #opts: TlsLinkClientOptions;
   #phase: Phase = 'idle';
   #socket: TLSSocket | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -40,7 +40,7 @@ export class TcpClient {
   /** Every ping's deadline for its `alive`, worded once rather than on each ping. */
   readonly #pingDeadline: { ms: number; reason: string };
 
-  constructor(opts: TcpClientOptions) {
+  constructor(opts: TlsLinkClientOptions) {
     this.#opts = opts;
     const timeout = opts.timings.keepaliveTimeoutMs;
     this.#pingDeadline = { ms: timeout, reason: `no alive within ${secondsText(timeout)} of ${WORDS.ping}` };
@@ -70,7 +70,7 @@ export class TcpClient {
         // SNI carries host names only (RFC 6066); the identity check below uses target.name either way.
         servername: isIP(target.name) ? undefined : target.name,
         rejectUnauthorized: true,
-        checkServerIdentity: (_host, cert) => checkServerPeer(target.name, cert),
+        checkServerIdentity: (_host, cert) => checkServerPeer(target.name, cert, this.#opts.trust.nameBindingRefusal?.bind(this.#opts.trust)),
       });
     } catch (err) {
       // A broken key or certificate PEM fails while the TLS context is built, before any I/O.

@@ -1,0 +1,72 @@
+import { isIP } from 'node:net';
+import type dbus from 'dbus-next';
+import { fromPromise } from 'xstate';
+import type { AttestationTarget } from '../../machines/events.ts';
+import { DEFAULT_SPDM_PORT, type Config } from '../config/schema.ts';
+import type { Logger } from '../log.ts';
+import type { TrustStore } from '../pki/trust/trust-store.ts';
+import { AttestationError, requestAttestation } from './attestation-client.ts';
+
+/** What the attestPeer actor is built from. */
+export interface AttestPeerDeps {
+  readonly config: Pick<Config, 'peers' | 'attestation_timeout'>;
+  readonly bus: () => dbus.MessageBus | undefined;
+  readonly trustStore: Pick<TrustStore, 'addAttested'>;
+  readonly log: Logger;
+  readonly busCallTimeoutMs: number;
+}
+
+/** What a successful attestation produced (the peer machine ignores it; the inspector shows it). */
+export interface AttestPeerOutput {
+  readonly caFingerprint: string;
+  readonly deviceSubject: string;
+}
+
+/**
+ * The peer machine's `attestPeer` actor: asks attestationd (D-Bus) to attest the peer at its address
+ * and its SPDM port (`peers[].spdm_port`, default 2323) and, on its verdict, trusts the CA it
+ * measured, bound to the peer's name, in one atomic write. Any failure throws a one-line
+ * AttestationError (the machine keeps it as lastError; it is logged here too) and installs nothing.
+ * The statechart's own attestation_timeout bounds it; when it gives up, the abort signal stops the
+ * wait and nothing is installed afterwards.
+ */
+export function createAttestPeerActor(deps: AttestPeerDeps) {
+  return fromPromise<unknown, AttestationTarget>(async ({ input, signal }) => {
+    const log = deps.log.child({ peer: input.name });
+    try {
+      const known = deps.config.peers.find((p) => p.name === input.name);
+      const ip = input.address ?? known?.address;
+      if (!ip) throw new AttestationError('ATTESTATION_FAILED', `no address known for ${input.name}: list it under "peers"`);
+      if (isIP(ip) === 0) throw new AttestationError('ATTESTATION_FAILED', `the address of ${input.name} ("${ip}") is not an IP address`);
+      const bus = deps.bus();
+      if (!bus) throw new AttestationError('ATTESTATION_SERVICE_UNAVAILABLE', 'no system bus connection');
+      const spdmPort = known?.spdm_port ?? DEFAULT_SPDM_PORT;
+      log.info(`attesting ${input.name} at ${ip} (SPDM port ${spdmPort})`, { event: 'ATTESTATION_REQUESTED' });
+      const attested = await requestAttestation({
+        bus,
+        id: input.name,
+        ip,
+        spdmPort,
+        timeoutMs: Math.round(deps.config.attestation_timeout * 1000),
+        busCallTimeoutMs: deps.busCallTimeoutMs,
+        signal,
+      });
+      if (signal.aborted) throw new AttestationError('ATTESTATION_CANCELLED', `attestation of ${input.name} abandoned before its CA was trusted`);
+      const ca = await deps.trustStore.addAttested(attested.caPem, input.name);
+      log.info(`attested ${input.name} (${attested.deviceSubject}); trusting its CA ${ca.fingerprint} for ${input.name} only`, {
+        event: 'PEER_ATTESTED',
+      });
+      const output: AttestPeerOutput = { caFingerprint: ca.fingerprint, deviceSubject: attested.deviceSubject };
+      return output;
+    } catch (err) {
+      const failure =
+        err instanceof AttestationError
+          ? err
+          : new AttestationError('ATTESTATION_FAILED', `trusting the CA of ${input.name}: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+      if (failure.code !== 'ATTESTATION_CANCELLED') {
+        log.warn(`attestation of ${input.name} failed: ${failure.message}`, { event: 'ATTESTATION_FAILED', code: failure.code, reason: failure.message });
+      }
+      throw failure;
+    }
+  });
+}

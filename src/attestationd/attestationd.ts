@@ -1,0 +1,100 @@
+import { certPaths } from '../pki/certificate/cert-paths.ts';
+import { connectSystemBus } from '../dbus/system-bus.ts';
+import type { Logger } from '../log.ts';
+import { exportAttestationService, type AttestationService } from './attestation-service.ts';
+import type { AttestationConfig } from './config-schema.ts';
+import type { DeviceIdentity, IdentitySigner } from './device-identity.ts';
+import { measurementBlocks, type ServedBlock } from './measurement-blocks.ts';
+import { createRequester, type SpdmAttest } from './requester.ts';
+
+/** The SPDM responder as src/spdm exports it (startSpdmResponder()); injected like the requester. */
+export type StartSpdmResponder = (o: {
+  host: string;
+  port: number;
+  transport: 'tcp';
+  signer: IdentitySigner;
+  certificateChain: Uint8Array[];
+  measurements: () => Promise<ServedBlock[]>;
+  onSession?: (e: { remoteAddress: string; remotePort: number; completed: boolean; reason?: string }) => void;
+  timeoutMs: number;
+  log: Logger;
+}) => Promise<{ port: number; close(): Promise<void> }>;
+
+/** What attestationd is built from: its config, its identity, and the SPDM implementation. */
+export interface AttestationdDeps {
+  readonly config: AttestationConfig;
+  readonly log: Logger;
+  readonly identity: DeviceIdentity;
+  readonly spdm: { readonly attest: SpdmAttest; readonly startSpdmResponder: StartSpdmResponder };
+}
+
+/** A running attestationd: `lost` settles if the bus goes away; stop() shuts down cleanly. */
+export interface RunningAttestationd {
+  readonly spdmPort: number;
+  readonly lost: Promise<string>;
+  stop(): Promise<void>;
+}
+
+const BUS_CALL_TIMEOUT_MS = 10_000;
+const ms = (s: number) => Math.round(s * 1000);
+
+/** Starts the D-Bus service (requester objects, responder objects) and the SPDM responder. */
+export async function startAttestationd(deps: AttestationdDeps): Promise<RunningAttestationd> {
+  const { config, log, identity } = deps;
+  const conn = connectSystemBus();
+  let busGone = false;
+  void conn.lost.then(() => (busGone = true));
+  let service: AttestationService;
+  try {
+    service = await exportAttestationService({
+      bus: conn.bus,
+      log,
+      maxDevices: config.max_devices,
+      busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
+      attest: createRequester({
+        spdmAttest: deps.spdm.attest,
+        rootsFile: config.roots,
+        manifestFile: config.reference_manifest,
+        timeoutMs: ms(config.attest_timeout),
+      }),
+    });
+  } catch (err) {
+    conn.close();
+    throw err;
+  }
+  const provisioningCaFile = certPaths(config.cert_root).selfCa;
+  let responder: { port: number; close(): Promise<void> };
+  try {
+    responder = await deps.spdm.startSpdmResponder({
+      host: config.spdm_address,
+      port: config.spdm_port,
+      transport: 'tcp',
+      signer: identity.signer,
+      certificateChain: identity.chain,
+      measurements: () => measurementBlocks({ files: config.measurements, provisioningCaFile, log }),
+      onSession: (e) => {
+        const from = `${e.remoteAddress}:${e.remotePort}`;
+        if (e.completed) log.info(`attested by ${from}: signed measurements served`, { event: 'RESPONDER_ATTESTED' });
+        else log.info(`attestation by ${from} ended early${e.reason ? `: ${e.reason}` : ''}`, { event: 'RESPONDER_ABANDONED' });
+        if (!busGone) service.responderSession(e);
+      },
+      timeoutMs: ms(config.request_timeout),
+      log: log.child({ component: 'spdm' }),
+    });
+  } catch (err) {
+    await service.close().catch(() => undefined);
+    conn.close();
+    throw new Error(`cannot serve SPDM on ${config.spdm_address}:${config.spdm_port}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  log.info(`attestationd owns the bus name; SPDM responder on ${config.spdm_address}:${responder.port}; identity ${identity.description}`);
+  return {
+    spdmPort: responder.port,
+    lost: conn.lost,
+    async stop() {
+      await responder.close().catch((err: unknown) => log.warn(`closing the SPDM responder: ${String(err)}`));
+      if (!busGone) await service.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
+      conn.close();
+      await identity.close().catch((err: unknown) => log.warn(`closing the identity token: ${String(err)}`));
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { readFile, stat } from 'node:fs/promises';
+import { z } from 'zod';
+import { PROVISIONING_CA_INDEX } from './names.ts';
+
+const sha256Hex = z
+  .string()
+  .regex(/^[0-9a-fA-F]{64}$/, 'must be a SHA-256 digest: 64 hex digits')
+  .transform((s) => s.toLowerCase());
+
+/** One reference entry: the digests a measurement index may have (several firmware versions, per-BMC configs). */
+export const referenceEntrySchema = z.object({
+  index: z.number().int().min(1).max(PROVISIONING_CA_INDEX - 1, `must be 1 to ${PROVISIONING_CA_INDEX - 1} (${PROVISIONING_CA_INDEX} carries the provisioning CA, not a reference value)`),
+  description: z.string().max(200).optional(),
+  sha256: z.array(sha256Hex).min(1),
+});
+
+/**
+ * The reference manifest: every measurement a peer must report, each with its accepted SHA-256
+ * digests. Nothing outside it may be reported (besides the provisioning CA block).
+ */
+export const referenceManifestSchema = z
+  .object({ version: z.literal(1), measurements: z.array(referenceEntrySchema).min(1).max(64) })
+  .superRefine((m, ctx) => {
+    const seen = new Set<number>();
+    m.measurements.forEach((e, i) => {
+      if (seen.has(e.index)) ctx.addIssue({ code: 'custom', path: ['measurements', i, 'index'], message: `index ${e.index} is listed twice` });
+      seen.add(e.index);
+    });
+  });
+
+/** A validated reference manifest. */
+export type ReferenceManifest = z.infer<typeof referenceManifestSchema>;
+
+/** Why the manifest cannot be used: attestation fails with this reason, the service keeps running. */
+export class ManifestError extends Error {
+  override readonly name = 'ManifestError';
+  readonly code = 'MANIFEST_INVALID';
+}
+
+const MAX_MANIFEST_BYTES = 256 * 1024;
+
+/** Reads and validates the manifest (fresh for every attestation, so an update needs no restart). */
+export async function loadReferenceManifest(path: string): Promise<ReferenceManifest> {
+  let text: string;
+  try {
+    const st = await stat(path);
+    if (st.size > MAX_MANIFEST_BYTES) throw new Error(`larger than ${MAX_MANIFEST_BYTES} bytes`);
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ManifestError(`reference manifest ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ManifestError(`reference manifest ${path}: not valid JSON: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+  }
+  const parsed = referenceManifestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const field = issue?.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('') || '(top level)';
+    throw new ManifestError(`reference manifest ${path}: field "${field.replace(/^\./, '')}": ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,367 @@
+// One responder connection's protocol: which request is acceptable now (the responder chart),
+// parsing it strictly, answering it or answering ERROR, and keeping the transcripts the requester
+// will verify our signatures over.
+import { randomBytes } from 'node:crypto';
+import { initialTransition, type SnapshotFrom, transition } from 'xstate';
+import { type SpdmResponderEvent, spdmResponderMachine } from '../../machines/spdm-responder.machine.ts';
+import { digest, type HashAlgorithm, hashByName, type HashName, splitSignerAlgorithm } from './algorithms.ts';
+import { ByteWriter, concatBytes } from './byte-reader.ts';
+import { encodeCertChain } from './cert-chain.ts';
+import { encodeCertificate, encodeDigests, parseGetCertificate, parseGetDigests } from './certificate-messages.ts';
+import { encodeChallengeAuthUnsigned, parseChallenge } from './challenge-messages.ts';
+import {
+  CapFlag,
+  ErrorCode,
+  MEASUREMENT_SPEC_DMTF,
+  MeasAttr,
+  MeasOp,
+  NONCE_SIZE,
+  OpaqueFormat,
+  Req,
+  SIGN_CONTEXT,
+  SummaryHash,
+  VERSION_10,
+  VERSION_12,
+} from './constants.ts';
+import { encodeBlock, type MeasurementBlock, MAX_MEASUREMENT_VALUE } from './measurement-block.ts';
+import { encodeMeasurementsUnsigned, parseGetMeasurements } from './measurement-messages.ts';
+import { encodeError, parseHeader } from './message-header.ts';
+import { messageToSign, type SpdmSigner } from './signing.ts';
+import { isSpdmError, } from './spdm-error.ts';
+import { Transcript } from './transcript.ts';
+import {
+  encodeAlgorithms,
+  encodeCapabilities,
+  encodeVersion,
+  parseGetCapabilities,
+  parseGetVersion,
+  parseNegotiateAlgorithms,
+} from './vca-messages.ts';
+
+/** The largest request (and DataTransferSize/MaxSPDMmsgSize) this responder accepts. */
+export const RESPONDER_MAX_MESSAGE = 4096;
+/** CTExponent advertised: 2^20 µs (about 1 s) covers a token signature. */
+const CT_EXPONENT = 20;
+const RESPONDER_FLAGS = CapFlag.CERT | CapFlag.CHAL | CapFlag.MEAS_SIG | CapFlag.MEAS_FRESH;
+
+/** What every connection of a responder shares: identity, chain, measurements. */
+export interface ResponderIdentity {
+  readonly signer: SpdmSigner;
+  /** DER, root first … device leaf last (slot 0). */
+  readonly certificateChain: readonly Uint8Array[];
+  /** Read fresh for every GET_MEASUREMENTS (and CHALLENGE with a summary hash). */
+  readonly measurements: () => Promise<MeasurementBlock[]>;
+  /** MeasurementHashAlgo selected; digest blocks (raw: false) must use it. Default SHA_256. */
+  readonly measurementHash?: HashName;
+}
+
+/** The answer to one request, and what it means for the connection. */
+export interface ResponderReply {
+  readonly response: Uint8Array;
+  /** Set when the request was refused: why (for the log and onSession). */
+  readonly refused?: string;
+  /** True when this reply carried signed measurements (the requester's flow is complete). */
+  readonly signedMeasurements?: boolean;
+}
+
+const EVENT_OF: Record<number, SpdmResponderEvent['type']> = {
+  [Req.GET_VERSION]: 'GET_VERSION',
+  [Req.GET_CAPABILITIES]: 'GET_CAPABILITIES',
+  [Req.NEGOTIATE_ALGORITHMS]: 'NEGOTIATE_ALGORITHMS',
+  [Req.GET_DIGESTS]: 'GET_DIGESTS',
+  [Req.GET_CERTIFICATE]: 'GET_CERTIFICATE',
+  [Req.CHALLENGE]: 'CHALLENGE',
+  [Req.GET_MEASUREMENTS]: 'GET_MEASUREMENTS',
+};
+
+type ResponderSnapshot = SnapshotFrom<typeof spdmResponderMachine>;
+
+/** One snapshot per chart state, so that the transition table below can be keyed by identity. */
+const canonical = new Map<string, ResponderSnapshot>();
+function canon(s: ResponderSnapshot): ResponderSnapshot {
+  const key = JSON.stringify(s.value);
+  const known = canonical.get(key);
+  if (known) return known;
+  canonical.set(key, s);
+  return s;
+}
+const INITIAL = canon(initialTransition(spdmResponderMachine)[0]);
+/** The chart's answers, computed with xstate's pure transition() once per (state, request) and kept: null = not acceptable. */
+const table = new Map<ResponderSnapshot, Map<SpdmResponderEvent['type'], ResponderSnapshot | null>>();
+function next(from: ResponderSnapshot, type: SpdmResponderEvent['type']): ResponderSnapshot | null {
+  let row = table.get(from);
+  if (!row) {
+    row = new Map();
+    table.set(from, row);
+  }
+  let to = row.get(type);
+  if (to === undefined) {
+    const event = { type } as SpdmResponderEvent;
+    to = from.can(event) ? canon(transition(spdmResponderMachine, from, event)[0]) : null;
+    row.set(type, to);
+  }
+  return to;
+}
+
+/** An ERROR to send back (thrown inside a handler). */
+class Refusal extends Error {
+  constructor(
+    readonly errorCode: number,
+    message: string,
+    readonly errorData = 0,
+    readonly extended: Uint8Array = new Uint8Array(0),
+  ) {
+    super(message);
+  }
+}
+
+function u32le(v: number): Uint8Array {
+  return new ByteWriter().u32(v).finish();
+}
+
+/** One connection's responder state. */
+export class ResponderSession {
+  private snapshot: ResponderSnapshot = INITIAL;
+  private readonly transcript = new Transcript();
+  private readonly hash: HashAlgorithm;
+  private readonly measurementHash: HashAlgorithm;
+  private readonly chain: Uint8Array;
+  private peerTransferSize = RESPONDER_MAX_MESSAGE;
+  private measurementSpec = 0;
+
+  constructor(private readonly id: ResponderIdentity) {
+    const { hash } = splitSignerAlgorithm(id.signer.algorithm);
+    this.hash = hash;
+    this.measurementHash = hashByName(id.measurementHash ?? 'SHA_256');
+    this.chain = encodeCertChain(hash, id.certificateChain);
+  }
+
+  /** The chart state, for tests and logs. */
+  get state(): unknown {
+    return this.snapshot.value;
+  }
+
+  /** Answers one request; never throws (anything wrong becomes an ERROR response). */
+  async handle(request: Uint8Array): Promise<ResponderReply> {
+    const negotiatedVersion = this.snapshot.matches('AwaitingVersion') ? VERSION_10 : VERSION_12;
+    try {
+      if (request.length < 4) throw new Refusal(ErrorCode.INVALID_REQUEST, `request of ${request.length} bytes is shorter than a header`);
+      const h = parseHeader(request);
+      const type = EVENT_OF[h.code];
+      if (h.code !== Req.GET_MEASUREMENTS) this.transcript.resetM();
+      if (!type) throw new Refusal(ErrorCode.UNSUPPORTED_REQUEST, `unsupported request code 0x${h.code.toString(16)}`, h.code);
+      const expectedVersion = type === 'GET_VERSION' ? VERSION_10 : VERSION_12;
+      if (h.version !== expectedVersion) {
+        throw new Refusal(ErrorCode.VERSION_MISMATCH, `${type} with version 0x${h.version.toString(16)}, expected 0x${expectedVersion.toString(16)}`);
+      }
+      const to = next(this.snapshot, type);
+      if (!to) throw new Refusal(ErrorCode.UNEXPECTED_REQUEST, `${type} is not expected in state ${JSON.stringify(this.snapshot.value)}`);
+      const reply = await this.dispatch(type, request);
+      this.snapshot = to;
+      return reply;
+    } catch (err) {
+      const version = request[1] === Req.GET_VERSION ? VERSION_10 : negotiatedVersion;
+      if (request[1] === Req.GET_MEASUREMENTS) this.transcript.resetM();
+      if (err instanceof Refusal) {
+        return {
+          response: encodeError({ version, errorCode: err.errorCode, errorData: err.errorData, extended: err.extended }),
+          refused: err.message,
+        };
+      }
+      if (isSpdmError(err)) {
+        return { response: encodeError({ version, errorCode: ErrorCode.INVALID_REQUEST, errorData: 0, extended: new Uint8Array(0) }), refused: err.message };
+      }
+      return {
+        response: encodeError({ version, errorCode: ErrorCode.UNSPECIFIED, errorData: 0, extended: new Uint8Array(0) }),
+        refused: `internal: ${err instanceof Error ? err.message : String(err)}`,
+      };
+    }
+  }
+
+  private dispatch(type: SpdmResponderEvent['type'], req: Uint8Array): Promise<ResponderReply> | ResponderReply {
+    switch (type) {
+      case 'GET_VERSION':
+        return this.version(req);
+      case 'GET_CAPABILITIES':
+        return this.capabilities(req);
+      case 'NEGOTIATE_ALGORITHMS':
+        return this.algorithms(req);
+      case 'GET_DIGESTS':
+        return this.digests(req);
+      case 'GET_CERTIFICATE':
+        return this.certificate(req);
+      case 'CHALLENGE':
+        return this.challenge(req);
+      case 'GET_MEASUREMENTS':
+        return this.measurements(req);
+    }
+  }
+
+  /** Refuses a response the requester said it cannot receive (no chunking here). */
+  private fits(rsp: Uint8Array): Uint8Array {
+    if (rsp.length > this.peerTransferSize) {
+      throw new Refusal(ErrorCode.RESPONSE_TOO_LARGE, `response of ${rsp.length} bytes exceeds the requester's DataTransferSize`, 0, u32le(rsp.length));
+    }
+    return rsp;
+  }
+
+  private version(req: Uint8Array): ResponderReply {
+    parseGetVersion(req);
+    this.transcript.reset();
+    this.peerTransferSize = RESPONDER_MAX_MESSAGE;
+    const rsp = encodeVersion({ entries: [0x1200] });
+    this.transcript.appendA(req, rsp);
+    return { response: rsp };
+  }
+
+  private capabilities(req: Uint8Array): ResponderReply {
+    const caps = parseGetCapabilities(req);
+    const rsp = encodeCapabilities({
+      ctExponent: CT_EXPONENT,
+      flags: RESPONDER_FLAGS,
+      dataTransferSize: RESPONDER_MAX_MESSAGE,
+      maxSpdmMsgSize: RESPONDER_MAX_MESSAGE,
+    });
+    this.peerTransferSize = caps.dataTransferSize;
+    this.transcript.appendA(req, rsp);
+    return { response: rsp };
+  }
+
+  private algorithms(req: Uint8Array): ResponderReply {
+    const n = parseNegotiateAlgorithms(req);
+    const { asym, hash } = splitSignerAlgorithm(this.id.signer.algorithm);
+    if ((n.baseAsym & asym.bit) === 0 || (n.baseHash & hash.baseBit) === 0) {
+      throw new Refusal(ErrorCode.INVALID_REQUEST, `requester offers neither ${asym.name} with ${hash.name} (BaseAsymAlgo 0x${n.baseAsym.toString(16)}, BaseHashAlgo 0x${n.baseHash.toString(16)})`);
+    }
+    this.measurementSpec = n.measurementSpec & MEASUREMENT_SPEC_DMTF;
+    const opaque = n.otherParams & OpaqueFormat.FORMAT1 ? OpaqueFormat.FORMAT1 : n.otherParams & OpaqueFormat.FORMAT0 ? OpaqueFormat.FORMAT0 : OpaqueFormat.NONE;
+    const rsp = this.fits(
+      encodeAlgorithms({
+        measurementSpecSel: this.measurementSpec,
+        otherParamsSel: opaque,
+        measurementHashAlgo: this.measurementSpec ? this.measurementHash.measurementBit : 0,
+        baseAsymSel: asym.bit,
+        baseHashSel: hash.baseBit,
+        tables: n.tables.map((t) => ({ type: t.type, supported: 0 })),
+      }),
+    );
+    this.transcript.appendA(req, rsp);
+    return { response: rsp };
+  }
+
+  private digests(req: Uint8Array): ResponderReply {
+    parseGetDigests(req);
+    const rsp = this.fits(encodeDigests({ slotMask: 1, digests: [digest(this.hash, this.chain)] }));
+    this.transcript.resetB();
+    this.transcript.appendB(req, rsp);
+    return { response: rsp };
+  }
+
+  private certificate(req: Uint8Array): ResponderReply {
+    const g = parseGetCertificate(req);
+    if (g.slot !== 0) throw new Refusal(ErrorCode.INVALID_REQUEST, `GET_CERTIFICATE for empty slot ${g.slot}`);
+    if (g.offset >= this.chain.length) throw new Refusal(ErrorCode.INVALID_REQUEST, `GET_CERTIFICATE offset ${g.offset} beyond the chain (${this.chain.length} bytes)`);
+    const length = Math.min(g.length, this.chain.length - g.offset, this.peerTransferSize - 8, RESPONDER_MAX_MESSAGE - 8);
+    const portion = this.chain.slice(g.offset, g.offset + length);
+    const rsp = this.fits(encodeCertificate({ slot: 0, portion, remainder: this.chain.length - g.offset - length }));
+    this.transcript.appendB(req, rsp);
+    return { response: rsp };
+  }
+
+  /** The blocks as provided, checked: indices 1..254, unique, values that fit. */
+  private async readBlocks(): Promise<MeasurementBlock[]> {
+    const blocks = await this.id.measurements();
+    const seen = new Set<number>();
+    for (const b of blocks) {
+      if (!Number.isInteger(b.index) || b.index < 1 || b.index > 0xfe || seen.has(b.index)) throw new Error(`measurement index ${b.index} invalid or repeated`);
+      if (!Number.isInteger(b.valueType) || b.valueType < 0 || b.valueType > 0x7f) throw new Error(`measurement ${b.index}: value type ${b.valueType}`);
+      if (!(b.value instanceof Uint8Array) || b.value.length > MAX_MEASUREMENT_VALUE) throw new Error(`measurement ${b.index} missing or too large`);
+      if (!b.raw && b.value.length !== this.measurementHash.size) {
+        throw new Error(`measurement ${b.index}: a digest block must hold a ${this.measurementHash.name} digest`);
+      }
+      seen.add(b.index);
+    }
+    return [...blocks].sort((x, y) => x.index - y.index);
+  }
+
+  /** A block as served: raw values become their digest unless raw bit streams were requested. */
+  private served(b: MeasurementBlock, rawRequested: boolean): MeasurementBlock {
+    if (!b.raw || rawRequested) return b;
+    return { index: b.index, valueType: b.valueType, raw: false, value: digest(this.measurementHash, b.value) };
+  }
+
+  private async challenge(req: Uint8Array): Promise<ResponderReply> {
+    const c = parseChallenge(req);
+    if (c.slot !== 0) throw new Refusal(ErrorCode.INVALID_REQUEST, `CHALLENGE for empty slot ${c.slot}`);
+    let summaryHash: Uint8Array = new Uint8Array(0);
+    if (c.summaryHashType !== SummaryHash.NONE) {
+      if (!this.measurementSpec) throw new Refusal(ErrorCode.INVALID_REQUEST, 'measurement summary asked for without a measurement specification');
+      const blocks = (await this.readBlocks())
+        .map((b) => this.served(b, false))
+        .filter((b) => c.summaryHashType === SummaryHash.ALL || b.valueType === 0);
+      summaryHash = digest(this.hash, concatBytes(blocks.map(encodeBlock)));
+    }
+    const unsigned = encodeChallengeAuthUnsigned({
+      slot: 0,
+      slotMask: 1,
+      certChainHash: digest(this.hash, this.chain),
+      nonce: new Uint8Array(randomBytes(NONCE_SIZE)),
+      summaryHash,
+      opaque: new Uint8Array(0),
+    });
+    const { asym } = splitSignerAlgorithm(this.id.signer.algorithm);
+    if (unsigned.length + asym.signatureSize > this.peerTransferSize) this.fits(new Uint8Array(unsigned.length + asym.signatureSize));
+    this.transcript.resetC();
+    this.transcript.appendC(req, unsigned);
+    const signature = await this.sign(SIGN_CONTEXT.challengeAuth, this.transcript.challengeTranscript());
+    this.transcript.resetB();
+    this.transcript.resetC();
+    return { response: concatBytes([unsigned, signature]) };
+  }
+
+  private async sign(context: string, transcript: Uint8Array): Promise<Uint8Array> {
+    const { asym } = splitSignerAlgorithm(this.id.signer.algorithm);
+    const sig = await this.id.signer.sign(messageToSign(this.hash, context, transcript));
+    if (sig.length !== asym.signatureSize) throw new Error(`signer returned ${sig.length} bytes, ${asym.name} needs ${asym.signatureSize}`);
+    return sig;
+  }
+
+  private async measurements(req: Uint8Array): Promise<ResponderReply> {
+    const g = parseGetMeasurements(req);
+    if (!this.measurementSpec) throw new Refusal(ErrorCode.UNEXPECTED_REQUEST, 'GET_MEASUREMENTS without a negotiated measurement specification');
+    const signed = (g.attributes & MeasAttr.SIGNATURE) !== 0;
+    if (signed && g.slot !== 0) throw new Refusal(ErrorCode.INVALID_REQUEST, `GET_MEASUREMENTS signed with empty slot ${String(g.slot)}`);
+    if (!this.snapshot.matches({ Negotiated: 'Authenticated' })) {
+      this.transcript.resetB();
+      this.transcript.resetC();
+    }
+    const raw = (g.attributes & MeasAttr.RAW_BIT_STREAM) !== 0;
+    const blocks = await this.readBlocks();
+    let chosen: MeasurementBlock[] = [];
+    let param1 = 0;
+    if (g.operation === MeasOp.COUNT) {
+      param1 = blocks.length;
+    } else if (g.operation === MeasOp.ALL) {
+      chosen = blocks.map((b) => this.served(b, raw));
+    } else {
+      const b = blocks.find((x) => x.index === g.operation);
+      if (!b) throw new Refusal(ErrorCode.INVALID_REQUEST, `no measurement with index ${g.operation}`);
+      chosen = [this.served(b, raw)];
+    }
+    const unsigned = encodeMeasurementsUnsigned({
+      param1,
+      param2: 0,
+      numberOfBlocks: chosen.length,
+      record: concatBytes(chosen.map(encodeBlock)),
+      nonce: new Uint8Array(randomBytes(NONCE_SIZE)),
+      opaque: new Uint8Array(0),
+    });
+    const { asym } = splitSignerAlgorithm(this.id.signer.algorithm);
+    this.fits(new Uint8Array(unsigned.length + (signed ? asym.signatureSize : 0)));
+    this.transcript.appendM(req, unsigned);
+    if (!signed) return { response: unsigned };
+    const signature = await this.sign(SIGN_CONTEXT.measurements, this.transcript.measurementTranscript());
+    this.transcript.resetM();
+    return { response: concatBytes([unsigned, signature]), signedMeasurements: true };
+  }
+}

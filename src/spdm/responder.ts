@@ -1,0 +1,192 @@
+import { createServer, type Socket } from 'node:net';
+import type { Logger } from '../log.ts';
+import type { HashName } from './algorithms.ts';
+import type { MeasurementBlock } from './measurement-block.ts';
+import { RESPONDER_MAX_MESSAGE, ResponderSession } from './responder-session.ts';
+import type { SpdmSigner } from './signing.ts';
+import { withTimeout } from '../util/with-timeout.ts';
+import { isSpdmError } from './spdm-error.ts';
+import {
+  EMU_SERVER_HELLO,
+  EmuCommand,
+  encodeEmuPacket,
+  encodeFrame,
+  encodeTcpFrame,
+  type Frame,
+  FrameDecoder,
+  MESSAGE_TYPE_ERROR_NOT_SUPPORTED,
+  MESSAGE_TYPE_ERROR_TOO_LARGE,
+  type SpdmTransport,
+} from './transport.ts';
+
+/** How one connection ended, for the caller (attestationd reports it on D-Bus). */
+export interface SpdmSessionEvent {
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  /** True when signed measurements were served on this connection. */
+  readonly completed: boolean;
+  readonly reason?: string;
+}
+
+/** What a responder serves and where. */
+export interface SpdmResponderOptions {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly transport: SpdmTransport;
+  readonly signer: SpdmSigner;
+  /** DER, root first … device leaf last (slot 0). */
+  readonly certificateChain: readonly Uint8Array[];
+  /** Read fresh for each GET_MEASUREMENTS. */
+  readonly measurements: () => Promise<MeasurementBlock[]>;
+  /** MeasurementHashAlgo to select; digest blocks must use it (default SHA_256). */
+  readonly measurementHash?: HashName;
+  readonly onSession?: (e: SpdmSessionEvent) => void;
+  /** Per request and idle deadline of a connection. */
+  readonly timeoutMs: number;
+  readonly log: Logger;
+}
+
+/** A running responder. */
+export interface SpdmResponder {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Serves SPDM 1.2 (no sessions) on TCP: each connection gets its own protocol state; a bad
+ * message gets an ERROR and only ever affects its own connection.
+ */
+export async function startSpdmResponder(o: SpdmResponderOptions): Promise<SpdmResponder> {
+  const sockets = new Set<Socket>();
+  // Validate the identity once, before listening (bad chain/algorithm fails here, not per connection).
+  new ResponderSession(o);
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    serveConnection(socket, o);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(o.port, o.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : o.port;
+  o.log.info('SPDM responder listening', { port, transport: o.transport, algorithm: o.signer.algorithm });
+  return {
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** SPDM has one request outstanding at a time; a peer that queues more than this is cut off. */
+const MAX_IN_FLIGHT = 32;
+
+function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
+  const remoteAddress = socket.remoteAddress ?? '?';
+  const remotePort = socket.remotePort ?? 0;
+  const peer = `${remoteAddress}:${remotePort}`;
+  const session = new ResponderSession(o);
+  const decoder = new FrameDecoder(o.transport, RESPONDER_MAX_MESSAGE);
+  let completed = false;
+  let reason: string | undefined;
+  let queue: Promise<void> = Promise.resolve();
+  let inFlight = 0;
+  socket.setNoDelay(true);
+  socket.setTimeout(o.timeoutMs);
+  socket.on('timeout', () => {
+    reason ??= `idle for ${o.timeoutMs} ms`;
+    socket.destroy();
+  });
+  socket.on('error', (err) => {
+    reason ??= `connection error: ${err.message}`;
+  });
+  socket.on('close', () => {
+    if (decoder.pending > 0) reason ??= 'connection closed in the middle of a message (truncated)';
+    if (!completed) reason ??= 'closed before signed measurements were served';
+    o.log.info('SPDM responder connection closed', { peer, completed, reason: completed ? undefined : reason });
+    o.onSession?.({ remoteAddress, remotePort, completed, ...(completed ? {} : { reason }) });
+  });
+
+  const send = (bytes: Uint8Array) => {
+    if (!socket.destroyed) socket.write(bytes);
+  };
+
+  const handleFrame = async (f: Frame): Promise<void> => {
+    if (f.kind === 'binding') {
+      reason = `DSP0287 message type 0x${f.messageType.toString(16)} is not served`;
+      if (o.transport === 'tcp') send(encodeTcpFrame(new Uint8Array(0), MESSAGE_TYPE_ERROR_NOT_SUPPORTED));
+      return;
+    }
+    if (f.kind === 'emu') {
+      switch (f.command) {
+        case EmuCommand.TEST:
+          send(encodeEmuPacket(EmuCommand.TEST, EMU_SERVER_HELLO));
+          return;
+        case EmuCommand.CONTINUE:
+        case EmuCommand.SHUTDOWN:
+          socket.end(encodeEmuPacket(f.command, new Uint8Array(0)));
+          return;
+        default:
+          send(encodeEmuPacket(EmuCommand.UNKNOWN, new Uint8Array(0)));
+          return;
+      }
+    }
+    const started = Date.now();
+    // The signer (a token) or the measurement source may hang: a request gets timeoutMs, then the
+    // connection goes. The idle deadline does not run meanwhile.
+    socket.setTimeout(0);
+    const reply = await withTimeout(session.handle(f.message), o.timeoutMs, `SPDM request 0x${(f.message[1] ?? 0).toString(16)}`);
+    socket.setTimeout(o.timeoutMs);
+    if (reply.refused) {
+      reason = reply.refused;
+      o.log.warn('SPDM request refused', { peer, reason: reply.refused });
+    } else if (o.log.isDebugEnabled()) {
+      o.log.debug('SPDM request answered', { peer, code: f.message[1], ms: Date.now() - started });
+    }
+    if (reply.signedMeasurements) {
+      completed = true;
+      reason = undefined;
+    }
+    send(encodeFrame(o.transport, reply.response));
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    let frames: Frame[];
+    try {
+      frames = decoder.push(chunk);
+    } catch (err) {
+      reason = isSpdmError(err) ? err.message : String(err);
+      o.log.warn('SPDM framing error, closing the connection', { peer, reason });
+      if (o.transport === 'tcp') socket.end(encodeTcpFrame(new Uint8Array(0), MESSAGE_TYPE_ERROR_TOO_LARGE));
+      else socket.destroy();
+      return;
+    }
+    inFlight += frames.length;
+    if (inFlight > MAX_IN_FLIGHT) {
+      reason = `more than ${MAX_IN_FLIGHT} requests sent without waiting for their responses`;
+      o.log.warn('SPDM requester floods the responder, closing the connection', { peer, reason });
+      socket.destroy();
+      return;
+    }
+    for (const f of frames) {
+      queue = queue
+        .then(() => handleFrame(f))
+        .catch((err: unknown) => {
+          reason = err instanceof Error ? err.message : String(err);
+          o.log.warn('SPDM request failed, closing the connection', { peer, reason });
+          socket.destroy();
+        })
+        .finally(() => {
+          inFlight -= 1;
+        });
+    }
+  });
+}

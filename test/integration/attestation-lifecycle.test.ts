@@ -1,0 +1,114 @@
+/**
+ * attestationd's start and end: configuration and identity errors (exit 78, one line), the identity
+ * key on a PKCS#11 token (SoftHSM2) through the same adapter provisioningd uses, SIGTERM (exit 0,
+ * name released) and a lost bus (exit 69).
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { ATTESTATION_SERVICE } from '../../src/attestationd/names.ts';
+import { withTimeout } from '../../src/util/with-timeout.ts';
+import { attestationdArgs, createAttestationd, startAttestationd, writeManifest, writeRoots } from '../harness/attestationd.ts';
+import { useBusFixture } from '../harness/bus-fixture.ts';
+import { busctl, REPO } from '../harness/daemon.ts';
+import { startSoftHsmToken } from '../harness/softhsm.ts';
+import { createSpdmTestIdentity } from '../harness/spdm-identity.ts';
+
+/** Runs attestationd to its exit (it must exit by itself) and returns status and output. */
+async function runToExit(confPath: string, env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
+  const child = spawn(process.execPath, attestationdArgs(confPath), { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const exit = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  try {
+    return { code: await withTimeout(exit, 30_000, 'attestationd exit'), output };
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
+
+describe('attestationd lifecycle', () => {
+  const fixture = useBusFixture();
+
+  it('a broken configuration is one line naming the file and the field, exit 78', async () => {
+    const dir = fixture.tempDir('attl-conf-');
+    const conf = join(dir, 'attestation.conf');
+    writeFileSync(conf, '{"attest_timeout": -1}');
+    const r = await runToExit(conf, { DBUS_SYSTEM_BUS_ADDRESS: fixture.bus().address });
+    assert.equal(r.code, 78, r.output);
+    assert.equal(r.output.trimEnd().split('\n').length, 1, r.output);
+    assert.match(r.output, new RegExp(`${conf}: field "attest_timeout"`));
+  });
+
+  it('no identity key, or a chain for another key: exit 78 with the reason', async () => {
+    const dir = fixture.tempDir('attl-id-');
+    const conf = join(dir, 'attestation.conf');
+    const chain = join(dir, 'chain.pem');
+    writeFileSync(chain, (await createSpdmTestIdentity({ curve: 'P-256' })).chainPem);
+    writeFileSync(conf, JSON.stringify({ state_dir: join(dir, 'state'), identity_chain: chain, spdm_address: '127.0.0.1', spdm_port: 1 }));
+    const missing = await runToExit(conf, { DBUS_SYSTEM_BUS_ADDRESS: fixture.bus().address });
+    assert.equal(missing.code, 78, missing.output);
+    assert.match(missing.output, /IDENTITY_KEY_MISSING: no identity key on software token .*--create-identity-key/);
+
+    // Now a key exists, but the chain certifies a generated one.
+    const setup = await createAttestationd({ dir: join(dir, 'second'), name: 'bmc-x' });
+    writeFileSync(String(setup.config['identity_chain']), (await createSpdmTestIdentity({ curve: 'P-256' })).chainPem);
+    const mismatch = await runToExit(setup.confPath, { DBUS_SYSTEM_BUS_ADDRESS: fixture.bus().address });
+    assert.equal(mismatch.code, 78, mismatch.output);
+    assert.match(mismatch.output, /IDENTITY_KEY_MISMATCH: .*certifies another key/);
+
+    // A chain in the wrong order (device first) is refused too.
+    const identity = await createSpdmTestIdentity({ curve: 'P-256' });
+    const reversed = identity.chainPem.split(/(?<=-----END CERTIFICATE-----\n)/).filter(Boolean).reverse().join('');
+    writeFileSync(String(setup.config['identity_chain']), reversed);
+    const order = await runToExit(setup.confPath, { DBUS_SYSTEM_BUS_ADDRESS: fixture.bus().address });
+    assert.equal(order.code, 78, order.output);
+    assert.match(order.output, /IDENTITY_CHAIN_INVALID: .*the root must come first/);
+  });
+
+  it('the identity key on a SoftHSM2 token: it attests itself, stops on SIGTERM (0, name released)', async () => {
+    const token = await startSoftHsmToken({ label: 'att-id', keyLabel: 'attestation-identity' });
+    fixture.cleanup(() => token.stop());
+    const dir = fixture.tempDir('attl-hsm-');
+    const setup = await createAttestationd({ dir, name: 'bmc-h', config: { identity_token: token.token }, env: token.env });
+    writeRoots(setup, [setup.rootPem]);
+    writeManifest(setup, [{ index: 1, files: [join(REPO, 'src/attestationd/main.ts')] }]);
+    mkdirSync(join(dir, 'root'), { recursive: true });
+    const d = await startAttestationd({ bus: fixture.bus(), setup, env: token.env });
+    fixture.cleanup(() => d.stop());
+    assert.match(d.output(), /identity "CN=bmc-h device identity" on PKCS#11 token "att-id"/);
+    const add = await busctl(fixture.bus(), 'call', ATTESTATION_SERVICE, '/xyz/openbmc_project/attestation_requester', 'xyz.openbmc_project.AttestationDevices', 'AddDevice', 'sss', 'bmc-h', '127.0.0.1', String(setup.spdmPort));
+    assert.equal(add.code, 0, add.stderr);
+    const path = '/xyz/openbmc_project/attestation_requester/devices/tcp/bmc_2dh';
+    assert.equal((await busctl(fixture.bus(), 'call', ATTESTATION_SERVICE, path, 'xyz.openbmc_project.AttestationDevice', 'attest')).code, 0);
+    // No provisioning CA here (cert_root holds none): the signed exchange ran, and says exactly that.
+    let reason = '';
+    for (let i = 0; i < 200 && !reason; i++) {
+      const r = await busctl(fixture.bus(), '--json=short', 'get-property', ATTESTATION_SERVICE, path, 'xyz.openbmc_project.AttestationDevice', 'last_failure');
+      reason = (JSON.parse(r.stdout) as { data: string }).data;
+      if (!reason) await new Promise((res) => setTimeout(res, 100));
+    }
+    assert.match(reason, /^NO_PROVISIONING_CA: .*not provisioned yet/, d.output());
+    assert.match(d.output(), /attested by 127\.0\.0\.1:\d+: signed measurements served/);
+
+    d.kill('SIGTERM');
+    const exit = await withTimeout(d.exited(), 15_000, 'attestationd exit');
+    assert.equal(exit.code, 0, d.output());
+    assert.notEqual((await busctl(fixture.bus(), 'status', ATTESTATION_SERVICE)).code, 0, 'the name is released');
+  });
+
+  it('exits 69 when the bus goes away', async () => {
+    const bus = await fixture.newBus();
+    const dir = fixture.tempDir('attl-bus-');
+    const setup = await createAttestationd({ dir, name: 'bmc-l' });
+    const d = await startAttestationd({ bus, setup });
+    fixture.cleanup(() => d.stop());
+    await bus.stop();
+    const exit = await withTimeout(d.exited(), 15_000, 'attestationd exit');
+    assert.equal(exit.code, 69, d.output());
+    assert.match(d.output(), /lost the system bus/);
+  });
+});

@@ -1,0 +1,176 @@
+/**
+ * The trust store's name binding over real TLS and the openssl tool: a CA installed by attestation
+ * vouches only for the name it was attested for, on both ends of the link; a CA placed by hand
+ * still vouches for any name (the behaviour the other tls-* tests rely on).
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { LinkEvent, ResponderEvent } from '../../machines/events.ts';
+import { CredentialHolder } from '../../src/pki/certificate/tls-credentials.ts';
+import { TrustStore } from '../../src/pki/trust/trust-store.ts';
+import { TrustStoreError } from '../../src/pki/trust/trust-store-error.ts';
+import { BmcResponder } from '../../src/tls/bmc-responder.ts';
+import type { LinkTimings } from '../../src/tls/link-timings.ts';
+import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
+import { captureLog } from '../harness/capture-log.ts';
+import { eventually } from '../harness/daemon.ts';
+import { runTool } from '../harness/run-tool.ts';
+import { createTestPki, holderOf, issueTestLeaf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
+
+const TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 2000, handshakeTimeoutMs: 5000, idleTimeoutMs: 3000 };
+
+describe('attested CAs are bound to the attested name', () => {
+  let pki: TestPki;
+  let work: string;
+  /** A leaf from bmc-b's CA that names bmc-c (both EKUs): what a compromised bmc-b could mint. */
+  let bAsC: TestLeaf;
+
+  before(async () => {
+    pki = await createTestPki();
+    work = mkdtempSync(join(tmpdir(), 'att-bind-'));
+    bAsC = await issueTestLeaf({
+      dir: pki.dir, ca: pki.b.ca, stem: 'b-as-c', commonName: 'bmc-c', dnsName: 'bmc-c', eku: ['serverAuth', 'clientAuth'],
+    });
+  });
+  after(() => {
+    rmSync(work, { recursive: true, force: true });
+    rmSync(pki.dir, { recursive: true, force: true });
+  });
+
+  it('addAttested writes the binding and the certificate in one file that openssl verify -CApath still reads', async () => {
+    const dir = join(work, 'store-1');
+    const store = new TrustStore({ dir });
+    const ca = await store.addAttested(pki.b.ca.pem, 'bmc-b');
+    assert.deepEqual(ca.attestedNames, ['bmc-b']);
+    const text = readFileSync(ca.file, 'utf8');
+    assert.match(text, /^Attested-Name: bmc-b\n-----BEGIN CERTIFICATE-----/);
+    const verify = await runTool('openssl', ['verify', '-no-CAfile', '-no-CAstore', '-CApath', dir, pki.b.client.certFile]);
+    assert.equal(verify.code, 0, verify.stderr);
+    // A fresh store reads the binding back from the file.
+    const again = new TrustStore({ dir });
+    const [listed] = await again.list();
+    assert.deepEqual(listed?.attestedNames, ['bmc-b']);
+    assert.equal(again.nameBindingRefusal(derOf(pki.b.client.certPem), 'bmc-b'), undefined);
+    assert.match(again.nameBindingRefusal(derOf(bAsC.certPem), 'bmc-c') ?? '', /names bmc-c, but its CA was attested for bmc-b only/);
+  });
+
+  it('a CA placed by hand vouches for any name, as before', async () => {
+    const dir = join(work, 'store-2');
+    const store = new TrustStore({ dir });
+    await store.reload();
+    copyFileSync(pki.b.ca.certFile, join(dir, 'bmc-b-ca.pem'));
+    const [listed] = await store.list();
+    assert.equal(listed?.attestedNames, undefined);
+    assert.equal(store.nameBindingRefusal(derOf(bAsC.certPem), 'bmc-c'), undefined);
+    // Attesting it later narrows it: the binding in the canonical file limits the CA.
+    await store.addAttested(pki.b.ca.pem, 'bmc-b');
+    assert.match(store.nameBindingRefusal(derOf(bAsC.certPem), 'bmc-c') ?? '', /attested for bmc-b only/);
+  });
+
+  it('refuses a name that is not a host name and bad PEMs, writing nothing', async () => {
+    const dir = join(work, 'store-3');
+    const store = new TrustStore({ dir });
+    await store.reload();
+    await assert.rejects(store.addAttested(pki.b.ca.pem, 'bmc b\nAttested-Name: bmc-c'), (e: unknown) => e instanceof TrustStoreError && e.code === 'BAD_NAME');
+    await assert.rejects(store.addAttested(pki.b.client.certPem, 'bmc-b'), (e: unknown) => e instanceof TrustStoreError && e.code === 'NOT_A_CA');
+    assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it('a newly attested CA for a name replaces the CA that was bound to that name alone', async () => {
+    const dir = join(work, 'store-4');
+    const store = new TrustStore({ dir });
+    await store.addAttested(pki.rogueCa.pem, 'bmc-b');
+    await store.addAttested(pki.b.ca.pem, 'bmc-b');
+    const listed = await store.list();
+    assert.deepEqual(listed.map((c) => c.subject), ['CN=bmc-b Provisioning CA']);
+  });
+
+  describe('over TLS', () => {
+    let trustA: TrustStore;
+    let responder: BmcResponder;
+    let port: number;
+    const serverLog = captureLog({ redact: false });
+    const inbound: ResponderEvent[] = [];
+    const clients: TlsLinkClient[] = [];
+
+    before(async () => {
+      trustA = new TrustStore({ dir: join(work, 'a-authority') });
+      await trustA.addAttested(pki.b.ca.pem, 'bmc-b');
+      responder = new BmcResponder({
+        port: 0, host: '127.0.0.1', timings: TIMINGS, maxConnections: 8,
+        credentials: holderOf(pki.a), trust: trustA, log: serverLog.log, onEvent: (e) => inbound.push(e),
+      });
+      port = (await responder.listen()).port;
+    });
+    after(async () => {
+      for (const c of clients) c.close();
+      await responder.close();
+    });
+
+    /** Dials `port` as the holder of `credentials`, expecting a server named `name`; resolves with the first event. */
+    async function dial(opts: { name: string; port: number; credentials: CredentialHolder; trust: TrustStore }): Promise<LinkEvent> {
+      const events: LinkEvent[] = [];
+      const client = new TlsLinkClient({
+        target: { name: opts.name, address: '127.0.0.1', port: opts.port },
+        timings: TIMINGS, credentials: opts.credentials, trust: opts.trust, log: captureLog().log,
+        onEvent: (e) => events.push(e),
+      });
+      clients.push(client);
+      client.start();
+      assert.ok(await eventually(() => events.length > 0, 10_000), 'the client reported an outcome');
+      const [first] = events;
+      assert.ok(first);
+      return first;
+    }
+
+    it('the responder accepts bmc-b from its attested CA and refuses a bmc-c leaf from the same CA', async () => {
+      const trustB = new TrustStore({ dir: join(work, 'b-authority') });
+      await trustB.add(pki.a.ca.pem);
+      assert.deepEqual(await dial({ name: 'bmc-a', port, credentials: holderOf(pki.b), trust: trustB }), { type: 'LINK_UP' });
+      assert.ok(await eventually(() => inbound.some((e) => e.type === 'INBOUND_UP' && e.peer === 'bmc-b'), 5000));
+
+      const asC = new CredentialHolder();
+      const cCreds = { keyPem: bAsC.keyPem, certChainPem: bAsC.chainPem, caPem: pki.b.ca.pem, notAfter: bAsC.notAfter };
+      asC.set({ server: cCreds, client: cCreds });
+      const refused = await dial({ name: 'bmc-a', port, credentials: asC, trust: trustB });
+      assert.notEqual(refused.type, 'LINK_UP');
+      assert.ok(
+        await eventually(() => serverLog.records().some((r) => r['event'] === 'INBOUND_REFUSED' && r['code'] === 'ERR_PEER_NAME_NOT_BOUND'), 5000),
+        'the responder says why',
+      );
+      assert.equal(inbound.filter((e) => e.type === 'INBOUND_UP' && e.peer === 'bmc-c').length, 0, 'no link named bmc-c');
+    });
+
+    it('the client refuses a server that presents a bmc-c leaf from a CA attested for bmc-b (LINK_REJECTED)', async () => {
+      const asC = new CredentialHolder();
+      const cCreds = { keyPem: bAsC.keyPem, certChainPem: bAsC.chainPem, caPem: pki.b.ca.pem, notAfter: bAsC.notAfter };
+      asC.set({ server: cCreds, client: cCreds });
+      const trustC = new TrustStore({ dir: join(work, 'c-authority') });
+      await trustC.add(pki.a.ca.pem);
+      const fakeC = new BmcResponder({
+        port: 0, host: '127.0.0.1', timings: TIMINGS, maxConnections: 8,
+        credentials: asC, trust: trustC, log: captureLog().log, onEvent: () => undefined,
+      });
+      const fakePort = (await fakeC.listen()).port;
+      try {
+        const event = await dial({ name: 'bmc-c', port: fakePort, credentials: holderOf(pki.a), trust: trustA });
+        assert.equal(event.type, 'LINK_REJECTED');
+        assert.match(event.type === 'LINK_REJECTED' ? event.reason : '', /attested for bmc-b only/);
+        // The same server leaf is fine once its CA is trusted by hand (unbound): the old behaviour.
+        const handTrust = new TrustStore({ dir: join(work, 'hand-authority') });
+        await handTrust.add(pki.b.ca.pem);
+        assert.deepEqual(await dial({ name: 'bmc-c', port: fakePort, credentials: holderOf(pki.a), trust: handTrust }), { type: 'LINK_UP' });
+      } finally {
+        await fakeC.close();
+      }
+    });
+  });
+});
+
+function derOf(pem: string): Uint8Array {
+  const body = pem.replace(/-----(BEGIN|END) CERTIFICATE-----/g, '').replace(/\s+/g, '');
+  return new Uint8Array(Buffer.from(body, 'base64'));
+}
