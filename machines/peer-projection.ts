@@ -23,12 +23,6 @@ type ProvisioningSnapshot = SnapshotFrom<typeof provisioningMachine>;
 
 const failureText = (f: Failure | undefined) => (f ? (f.message.startsWith(f.code) ? f.message : `${f.code}: ${f.message}`) : '');
 
-/** Past attestation: the only way into these states for a peer not trusted out of band. */
-function attestedBy(snapshot: PeerSnapshot): boolean {
-  if (snapshot.context.trustedOutOfBand) return false;
-  return snapshot.matches('Provisioned') || snapshot.matches('Link') || snapshot.matches('NotConnected');
-}
-
 /** One view per peer we know (a peer machine) or that holds an inbound link to us, by name. */
 export function selectPeerViews(snapshot: ProvisioningSnapshot): PeerView[] {
   const views = new Map<string, { statuses: PeerStatus[]; lastFailure: string; attested: boolean }>();
@@ -39,7 +33,7 @@ export function selectPeerViews(snapshot: ProvisioningSnapshot): PeerView[] {
     views.set(id.slice('peer:'.length), {
       statuses: [selectPeerStatus(peer)],
       lastFailure: failureText(peer.context.lastError),
-      attested: attestedBy(peer),
+      attested: peer.context.attested,
     });
   }
   // A discovered peer whose LLDP neighbour left keeps its object: not dialled, NotConnected, and why.
