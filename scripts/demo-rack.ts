@@ -87,7 +87,7 @@ export async function rackDemo(): Promise<void> {
     for (const [x, y] of [[a, b], [b, a]] as const) {
       await x.recorder.waitFor((c) => c.peer === y.node.name && (c.lastFailure ?? '').startsWith('LINK_REJECTED'), { since: t0, timeoutMs: 30_000 });
     }
-    say('\nTrust placed by the demo (this build has no attestation service): each CA copied into the other\'s authority/.');
+    say('\nTrust placed by the demo (no attestationd runs in this rack yet): each CA copied into the other\'s authority/.');
     placeTrust(a, b);
     placeTrust(b, a);
     const since = Date.now();

@@ -1,8 +1,7 @@
 /**
  * The rack scenario on real networks: two BMCs as network namespaces on a veth pair, each with its
- * own bus, lldpd + lldp bridge, software token and provisioningd. Attestation does not exist in
- * this build, so the harness places each BMC's CA in the other's trust store (the test name says
- * so). Each BMC's per-peer object for the other is followed from the bus (PropertiesChanged), so a
+ * own bus, lldpd + lldp bridge, software token and provisioningd. No attestationd runs in the
+ * rack yet, so the harness places each BMC's CA in the other's trust store (the test name says so). Each BMC's per-peer object for the other is followed from the bus (PropertiesChanged), so a
  * short-lived state is never missed.
  */
 import assert from 'node:assert/strict';
@@ -63,8 +62,8 @@ describe('a rack of two BMCs in network namespaces (trust placed by the harness)
     since = Date.now();
     placeTrust(a, b);
     placeTrust(b, a);
-    // ProvisionPeer(peer) with no attestation service: attestation fails (NOT_AVAILABLE) and the
-    // trust placed by hand is what admits the link. Both sides end Connected.
+    // ProvisionPeer(peer) with no attestationd in the rack: attestation fails, and the trust placed
+    // by hand is what admits the link. Both sides end Connected.
     await provisionPeer(a, b.node.name);
     await provisionPeer(b, a.node.name);
     await reaches(a, b, 'Connected', since, 'after ProvisionPeer');
