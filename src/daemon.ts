@@ -202,8 +202,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       trustStore.close();
       const discoveryClosed = discovery.close().catch(() => undefined);
       actor.stop();
-      // With the bus gone there is no name to release: waiting for a reply would only delay the exit.
       peerObjects.close();
+      // With the bus gone there is no name to release: waiting for a reply would only delay the exit.
       if (!busGone) await discoveryClosed;
       if (!busGone) await service?.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
       conn.close();
