@@ -52,6 +52,8 @@ export function selectLinkStatuses(snapshot: ProvisioningSnapshot): Record<strin
   for (const [peer, conns] of Object.entries(snapshot.context.inbound)) {
     if (conns.length) out[`${peer} (inbound)`] = 'Connected';
   }
+  // A discovered peer whose LLDP neighbour left is not dialled, and not connected.
+  for (const peer of snapshot.context.departed) if (!(peer in out)) out[peer] = 'NotConnected';
   return out;
 }
 

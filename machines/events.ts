@@ -19,6 +19,11 @@ export type ResponderEvent =
   | { type: 'INBOUND_DOWN'; peer: string; connectionId: string; reason: string }
   | { type: 'RESPONDER_FAILED'; reason: string };
 
+/** Sent by the lldpNeighbors actor: a neighbour to dial (new, or at a new address), or one gone. */
+export type DiscoveryEvent =
+  | { type: 'LLDP_NEIGHBOR'; name: string; address: string; port: number }
+  | { type: 'LLDP_GONE'; name: string };
+
 /** Sent into the tlsResponder / tlsClient actors by the machines when credentials or trust change. */
 export type CredentialsEvent = { type: 'CREDENTIALS_UPDATED' } | { type: 'TRUST_UPDATED' };
 

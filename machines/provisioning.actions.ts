@@ -3,7 +3,7 @@ import type { IssueSummary } from './events.ts';
 import { toFailure } from './failure.ts';
 import type { PeerInput } from './peer.machine.ts';
 import { provisioningSetup } from './provisioning.setup.ts';
-import type { ProvisioningContext, ProvisioningEvent } from './provisioning.types.ts';
+import type { KnownPeer, ProvisioningContext, ProvisioningEvent } from './provisioning.types.ts';
 
 const { assign: assignContext, emit, enqueueActions } = provisioningSetup;
 
@@ -65,12 +65,77 @@ const spawnStaticPeers = enqueueActions(({ context, enqueue }) => {
   if (added.length) enqueue.assign({ peerNames: [...context.peerNames, ...added] });
 });
 
+/** The input of a peer machine for a discovered neighbour: dialled like a static peer (TLS decides trust). */
+const discoveredPeerInput = (context: ProvisioningContext, peer: KnownPeer): PeerInput => ({
+  ...peer,
+  trustedOutOfBand: true,
+  retry: context.retry,
+  attestationTimeoutMs: context.attestationTimeoutMs,
+});
+
+/** Spawns a machine for each LLDP neighbour not yet known (at Provisioned entry: discovery may come first). */
+const spawnDiscoveredPeers = enqueueActions(({ context, enqueue }) => {
+  const added: string[] = [];
+  for (const p of Object.values(context.discovered)) {
+    if (context.peerNames.includes(p.name) || added.includes(p.name)) continue;
+    enqueue.spawnChild('peer', { id: peerChildId(p.name), input: discoveredPeerInput(context, p) });
+    added.push(p.name);
+  }
+  if (added.length) enqueue.assign({ peerNames: [...context.peerNames, ...added] });
+});
+
+/** Notes an LLDP neighbour (new, or at a new address); one that had left is back. */
+const recordNeighbour = assignContext({
+  discovered: ({ context, event }) =>
+    event.type === 'LLDP_NEIGHBOR'
+      ? { ...context.discovered, [event.name]: { name: event.name, address: event.address, port: event.port } }
+      : context.discovered,
+  departed: ({ context, event }) => (event.type === 'LLDP_NEIGHBOR' ? context.departed.filter((n) => n !== event.name) : context.departed),
+});
+
+/**
+ * Dials an LLDP neighbour (this BMC is provisioned): a new peer machine, or a fresh one when the
+ * neighbour moved to another address. A static peer of the same name keeps its configured address.
+ */
+const dialNeighbour = enqueueActions(({ context, event, enqueue }) => {
+  if (event.type !== 'LLDP_NEIGHBOR') return;
+  const peer: KnownPeer = { name: event.name, address: event.address, port: event.port };
+  if (context.staticPeers.some((p) => p.name === peer.name)) return;
+  const id = peerChildId(peer.name);
+  if (context.peerNames.includes(peer.name)) {
+    // Runs before recordNeighbour: `discovered` still holds the address the machine was spawned with.
+    const was = context.discovered[peer.name];
+    if (was?.address === peer.address && was.port === peer.port) return;
+    enqueue.stopChild(id);
+    enqueue.spawnChild('peer', { id, input: discoveredPeerInput(context, peer) });
+    return;
+  }
+  enqueue.spawnChild('peer', { id, input: discoveredPeerInput(context, peer) });
+  enqueue.assign({ peerNames: [...context.peerNames, peer.name] });
+});
+
+/**
+ * An LLDP neighbour left: it is no longer dialled (its machine stops), unless it is a static peer.
+ * Its trust is kept: nothing here touches the trust store, so it is dialled again when it is back.
+ */
+const forgetNeighbour = enqueueActions(({ context, event, enqueue }) => {
+  if (event.type !== 'LLDP_GONE') return;
+  const { [event.name]: _gone, ...rest } = context.discovered;
+  enqueue.assign({ discovered: rest });
+  if (context.staticPeers.some((p) => p.name === event.name) || !context.peerNames.includes(event.name)) return;
+  enqueue.stopChild(peerChildId(event.name));
+  enqueue.assign({
+    peerNames: context.peerNames.filter((n) => n !== event.name),
+    departed: context.departed.includes(event.name) ? context.departed : [...context.departed, event.name],
+  });
+});
+
 /** ProvisionPeer(<id>): spawns the peer's machine if it is new, then asks it to attest. */
 const startAttestation = enqueueActions(({ context, event, enqueue }) => {
   if (event.type !== 'PROVISION_PEER') return;
   const name = event.id;
   if (!context.peerNames.includes(name)) {
-    const known = context.staticPeers.find((p) => p.name === name);
+    const known = context.staticPeers.find((p) => p.name === name) ?? context.discovered[name];
     const input: PeerInput = {
       name,
       ...(known ? { address: known.address, port: known.port } : {}),
@@ -79,7 +144,7 @@ const startAttestation = enqueueActions(({ context, event, enqueue }) => {
       attestationTimeoutMs: context.attestationTimeoutMs,
     };
     enqueue.spawnChild('peer', { id: peerChildId(name), input });
-    enqueue.assign({ peerNames: [...context.peerNames, name] });
+    enqueue.assign({ peerNames: [...context.peerNames, name], departed: context.departed.filter((n) => n !== name) });
   }
   enqueue.sendTo(peerChildId(name), { type: 'ATTEST' });
 });
@@ -127,6 +192,10 @@ export const provisioningActions = {
   answerSelfRequests,
   refuseSelfRequests,
   spawnStaticPeers,
+  spawnDiscoveredPeers,
+  recordNeighbour,
+  dialNeighbour,
+  forgetNeighbour,
   startAttestation,
   notifyLinks,
   inboundUp,

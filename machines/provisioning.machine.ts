@@ -30,9 +30,15 @@ export const provisioningMachine = provisioningSetup
   })
   .createMachine({
     id: 'provisioning',
-    context: ({ input }) => ({ ...input, pendingSelfRequests: [], peerNames: [], inbound: {} }),
+    context: ({ input }) => ({ ...input, pendingSelfRequests: [], peerNames: [], inbound: {}, discovered: {}, departed: [] }),
     type: 'parallel',
     on: {
+      // From LLDP discovery (src/lldp/lldp-discovery.ts), from the start; neighbours are dialled once this BMC is provisioned.
+      LLDP_NEIGHBOR: [
+        { guard: 'inProvisionedState', actions: ['dialNeighbour', 'recordNeighbour'] },
+        { actions: 'recordNeighbour' },
+      ],
+      LLDP_GONE: { actions: 'forgetNeighbour' },
       PROVISION_PEER: { guard: 'provisioned', actions: 'startAttestation' },
       INBOUND_UP: { actions: 'inboundUp' },
       INBOUND_DOWN: { actions: 'inboundDown' },
@@ -77,7 +83,7 @@ export const provisioningMachine = provisioningSetup
             },
           },
           Provisioned: {
-            entry: ['answerSelfRequests', 'spawnStaticPeers'],
+            entry: ['answerSelfRequests', 'spawnStaticPeers', 'spawnDiscoveredPeers'],
             initial: 'Ready',
             states: {
               Ready: {

@@ -1,5 +1,5 @@
 import type { RetryPolicy } from './backoff.ts';
-import type { CredentialsEvent, ResponderEvent } from './events.ts';
+import type { CredentialsEvent, DiscoveryEvent, ResponderEvent } from './events.ts';
 import type { Failure } from './failure.ts';
 
 /** A peer known before discovery: from the `peers` configuration key. */
@@ -35,6 +35,10 @@ export interface ProvisioningContext extends ProvisioningInput {
   readonly peerNames: readonly string[];
   /** Open inbound links per peer name, by connection id. */
   readonly inbound: Readonly<Record<string, readonly string[]>>;
+  /** The LLDP neighbours now present, by name: dialled like static peers once this BMC is provisioned. */
+  readonly discovered: Readonly<Record<string, KnownPeer>>;
+  /** Discovered peers whose neighbour left: no longer dialled, still shown (NotConnected) until they are back. */
+  readonly departed: readonly string[];
 }
 
 /** Events the daemon accepts: from D-Bus, from the responder actor, from the trust store. */
@@ -42,6 +46,7 @@ export type ProvisioningEvent =
   | { type: 'PROVISION_SELF'; requestId: string }
   | { type: 'PROVISION_PEER'; id: string }
   | ResponderEvent
+  | DiscoveryEvent
   | CredentialsEvent;
 
 /** Emitted when a ProvisionPeer("self") call can be answered. */

@@ -48,6 +48,7 @@ const workerEntries = [
 const programs = {
   provisioningd: 'src/main.ts',
   attestationd: 'src/attestationd/main.ts',
+  'lldp-bridge': 'src/lldp/bridge-main.ts',
 };
 const workerNames = workerEntries.map((path) => basename(path, '.ts'));
 const names = [...Object.keys(programs), ...workerNames];

@@ -1,13 +1,17 @@
-// `pnpm -s demo`: the main job on embedded defaults. A private system bus (with the shipped policy),
-// one provisioningd on the software token, provisioned with the busctl command of docs/dbus-api.md; every state
-// change is printed as it happens. Everything lives in a temp dir; every process is stopped by PID.
+// `pnpm -s demo`: the main job on embedded defaults. As root: two BMCs in network namespaces,
+// discovered over LLDP and linked (scripts/demo-rack.ts). Otherwise: a private system bus (with the
+// shipped policy), one provisioningd on the software token, provisioned with the busctl command
+// of docs/dbus-api.md; every state change is printed as it happens. Everything lives in a temp dir; every
+// process is stopped by PID.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { busctl, getProperty, IFACE, OBJECT, SERVICE, startDaemon, type DaemonHandle } from '../test/harness/daemon.ts';
+import { canCreateNamespaces } from '../test/harness/netns.ts';
 import { startPrivateBus, type PrivateBus } from '../test/harness/private-bus.ts';
+import { rackDemo } from './demo-rack.ts';
 
 const run = promisify(execFile);
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -31,7 +35,7 @@ function followStates(daemon: DaemonHandle): void {
   daemon.process.stderr?.on('data', () => setImmediate(print));
 }
 
-async function main(): Promise<void> {
+async function oneBmcDemo(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'provisioningd-demo-'));
   let bus: PrivateBus | undefined;
   let daemon: DaemonHandle | undefined;
@@ -76,6 +80,11 @@ async function main(): Promise<void> {
     await daemon?.stop();
     await bus?.stop();
   }
+}
+
+async function main(): Promise<void> {
+  if (canCreateNamespaces() && process.env['DEMO_ONE_BMC'] === undefined) await rackDemo();
+  else await oneBmcDemo();
 }
 
 main().catch((err: unknown) => {

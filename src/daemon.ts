@@ -1,6 +1,7 @@
 import { createActor, type InspectionEvent } from 'xstate';
 import { backoffDelay } from '../machines/backoff.ts';
 import { selectDbusProperties } from '../machines/dbus-properties.ts';
+import { selectPeerViews } from '../machines/peer-projection.ts';
 import { peerMachine } from '../machines/peer.machine.ts';
 import { peerChildId, provisioningMachine, type ProvisioningActor } from '../machines/provisioning.machine.ts';
 import { createIssueCertificatesActor, type CertificateIssuing } from './actors/issue-certificates.actor.ts';
@@ -9,9 +10,12 @@ import { createTlsResponderActor } from './actors/tls-responder.actor.ts';
 import { createAttestPeerActor } from './attestation/attest-peer.actor.ts';
 import { plainAddress, watchResponderAttestations } from './attestation/responder-attestations.ts';
 import type { Config } from './config/schema.ts';
+import { exportPeerObjects } from './dbus/peer-objects.ts';
 import { exportProvisioningService, type ProvisioningService } from './dbus/provisioning-service.ts';
 import { connectSystemBus } from './dbus/system-bus.ts';
+import { startLldpDiscovery, type LldpDiscovery } from './lldp/lldp-discovery.ts';
 import type { Logger } from './log.ts';
+import type { DaemonLiveState } from './metrics/daemon-metrics-server.ts';
 import { certPaths, type CredentialHolder } from './pki/certificate/index.ts';
 import { TrustStore } from './pki/trust/index.ts';
 import { StateStore } from './state/state-store.ts';
@@ -60,6 +64,15 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     log.info(`inspector at ${inspector.url}`);
   }
 
+  const live: DaemonLiveState = { owned: false };
+  const metrics = config.metrics_port
+    ? await (await import('./metrics/daemon-metrics-server.ts')).startDaemonMetrics({ port: config.metrics_port, log, live })
+    : undefined;
+  if (metrics) {
+    observers.push(metrics.observer);
+    closers.push(() => metrics.close());
+  }
+
   const retry = {
     baseMs: seconds(config.retry_base),
     capMs: seconds(config.retry_timer),
@@ -68,7 +81,10 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   const tlsDeps = { config, credentials, trustStore, log };
   const conn = connectSystemBus();
   let busGone = false;
-  void conn.lost.then(() => (busGone = true));
+  void conn.lost.then(() => {
+    busGone = true;
+    live.owned = false;
+  });
   const attestPeer = createAttestPeerActor({
     config,
     bus: () => (busGone ? undefined : conn.bus),
@@ -78,7 +94,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   });
   const machine = provisioningMachine.provide({
     actors: {
-      issueCertificates: createIssueCertificatesActor(issuer),
+      issueCertificates: createIssueCertificatesActor(metrics ? metrics.timeIssuer(issuer) : issuer),
       tlsResponder: createTlsResponderActor(tlsDeps),
       peer: peerMachine.provide({
         actors: { attestPeer, tlsClient: createTlsClientActor(tlsDeps) },
@@ -87,6 +103,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     },
   });
 
+  const peerObjects = exportPeerObjects({ bus: conn.bus, log });
   let service: ProvisioningService | undefined;
   let projectionQueued = false;
   let stopped = false;
@@ -95,6 +112,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   };
   const project = () => {
     projectionQueued = false;
+    if (!stopped) peerObjects.publish(selectPeerViews(actor.getSnapshot()));
     const props = selectDbusProperties(actor.getSnapshot());
     if (!props.provisioned) {
       service?.publish(props);
@@ -147,7 +165,10 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     for (const close of closers) await close();
     throw err;
   }
+  live.actor = actor;
+  live.owned = !busGone;
   actor.start();
+  const discovery: LldpDiscovery = startLldpDiscovery({ bus: conn.bus, config, log, callTimeoutMs: BUS_CALL_TIMEOUT_MS, send: (e) => actor.send(e) });
   project();
   // A peer that attested us is attested back (mutual trust): its machine decides whether it still must be.
   const unwatchResponder = await watchResponderAttestations({
@@ -175,11 +196,15 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     lost: conn.lost,
     async stop() {
       stopped = true;
+      live.owned = false;
       unwatchTrust();
       if (!busGone) await unwatchResponder().catch(() => undefined);
       trustStore.close();
+      const discoveryClosed = discovery.close().catch(() => undefined);
       actor.stop();
+      peerObjects.close();
       // With the bus gone there is no name to release: waiting for a reply would only delay the exit.
+      if (!busGone) await discoveryClosed;
       if (!busGone) await service?.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
       conn.close();
       await stateStore.flushed().catch(() => undefined);

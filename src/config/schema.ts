@@ -9,6 +9,16 @@ const tcpPort = z.number().int().min(1).max(65535);
 /** The TCP port attestationd serves SPDM on unless configured otherwise (as DMTF's spdm-emu does). */
 export const DEFAULT_SPDM_PORT = 2323;
 
+/** A D-Bus well-known or interface name (dot-separated elements). */
+const dbusName = z
+  .string()
+  .max(255)
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$/, 'must be a D-Bus name such as xyz.openbmc_project.LLDP');
+/** An absolute D-Bus object path other than `/`. */
+const dbusPath = z.string().max(255).regex(/^(\/[A-Za-z0-9_]+)+$/, 'must be a D-Bus object path such as /xyz/openbmc_project/network/lldp');
+/** A D-Bus member (property) name. */
+const dbusMember = z.string().max(255).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a D-Bus property name');
+
 /** A DNS-style identity, as it appears in certificate SANs and LLDP SystemName. */
 export const bmcName = z
   .string()
@@ -60,6 +70,13 @@ export const configSchema = z
     attestation_timeout: seconds(0.1, 3600).default(30),
     token_timeout: seconds(0.1, 600).default(30),
     log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+    lldp_service: dbusName.default('xyz.openbmc_project.LLDP'),
+    lldp_object_root: dbusPath.default('/xyz/openbmc_project/network/lldp'),
+    lldp_interface: dbusName.default('xyz.openbmc_project.Network.LLDP.TLVs'),
+    lldp_name_property: dbusMember.default('SystemName'),
+    lldp_address_property: dbusMember.default('ManagementAddressIPv4'),
+    lldp_max_neighbors: z.number().int().min(1).max(4096).default(256),
+    metrics_port: z.number().int().min(0).max(65535).default(0),
   })
   .superRefine((c, ctx) => {
     if (c.idle_timeout <= c.keepalive_interval + c.keepalive_timeout) {

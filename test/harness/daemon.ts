@@ -78,6 +78,13 @@ export interface DaemonOptions {
   readonly waitForName?: boolean;
   /** Write the config text verbatim instead of JSON of `config`. */
   readonly rawConfig?: string;
+  /**
+   * A command that execs the daemon in place, e.g. `['ip', 'netns', 'exec', NS]` to run it inside a
+   * network namespace (the PID stays the daemon's own).
+   */
+  readonly wrap?: readonly string[];
+  /** How long to wait for the bus name (default STARTUP_DEADLINE_MS). */
+  readonly startTimeoutMs?: number;
 }
 
 /** A daemon process under test; every exit path stops it by PID. */
@@ -117,6 +124,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     env: opts.env,
     busName: SERVICE,
     waitForName: opts.waitForName ?? true,
+    ...(opts.wrap ? { wrap: opts.wrap } : {}),
+    ...(opts.startTimeoutMs ? { startTimeoutMs: opts.startTimeoutMs } : {}),
     files: { dir, confPath, config },
   });
 }
@@ -131,13 +140,18 @@ export interface DaemonProcessOptions {
   readonly env?: Record<string, string>;
   readonly busName: string;
   readonly waitForName: boolean;
+  /** A command (and its arguments) to run node under, e.g. `ip netns exec NS`. */
+  readonly wrap?: readonly string[];
+  /** How long to wait for the bus name (default STARTUP_DEADLINE_MS). */
+  readonly startTimeoutMs?: number;
   /** Where its config lives, handed back on the handle. */
   readonly files: Pick<DaemonHandle, 'dir' | 'confPath' | 'config'>;
 }
 
 /** Spawns a daemon on the private bus and (if asked) waits until it owns its name; every exit path stops it by PID. */
 export async function spawnDaemonProcess(o: DaemonProcessOptions): Promise<DaemonHandle> {
-  const child = spawn(process.execPath, o.args, {
+  const [wrapCmd, ...wrapArgs] = o.wrap ?? [];
+  const child = spawn(wrapCmd ?? process.execPath, wrapCmd ? [...wrapArgs, process.execPath, ...o.args] : o.args, {
     cwd: REPO,
     env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: o.bus.address, ...o.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -164,7 +178,7 @@ export async function spawnDaemonProcess(o: DaemonProcessOptions): Promise<Daemo
     void exit.then(() => (dead = true));
     const owned = await eventually(
       async () => dead || (await busctl(o.bus, 'status', o.busName)).code === 0,
-      STARTUP_DEADLINE_MS,
+      o.startTimeoutMs ?? STARTUP_DEADLINE_MS,
       50,
     );
     if (dead || !owned) {

@@ -57,6 +57,9 @@ const E = {
   responderFailed: { type: 'RESPONDER_FAILED', reason: 'EADDRINUSE' },
   retryListen: { type: 'xstate.after.listenRetry.provisioning.responder.Failed' },
   trust: { type: 'TRUST_UPDATED' },
+  neighbour: { type: 'LLDP_NEIGHBOR', name: 'bmc-n', address: '192.0.2.9', port: 8090 },
+  moved: { type: 'LLDP_NEIGHBOR', name: 'bmc-n', address: '192.0.2.10', port: 8090 },
+  gone: { type: 'LLDP_GONE', name: 'bmc-n' },
 } satisfies Record<string, ModelEvent>;
 
 /** Each delayed event: the state whose timer it is, and its delay. */
@@ -71,7 +74,9 @@ const TIMERS: Record<string, { state: string; ms: (input: ProvisioningInput) => 
 const eventsFor = (s: Snapshot): ModelEvent[] => {
   const selfTimers = [E.renewalDue, E.retryRestore, E.retryRenewal];
   const common: ModelEvent[] = [E.self, E.issued, E.issueFailed, E.restored, E.restoreFailed, E.renewed, E.renewFailed,
-    ...(s.matches({ responder: 'Failed' }) ? [] : selfTimers), E.retryListen, E.peer, E.trust];
+    ...(s.matches({ responder: 'Failed' }) ? [] : selfTimers), E.retryListen, E.peer, E.trust,
+    // Discovery is explored where it meets static peers; the other variants would only grow the graph.
+    ...(s.context.staticPeers.length ? [E.neighbour, E.gone, ...('bmc-n' in s.context.discovered ? [E.moved] : [])] : [])];
   return s.matches({ responder: 'Listening' }) ? [...common, E.inboundUp, E.inboundDown, E.responderFailed] : common;
 };
 
@@ -83,7 +88,7 @@ const eventsFor = (s: Snapshot): ModelEvent[] => {
  */
 const serializeState = (s: Snapshot) =>
   JSON.stringify([s.value, s.context.provisioned, s.context.pendingSelfRequests.length > 0, s.context.peerNames,
-    Object.keys(s.context.inbound), Boolean(s.context.selfError), Boolean(s.context.responderError)]);
+    Object.keys(s.context.inbound), Boolean(s.context.selfError), Boolean(s.context.responderError), s.context.discovered, s.context.departed]);
 
 /** Stories beyond the graph search: requests queued during an issuance, repeated attestation. */
 const SCENARIOS: Record<string, ModelEvent[][]> = {
@@ -97,7 +102,11 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
     [E.self, E.restoreFailed, E.retryRestore, E.self, E.restored, E.trust],
     [E.restoreFailed, E.self, E.issueFailed, E.self, E.issued],
   ],
-  'with static peers': [[E.self, E.issued, E.trust, E.peer]],
+  'with static peers': [
+    [E.self, E.issued, E.trust, E.peer],
+    // A neighbour that moves is dialled at its new address; one that goes stops being dialled.
+    [E.neighbour, E.self, E.issued, E.moved, E.trust, E.gone, E.neighbour, E.trust],
+  ],
 };
 
 /**
@@ -106,7 +115,8 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
  * Connected, else an attesting peer → InProgress, else a static peer → NotConnected.
  */
 function expectedPeerConnected(model: Snapshot): string {
-  const statics = new Set(model.context.staticPeers.map((p) => p.name));
+  // Discovered neighbours are dialled like static peers: refused here, so NotConnected.
+  const statics = new Set([...model.context.staticPeers.map((p) => p.name), ...Object.keys(model.context.discovered)]);
   const status: PeerStatus = Object.keys(model.context.inbound).length
     ? 'Connected'
     : model.context.peerNames.some((n) => !statics.has(n))
@@ -277,7 +287,9 @@ describe('provisioning statechart, replayed on the real actor', () => {
             if (!last.ok) assert.equal(last.failure.code, 'PIN_INCORRECT');
           }
           // A refused static peer dials again when trust or this BMC's credentials change.
-          const dialling = step.state.context.peerNames.filter((n) => step.state.context.staticPeers.some((p) => p.name === n));
+          const dialling = step.state.context.peerNames.filter(
+            (n) => step.state.context.staticPeers.some((p) => p.name === n) || n in step.state.context.discovered,
+          );
           if ((event.type === E.trust.type || event.type === E.renewed.type) && prev && dialling.length) {
             const spawnedNow = dialling.length - (prev.context.peerNames.filter((n) => dialling.includes(n)).length);
             assert.equal(sut.links.started - linksBefore, dialling.length + spawnedNow, `refused peers dial again after ${event.type} (${where})`);

@@ -50,6 +50,13 @@ describe('configuration defaults', () => {
       attestation_timeout: 30,
       token_timeout: 30,
       log_level: 'info',
+      lldp_service: 'xyz.openbmc_project.LLDP',
+      lldp_object_root: '/xyz/openbmc_project/network/lldp',
+      lldp_interface: 'xyz.openbmc_project.Network.LLDP.TLVs',
+      lldp_name_property: 'SystemName',
+      lldp_address_property: 'ManagementAddressIPv4',
+      lldp_max_neighbors: 256,
+      metrics_port: 0,
     });
     assert.equal(config.token, undefined, 'no token means the software token');
     assert.equal(config.stately_inspector_url, undefined);

@@ -1,0 +1,57 @@
+import type { AnyActorRef, SnapshotFrom } from 'xstate';
+import { aggregateStatus, PEER_CONNECTION_STATUS_PREFIX, selectPeerStatus, type PeerStatus } from './dbus-properties.ts';
+import type { Failure } from './failure.ts';
+import type { peerMachine } from './peer.machine.ts';
+import type { provisioningMachine } from './provisioning.machine.ts';
+
+/** What one per-peer D-Bus object shows; a pure function of the snapshots. */
+export interface PeerView {
+  readonly name: string;
+  /** The highest status over this peer's links: our outbound one and its inbound ones. */
+  readonly peerConnected: `${typeof PEER_CONNECTION_STATUS_PREFIX}.${PeerStatus}`;
+  /** The last failure as `CODE: text`, or '' when the peer has none. */
+  readonly lastFailure: string;
+  /** This BMC attested the peer itself (false for trust placed by the operator). */
+  readonly attested: boolean;
+}
+
+type PeerSnapshot = SnapshotFrom<typeof peerMachine>;
+
+/** lastFailure of a discovered peer whose neighbour left. */
+export const DEPARTED = 'LLDP_GONE: no longer announced by LLDP; not dialled until it is back';
+type ProvisioningSnapshot = SnapshotFrom<typeof provisioningMachine>;
+
+const failureText = (f: Failure | undefined) => (f ? (f.message.startsWith(f.code) ? f.message : `${f.code}: ${f.message}`) : '');
+
+/** One view per peer we know (a peer machine) or that holds an inbound link to us, by name. */
+export function selectPeerViews(snapshot: ProvisioningSnapshot): PeerView[] {
+  const views = new Map<string, { statuses: PeerStatus[]; lastFailure: string; attested: boolean }>();
+  const children = snapshot.children as Record<string, AnyActorRef | undefined>;
+  for (const [id, ref] of Object.entries(children)) {
+    if (!id.startsWith('peer:') || !ref) continue;
+    const peer = ref.getSnapshot() as PeerSnapshot;
+    views.set(id.slice('peer:'.length), {
+      statuses: [selectPeerStatus(peer)],
+      lastFailure: failureText(peer.context.lastError),
+      attested: peer.context.attested,
+    });
+  }
+  // A discovered peer whose LLDP neighbour left keeps its object: not dialled, NotConnected, and why.
+  for (const name of snapshot.context.departed) {
+    if (!views.has(name)) views.set(name, { statuses: ['NotConnected'], lastFailure: DEPARTED, attested: false });
+  }
+  for (const [name, conns] of Object.entries(snapshot.context.inbound)) {
+    if (!conns.length) continue;
+    const v = views.get(name) ?? { statuses: [], lastFailure: '', attested: false };
+    v.statuses.push('Connected');
+    views.set(name, v);
+  }
+  return [...views.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, v]) => ({
+      name,
+      peerConnected: `${PEER_CONNECTION_STATUS_PREFIX}.${aggregateStatus(v.statuses)}` as const,
+      lastFailure: v.lastFailure,
+      attested: v.attested,
+    }));
+}

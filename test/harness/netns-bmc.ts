@@ -1,0 +1,81 @@
+/**
+ * Whole BMCs in a rack: for each namespace its own private bus (with the shipped policies), lldpd,
+ * the lldp bridge and provisioningd running inside the namespace, plus a recorder of its per-peer
+ * objects. Everything is stopped by PID through the rack's teardown.
+ */
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
+import { busctl, eventually, IFACE, OBJECT, SERVICE, startDaemon, type DaemonHandle } from './daemon.ts';
+import type { Rack, RackNode } from './netns.ts';
+import { LLDP_BRIDGE_POLICY, startLldpBridge, startLldpd, type NodeBridge, type NodeLldpd } from './netns-lldp.ts';
+import { recordPeerStatus, type PeerStatusRecorder } from './peer-status-recorder.ts';
+import { startPrivateBus, type PrivateBus } from './private-bus.ts';
+import { selfProvisioningFilesExist } from './self-provisioning-files.ts';
+
+/** One BMC of the rack with everything it runs. */
+export interface RackBmc {
+  readonly node: RackNode;
+  readonly bus: PrivateBus;
+  readonly dir: string;
+  readonly config: Record<string, unknown>;
+  lldpd: NodeLldpd;
+  bridge: NodeBridge;
+  daemon: DaemonHandle;
+  recorder: PeerStatusRecorder;
+}
+
+/** Peer-link timings short enough for tests: a silent link is down within 1.5 s, retries ≤ 1 s apart. */
+export const RACK_LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 1, idle_timeout: 3, handshake_timeout: 2, retry_base: 0.2, retry_timer: 1 };
+
+/** Starts provisioningd inside the node's namespace (again, after a kill) and follows its per-peer objects. */
+export async function startRackDaemon(rack: Rack, bmc: Pick<RackBmc, 'node' | 'bus' | 'dir' | 'config'>): Promise<DaemonHandle> {
+  const daemon = await startDaemon({ bus: bmc.bus, dir: bmc.dir, config: bmc.config, wrap: ['ip', 'netns', 'exec', bmc.node.ns], startTimeoutMs: 60_000 });
+  rack.track(daemon.process);
+  return daemon;
+}
+
+/** Starts every BMC of the rack; `extraConfig` is merged into each daemon's configuration. */
+export async function startRackBmcs(rack: Rack, dir: string, buses: PrivateBus[], extraConfig: Record<string, unknown> = {}): Promise<RackBmc[]> {
+  const out: RackBmc[] = [];
+  for (const node of rack.nodes) {
+    const bus = await startPrivateBus({ policies: [LLDP_BRIDGE_POLICY] });
+    buses.push(bus);
+    const bmcDir = join(dir, node.name);
+    mkdirSync(bmcDir, { recursive: true });
+    const lldpd = startLldpd(rack, node, dir);
+    const bridge = await startLldpBridge(rack, bus, lldpd.socket);
+    const config = {
+      name: node.name,
+      port: 8090,
+      interface_id: node.ifname,
+      cert_root: `${join(bmcDir, 'root')}/`,
+      state_dir: join(bmcDir, 'state'),
+      ...RACK_LINK_CONFIG,
+      ...extraConfig,
+    };
+    const recorder = await recordPeerStatus(bus);
+    const daemon = await startRackDaemon(rack, { node, bus, dir: bmcDir, config });
+    out.push({ node, bus, dir: bmcDir, config, lldpd, bridge, daemon, recorder });
+  }
+  return out;
+}
+
+/** `busctl call … ProvisionPeer s <id>` on the BMC's bus; throws with busctl's message if it fails. */
+export async function provisionPeer(bmc: RackBmc, id: string): Promise<void> {
+  const r = await busctl(bmc.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', id);
+  if (r.code !== 0) throw new Error(`${bmc.node.name}: ProvisionPeer ${id}: ${r.stderr.trim()}`);
+  if (id === 'self' && !(await eventually(() => selfProvisioningFilesExist(String(bmc.config['cert_root'])), 30_000))) {
+    throw new Error(`${bmc.node.name}: no certificates after ProvisionPeer self`);
+  }
+}
+
+/**
+ * Trust placed by the harness, standing in for attestation until attestationd exists: `from`'s CA
+ * copied into `to`'s authority directory (which the daemon watches).
+ */
+export function placeTrust(from: RackBmc, to: RackBmc): void {
+  const dir = certPaths(String(to.config['cert_root'])).authorityDir;
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(certPaths(String(from.config['cert_root'])).selfCa, join(dir, `${from.node.name}-ca.pem`));
+}

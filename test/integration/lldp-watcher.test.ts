@@ -1,0 +1,156 @@
+/**
+ * The LLDP watcher against hostile LLDP objects on a real bus: a test process owns
+ * xyz.openbmc_project.LLDP and publishes wrong types, empty, duplicate and malicious values, our own
+ * name, and thousands of neighbours. The watcher keeps the good ones, logs clear lines (rate
+ * limited), stays within lldp_max_neighbors, and never throws.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import dbus from 'dbus-next';
+import { exportObjectManager, type InterfaceMap } from '../../src/dbus/object-manager.ts';
+import { lldpNames } from '../../src/lldp/lldp-names.ts';
+import { watchLldp, type LldpWatcher } from '../../src/lldp/lldp-watcher.ts';
+import type { NeighbourChange } from '../../src/lldp/neighbour-table.ts';
+import { captureLog } from '../harness/capture-log.ts';
+import { eventually } from '../harness/daemon.ts';
+import { LLDP_BRIDGE_POLICY } from '../harness/netns-lldp.ts';
+import { startPrivateBus, type PrivateBus } from '../harness/private-bus.ts';
+
+const { Interface, ACCESS_READ } = dbus.interface;
+const LLDP = 'xyz.openbmc_project.LLDP';
+const TLVS = 'xyz.openbmc_project.Network.LLDP.TLVs';
+const ROOT = '/xyz/openbmc_project/network/lldp';
+const RECEIVE = `${ROOT}/eth1/receive`;
+
+/** A neighbour object whose values may be anything: `sig` picks the D-Bus type of SystemName. */
+class StringTlvs extends Interface {
+  name = '';
+  address = '';
+  get SystemName(): string {
+    return this.name;
+  }
+  get ManagementAddressIPv4(): string {
+    return this.address;
+  }
+}
+StringTlvs.configureMembers({
+  properties: { SystemName: { signature: 's', access: ACCESS_READ }, ManagementAddressIPv4: { signature: 's', access: ACCESS_READ } },
+});
+class IntNameTlvs extends Interface {
+  get SystemName(): number {
+    return 42;
+  }
+  get ManagementAddressIPv4(): string {
+    return '192.0.2.42';
+  }
+}
+IntNameTlvs.configureMembers({
+  properties: { SystemName: { signature: 'i', access: ACCESS_READ }, ManagementAddressIPv4: { signature: 's', access: ACCESS_READ } },
+});
+
+describe('the LLDP watcher against hostile neighbours', () => {
+  let bus: PrivateBus;
+  let server: dbus.MessageBus;
+  let client: dbus.MessageBus;
+  const watchers: LldpWatcher[] = [];
+  const published = new Map<string, InterfaceMap>();
+  let manager: ReturnType<typeof exportObjectManager>;
+
+  before(async () => {
+    bus = await startPrivateBus({ policies: [LLDP_BRIDGE_POLICY] });
+    server = dbus.sessionBus({ busAddress: bus.address });
+    client = dbus.sessionBus({ busAddress: bus.address });
+    manager = exportObjectManager(server, ROOT, () => published);
+    await server.requestName(LLDP, dbus.NameFlag.DO_NOT_QUEUE);
+  });
+  after(async () => {
+    for (const w of watchers) await w.close();
+    server.disconnect();
+    client.disconnect();
+    await bus.stop();
+  });
+
+  const publish = (path: string, name: string, address: string) => {
+    const iface = new StringTlvs(TLVS);
+    iface.name = name;
+    iface.address = address;
+    server.export(path, iface);
+    const props = { [TLVS]: { SystemName: new dbus.Variant('s', name), ManagementAddressIPv4: new dbus.Variant('s', address) } };
+    published.set(path, props);
+    manager.added(path, props);
+    return iface;
+  };
+
+  it('keeps good neighbours, refuses bad ones with clear lines, stays bounded, never throws', async () => {
+    // Present at start (read with GetAll / Introspect): a SystemName of the wrong type, and one good neighbour.
+    server.export(RECEIVE, new IntNameTlvs(TLVS));
+    publish(`${RECEIVE}/n1`, 'bmc-good', '192.0.2.10');
+
+    const captured = captureLog();
+    const changes: NeighbourChange[] = [];
+    const watcher = await watchLldp({
+      bus: client,
+      names: lldpNames({
+        lldp_service: LLDP,
+        lldp_object_root: ROOT,
+        lldp_interface: TLVS,
+        lldp_name_property: 'SystemName',
+        lldp_address_property: 'ManagementAddressIPv4',
+        interface_id: 'eth1',
+      }),
+      ownName: 'bmc-self',
+      maxObjects: 50,
+      log: captured.log,
+      callTimeoutMs: 5000,
+      onChange: (c) => changes.push(c),
+    });
+    watchers.push(watcher);
+    assert.deepEqual(watcher.neighbours(), [{ name: 'bmc-good', address: '192.0.2.10' }], 'read at start');
+    assert.ok(captured.lines().some((l) => /SystemName is not a string \(number\)/.test(l)), captured.lines().join('\n'));
+
+    // Arriving later (InterfacesAdded): every kind of bad value.
+    const bad: Array<[string, string, RegExp]> = [
+      ['', '192.0.2.11', /SystemName is empty/],
+      ['bmc-self', '192.0.2.12', /our own name/],
+      ['../../etc/passwd', '192.0.2.13', /refused/],
+      ['evil\nname\u0007', '192.0.2.14', /refused/],
+      ['x'.repeat(5000), '192.0.2.15', /longer than 253/],
+      ['bmc-noaddr', '', /address is empty/],
+      ['bmc-loop', '127.0.0.1', /loopback/],
+      ['bmc-bcast', '255.255.255.255', /broadcast/],
+      ['bmc-good', '192.0.2.66', /duplicate SystemName bmc-good/],
+    ];
+    for (const [i, [name, address]] of bad.entries()) publish(`${RECEIVE}/b${i}`, name, address);
+    publish(`${RECEIVE}/n2`, 'bmc-late', '192.0.2.20');
+    assert.ok(await eventually(() => watcher.neighbours().some((n) => n.name === 'bmc-late'), 10_000), 'a later good neighbour is taken');
+    for (const [, , reason] of bad) {
+      assert.ok(captured.lines().some((l) => reason.test(l)), `a clear line for ${reason}: ${captured.lines().join('\n')}`);
+    }
+    for (const line of captured.lines()) {
+      assert.ok(line.length < 600, `log lines stay short: ${line.slice(0, 100)}…`);
+      assert.ok(![...line].some((c) => c === '\n' || c === '\u0007'), 'control characters are escaped');
+    }
+    assert.deepEqual(
+      watcher.neighbours().map((n) => n.name).sort(),
+      ['bmc-good', 'bmc-late'],
+    );
+
+    // A malformed signal (wrong body types) is ignored.
+    server.send(dbus.Message.newSignal(ROOT, 'org.freedesktop.DBus.ObjectManager', 'InterfacesAdded', 's', ['not a path']));
+
+    // Thousands of neighbours: the table stops at lldp_max_neighbors; the log is rate limited.
+    const before = captured.lines().length;
+    for (let i = 0; i < 3000; i++) publish(`${RECEIVE}/f${i}`, `flood-${i}`, `10.${(i >> 8) & 255}.${i & 255}.1`);
+    assert.ok(await eventually(() => watcher.neighbours().length >= 40, 30_000, 100));
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.ok(watcher.neighbours().length <= 50, `bounded: ${watcher.neighbours().length}`);
+    const floodLines = captured.lines().length - before;
+    assert.ok(floodLines < 100, `the flood logged ${floodLines} lines, not thousands`);
+
+    // Removal: a good neighbour going away is reported gone; the duplicate then takes its name.
+    server.unexport(`${RECEIVE}/n1`, undefined as unknown as dbus.interface.Interface);
+    published.delete(`${RECEIVE}/n1`);
+    manager.removed(`${RECEIVE}/n1`, [TLVS]);
+    assert.ok(await eventually(() => changes.some((c) => c.type === 'up' && c.neighbour.address === '192.0.2.66'), 10_000), JSON.stringify(changes.slice(0, 5)));
+  });
+});

@@ -1,0 +1,79 @@
+/**
+ * metrics_port: a real daemon on a private bus serves Prometheus text and /healthz on loopback;
+ * the figures follow what the daemon does (self-provisioning, a static peer that never answers).
+ */
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { afterEach, describe, it } from 'node:test';
+import { useBusFixture } from '../harness/bus-fixture.ts';
+import { busctl, eventually, freePort, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
+
+const get = async (port: number, path: string, method = 'GET') => {
+  const r = await fetch(`http://127.0.0.1:${port}${path}`, { method, signal: AbortSignal.timeout(10_000) });
+  return { status: r.status, text: await r.text(), type: r.headers.get('content-type') ?? '' };
+};
+/** The value of one sample line, e.g. `provisioning_peers{state="Connected"}`. */
+const sample = (text: string, series: string): number | undefined => {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+};
+
+describe('metrics and health (metrics_port)', () => {
+  const fixture = useBusFixture();
+  afterEach(() => fixture.stopDaemons());
+
+  it('serves /metrics and /healthz on 127.0.0.1 only, and the figures follow the daemon', async () => {
+    const port = await freePort();
+    const deadPeer = await freePort();
+    await fixture.startDaemon({
+      config: { name: 'bmc-m', metrics_port: port, peers: [{ name: 'bmc-x', address: '127.0.0.1', port: deadPeer }], retry_base: 0.1, retry_timer: 0.5 },
+    });
+    const health = await get(port, '/healthz');
+    assert.equal(health.status, 200, health.text);
+    assert.equal(health.text, 'ok\n');
+
+    let m = await get(port, '/metrics');
+    assert.equal(m.status, 200);
+    assert.match(m.type, /^text\/plain; version=0\.0\.4/);
+    assert.equal(sample(m.text, 'provisioning_provisioned'), 0);
+    assert.equal(sample(m.text, 'provisioning_peers{state="NotDetermined"}'), 0);
+    assert.equal(sample(m.text, 'provisioning_certificate_expiry_timestamp_seconds{certificate="leaf"}'), undefined, 'no leaf yet');
+
+    const r = await busctl(fixture.bus(), 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(
+      await eventually(async () => {
+        m = await get(port, '/metrics');
+        return (sample(m.text, 'provisioning_link_failures_total{reason="connect_failed"}') ?? 0) >= 2;
+      }, 30_000, 200),
+      `the unreachable static peer shows up as connect failures:\n${m.text}`,
+    );
+    assert.equal(sample(m.text, 'provisioning_provisioned'), 1);
+    assert.equal(sample(m.text, 'provisioning_token_call_duration_seconds_count{reason="provision",result="ok"}'), 1, 'one timed issuance');
+    const expiry = sample(m.text, 'provisioning_certificate_expiry_timestamp_seconds{certificate="leaf"}') ?? 0;
+    assert.ok(expiry > Date.now() / 1000 + 3600, `leaf expiry in the future: ${expiry}`);
+    const down = (sample(m.text, 'provisioning_peers{state="NotConnected"}') ?? 0) + (sample(m.text, 'provisioning_peers{state="InProgress"}') ?? 0);
+    assert.equal(down, 1, 'the one peer is NotConnected or being dialled');
+    assert.ok((sample(m.text, 'provisioning_handshakes_total{direction="outbound",result="failed"}') ?? 0) >= 2);
+
+    assert.equal((await get(port, '/metrics', 'POST')).status, 405);
+    assert.equal((await get(port, '/other')).status, 404);
+    // 127.0.0.2 is loopback too: a server bound to every address would answer there.
+    const reached = await new Promise<boolean>((resolve) => {
+      const s = connect({ host: '127.0.0.2', port });
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    assert.equal(reached, false, 'listens on 127.0.0.1 only');
+  });
+
+  it('metrics_port 0 (the default) opens no port', async () => {
+    const port = await freePort();
+    const d = await fixture.startDaemon({ config: { name: 'bmc-n' } });
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }));
+    assert.doesNotMatch(d.output(), /metrics at/);
+  });
+});

@@ -1,0 +1,92 @@
+/**
+ * Per-peer objects: a BMC with two static peers, one up and one that never answers. The aggregate
+ * peerConnected says Connected; the per-peer objects tell the operator which one is down and why,
+ * through busctl, GetManagedObjects (also as a non-root reader) and `busctl tree`.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
+import { useBusFixture } from '../harness/bus-fixture.ts';
+import { busctl, eventually, freePort, getProperty, IFACE, OBJECT, SERVICE, STATUS, type DaemonHandle } from '../harness/daemon.ts';
+import { dbusSend } from '../harness/dbus-send.ts';
+import type { PrivateBus } from '../harness/private-bus.ts';
+import { selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
+
+const PEER_IFACE = 'xyz.openbmc_project.Provisioning.Peer';
+const CONNECTED = `${STATUS}.Connected`;
+const NOT_CONNECTED = `${STATUS}.NotConnected`;
+const LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 1, idle_timeout: 3, handshake_timeout: 2, retry_base: 0.2, retry_timer: 1 };
+const DEADLINE_MS = 30_000;
+
+/** A per-peer property as busctl prints it, unquoted. */
+async function peerProperty(bus: PrivateBus, path: string, name: string): Promise<string | undefined> {
+  const r = await busctl(bus, 'get-property', SERVICE, path, PEER_IFACE, name);
+  if (r.code !== 0) return undefined;
+  const text = r.stdout.trim();
+  return text.startsWith('s ') ? (JSON.parse(text.slice(2)) as string) : text.replace(/^b /, '');
+}
+
+describe('per-peer D-Bus objects', () => {
+  const fixture = useBusFixture();
+
+  it('each peer has its own peerConnected and lastFailure; the ObjectManager lists them', async () => {
+    const [portA, portB, deadPort] = [await freePort(), await freePort(), await freePort()];
+    const busA = fixture.bus();
+    const busB = await fixture.newBus();
+    const cfg = (name: string, port: number, peers: object[]) => {
+      const dir = fixture.tempDir(`pd-${name}-`);
+      return { dir, config: { name, port, cert_root: `${join(dir, 'root')}/`, state_dir: join(dir, 'state'), peers, ...LINK_CONFIG } };
+    };
+    const a = cfg('bmc-a', portA, [
+      { name: 'bmc-b', address: '127.0.0.1', port: portB },
+      { name: 'bmc-c', address: '127.0.0.1', port: deadPort },
+    ]);
+    const b = cfg('bmc-b', portB, [{ name: 'bmc-a', address: '127.0.0.1', port: portA }]);
+    const daemons: Array<[DaemonHandle, PrivateBus, typeof a]> = [];
+    for (const [bus, c] of [[busA, a], [busB, b]] as const) {
+      const d = await fixture.startDaemon({ bus, dir: c.dir, config: c.config });
+      daemons.push([d, bus, c]);
+      const r = await busctl(bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+      assert.equal(r.code, 0, r.stderr);
+      const root = String(c.config.cert_root);
+      assert.ok(await eventually(() => selfProvisioningFilesExist(root), DEADLINE_MS));
+    }
+    for (const [from, to] of [[a, b], [b, a]] as const) {
+      const dir = certPaths(String(to.config.cert_root)).authorityDir;
+      mkdirSync(dir, { recursive: true });
+      copyFileSync(certPaths(String(from.config.cert_root)).selfCa, join(dir, `${from.config.name}-ca.pem`));
+    }
+    const pathB = `${OBJECT}/peers/bmc_2db`;
+    const pathC = `${OBJECT}/peers/bmc_2dc`;
+    const [dA] = daemons[0] ?? [];
+
+    assert.ok(await eventually(async () => (await peerProperty(busA, pathB, 'peerConnected')) === CONNECTED, DEADLINE_MS), `bmc-b Connected\n${dA?.output()}`);
+    assert.ok(await eventually(async () => (await peerProperty(busA, pathC, 'peerConnected')) === NOT_CONNECTED, DEADLINE_MS), 'bmc-c NotConnected');
+    assert.equal(await getProperty(busA, 'peerConnected'), CONNECTED, 'the root property keeps its meaning: the highest link');
+    assert.match((await peerProperty(busA, pathC, 'lastFailure')) ?? '', /^LINK_FAILED: /, 'bmc-c says why');
+    // A failure before trust was placed is cleared once bmc-a's own link to bmc-b is up.
+    assert.ok(await eventually(async () => (await peerProperty(busA, pathB, 'lastFailure')) === '', DEADLINE_MS), 'no failure left on bmc-b');
+    assert.equal(await peerProperty(busA, pathB, 'attested'), 'false', 'trust was placed by the operator, not attested');
+
+    const tree = await busctl(busA, 'tree', SERVICE);
+    assert.match(tree.stdout, /\/xyz\/openbmc_project\/Provisioning\/peers\/bmc_2db/);
+    assert.match(tree.stdout, /\/xyz\/openbmc_project\/Provisioning\/peers\/bmc_2dc/);
+
+    // GetManagedObjects, as a reader who is not root (the shipped policy allows it).
+    const managed = await dbusSend({ bus: busA, method: 'org.freedesktop.DBus.ObjectManager.GetManagedObjects', asNobody: true });
+    assert.equal(managed.code, 0, managed.stderr);
+    assert.match(managed.stdout, /object path "\/xyz\/openbmc_project\/Provisioning\/peers\/bmc_2db"/);
+    assert.match(managed.stdout, /string "xyz.openbmc_project.Provisioning.Peer"/);
+    assert.match(managed.stdout, /PeerConnectionStatus\.Connected/);
+
+    // bmc-b dies: its object says so, the other peer's object is unchanged in meaning.
+    const [dB] = daemons[1] ?? [];
+    dB?.kill('SIGKILL');
+    await dB?.exited();
+    assert.ok(await eventually(async () => (await peerProperty(busA, pathB, 'peerConnected')) === NOT_CONNECTED, DEADLINE_MS), 'bmc-b NotConnected');
+    assert.match((await peerProperty(busA, pathB, 'lastFailure')) ?? '', /^LINK_(DOWN|FAILED): /);
+    assert.equal(await getProperty(busA, 'peerConnected'), NOT_CONNECTED);
+  });
+});
