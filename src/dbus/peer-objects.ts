@@ -7,7 +7,7 @@ import { escapePathLabel } from './object-path-label.ts';
 
 const { Interface, ACCESS_READ } = dbus.interface;
 
-/** The per-peer interface of contracts.md. */
+/** The per-peer interface (docs/dbus-api.md, "Per-peer objects"). */
 export const PEER_INTERFACE = 'xyz.openbmc_project.Provisioning.Peer';
 /** Parent of the per-peer objects. */
 export const PEERS_PATH = `${PROVISIONING_PATH}/peers`;
