@@ -4,7 +4,7 @@
  * identity, serving SPDM on its segment address) and provisioningd. The BMCs find each other by
  * LLDP; one ProvisionPeer(<neighbour>) on bmc-1 has bmc-1 attest bmc-2 over the veth, bmc-2 attests
  * bmc-1 back because it is the neighbour at the address that attested it, and both per-peer
- * objects end Connected and attested.
+ * objects end Connected and attested. A restarted provisioningd reconnects on the trust on disk.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -16,7 +16,7 @@ import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { busctl, getProperty, SERVICE, STATUS } from '../harness/daemon.ts';
 import { createRack, type Rack } from '../harness/netns.ts';
 import { startRackAttestationds, type RackAttestationd } from '../harness/netns-attestationd.ts';
-import { provisionPeer, startRackBmcs, type RackBmc } from '../harness/netns-bmc.ts';
+import { provisionPeer, startRackBmcs, startRackDaemon, type RackBmc } from '../harness/netns-bmc.ts';
 import type { PrivateBus } from '../harness/private-bus.ts';
 
 /** Deadline for each step: an attestation round trip each way plus link retries, on a loaded machine. */
@@ -59,7 +59,7 @@ describe('a rack of two BMCs in network namespaces, trust only through attestati
     assert.ok(hit, `${what}: ${of.node.name} never saw ${peer.node.name} ${status}; timeline ${JSON.stringify(of.recorder.changes.filter((c) => c.peer === peer.node.name).map((c) => c.status))}\n${logs()}`);
   };
 
-  it('self-provision → LLDP discovery → ProvisionPeer(bmc-2) on bmc-1 alone → mutual attestation over the veth → Connected and attested on both sides', async () => {
+  it('self-provision → LLDP discovery → ProvisionPeer(bmc-2) on bmc-1 alone → mutual attestation over the veth → Connected and attested on both sides; a restarted daemon reconnects on the attested trust', async () => {
     rack = await createRack({ size: 2, subnet: 78 });
     bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 30 });
     attestationds = await startRackAttestationds(rack, bmcs);
@@ -95,5 +95,17 @@ describe('a rack of two BMCs in network namespaces, trust only through attestati
     }
     // bmc-2 attested bmc-1 back because bmc-1, its LLDP neighbour at that address, had attested it.
     assert.match(b.daemon.output(), new RegExp(`attested by ${a.node.address.replaceAll('.', '\\.')} \\(${a.node.name}\\)`));
+
+    // The attested CAs are on disk: bmc-2's provisioningd killed and restarted comes back Connected
+    // on both sides with no new ProvisionPeer and no new attestation.
+    since = Date.now();
+    b.daemon.kill('SIGKILL');
+    await b.daemon.exited();
+    await reaches(a, b, 'NotConnected', since, 'after bmc-2 was killed');
+    since = Date.now();
+    b.daemon = await startRackDaemon(rack, b);
+    await reaches(a, b, 'Connected', since, 'after bmc-2 restarted');
+    await reaches(b, a, 'Connected', since, 'bmc-2 after its restart');
+    assert.doesNotMatch(b.daemon.output(), /attesting bmc-1/, 'the restarted bmc-2 did not need to attest again');
   });
 });
