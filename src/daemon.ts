@@ -8,7 +8,8 @@ import { createIssueCertificatesActor, type CertificateIssuing } from './actors/
 import { createTlsClientActor } from './actors/tls-client.actor.ts';
 import { createTlsResponderActor } from './actors/tls-responder.actor.ts';
 import { createAttestPeerActor } from './attestation/attest-peer.actor.ts';
-import { plainAddress, watchResponderAttestations } from './attestation/responder-attestations.ts';
+import { attestBackTargets } from './attestation/attest-back-targets.ts';
+import { watchResponderAttestations } from './attestation/responder-attestations.ts';
 import type { Config } from './config/schema.ts';
 import { exportPeerObjects } from './dbus/peer-objects.ts';
 import { exportProvisioningService, type ProvisioningService } from './dbus/provisioning-service.ts';
@@ -176,12 +177,13 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     log,
     busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
     onAttested: (address) => {
-      const peers = config.peers.filter((p) => plainAddress(p.address) === address);
-      log.info(`attested by ${address}${peers.length ? ` (${peers.map((p) => p.name).join(', ')})` : ': no static peer there'}`, {
+      const snapshot = actor.getSnapshot();
+      const names = attestBackTargets(address, snapshot.context);
+      log.info(`attested by ${address}${names.length ? ` (${names.join(', ')})` : ': no static peer or LLDP neighbour there'}`, {
         event: 'RESPONDER_ATTESTED',
       });
-      const children = actor.getSnapshot().children as Record<string, { send(e: { type: 'ATTEST_BACK' }): void } | undefined>;
-      for (const p of peers) children[peerChildId(p.name)]?.send({ type: 'ATTEST_BACK' });
+      const children = snapshot.children as Record<string, { send(e: { type: 'ATTEST_BACK' }): void } | undefined>;
+      for (const name of names) children[peerChildId(name)]?.send({ type: 'ATTEST_BACK' });
     },
   }).catch((err: unknown) => {
     log.warn(`not watching the attestation responder (peers that attest us are not attested back): ${err instanceof Error ? err.message : String(err)}`);

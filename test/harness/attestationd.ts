@@ -65,7 +65,7 @@ export async function createAttestationd(o: {
   const spki = publicPem.replace(/-----(BEGIN|END) PUBLIC KEY-----/g, '').replace(/\s+/g, '');
   const identity = await createSpdmTestIdentity({ curve: 'P-256', leafSpki: new Uint8Array(Buffer.from(spki, 'base64')), name: `${o.name} device identity` });
   writeFileSync(String(config['identity_chain']), identity.chainPem);
-  return { dir: o.dir, confPath, config, rootPem: identity.rootPem, spdmPort };
+  return { dir: o.dir, confPath, config, rootPem: identity.rootPem, spdmPort: Number(config['spdm_port']) };
 }
 
 /** Writes the roots file of `setup`: the identity roots it accepts from peers. */
@@ -92,6 +92,9 @@ export async function startAttestationd(o: {
   env?: Record<string, string>;
   waitForName?: boolean;
   entry?: AttestationdEntry;
+  /** A command the process runs under (e.g. `ip netns exec NS`), as for provisioningd. */
+  wrap?: readonly string[];
+  startTimeoutMs?: number;
 }): Promise<DaemonHandle> {
   return spawnDaemonProcess({
     label: 'attestationd',
@@ -100,6 +103,8 @@ export async function startAttestationd(o: {
     env: o.env,
     busName: ATTESTATION_SERVICE,
     waitForName: o.waitForName ?? true,
+    ...(o.wrap ? { wrap: o.wrap } : {}),
+    ...(o.startTimeoutMs ? { startTimeoutMs: o.startTimeoutMs } : {}),
     files: { dir: o.setup.dir, confPath: o.setup.confPath, config: o.setup.config },
   });
 }

@@ -1,0 +1,111 @@
+/**
+ * The rack scenario with attestation and no trust placed by hand: two BMCs as network namespaces
+ * on a veth pair, each with its own bus, lldpd + lldp bridge, software token, attestationd (its own
+ * identity, serving SPDM on its segment address) and provisioningd. The BMCs find each other by
+ * LLDP; one ProvisionPeer(<neighbour>) on bmc-1 has bmc-1 attest bmc-2 over the veth, bmc-2 attests
+ * bmc-1 back because it is the neighbour at the address that attested it, and both per-peer
+ * objects end Connected and attested. A restarted provisioningd reconnects on the trust on disk.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { PEER_INTERFACE, peerObjectPath } from '../../src/dbus/peer-objects.ts';
+import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
+import { busctl, getProperty, SERVICE, STATUS } from '../harness/daemon.ts';
+import { createRack, type Rack } from '../harness/netns.ts';
+import { startRackAttestationds, type RackAttestationd } from '../harness/netns-attestationd.ts';
+import { provisionPeer, startRackBmcs, startRackDaemon, type RackBmc } from '../harness/netns-bmc.ts';
+import type { PrivateBus } from '../harness/private-bus.ts';
+
+/** Deadline for each step: an attestation round trip each way plus link retries, on a loaded machine. */
+const STEP_MS = 60_000;
+
+const authorityFiles = (bmc: RackBmc) => {
+  const dir = certPaths(String(bmc.config['cert_root'])).authorityDir;
+  return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.pem')) : [];
+};
+
+/** A property of `of`'s per-peer object for `peer`, as busctl prints it (`b true`, `s "…"`). */
+const peerProperty = async (of: RackBmc, peer: RackBmc, name: string) => {
+  const r = await busctl(of.bus, 'get-property', SERVICE, peerObjectPath(peer.node.name), PEER_INTERFACE, name);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim();
+};
+
+describe('a rack of two BMCs in network namespaces, trust only through attestation', () => {
+  let rack: Rack | undefined;
+  const buses: PrivateBus[] = [];
+  let bmcs: RackBmc[] = [];
+  let attestationds: RackAttestationd[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'rack-att-'));
+  after(async () => {
+    for (const b of bmcs) b.recorder.close();
+    await rack?.teardown();
+    for (const b of buses) await b.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const logs = () =>
+    bmcs
+      .map((b, i) => {
+        const tail = (s: string | undefined) => (s ?? '').split('\n').slice(-40).join('\n');
+        return `--- ${b.node.name}\n${tail(b.daemon.output())}\n--- ${b.node.name} attestationd\n${tail(attestationds[i]?.daemon.output())}`;
+      })
+      .join('\n');
+  const reaches = async (of: RackBmc, peer: RackBmc, status: string, since: number, what: string) => {
+    const hit = await of.recorder.waitFor((c) => c.peer === peer.node.name && c.status === status && !c.failureOnly, { since, timeoutMs: STEP_MS });
+    assert.ok(hit, `${what}: ${of.node.name} never saw ${peer.node.name} ${status}; timeline ${JSON.stringify(of.recorder.changes.filter((c) => c.peer === peer.node.name).map((c) => c.status))}\n${logs()}`);
+  };
+
+  it('self-provision → LLDP discovery → ProvisionPeer(bmc-2) on bmc-1 alone → mutual attestation over the veth → Connected and attested on both sides; a restarted daemon reconnects on the attested trust', async () => {
+    rack = await createRack({ size: 2, subnet: 78 });
+    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 30 });
+    attestationds = await startRackAttestationds(rack, bmcs);
+    const [a, b] = bmcs;
+    assert.ok(a && b);
+
+    let since = Date.now();
+    for (const bmc of bmcs) await provisionPeer(bmc, 'self');
+    // Discovered and dialled, but nobody trusts anybody: each side's handshake is refused.
+    for (const [x, y] of [[a, b], [b, a]] as const) {
+      const refused = await x.recorder.waitFor((c) => c.peer === y.node.name && (c.lastFailure ?? '').startsWith('LINK_REJECTED'), { since, timeoutMs: STEP_MS });
+      assert.ok(refused, `${x.node.name} discovered ${y.node.name} and was refused without trust\n${logs()}`);
+    }
+    assert.deepEqual([authorityFiles(a), authorityFiles(b)], [[], []], 'no CA was placed by hand');
+    assert.equal(await peerProperty(a, b, 'attested'), 'b false');
+
+    since = Date.now();
+    await provisionPeer(a, b.node.name);
+    await reaches(a, b, 'Connected', since, 'after ProvisionPeer(bmc-2) on bmc-1');
+    await reaches(b, a, 'Connected', since, 'bmc-2, which nobody asked');
+    for (const bmc of bmcs) assert.equal(await getProperty(bmc.bus, 'peerConnected'), `${STATUS}.Connected`, `${bmc.node.name}: the aggregate agrees`);
+
+    // Each side attested the other itself, over the segment, and trusts the other's CA for its name only.
+    for (const [self, peer] of [[a, b], [b, a]] as const) {
+      assert.equal(await peerProperty(self, peer, 'attested'), 'b true', `${self.node.name} attested ${peer.node.name}`);
+      assert.equal(await peerProperty(self, peer, 'peerConnected'), `s "${STATUS}.Connected"`);
+      assert.match(self.daemon.output(), new RegExp(`attesting ${peer.node.name} at ${peer.node.address.replaceAll('.', '\\.')} \\(SPDM port 2323\\)`));
+      const files = authorityFiles(self);
+      assert.equal(files.length, 1, `${self.node.name}: ${files.join(', ')}`);
+      const text = readFileSync(join(certPaths(String(self.config['cert_root'])).authorityDir, files[0] ?? ''), 'utf8');
+      assert.match(text, new RegExp(`^Attested-Name: ${peer.node.name}\\n-----BEGIN CERTIFICATE-----`));
+      assert.equal(text.slice(text.indexOf('-----BEGIN')), `${readFileSync(certPaths(String(peer.config['cert_root'])).selfCa, 'utf8').trim()}\n`);
+    }
+    // bmc-2 attested bmc-1 back because bmc-1, its LLDP neighbour at that address, had attested it.
+    assert.match(b.daemon.output(), new RegExp(`attested by ${a.node.address.replaceAll('.', '\\.')} \\(${a.node.name}\\)`));
+
+    // The attested CAs are on disk: bmc-2's provisioningd killed and restarted comes back Connected
+    // on both sides with no new ProvisionPeer and no new attestation.
+    since = Date.now();
+    b.daemon.kill('SIGKILL');
+    await b.daemon.exited();
+    await reaches(a, b, 'NotConnected', since, 'after bmc-2 was killed');
+    since = Date.now();
+    b.daemon = await startRackDaemon(rack, b);
+    await reaches(a, b, 'Connected', since, 'after bmc-2 restarted');
+    await reaches(b, a, 'Connected', since, 'bmc-2 after its restart');
+    assert.doesNotMatch(b.daemon.output(), /attesting bmc-1/, 'the restarted bmc-2 did not need to attest again');
+  });
+});
