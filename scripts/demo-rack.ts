@@ -1,5 +1,6 @@
 // The two-BMC part of `pnpm -s demo` (as root): two BMCs as network namespaces on a veth pair,
-// each with its own private bus, lldpd + lldp bridge and provisioningd; prints a timeline of both
+// each with its own private bus, lldpd + lldp bridge, attestationd and provisioningd, trusting each
+// other only through attestation (one ProvisionPeer, mutual SPDM attestation); prints a timeline of both
 // statecharts and the inspector URL. Everything is stopped by PID and the namespaces removed.
 import { mkdtempSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server } from 'node:net';
@@ -8,7 +9,8 @@ import { join } from 'node:path';
 import { peerObjectPath } from '../src/dbus/peer-objects.ts';
 import { busctl, freePort, getProperty, SERVICE, type DaemonHandle } from '../test/harness/daemon.ts';
 import { createRack, type Rack } from '../test/harness/netns.ts';
-import { placeTrust, provisionPeer, startRackBmcs, type RackBmc } from '../test/harness/netns-bmc.ts';
+import { startRackAttestationds } from '../test/harness/netns-attestationd.ts';
+import { provisionPeer, startRackBmcs, type RackBmc } from '../test/harness/netns-bmc.ts';
 import type { PrivateBus } from '../test/harness/private-bus.ts';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -73,9 +75,10 @@ export async function rackDemo(): Promise<void> {
   try {
     rack = await createRack({ size: 2 });
     say(`two BMCs as network namespaces: ${rack.nodes.map((n) => `${n.name} (${n.ns}, ${n.ifname} ${n.address})`).join(', ')}`);
-    say('each runs its own private bus, lldpd (tx-interval 1 s), the lldp bridge and provisioningd; starting…');
+    say('each runs its own private bus, lldpd (tx-interval 1 s), the lldp bridge, attestationd (its own identity) and provisioningd; starting…');
     const t0 = Date.now();
-    bmcs = await startRackBmcs(rack, dir, buses, { inspect_port: INSPECT_PORT });
+    bmcs = await startRackBmcs(rack, dir, buses, { inspect_port: INSPECT_PORT, attestation_timeout: 30 });
+    await startRackAttestationds(rack, bmcs);
     const [a, b] = bmcs;
     if (!a || !b) throw new Error('the rack has two BMCs');
     stopTimeline = timeline(bmcs, t0);
@@ -87,16 +90,12 @@ export async function rackDemo(): Promise<void> {
     for (const [x, y] of [[a, b], [b, a]] as const) {
       await x.recorder.waitFor((c) => c.peer === y.node.name && (c.lastFailure ?? '').startsWith('LINK_REJECTED'), { since: t0, timeoutMs: 30_000 });
     }
-    say('\nTrust placed by the demo (no attestationd runs in this rack yet): each CA copied into the other\'s authority/.');
-    placeTrust(a, b);
-    placeTrust(b, a);
+    say(`\nNo CA is placed by hand. ${a.node.name} attests ${b.node.name} over SPDM; ${b.node.name} attests it back.`);
     const since = Date.now();
+    say(`$ busctl call … ProvisionPeer s ${b.node.name}   (on ${a.node.name})`);
+    await provisionPeer(a, b.node.name);
     for (const [x, y] of [[a, b], [b, a]] as const) {
-      say(`$ busctl call … ProvisionPeer s ${y.node.name}   (on ${x.node.name})`);
-      await provisionPeer(x, y.node.name);
-    }
-    for (const [x, y] of [[a, b], [b, a]] as const) {
-      const hit = await x.recorder.waitFor((c) => c.peer === y.node.name && c.status === 'Connected' && !c.failureOnly, { since, timeoutMs: 30_000 });
+      const hit = await x.recorder.waitFor((c) => c.peer === y.node.name && c.status === 'Connected' && !c.failureOnly, { since, timeoutMs: 90_000 });
       if (!hit) throw new Error(`${x.node.name} never connected to ${y.node.name}`);
     }
     stopTimeline();
@@ -105,7 +104,8 @@ export async function rackDemo(): Promise<void> {
       const tree = await busctl(x.bus, 'tree', '--list', SERVICE);
       say(`  ${x.node.name}: ${tree.stdout.trim().split('\n').filter((p) => p.includes('/peers/')).join(' ')}`);
       const status = await busctl(x.bus, 'get-property', SERVICE, peerObjectPath(y.node.name), 'xyz.openbmc_project.Provisioning.Peer', 'peerConnected');
-      say(`    peers/${y.node.name}: peerConnected ${status.stdout.trim()}; root peerConnected ${await getProperty(x.bus, 'peerConnected')}`);
+      const attested = await busctl(x.bus, 'get-property', SERVICE, peerObjectPath(y.node.name), 'xyz.openbmc_project.Provisioning.Peer', 'attested');
+      say(`    peers/${y.node.name}: peerConnected ${status.stdout.trim()}, attested ${attested.stdout.trim()}; root peerConnected ${await getProperty(x.bus, 'peerConnected')}`);
     }
 
     if (process.stdin.isTTY) {
