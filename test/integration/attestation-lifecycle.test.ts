@@ -12,7 +12,7 @@ import { ATTESTATION_SERVICE } from '../../src/attestationd/names.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { attestationdArgs, createAttestationd, startAttestationd, writeManifest, writeRoots } from '../harness/attestationd.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
-import { busctl, REPO } from '../harness/daemon.ts';
+import { busctl, eventually, REPO } from '../harness/daemon.ts';
 import { startSoftHsmToken } from '../harness/softhsm.ts';
 import { createSpdmTestIdentity } from '../harness/spdm-identity.ts';
 
@@ -92,7 +92,11 @@ describe('attestationd lifecycle', () => {
       if (!reason) await new Promise((res) => setTimeout(res, 100));
     }
     assert.match(reason, /^NO_PROVISIONING_CA: .*not provisioned yet/, d.output());
-    assert.match(d.output(), /attested by 127\.0\.0\.1:\d+: signed measurements served/);
+    // The responder logs its side when the requester's connection closes, which may come just
+    // after the requester's verdict: wait for the line rather than race it.
+    const served = /attested by 127\.0\.0\.1:\d+: signed measurements served/;
+    await eventually(() => served.test(d.output()), 10_000);
+    assert.match(d.output(), served);
 
     d.kill('SIGTERM');
     const exit = await withTimeout(d.exited(), 15_000, 'attestationd exit');
