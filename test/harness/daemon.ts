@@ -23,10 +23,10 @@ export function freePort(): Promise<number> {
   return claimPorts(1);
 }
 
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-export function acceptsConnections(port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on host:port (default 127.0.0.1). */
+export function acceptsConnections(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
+    const s = connect({ host, port });
     s.once('connect', () => {
       s.destroy();
       resolve(true);

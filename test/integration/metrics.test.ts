@@ -3,10 +3,9 @@
  * the figures follow what the daemon does (self-provisioning, a static peer that never answers).
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { useBusFixture } from '../harness/bus-fixture.ts';
-import { busctl, eventually, freePort, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
+import { acceptsConnections, busctl, eventually, freePort, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
 
 const get = async (port: number, path: string, method = 'GET') => {
   const r = await fetch(`http://127.0.0.1:${port}${path}`, { method, signal: AbortSignal.timeout(10_000) });
@@ -59,14 +58,7 @@ describe('metrics and health (metrics_port)', () => {
     assert.equal((await get(port, '/metrics', 'POST')).status, 405);
     assert.equal((await get(port, '/other')).status, 404);
     // 127.0.0.2 is loopback too: a server bound to every address would answer there.
-    const reached = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.2', port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
+    const reached = await acceptsConnections(port, '127.0.0.2');
     assert.equal(reached, false, 'listens on 127.0.0.1 only');
   });
 

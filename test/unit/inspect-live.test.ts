@@ -2,10 +2,10 @@
 // with small test actors, feed the store, the inspector server (on 127.0.0.1) and the Stately
 // forwarder; what a page or a Stately inspector receives is checked over real HTTP/WebSocket.
 import { daemonInput } from '../harness/daemon-input.ts';
-import { freePort } from '../harness/daemon.ts';
+import { acceptsConnections, freePort } from '../harness/daemon.ts';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { connect, createServer as createTcpServer } from 'node:net';
+import { createServer as createTcpServer } from 'node:net';
 import { after, afterEach, describe, it } from 'node:test';
 import { Script } from 'node:vm';
 import { createWebSocketInspector, createWebSocketReceiver } from '@statelyai/inspect';
@@ -219,14 +219,7 @@ describe('the inspector server', () => {
     const { inspector, port } = await started();
     assert.equal(inspector.url, `http://127.0.0.1:${port}/`);
     // 127.0.0.2 is loopback too: a server bound to all addresses would answer there.
-    const reached = await new Promise<boolean>((resolve) => {
-      const s = connect({ host: '127.0.0.2', port });
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => resolve(false));
-    });
+    const reached = await acceptsConnections(port, '127.0.0.2');
     assert.equal(reached, false, 'not reachable on 127.0.0.2');
   });
 
