@@ -7,7 +7,7 @@
  * objects end Connected and attested. A restarted provisioningd reconnects on the trust on disk.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -16,7 +16,7 @@ import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { busctl, getProperty, SERVICE, STATUS } from '../harness/daemon.ts';
 import { createRack, type Rack } from '../harness/netns.ts';
 import { startRackAttestationds, type RackAttestationd } from '../harness/netns-attestationd.ts';
-import { provisionPeer, startRackBmcs, startRackDaemon, type RackBmc } from '../harness/netns-bmc.ts';
+import { expectPeerStatus, provisionPeer, startRackBmcs, startRackDaemon, stopRackBmcs, type RackBmc } from '../harness/netns-bmc.ts';
 import type { PrivateBus } from '../harness/private-bus.ts';
 
 /** Deadline for each step: an attestation round trip each way plus link retries, on a loaded machine. */
@@ -40,12 +40,7 @@ describe('a rack of two BMCs in network namespaces, trust only through attestati
   let bmcs: RackBmc[] = [];
   let attestationds: RackAttestationd[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'rack-att-'));
-  after(async () => {
-    for (const b of bmcs) b.recorder.close();
-    await rack?.teardown();
-    for (const b of buses) await b.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => stopRackBmcs({ rack, bmcs, buses, dir }));
 
   const logs = () =>
     bmcs
@@ -54,10 +49,8 @@ describe('a rack of two BMCs in network namespaces, trust only through attestati
         return `--- ${b.node.name}\n${tail(b.daemon.output())}\n--- ${b.node.name} attestationd\n${tail(attestationds[i]?.daemon.output())}`;
       })
       .join('\n');
-  const reaches = async (of: RackBmc, peer: RackBmc, status: string, since: number, what: string) => {
-    const hit = await of.recorder.waitFor((c) => c.peer === peer.node.name && c.status === status && !c.failureOnly, { since, timeoutMs: STEP_MS });
-    assert.ok(hit, `${what}: ${of.node.name} never saw ${peer.node.name} ${status}; timeline ${JSON.stringify(of.recorder.changes.filter((c) => c.peer === peer.node.name).map((c) => c.status))}\n${logs()}`);
-  };
+  const reaches = (of: RackBmc, peer: RackBmc, status: string, since: number, what: string) =>
+    expectPeerStatus({ of, peer, status, since, what, timeoutMs: STEP_MS, logs });
 
   it('self-provision → LLDP discovery → ProvisionPeer(bmc-2) on bmc-1 alone → mutual attestation over the veth → Connected and attested on both sides; a restarted daemon reconnects on the attested trust', async () => {
     rack = await createRack({ size: 2, subnet: 78 });

@@ -5,13 +5,13 @@
  * short-lived state is never missed.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { getProperty, STATUS } from '../harness/daemon.ts';
 import { createRack, type Rack } from '../harness/netns.ts';
-import { placeTrust, provisionPeer, startRackBmcs, startRackDaemon, type RackBmc } from '../harness/netns-bmc.ts';
+import { expectPeerStatus, placeTrust, provisionPeer, startRackBmcs, startRackDaemon, stopRackBmcs, type RackBmc } from '../harness/netns-bmc.ts';
 import type { PrivateBus } from '../harness/private-bus.ts';
 
 /**
@@ -26,20 +26,11 @@ describe('a rack of two BMCs in network namespaces (trust placed by the harness)
   const buses: PrivateBus[] = [];
   let bmcs: RackBmc[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'rack-'));
-  after(async () => {
-    for (const b of bmcs) b.recorder.close();
-    await rack?.teardown();
-    for (const b of buses) await b.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(() => stopRackBmcs({ rack, bmcs, buses, dir }));
 
   const logs = () => bmcs.map((b) => `--- ${b.node.name}\n${b.daemon.output().split('\n').slice(-40).join('\n')}`).join('\n');
-  /** Waits for `of`'s per-peer object for `peer` to report `status` (at or after `since`). */
-  const reaches = async (of: RackBmc, peer: RackBmc, status: string, since: number, what: string) => {
-    const hit = await of.recorder.waitFor((c) => c.peer === peer.node.name && c.status === status && !c.failureOnly, { since, timeoutMs: STEP_MS });
-    assert.ok(hit, `${what}: ${of.node.name} never saw ${peer.node.name} ${status}; timeline ${JSON.stringify(of.recorder.changes.filter((c) => c.peer === peer.node.name).map((c) => c.status))}\n${logs()}`);
-    return hit;
-  };
+  const reaches = (of: RackBmc, peer: RackBmc, status: string, since: number, what: string) =>
+    expectPeerStatus({ of, peer, status, since, what, timeoutMs: STEP_MS, logs });
 
   it('self-provision → LLDP discovery → ProvisionPeer → Connected; kill/restart, link down/up and 20 % loss', async () => {
     rack = await createRack({ size: 2 });

@@ -3,13 +3,14 @@
  * the lldp bridge and provisioningd running inside the namespace, plus a recorder of its per-peer
  * objects. Everything is stopped by PID through the rack's teardown.
  */
-import { copyFileSync, mkdirSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { busctl, eventually, IFACE, OBJECT, SERVICE, startDaemon, type DaemonHandle } from './daemon.ts';
 import type { Rack, RackNode } from './netns.ts';
 import { LLDP_BRIDGE_POLICY, startLldpBridge, startLldpd, type NodeBridge, type NodeLldpd } from './netns-lldp.ts';
-import { recordPeerStatus, type PeerStatusRecorder } from './peer-status-recorder.ts';
+import { recordPeerStatus, type PeerStatusChange, type PeerStatusRecorder } from './peer-status-recorder.ts';
 import { startPrivateBus, type PrivateBus } from './private-bus.ts';
 import { selfProvisioningFilesExist } from './self-provisioning-files.ts';
 
@@ -78,4 +79,33 @@ export function placeTrust(from: RackBmc, to: RackBmc): void {
   const dir = certPaths(String(to.config['cert_root'])).authorityDir;
   mkdirSync(dir, { recursive: true });
   copyFileSync(certPaths(String(from.config['cert_root'])).selfCa, join(dir, `${from.node.name}-ca.pem`));
+}
+
+/** One wait of a rack test: `of`'s per-peer object for `peer` reporting `status`, at or after `since`. */
+export interface PeerStatusWait {
+  readonly of: RackBmc;
+  readonly peer: RackBmc;
+  readonly status: string;
+  readonly since: number;
+  readonly timeoutMs: number;
+  /** Names the step in the failure message. */
+  readonly what: string;
+  /** The logs to show when the wait fails. */
+  readonly logs: () => string;
+}
+
+/** Waits for a per-peer status; a failure names the step, the peer's status timeline and the logs. */
+export async function expectPeerStatus(w: PeerStatusWait): Promise<PeerStatusChange> {
+  const hit = await w.of.recorder.waitFor((c) => c.peer === w.peer.node.name && c.status === w.status && !c.failureOnly, { since: w.since, timeoutMs: w.timeoutMs });
+  const timeline = w.of.recorder.changes.filter((c) => c.peer === w.peer.node.name).map((c) => c.status);
+  assert.ok(hit, `${w.what}: ${w.of.node.name} never saw ${w.peer.node.name} ${w.status}; timeline ${JSON.stringify(timeline)}\n${w.logs()}`);
+  return hit;
+}
+
+/** Stops a rack test's BMCs: recorders, every process by PID with the namespaces, the buses, the files. */
+export async function stopRackBmcs(o: { readonly rack: Rack | undefined; readonly bmcs: readonly RackBmc[]; readonly buses: readonly PrivateBus[]; readonly dir: string }): Promise<void> {
+  for (const b of o.bmcs) b.recorder.close();
+  await o.rack?.teardown();
+  for (const b of o.buses) await b.stop();
+  rmSync(o.dir, { recursive: true, force: true });
 }
