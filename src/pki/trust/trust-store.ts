@@ -197,6 +197,9 @@ export class TrustStore {
    * its issuing CA may vouch for that name. `leafDer` is the peer's leaf certificate (DER).
    */
   nameBindingRefusal(leafDer: Uint8Array, name: string): string | undefined {
+    // Called on every handshake after TLS verified the chain: with no attested (bound) CA in the
+    // store every trusted CA may vouch for any name, so there is nothing to parse or verify again.
+    if (!this.#entries.some((e) => e.attestedNames)) return undefined;
     let leaf: X509Certificate;
     try {
       leaf = new X509Certificate(leafDer);
