@@ -119,6 +119,10 @@ export const peerMachine = setup({
             LINK_UP: { target: 'Connected', actions: 'resetAttempts' },
             // ProvisionPeer while a dial is in flight: the attestation is what was asked for.
             ATTEST: '#peer.Attesting',
+            // The dial in flight started with the old trust or credentials, and a refusal it ends in
+            // would wait in Refused for a change that has already happened: dial again with the new.
+            TRUST_UPDATED: { target: '#peer.Link', reenter: true },
+            CREDENTIALS_UPDATED: { target: '#peer.Link', reenter: true },
           },
         },
         Connected: {},

@@ -67,7 +67,10 @@ describe('per-peer D-Bus objects', () => {
     assert.equal(await getProperty(busA, 'peerConnected'), CONNECTED, 'the root property keeps its meaning: the highest link');
     assert.match((await peerProperty(busA, pathC, 'lastFailure')) ?? '', /^LINK_FAILED: /, 'bmc-c says why');
     // A failure before trust was placed is cleared once bmc-a's own link to bmc-b is up.
-    assert.ok(await eventually(async () => (await peerProperty(busA, pathB, 'lastFailure')) === '', DEADLINE_MS), 'no failure left on bmc-b');
+    assert.ok(
+      await eventually(async () => (await peerProperty(busA, pathB, 'lastFailure')) === '', DEADLINE_MS),
+      `no failure left on bmc-b (still: ${await peerProperty(busA, pathB, 'lastFailure')})`,
+    );
     assert.equal(await peerProperty(busA, pathB, 'attested'), 'false', 'trust was placed by the operator, not attested');
 
     const tree = await busctl(busA, 'tree', SERVICE);

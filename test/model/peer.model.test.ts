@@ -62,8 +62,11 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, ev('LINK_UP')],
     [ev('ATTEST'), ATTESTED, ev('LINK_REJECTED'), ev('TRUST_UPDATED'), ev('LINK_UP')],
     [ev('ATTEST'), ev('xstate.after.attestationTimeout.peer.Attesting'), ev('ATTEST'), ATTESTED, ev('LINK_REJECTED'), ev('CREDENTIALS_UPDATED'), ev('LINK_UP')],
+    // Trust changed while a dial was in its handshake: that dial starts over with the new trust.
+    [ev('ATTEST'), ATTESTED, ev('TRUST_UPDATED'), ev('LINK_UP')],
   ],
   static: [
+    [ev('CREDENTIALS_UPDATED'), ev('LINK_REJECTED'), ev('CREDENTIALS_UPDATED'), ev('LINK_UP')],
     [ev('LINK_FAILED'), ev('ATTEST'), ATTESTED, ev('LINK_UP')],
     // The peer attested us while our dial was failing: we attest it back once, and only once.
     [ev('ATTEST_BACK'), ATTESTED, ev('LINK_REJECTED'), ev('ATTEST_BACK'), ev('TRUST_UPDATED'), ev('LINK_UP'), ev('ATTEST_BACK')],
@@ -185,6 +188,21 @@ describe('peer statechart, replayed on the real actor', () => {
       }
     });
   }
+
+  it('a dial in flight when trust or credentials change is started again, so its refusal cannot outlive the change', async () => {
+    for (const type of ['TRUST_UPDATED', 'CREDENTIALS_UPDATED'] as const) {
+      const sut = realPeer(variants.static as PeerInput, new CoverageRecorder('peer-redial'));
+      assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'InProgress' });
+      assert.deepEqual(sut.counts(), { linksStarted: 1, linksStopped: 0 });
+      await sut.apply({ type });
+      assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 }, `${type}: the old dial is closed and a new one started`);
+      await sut.apply(ev('LINK_UP'));
+      assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'Connected' });
+      await sut.apply({ type });
+      assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 }, `${type}: an established link is kept`);
+      sut.actor.stop();
+    }
+  });
 
   it('every state and every transition of the peer machine was taken by the real actor', () => {
     assert.ok(replayed > 10);
