@@ -1,67 +1,105 @@
 /**
- * The rack scenario on real networks: two BMCs as network namespaces on a veth pair, each with its
- * own bus, lldpd + lldp bridge, software token and provisioningd. No attestationd runs in the
- * rack yet, so the harness places each BMC's CA in the other's trust store (the test name says so). Each BMC's per-peer object for the other is followed from the bus (PropertiesChanged), so a
+ * The rack scenario on real networks, with trust only through attestation: two BMCs as network
+ * namespaces on a veth pair, each with its own bus, lldpd + lldp bridge, software token,
+ * attestationd (its own identity, serving SPDM on its segment address) and provisioningd. No CA is
+ * placed by hand. The BMCs find each other by LLDP; one ProvisionPeer(<neighbour>) on bmc-1 has
+ * bmc-1 attest bmc-2 over the veth, bmc-2 attests bmc-1 back because it is the neighbour at the
+ * address that attested it, and both per-peer objects end Connected and attested. Then, on that
+ * attested trust: a killed and restarted daemon, a pulled and replugged cable, and 20 % packet loss.
+ * Each BMC's per-peer object for the other is followed from the bus (PropertiesChanged), so a
  * short-lived state is never missed.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { getProperty, STATUS } from '../harness/daemon.ts';
+import { PEER_INTERFACE, peerObjectPath } from '../../src/dbus/peer-objects.ts';
+import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
+import { busctl, getProperty, SERVICE, STATUS } from '../harness/daemon.ts';
 import { createRack, type Rack } from '../harness/netns.ts';
-import { expectPeerStatus, placeTrust, provisionPeer, startRackBmcs, startRackDaemon, stopRackBmcs, type RackBmc } from '../harness/netns-bmc.ts';
+import { startRackAttestationds, type RackAttestationd } from '../harness/netns-attestationd.ts';
+import { expectPeerStatus, provisionPeer, startRackBmcs, startRackDaemon, stopRackBmcs, type RackBmc } from '../harness/netns-bmc.ts';
 import type { PrivateBus } from '../harness/private-bus.ts';
 
+/** Deadline of the steps that include an attestation round trip each way, on a loaded machine. */
+const ATTEST_STEP_MS = 60_000;
 /**
- * Deadline for each step. The keep-alive window is keepalive_interval + keepalive_timeout = 1.5 s
- * (idle_timeout 3 s inbound) and retries are at most 1 s apart; the deadline leaves room for a
- * loaded machine. How long each step really takes is measured in bench/rack.bench.ts.
+ * Deadline of the link steps. The keep-alive window is keepalive_interval + keepalive_timeout =
+ * 1.5 s (idle_timeout 3 s inbound) and retries are at most 1 s apart; the deadline leaves room for
+ * a loaded machine. How long each step really takes is measured in bench/rack.bench.ts.
  */
-const STEP_MS = 20_000;
+const LINK_STEP_MS = 20_000;
 
-describe('a rack of two BMCs in network namespaces (trust placed by the harness)', () => {
+const authorityFiles = (bmc: RackBmc) => {
+  const dir = certPaths(String(bmc.config['cert_root'])).authorityDir;
+  return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.pem')) : [];
+};
+
+/** A property of `of`'s per-peer object for `peer`, as busctl prints it (`b true`, `s "…"`). */
+const peerProperty = async (of: RackBmc, peer: RackBmc, name: string) => {
+  const r = await busctl(of.bus, 'get-property', SERVICE, peerObjectPath(peer.node.name), PEER_INTERFACE, name);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim();
+};
+
+describe('a rack of two BMCs in network namespaces, trust only through attestation', () => {
   let rack: Rack | undefined;
   const buses: PrivateBus[] = [];
   let bmcs: RackBmc[] = [];
-  const dir = mkdtempSync(join(tmpdir(), 'rack-'));
+  let attestationds: RackAttestationd[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'rack-att-'));
   after(() => stopRackBmcs({ rack, bmcs, buses, dir }));
 
-  const logs = () => bmcs.map((b) => `--- ${b.node.name}\n${b.daemon.output().split('\n').slice(-40).join('\n')}`).join('\n');
-  const reaches = (of: RackBmc, peer: RackBmc, status: string, since: number, what: string) =>
-    expectPeerStatus({ of, peer, status, since, what, timeoutMs: STEP_MS, logs });
+  const logs = () =>
+    bmcs
+      .map((b, i) => {
+        const tail = (s: string | undefined) => (s ?? '').split('\n').slice(-40).join('\n');
+        return `--- ${b.node.name}\n${tail(b.daemon.output())}\n--- ${b.node.name} attestationd\n${tail(attestationds[i]?.daemon.output())}`;
+      })
+      .join('\n');
+  const reaches = (of: RackBmc, peer: RackBmc, status: string, since: number, what: string, timeoutMs = LINK_STEP_MS) =>
+    expectPeerStatus({ of, peer, status, since, what, timeoutMs, logs });
 
-  it('self-provision → LLDP discovery → ProvisionPeer → Connected; kill/restart, link down/up and 20 % loss', async () => {
-    rack = await createRack({ size: 2 });
-    bmcs = await startRackBmcs(rack, dir, buses);
+  it('self-provision → LLDP discovery → ProvisionPeer(bmc-2) on bmc-1 alone → mutual attestation over the veth → Connected and attested on both sides; a restarted daemon reconnects on the attested trust; cable pulled and replugged; 20 % loss', async () => {
+    rack = await createRack({ size: 2, subnet: 78 });
+    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 30 });
+    attestationds = await startRackAttestationds(rack, bmcs);
     const [a, b] = bmcs;
     assert.ok(a && b);
 
     let since = Date.now();
     for (const bmc of bmcs) await provisionPeer(bmc, 'self');
-    // LLDP discovery: each BMC gets a per-peer object for the other, which it dials. Without trust
-    // the handshake is refused, and the object says so.
+    // Discovered and dialled, but nobody trusts anybody: each side's handshake is refused.
     for (const [x, y] of [[a, b], [b, a]] as const) {
-      const refused = await x.recorder.waitFor((c) => c.peer === y.node.name && (c.lastFailure ?? '').startsWith('LINK_REJECTED'), {
-        since,
-        timeoutMs: STEP_MS,
-      });
+      const refused = await x.recorder.waitFor((c) => c.peer === y.node.name && (c.lastFailure ?? '').startsWith('LINK_REJECTED'), { since, timeoutMs: LINK_STEP_MS });
       assert.ok(refused, `${x.node.name} discovered ${y.node.name} and was refused without trust\n${logs()}`);
     }
+    assert.deepEqual([authorityFiles(a), authorityFiles(b)], [[], []], 'no CA was placed by hand');
+    assert.equal(await peerProperty(a, b, 'attested'), 'b false');
 
     since = Date.now();
-    placeTrust(a, b);
-    placeTrust(b, a);
-    // ProvisionPeer(peer) with no attestationd in the rack: attestation fails, and the trust placed
-    // by hand is what admits the link. Both sides end Connected.
     await provisionPeer(a, b.node.name);
-    await provisionPeer(b, a.node.name);
-    await reaches(a, b, 'Connected', since, 'after ProvisionPeer');
-    await reaches(b, a, 'Connected', since, 'after ProvisionPeer');
-    assert.equal(await getProperty(a.bus, 'peerConnected'), `${STATUS}.Connected`, 'the aggregate agrees');
+    await reaches(a, b, 'Connected', since, 'after ProvisionPeer(bmc-2) on bmc-1', ATTEST_STEP_MS);
+    await reaches(b, a, 'Connected', since, 'bmc-2, which nobody asked', ATTEST_STEP_MS);
+    for (const bmc of bmcs) assert.equal(await getProperty(bmc.bus, 'peerConnected'), `${STATUS}.Connected`, `${bmc.node.name}: the aggregate agrees`);
 
-    // Kill bmc-2's daemon: bmc-1's object for it goes NotConnected; after a restart both are Connected.
+    // Each side attested the other itself, over the segment, and trusts the other's CA for its name only.
+    for (const [self, peer] of [[a, b], [b, a]] as const) {
+      assert.equal(await peerProperty(self, peer, 'attested'), 'b true', `${self.node.name} attested ${peer.node.name}`);
+      assert.equal(await peerProperty(self, peer, 'peerConnected'), `s "${STATUS}.Connected"`);
+      assert.match(self.daemon.output(), new RegExp(`attesting ${peer.node.name} at ${peer.node.address.replaceAll('.', '\\.')} \\(SPDM port 2323\\)`));
+      const files = authorityFiles(self);
+      assert.equal(files.length, 1, `${self.node.name}: ${files.join(', ')}`);
+      const text = readFileSync(join(certPaths(String(self.config['cert_root'])).authorityDir, files[0] ?? ''), 'utf8');
+      assert.match(text, new RegExp(`^Attested-Name: ${peer.node.name}\\n-----BEGIN CERTIFICATE-----`));
+      assert.equal(text.slice(text.indexOf('-----BEGIN')), `${readFileSync(certPaths(String(peer.config['cert_root'])).selfCa, 'utf8').trim()}\n`);
+    }
+    // bmc-2 attested bmc-1 back because bmc-1, its LLDP neighbour at that address, had attested it.
+    assert.match(b.daemon.output(), new RegExp(`attested by ${a.node.address.replaceAll('.', '\\.')} \\(${a.node.name}\\)`));
+
+    // The attested CAs are on disk: bmc-2's provisioningd killed and restarted comes back Connected
+    // on both sides with no new ProvisionPeer and no new attestation.
     since = Date.now();
     b.daemon.kill('SIGKILL');
     await b.daemon.exited();
@@ -70,6 +108,7 @@ describe('a rack of two BMCs in network namespaces (trust placed by the harness)
     b.daemon = await startRackDaemon(rack, b);
     await reaches(a, b, 'Connected', since, 'after bmc-2 restarted');
     await reaches(b, a, 'Connected', since, 'bmc-2 after its restart');
+    assert.doesNotMatch(b.daemon.output(), /attesting bmc-1/, 'the restarted bmc-2 did not need to attest again');
 
     // Cable pulled on bmc-2: both sides NotConnected; plugged back: Connected again.
     since = Date.now();
@@ -88,7 +127,7 @@ describe('a rack of two BMCs in network namespaces (trust placed by the harness)
       await new Promise((r) => setTimeout(r, 8000));
       const settled = await a.recorder.waitFor(() => a.recorder.statusOf(b.node.name) === 'Connected' && b.recorder.statusOf(a.node.name) === 'Connected', {
         since: 0,
-        timeoutMs: STEP_MS,
+        timeoutMs: LINK_STEP_MS,
       });
       const drops = a.recorder.changes.filter((c) => c.at >= lossStart && c.peer === b.node.name && c.status === 'NotConnected').length;
       process.stdout.write(`# 20 % loss by ${method}: bmc-1 saw ${drops} drop(s) of its link to bmc-2 in 8 s\n`);
