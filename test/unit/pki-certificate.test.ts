@@ -11,7 +11,7 @@
  * test/integration/pki-issuer.test.ts.
  */
 import assert from 'node:assert/strict';
-import { createPrivateKey, createPublicKey, verify, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, verify, X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -259,7 +259,7 @@ describe('the token-backed WebCrypto', () => {
     assert.ok(verify('sha256', data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, sig));
   });
 
-  it('refuses other hashes, keys of another token, and everything but signing', async () => {
+  it('refuses other hashes, keys of another token, and every ECDSA operation but signing', async () => {
     const crypto = new TokenCrypto(software);
     const key = crypto.caKey(spki);
     const data = Buffer.from('x');
@@ -269,6 +269,15 @@ describe('the token-backed WebCrypto', () => {
     await assert.rejects(crypto.subtle.exportKey('pkcs8', key));
     await assert.rejects(crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign']));
     assert.throws(() => crypto.caKey(new Uint8Array(createPublicKey(createPrivateKey(CA_KEY_PEM)).export({ type: 'spki', format: 'der' })).subarray(1)));
+  });
+
+  it("everything but ECDSA is @peculiar/webcrypto's own: digests and randomness work, and no CA key is needed for them", async () => {
+    const crypto = new TokenCrypto(fixedToken(async () => assert.fail('a digest must not reach the token')));
+    const data = Buffer.from('measured');
+    assert.deepEqual(Buffer.from(await crypto.subtle.digest('SHA-256', data)), createHash('sha256').update(data).digest());
+    assert.deepEqual(Buffer.from(await crypto.subtle.digest('SHA-384', data)), createHash('sha384').update(data).digest());
+    const random = crypto.getRandomValues(new Uint8Array(32));
+    assert.notDeepEqual(random, new Uint8Array(32));
   });
 
   it('a token whose signature does not verify under the CA key yields no certificate (TokenError FAILED)', async () => {
