@@ -54,6 +54,7 @@ export async function startAttestationd(deps: AttestationdDeps): Promise<Running
       attest: createRequester({
         spdmAttest: deps.spdm.attest,
         rootsFile: config.roots,
+        identityName: config.identity_name,
         manifestFile: config.reference_manifest,
         timeoutMs: ms(config.attest_timeout),
       }),

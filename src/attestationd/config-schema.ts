@@ -30,6 +30,7 @@ export const attestationConfigSchema = z
     identity_token: identityTokenSchema.optional(),
     identity_chain: z.string().min(1).default('/etc/attestation/identity-chain.pem'),
     roots: z.string().min(1).default('/etc/attestation/roots.pem'),
+    identity_name: z.enum(['match', 'any']).default('match'),
     reference_manifest: z.string().min(1).default('/etc/attestation/reference-manifest.json'),
     measurements: z
       .array(measuredFileSchema)

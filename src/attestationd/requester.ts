@@ -1,7 +1,7 @@
-import { X509Certificate } from 'node:crypto';
 import { withTimeout } from '../util/with-timeout.ts';
 import type { AttestationOutcome, AttestationRequest, AttestDevice } from './attestation-outcome.ts';
 import { readCertificates } from './device-identity.ts';
+import { checkIdentityName } from './identity-name.ts';
 import { loadReferenceManifest, type ReferenceManifest } from './reference-manifest.ts';
 import { verifyReport, type ReportToVerify } from './verify-report.ts';
 
@@ -20,6 +20,8 @@ export interface RequesterOptions {
   /** PEM file with the roots a peer's identity chain must end at. */
   readonly rootsFile: string;
   readonly manifestFile: string;
+  /** `match`: the peer's device identity certificate must name the device id it is attested as. */
+  readonly identityName: 'match' | 'any';
   readonly timeoutMs: number;
 }
 
@@ -55,16 +57,11 @@ export function createRequester(opts: RequesterOptions): AttestDevice {
       const code = (err as { code?: unknown }).code;
       return failure(typeof code === 'string' && code ? code : 'SPDM_FAILED', err);
     }
+    const identity = checkIdentityName({ chain: report.certificateChain, id: req.id, policy: opts.identityName });
+    if (!identity.ok) return identity;
     const verdict = verifyReport(report, manifest);
     if (!verdict.ok) return { ok: false, code: verdict.code, reason: verdict.reason };
-    const leafPem = report.certificateChain[report.certificateChain.length - 1];
-    let deviceSubject = '';
-    try {
-      deviceSubject = leafPem ? new X509Certificate(leafPem).subject.replace(/\n/g, ', ') : '';
-    } catch {
-      deviceSubject = '';
-    }
-    return { ok: true, caPem: verdict.caPem, caFingerprint: verdict.caFingerprint, deviceSubject };
+    return { ok: true, caPem: verdict.caPem, caFingerprint: verdict.caFingerprint, deviceSubject: identity.subject };
   };
   // The SPDM exchange has its own deadline; this one also bounds reading roots and manifest.
   return (req) => withTimeout(once(req), opts.timeoutMs + 2000, `attesting ${req.id}`).catch((err: unknown) => failure('TIMEOUT', err));

@@ -35,7 +35,8 @@ export const attestationdArgs = (confPath: string, rest: readonly string[] = [],
 /**
  * Writes attestationd's config under `dir` (defaults: loopback SPDM on a free port, files under
  * `dir`, short timeouts; `config` overrides), creates the identity key with
- * `attestationd --create-identity-key` and writes a chain (root → intermediate → device) for it.
+ * `attestationd --create-identity-key` and writes a chain (root → intermediate → device) for it;
+ * the device certificate names the BMC (`DNS:<name>`), as `identity_name: "match"` requires.
  */
 export async function createAttestationd(o: {
   dir: string;
@@ -63,7 +64,7 @@ export async function createAttestationd(o: {
   writeFileSync(confPath, JSON.stringify(config, null, 2));
   const publicPem = await mustRun(process.execPath, attestationdArgs(confPath, ['--create-identity-key'], o.entry), { cwd: REPO, env: o.env });
   const spki = publicPem.replace(/-----(BEGIN|END) PUBLIC KEY-----/g, '').replace(/\s+/g, '');
-  const identity = await createSpdmTestIdentity({ curve: 'P-256', leafSpki: new Uint8Array(Buffer.from(spki, 'base64')), name: `${o.name} device identity` });
+  const identity = await createSpdmTestIdentity({ curve: 'P-256', leafSpki: new Uint8Array(Buffer.from(spki, 'base64')), name: `${o.name} device identity`, dnsName: o.name });
   writeFileSync(String(config['identity_chain']), identity.chainPem);
   return { dir: o.dir, confPath, config, rootPem: identity.rootPem, spdmPort: Number(config['spdm_port']) };
 }

@@ -24,9 +24,10 @@ const HASH: Record<TestCurve, string> = { 'P-256': 'SHA-256', 'P-384': 'SHA-384'
 
 /**
  * Builds a fresh chain on `curve`. With `leafSpki` (DER SubjectPublicKeyInfo, e.g. from a token)
- * the leaf certifies that key instead of a generated one.
+ * the leaf certifies that key instead of a generated one; `name` is its CN, `dnsName` a
+ * subjectAltName dNSName (the BMC name attestationd's `identity_name: "match"` checks).
  */
-export async function createSpdmTestIdentity(o: { curve: TestCurve; leafSpki?: Uint8Array; name?: string }): Promise<SpdmTestIdentity> {
+export async function createSpdmTestIdentity(o: { curve: TestCurve; leafSpki?: Uint8Array; name?: string; dnsName?: string }): Promise<SpdmTestIdentity> {
   const alg = { name: 'ECDSA', namedCurve: o.curve, hash: HASH[o.curve] };
   const subtle = webcrypto.subtle;
   const gen = () => subtle.generateKey(alg, true, ['sign', 'verify']) as Promise<CryptoKeyPair>;
@@ -82,6 +83,7 @@ export async function createSpdmTestIdentity(o: { curve: TestCurve; leafSpki?: U
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      ...(o.dnsName ? [new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: o.dnsName }])] : []),
     ],
   });
   const certs = [root, inter, leaf];

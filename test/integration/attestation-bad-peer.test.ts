@@ -1,7 +1,8 @@
 /**
  * provisioningd's side of a failed attestation: bmc-a (provisioningd + attestationd) is asked to
  * attest bmc-b (an attestationd on its own bus) under bad inputs — a root it does not accept, a
- * tampered measurement, a peer that never answers, its own attestationd gone. Each leaves bmc-b
+ * genuine device certified for another name, a tampered measurement, a peer that never answers,
+ * its own attestationd gone. Each leaves bmc-b
  * untrusted with a one-line reason in the log, installs nothing, and the daemon keeps running;
  * with good inputs the same call then trusts bmc-b's CA.
  */
@@ -22,7 +23,7 @@ const DEADLINE_MS = 30_000;
 describe('a peer that fails attestation stays untrusted', () => {
   const fixture = useBusFixture();
 
-  it('wrong root, tampered measurement, silent peer, no attestationd: a reason each, nothing installed; then success', async () => {
+  it('wrong root, device certified for another name, tampered measurement, silent peer, no attestationd: a reason each, nothing installed; then success', async () => {
     const firmware = join(REPO, 'src/attestationd/main.ts');
     // bmc-b: an attestationd alone, measuring its own copy of the firmware, with a provisioning CA.
     const bDir = fixture.tempDir('bad-b-');
@@ -75,6 +76,8 @@ describe('a peer that fails attestation stays untrusted', () => {
         peers: [
           { name: 'bmc-b', address: '127.0.0.1', port: await freePort(), spdm_port: b.spdmPort },
           { name: 'bmc-d', address: '127.0.0.1', port: await freePort(), spdm_port: silentPort },
+          // bmc-b's genuine device answering where bmc-e is expected.
+          { name: 'bmc-e', address: '127.0.0.1', port: await freePort(), spdm_port: b.spdmPort },
         ],
         attestation_timeout: 4,
         retry_base: 0.5,
@@ -104,6 +107,9 @@ describe('a peer that fails attestation stays untrusted', () => {
     await attemptFails('bmc-b', /attestation of bmc-b failed: UNTRUSTED_CHAIN: .*code=ATTESTATION_FAILED/);
 
     writeRoots(a, [a.rootPem, b.rootPem]);
+    // A trusted chain and the right measurements, but the device is certified as bmc-b, not bmc-e.
+    await attemptFails('bmc-e', /attestation of bmc-e failed: IDENTITY_NAME_MISMATCH: the device identity certificate names subjectAltName DNS:bmc-b, not bmc-e/);
+
     appendFileSync(bFirmware, '\n// tampered\n');
     await attemptFails('bmc-b', /attestation of bmc-b failed: MEASUREMENT_MISMATCH: measurement 1 \(firmware\) is [0-9a-f]{16}…/);
 
