@@ -4,9 +4,8 @@
  * objects. Everything is stopped by PID through the rack's teardown.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { busctl, eventually, IFACE, OBJECT, SERVICE, startDaemon, type DaemonHandle } from './daemon.ts';
 import type { Rack, RackNode } from './netns.ts';
 import { LLDP_BRIDGE_POLICY, startLldpBridge, startLldpd, type NodeBridge, type NodeLldpd } from './netns-lldp.ts';
@@ -69,16 +68,6 @@ export async function provisionPeer(bmc: RackBmc, id: string): Promise<void> {
   if (id === 'self' && !(await eventually(() => selfProvisioningFilesExist(String(bmc.config['cert_root'])), 30_000))) {
     throw new Error(`${bmc.node.name}: no certificates after ProvisionPeer self`);
   }
-}
-
-/**
- * Trust placed by the harness, standing in for attestation until attestationd exists: `from`'s CA
- * copied into `to`'s authority directory (which the daemon watches).
- */
-export function placeTrust(from: RackBmc, to: RackBmc): void {
-  const dir = certPaths(String(to.config['cert_root'])).authorityDir;
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(certPaths(String(from.config['cert_root'])).selfCa, join(dir, `${from.node.name}-ca.pem`));
 }
 
 /** One wait of a rack test: `of`'s per-peer object for `peer` reporting `status`, at or after `since`. */
