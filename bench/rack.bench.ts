@@ -1,14 +1,14 @@
 // The rack, measured in one run on two BMCs in network namespaces (root only), each with its own
-// bus, lldpd + lldp bridge, attestationd and provisioningd, set up as test/e2e/rack-attested.test.ts
-// sets them up. No trust is ever placed by hand.
+// bus, lldpd + lldp bridge, attestationd and provisioningd, set up as test/e2e/rack.test.ts sets
+// them up. No trust is ever placed by hand.
 //  1. ProvisionPeer(bmc-2) on bmc-1 alone → Connected on both sides' per-peer objects, the product
 //     path: bmc-1 attests bmc-2 over SPDM, bmc-2 attests bmc-1 back on its own (bmc-1 attested it),
 //     each trusts the other's CA for its name, and the mutual-TLS link comes up.
 //     Every trial starts untrusted, as at first contact: the attested CA files are deleted from both
-//     authority directories (the trust stores watch them and drop the CAs), then the cable stays
-//     out until LLDP on both sides has forgotten the neighbour, which stops both peer machines (a
-//     machine remembers that it attested its peer and would not attest back again); plugged back,
-//     fresh machines dial the rediscovered neighbour and are refused (LINK_REJECTED).
+//     authority directories (the trust stores watch them and drop the CAs, and each peer's
+//     `attested` turns false), then the cable stays out until LLDP on both sides has forgotten the
+//     neighbour, which stops both peer machines and their links; plugged back, fresh machines dial
+//     the rediscovered neighbour and are refused (LINK_REJECTED).
 //     Against the sum of its parts, each timed in the same trial:
 //     - each attestation on its own: the calls of the daemon's attestPeer actor
 //       (requestAttestation: AddDevice, attest(), the Attested(b) verdict, its properties) made from

@@ -24,6 +24,12 @@ export type DiscoveryEvent =
   | { type: 'LLDP_NEIGHBOR'; name: string; address: string; port: number }
   | { type: 'LLDP_GONE'; name: string };
 
+/**
+ * Sent by src/ whenever the trust store changes: the peer names an attested CA in it is bound to.
+ * A peer's `attested` follows it, so trust from an earlier run counts and a deleted CA is forgotten.
+ */
+export type AttestedNamesEvent = { type: 'ATTESTED_NAMES'; names: readonly string[] };
+
 /** Sent into the tlsResponder / tlsClient actors by the machines when credentials or trust change. */
 export type CredentialsEvent = { type: 'CREDENTIALS_UPDATED' } | { type: 'TRUST_UPDATED' };
 

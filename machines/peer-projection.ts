@@ -11,7 +11,7 @@ export interface PeerView {
   readonly peerConnected: `${typeof PEER_CONNECTION_STATUS_PREFIX}.${PeerStatus}`;
   /** The last failure as `CODE: text`, or '' when the peer has none. */
   readonly lastFailure: string;
-  /** This BMC attested the peer itself (false for trust placed by the operator). */
+  /** This BMC trusts a CA it attested for this peer's name (false for trust placed by the operator). */
   readonly attested: boolean;
 }
 
@@ -38,11 +38,11 @@ export function selectPeerViews(snapshot: ProvisioningSnapshot): PeerView[] {
   }
   // A discovered peer whose LLDP neighbour left keeps its object: not dialled, NotConnected, and why.
   for (const name of snapshot.context.departed) {
-    if (!views.has(name)) views.set(name, { statuses: ['NotConnected'], lastFailure: DEPARTED, attested: false });
+    if (!views.has(name)) views.set(name, { statuses: ['NotConnected'], lastFailure: DEPARTED, attested: snapshot.context.attestedNames.includes(name) });
   }
   for (const [name, conns] of Object.entries(snapshot.context.inbound)) {
     if (!conns.length) continue;
-    const v = views.get(name) ?? { statuses: [], lastFailure: '', attested: false };
+    const v = views.get(name) ?? { statuses: [], lastFailure: '', attested: snapshot.context.attestedNames.includes(name) };
     v.statuses.push('Connected');
     views.set(name, v);
   }

@@ -10,6 +10,8 @@ export interface PeerInput {
   readonly port?: number;
   /** Trust was placed by the operator (static peer with its CA in the trust store): skip attestation. */
   readonly trustedOutOfBand: boolean;
+  /** The trust store already holds a CA attested for this name (e.g. before a restart). */
+  readonly attested?: boolean;
   readonly retry: RetryPolicy;
   readonly attestationTimeoutMs: number;
 }
@@ -18,7 +20,10 @@ export interface PeerInput {
 export interface PeerContext extends PeerInput {
   /** Consecutive failed link attempts; 0 while connected. */
   readonly attempt: number;
-  /** This BMC attested the peer (and trusts its CA for its name): set by a successful attestation. */
+  /**
+   * This BMC trusts a CA attested for the peer's name: set by a successful attestation, and kept in
+   * step with the trust store by ATTESTATION_BOUND (a deleted CA makes it false again).
+   */
   readonly attested: boolean;
   readonly lastError?: Failure;
 }
@@ -26,9 +31,10 @@ export interface PeerContext extends PeerInput {
 /**
  * Events a peer machine accepts: from the root machine, from its link actor, and ATTEST_BACK when
  * the peer has just attested this BMC (our attestation responder said so): attest it in return
- * unless that was done already, so that trust ends up mutual.
+ * unless that was done already, so that trust ends up mutual. ATTESTATION_BOUND says whether the
+ * trust store (still) holds a CA attested for this peer.
  */
-export type PeerEvent = { type: 'ATTEST' } | { type: 'ATTEST_BACK' } | LinkEvent | CredentialsEvent;
+export type PeerEvent = { type: 'ATTEST' } | { type: 'ATTEST_BACK' } | { type: 'ATTESTATION_BOUND'; bound: boolean } | LinkEvent | CredentialsEvent;
 
 /** Names of the effects a peer needs; src/ provides them with `.provide({ actors })`. */
 const notProvided = (what: string) => () => {
@@ -69,10 +75,11 @@ export const peerMachine = setup({
   },
 }).createMachine({
   id: 'peer',
-  context: ({ input }) => ({ ...input, attempt: 0, attested: false }),
+  context: ({ input }) => ({ ...input, attempt: 0, attested: input.attested ?? false }),
   initial: 'NotDetermined',
   on: {
     ATTEST_BACK: { guard: 'owesAttestation', target: '.Attesting' },
+    ATTESTATION_BOUND: { actions: assign({ attested: ({ event }) => event.bound }) },
   },
   states: {
     NotDetermined: {

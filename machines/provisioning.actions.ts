@@ -56,6 +56,7 @@ const spawnStaticPeers = enqueueActions(({ context, enqueue }) => {
     const input: PeerInput = {
       ...p,
       trustedOutOfBand: true,
+      attested: context.attestedNames.includes(p.name),
       retry: context.retry,
       attestationTimeoutMs: context.attestationTimeoutMs,
     };
@@ -69,6 +70,7 @@ const spawnStaticPeers = enqueueActions(({ context, enqueue }) => {
 const discoveredPeerInput = (context: ProvisioningContext, peer: KnownPeer): PeerInput => ({
   ...peer,
   trustedOutOfBand: true,
+  attested: context.attestedNames.includes(peer.name),
   retry: context.retry,
   attestationTimeoutMs: context.attestationTimeoutMs,
 });
@@ -140,6 +142,7 @@ const startAttestation = enqueueActions(({ context, event, enqueue }) => {
       name,
       ...(known ? { address: known.address, port: known.port } : {}),
       trustedOutOfBand: false,
+      attested: context.attestedNames.includes(name),
       retry: context.retry,
       attestationTimeoutMs: context.attestationTimeoutMs,
     };
@@ -153,6 +156,13 @@ const startAttestation = enqueueActions(({ context, event, enqueue }) => {
 const notifyLinks = enqueueActions(({ context, event, enqueue }) => {
   if (event.type !== 'TRUST_UPDATED' && event.type !== 'CREDENTIALS_UPDATED') return;
   for (const name of context.peerNames) enqueue.sendTo(peerChildId(name), { type: event.type });
+});
+
+/** The trust store's attested names changed: remembered for new peer machines, and told to each running one. */
+const recordAttestedNames = enqueueActions(({ context, event, enqueue }) => {
+  if (event.type !== 'ATTESTED_NAMES') return;
+  enqueue.assign({ attestedNames: event.names });
+  for (const name of context.peerNames) enqueue.sendTo(peerChildId(name), { type: 'ATTESTATION_BOUND', bound: event.names.includes(name) });
 });
 
 /** Notes an inbound link the responder accepted (once per connection id). */
@@ -198,6 +208,7 @@ export const provisioningActions = {
   forgetNeighbour,
   startAttestation,
   notifyLinks,
+  recordAttestedNames,
   inboundUp,
   inboundDown,
   forgetInbound,

@@ -42,6 +42,8 @@ export const provisioningMachine = provisioningSetup
       PROVISION_PEER: { guard: 'provisioned', actions: 'startAttestation' },
       INBOUND_UP: { actions: 'inboundUp' },
       INBOUND_DOWN: { actions: 'inboundDown' },
+      // From the trust store (src/daemon.ts): whom an attested CA vouches for, after every change.
+      ATTESTED_NAMES: { actions: 'recordAttestedNames' },
     },
     states: {
       self: {

@@ -1,5 +1,5 @@
 import type { RetryPolicy } from './backoff.ts';
-import type { CredentialsEvent, DiscoveryEvent, ResponderEvent } from './events.ts';
+import type { AttestedNamesEvent, CredentialsEvent, DiscoveryEvent, ResponderEvent } from './events.ts';
 import type { Failure } from './failure.ts';
 
 /** A peer known before discovery: from the `peers` configuration key. */
@@ -20,6 +20,8 @@ export interface ProvisioningInput {
   readonly issueRetryMs: number;
   /** Delay before the responder tries to listen again after failing to. */
   readonly listenRetryMs: number;
+  /** The peer names an attested CA in the trust store is bound to (updated by ATTESTED_NAMES). */
+  readonly attestedNames: readonly string[];
 }
 
 /** The daemon's state beyond its state value; pure data, safe to show in the inspector. */
@@ -47,7 +49,8 @@ export type ProvisioningEvent =
   | { type: 'PROVISION_PEER'; id: string }
   | ResponderEvent
   | DiscoveryEvent
-  | CredentialsEvent;
+  | CredentialsEvent
+  | AttestedNamesEvent;
 
 /** Emitted when a ProvisionPeer("self") call can be answered. */
 export type SelfProvisionResult =

@@ -142,12 +142,16 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       attestationTimeoutMs: seconds(config.attestation_timeout),
       issueRetryMs: Math.min(seconds(config.retry_timer), 60_000),
       listenRetryMs: Math.min(seconds(config.retry_timer), 10_000),
+      attestedNames: trustStore.attestedNames(),
     },
     inspect: (ev) => {
       for (const o of observers) o(ev);
     },
   });
-  const unwatchTrust = trustStore.onChange(() => actor.send({ type: 'TRUST_UPDATED' }));
+  const unwatchTrust = trustStore.onChange(() => {
+    actor.send({ type: 'ATTESTED_NAMES', names: trustStore.attestedNames() });
+    actor.send({ type: 'TRUST_UPDATED' });
+  });
   trustStore.watch();
 
   try {

@@ -10,13 +10,13 @@
  * short-lived state is never missed.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { PEER_INTERFACE, peerObjectPath } from '../../src/dbus/peer-objects.ts';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
-import { busctl, getProperty, SERVICE, STATUS } from '../harness/daemon.ts';
+import { busctl, eventually, getProperty, SERVICE, STATUS } from '../harness/daemon.ts';
 import { createRack, type Rack } from '../harness/netns.ts';
 import { startRackAttestationds, type RackAttestationd } from '../harness/netns-attestationd.ts';
 import { expectPeerStatus, provisionPeer, startRackBmcs, startRackDaemon, stopRackBmcs, type RackBmc } from '../harness/netns-bmc.ts';
@@ -109,6 +109,7 @@ describe('a rack of two BMCs in network namespaces, trust only through attestati
     await reaches(a, b, 'Connected', since, 'after bmc-2 restarted');
     await reaches(b, a, 'Connected', since, 'bmc-2 after its restart');
     assert.doesNotMatch(b.daemon.output(), /attesting bmc-1/, 'the restarted bmc-2 did not need to attest again');
+    assert.equal(await peerProperty(b, a, 'attested'), 'b true', 'the restarted bmc-2 still says it attested bmc-1 (its CA on disk is bound to bmc-1)');
 
     // Cable pulled on bmc-2: both sides NotConnected; plugged back: Connected again.
     since = Date.now();
@@ -135,5 +136,11 @@ describe('a rack of two BMCs in network namespaces, trust only through attestati
     } finally {
       await rack.clearLoss(b.node);
     }
+
+    // The operator deletes bmc-1's attested CA on bmc-2: bmc-2 no longer says it attested bmc-1.
+    const [caFile] = authorityFiles(b);
+    rmSync(join(certPaths(String(b.config['cert_root'])).authorityDir, caFile ?? ''));
+    assert.ok(await eventually(async () => (await peerProperty(b, a, 'attested')) === 'b false', LINK_STEP_MS), 'attested follows the trust store');
+    assert.equal(await peerProperty(a, b, 'attested'), 'b true', "bmc-1's own trust in bmc-2 is untouched");
   });
 });

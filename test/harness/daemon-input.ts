@@ -9,6 +9,7 @@ export function daemonInput(overrides: Partial<ProvisioningInput> = {}): Provisi
     attestationTimeoutMs: 60_000,
     issueRetryMs: 30_000,
     listenRetryMs: 10_000,
+    attestedNames: [],
     ...overrides,
   };
 }

@@ -1,6 +1,7 @@
 /**
  * ATTEST_BACK (the peer attested us): a peer we have not attested yet is attested in return, once;
- * an attested peer, a running attestation and a working link are left alone.
+ * an attested peer (attested in this run, or with an attested CA in the trust store), a running
+ * attestation and a working link are left alone.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -13,7 +14,7 @@ const input: PeerInput = {
   retry: { baseMs: 100, capMs: 800, fastRetries: 2 }, attestationTimeoutMs: 5000,
 };
 
-function peer() {
+function peer(attested = false) {
   let attestations = 0;
   let finish: ((ok: boolean) => void) | undefined;
   let link: ((e: LinkEvent) => void) | undefined;
@@ -29,7 +30,7 @@ function peer() {
       }),
     },
   });
-  const actor = createActor(machine, { input }).start();
+  const actor = createActor(machine, { input: { ...input, attested } }).start();
   const settle = () => new Promise((r) => setImmediate(r));
   return { actor, settle, attestations: () => attestations, finish: (ok: boolean) => finish?.(ok), link: (e: LinkEvent) => link?.(e) };
 }
@@ -69,6 +70,21 @@ describe('peer machine: ATTEST_BACK', () => {
     p.actor.send({ type: 'ATTEST_BACK' });
     assert.equal(p.actor.getSnapshot().value, 'Attesting');
     assert.equal(p.attestations(), 2);
+    p.actor.stop();
+  });
+
+  it('trust from an earlier run counts; once its CA is deleted from the trust store, the next ATTEST_BACK attests again', async () => {
+    const p = peer(true);
+    assert.equal(p.actor.getSnapshot().context.attested, true, 'the trust store held a CA attested for bmc-b at spawn');
+    p.link({ type: 'LINK_REJECTED', reason: 'untrusted CA' });
+    await p.settle();
+    p.actor.send({ type: 'ATTEST_BACK' });
+    assert.equal(p.attestations(), 0, 'attested already: not again');
+    p.actor.send({ type: 'ATTESTATION_BOUND', bound: false });
+    assert.equal(p.actor.getSnapshot().context.attested, false, 'the operator deleted the attested CA');
+    p.actor.send({ type: 'ATTEST_BACK' });
+    assert.equal(p.actor.getSnapshot().value, 'Attesting');
+    assert.equal(p.attestations(), 1);
     p.actor.stop();
   });
 

@@ -35,6 +35,8 @@ const EVENTS: ModelEvent[] = [
   { type: 'xstate.after.retryBackoff.peer.NotConnected.Backoff' },
   { type: 'TRUST_UPDATED' },
   { type: 'CREDENTIALS_UPDATED' },
+  { type: 'ATTESTATION_BOUND', bound: false },
+  { type: 'ATTESTATION_BOUND', bound: true },
 ];
 
 /** The oracle: what peerConnected must say in each state, written down independently of the selector. */

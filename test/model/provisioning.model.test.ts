@@ -30,6 +30,7 @@ const base: ProvisioningInput = {
   // Peer timers are the peer model's business; here simulated hours pass (renewals) and attestations stay pending.
   attestationTimeoutMs: 24 * 3600_000,
   issueRetryMs: 3000,
+  attestedNames: [],
   // Far shorter than every self-region delay: while the responder waits to listen again, its timer
   // is always the first due, so the model may only fire that one (see eventsFor).
   listenRetryMs: 10,
@@ -57,6 +58,8 @@ const E = {
   responderFailed: { type: 'RESPONDER_FAILED', reason: 'EADDRINUSE' },
   retryListen: { type: 'xstate.after.listenRetry.provisioning.responder.Failed' },
   trust: { type: 'TRUST_UPDATED' },
+  attestedNames: { type: 'ATTESTED_NAMES', names: ['bmc-b', 'bmc-n'] },
+  noAttestedNames: { type: 'ATTESTED_NAMES', names: [] },
   neighbour: { type: 'LLDP_NEIGHBOR', name: 'bmc-n', address: '192.0.2.9', port: 8090 },
   moved: { type: 'LLDP_NEIGHBOR', name: 'bmc-n', address: '192.0.2.10', port: 8090 },
   gone: { type: 'LLDP_GONE', name: 'bmc-n' },
@@ -75,8 +78,10 @@ const eventsFor = (s: Snapshot): ModelEvent[] => {
   const selfTimers = [E.renewalDue, E.retryRestore, E.retryRenewal];
   const common: ModelEvent[] = [E.self, E.issued, E.issueFailed, E.restored, E.restoreFailed, E.renewed, E.renewFailed,
     ...(s.matches({ responder: 'Failed' }) ? [] : selfTimers), E.retryListen, E.peer, E.trust,
-    // Discovery is explored where it meets static peers; the other variants would only grow the graph.
-    ...(s.context.staticPeers.length ? [E.neighbour, E.gone, ...('bmc-n' in s.context.discovered ? [E.moved] : [])] : [])];
+    // Discovery and attested names are explored where they meet static peers; the other variants would only grow the graph.
+    ...(s.context.staticPeers.length
+      ? [E.neighbour, E.gone, ...('bmc-n' in s.context.discovered ? [E.moved] : []), s.context.attestedNames.length ? E.noAttestedNames : E.attestedNames]
+      : [])];
   return s.matches({ responder: 'Listening' }) ? [...common, E.inboundUp, E.inboundDown, E.responderFailed] : common;
 };
 
@@ -88,7 +93,7 @@ const eventsFor = (s: Snapshot): ModelEvent[] => {
  */
 const serializeState = (s: Snapshot) =>
   JSON.stringify([s.value, s.context.provisioned, s.context.pendingSelfRequests.length > 0, s.context.peerNames,
-    Object.keys(s.context.inbound), Boolean(s.context.selfError), Boolean(s.context.responderError), s.context.discovered, s.context.departed]);
+    Object.keys(s.context.inbound), Boolean(s.context.selfError), Boolean(s.context.responderError), s.context.discovered, s.context.departed, s.context.attestedNames]);
 
 /** Stories beyond the graph search: requests queued during an issuance, repeated attestation. */
 const SCENARIOS: Record<string, ModelEvent[][]> = {
@@ -104,6 +109,8 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
   ],
   'with static peers': [
     [E.self, E.issued, E.trust, E.peer],
+    // Attested CAs in the trust store: peers spawned later start attested, running ones follow changes.
+    [E.attestedNames, E.self, E.issued, E.peer, E.neighbour, E.noAttestedNames, E.trust, E.attestedNames, E.gone, E.neighbour],
     // A neighbour that moves is dialled at its new address; one that goes stops being dialled.
     [E.neighbour, E.self, E.issued, E.moved, E.trust, E.gone, E.neighbour, E.trust],
   ],
@@ -293,6 +300,12 @@ describe('provisioning statechart, replayed on the real actor', () => {
           if ((event.type === E.trust.type || event.type === E.renewed.type) && prev && dialling.length) {
             const spawnedNow = dialling.length - (prev.context.peerNames.filter((n) => dialling.includes(n)).length);
             assert.equal(sut.links.started - linksBefore, dialling.length + spawnedNow, `refused peers dial again after ${event.type} (${where})`);
+          }
+          // No attestation completes here, so a peer is attested exactly when the trust store says so.
+          const children = real.children as Record<string, { getSnapshot(): { context: { attested: boolean } } } | undefined>;
+          for (const name of real.context.peerNames) {
+            const attested = children[`peer:${name}`]?.getSnapshot().context.attested;
+            assert.equal(attested, real.context.attestedNames.includes(name), `${name} attested iff an attested CA is bound to it (${where})`);
           }
           if (event.type === E.renewed.type && real.matches({ responder: 'Listening' })) {
             assert.ok(sut.responder.received.includes('CREDENTIALS_UPDATED'), `responder told of new credentials (${where})`);

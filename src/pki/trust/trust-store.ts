@@ -79,6 +79,11 @@ export class TrustStore {
     });
   }
 
+  /** The peer names an attested CA is bound to, as of the last read (sorted, each once). */
+  attestedNames(): readonly string[] {
+    return [...new Set(this.#entries.flatMap((e) => e.attestedNames ?? []))].sort();
+  }
+
   /** The trusted CA certificates as of the last read, for `tls.createSecureContext({ ca })`. */
   caPems(): readonly string[] {
     return this.#pems;
