@@ -10,16 +10,25 @@
  * short-lived state is never missed.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { PEER_INTERFACE, peerObjectPath } from '../../src/dbus/peer-objects.ts';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
-import { busctl, eventually, getProperty, SERVICE, STATUS } from '../harness/daemon.ts';
+import { eventually, getProperty, STATUS } from '../harness/daemon.ts';
 import { createRack, type Rack } from '../harness/netns.ts';
 import { startRackAttestationds, type RackAttestationd } from '../harness/netns-attestationd.ts';
-import { expectPeerStatus, provisionPeer, startRackBmcs, startRackDaemon, stopRackBmcs, type RackBmc } from '../harness/netns-bmc.ts';
+import {
+  authorityFiles,
+  expectPeerStatus,
+  peerProperty,
+  provisionPeer,
+  rackLogs,
+  startRackBmcs,
+  startRackDaemon,
+  stopRackBmcs,
+  type RackBmc,
+} from '../harness/netns-bmc.ts';
 import type { PrivateBus } from '../harness/private-bus.ts';
 
 /** Deadline of the steps that include an attestation round trip each way, on a loaded machine. */
@@ -31,18 +40,6 @@ const ATTEST_STEP_MS = 60_000;
  */
 const LINK_STEP_MS = 20_000;
 
-const authorityFiles = (bmc: RackBmc) => {
-  const dir = certPaths(String(bmc.config['cert_root'])).authorityDir;
-  return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.pem')) : [];
-};
-
-/** A property of `of`'s per-peer object for `peer`, as busctl prints it (`b true`, `s "…"`). */
-const peerProperty = async (of: RackBmc, peer: RackBmc, name: string) => {
-  const r = await busctl(of.bus, 'get-property', SERVICE, peerObjectPath(peer.node.name), PEER_INTERFACE, name);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim();
-};
-
 describe('a rack of two BMCs in network namespaces, trust only through attestation', () => {
   let rack: Rack | undefined;
   const buses: PrivateBus[] = [];
@@ -51,13 +48,7 @@ describe('a rack of two BMCs in network namespaces, trust only through attestati
   const dir = mkdtempSync(join(tmpdir(), 'rack-att-'));
   after(() => stopRackBmcs({ rack, bmcs, buses, dir }));
 
-  const logs = () =>
-    bmcs
-      .map((b, i) => {
-        const tail = (s: string | undefined) => (s ?? '').split('\n').slice(-40).join('\n');
-        return `--- ${b.node.name}\n${tail(b.daemon.output())}\n--- ${b.node.name} attestationd\n${tail(attestationds[i]?.daemon.output())}`;
-      })
-      .join('\n');
+  const logs = () => rackLogs(bmcs, attestationds);
   const reaches = (of: RackBmc, peer: RackBmc, status: string, since: number, what: string, timeoutMs = LINK_STEP_MS) =>
     expectPeerStatus({ of, peer, status, since, what, timeoutMs, logs });
 

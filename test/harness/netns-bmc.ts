@@ -4,8 +4,10 @@
  * objects. Everything is stopped by PID through the rack's teardown.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { PEER_INTERFACE, peerObjectPath } from '../../src/dbus/peer-objects.ts';
+import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { busctl, eventually, IFACE, OBJECT, SERVICE, startDaemon, type DaemonHandle } from './daemon.ts';
 import type { Rack, RackNode } from './netns.ts';
 import { LLDP_BRIDGE_POLICY, startLldpBridge, startLldpd, type NodeBridge, type NodeLldpd } from './netns-lldp.ts';
@@ -68,6 +70,27 @@ export async function provisionPeer(bmc: RackBmc, id: string): Promise<void> {
   if (id === 'self' && !(await eventually(() => selfProvisioningFilesExist(String(bmc.config['cert_root'])), 30_000))) {
     throw new Error(`${bmc.node.name}: no certificates after ProvisionPeer self`);
   }
+}
+
+/** The PEM files in the BMC's trust store (its authority directory); none when it does not exist yet. */
+export function authorityFiles(bmc: RackBmc): string[] {
+  const dir = certPaths(String(bmc.config['cert_root'])).authorityDir;
+  return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.pem')) : [];
+}
+
+/** A property of `of`'s per-peer object for `peer`, as busctl prints it (`b true`, `s "…"`). */
+export async function peerProperty(of: RackBmc, peer: RackBmc, name: string): Promise<string> {
+  const r = await busctl(of.bus, 'get-property', SERVICE, peerObjectPath(peer.node.name), PEER_INTERFACE, name);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim();
+}
+
+/** The last 40 lines of each BMC's provisioningd and attestationd, for a failure message. */
+export function rackLogs(bmcs: readonly RackBmc[], attestationds: readonly { readonly daemon: { output(): string } }[]): string {
+  const tail = (s: string | undefined) => (s ?? '').split('\n').slice(-40).join('\n');
+  return bmcs
+    .map((b, i) => `--- ${b.node.name}\n${tail(b.daemon.output())}\n--- ${b.node.name} attestationd\n${tail(attestationds[i]?.daemon.output())}`)
+    .join('\n');
 }
 
 /** One wait of a rack test: `of`'s per-peer object for `peer` reporting `status`, at or after `since`. */
