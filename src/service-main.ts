@@ -97,7 +97,31 @@ export function runServiceMain<C extends { readonly log_level: string }>(spec: S
     const launch = await spec.prepare({ config, confPath, log, flags, fail });
     if (!launch) return;
 
-    let service: RunningService;
+    // SIGTERM/SIGINT are handled from before the start: one that arrives while the service starts
+    // (its bus name may already be owned) stops it cleanly as soon as it is up, never by the
+    // signal's default action.
+    let service: RunningService | undefined;
+    let stopping: { why: string; status: number } | undefined;
+    const stopService = async (running: RunningService, status: number) => {
+      await running.stop().catch((err: unknown) => log.error(`during shutdown: ${String(err)}`));
+      // The logger stays open: sockets still closing may log a last line before the exit.
+      process.exitCode = status;
+      setImmediate(() => process.exit(status));
+    };
+    const shutdown = (why: string, status: number) => {
+      if (stopping) return;
+      stopping = { why, status };
+      log.info(`stopping: ${why}${service ? '' : ' (during start)'}`);
+      const hard = setTimeout(() => {
+        process.stderr.write(`${spec.program}: clean shutdown took longer than 10 s, exiting\n`);
+        process.exit(status || EX_SOFTWARE);
+      }, HARD_STOP_MS);
+      hard.unref();
+      if (service) void stopService(service, status);
+    };
+    process.once('SIGTERM', () => shutdown('SIGTERM', 0));
+    process.once('SIGINT', () => shutdown('SIGINT', 0));
+
     try {
       service = await launch.start();
     } catch (err) {
@@ -105,27 +129,14 @@ export function runServiceMain<C extends { readonly log_level: string }>(spec: S
       await launch.closeOnFailure().catch(() => undefined);
       return fail(`cannot start: ${errorText(err)}`, EX_UNAVAILABLE);
     }
-
-    let stopping = false;
-    const shutdown = async (why: string, status: number) => {
-      if (stopping) return;
-      stopping = true;
-      log.info(`stopping: ${why}`);
-      const hard = setTimeout(() => {
-        process.stderr.write(`${spec.program}: clean shutdown took longer than 10 s, exiting\n`);
-        process.exit(status || EX_SOFTWARE);
-      }, HARD_STOP_MS);
-      hard.unref();
-      await service.stop().catch((err: unknown) => log.error(`during shutdown: ${String(err)}`));
-      // The logger stays open: sockets still closing may log a last line before the exit.
-      process.exitCode = status;
-      setImmediate(() => process.exit(status));
-    };
-    process.once('SIGTERM', () => void shutdown('SIGTERM', 0));
-    process.once('SIGINT', () => void shutdown('SIGINT', 0));
-    void service.lost.then((why) => {
+    const started = service;
+    if (stopping) {
+      void stopService(started, stopping.status);
+      return;
+    }
+    void started.lost.then((why) => {
       log.error(`lost the system bus: ${why}; exiting so that systemd restarts the service`, { code: 'BUS_LOST' });
-      void shutdown('bus lost', EX_UNAVAILABLE);
+      shutdown('bus lost', EX_UNAVAILABLE);
     });
   };
 
