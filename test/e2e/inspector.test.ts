@@ -82,7 +82,7 @@ describe('the inspector page in Chromium, against a daemon on a private bus', ()
     const peers = [{ name: PEER, address: '127.0.0.1', port: await freePort() }];
     const daemon = await fixture.startDaemon({ config: { name: 'bmc-inspect', inspect_port: port, peers } });
     url = `http://127.0.0.1:${port}/`;
-    assert.match(daemon.output(), new RegExp(`inspector at http://127\\.0\\.0\\.1:${port}/`));
+    assert.ok(await daemon.waitForOutput(new RegExp(`inspector at http://127\\.0\\.0\\.1:${port}/`)), daemon.output());
     // A fresh profile directory: Playwright passes it to Chromium as --user-data-dir.
     context = await chromium.launchPersistentContext(fixture.tempDir('inspector-chromium-'), {
       executablePath: CHROMIUM,

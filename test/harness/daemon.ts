@@ -87,6 +87,11 @@ export interface DaemonOptions {
   readonly startTimeoutMs?: number;
 }
 
+/** How long an exited daemon's pipes may stay open (held by a process it started) before exited() settles anyway. */
+const OUTPUT_DRAIN_MS = 2000;
+/** Default deadline of waitForOutput(): hang protection on a loaded machine, not a timing claim. */
+const OUTPUT_DEADLINE_MS = 15_000;
+
 /** A daemon process under test; every exit path stops it by PID. */
 export interface DaemonHandle {
   readonly pid: number;
@@ -94,7 +99,11 @@ export interface DaemonHandle {
   readonly dir: string;
   readonly confPath: string;
   readonly config: Record<string, unknown>;
+  /** Everything it wrote so far (stdout and stderr): its log reaches the pipe a little after it happens. */
   output(): string;
+  /** Waits until output() matches `re` (a log line is read some time after the daemon wrote it); false at the deadline. */
+  waitForOutput(re: RegExp, timeoutMs?: number): Promise<boolean>;
+  /** Settles once the process has exited and its output has been read to the end (at most 2 s after the exit). */
   exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(): Promise<void>;
   kill(signal: NodeJS.Signals): void;
@@ -161,14 +170,17 @@ export async function spawnDaemonProcess(o: DaemonProcessOptions): Promise<Daemo
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
-    child.once('exit', (code, signal) => res({ code, signal })),
-  );
+  // 'close' comes once the pipes are read to their end too; a grandchild holding them open only delays it up to OUTPUT_DRAIN_MS.
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
+    child.once('close', (code, signal) => res({ code, signal }));
+    child.once('exit', (code, signal) => setTimeout(() => res({ code, signal }), OUTPUT_DRAIN_MS).unref());
+  });
   const handle: DaemonHandle = {
     pid,
     process: child,
     ...o.files,
     output: () => out,
+    waitForOutput: (re, timeoutMs = OUTPUT_DEADLINE_MS) => eventually(() => re.test(out), timeoutMs),
     exited: () => exit,
     stop: () => stopProcess(child),
     kill: (signal) => child.kill(signal),

@@ -12,7 +12,7 @@ import { ATTESTATION_SERVICE } from '../../src/attestationd/names.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { attestationdArgs, createAttestationd, startAttestationd, writeManifest, writeRoots } from '../harness/attestationd.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
-import { busctl, eventually, REPO } from '../harness/daemon.ts';
+import { busctl, REPO } from '../harness/daemon.ts';
 import { startSoftHsmToken } from '../harness/softhsm.ts';
 import { createSpdmTestIdentity } from '../harness/spdm-identity.ts';
 
@@ -79,7 +79,7 @@ describe('attestationd lifecycle', () => {
     mkdirSync(join(dir, 'root'), { recursive: true });
     const d = await startAttestationd({ bus: fixture.bus(), setup, env: token.env });
     fixture.cleanup(() => d.stop());
-    assert.match(d.output(), /identity "CN=bmc-h device identity" on PKCS#11 token "att-id"/);
+    assert.ok(await d.waitForOutput(/identity "CN=bmc-h device identity" on PKCS#11 token "att-id"/), d.output());
     const add = await busctl(fixture.bus(), 'call', ATTESTATION_SERVICE, '/xyz/openbmc_project/attestation_requester', 'xyz.openbmc_project.AttestationDevices', 'AddDevice', 'sss', 'bmc-h', '127.0.0.1', String(setup.spdmPort));
     assert.equal(add.code, 0, add.stderr);
     const path = '/xyz/openbmc_project/attestation_requester/devices/tcp/bmc_2dh';
@@ -95,8 +95,7 @@ describe('attestationd lifecycle', () => {
     // The responder logs its side when the requester's connection closes, which may come just
     // after the requester's verdict: wait for the line rather than race it.
     const served = /attested by 127\.0\.0\.1:\d+: signed measurements served/;
-    await eventually(() => served.test(d.output()), 10_000);
-    assert.match(d.output(), served);
+    assert.ok(await d.waitForOutput(served), d.output());
 
     d.kill('SIGTERM');
     const exit = await withTimeout(d.exited(), 15_000, 'attestationd exit');

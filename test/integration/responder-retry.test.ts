@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { describe, it } from 'node:test';
 import { useBusFixture } from '../harness/bus-fixture.ts';
-import { acceptsConnections, busctl, eventually, freePort, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
+import { acceptsConnections, busctl, freePort, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
 
 
 describe('responder on a port that is taken', () => {
@@ -21,11 +21,11 @@ describe('responder on a port that is taken', () => {
     const daemon = await fixture.startDaemon({ config: { name: 'bmc-port', port, retry_base: 0.2, retry_timer: 1 } });
     const call = await busctl(fixture.bus(), 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
     assert.equal(call.code, 0, call.stderr);
-    assert.ok(await eventually(() => /event=RESPONDER_FAILED/.test(daemon.output()), 5000), daemon.output());
-    assert.ok(await eventually(() => daemon.output().includes('"responder":"Failed"'), 5000), 'the statechart shows responder.Failed');
+    assert.ok(await daemon.waitForOutput(/event=RESPONDER_FAILED/), daemon.output());
+    assert.ok(await daemon.waitForOutput(/"responder":"Failed"/), 'the statechart shows responder.Failed');
 
     await new Promise<void>((resolve) => squatter.close(() => resolve()));
-    assert.ok(await eventually(() => /responder listening on port/.test(daemon.output()), 5000), daemon.output());
+    assert.ok(await daemon.waitForOutput(/responder listening on port/), daemon.output());
     assert.equal(await acceptsConnections(port), true, 'the responder took the port once it was free');
     assert.equal(daemon.process.exitCode, null);
   });
