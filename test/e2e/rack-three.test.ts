@@ -10,31 +10,22 @@
  * (PropertiesChanged), so a short-lived state is never missed.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { eventually, getProperty, STATUS } from '../harness/daemon.ts';
-import { createRack, type Rack } from '../harness/netns.ts';
-import { startRackAttestationds, type RackAttestationd } from '../harness/netns-attestationd.ts';
+import { useAttestedRack } from '../harness/netns-attestationd.ts';
 import {
   authorityFiles,
-  expectPeerStatus,
   peerProperty,
   provisionPeer,
-  rackLogs,
-  startRackBmcs,
+  RACK_ATTEST_STEP_MS as ATTEST_STEP_MS,
+  RACK_LINK_STEP_MS as LINK_STEP_MS,
   startRackDaemon,
-  stopRackBmcs,
   type RackBmc,
 } from '../harness/netns-bmc.ts';
-import type { PrivateBus } from '../harness/private-bus.ts';
 
-/** Deadline of the steps that include an attestation round trip each way, on a loaded machine (hang protection only). */
-const ATTEST_STEP_MS = 60_000;
-/** Deadline of the link steps (keep-alive window 1.5 s, retries ≤ 1 s apart), with room for a loaded machine. */
-const LINK_STEP_MS = 20_000;
 /** 169.254.79.0/24: rack-lldp.test.ts uses 77 and rack.test.ts 78. */
 const SUBNET = 79;
 
@@ -44,23 +35,12 @@ const count = (text: string, re: RegExp) => text.match(new RegExp(re.source, 'g'
 const ownLinkState = (of: RackBmc, peer: RackBmc) => [...of.daemon.output().matchAll(new RegExp(`peer ${escapeRe(peer.node.name)} state (\\S+)`, 'g'))].at(-1)?.[1];
 
 describe('a rack of three BMCs on a bridge, trust only through attestation: the operator can tell which peer is down', () => {
-  let rack: Rack | undefined;
-  const buses: PrivateBus[] = [];
-  let bmcs: RackBmc[] = [];
-  let attestationds: RackAttestationd[] = [];
-  const dir = mkdtempSync(join(tmpdir(), 'rack-three-'));
-  after(() => stopRackBmcs({ rack, bmcs, buses, dir }));
-
-  const logs = () => rackLogs(bmcs, attestationds);
-  const reaches = (of: RackBmc, peer: RackBmc, status: string, since: number, what: string, timeoutMs = LINK_STEP_MS) =>
-    expectPeerStatus({ of, peer, status, since, what, timeoutMs, logs });
+  const { start, logs, reaches } = useAttestedRack({ size: 3, subnet: SUBNET, tmpPrefix: 'rack-three-' });
   /** Every status `of` recorded for `peer` at or after `since` (failure-only changes repeat the status held). */
   const statusesSince = (of: RackBmc, peer: RackBmc, since: number) => of.recorder.changes.filter((c) => c.at >= since && c.peer === peer.node.name).map((c) => c.status);
 
   it('self-provision → each BMC discovers both others → one ProvisionPeer per pair → all six per-peer objects Connected and attested; bmc-3 killed → only bmc-3 is NotConnected on bmc-1 and bmc-2, bmc-1 ↔ bmc-2 never drops → restarted, Connected again without attesting; bmc-3 cable pulled and replugged', async () => {
-    rack = await createRack({ size: 3, subnet: SUBNET });
-    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 30 });
-    attestationds = await startRackAttestationds(rack, bmcs);
+    const { rack, bmcs } = await start();
     const [b1, b2, b3] = bmcs;
     assert.ok(b1 && b2 && b3);
     const others = (x: RackBmc) => bmcs.filter((y) => y !== x);

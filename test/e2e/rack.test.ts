@@ -10,52 +10,26 @@
  * short-lived state is never missed.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { eventually, getProperty, STATUS } from '../harness/daemon.ts';
-import { createRack, type Rack } from '../harness/netns.ts';
-import { startRackAttestationds, type RackAttestationd } from '../harness/netns-attestationd.ts';
+import { useAttestedRack } from '../harness/netns-attestationd.ts';
 import {
   authorityFiles,
-  expectPeerStatus,
   peerProperty,
   provisionPeer,
-  rackLogs,
-  startRackBmcs,
+  RACK_ATTEST_STEP_MS as ATTEST_STEP_MS,
+  RACK_LINK_STEP_MS as LINK_STEP_MS,
   startRackDaemon,
-  stopRackBmcs,
-  type RackBmc,
 } from '../harness/netns-bmc.ts';
-import type { PrivateBus } from '../harness/private-bus.ts';
-
-/** Deadline of the steps that include an attestation round trip each way, on a loaded machine. */
-const ATTEST_STEP_MS = 60_000;
-/**
- * Deadline of the link steps. The keep-alive window is keepalive_interval + keepalive_timeout =
- * 1.5 s (idle_timeout 3 s inbound) and retries are at most 1 s apart; the deadline leaves room for
- * a loaded machine. How long each step really takes is measured in bench/rack.bench.ts.
- */
-const LINK_STEP_MS = 20_000;
 
 describe('a rack of two BMCs in network namespaces, trust only through attestation', () => {
-  let rack: Rack | undefined;
-  const buses: PrivateBus[] = [];
-  let bmcs: RackBmc[] = [];
-  let attestationds: RackAttestationd[] = [];
-  const dir = mkdtempSync(join(tmpdir(), 'rack-att-'));
-  after(() => stopRackBmcs({ rack, bmcs, buses, dir }));
-
-  const logs = () => rackLogs(bmcs, attestationds);
-  const reaches = (of: RackBmc, peer: RackBmc, status: string, since: number, what: string, timeoutMs = LINK_STEP_MS) =>
-    expectPeerStatus({ of, peer, status, since, what, timeoutMs, logs });
+  const { start, logs, reaches } = useAttestedRack({ size: 2, subnet: 78, tmpPrefix: 'rack-att-' });
 
   it('self-provision → LLDP discovery → ProvisionPeer(bmc-2) on bmc-1 alone → mutual attestation over the veth → Connected and attested on both sides; a restarted daemon reconnects on the attested trust; cable pulled and replugged; 20 % loss', async () => {
-    rack = await createRack({ size: 2, subnet: 78 });
-    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 30 });
-    attestationds = await startRackAttestationds(rack, bmcs);
+    const { rack, bmcs } = await start();
     const [a, b] = bmcs;
     assert.ok(a && b);
 

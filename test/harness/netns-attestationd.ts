@@ -5,12 +5,17 @@
  * BMC's root and measurements (the same firmware, any rack BMC's provisioning.conf). Each process
  * runs inside its BMC's namespace and is stopped by PID through the rack's teardown.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 import { DEFAULT_SPDM_PORT } from '../../src/config/schema.ts';
 import { createAttestationd, startAttestationd, writeManifest, writeRoots, type AttestationdSetup } from './attestationd.ts';
 import { REPO, type DaemonHandle } from './daemon.ts';
-import type { RackBmc } from './netns-bmc.ts';
-import type { Rack } from './netns.ts';
+import { expectPeerStatus, RACK_LINK_STEP_MS, rackLogs, startRackBmcs, stopRackBmcs, type RackBmc } from './netns-bmc.ts';
+import { createRack, type Rack } from './netns.ts';
+import type { PeerStatusChange } from './peer-status-recorder.ts';
+import type { PrivateBus } from './private-bus.ts';
 
 /** The firmware every rack BMC measures (and accepts from its neighbours). */
 const FIRMWARE = join(REPO, 'src/attestationd/main.ts');
@@ -61,4 +66,45 @@ export async function startRackAttestationds(rack: Rack, bmcs: readonly RackBmc[
     out.push({ setup, daemon });
   }
   return out;
+}
+
+/** What an attested rack test runs on: the rack and its BMCs (each with attestationd), once started. */
+export interface AttestedRack {
+  readonly rack: Rack;
+  readonly bmcs: readonly RackBmc[];
+}
+
+/** An attested rack for one test suite: started by start(), every process and file gone after the suite. */
+export interface AttestedRackFixture {
+  start(): Promise<AttestedRack>;
+  /** The last lines of every provisioningd and attestationd, for a failure message. */
+  logs(): string;
+  /** Waits for `of`'s per-peer object for `peer` to report `status` at or after `since` (default deadline: a link step). */
+  reaches(of: RackBmc, peer: RackBmc, status: string, since: number, what: string, timeoutMs?: number): Promise<PeerStatusChange>;
+}
+
+/**
+ * A rack of `size` BMCs on 169.254.`subnet`.0/24, each with its bus, lldpd, lldp bridge,
+ * provisioningd and attestationd (attestation_timeout 30 s), and no trust placed by hand.
+ * Call it in a describe(): it registers the suite's after() teardown.
+ */
+export function useAttestedRack(o: { readonly size: number; readonly subnet: number; readonly tmpPrefix: string }): AttestedRackFixture {
+  let rack: Rack | undefined;
+  let bmcs: RackBmc[] = [];
+  let attestationds: RackAttestationd[] = [];
+  const buses: PrivateBus[] = [];
+  const dir = mkdtempSync(join(tmpdir(), o.tmpPrefix));
+  after(() => stopRackBmcs({ rack, bmcs, buses, dir }));
+  const logs = () => rackLogs(bmcs, attestationds);
+  return {
+    async start() {
+      const started = await createRack({ size: o.size, subnet: o.subnet });
+      rack = started;
+      bmcs = await startRackBmcs(started, dir, buses, { attestation_timeout: 30 });
+      attestationds = await startRackAttestationds(started, bmcs);
+      return { rack: started, bmcs };
+    },
+    logs,
+    reaches: (of, peer, status, since, what, timeoutMs = RACK_LINK_STEP_MS) => expectPeerStatus({ of, peer, status, since, what, timeoutMs, logs }),
+  };
 }

@@ -27,6 +27,15 @@ export interface RackBmc {
   recorder: PeerStatusRecorder;
 }
 
+/** Deadline of a rack step that includes an attestation round trip each way, on a loaded machine (hang protection only). */
+export const RACK_ATTEST_STEP_MS = 60_000;
+/**
+ * Deadline of a rack link step. The keep-alive window is keepalive_interval + keepalive_timeout =
+ * 1.5 s (idle_timeout 3 s inbound) and retries are at most 1 s apart; the deadline leaves room for
+ * a loaded machine. How long each step really takes is measured in bench/rack.bench.ts.
+ */
+export const RACK_LINK_STEP_MS = 20_000;
+
 /** Peer-link timings short enough for tests: a silent link is down within 1.5 s, retries ≤ 1 s apart. */
 export const RACK_LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 1, idle_timeout: 3, handshake_timeout: 2, retry_base: 0.2, retry_timer: 1 };
 
