@@ -22,8 +22,8 @@ export function requesterFlagsProblem(flags: number): string | undefined {
   const keys = has(CapFlag.CERT) || has(CapFlag.PUB_KEY_ID);
   if (has(CapFlag.CERT) && has(CapFlag.PUB_KEY_ID)) return 'CERT_CAP and PUB_KEY_ID_CAP together';
   if (keys && !has(CapFlag.CHAL) && !has(CapFlag.KEY_EX)) return 'CERT_CAP or PUB_KEY_ID_CAP without CHAL_CAP or KEY_EX_CAP';
+  // With these two, MUT_AUTH_CAP also has CHAL_CAP or KEY_EX_CAP beside it, as it must.
   if (!keys && (has(CapFlag.CHAL) || has(CapFlag.MUT_AUTH))) return 'CHAL_CAP or MUT_AUTH_CAP without CERT_CAP or PUB_KEY_ID_CAP';
-  if (has(CapFlag.MUT_AUTH) && !has(CapFlag.CHAL) && !has(CapFlag.KEY_EX)) return 'MUT_AUTH_CAP without CHAL_CAP or KEY_EX_CAP';
   return undefined;
 }
 
