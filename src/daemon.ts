@@ -49,10 +49,16 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   if (loaded.problem) log.warn(loaded.problem, { code: 'STATE_FILE_CORRUPT' });
 
   const trustDir = trustDirOf(config);
+  // An upgrade moves our attested CAs out of bmcweb's trust store. If that cannot finish (e.g. a
+  // read-only directory), what was copied is trusted from trustDir already and the next start tries again.
   await withTimeout(
     migrateLegacyTrustStore({ from: legacyAuthorityDirOf(config.cert_root), to: trustDir, log }),
     BUS_CALL_TIMEOUT_MS,
     'moving attested CAs out of the old trust store',
+  ).catch((err: unknown) =>
+    log.error(`trust store: cannot move the attested CAs out of ${legacyAuthorityDirOf(config.cert_root)}: ${err instanceof Error ? err.message : String(err)}`, {
+      code: 'TRUST_STORE_MIGRATION',
+    }),
   );
   const trustStore = new TrustStore({ dir: trustDir, log });
   await withTimeout(trustStore.reload(), BUS_CALL_TIMEOUT_MS, 'reading the trust store');

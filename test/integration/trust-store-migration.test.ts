@@ -192,5 +192,22 @@ describe('moving our attested CAs out of bmcweb’s authority directory', () => 
       assert.doesNotMatch(redfishClient.stdout, /alive/, 'a CA of bmcweb’s store is not trusted by provisioningd');
       assert.equal(daemon.output().split('\n').filter((l) => /moved \d+ attested peer CA/.test(l)).length, 1, 'one log line');
     });
+
+    it('runs on when the move cannot finish, says why, and leaves the old directory as it was', async () => {
+      await fixture.stopDaemons();
+      const dir = fixture.tempDir('trust-migration-stuck-');
+      const from = oldLayout(`${join(dir, 'root')}/`);
+      const before = entries(from);
+      // The journal's name taken by a directory: the pass cannot even read it.
+      mkdirSync(join(dir, 'state/trust/.legacy-authority-migration.json'), { recursive: true });
+      const daemon = await fixture.startDaemon({ dir, config: { name: 'bmc-stuck' } });
+      assert.ok(
+        await daemon.waitForOutput(/cannot move the attested CAs out of .*authority.*code=TRUST_STORE_MIGRATION|TRUST_STORE_MIGRATION.*cannot move/),
+        daemon.output(),
+      );
+      assert.deepEqual(entries(from), before, 'nothing was removed from the old directory');
+      const r = await busctl(fixture.bus(), 'get-property', SERVICE, OBJECT, IFACE, 'provisioned');
+      assert.equal(r.stdout.trim(), 'b false', `the daemon answers on the bus\n${r.stderr}`);
+    });
   });
 });
