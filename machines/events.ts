@@ -30,8 +30,12 @@ export type DiscoveryEvent =
  */
 export type AttestedNamesEvent = { type: 'ATTESTED_NAMES'; names: readonly string[] };
 
-/** Sent into the tlsResponder / tlsClient actors by the machines when credentials or trust change. */
-export type CredentialsEvent = { type: 'CREDENTIALS_UPDATED' } | { type: 'TRUST_UPDATED' };
+/**
+ * Sent into the tlsResponder / tlsClient actors by the machines when credentials or trust change.
+ * TRUST_UPDATED's `peers`: the names the change concerns (a CA bound to them came, went or changed);
+ * absent when it concerns every peer (a CA placed by hand vouches for any name).
+ */
+export type CredentialsEvent = { type: 'CREDENTIALS_UPDATED' } | { type: 'TRUST_UPDATED'; peers?: readonly string[] };
 
 /** Input of the tlsClient actor: whom to reach, and the name its certificate must carry. */
 export interface LinkTarget {

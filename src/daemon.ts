@@ -160,9 +160,10 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       for (const o of observers) o(ev);
     },
   });
-  const unwatchTrust = trustStore.onChange(() => {
+  const unwatchTrust = trustStore.onChange((change) => {
     actor.send({ type: 'ATTESTED_NAMES', names: trustStore.attestedNames() });
-    actor.send({ type: 'TRUST_UPDATED' });
+    // Only the links the change concerns are woken (all of them for a CA placed by hand).
+    actor.send(change.anyName ? { type: 'TRUST_UPDATED' } : { type: 'TRUST_UPDATED', peers: change.names });
   });
   trustStore.watch();
 

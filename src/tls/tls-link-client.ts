@@ -9,6 +9,7 @@ import { secondsText, type LinkTimings } from './link-timings.ts';
 import { checkServerPeer } from './peer-identity.ts';
 import { linkClientContext, type TrustedCaSource } from './tls-profile.ts';
 import { failureReason, isLocalVerificationFailure, isPeerAlert } from './tls-failure.ts';
+import type { ExpectedRefusals } from './expected-refusals.ts';
 
 /** Everything one outbound link needs. */
 export interface TlsLinkClientOptions {
@@ -22,6 +23,11 @@ export interface TlsLinkClientOptions {
    * certificate we refuse, and with it how often, so the daemon rate-limits these lines across links.
    */
   readonly refusals?: ThrottledWarnings;
+  /**
+   * Where a refusal by the peer (a TLS alert during the handshake: it does not trust us yet) goes
+   * when given: info once per peer instead of a warning on every attempt.
+   */
+  readonly expected?: ExpectedRefusals;
   /** Receives LINK_UP, then exactly one of LINK_FAILED / LINK_REJECTED / LINK_DOWN (never after close()). */
   readonly onEvent: (event: LinkEvent) => void;
 }
@@ -42,6 +48,8 @@ export class TlsLinkClient {
   #framer = new LineFramer();
   #awaitingAlive = false;
   #error: unknown;
+  /** The attempt ended by one of our deadlines, not by the peer. */
+  #timedOut = false;
 
   /** Every ping's deadline for its `alive`, worded once rather than on each ping. */
   readonly #pingDeadline: { ms: number; reason: string };
@@ -137,6 +145,7 @@ export class TlsLinkClient {
       if (this.#phase === 'hello') {
         this.#phase = 'up';
         this.#opts.log.info('link up', { peer: this.#opts.target.name, event: 'LINK_UP' });
+        this.#opts.expected?.clear(this.#opts.target.name);
         this.#opts.onEvent({ type: 'LINK_UP' });
       }
       const interval = this.#opts.timings.keepaliveIntervalMs;
@@ -154,6 +163,10 @@ export class TlsLinkClient {
     this.#socket?.destroy();
     const peer = this.#opts.target.name;
     let event: LinkEvent;
+    // The peer refused us (it does not trust our CA yet): an alert, or, from a Node responder, the
+    // connection reset or closed right after the handshake, before its answer to Hello.
+    const closedAfterHandshake = phase === 'hello' && (this.#error === undefined ? !this.#timedOut : (this.#error as NodeJS.ErrnoException).code === 'ECONNRESET');
+    const refusedByPeer = phase !== 'up' && !isLocalVerificationFailure(this.#error) && (isPeerAlert(this.#error) || closedAfterHandshake);
     if (phase === 'up') {
       event = { type: 'LINK_DOWN', reason };
     } else if (isLocalVerificationFailure(this.#error)) {
@@ -167,12 +180,18 @@ export class TlsLinkClient {
     const line = `${event.type === 'LINK_DOWN' ? 'link down' : 'link attempt failed'} (${where}): ${event.reason}`;
     const fields = { peer, event: event.type, reason: event.reason };
     if (event.type === 'LINK_REJECTED' && this.#opts.refusals) this.#opts.refusals.warn(line, fields);
+    else if (refusedByPeer && this.#opts.expected) this.#opts.expected.note(peer, line, fields);
     else this.#opts.log.warn(line, fields);
     this.#opts.onEvent(event);
   }
 
   #arm(ms: number, reason: string): void {
-    this.#timer = this.#replaceTimer(setTimeout(() => this.#finish(reason), ms));
+    this.#timer = this.#replaceTimer(
+      setTimeout(() => {
+        this.#timedOut = true;
+        this.#finish(reason);
+      }, ms),
+    );
   }
 
   #replaceTimer(next: NodeJS.Timeout): NodeJS.Timeout {
