@@ -8,7 +8,7 @@ import { LineFramer, MAX_LINE_BYTES, WORDS, lineOf, printableLine, wordOf } from
 import { secondsText, type LinkTimings } from './link-timings.ts';
 import { checkServerPeer } from './peer-identity.ts';
 import { linkClientContext, type TrustedCaSource } from './tls-profile.ts';
-import { failureReason, isLocalVerificationFailure, isPeerAlert } from './tls-failure.ts';
+import { failureReason, isLocalVerificationFailure, isPeerAlert, isUnknownIssuer } from './tls-failure.ts';
 import type { ExpectedRefusals } from './expected-refusals.ts';
 
 /** Everything one outbound link needs. */
@@ -24,8 +24,9 @@ export interface TlsLinkClientOptions {
    */
   readonly refusals?: ThrottledWarnings;
   /**
-   * Where a refusal by the peer (a TLS alert during the handshake: it does not trust us yet) goes
-   * when given: info once per peer instead of a warning on every attempt.
+   * Where an expected refusal goes when given (info once per peer instead of a warning on every
+   * attempt): the peer refused us (it has not attested us yet), or we refused a peer no trusted CA
+   * may vouch for yet (we have not attested it yet).
    */
   readonly expected?: ExpectedRefusals;
   /** Receives LINK_UP, then exactly one of LINK_FAILED / LINK_REJECTED / LINK_DOWN (never after close()). */
@@ -167,6 +168,8 @@ export class TlsLinkClient {
     // connection reset or closed right after the handshake, before its answer to Hello.
     const closedAfterHandshake = phase === 'hello' && (this.#error === undefined ? !this.#timedOut : (this.#error as NodeJS.ErrnoException).code === 'ECONNRESET');
     const refusedByPeer = phase !== 'up' && !isLocalVerificationFailure(this.#error) && (isPeerAlert(this.#error) || closedAfterHandshake);
+    // We refused a peer no trusted CA may vouch for yet (not attested yet): expected, not an impostor.
+    const notTrustedYet = phase !== 'up' && isUnknownIssuer(this.#error) && this.#opts.trust.vouchesFor?.(peer) === false;
     if (phase === 'up') {
       event = { type: 'LINK_DOWN', reason };
     } else if (isLocalVerificationFailure(this.#error)) {
@@ -179,8 +182,8 @@ export class TlsLinkClient {
     const where = `${this.#opts.target.address}:${this.#opts.target.port}`;
     const line = `${event.type === 'LINK_DOWN' ? 'link down' : 'link attempt failed'} (${where}): ${event.reason}`;
     const fields = { peer, event: event.type, reason: event.reason };
-    if (event.type === 'LINK_REJECTED' && this.#opts.refusals) this.#opts.refusals.warn(line, fields);
-    else if (refusedByPeer && this.#opts.expected) this.#opts.expected.note(peer, line, fields);
+    if ((refusedByPeer || notTrustedYet) && this.#opts.expected) this.#opts.expected.note(peer, line, fields);
+    else if (event.type === 'LINK_REJECTED' && this.#opts.refusals) this.#opts.refusals.warn(line, fields);
     else this.#opts.log.warn(line, fields);
     this.#opts.onEvent(event);
   }

@@ -216,6 +216,21 @@ export class TrustStore {
     return issued ? { kind: 'bound', names: [...names].sort() } : undefined;
   }
 
+  /** Whether a CA placed by hand (one that may vouch for any name) is trusted. */
+  vouchesForAnyName(): boolean {
+    for (const e of this.#entries.values()) if (!e.attestedNames) return true;
+    return false;
+  }
+
+  /**
+   * Whether some trusted CA may vouch for `name` (one placed by hand, or one attested for it). When
+   * none does, a refused handshake with that peer is the normal state before its attestation.
+   */
+  vouchesFor(name: string): boolean {
+    for (const e of this.#entries.values()) if (!e.attestedNames || e.attestedNames.includes(name)) return true;
+    return false;
+  }
+
   /**
    * Why a peer certificate for `name` must be refused under the name bindings, or undefined when
    * its issuing CA may vouch for that name. `leafDer` is the peer's leaf certificate (DER).

@@ -1,0 +1,194 @@
+// The full mesh of a rack, built as an operator builds it (root only): N BMCs in network
+// namespaces (N=8 by default; MESH_SIZE=12 pnpm bench mesh for twelve), each with its own bus,
+// lldpd + lldp bridge, attestationd and provisioningd, set up as the e2e rack tests set them up.
+// No trust is placed by hand.
+//  1. The build: on every BMC at once, ProvisionPeer(<peer>) for each other BMC, one call after
+//     another (busctl, as an operator's script would). Converged when every BMC shows every peer
+//     Connected. Printed: convergence time, the ProvisionPeer round trips during the build (p50,
+//     p95, max), the link attempts that failed or were refused and the warn lines of the build.
+//  2. Idle: the ProvisionPeer round trip on a connected peer (a no-op for its machine) once the
+//     mesh stands; goal: p95 during the build ≤ 2x the idle p95.
+//  3. The floor: the same N(N-1) attestations run by the attestationds alone (the calls of the
+//     daemon's attestPeer actor, from here on each BMC's bus), every BMC's at once, as concurrent as
+//     in the build. Every peer is attested by then, so no daemon attests back. Goal: build ≤ 1.5x.
+//  4. RSS and CPU time of each process type (provisioningd, attestationd, lldp bridge), from /proc.
+import { readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import dbus from 'dbus-next';
+import { requestAttestation } from '../src/attestation/attestation-client.ts';
+import { DEFAULT_SPDM_PORT } from '../src/config/schema.ts';
+import { busctl, IFACE, OBJECT, SERVICE } from '../test/harness/daemon.ts';
+import { canCreateNamespaces, createRack, type Rack } from '../test/harness/netns.ts';
+import { startRackAttestationds, type RackAttestationd } from '../test/harness/netns-attestationd.ts';
+import { provisionPeer, startRackBmcs, stopRackBmcs, type RackBmc } from '../test/harness/netns-bmc.ts';
+import type { PrivateBus } from '../test/harness/private-bus.ts';
+import { formatFigure, quantile } from './harness.ts';
+
+const SIZE = Number(process.env['MESH_SIZE'] ?? 8);
+/** Deadline of the whole build and of each wait (hang protection, not a measurement). */
+const BUILD_MS = 10 * 60_000;
+const STEP_MS = 120_000;
+const BUS_CALL_MS = 30_000;
+const IDLE_CALLS = 20;
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** Resident set size (MiB) and CPU time (s, user + system) of a process, from /proc. */
+function usage(pid: number | undefined): { rssMiB: number; cpuS: number } {
+  if (!pid) return { rssMiB: Number.NaN, cpuS: Number.NaN };
+  try {
+    const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpu = (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+    return { rssMiB: Number(rss?.[1] ?? Number.NaN) / 1024, cpuS: cpu };
+  } catch {
+    return { rssMiB: Number.NaN, cpuS: Number.NaN };
+  }
+}
+
+/** Lines of `output` logged at or after `since` (epoch ms) whose text matches `re`. */
+function linesSince(output: string, since: number, re: RegExp): string[] {
+  return output.split('\n').filter((line) => {
+    const t = Date.parse(line.split(' ', 1)[0] ?? '');
+    return !Number.isNaN(t) && t >= since && re.test(line);
+  });
+}
+
+async function timedProvisionPeer(bmc: RackBmc, id: string): Promise<number> {
+  const t0 = performance.now();
+  const r = await busctl(bmc.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', id);
+  const ms = performance.now() - t0;
+  if (r.code !== 0) throw new Error(`${bmc.node.name}: ProvisionPeer ${id}: ${r.stderr.trim()}`);
+  return ms;
+}
+
+async function main(): Promise<void> {
+  if (!canCreateNamespaces()) throw new Error('bench/mesh.bench.ts needs root (network namespaces)');
+  if (!Number.isInteger(SIZE) || SIZE < 2 || SIZE > 32) throw new Error(`MESH_SIZE must be 2..32, not ${String(process.env['MESH_SIZE'])}`);
+  const dir = mkdtempSync(join(tmpdir(), 'bench-mesh-'));
+  const buses: PrivateBus[] = [];
+  const clients: dbus.MessageBus[] = [];
+  let rack: Rack | undefined;
+  let bmcs: RackBmc[] = [];
+  let attestationds: RackAttestationd[] = [];
+  try {
+    rack = await createRack({ size: SIZE, subnet: 93 });
+    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 60 });
+    attestationds = await startRackAttestationds(rack, bmcs);
+    await Promise.all(bmcs.map((b) => provisionPeer(b, 'self')));
+    // Every BMC knows every other from LLDP before the operator starts.
+    for (const x of bmcs) {
+      for (const y of bmcs) {
+        if (x === y) continue;
+        const seen = await x.recorder.waitFor((c) => c.peer === y.node.name, { since: 0, timeoutMs: STEP_MS });
+        if (!seen) throw new Error(`${x.node.name} never discovered ${y.node.name}`);
+      }
+    }
+    const cpuBefore = new Map<number, number>();
+    const pids = {
+      provisioningd: bmcs.map((b) => b.daemon.pid),
+      attestationd: attestationds.map((a) => a.daemon.pid),
+      'lldp bridge': bmcs.map((b) => b.bridge.process.pid ?? 0),
+    };
+    for (const list of Object.values(pids)) for (const pid of list) cpuBefore.set(pid, usage(pid).cpuS);
+
+    // 1. The build.
+    const since = Date.now();
+    const t0 = performance.now();
+    const rtts: number[] = [];
+    const calls = Promise.all(
+      bmcs.map(async (x) => {
+        for (const y of bmcs) if (y !== x) rtts.push(await timedProvisionPeer(x, y.node.name));
+      }),
+    );
+    const converged = Promise.all(
+      bmcs.flatMap((x) =>
+        bmcs
+          .filter((y) => y !== x)
+          .map(async (y) => {
+            const hit = await x.recorder.waitFor((c) => c.peer === y.node.name && c.status === 'Connected' && !c.failureOnly, { since, timeoutMs: BUILD_MS });
+            if (!hit) throw new Error(`${x.node.name} never saw ${y.node.name} Connected`);
+            return hit.at;
+          }),
+      ),
+    );
+    await calls;
+    const ats = await converged;
+    const buildMs = Math.max(...ats) - since;
+    const callsMs = performance.now() - t0;
+    const cpuBuild = Object.fromEntries(
+      Object.entries(pids).map(([kind, list]) => [kind, list.reduce((s, pid) => s + (usage(pid).cpuS - (cpuBefore.get(pid) ?? 0)), 0) / list.length]),
+    );
+    const until = Date.now();
+    const outputs = bmcs.map((b) => b.daemon.output());
+    const outbound = outputs.flatMap((o) => linesSince(o, since, /link attempt failed/)).filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
+    const inbound = outputs.flatMap((o) => linesSince(o, since, /handshake refused|inbound connection refused/)).filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
+    const warns = outputs.flatMap((o) => linesSince(o, since, /^\S+ warn /)).filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
+    const attestedLines = outputs.flatMap((o) => linesSince(o, since, /^\S+ info +attested \S+ \(/));
+
+    // 2. Idle round trips on the standing mesh.
+    const idle: number[] = [];
+    const [first, second] = bmcs;
+    if (!first || !second) throw new Error('two BMCs at least');
+    for (let i = 0; i < IDLE_CALLS; i++) idle.push(await timedProvisionPeer(first, second.node.name));
+
+    // 3. The floor: the same attestations by the attestationds alone, every BMC's at once.
+    for (const b of bmcs) {
+      const c = dbus.sessionBus({ busAddress: b.bus.address });
+      clients.push(c);
+    }
+    const f0 = performance.now();
+    await Promise.all(
+      bmcs.map((x, i) =>
+        Promise.all(
+          bmcs
+            .filter((y) => y !== x)
+            .map(async (y) => {
+              const bus = clients[i];
+              if (!bus) throw new Error('no bus client');
+              await requestAttestation({ bus, id: y.node.name, ip: y.node.address, spdmPort: DEFAULT_SPDM_PORT, timeoutMs: STEP_MS, busCallTimeoutMs: BUS_CALL_MS });
+            }),
+        ),
+      ),
+    );
+    const floorMs = performance.now() - f0;
+
+    const n = SIZE * (SIZE - 1);
+    const ratio = buildMs / floorMs;
+    console.log(`rack of ${SIZE} BMCs, ${n} attestations (ordered pairs)`);
+    console.log(formatFigure({ name: 'full mesh: first ProvisionPeer → every BMC shows every peer Connected', value: buildMs, unit: 'ms', ratio: { value: ratio, against: `the same ${n} attestations by attestationd alone` } }));
+    console.log(formatFigure({ name: `  floor: ${n} attestations, attestationd alone, all BMCs at once`, value: floorMs, unit: 'ms' }));
+    console.log(`  goal ≤ 1.5x: ${ratio <= 1.5 ? 'met' : 'NOT met'}`);
+    console.log(formatFigure({ name: `  the operator's ProvisionPeer calls, all answered after`, value: callsMs, unit: 'ms' }));
+    console.log(`  attestations completed by the daemons during the build: ${attestedLines.length} (${n} needed)`);
+    const failed = outbound.length + inbound.length;
+    console.log(`  link attempts failed or refused: ${failed} (${outbound.length} outbound, ${inbound.length} inbound refusals); goal ≤ ${n}: ${failed <= n ? 'met' : 'NOT met'}`);
+    console.log(`  warn lines logged by provisioningd during the build: ${warns.length}`);
+    const p95 = quantile(rtts, 0.95);
+    const idleP95 = quantile(idle, 0.95);
+    console.log(formatFigure({ name: `ProvisionPeer round trip during the build, p95 (n=${rtts.length}; p50 ${quantile(rtts, 0.5).toFixed(0)} ms, max ${Math.max(...rtts).toFixed(0)} ms)`, value: p95, unit: 'ms', ratio: { value: p95 / idleP95, against: 'idle p95' } }));
+    console.log(formatFigure({ name: `  idle, on the standing mesh, p95 (n=${IDLE_CALLS}; p50 ${quantile(idle, 0.5).toFixed(0)} ms)`, value: idleP95, unit: 'ms' }));
+    console.log(`  goal ≤ 2x: ${p95 / idleP95 <= 2 ? 'met' : 'NOT met'}`);
+    for (const [kind, list] of Object.entries(pids)) {
+      const rss = list.map((pid) => usage(pid).rssMiB);
+      console.log(
+        `${kind} (${list.length}, run from source with tsx): RSS median ${quantile(rss, 0.5).toFixed(1)} MiB (max ${Math.max(...rss).toFixed(1)}), CPU during the build ${(cpuBuild[kind] ?? Number.NaN).toFixed(2)} s per process`,
+      );
+    }
+    for (const w of warns.slice(0, 10)) console.log(`  warn sample: ${w.slice(0, 220)}`);
+  } finally {
+    for (const c of clients) c.disconnect();
+    await stopRackBmcs({ rack, bmcs, buses, dir });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`mesh bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);
