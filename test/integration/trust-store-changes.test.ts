@@ -69,8 +69,13 @@ describe('trust store changes (one CA at a time)', () => {
     change = nextChange(store);
     await store.addAttested(caA.pem, 'bmc-x');
     assert.deepEqual(await change, { anyName: false, names: ['bmc-a', 'bmc-x'] }, 'a CA bound to one name more');
+    assert.equal(store.vouchesFor('bmc-a'), true);
+    assert.equal(store.vouchesFor('bmc-c'), false, 'no CA may vouch for a peer not attested yet');
+    assert.equal(store.vouchesForAnyName(), false);
     change = nextChange(store);
     await store.add(caC.pem);
+    assert.equal(store.vouchesFor('bmc-c'), true, 'a CA placed by hand vouches for anyone');
+    assert.equal(store.vouchesForAnyName(), true);
     assert.deepEqual(await change, { anyName: true, names: [] }, 'a CA placed by hand vouches for anyone');
     change = nextChange(store);
     await store.remove(b.fingerprint);
