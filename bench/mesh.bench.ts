@@ -90,7 +90,12 @@ async function main(): Promise<void> {
         if (!seen) throw new Error(`${x.node.name} never discovered ${y.node.name}`);
       }
     }
-    for (const b of bmcs) clients.push(dbus.sessionBus({ busAddress: b.bus.address }));
+    for (const b of bmcs) {
+      const c = dbus.sessionBus({ busAddress: b.bus.address });
+      // The floor runs N-1 attestations at once on each connection, each with its own signal listener.
+      c.setMaxListeners(4 * SIZE);
+      clients.push(c);
+    }
     const busOf = (i: number) => {
       const c = clients[i];
       if (!c) throw new Error('no bus client');
@@ -133,7 +138,12 @@ async function main(): Promise<void> {
     );
     const until = Date.now();
     const outputs = bmcs.map((b) => b.daemon.output());
-    const outbound = outputs.flatMap((o) => linesSince(o, since, /link attempt failed/)).filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
+    // Every failed or refused attempt is a peer machine's transition on LINK_FAILED / LINK_REJECTED
+    // (the transition log has each; the warn or info line of a refusal is logged once per peer).
+    // A handshake our responder refused is the dialling side's LINK_FAILED, so it is counted there.
+    const outbound = outputs
+      .flatMap((o) => linesSince(o, since, /^\S+ info +peer \S+ state .*event=LINK_(FAILED|REJECTED)/))
+      .filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
     const inbound = outputs.flatMap((o) => linesSince(o, since, /handshake refused|inbound connection refused/)).filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
     const warns = outputs.flatMap((o) => linesSince(o, since, /^\S+ warn /)).filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
     const attestedLines = outputs.flatMap((o) => linesSince(o, since, /^\S+ info +attested \S+ \(/));
@@ -167,8 +177,10 @@ async function main(): Promise<void> {
     console.log(`  goal ≤ 1.5x: ${ratio <= 1.5 ? 'met' : 'NOT met'}`);
     console.log(formatFigure({ name: `  the operator's ProvisionPeer calls, all answered after`, value: callsMs, unit: 'ms' }));
     console.log(`  attestations completed by the daemons during the build: ${attestedLines.length} (${n} needed)`);
-    const failed = outbound.length + inbound.length;
-    console.log(`  link attempts failed or refused: ${failed} (${outbound.length} outbound, ${inbound.length} inbound refusals); goal ≤ ${n}: ${failed <= n ? 'met' : 'NOT met'}`);
+    const failed = outbound.length;
+    console.log(
+      `  link attempts failed or refused: ${failed} (peer machines' LINK_FAILED / LINK_REJECTED; ${inbound.length} refused-handshake lines at info or warn on the responders); goal ≤ ${n}: ${failed <= n ? 'met' : 'NOT met'}`,
+    );
     console.log(`  warn lines logged by provisioningd during the build: ${warns.length}`);
     const p95 = quantile(rtts, 0.95);
     const idleP95 = quantile(idle, 0.95);

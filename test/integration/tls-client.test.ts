@@ -172,8 +172,9 @@ describe('TlsLinkClient: one outbound peer link', () => {
     assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'no alive to Hello within 2 s of connecting' });
   });
 
-  it('LINK_FAILED (retryable), not REJECTED, when the peer refuses our certificate', async () => {
-    const stranger = new TrustStore({ dir: join(pki.dir, 'empty-authority') });
+  /** A responder whose trust store (under `dirName`) is empty: it refuses every client certificate. */
+  async function pickyResponder(dirName: string): Promise<number> {
+    const stranger = new TrustStore({ dir: join(pki.dir, dirName) });
     await stranger.reload();
     const picky = new BmcResponder({
       port: 0,
@@ -187,6 +188,11 @@ describe('TlsLinkClient: one outbound peer link', () => {
     });
     const p = (await picky.listen()).port;
     cleanup.push(() => picky.close());
+    return p;
+  }
+
+  it('LINK_FAILED (retryable), not REJECTED, when the peer refuses our certificate', async () => {
+    const p = await pickyResponder('empty-authority');
     const { next } = startClient({ port: p });
     const e = await next(1);
     assert.equal(e?.type, 'LINK_FAILED', JSON.stringify(e));
@@ -195,20 +201,7 @@ describe('TlsLinkClient: one outbound peer link', () => {
   });
 
   it('a peer that refuses us (does not trust us yet) is logged at info once, not warned on every attempt', async () => {
-    const stranger = new TrustStore({ dir: join(pki.dir, 'empty-authority-2') });
-    await stranger.reload();
-    const picky = new BmcResponder({
-      port: 0,
-      host: '127.0.0.1',
-      timings: TIMINGS,
-      maxConnections: 8,
-      credentials: credsA,
-      trust: stranger,
-      log: captureLog().log,
-      onEvent: () => undefined,
-    });
-    const p = (await picky.listen()).port;
-    cleanup.push(() => picky.close());
+    const p = await pickyResponder('empty-authority-2');
     const captured = captureLog();
     const expected = expectedRefusals(captured.log);
     for (let i = 0; i < 3; i++) {
