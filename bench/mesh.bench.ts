@@ -200,6 +200,12 @@ async function main(): Promise<void> {
     console.log(
       `  link attempts failed or refused: ${failed} (peer machines' LINK_FAILED / LINK_REJECTED; ${inbound.length} refused-handshake lines at info or warn on the responders); goal ≤ ${n}: ${failed <= n ? 'met' : 'NOT met'}`,
     );
+    const reasons = new Map<string, number>();
+    for (const l of outbound) {
+      const reason = (/ reason=(.*)$/.exec(l)?.[1] ?? '?').replace(/\d+\.\d+\.\d+\.\d+(:\d+)?/g, '<addr>').slice(0, 90);
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    }
+    for (const [reason, count] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 5)) console.log(`    ${count}x ${reason}`);
     console.log(`  warn lines logged by provisioningd during the build: ${warns.length}`);
     const p95 = quantile(rtts, 0.95);
     const idleP95 = quantile(idle, 0.95);
