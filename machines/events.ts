@@ -27,8 +27,9 @@ export type DiscoveryEvent =
 /**
  * Sent by src/ whenever the trust store changes: the peer names an attested CA in it is bound to.
  * A peer's `attested` follows it, so trust from an earlier run counts and a deleted CA is forgotten.
+ * `anyName`: a CA placed by hand (one that vouches for any name) is trusted.
  */
-export type AttestedNamesEvent = { type: 'ATTESTED_NAMES'; names: readonly string[] };
+export type AttestedNamesEvent = { type: 'ATTESTED_NAMES'; names: readonly string[]; anyName?: boolean };
 
 /**
  * Sent into the tlsResponder / tlsClient actors by the machines when credentials or trust change.

@@ -57,6 +57,7 @@ const spawnStaticPeers = enqueueActions(({ context, enqueue }) => {
       ...p,
       trustedOutOfBand: true,
       attested: context.attestedNames.includes(p.name),
+      anyNameTrusted: context.anyNameTrusted ?? false,
       retry: context.retry,
       attestationTimeoutMs: context.attestationTimeoutMs,
     };
@@ -71,6 +72,7 @@ const discoveredPeerInput = (context: ProvisioningContext, peer: KnownPeer): Pee
   ...peer,
   trustedOutOfBand: true,
   attested: context.attestedNames.includes(peer.name),
+  anyNameTrusted: context.anyNameTrusted ?? false,
   retry: context.retry,
   attestationTimeoutMs: context.attestationTimeoutMs,
 });
@@ -151,6 +153,7 @@ const startAttestation = enqueueActions(({ context, event, enqueue }) => {
       ...(known ? { address: known.address, port: known.port } : {}),
       trustedOutOfBand: false,
       attested: context.attestedNames.includes(name),
+      anyNameTrusted: context.anyNameTrusted ?? false,
       retry: context.retry,
       attestationTimeoutMs: context.attestationTimeoutMs,
     };
@@ -174,16 +177,20 @@ const notifyLinks = enqueueActions(({ context, event, enqueue }) => {
 });
 
 /**
- * The trust store's attested names changed: remembered for new peer machines, and told to each
- * running one whose answer changed.
+ * The trust store's attested names (and whether a CA placed by hand is trusted) changed:
+ * remembered for new peer machines, and told to each running one whose answer changed.
  */
 const recordAttestedNames = enqueueActions(({ context, event, enqueue }) => {
   if (event.type !== 'ATTESTED_NAMES') return;
-  enqueue.assign({ attestedNames: event.names });
+  const anyName = event.anyName ?? context.anyNameTrusted ?? false;
+  const anyNameChanged = anyName !== (context.anyNameTrusted ?? false);
+  enqueue.assign({ attestedNames: event.names, anyNameTrusted: anyName });
   const was = new Set(context.attestedNames);
   const now = new Set(event.names);
   for (const name of context.peerNames) {
-    if (was.has(name) !== now.has(name)) enqueue.sendTo(peerChildId(name), { type: 'ATTESTATION_BOUND', bound: now.has(name) });
+    if (anyNameChanged || was.has(name) !== now.has(name)) {
+      enqueue.sendTo(peerChildId(name), { type: 'ATTESTATION_BOUND', bound: now.has(name), anyName });
+    }
   }
 });
 

@@ -22,6 +22,8 @@ export interface ProvisioningInput {
   readonly listenRetryMs: number;
   /** The peer names an attested CA in the trust store is bound to (updated by ATTESTED_NAMES). */
   readonly attestedNames: readonly string[];
+  /** A CA placed by hand, which vouches for any name, is trusted (updated by ATTESTED_NAMES). */
+  readonly anyNameTrusted?: boolean;
 }
 
 /** The daemon's state beyond its state value; pure data, safe to show in the inspector. */

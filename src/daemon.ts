@@ -155,13 +155,14 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       issueRetryMs: Math.min(seconds(config.retry_timer), 60_000),
       listenRetryMs: Math.min(seconds(config.retry_timer), 10_000),
       attestedNames: trustStore.attestedNames(),
+      anyNameTrusted: trustStore.vouchesForAnyName(),
     },
     inspect: (ev) => {
       for (const o of observers) o(ev);
     },
   });
   const unwatchTrust = trustStore.onChange((change) => {
-    actor.send({ type: 'ATTESTED_NAMES', names: trustStore.attestedNames() });
+    actor.send({ type: 'ATTESTED_NAMES', names: trustStore.attestedNames(), anyName: trustStore.vouchesForAnyName() });
     // Only the links the change concerns are woken (all of them for a CA placed by hand).
     actor.send(change.anyName ? { type: 'TRUST_UPDATED' } : { type: 'TRUST_UPDATED', peers: change.names });
   });

@@ -354,6 +354,11 @@ describe('provisioning statechart, replayed on the real actor', () => {
     before = sut.links.started;
     await sut.apply(E.trust);
     assert.equal(sut.links.started - before, 2, 'a change concerning every name (CA placed by hand) wakes both');
+    const vouched = () =>
+      ['bmc-s', 'bmc-n'].map((name) => (sut.actor.getSnapshot().children as Record<string, { getSnapshot(): { context: { anyNameTrusted?: boolean } } } | undefined>)[`peer:${name}`]?.getSnapshot().context.anyNameTrusted);
+    assert.deepEqual(vouched(), [false, false]);
+    await sut.apply({ type: 'ATTESTED_NAMES', names: [], anyName: true });
+    assert.deepEqual(vouched(), [true, true], 'every peer machine learns that a CA placed by hand may vouch for it');
     sut.actor.stop();
   });
 
