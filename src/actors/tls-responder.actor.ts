@@ -1,14 +1,19 @@
 import { fromCallback } from 'xstate';
 import type { CredentialsEvent, ResponderEvent } from '../../machines/events.ts';
+import { ADDRESS_POLL_MS, watchListenAddresses } from '../net/listen-address-watcher.ts';
 import { BmcResponder } from '../tls/bmc-responder.ts';
 import { linkTimings } from '../tls/link-timings.ts';
 import { failureReason } from '../tls/tls-failure.ts';
+import { SerialQueue } from '../util/serial-queue.ts';
 import type { TlsActorDeps } from './tls-client.actor.ts';
 
 /**
  * The root machine's `tlsResponder` actor: the BmcResponder on `config.port` while this BMC is
- * provisioned. Sends INBOUND_UP / INBOUND_DOWN per link and RESPONDER_FAILED if it cannot listen.
- * It renews its TLS context on CREDENTIALS_UPDATED / TRUST_UPDATED from the machine and also on the
+ * provisioned, on the addresses of `interface_id` (or on `listen_addresses` when configured),
+ * following them as they come and go. Sends INBOUND_UP / INBOUND_DOWN per link and
+ * RESPONDER_FAILED if it cannot listen at all (no credentials, port taken on every address); an
+ * address it could not bind while others work is tried again at the next address poll. It renews
+ * its TLS context on CREDENTIALS_UPDATED / TRUST_UPDATED from the machine and also on the
  * credential holder's and trust store's own change notifications (coalesced), so a rotation is
  * picked up even if no event is forwarded. Stopping the actor closes every connection.
  */
@@ -25,15 +30,37 @@ export function createTlsResponderActor(deps: TlsActorDeps) {
       onEvent: (event: ResponderEvent) => sendBack(event),
     });
     let stopped = false;
+    let retry: NodeJS.Timeout | undefined;
+    const queue = new SerialQueue();
+    const follow = (hosts: readonly string[]) =>
+      void queue.run(async () => {
+        clearTimeout(retry);
+        if (stopped) return;
+        try {
+          const { failed } = await responder.listen(hosts);
+          if (failed.length > 0 && !stopped) retry = setTimeout(() => follow(watch.current()), ADDRESS_POLL_MS);
+        } catch (err) {
+          if (stopped) return;
+          stopped = true; // the machine stops this actor on RESPONDER_FAILED and starts a new one later
+          watch.close();
+          const reason = `cannot listen on port ${deps.config.port}: ${failureReason(err)}`;
+          deps.log.error(reason, { event: 'RESPONDER_FAILED', reason });
+          void responder.close();
+          sendBack({ type: 'RESPONDER_FAILED', reason } satisfies ResponderEvent);
+        }
+      });
     receive((event) => responder.refreshSecureContext(event.type === 'CREDENTIALS_UPDATED' ? 'credentials updated' : 'trust updated'));
-    responder.listen().catch((err: unknown) => {
-      const reason = `cannot listen on port ${deps.config.port}: ${failureReason(err)}`;
-      deps.log.error(reason, { event: 'RESPONDER_FAILED', reason });
-      void responder.close();
-      if (!stopped) sendBack({ type: 'RESPONDER_FAILED', reason } satisfies ResponderEvent);
+    const watch = watchListenAddresses({
+      explicit: deps.config.listen_addresses,
+      interfaceId: deps.config.interface_id,
+      what: 'responder',
+      log: deps.log,
+      onChange: follow,
     });
     return () => {
       stopped = true;
+      clearTimeout(retry);
+      watch.close();
       void responder.close();
     };
   });
