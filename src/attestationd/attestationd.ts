@@ -1,6 +1,8 @@
 import { certPaths } from '../pki/certificate/cert-paths.ts';
 import { connectSystemBus } from '../dbus/system-bus.ts';
 import type { Logger } from '../log.ts';
+import { ADDRESS_POLL_MS, type ListenAddressWatch, watchListenAddresses } from '../net/listen-address-watcher.ts';
+import { SerialQueue } from '../util/serial-queue.ts';
 import { exportAttestationService, type AttestationService } from './attestation-service.ts';
 import type { AttestationConfig } from './config-schema.ts';
 import type { DeviceIdentity, IdentitySigner } from './device-identity.ts';
@@ -9,8 +11,8 @@ import { createRequester, type SpdmAttest } from './requester.ts';
 
 /** The SPDM responder as src/spdm exports it (startSpdmResponder()); injected like the requester. */
 export type StartSpdmResponder = (o: {
-  host: string;
   port: number;
+  maxConnections: number;
   transport: 'tcp';
   signer: IdentitySigner;
   certificateChain: Uint8Array[];
@@ -18,7 +20,14 @@ export type StartSpdmResponder = (o: {
   onSession?: (e: { remoteAddress: string; remotePort: number; completed: boolean; reason?: string }) => void;
   timeoutMs: number;
   log: Logger;
-}) => Promise<{ port: number; close(): Promise<void> }>;
+}) => Promise<SpdmListener>;
+
+/** The part of a running SPDM responder attestationd uses: where it listens, and its end. */
+export interface SpdmListener {
+  readonly port: number;
+  listen(hosts: readonly string[]): Promise<{ readonly failed: readonly { readonly reason: string }[]; readonly listening: readonly string[] }>;
+  close(): Promise<void>;
+}
 
 /** What attestationd is built from: its config, its identity, and the SPDM implementation. */
 export interface AttestationdDeps {
@@ -64,11 +73,12 @@ export async function startAttestationd(deps: AttestationdDeps): Promise<Running
     throw err;
   }
   const provisioningCaFile = certPaths(config.cert_root).selfCa;
-  let responder: { port: number; close(): Promise<void> };
+  let responder: SpdmListener;
+  let addresses: ListenAddressWatch | undefined;
   try {
     responder = await deps.spdm.startSpdmResponder({
-      host: config.spdm_address,
       port: config.spdm_port,
+      maxConnections: config.max_connections,
       transport: 'tcp',
       signer: identity.signer,
       certificateChain: identity.chain,
@@ -82,20 +92,72 @@ export async function startAttestationd(deps: AttestationdDeps): Promise<Running
       timeoutMs: ms(config.request_timeout),
       log: log.child({ component: 'spdm' }),
     });
+    addresses = await followSpdmAddresses(config, responder, log);
   } catch (err) {
     await service.close().catch(() => undefined);
     conn.close();
-    throw new Error(`cannot serve SPDM on ${config.spdm_address}:${config.spdm_port}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`cannot serve SPDM on port ${config.spdm_port}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  log.info(`attestationd owns the bus name; SPDM responder on ${config.spdm_address}:${responder.port}; identity ${identity.description}`);
+  const watch = addresses;
+  log.info(`attestationd owns the bus name; SPDM responder on port ${responder.port} (${listenWhere(config)}); identity ${identity.description}`);
   return {
     spdmPort: responder.port,
     lost: conn.lost,
     async stop() {
+      watch.close();
       await responder.close().catch((err: unknown) => log.warn(`closing the SPDM responder: ${String(err)}`));
       if (!busGone) await service.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
       conn.close();
       await identity.close().catch((err: unknown) => log.warn(`closing the identity token: ${String(err)}`));
+    },
+  };
+}
+
+/** Where the SPDM responder listens, for the log. */
+const listenWhere = (config: AttestationConfig) => (config.spdm_address ? `on ${config.spdm_address}` : `on the addresses of ${config.interface_id}`);
+
+/**
+ * Has the responder listen on `spdm_address`, or else on the addresses of `interface_id` as they
+ * come and go. The first set that is not empty must bind at least one address (else the start
+ * fails: START_FAILED, exit 69); later, an address that cannot be bound is logged once and tried
+ * again at the next address poll.
+ */
+async function followSpdmAddresses(config: AttestationConfig, responder: SpdmListener, log: Logger): Promise<ListenAddressWatch> {
+  const queue = new SerialQueue();
+  let retry: NodeJS.Timeout | undefined;
+  let first: readonly string[] | undefined;
+  const watch = watchListenAddresses({
+    explicit: config.spdm_address ? [config.spdm_address] : [],
+    interfaceId: config.interface_id,
+    what: 'SPDM responder',
+    log,
+    onChange: (hosts) => {
+      first ??= hosts;
+      if (first !== hosts) void apply(hosts);
+    },
+  });
+  const apply = (hosts: readonly string[]) =>
+    queue.run(async () => {
+      clearTimeout(retry);
+      const { failed } = await responder.listen(hosts);
+      if (failed.length > 0) {
+        retry = setTimeout(() => void apply(watch.current()).catch(() => undefined), ADDRESS_POLL_MS);
+        retry.unref();
+      }
+      return failed;
+    });
+  const failed = await apply(first ?? []);
+  const reason = failed[0]?.reason;
+  if (reason !== undefined && failed.length === (first ?? []).length) {
+    clearTimeout(retry);
+    watch.close();
+    throw new Error(reason);
+  }
+  return {
+    current: () => watch.current(),
+    close() {
+      clearTimeout(retry);
+      watch.close();
     },
   };
 }
