@@ -1,10 +1,9 @@
 import { fromCallback } from 'xstate';
 import type { CredentialsEvent, ResponderEvent } from '../../machines/events.ts';
-import { ADDRESS_POLL_MS, watchListenAddresses } from '../net/listen-address-watcher.ts';
+import { followListenAddresses } from '../net/listen-address-follower.ts';
 import { BmcResponder } from '../tls/bmc-responder.ts';
 import { linkTimings } from '../tls/link-timings.ts';
 import { failureReason } from '../tls/tls-failure.ts';
-import { SerialQueue } from '../util/serial-queue.ts';
 import type { TlsActorDeps } from './tls-client.actor.ts';
 
 /**
@@ -30,37 +29,28 @@ export function createTlsResponderActor(deps: TlsActorDeps) {
       onEvent: (event: ResponderEvent) => sendBack(event),
     });
     let stopped = false;
-    let retry: NodeJS.Timeout | undefined;
-    const queue = new SerialQueue();
-    const follow = (hosts: readonly string[]) =>
-      void queue.run(async () => {
-        clearTimeout(retry);
-        if (stopped) return;
-        try {
-          const { failed } = await responder.listen(hosts);
-          if (failed.length > 0 && !stopped) retry = setTimeout(() => follow(watch.current()), ADDRESS_POLL_MS);
-        } catch (err) {
-          if (stopped) return;
-          stopped = true; // the machine stops this actor on RESPONDER_FAILED and starts a new one later
-          watch.close();
-          const reason = `cannot listen on port ${deps.config.port}: ${failureReason(err)}`;
-          deps.log.error(reason, { event: 'RESPONDER_FAILED', reason });
-          void responder.close();
-          sendBack({ type: 'RESPONDER_FAILED', reason } satisfies ResponderEvent);
-        }
-      });
+    const fail = (why: string) => {
+      if (stopped) return;
+      stopped = true; // the machine stops this actor on RESPONDER_FAILED and starts a new one later
+      follower.close();
+      const reason = `cannot listen on port ${deps.config.port}: ${why}`;
+      deps.log.error(reason, { event: 'RESPONDER_FAILED', reason });
+      void responder.close();
+      sendBack({ type: 'RESPONDER_FAILED', reason } satisfies ResponderEvent);
+    };
     receive((event) => responder.refreshSecureContext(event.type === 'CREDENTIALS_UPDATED' ? 'credentials updated' : 'trust updated'));
-    const watch = watchListenAddresses({
+    const follower = followListenAddresses({
       explicit: deps.config.listen_addresses,
       interfaceId: deps.config.interface_id,
       what: 'responder',
       log: deps.log,
-      onChange: follow,
+      apply: (hosts) => responder.listen(hosts),
+      onFailure: fail,
     });
+    follower.started.catch((err: unknown) => fail(failureReason(err)));
     return () => {
       stopped = true;
-      clearTimeout(retry);
-      watch.close();
+      follower.close();
       void responder.close();
     };
   });

@@ -1,8 +1,9 @@
 import { certPaths } from '../pki/certificate/cert-paths.ts';
 import { connectSystemBus } from '../dbus/system-bus.ts';
 import type { Logger } from '../log.ts';
-import { ADDRESS_POLL_MS, type ListenAddressWatch, watchListenAddresses } from '../net/listen-address-watcher.ts';
-import { SerialQueue } from '../util/serial-queue.ts';
+import { type ListenAddressFollower, followListenAddresses } from '../net/listen-address-follower.ts';
+import { ADDRESS_POLL_MS } from '../net/listen-address-watcher.ts';
+import type { ReconcileResult } from '../net/listener-set.ts';
 import { exportAttestationService, type AttestationService } from './attestation-service.ts';
 import type { AttestationConfig } from './config-schema.ts';
 import type { DeviceIdentity, IdentitySigner } from './device-identity.ts';
@@ -25,7 +26,7 @@ export type StartSpdmResponder = (o: {
 /** The part of a running SPDM responder attestationd uses: where it listens, and its end. */
 export interface SpdmListener {
   readonly port: number;
-  listen(hosts: readonly string[]): Promise<{ readonly failed: readonly { readonly reason: string }[]; readonly listening: readonly string[] }>;
+  listen(hosts: readonly string[]): Promise<ReconcileResult>;
   close(): Promise<void>;
 }
 
@@ -74,7 +75,7 @@ export async function startAttestationd(deps: AttestationdDeps): Promise<Running
   }
   const provisioningCaFile = certPaths(config.cert_root).selfCa;
   let responder: SpdmListener;
-  let addresses: ListenAddressWatch | undefined;
+  let follower: ListenAddressFollower;
   try {
     responder = await deps.spdm.startSpdmResponder({
       port: config.spdm_port,
@@ -92,19 +93,30 @@ export async function startAttestationd(deps: AttestationdDeps): Promise<Running
       timeoutMs: ms(config.request_timeout),
       log: log.child({ component: 'spdm' }),
     });
-    addresses = await followSpdmAddresses(config, responder, log);
+    const spdm = responder;
+    follower = followListenAddresses({
+      explicit: config.spdm_address ? [config.spdm_address] : [],
+      interfaceId: config.interface_id,
+      what: 'SPDM responder',
+      log,
+      apply: (hosts) => spdm.listen(hosts),
+      onFailure: (reason) => log.error(`the SPDM responder listens nowhere: ${reason}; tried again every ${ADDRESS_POLL_MS / 1000} s`, { event: 'SPDM_LISTEN_FAILED' }),
+    });
+    await follower.started.catch(async (err: unknown) => {
+      await spdm.close().catch(() => undefined);
+      throw err;
+    });
   } catch (err) {
     await service.close().catch(() => undefined);
     conn.close();
     throw new Error(`cannot serve SPDM on port ${config.spdm_port}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const watch = addresses;
   log.info(`attestationd owns the bus name; SPDM responder on port ${responder.port} (${listenWhere(config)}); identity ${identity.description}`);
   return {
     spdmPort: responder.port,
     lost: conn.lost,
     async stop() {
-      watch.close();
+      follower.close();
       await responder.close().catch((err: unknown) => log.warn(`closing the SPDM responder: ${String(err)}`));
       if (!busGone) await service.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
       conn.close();
@@ -115,49 +127,3 @@ export async function startAttestationd(deps: AttestationdDeps): Promise<Running
 
 /** Where the SPDM responder listens, for the log. */
 const listenWhere = (config: AttestationConfig) => (config.spdm_address ? `on ${config.spdm_address}` : `on the addresses of ${config.interface_id}`);
-
-/**
- * Has the responder listen on `spdm_address`, or else on the addresses of `interface_id` as they
- * come and go. The first set that is not empty must bind at least one address (else the start
- * fails: START_FAILED, exit 69); later, an address that cannot be bound is logged once and tried
- * again at the next address poll.
- */
-async function followSpdmAddresses(config: AttestationConfig, responder: SpdmListener, log: Logger): Promise<ListenAddressWatch> {
-  const queue = new SerialQueue();
-  let retry: NodeJS.Timeout | undefined;
-  let first: readonly string[] | undefined;
-  const watch = watchListenAddresses({
-    explicit: config.spdm_address ? [config.spdm_address] : [],
-    interfaceId: config.interface_id,
-    what: 'SPDM responder',
-    log,
-    onChange: (hosts) => {
-      first ??= hosts;
-      if (first !== hosts) void apply(hosts);
-    },
-  });
-  const apply = (hosts: readonly string[]) =>
-    queue.run(async () => {
-      clearTimeout(retry);
-      const { failed } = await responder.listen(hosts);
-      if (failed.length > 0) {
-        retry = setTimeout(() => void apply(watch.current()).catch(() => undefined), ADDRESS_POLL_MS);
-        retry.unref();
-      }
-      return failed;
-    });
-  const failed = await apply(first ?? []);
-  const reason = failed[0]?.reason;
-  if (reason !== undefined && failed.length === (first ?? []).length) {
-    clearTimeout(retry);
-    watch.close();
-    throw new Error(reason);
-  }
-  return {
-    current: () => watch.current(),
-    close() {
-      clearTimeout(retry);
-      watch.close();
-    },
-  };
-}

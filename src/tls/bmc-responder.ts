@@ -3,7 +3,7 @@ import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { ResponderEvent } from '../../machines/events.ts';
 import type { Logger } from '../log.ts';
 import { throttleWarnings, type ThrottledWarnings } from '../log-throttle.ts';
-import { type ListenFailure, ListenerSet } from '../net/listener-set.ts';
+import { ListenerSet, type ReconcileResult } from '../net/listener-set.ts';
 import type { CredentialHolder } from '../pki/certificate/index.ts';
 import { withTimeout } from '../util/with-timeout.ts';
 import { InboundLink, remoteOf } from './inbound-link.ts';
@@ -29,12 +29,9 @@ export interface BmcResponderOptions {
   readonly onEvent: (event: ResponderEvent) => void;
 }
 
-/** Where the responder listens after a listen() call. */
-export interface ResponderListening {
+/** Where the responder listens after a listen() call, and the addresses it could not bind this time (logged once per address and reason). */
+export interface ResponderListening extends ReconcileResult {
   readonly port: number;
-  readonly hosts: readonly string[];
-  /** Addresses it could not bind this time, with the reason (logged once per address and reason). */
-  readonly failed: readonly ListenFailure[];
 }
 
 /**
@@ -84,7 +81,7 @@ export class BmcResponder {
     const { failed, listening } = await this.#listeners.reconcile(hosts);
     const first = failed[0];
     if (first && listening.length === 0) throw new Error(first.reason);
-    return { port: this.#listeners.port, hosts: listening, failed };
+    return { port: this.#listeners.port, listening, failed };
   }
 
   /** Checks the TLS context can be built (credentials exist) and follows credential and trust changes, once. */

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import type { NetworkInterfaceInfo } from 'node:os';
 import { describe, it } from 'node:test';
+import { followListenAddresses } from '../../src/net/listen-address-follower.ts';
 import { watchListenAddresses } from '../../src/net/listen-address-watcher.ts';
 import { hostPort, type InterfaceTable, interfaceListenHosts, isListenAddress } from '../../src/net/listen-hosts.ts';
 import { captureLog } from '../harness/capture-log.ts';
@@ -95,5 +96,62 @@ describe('watchListenAddresses', () => {
     table = { eth1: [v4('169.254.0.3')] };
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(seen.length, count, 'nothing is reported after close()');
+  });
+});
+
+describe('followListenAddresses', () => {
+  /** A listener double: binds every address except those in `refuse`. */
+  function fakeListener(refuse: Set<string>) {
+    const applied: (readonly string[])[] = [];
+    return {
+      applied,
+      apply: async (hosts: readonly string[]) => {
+        applied.push(hosts);
+        const failed = hosts.filter((h) => refuse.has(h)).map((host) => ({ host, code: 'EADDRINUSE', reason: `${host} in use` }));
+        return { failed, listening: hosts.filter((h) => !refuse.has(h)) };
+      },
+    };
+  }
+  const until = async (check: () => boolean, what: string) => {
+    const deadline = Date.now() + 10_000;
+    while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(check(), what);
+  };
+
+  it('fails its start when none of the first addresses can be bound, and stops', async () => {
+    const l = fakeListener(new Set(['169.254.0.1']));
+    const failures: string[] = [];
+    const f = followListenAddresses({ explicit: ['169.254.0.1'], interfaceId: 'eth1', what: 'x', log: captureLog().log, pollMs: 5, apply: l.apply, onFailure: (r) => failures.push(r) });
+    await assert.rejects(f.started, /169\.254\.0\.1 in use/);
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(l.applied.length, 1, 'no retry after a failed start');
+    assert.deepEqual(failures, []);
+  });
+
+  it('an empty interface is a good start; an address bound later; one that fails is retried until it binds; total failure later is reported, not fatal', async () => {
+    let table: InterfaceTable = {};
+    const refuse = new Set<string>();
+    const l = fakeListener(refuse);
+    const failures: string[] = [];
+    const f = followListenAddresses({ explicit: [], interfaceId: 'eth1', what: 'x', log: captureLog().log, pollMs: 5, readInterfaces: () => table, apply: l.apply, onFailure: (r) => failures.push(r) });
+    try {
+      await f.started;
+      assert.deepEqual(l.applied, [[]]);
+      refuse.add('169.254.0.2');
+      table = { eth1: [v4('169.254.0.1'), v4('169.254.0.2')] };
+      await until(() => l.applied.length >= 3, 'the failed address is tried again');
+      assert.deepEqual(l.applied[1], ['169.254.0.1', '169.254.0.2']);
+      assert.deepEqual(failures, [], 'one address listening is no failure');
+      refuse.delete('169.254.0.2');
+      const count = l.applied.length;
+      await new Promise((r) => setTimeout(r, 30));
+      assert.ok(l.applied.length <= count + 1, 'once everything is bound, nothing is applied again');
+      refuse.add('169.254.0.3');
+      table = { eth1: [v4('169.254.0.3')] };
+      await until(() => failures.length > 0, 'listening nowhere after the start is reported');
+      assert.equal(failures[0], '169.254.0.3 in use');
+    } finally {
+      f.close();
+    }
   });
 });
