@@ -160,6 +160,35 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
     await active(PROVISIONING);
   });
 
+  it('a broken installation: a token whose module is not installed, or the pkcs11js addon missing, fails the unit with one line and exit 78, not restarted', async () => {
+    const conf = (module: string) =>
+      `${JSON.stringify({ name: NAME, token: { module, label: 'provisioning', pin_file: '/etc/provisioning/token.pin' } })}\n`;
+    await container().sh('mkdir -p /etc/provisioning && umask 077 && echo 1234 > /etc/provisioning/token.pin && cp /var/provisioning/provisioning.conf /root/provisioning.conf.good');
+    const cases = [
+      { what: 'token module absent', module: '/usr/lib/x86_64-linux-gnu/libtpm2_pkcs11.so.1', setup: 'true', undo: 'true', line: /MODULE_MISSING: PKCS#11 module \/usr\/lib\/x86_64-linux-gnu\/libtpm2_pkcs11\.so\.1 does not exist/ },
+      // Any existing file passes the module check; the addon's absence is what is reported.
+      { what: 'addon missing', module: '/usr/lib/x86_64-linux-gnu/libc.so.6', setup: 'mv /usr/lib/provisioningd/node_modules/pkcs11js /root/pkcs11js', undo: 'mv /root/pkcs11js /usr/lib/provisioningd/node_modules/pkcs11js', line: /ADDON_MISSING: the pkcs11js addon .* is not installed/ },
+    ];
+    for (const bad of cases) {
+      await container().sh(`cat > /var/provisioning/provisioning.conf && ${bad.setup}`, { input: conf(bad.module) });
+      const since = (await container().sh('date +%s.%N')).trim();
+      const before = await show(PROVISIONING, 'NRestarts');
+      await container().sh(`systemctl restart ${PROVISIONING} || true`);
+      const failed = await waitFor(PROVISIONING, `failed (${bad.what})`, (p) => p['ActiveState'] === 'failed', ['ActiveState', 'ExecMainStatus', 'NRestarts']);
+      assert.equal(failed['ExecMainStatus'], '78', bad.what);
+      assert.equal(failed['NRestarts'], before['NRestarts'], `${bad.what}: not restarted`);
+      const out = await container().sh(`journalctl -o json --no-pager -t provisioningd --since @${since}`);
+      const lines = out.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      const errors = lines.filter((e) => e['PRIORITY'] === '3');
+      assert.equal(errors.length, 1, `${bad.what}: ${JSON.stringify(lines.map((e) => e['MESSAGE']))}`);
+      assert.match(String(errors[0]?.['MESSAGE']), bad.line, bad.what);
+      await container().sh(bad.undo);
+    }
+    await container().sh('cp /root/provisioning.conf.good /var/provisioning/provisioning.conf');
+    await container().sh(`systemctl reset-failed ${PROVISIONING} && systemctl start ${PROVISIONING}`);
+    await active(PROVISIONING);
+  });
+
   it('state directories are 0700; ProtectSystem=strict leaves the daemons only their state and the certificate tree to write', async () => {
     for (const dir of ['/var/lib/provisioning', '/var/lib/attestation']) {
       assert.equal((await container().sh(`stat -c %a ${dir}`)).trim(), '700', dir);
