@@ -9,19 +9,10 @@
  * units. Skipped, with the reason, where nspawn cannot run.
  */
 import assert from 'node:assert/strict';
-import { dirname } from 'node:path';
+import { basename } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually, REPO } from '../harness/daemon.ts';
-import {
-  bootContainer,
-  buildPackage,
-  type Container,
-  containerNode,
-  containerRootfs,
-  containerUnavailable,
-  journal,
-  unitProperties,
-} from '../harness/systemd-container.ts';
+import { bootContainer, type Container, containerUnavailable, journal, packageContainerInputs, unitProperties } from '../harness/systemd-container.ts';
 
 const PROVISIONING = 'xyz.openbmc_project.Provisioning.service';
 const ATTESTATION = 'xyz.openbmc_project.attestation.service';
@@ -56,6 +47,7 @@ const unavailable = await containerUnavailable();
 
 describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { skip: unavailable }, () => {
   let c: Container | undefined;
+  let inspectorDeb = '';
   const container = () => {
     assert.ok(c, 'the container booted');
     return c;
@@ -74,12 +66,10 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
 
   before(
     async () => {
-      const node = await containerNode();
-      assert.equal(typeof node, 'string');
-      const deb = await buildPackage(REPO);
-      const rootfs = await containerRootfs((line) => console.log(`# ${line}`));
-      c = await bootContainer({ name: 'pd-deb', rootfs, node: String(node), bindRo: { [dirname(deb)]: '/mnt/pkg' } });
-      await c.sh(`dpkg -i /mnt/pkg/${deb.split('/').at(-1)}`);
+      const { node, deb, debDir, rootfs } = await packageContainerInputs(REPO);
+      inspectorDeb = deb.replace(/provisioningd_([^_]+)_[^_]+\.deb$/, 'provisioningd-inspector_$1_all.deb');
+      c = await bootContainer({ name: 'pd-deb', rootfs, node, bindRo: { [debDir]: '/mnt/pkg' } });
+      await c.sh(`dpkg -i /mnt/pkg/${basename(deb)}`);
     },
     { timeout: SETUP_DEADLINE_MS },
   );
@@ -139,6 +129,15 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
     assert.equal(priority(/colour/), '4', 'the unknown key is a warning');
     assert.equal(priority(/inspector is not installed.*code=INSPECTOR_NOT_INSTALLED/), '4', 'no inspector part: a warning');
     assert.ok(lines.every((e) => !String(e['MESSAGE']).startsWith('<')), 'the <N> prefixes are parsed, not printed');
+  });
+
+  it('the inspector is its own package: installed, the daemon loads it and serves the page on inspect_port', async () => {
+    await container().sh(`dpkg -i /mnt/pkg/${basename(inspectorDeb)} && systemctl restart ${PROVISIONING}`);
+    await active(PROVISIONING);
+    // The first page lays the statecharts out (elkjs on its thread): generous, for a loaded machine.
+    const page = await container().exec('node', ['-e', "fetch('http://127.0.0.1:9000/', { signal: AbortSignal.timeout(60000) }).then(async (r) => console.log(r.status, await r.text()))"], { timeoutMs: 90_000 });
+    assert.equal(page.code, 0, page.stderr);
+    assert.match(page.stdout, /^200 [\s\S]*<svg[\s\S]*provisioning/i);
   });
 
   it('restarts: SIGKILL is restarted (after RestartSec), exit 78 (an unreadable configuration) is not', async () => {

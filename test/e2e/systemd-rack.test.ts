@@ -12,13 +12,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PEER_INTERFACE, peerObjectPath } from '../../src/dbus/peer-objects.ts';
 import { eventually, REPO, STATUS } from '../harness/daemon.ts';
 import { createRack, type Rack, type RackNode } from '../harness/netns.ts';
 import { mustRun } from '../harness/run-tool.ts';
-import { bootContainer, buildPackage, type Container, containerNode, containerRootfs, containerUnavailable, unitProperties } from '../harness/systemd-container.ts';
+import { bootContainer, type Container, containerUnavailable, packageContainerInputs, unitProperties } from '../harness/systemd-container.ts';
 
 const SUBNET = 83;
 const SETUP_DEADLINE_MS = 30 * 60_000;
@@ -68,10 +68,7 @@ describe('two BMCs as booted containers on a rack segment: the .deb, LLDP, attes
 
   before(
     async () => {
-      const node = await containerNode();
-      assert.equal(typeof node, 'string');
-      const deb = await buildPackage(REPO);
-      const rootfs = await containerRootfs((line) => console.log(`# ${line}`));
+      const { node, deb, debDir, rootfs } = await packageContainerInputs(REPO);
       rack = await createRack({ size: 2, subnet: SUBNET });
       // The device CA, the manufacturer's in real life: it certifies both identities; both trust it.
       ca = mkdtempSync(join(tmpdir(), 'pd-rack-ca-'));
@@ -81,7 +78,7 @@ describe('two BMCs as booted containers on a rack segment: the .deb, LLDP, attes
         '-addext', 'keyUsage=critical,keyCertSign', '-out', join(ca, 'device-ca.pem'),
       ]);
       // What each BMC measures (attestationd's defaults): the installed provisioningd.js, and its configuration.
-      const bundle = readFileSync(join(dirname(deb), 'root/usr/lib/provisioningd/provisioningd.js'));
+      const bundle = readFileSync(join(debDir, 'root/usr/lib/provisioningd/provisioningd.js'));
       const manifest = {
         version: 1,
         measurements: [
@@ -94,9 +91,9 @@ describe('two BMCs as booted containers on a rack segment: the .deb, LLDP, attes
         const container = await bootContainer({
           name: n.name,
           rootfs,
-          node: String(node),
+          node,
           netns: n.ns,
-          bindRo: { [dirname(deb)]: '/mnt/pkg', [ca]: '/mnt/ca' },
+          bindRo: { [debDir]: '/mnt/pkg', [ca]: '/mnt/ca' },
         });
         const bmc: Bmc = { node: n, container, provisioningConf: provisioningConf(n.name) };
         bmcs.push(bmc);
@@ -105,7 +102,7 @@ describe('two BMCs as booted containers on a rack segment: the .deb, LLDP, attes
           `cat > /etc/lldpd.d/rack.conf && systemctl restart lldpd`,
           { input: `configure system hostname ${n.name}\nconfigure system ip management pattern ${rack.managementPattern}\nconfigure lldp tx-interval 1\n` },
         );
-        await container.sh(`dpkg -i /mnt/pkg/${deb.split('/').at(-1)}`);
+        await container.sh(`dpkg -i /mnt/pkg/${basename(deb)}`);
         // docs/attestation.md, "The identity", signed with the shared device CA.
         await container.sh(`set -e
 mkdir -p /etc/attestation /root/id && cd /root/id

@@ -8,9 +8,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, realpathSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { eventually } from './daemon.ts';
 import { stopProcess } from './private-bus.ts';
@@ -47,6 +47,17 @@ export async function containerUnavailable(): Promise<string | undefined> {
  */
 export async function containerNode(): Promise<string | { reason: string }> {
   const node = realpathSync(process.env['PROVISIONINGD_CONTAINER_NODE'] ?? process.execPath);
+  // Bound alone into the container, it must be the binary itself, not a launcher script.
+  const head = Buffer.alloc(4);
+  const fd = openSync(node, 'r');
+  try {
+    readSync(fd, head, 0, 4, 0);
+  } finally {
+    closeSync(fd);
+  }
+  if (!head.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) {
+    return { reason: `${node} is not an ELF executable (a launcher?): set PROVISIONINGD_CONTAINER_NODE to the Node 22 binary itself` };
+  }
   const r = await runTool(node, ['--version']);
   const major = Number(/^v(\d+)\./.exec(r.stdout.trim())?.[1] ?? 0);
   if (major < MIN_NODE_MAJOR) {
@@ -217,4 +228,22 @@ export async function journal(c: Container, unit: string): Promise<Array<Record<
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** What every package container test boots: the Node binary, the freshly built .deb, the root file system. */
+export interface PackageContainerInputs {
+  readonly node: string;
+  readonly deb: string;
+  /** The .deb's folder, to bind read-only into a container. */
+  readonly debDir: string;
+  readonly rootfs: string;
+}
+
+/** Builds the package and finds (or builds) the rest; throws when this machine cannot boot containers. */
+export async function packageContainerInputs(repo: string): Promise<PackageContainerInputs> {
+  const node = await containerNode();
+  if (typeof node !== 'string') throw new Error(node.reason);
+  const deb = await buildPackage(repo);
+  const rootfs = await containerRootfs((line) => console.log(`# ${line}`));
+  return { node, deb, debDir: dirname(deb), rootfs };
 }
