@@ -8,7 +8,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readSync, realpathSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { withTimeout } from '../../src/util/with-timeout.ts';
@@ -71,8 +71,54 @@ export async function containerRootfs(log: (line: string) => void): Promise<stri
   const cache = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'provisioningd');
   const key = createHash('sha256').update(`bookworm minbase ${ROOTFS_PACKAGES.join(',')}`).digest('hex').slice(0, 12);
   const rootfs = join(cache, `rootfs-bookworm-${key}`);
-  if (existsSync(join(rootfs, 'usr/lib/systemd/systemd'))) return rootfs;
+  const built = () => existsSync(join(rootfs, 'usr/lib/systemd/systemd'));
+  if (built()) return rootfs;
   mkdirSync(cache, { recursive: true });
+  // One builder at a time (test files run side by side): the others wait for its tree.
+  const lock = `${rootfs}.lock`;
+  const deadline = Date.now() + ROOTFS_BUILD_DEADLINE_MS;
+  while (!takeLock(lock)) {
+    if (Date.now() > deadline) throw new Error(`waited too long for another test's mmdebstrap (${lock})`);
+    await new Promise((r) => setTimeout(r, 2000));
+    if (built()) return rootfs;
+  }
+  try {
+    if (!built()) await buildRootfs(rootfs, log);
+  } finally {
+    rmSync(lock, { force: true });
+  }
+  return rootfs;
+}
+
+/** Takes a lock file holding our PID; a lock whose process is gone is taken over. */
+function takeLock(lock: string): boolean {
+  try {
+    writeFileSync(lock, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    let holder = 0;
+    try {
+      holder = Number(readFileSync(lock, 'utf8').trim() || 0);
+    } catch {
+      return false; // released meanwhile: try again
+    }
+    if (holder > 0 && holder !== process.pid && processAlive(holder)) return false;
+    rmSync(lock, { force: true });
+    return false;
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** mmdebstrap into a temporary folder, renamed into place once complete. */
+async function buildRootfs(rootfs: string, log: (line: string) => void): Promise<void> {
   const building = `${rootfs}.building-${process.pid}`;
   log(`building the container root file system ${rootfs} with mmdebstrap (once; ~35 s plus the download)`);
   const args = ['--variant=minbase', `--include=${ROOTFS_PACKAGES.join(',')}`, 'bookworm', building, APT_SOURCES];
@@ -81,10 +127,8 @@ export async function containerRootfs(log: (line: string) => void): Promise<stri
     rmSync(building, { recursive: true, force: true });
     throw new Error(`mmdebstrap ${args.join(' ')} exited ${r.code}:\n${r.stderr.slice(-4000)}`);
   }
-  // Another test run may have finished first: keep its tree, drop ours.
-  if (existsSync(rootfs)) rmSync(building, { recursive: true, force: true });
-  else renameSync(building, rootfs);
-  return rootfs;
+  rmSync(rootfs, { recursive: true, force: true });
+  renameSync(building, rootfs);
 }
 
 /** A booted container. */
