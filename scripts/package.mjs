@@ -8,6 +8,8 @@
 //   pkg/inspector-root/  the inspector's part (its chunk, its layout worker, elkjs): the daemons load
 //                        it only when inspect_port is set, and run without it
 //   pkg/provisioningd-sourcemaps_<version>.tar.xz  every .js.map, laid out to unpack at / beside the bundles
+//   pkg/provisioningd-root-<version>.tar.xz, pkg/provisioningd-inspector-root-<version>.tar.xz  the two
+//                        trees as tarballs, for an image built without dpkg (OpenBMC)
 //   pkg/provisioningd-inspector_<version>_all.deb
 //   pkg/provisioningd_<version>_<arch>.deb         (dpkg-deb; the last line printed is its path)
 //   pkg/sizes.json       the parts' sizes, raw and xz-compressed (bench/package.bench.ts prints them)
@@ -59,10 +61,10 @@ function filesUnder(dir) {
 
 const bytesUnder = (dir) => filesUnder(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0);
 
-/** Size of a folder as a tar compressed with xz -9 (what an image's compressed filesystem roughly pays). */
-function xzBytes(root, paths) {
+/** A tar of `paths` under `root`, compressed with xz -9 (what an image's compressed file system roughly pays). */
+function tarXz(root, paths) {
   const tar = execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '-C', root, '-cf', '-', ...paths], { maxBuffer: 256 * 1024 * 1024 });
-  return execFileSync('xz', ['-9', '-T1', '-c'], { input: tar, maxBuffer: 256 * 1024 * 1024 }).length;
+  return execFileSync('xz', ['-9', '-T1', '-c'], { input: tar, maxBuffer: 256 * 1024 * 1024 });
 }
 
 // 1. The bundles.
@@ -171,19 +173,27 @@ const inspectorDeb = join(out, `provisioningd-inspector_${version}_all.deb`);
 const dpkgDeb = (tree, file) => run('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', tree, file]);
 dpkgDeb(inspectorRoot, inspectorDeb);
 dpkgDeb(root, deb);
-const maps = join(out, `provisioningd-sourcemaps_${version}.tar.xz`);
-run('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '-C', mapsRoot, '-cJf', maps, 'usr']);
+// The same trees as tarballs (without DEBIAN/), for images built without dpkg (docs/operations.md,
+// "On an OpenBMC image"), and the source maps.
+const tarballs = {
+  root: join(out, `provisioningd-root-${version}.tar.xz`),
+  inspector: join(out, `provisioningd-inspector-root-${version}.tar.xz`),
+  maps: join(out, `provisioningd-sourcemaps_${version}.tar.xz`),
+};
+writeFileSync(tarballs.root, tarXz(root, ['usr']));
+writeFileSync(tarballs.inspector, tarXz(inspectorRoot, ['usr']));
+writeFileSync(tarballs.maps, tarXz(mapsRoot, ['usr']));
 
 // 5. Sizes.
 const sizes = {
-  daemons: { bytes: bytesUnder(join(root, LIB)), xz: xzBytes(root, ['usr']), libXz: xzBytes(root, [LIB]) },
-  inspector: { bytes: bytesUnder(join(inspectorRoot, LIB)), xz: xzBytes(inspectorRoot, ['usr']) },
-  sourcemaps: { bytes: bytesUnder(mapsRoot), xz: statSync(maps).size },
+  daemons: { bytes: bytesUnder(join(root, LIB)), xz: statSync(tarballs.root).size, libXz: tarXz(root, [LIB]).length },
+  inspector: { bytes: bytesUnder(join(inspectorRoot, LIB)), xz: statSync(tarballs.inspector).size },
+  sourcemaps: { bytes: bytesUnder(mapsRoot), xz: statSync(tarballs.maps).size },
   debs: { provisioningd: statSync(deb).size, inspector: statSync(inspectorDeb).size },
 };
 writeFileSync(join(out, 'sizes.json'), `${JSON.stringify(sizes, null, 1)}\n`);
 const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
 console.log(`package: daemons' part ${kib(sizes.daemons.bytes)} in ${LIB} (whole package xz ${kib(sizes.daemons.xz)}), inspector ${kib(sizes.inspector.bytes)} (xz ${kib(sizes.inspector.xz)}), source maps ${kib(sizes.sourcemaps.bytes)} (xz ${kib(sizes.sourcemaps.xz)})`);
+for (const tarball of Object.values(tarballs)) console.log(tarball);
 console.log(inspectorDeb);
-console.log(maps);
 console.log(deb);
