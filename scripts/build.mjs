@@ -2,7 +2,8 @@
 // `pnpm build`: bundles the three programs into dist/ (provisioningd.js, attestationd.js,
 // lldp-bridge.js, plus dist/chunks/), minified for Node 22, what a BMC image ships (`pnpm package`
 // lays it out, scripts/package.mjs). Source maps are written beside each file (<file>.js.map) and
-// shipped apart from the bundles. `node dist/provisioningd.js --conf FILE` runs the daemon exactly like `pnpm -s provisioningd`.
+// shipped apart from the bundles. `node dist/provisioningd.js --conf FILE` runs the daemon exactly
+// like `pnpm -s provisioningd`.
 // Code behind a dynamic import() (the inspector) goes into its own chunk, loaded only when
 // inspect_port is set. Each worker thread's module (workerEntries) is an entry of its own,
 // dist/<name>.js, which src/util/module-worker.ts starts in place of the .ts source. The

@@ -56,6 +56,8 @@ export const configSchema = z
     retry_base: seconds(0.01, 3600).default(1),
     name: bmcName.default(() => hostname()),
     state_dir: z.string().min(1).default('/var/lib/provisioning'),
+    /** The trusted peer CAs; absent means `<state_dir>/trust` (src/pki/trust/trust-dir.ts). */
+    trust_dir: z.string().min(1).optional(),
     token: tokenSchema.optional(),
     peers: z.array(peerSchema).max(64).default([]),
     inspect_port: z.number().int().min(0).max(65535).default(0),
