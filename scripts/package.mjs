@@ -13,17 +13,20 @@
 //   pkg/provisioningd-inspector_<version>_all.deb
 //   pkg/provisioningd_<version>_<arch>.deb         (dpkg-deb; the last line printed is its path)
 //   pkg/sizes.json       the parts' sizes, raw and xz-compressed (bench/package.bench.ts prints them)
+// (`--out DIR` writes all of it to DIR instead of pkg/.)
 //
 // Node itself is not in the package (Debian's nodejs is too old; an OpenBMC image has meta-oe's):
 // the units run /usr/bin/node, which must be Node 22 or newer.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(repo, 'dist');
-const out = join(repo, 'pkg');
+/** `--out DIR`: where everything goes (default pkg/; tests running side by side give their own). */
+const outArg = process.argv.indexOf('--out');
+const out = outArg > 0 && process.argv[outArg + 1] ? resolve(process.argv[outArg + 1]) : join(repo, 'pkg');
 const LIB = 'usr/lib/provisioningd';
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8'));
 const version = pkg.version;

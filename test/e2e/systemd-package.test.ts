@@ -48,6 +48,7 @@ const unavailable = await containerUnavailable();
 describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { skip: unavailable }, () => {
   let c: Container | undefined;
   let inspectorDeb = '';
+  let removePackage = () => {};
   const container = () => {
     assert.ok(c, 'the container booted');
     return c;
@@ -66,7 +67,9 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
 
   before(
     async () => {
-      const { node, deb, debDir, rootfs } = await packageContainerInputs(REPO);
+      const inputs = await packageContainerInputs(REPO);
+      removePackage = inputs.remove;
+      const { node, deb, debDir, rootfs } = inputs;
       inspectorDeb = deb.replace(/provisioningd_([^_]+)_[^_]+\.deb$/, 'provisioningd-inspector_$1_all.deb');
       c = await bootContainer({ name: 'pd-deb', rootfs, node, bindRo: { [debDir]: '/mnt/pkg' } });
       await c.sh(`dpkg -i /mnt/pkg/${basename(deb)}`);
@@ -75,6 +78,7 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
   );
   after(async () => {
     await c?.stop();
+    removePackage();
   }, { timeout: 60_000 });
 
   it('fresh install: the units are enabled; attestationd, with no identity yet, fails with one error line and exit 78 and is not restarted; the others run without a tpm2-pkcs11 store', async () => {

@@ -44,6 +44,7 @@ const unavailable = await containerUnavailable();
 describe('two BMCs as booted containers on a rack segment: the .deb, LLDP, attestation both ways, the link', { skip: unavailable }, () => {
   let rack: Rack | undefined;
   let ca = '';
+  let removePackage = () => {};
   const bmcs: Bmc[] = [];
 
   const busctl = (bmc: Bmc, ...args: string[]) => bmc.container.exec('busctl', args);
@@ -68,7 +69,9 @@ describe('two BMCs as booted containers on a rack segment: the .deb, LLDP, attes
 
   before(
     async () => {
-      const { node, deb, debDir, rootfs } = await packageContainerInputs(REPO);
+      const inputs = await packageContainerInputs(REPO);
+      removePackage = inputs.remove;
+      const { node, deb, debDir, rootfs } = inputs;
       rack = await createRack({ size: 2, subnet: SUBNET });
       // The device CA, the manufacturer's in real life: it certifies both identities; both trust it.
       ca = mkdtempSync(join(tmpdir(), 'pd-rack-ca-'));
@@ -123,6 +126,7 @@ systemctl restart ${ATTESTATION}`);
       for (const b of bmcs) await b.container.stop();
       await rack?.teardown();
       if (ca) rmSync(ca, { recursive: true, force: true });
+      removePackage();
     },
     { timeout: 120_000 },
   );

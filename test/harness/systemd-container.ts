@@ -8,9 +8,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { eventually } from './daemon.ts';
 import { stopProcess } from './private-bus.ts';
@@ -244,9 +244,9 @@ function removeCgroupTree(dir: string): void {
   }
 }
 
-/** `pnpm package`, returning the .deb's path (its last line of output). */
-export async function buildPackage(repo: string): Promise<string> {
-  const r = await runTool(process.execPath, [join(repo, 'scripts/package.mjs')], { cwd: repo, timeoutMs: 300_000 });
+/** `pnpm package` (into `out`, default pkg/), returning the .deb's path (its last line of output). */
+export async function buildPackage(repo: string, out?: string): Promise<string> {
+  const r = await runTool(process.execPath, [join(repo, 'scripts/package.mjs'), ...(out ? ['--out', out] : [])], { cwd: repo, timeoutMs: 300_000 });
   if (r.code !== 0) throw new Error(`pnpm package exited ${r.code}:\n${r.stdout}${r.stderr}`);
   const deb = r.stdout.trim().split('\n').at(-1) ?? '';
   if (!deb.endsWith('.deb') || !existsSync(deb)) throw new Error(`pnpm package's last line is not a .deb: ${deb}`);
@@ -278,16 +278,25 @@ export async function journal(c: Container, unit: string): Promise<Array<Record<
 export interface PackageContainerInputs {
   readonly node: string;
   readonly deb: string;
-  /** The .deb's folder, to bind read-only into a container. */
+  /** The .deb's folder (this test's own), to bind read-only into a container. */
   readonly debDir: string;
   readonly rootfs: string;
+  /** Removes debDir. */
+  remove(): void;
 }
 
 /** Builds the package and finds (or builds) the rest; throws when this machine cannot boot containers. */
 export async function packageContainerInputs(repo: string): Promise<PackageContainerInputs> {
   const node = await containerNode();
   if (typeof node !== 'string') throw new Error(node.reason);
-  const deb = await buildPackage(repo);
-  const rootfs = await containerRootfs((line) => console.log(`# ${line}`));
-  return { node, deb, debDir: dirname(deb), rootfs };
+  // A folder of its own: another test building the package at the same time rewrites pkg/.
+  const debDir = mkdtempSync(join(tmpdir(), 'provisioningd-pkg-'));
+  try {
+    const deb = await buildPackage(repo, debDir);
+    const rootfs = await containerRootfs((line) => console.log(`# ${line}`));
+    return { node, deb, debDir, rootfs, remove: () => rmSync(debDir, { recursive: true, force: true }) };
+  } catch (err) {
+    rmSync(debDir, { recursive: true, force: true });
+    throw err;
+  }
 }
