@@ -11,6 +11,7 @@ import { createAttestPeerActor } from './attestation/attest-peer.actor.ts';
 import { attestBackTargets } from './attestation/attest-back-targets.ts';
 import { watchResponderAttestations } from './attestation/responder-attestations.ts';
 import type { Config } from './config/schema.ts';
+import { loadInspector } from './inspector-part.ts';
 import { exportPeerObjects } from './dbus/peer-objects.ts';
 import { exportProvisioningService, type ProvisioningService } from './dbus/provisioning-service.ts';
 import { connectSystemBus } from './dbus/system-bus.ts';
@@ -65,9 +66,9 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
 
   const observers: Array<(ev: InspectionEvent) => void> = [];
   const closers: Array<() => Promise<void>> = [];
-  if (config.inspect_port) {
-    const { startInspector } = await import('./inspect/inspector.ts');
-    const inspector = await startInspector({
+  const inspectorModule = config.inspect_port ? await loadInspector(log) : undefined;
+  if (config.inspect_port && inspectorModule) {
+    const inspector = await inspectorModule.startInspector({
       port: config.inspect_port,
       log: log.child({ component: 'inspector' }),
       ...(config.stately_inspector_url ? { statelyUrl: config.stately_inspector_url } : {}),

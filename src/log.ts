@@ -17,6 +17,14 @@ export const redactSecrets = winston.format((info) => {
 /** sd-daemon priority prefixes, so journald files each line at the right level. */
 const JOURNAL_PRIORITY: Record<string, number> = { error: 3, warn: 4, info: 6, debug: 7 };
 
+/**
+ * The `<N>` prefix of a line written to stderr without the logger (a fatal start-up line, before
+ * or instead of the logger): the same priority the logger would give, or nothing outside systemd.
+ */
+export function journalPrefix(level: 'error' | 'warn' | 'info'): string {
+  return process.env['JOURNAL_STREAM'] ? `<${JOURNAL_PRIORITY[level] ?? 6}>` : '';
+}
+
 const FIELDS = ['peer', 'state', 'event', 'code', 'reason'] as const;
 
 function fieldsOf(info: winston.Logform.TransformableInfo): string {

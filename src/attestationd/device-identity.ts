@@ -39,6 +39,11 @@ export function openIdentityToken(config: AttestationConfig, log: Logger): CaKey
   return new SoftwareToken({ stateDir: config.state_dir, timeoutMs, log });
 }
 
+/** What readCertificates() calls this BMC's own chain. */
+const IDENTITY_CHAIN = 'identity chain';
+/** The hint for a fresh install, which has neither identity key nor chain (exit 78 until then). */
+const NO_IDENTITY_YET = 'this BMC has no identity yet; create and certify it as docs/attestation.md, "The identity", says';
+
 const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
 
 /** Reads a PEM file of certificates (in file order); throws with `what` in the message. */
@@ -47,6 +52,9 @@ export async function readCertificates(file: string, what: string): Promise<X509
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file} does not exist${what === IDENTITY_CHAIN ? `: ${NO_IDENTITY_YET}` : ''}`);
+    }
     throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
   const blocks = text.match(PEM_BLOCK) ?? [];
@@ -79,7 +87,7 @@ function checkChainOrder(chain: readonly X509Certificate[], file: string): void 
  * (never creates it) and checks that the leaf certifies that very key.
  */
 export async function loadDeviceIdentity(config: AttestationConfig, log: Logger): Promise<DeviceIdentity> {
-  const chain = await readCertificates(config.identity_chain, 'identity chain');
+  const chain = await readCertificates(config.identity_chain, IDENTITY_CHAIN);
   checkChainOrder(chain, config.identity_chain);
   const leaf = chain[chain.length - 1];
   if (!leaf) throw new IdentityError('IDENTITY_CHAIN_INVALID', `identity chain ${config.identity_chain} is empty`);

@@ -378,26 +378,27 @@ for (const kind of KINDS) {
         assert.ok(!logs.lines().some((l) => l.includes('not-the-pin') || l.includes(token?.pin ?? '-')), 'no PIN in the logs');
       });
 
-      it('reports a missing module (MODULE_MISSING) and a missing token label (LABEL_NOT_FOUND) on issue, not at start', async () => {
-        const noModule = createCertificateIssuer({
-          config: configWith({ token: tokenWith({ module: join(work, 'no-such-pkcs11.so') }) }),
-          credentials: new CredentialHolder(),
-          log: logs.log,
-        });
+      it('reports a missing module (MODULE_MISSING) at creation, and a missing token label (LABEL_NOT_FOUND) on issue, not at start', async () => {
+        assert.throws(
+          () =>
+            createCertificateIssuer({
+              config: configWith({ token: tokenWith({ module: join(work, 'no-such-pkcs11.so') }) }),
+              credentials: new CredentialHolder(),
+              log: logs.log,
+            }),
+          (err: unknown) => err instanceof TokenError && err.code === 'MODULE_MISSING' && /no-such-pkcs11\.so/.test(err.message),
+        );
         const noLabel = createCertificateIssuer({
           config: configWith({ token: tokenWith({ label: 'no-such-token' }) }),
           credentials: new CredentialHolder(),
           log: logs.log,
         });
         try {
-          const e1 = await rejectsWith(noModule.issue({ reason: 'provision' }), 'MODULE_MISSING');
-          assert.match(e1.message, /no-such-pkcs11\.so/);
           const e2 = await rejectsWith(noLabel.issue({ reason: 'provision' }), 'LABEL_NOT_FOUND');
           assert.match(e2.message, /"no-such-token".*"provisioning"/);
           // A second attempt gives the same clear error, not a crash or a stale state.
-          await rejectsWith(noModule.issue({ reason: 'provision' }), 'MODULE_MISSING');
+          await rejectsWith(noLabel.issue({ reason: 'provision' }), 'LABEL_NOT_FOUND');
         } finally {
-          await noModule.close();
           await noLabel.close();
         }
         await issuer.issue({ reason: 'renew' });

@@ -7,7 +7,7 @@ import { certPaths } from './cert-paths.ts';
 import { issueLeaf } from './leaf-certificate.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 import type { CredentialHolder, TlsCredentials } from './tls-credentials.ts';
-import { type CaKeyToken, checkPinFile, createCaKeyToken, TokenError } from '../token/index.ts';
+import { type CaKeyToken, checkPinFile, checkTokenInstalled, createCaKeyToken, TokenError } from '../token/index.ts';
 
 /** What the statechart's issueCertificates actor calls: the token CA issuing this BMC's TLS leaves. */
 export interface CertificateIssuer {
@@ -36,7 +36,10 @@ export interface CertificateIssuerDeps {
  * there (as ProvisionPeer("self") failing), not at start.
  */
 export function createCertificateIssuer(deps: CertificateIssuerDeps): CertificateIssuer {
-  if (deps.config.token) checkPinFile(deps.config.token.pin_file);
+  if (deps.config.token) {
+    checkPinFile(deps.config.token.pin_file);
+    checkTokenInstalled(deps.config.token);
+  }
   return new TokenCertificateIssuer(deps, deps.token ?? createCaKeyToken(deps));
 }
 
