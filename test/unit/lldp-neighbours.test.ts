@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { escapePathLabel, unescapePathLabel } from '../../src/dbus/object-path-label.ts';
 import { isNeighbourPath, lldpNames } from '../../src/lldp/lldp-names.ts';
-import { addressProblem, checkNeighbour, quoteForLog } from '../../src/lldp/neighbour-check.ts';
+import { quoteForLog } from '../../src/log-escape.ts';
+import { addressProblem, checkNeighbour } from '../../src/lldp/neighbour-check.ts';
 import { NeighbourTable } from '../../src/lldp/neighbour-table.ts';
 
 const R = '/xyz/openbmc_project/network/lldp/eth1/receive';
