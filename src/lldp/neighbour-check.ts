@@ -45,14 +45,10 @@ export function checkNeighbour(raw: { name: unknown; address: unknown }, ctx: Ne
   if (raw.name === undefined) return { ok: false, reason: 'no SystemName' };
   if (typeof raw.name !== 'string') return { ok: false, reason: `SystemName is not a string (${typeof raw.name})` };
   if (raw.name.length === 0) return { ok: false, reason: 'SystemName is empty' };
-  const id = checkDeviceId(raw.name);
-  if (id.kind !== 'peer') {
-    const why = id.kind === 'self' ? 'is the reserved id "self"' : id.reason.replace(/^deviceId/, 'it');
-    return { ok: false, reason: `SystemName ${quoteForLog(raw.name)} ${id.kind === 'self' ? why : `refused: ${why}`}` };
-  }
-  if (raw.name.toLowerCase() === ctx.ownName.toLowerCase()) {
-    return { ok: false, reason: `SystemName ${quoteForLog(raw.name)} is our own name` };
-  }
+  const id = checkDeviceId(raw.name, { ownName: ctx.ownName });
+  if (id.kind === 'self') return { ok: false, reason: `SystemName ${quoteForLog(raw.name)} is the reserved id "self"` };
+  if (id.kind === 'own') return { ok: false, reason: `SystemName ${quoteForLog(raw.name)} is our own name` };
+  if (id.kind === 'invalid') return { ok: false, reason: `SystemName ${quoteForLog(raw.name)} refused: ${id.reason.replace(/^deviceId/, 'it')}` };
   if (raw.address === undefined) return { ok: false, reason: `${raw.name}: no management address` };
   if (typeof raw.address !== 'string') return { ok: false, reason: `${raw.name}: management address is not a string` };
   if (raw.address.length === 0) return { ok: false, reason: `${raw.name}: management address is empty` };

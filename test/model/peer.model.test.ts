@@ -14,8 +14,8 @@ type PeerSnapshot = SnapshotFrom<typeof peerMachine>;
 type ModelEvent = PeerEvent | { type: `xstate.${string}`; output?: unknown; error?: unknown };
 
 const retry = { baseMs: 100, capMs: 800, fastRetries: 2 };
-const base = { name: 'bmc-b', retry, attestationTimeoutMs: 5000 };
-/** Three kinds of peer: attested and dialable; trusted by the operator; attested but without an address. */
+const base = { name: 'bmc-b', retry, attestationTimeoutMs: 5000, forgetFailedMs: 60_000 };
+/** Three kinds of peer: attested and dialable; trusted by the operator; attested but without an address (a ProvisionPeer of a name nothing else knows). */
 const variants: Record<string, PeerInput> = {
   attested: { ...base, address: '127.0.0.1', port: 8090, trustedOutOfBand: false },
   static: { ...base, address: '127.0.0.1', port: 8090, trustedOutOfBand: true },
@@ -33,6 +33,7 @@ const EVENTS: ModelEvent[] = [
   { type: 'LINK_FAILED', reason: 'ECONNREFUSED' },
   { type: 'LINK_REJECTED', reason: 'certificate names bmc-x, not bmc-b' },
   { type: 'xstate.after.retryBackoff.peer.NotConnected.Backoff' },
+  { type: 'xstate.after.forgetFailed.peer.NotDetermined' },
   { type: 'TRUST_UPDATED' },
   { type: 'CREDENTIALS_UPDATED' },
   { type: 'ATTESTATION_BOUND', bound: false },
@@ -42,6 +43,7 @@ const EVENTS: ModelEvent[] = [
 /** The oracle: what peerConnected must say in each state, written down independently of the selector. */
 const EXPECTED_STATUS: Record<string, PeerStatus> = {
   '"NotDetermined"': 'NotDetermined',
+  '"Forgotten"': 'NotDetermined',
   '"Attesting"': 'InProgress',
   '"Provisioned"': 'InProgress',
   '{"Link":"InProgress"}': 'InProgress',
@@ -59,6 +61,8 @@ const ev = (type: string): ModelEvent => {
 const ATTESTED = ev('xstate.done.actor.0.peer.Attesting');
 const BACKOFF = ev('xstate.after.retryBackoff.peer.NotConnected.Backoff');
 const FAILED = ev('LINK_FAILED');
+const FORGET = ev('xstate.after.forgetFailed.peer.NotDetermined');
+const ATTEST_FAILED = ev('xstate.error.actor.0.peer.Attesting');
 const SCENARIOS: Record<string, ModelEvent[][]> = {
   attested: [
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, ev('LINK_UP')],
@@ -73,7 +77,11 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
     // The peer attested us while our dial was failing: we attest it back once, and only once.
     [ev('ATTEST_BACK'), ATTESTED, ev('LINK_REJECTED'), ev('ATTEST_BACK'), ev('TRUST_UPDATED'), ev('LINK_UP'), ev('ATTEST_BACK')],
   ],
-  undialable: [[ev('ATTEST'), ATTESTED, ev('ATTEST'), ev('xstate.error.actor.0.peer.Attesting')]],
+  undialable: [
+    [ev('ATTEST'), ATTESTED, ev('ATTEST'), ATTEST_FAILED],
+    // Failed twice, timed out once: forgotten only after the last failure.
+    [ev('ATTEST'), ATTEST_FAILED, ev('ATTEST'), ev('xstate.after.attestationTimeout.peer.Attesting'), ev('ATTEST'), ATTEST_FAILED, FORGET],
+  ],
 };
 
 /**
@@ -124,10 +132,13 @@ function realPeer(input: PeerInput, coverage: CoverageRecorder) {
         attestation.reject((event as { error: unknown }).error);
         break;
       case 'xstate.after.attestationTimeout.peer.Attesting':
+      case 'xstate.after.forgetFailed.peer.NotDetermined':
       case 'xstate.after.retryBackoff.peer.NotConnected.Backoff': {
         const ms = event.type.includes('attestation')
           ? input.attestationTimeoutMs
-          : backoffDelay(input.retry, before.context.attempt);
+          : event.type.includes('forgetFailed')
+            ? input.forgetFailedMs
+            : backoffDelay(input.retry, before.context.attempt);
         clock.increment(ms - 1);
         await settle();
         assert.deepEqual(actor.getSnapshot().value, before.value, `${event.type} fired before ${ms} ms`);
@@ -184,6 +195,12 @@ describe('peer statechart, replayed on the real actor', () => {
           assert.equal(selectPeerStatus(real), EXPECTED_STATUS[key], `peerConnected after ${where}`);
           const { linksStarted, linksStopped } = sut.counts();
           assert.equal(linksStarted - linksStopped, real.matches('Link') ? 1 : 0, `one link exactly while linking (${where})`);
+          // Only a failed ProvisionPeer ends: an attestation failed, and no address, no trust.
+          if (real.matches('Forgotten')) {
+            assert.equal(real.status, 'done', `a forgotten peer's machine ends (${where})`);
+            assert.ok(!input.address && !input.trustedOutOfBand && !real.context.attested, `only a peer without address or trust is forgotten (${where})`);
+            assert.match(real.context.lastError?.code ?? '', /^ATTESTATION_/, `only after a failed attestation (${where})`);
+          }
         }
         sut.actor.stop();
         replayed++;
@@ -227,5 +244,64 @@ describe('retry policy', () => {
   it('jitter only shortens a delay, by a quarter at most', () => {
     assert.equal(backoffDelay(retry, 1, 0.999), 75);
     assert.equal(backoffDelay(retry, 1, 0), 100);
+  });
+});
+
+describe('forgetting a failed ProvisionPeer', () => {
+  const undialable = variants.undialable as PeerInput;
+  const forget = async (sut: ReturnType<typeof realPeer>) => sut.apply(FORGET);
+
+  it('a peer without address or trust is forgotten failed_peer_lifetime after its attestation failed, not before', async () => {
+    const sut = realPeer(undialable, new CoverageRecorder('peer-forget'));
+    await sut.apply(ev('ATTEST'));
+    await sut.apply(ATTEST_FAILED);
+    await forget(sut);
+    assert.equal(sut.actor.getSnapshot().value, 'Forgotten');
+    assert.equal(sut.actor.getSnapshot().status, 'done');
+  });
+
+  it('never one being attested, one attested meanwhile, one with an address, or one trusted by the operator', async () => {
+    // Asked again before the time was up: attesting, so kept however long it takes.
+    const again = realPeer({ ...undialable, attestationTimeoutMs: 10 * undialable.forgetFailedMs }, new CoverageRecorder('peer-forget'));
+    await again.apply(ev('ATTEST'));
+    await again.apply(ATTEST_FAILED);
+    await again.apply(ev('ATTEST'));
+    await forget(again);
+    assert.equal(again.actor.getSnapshot().value, 'Attesting');
+    again.actor.stop();
+
+    // The trust store got an attested CA for it (attest-back, another run): kept.
+    const bound = realPeer(undialable, new CoverageRecorder('peer-forget'));
+    await bound.apply(ev('ATTEST'));
+    await bound.apply(ATTEST_FAILED);
+    await bound.apply({ type: 'ATTESTATION_BOUND', bound: true });
+    await forget(bound);
+    assert.equal(bound.actor.getSnapshot().value, 'NotDetermined');
+    assert.equal(bound.actor.getSnapshot().status, 'active');
+    bound.actor.stop();
+
+    // Never attested at all (no failure): kept.
+    const fresh = realPeer(undialable, new CoverageRecorder('peer-forget'));
+    await forget(fresh);
+    assert.equal(fresh.actor.getSnapshot().value, 'NotDetermined');
+    fresh.actor.stop();
+
+    // A static peer or LLDP neighbour (an address) whose attestation failed: it is dialled, kept.
+    const dialable = realPeer({ ...undialable, address: '192.0.2.7', port: 8090 }, new CoverageRecorder('peer-forget'));
+    await dialable.apply(ev('ATTEST'));
+    await dialable.apply(ATTEST_FAILED);
+    await forget(dialable);
+    assert.equal(dialable.actor.getSnapshot().value, 'NotDetermined');
+    assert.equal(dialable.actor.getSnapshot().status, 'active');
+    dialable.actor.stop();
+
+    // Trust placed by the operator: it never waits in NotDetermined, and is kept.
+    const operator = realPeer({ ...undialable, trustedOutOfBand: true }, new CoverageRecorder('peer-forget'));
+    await operator.apply(ev('ATTEST'));
+    await operator.apply(ATTEST_FAILED);
+    await forget(operator);
+    assert.equal(operator.actor.getSnapshot().value, 'Provisioned');
+    assert.equal(operator.actor.getSnapshot().status, 'active');
+    operator.actor.stop();
   });
 });
