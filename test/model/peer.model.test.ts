@@ -260,48 +260,25 @@ describe('forgetting a failed ProvisionPeer', () => {
     assert.equal(sut.actor.getSnapshot().status, 'done');
   });
 
-  it('never one being attested, one attested meanwhile, one with an address, or one trusted by the operator', async () => {
+  const kept: Array<[string, PeerInput, ModelEvent[], string]> = [
     // Asked again before the time was up: attesting, so kept however long it takes.
-    const again = realPeer({ ...undialable, attestationTimeoutMs: 10 * undialable.forgetFailedMs }, new CoverageRecorder('peer-forget'));
-    await again.apply(ev('ATTEST'));
-    await again.apply(ATTEST_FAILED);
-    await again.apply(ev('ATTEST'));
-    await forget(again);
-    assert.equal(again.actor.getSnapshot().value, 'Attesting');
-    again.actor.stop();
-
-    // The trust store got an attested CA for it (attest-back, another run): kept.
-    const bound = realPeer(undialable, new CoverageRecorder('peer-forget'));
-    await bound.apply(ev('ATTEST'));
-    await bound.apply(ATTEST_FAILED);
-    await bound.apply({ type: 'ATTESTATION_BOUND', bound: true });
-    await forget(bound);
-    assert.equal(bound.actor.getSnapshot().value, 'NotDetermined');
-    assert.equal(bound.actor.getSnapshot().status, 'active');
-    bound.actor.stop();
-
-    // Never attested at all (no failure): kept.
-    const fresh = realPeer(undialable, new CoverageRecorder('peer-forget'));
-    await forget(fresh);
-    assert.equal(fresh.actor.getSnapshot().value, 'NotDetermined');
-    fresh.actor.stop();
-
-    // A static peer or LLDP neighbour (an address) whose attestation failed: it is dialled, kept.
-    const dialable = realPeer({ ...undialable, address: '192.0.2.7', port: 8090 }, new CoverageRecorder('peer-forget'));
-    await dialable.apply(ev('ATTEST'));
-    await dialable.apply(ATTEST_FAILED);
-    await forget(dialable);
-    assert.equal(dialable.actor.getSnapshot().value, 'NotDetermined');
-    assert.equal(dialable.actor.getSnapshot().status, 'active');
-    dialable.actor.stop();
-
-    // Trust placed by the operator: it never waits in NotDetermined, and is kept.
-    const operator = realPeer({ ...undialable, trustedOutOfBand: true }, new CoverageRecorder('peer-forget'));
-    await operator.apply(ev('ATTEST'));
-    await operator.apply(ATTEST_FAILED);
-    await forget(operator);
-    assert.equal(operator.actor.getSnapshot().value, 'Provisioned');
-    assert.equal(operator.actor.getSnapshot().status, 'active');
-    operator.actor.stop();
-  });
+    ['one being attested again', { ...undialable, attestationTimeoutMs: 10 * undialable.forgetFailedMs }, [ev('ATTEST'), ATTEST_FAILED, ev('ATTEST')], 'Attesting'],
+    // The trust store got an attested CA for it (attest-back, another run).
+    ['one attested meanwhile', undialable, [ev('ATTEST'), ATTEST_FAILED, { type: 'ATTESTATION_BOUND', bound: true }], 'NotDetermined'],
+    ['one never attested (no failure)', undialable, [], 'NotDetermined'],
+    // A static peer or LLDP neighbour: it is dialled.
+    ['one with an address', { ...undialable, address: '192.0.2.7', port: 8090 }, [ev('ATTEST'), ATTEST_FAILED], 'NotDetermined'],
+    // Trust placed by the operator: it never waits in NotDetermined.
+    ['one trusted by the operator', { ...undialable, trustedOutOfBand: true }, [ev('ATTEST'), ATTEST_FAILED], 'Provisioned'],
+  ];
+  for (const [what, input, events, state] of kept) {
+    it(`never ${what}`, async () => {
+      const sut = realPeer(input, new CoverageRecorder('peer-forget'));
+      for (const e of events) await sut.apply(e);
+      await forget(sut);
+      assert.equal(sut.actor.getSnapshot().value, state);
+      assert.equal(sut.actor.getSnapshot().status, 'active');
+      sut.actor.stop();
+    });
+  }
 });
