@@ -1,5 +1,6 @@
 import { assign } from 'xstate';
 import type { IssueSummary } from './events.ts';
+import { addDeparted } from './departed-peers.ts';
 import { toFailure } from './failure.ts';
 import type { PeerInput } from './peer.machine.ts';
 import { provisioningSetup } from './provisioning.setup.ts';
@@ -121,6 +122,7 @@ const dialNeighbour = enqueueActions(({ context, event, enqueue }) => {
 /**
  * An LLDP neighbour left: it is no longer dialled (its machine stops), unless it is a static peer.
  * Its trust is kept: nothing here touches the trust store, so it is dialled again when it is back.
+ * At most `maxDepartedPeers` departed ones without trust are remembered (the oldest go first).
  */
 const forgetNeighbour = enqueueActions(({ context, event, enqueue }) => {
   if (event.type !== 'LLDP_GONE') return;
@@ -130,7 +132,7 @@ const forgetNeighbour = enqueueActions(({ context, event, enqueue }) => {
   enqueue.stopChild(peerChildId(event.name));
   enqueue.assign({
     peerNames: context.peerNames.filter((n) => n !== event.name),
-    departed: context.departed.includes(event.name) ? context.departed : [...context.departed, event.name],
+    departed: addDeparted({ departed: context.departed, name: event.name, attestedNames: context.attestedNames, max: context.maxDepartedPeers }),
   });
 });
 

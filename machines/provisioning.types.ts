@@ -26,6 +26,8 @@ export interface ProvisioningInput {
   readonly maxRequestedPeers: number;
   /** How long a peer that is only a failed ProvisionPeer is kept before it is forgotten (`failed_peer_lifetime`). */
   readonly forgetFailedMs: number;
+  /** Most departed LLDP neighbours without trust still shown (`lldp_max_neighbors`); the oldest go first. */
+  readonly maxDepartedPeers: number;
 }
 
 /** The daemon's state beyond its state value; pure data, safe to show in the inspector. */

@@ -142,6 +142,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       attestationTimeoutMs: seconds(config.attestation_timeout),
       maxRequestedPeers: config.max_requested_peers,
       forgetFailedMs: seconds(config.failed_peer_lifetime),
+      maxDepartedPeers: config.lldp_max_neighbors,
       issueRetryMs: Math.min(seconds(config.retry_timer), 60_000),
       listenRetryMs: Math.min(seconds(config.retry_timer), 10_000),
       attestedNames: trustStore.attestedNames(),

@@ -12,6 +12,7 @@ export function daemonInput(overrides: Partial<ProvisioningInput> = {}): Provisi
     attestedNames: [],
     maxRequestedPeers: 64,
     forgetFailedMs: 600_000,
+    maxDepartedPeers: 256,
     ...overrides,
   };
 }

@@ -38,6 +38,8 @@ const base: ProvisioningInput = {
   maxRequestedPeers: 1,
   // Shorter than every self-region delay still to come when a failed bmc-b is forgotten (see eventsFor).
   forgetFailedMs: 5,
+  // One departed neighbour without trust is remembered: a second one that leaves replaces it.
+  maxDepartedPeers: 1,
 };
 const variants: Record<string, ProvisioningInput> = {
   fresh: base,
@@ -72,6 +74,8 @@ const E = {
   neighbour: { type: 'LLDP_NEIGHBOR', name: 'bmc-n', address: '192.0.2.9', port: 8090 },
   moved: { type: 'LLDP_NEIGHBOR', name: 'bmc-n', address: '192.0.2.10', port: 8090 },
   gone: { type: 'LLDP_GONE', name: 'bmc-n' },
+  neighbourM: { type: 'LLDP_NEIGHBOR', name: 'bmc-m', address: '192.0.2.11', port: 8090 },
+  goneM: { type: 'LLDP_GONE', name: 'bmc-m' },
 } satisfies Record<string, ModelEvent>;
 
 /** Each delayed event: the state whose timer it is, and its delay. */
@@ -111,7 +115,7 @@ const serializeState = (s: Snapshot) =>
     Object.keys(s.context.inbound), Boolean(s.context.selfError), Boolean(s.context.responderError), s.context.discovered, s.context.departed, s.context.attestedNames]);
 
 /** Events only the stories below use: more ProvisionPeer names around the cap. */
-const STORY_EVENTS: ModelEvent[] = [E.peerC, E.peerStatic, E.peerNeighbour, E.forgotten];
+const STORY_EVENTS: ModelEvent[] = [E.peerC, E.peerStatic, E.peerNeighbour, E.forgotten, E.neighbourM, E.goneM];
 
 /** Stories beyond the graph search: requests queued during an issuance, repeated attestation. */
 const SCENARIOS: Record<string, ModelEvent[][]> = {
@@ -135,6 +139,10 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
     [E.neighbour, E.self, E.issued, E.moved, E.trust, E.gone, E.neighbour, E.trust],
     // At the cap, a static peer and an LLDP neighbour are still attested on request.
     [E.neighbour, E.self, E.issued, E.peer, E.peerC, E.peerStatic, E.peerNeighbour, E.peerC],
+    // Neighbours come and go: one departed neighbour without trust is remembered, the latest;
+    // an attested one is kept whatever the cap.
+    [E.neighbour, E.self, E.issued, E.gone, E.neighbourM, E.goneM, E.neighbour, E.gone],
+    [E.attestedNames, E.neighbour, E.self, E.issued, E.gone, E.neighbourM, E.goneM],
     // An attested CA bound to bmc-b: its failed attestation leaves it known, not forgotten.
     [E.attestedNames, E.self, E.issued, E.peer, E.peerC],
   ],
@@ -351,6 +359,14 @@ describe('provisioning statechart, replayed on the real actor', () => {
             assert.equal(attested, real.context.attestedNames.includes(name), `${name} attested iff an attested CA is bound to it (${where})`);
           }
           assert.deepEqual(real.context.peerNames, step.state.context.peerNames, `peer names after ${where}`);
+          const untrustedDeparted = real.context.departed.filter((n) => !real.context.attestedNames.includes(n));
+          assert.ok(untrustedDeparted.length <= input.maxDepartedPeers, `at most maxDepartedPeers departed neighbours without trust (${where})`);
+          if (event.type === 'LLDP_GONE' && prev?.context.peerNames.includes((event as { name: string }).name)) {
+            assert.ok(real.context.departed.includes((event as { name: string }).name), `the neighbour that just left is shown (${where})`);
+          }
+          for (const n of prev?.context.departed ?? []) {
+            if (real.context.attestedNames.includes(n) && !real.context.peerNames.includes(n)) assert.ok(real.context.departed.includes(n), `departed ${n} with trust is kept (${where})`);
+          }
           // Independent of the guard: a new name is taken only within the cap; known peers always.
           const onlyRequested = (c: Snapshot['context']) => c.peerNames.filter((n) => !(n in c.discovered) && !c.staticPeers.some((p) => p.name === n));
           assert.ok(onlyRequested(real.context).length <= input.maxRequestedPeers, `at most maxRequestedPeers peers through ProvisionPeer alone (${where})`);
