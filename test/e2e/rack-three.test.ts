@@ -18,6 +18,7 @@ import { eventually, getProperty, STATUS } from '../harness/daemon.ts';
 import { useAttestedRack } from '../harness/netns-attestationd.ts';
 import {
   authorityFiles,
+  ownLinkState,
   peerProperty,
   provisionPeer,
   RACK_ATTEST_STEP_MS as ATTEST_STEP_MS,
@@ -31,8 +32,6 @@ const SUBNET = 79;
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const count = (text: string, re: RegExp) => text.match(new RegExp(re.source, 'g'))?.length ?? 0;
-/** The state `of`'s own machine for `peer` last logged (transition log): `{"Link":"Connected"}` while its outbound link is up. */
-const ownLinkState = (of: RackBmc, peer: RackBmc) => [...of.daemon.output().matchAll(new RegExp(`peer ${escapeRe(peer.node.name)} state (\\S+)`, 'g'))].at(-1)?.[1];
 
 describe('a rack of three BMCs on a bridge, trust only through attestation: the operator can tell which peer is down', () => {
   const { start, logs, reaches } = useAttestedRack({ size: 3, subnet: SUBNET, tmpPrefix: 'rack-three-' });

@@ -102,6 +102,29 @@ export function rackLogs(bmcs: readonly RackBmc[], attestationds: readonly { rea
     .join('\n');
 }
 
+/** One state change of a peer machine, as the BMC's transition log has it. */
+export interface LoggedPeerState {
+  /** When the daemon logged it (its timestamp, epoch ms). */
+  readonly at: number;
+  /** The state value as JSON, e.g. `{"Link":"Connected"}`. */
+  readonly state: string;
+  /** The event that caused it, e.g. `LINK_UP` or `xstate.after.retryBackoff.peer.NotConnected.Refused`. */
+  readonly event: string;
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Every state change of `of`'s machine for `peer` that `of` logged at or after `since` (epoch ms; same host clock), oldest first. */
+export function peerStatesLogged(of: RackBmc, peer: RackBmc, since = 0): LoggedPeerState[] {
+  const line = new RegExp(`^(\\S+) info +peer ${escapeRe(peer.node.name)} state (\\S+) .*?event=(\\S+)`, 'gm');
+  return [...of.daemon.output().matchAll(line)]
+    .map((m) => ({ at: Date.parse(m[1] ?? ''), state: m[2] ?? '', event: m[3] ?? '' }))
+    .filter((s) => s.at >= since);
+}
+
+/** The state `of`'s own machine for `peer` last logged: `{"Link":"Connected"}` while its outbound link is up. */
+export const ownLinkState = (of: RackBmc, peer: RackBmc): string | undefined => peerStatesLogged(of, peer).at(-1)?.state;
+
 /** One wait of a rack test: `of`'s per-peer object for `peer` reporting `status`, at or after `since`. */
 export interface PeerStatusWait {
   readonly of: RackBmc;
