@@ -1,4 +1,4 @@
-import { and, forwardTo, raise, stateIn, type ActorRefFrom } from 'xstate';
+import { forwardTo, raise, stateIn, type ActorRefFrom } from 'xstate';
 import { endedPeer, provisioningActions } from './provisioning.actions.ts';
 import { provisioningSetup } from './provisioning.setup.ts';
 import { renewalDelayMs } from './renewal.ts';
@@ -21,8 +21,9 @@ export const provisioningMachine = provisioningSetup
       provisioned: ({ context }) => context.provisioned,
       /** This BMC has credentials: the responder may listen. */
       inProvisionedState: stateIn({ self: 'Provisioned' }),
-      /** ProvisionPeer names a known peer, or a new one within `max_requested_peers`. */
-      roomForPeer: ({ context, event }) => event.type !== 'PROVISION_PEER' || roomForRequestedPeer(context, event.id),
+      /** This BMC is provisioned, and ProvisionPeer names a known peer or a new one within `max_requested_peers`. */
+      provisionedWithRoom: ({ context, event }) =>
+        context.provisioned && (event.type !== 'PROVISION_PEER' || roomForRequestedPeer(context, event.id)),
       /** The event says a peer machine ended (a failed ProvisionPeer forgotten). */
       peerEnded: ({ event }) => endedPeer(event) !== undefined,
     },
@@ -44,7 +45,7 @@ export const provisioningMachine = provisioningSetup
         { actions: 'recordNeighbour' },
       ],
       LLDP_GONE: { actions: 'forgetNeighbour' },
-      PROVISION_PEER: { guard: and(['provisioned', 'roomForPeer']), actions: 'startAttestation' },
+      PROVISION_PEER: { guard: 'provisionedWithRoom', actions: 'startAttestation' },
       // A peer machine ends only when a failed ProvisionPeer is forgotten (peer.machine.ts, Forgotten).
       'xstate.done.actor.*': { guard: 'peerEnded', actions: 'dropEndedPeer' },
       INBOUND_UP: { actions: 'inboundUp' },
