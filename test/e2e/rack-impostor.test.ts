@@ -17,7 +17,7 @@ import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { eventually } from '../harness/daemon.ts';
 import { useAttestedRack } from '../harness/netns-attestationd.ts';
 import {
-  authorityFiles,
+  trustedCaFiles,
   ownLinkState,
   peerProperty,
   peerStatesLogged,
@@ -91,7 +91,7 @@ describe('an impostor at a peer\'s address cannot switch the link to that peer o
       const up = await eventually(() => ownLinkState(x, y) === CONNECTED, LINK_STEP_MS, 100);
       assert.ok(up, `${name(x)}'s own link to ${name(y)} is up (last state ${ownLinkState(x, y)})\n${logs()}`);
     }
-    const trusted = authorityFiles(b1).sort();
+    const trusted = trustedCaFiles(b1).sort();
     assert.equal(trusted.length, 2, `bmc-1 trusts bmc-2's and bmc-3's CAs: ${trusted.join(', ')}`);
 
     // 2. bmc-2's provisioningd goes away.
@@ -156,7 +156,7 @@ describe('an impostor at a peer\'s address cannot switch the link to that peer o
       assert.doesNotMatch(impostor.stdout(), /CIPHER is|BEGIN SSL SESSION PARAMETERS|Hello/, `impostor ${i + 1} never completed a handshake: ${impostor.stdout()}`);
     }
     // No operator action: the same trust store, and the dial that came up was started by the backoff timer.
-    assert.deepEqual(authorityFiles(b1).sort(), trusted, 'bmc-1\'s trust store is unchanged');
+    assert.deepEqual(trustedCaFiles(b1).sort(), trusted, 'bmc-1\'s trust store is unchanged');
     const states = peerStatesLogged(b1, b2, back);
     const upAt = states.findIndex((s) => s.state === CONNECTED);
     const dial = states[upAt - 1];

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PEER_INTERFACE, peerObjectPath } from '../../src/dbus/peer-objects.ts';
-import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { busctl, eventually, IFACE, OBJECT, SERVICE, startDaemon, type DaemonHandle } from './daemon.ts';
+import { daemonTrustDir } from './daemon-trust-dir.ts';
 import type { Rack, RackNode } from './netns.ts';
 import { LLDP_BRIDGE_POLICY, startLldpBridge, startLldpd, type NodeBridge, type NodeLldpd } from './netns-lldp.ts';
 import { recordPeerStatus, type PeerStatusChange, type PeerStatusRecorder } from './peer-status-recorder.ts';
@@ -81,9 +81,9 @@ export async function provisionPeer(bmc: RackBmc, id: string): Promise<void> {
   }
 }
 
-/** The PEM files in the BMC's trust store (its authority directory); none when it does not exist yet. */
-export function authorityFiles(bmc: RackBmc): string[] {
-  const dir = certPaths(String(bmc.config['cert_root'])).authorityDir;
+/** The PEM files in the BMC's trust store (its trust_dir); none when it does not exist yet. */
+export function trustedCaFiles(bmc: RackBmc): string[] {
+  const dir = daemonTrustDir(bmc.config);
   return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.pem')) : [];
 }
 

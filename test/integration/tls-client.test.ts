@@ -307,7 +307,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
   it('runs both ends: INBOUND_UP and LINK_UP; stopping the client actor closes its socket', async () => {
     const port = await freePort();
     const log = captureLog().log;
-    const mk = (name: string) => configSchema.parse({ name, port, keepalive_interval: 0.2, keepalive_timeout: 1, idle_timeout: 3 });
+    const mk = (name: string) => configSchema.parse({ name, port, listen_addresses: ['127.0.0.1'], keepalive_interval: 0.2, keepalive_timeout: 1, idle_timeout: 3 });
     const credsA = holderOf(pki.a);
     const credsB = holderOf(pki.b);
     const server = createActor(
@@ -371,7 +371,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
     await new Promise<void>((res) => squatter.listen(0, res));
     const port = (squatter.address() as { port: number }).port;
     const creds = holderOf(pki.a);
-    const config = configSchema.parse({ name: 'bmc-a', port });
+    const config = configSchema.parse({ name: 'bmc-a', port, listen_addresses: ['127.0.0.1'] });
     const server = createActor(
       parentOf({ tlsResponder: createTlsResponderActor({ config, credentials: creds, trustStore: trustA, log: captureLog().log }) }, 'tlsResponder'),
     ).start();
