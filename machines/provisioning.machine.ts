@@ -1,7 +1,8 @@
 import { forwardTo, raise, stateIn, type ActorRefFrom } from 'xstate';
-import { provisioningActions } from './provisioning.actions.ts';
+import { endedPeer, provisioningActions } from './provisioning.actions.ts';
 import { provisioningSetup } from './provisioning.setup.ts';
 import { renewalDelayMs } from './renewal.ts';
+import { roomForRequestedPeer } from './requested-peers.ts';
 
 export type { KnownPeer, ProvisioningContext, ProvisioningEvent, ProvisioningInput, SelfProvisionResult } from './provisioning.types.ts';
 export { peerChildId } from './provisioning.actions.ts';
@@ -20,6 +21,11 @@ export const provisioningMachine = provisioningSetup
       provisioned: ({ context }) => context.provisioned,
       /** This BMC has credentials: the responder may listen. */
       inProvisionedState: stateIn({ self: 'Provisioned' }),
+      /** This BMC is provisioned, and ProvisionPeer names a known peer or a new one within `max_requested_peers`. */
+      provisionedWithRoom: ({ context, event }) =>
+        context.provisioned && (event.type !== 'PROVISION_PEER' || roomForRequestedPeer(context, event.id)),
+      /** The event says a peer machine ended (a failed ProvisionPeer forgotten). */
+      peerEnded: ({ event }) => endedPeer(event) !== undefined,
     },
     delays: {
       leafRenewal: ({ context }) => renewalDelayMs(context.leafNotBefore, context.leafNotAfter),
@@ -39,7 +45,9 @@ export const provisioningMachine = provisioningSetup
         { actions: 'recordNeighbour' },
       ],
       LLDP_GONE: { actions: 'forgetNeighbour' },
-      PROVISION_PEER: { guard: 'provisioned', actions: 'startAttestation' },
+      PROVISION_PEER: { guard: 'provisionedWithRoom', actions: 'startAttestation' },
+      // A peer machine ends only when a failed ProvisionPeer is forgotten (peer.machine.ts, Forgotten).
+      'xstate.done.actor.*': { guard: 'peerEnded', actions: 'dropEndedPeer' },
       INBOUND_UP: { actions: 'inboundUp' },
       INBOUND_DOWN: { actions: 'inboundDown' },
       // From the trust store (src/daemon.ts): whom an attested CA vouches for, after every change.

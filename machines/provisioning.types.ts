@@ -22,6 +22,12 @@ export interface ProvisioningInput {
   readonly listenRetryMs: number;
   /** The peer names an attested CA in the trust store is bound to (updated by ATTESTED_NAMES). */
   readonly attestedNames: readonly string[];
+  /** Most peers that exist only through ProvisionPeer (`max_requested_peers`); a new name beyond it is refused. */
+  readonly maxRequestedPeers: number;
+  /** How long a peer that is only a failed ProvisionPeer is kept before it is forgotten (`failed_peer_lifetime`). */
+  readonly forgetFailedMs: number;
+  /** Most departed LLDP neighbours without trust still shown (`lldp_max_neighbors`); the oldest go first. */
+  readonly maxDepartedPeers: number;
 }
 
 /** The daemon's state beyond its state value; pure data, safe to show in the inspector. */

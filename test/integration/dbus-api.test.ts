@@ -84,6 +84,22 @@ describe('D-Bus API on a private system bus (the busctl commands of docs/dbus-ap
     }
   });
 
+  it("this BMC's own name and every case of self but \"self\" get InvalidArgument, before and after provisioning", async () => {
+    for (const id of [NAME, NAME.toUpperCase(), 'SELF', 'Self', 'sELF']) {
+      const r = await dbusSend({ bus: theBus(), args: [`string:${id}`] });
+      assert.equal(r.errorName, 'xyz.openbmc_project.Common.Error.InvalidArgument', `${id}: ${r.stderr}`);
+      assert.match(r.stderr, id.toLowerCase() === 'self' ? /only "self", in lower case, provisions this BMC/ : /this BMC's own name/);
+    }
+    assert.equal(await getProperty(theBus(), 'provisioned'), 'false', 'nothing was provisioned');
+  });
+
+  it('a hostile id is logged escaped: a right-to-left override or a zero-width space never reaches the log raw', async () => {
+    const r = await dbusSend({ bus: theBus(), args: ['string:bmc-\u202eb\u200bx'] });
+    assert.equal(r.errorName, 'xyz.openbmc_project.Common.Error.InvalidArgument', r.stderr);
+    assert.ok(await daemon?.waitForOutput(/ProvisionPeer\("bmc-\\u202eb\\u200bx"\) refused: .* code=InvalidArgument/), daemon?.output());
+    assert.ok(!/[\u202e\u200b]/.test(daemon?.output() ?? ''), 'no raw U+202E or U+200B in the log');
+  });
+
   it('a wrong signature is an error, and the daemon stays up', async () => {
     for (const args of [['int32:5'], [], ['string:self', 'string:extra']]) {
       const r = await dbusSend({ bus: theBus(), args });
@@ -112,6 +128,17 @@ describe('D-Bus API on a private system bus (the busctl commands of docs/dbus-ap
   it('the certificates are at the contract paths and verify with openssl', async () => {
     assert.ok(daemon);
     await checkSelfProvisioningFiles({ certRoot: String(daemon.config['cert_root']), name: NAME });
+  });
+
+  it('after provisioning, "self" still provisions, and the own name and "SELF" are still refused', async () => {
+    for (const id of [NAME, 'SELF']) {
+      const r = await dbusSend({ bus: theBus(), args: [`string:${id}`] });
+      assert.equal(r.errorName, 'xyz.openbmc_project.Common.Error.InvalidArgument', `${id}: ${r.stderr}`);
+    }
+    const tree = await busctl(theBus(), 'tree', SERVICE);
+    assert.doesNotMatch(tree.stdout, /peers\//, 'no peer object was created for them');
+    const r = await dbusSend({ bus: theBus(), args: ['string:self'] });
+    assert.equal(r.errorName, undefined, r.stderr);
   });
 
   it('ProvisionPeer(peer) is accepted once this BMC is provisioned', async () => {
