@@ -10,6 +10,8 @@ import { createTlsResponderActor } from './actors/tls-responder.actor.ts';
 import { createAttestPeerActor } from './attestation/attest-peer.actor.ts';
 import { attestBackTargets } from './attestation/attest-back-targets.ts';
 import { watchResponderAttestations } from './attestation/responder-attestations.ts';
+import { BUILD_TIME_MS } from './clock/build-time.ts';
+import { watchClock } from './clock/clock-watch.ts';
 import type { Config } from './config/schema.ts';
 import { exportPeerObjects } from './dbus/peer-objects.ts';
 import { exportProvisioningService, type ProvisioningService } from './dbus/provisioning-service.ts';
@@ -17,7 +19,7 @@ import { connectSystemBus } from './dbus/system-bus.ts';
 import { startLldpDiscovery, type LldpDiscovery } from './lldp/lldp-discovery.ts';
 import type { Logger } from './log.ts';
 import type { DaemonLiveState } from './metrics/daemon-metrics-server.ts';
-import { certPaths, type CredentialHolder } from './pki/certificate/index.ts';
+import { caStartReader, certPaths, type CredentialHolder } from './pki/certificate/index.ts';
 import { TrustStore } from './pki/trust/index.ts';
 import { StateStore } from './state/state-store.ts';
 import { logTransitions } from './transition-log.ts';
@@ -134,6 +136,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     }
   });
 
+  // Its first verdict is the machine's input; later changes and jumps are sent once the actor runs.
+  const clock = watchClock({ buildTimeMs: BUILD_TIME_MS, caNotBeforeMs: caStartReader(certPaths(config.cert_root).selfCa), log });
   const actor = createActor(machine, {
     input: {
       provisioned: loaded.state.provisioned,
@@ -143,6 +147,8 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       issueRetryMs: Math.min(seconds(config.retry_timer), 60_000),
       listenRetryMs: Math.min(seconds(config.retry_timer), 10_000),
       attestedNames: trustStore.attestedNames(),
+      clockPlausible: clock.problem() === undefined,
+      ...(clock.problem() ? { clockProblem: clock.problem() } : {}),
     },
     inspect: (ev) => {
       for (const o of observers) o(ev);
@@ -165,6 +171,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       beforeSelfReply: () => stateStore.save({ version: 1, provisioned: actor.getSnapshot().context.provisioned }),
     });
   } catch (err) {
+    clock.stop();
     conn.close();
     trustStore.close();
     for (const close of closers) await close();
@@ -173,6 +180,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   live.actor = actor;
   live.owned = !busGone;
   actor.start();
+  clock.start((e) => actor.send(e));
   const discovery: LldpDiscovery = startLldpDiscovery({ bus: conn.bus, config, log, callTimeoutMs: BUS_CALL_TIMEOUT_MS, send: (e) => actor.send(e) });
   project();
   // A peer that attested us is attested back (mutual trust): its machine decides whether it still must be.
@@ -204,6 +212,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       stopped = true;
       live.owned = false;
       unwatchTrust();
+      clock.stop();
       if (!busGone) await unwatchResponder().catch(() => undefined);
       trustStore.close();
       const discoveryClosed = discovery.close().catch(() => undefined);

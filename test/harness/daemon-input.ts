@@ -10,6 +10,7 @@ export function daemonInput(overrides: Partial<ProvisioningInput> = {}): Provisi
     issueRetryMs: 30_000,
     listenRetryMs: 10_000,
     attestedNames: [],
+    clockPlausible: true,
     ...overrides,
   };
 }
