@@ -1,11 +1,12 @@
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { CodedError } from '../util/coded-error.ts';
+import { peerValidityRefusal } from './peer-validity.ts';
 
 /** Extended key usage OIDs the link requires of the peer's leaf. */
 export const EKU = { serverAuth: '1.3.6.1.5.5.7.3.1', clientAuth: '1.3.6.1.5.5.7.3.2' } as const;
 
 /** Why a peer certificate was not accepted; `code` is stable for logs and error classification. */
-export class PeerIdentityError extends CodedError<'ERR_PEER_EKU' | 'ERR_PEER_NO_NAME' | 'ERR_TLS_CERT_ALTNAME_INVALID' | 'ERR_PEER_NAME_NOT_BOUND'> {
+export class PeerIdentityError extends CodedError<'ERR_PEER_EKU' | 'ERR_PEER_NO_NAME' | 'ERR_TLS_CERT_ALTNAME_INVALID' | 'ERR_PEER_NAME_NOT_BOUND' | 'ERR_PEER_VALIDITY'> {
   override readonly name = 'PeerIdentityError';
 }
 
@@ -78,10 +79,17 @@ function bindingError(binding: NameBindingCheck | undefined, cert: PeerCertifica
   return refusal ? new PeerIdentityError('ERR_PEER_NAME_NOT_BOUND', refusal) : undefined;
 }
 
+/** Refuses a leaf whose validity is absurd (src/tls/peer-validity.ts), whatever OpenSSL made of it with our clock. */
+function validityError(cert: PeerCertificate, what: string): PeerIdentityError | undefined {
+  const refusal = peerValidityRefusal(cert, Date.now());
+  return refusal ? new PeerIdentityError('ERR_PEER_VALIDITY', `${what} ${refusal}`) : undefined;
+}
+
 /**
  * The client's `checkServerIdentity`: the server's leaf must name `expected` in its DNS SAN (Node's
- * RFC 6125 rules), carry EKU serverAuth, and come from a CA that may vouch for `expected` (the
- * trust store's name binding, when given). Returns the error, or undefined when it is the right peer.
+ * RFC 6125 rules), carry EKU serverAuth, have a sane validity, and come from a CA that may vouch for
+ * `expected` (the trust store's name binding, when given). Returns the error, or undefined when it
+ * is the right peer.
  */
 export function checkServerPeer(expected: string, cert: PeerCertificate, binding?: NameBindingCheck): PeerIdentityError | undefined {
   const mismatch = checkServerIdentity(expected, cert);
@@ -95,12 +103,12 @@ export function checkServerPeer(expected: string, cert: PeerCertificate, binding
   if (!hasEku(cert, EKU.serverAuth)) {
     return new PeerIdentityError('ERR_PEER_EKU', 'server certificate lacks extended key usage serverAuth');
   }
-  return bindingError(binding, cert, expected);
+  return validityError(cert, 'server') ?? bindingError(binding, cert, expected);
 }
 
 /**
- * The responder's check of an authenticated client leaf: EKU clientAuth, a usable name, and a CA
- * that may vouch for that name (the trust store's name binding, when given).
+ * The responder's check of an authenticated client leaf: EKU clientAuth, a usable name, a sane
+ * validity, and a CA that may vouch for that name (the trust store's name binding, when given).
  */
 export function checkClientPeer(cert: PeerCertificate, binding?: NameBindingCheck): { name: string } | PeerIdentityError {
   if (!hasEku(cert, EKU.clientAuth)) {
@@ -108,5 +116,5 @@ export function checkClientPeer(cert: PeerCertificate, binding?: NameBindingChec
   }
   const name = peerNameOf(cert);
   if (!name) return new PeerIdentityError('ERR_PEER_NO_NAME', 'client certificate has neither a DNS SAN nor a CN');
-  return bindingError(binding, cert, name) ?? { name };
+  return validityError(cert, 'client') ?? bindingError(binding, cert, name) ?? { name };
 }
