@@ -51,7 +51,7 @@ describe('clock watch', () => {
     assert.ok(r.captured.lines().some((l) => /^error the clock says 1970-01-02.* no certificate is issued until the clock is plausible/.test(l)));
     r.watch.start((e) => r.events.push(e));
     r.tick(2000);
-    assert.deepEqual(r.events, [], 'no change, no event');
+    assert.equal(r.events.length, 0, 'no change, no event');
     r.tick(2000, BUILD - r.clocks.wall);
     assert.equal(r.watch.problem(), undefined);
     assert.deepEqual(r.events.map((e) => e.type), ['CLOCK_PLAUSIBLE', 'CLOCK_JUMPED']);
@@ -66,7 +66,7 @@ describe('clock watch', () => {
     r.watch.start((e) => r.events.push(e));
     r.tick(2000, CLOCK_JUMP_THRESHOLD_MS - 1000);
     r.tick(2000, -(CLOCK_JUMP_THRESHOLD_MS - 1000));
-    assert.deepEqual(r.events, [], 'an NTP slew or a small step is no jump');
+    assert.equal(r.events.length, 0, 'an NTP slew or a small step is no jump');
     r.tick(2000, 24 * HOUR);
     r.tick(60_000);
     r.tick(2000, -24 * HOUR);
