@@ -7,6 +7,12 @@ export type { KnownPeer, ProvisioningContext, ProvisioningEvent, ProvisioningInp
 export { peerChildId } from './provisioning.actions.ts';
 export { MAX_TIMER_MS, renewalDelayMs } from './renewal.ts';
 
+/** ProvisionPeer("self") where it starts an issuance: refused at once while the wall clock is implausible. */
+const provisionSelfUnlessClockImplausible = [
+  { guard: 'clockImplausible', actions: 'refuseForClock' },
+  { target: 'Issuing', actions: 'queueSelfRequest' },
+] as const;
+
 /**
  * The daemon: one per BMC, two parallel regions. `self` holds this BMC's own credentials (issue on
  * ProvisionPeer("self"), restore after a restart, renew at two thirds of the leaf lifetime);
@@ -69,10 +75,7 @@ export const provisioningMachine = provisioningSetup
           },
           NotProvisioned: {
             on: {
-              PROVISION_SELF: [
-                { guard: 'clockImplausible', actions: 'refuseForClock' },
-                { target: 'Issuing', actions: 'queueSelfRequest' },
-              ],
+              PROVISION_SELF: provisionSelfUnlessClockImplausible,
             },
           },
           /** Provisioned earlier, but the wall clock is implausible: restored once it is plausible. */
@@ -96,10 +99,7 @@ export const provisioningMachine = provisioningSetup
             entry: 'refuseSelfRequests',
             after: { issueRetry: [{ guard: 'clockImplausible', target: 'WaitingForClock' }, { target: 'Restoring' }] },
             on: {
-              PROVISION_SELF: [
-                { guard: 'clockImplausible', actions: 'refuseForClock' },
-                { target: 'Issuing', actions: 'queueSelfRequest' },
-              ],
+              PROVISION_SELF: provisionSelfUnlessClockImplausible,
             },
           },
           Issuing: {
