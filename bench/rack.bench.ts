@@ -5,7 +5,7 @@
 //     path: bmc-1 attests bmc-2 over SPDM, bmc-2 attests bmc-1 back on its own (bmc-1 attested it),
 //     each trusts the other's CA for its name, and the mutual-TLS link comes up.
 //     Every trial starts untrusted, as at first contact: the attested CA files are deleted from both
-//     authority directories (the trust stores watch them and drop the CAs, and each peer's
+//     trust directories (the trust stores watch them and drop the CAs, and each peer's
 //     `attested` turns false), then the cable stays out until LLDP on both sides has forgotten the
 //     neighbour, which stops both peer machines and their links; plugged back, fresh machines dial
 //     the rediscovered neighbour and are refused (LINK_REJECTED).
@@ -36,6 +36,7 @@ import { addMatch } from '../src/dbus/bus-call.ts';
 import { PEER_INTERFACE, peerObjectPath } from '../src/dbus/peer-objects.ts';
 import { certPaths } from '../src/pki/certificate/cert-paths.ts';
 import { busctl, eventually, IFACE, OBJECT, SERVICE } from '../test/harness/daemon.ts';
+import { daemonTrustDir } from '../test/harness/daemon-trust-dir.ts';
 import { canCreateNamespaces, createRack, type Rack } from '../test/harness/netns.ts';
 import { startRackAttestationds } from '../test/harness/netns-attestationd.ts';
 import { provisionPeer, startRackBmcs, type RackBmc } from '../test/harness/netns-bmc.ts';
@@ -49,9 +50,9 @@ const TRIALS = 5;
 const STEP_MS = 60_000;
 const BUS_CALL_MS = 10_000;
 
-const authorityDir = (bmc: RackBmc) => certPaths(String(bmc.config['cert_root'])).authorityDir;
+const trustDir = (bmc: RackBmc) => daemonTrustDir(bmc.config);
 /** The CA files in a BMC's trust store (attestation writes `<sha256>.pem` there). */
-const trustedCaFiles = (bmc: RackBmc) => (existsSync(authorityDir(bmc)) ? readdirSync(authorityDir(bmc)).filter((n) => n.endsWith('.pem')) : []);
+const trustedCaFiles = (bmc: RackBmc) => (existsSync(trustDir(bmc)) ? readdirSync(trustDir(bmc)).filter((n) => n.endsWith('.pem')) : []);
 
 /** Timestamps (ms since the epoch) of a daemon's log lines whose message starts with `message`. */
 function logTimes(output: string, message: string): number[] {
@@ -127,7 +128,7 @@ async function main(): Promise<void> {
         const files = trustedCaFiles(bmc);
         if (files.length === 0) continue;
         const untrusted = logTimes(bmc.daemon.output(), 'trust store: no longer trusting CA').length;
-        for (const f of files) rmSync(join(authorityDir(bmc), f), { force: true });
+        for (const f of files) rmSync(join(trustDir(bmc), f), { force: true });
         const dropped = await eventually(() => logTimes(bmc.daemon.output(), 'trust store: no longer trusting CA').length >= untrusted + files.length, STEP_MS);
         if (!dropped) throw new Error(`${bmc.node.name}: the trust store did not drop the removed CAs`);
       }

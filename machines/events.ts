@@ -10,7 +10,7 @@ export type LinkEvent =
   | { type: 'LINK_DOWN'; reason: string }
   /** Could not connect (refused, unreachable, timeout). Retried with backoff. */
   | { type: 'LINK_FAILED'; reason: string }
-  /** TLS verification or identity check failed. Not retried until trust changes. */
+  /** TLS verification or identity check failed: we refused what answered. Retried with backoff, and at once when trust or credentials change. */
   | { type: 'LINK_REJECTED'; reason: string };
 
 /** Sent by the tlsResponder actor (the server side, one for the whole BMC). */

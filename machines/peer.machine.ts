@@ -32,9 +32,16 @@ export interface PeerContext extends PeerInput {
  * Events a peer machine accepts: from the root machine, from its link actor, and ATTEST_BACK when
  * the peer has just attested this BMC (our attestation responder said so): attest it in return
  * unless that was done already, so that trust ends up mutual. ATTESTATION_BOUND says whether the
- * trust store (still) holds a CA attested for this peer.
+ * trust store (still) holds a CA attested for this peer. PEER_ANNOUNCED: LLDP announced the peer
+ * (again), so a link waiting to retry dials at once.
  */
-export type PeerEvent = { type: 'ATTEST' } | { type: 'ATTEST_BACK' } | { type: 'ATTESTATION_BOUND'; bound: boolean } | LinkEvent | CredentialsEvent;
+export type PeerEvent =
+  | { type: 'ATTEST' }
+  | { type: 'ATTEST_BACK' }
+  | { type: 'ATTESTATION_BOUND'; bound: boolean }
+  | { type: 'PEER_ANNOUNCED' }
+  | LinkEvent
+  | CredentialsEvent;
 
 /** Names of the effects a peer needs; src/ provides them with `.provide({ actors })`. */
 const notProvided = (what: string) => () => {
@@ -43,7 +50,8 @@ const notProvided = (what: string) => () => {
 
 /**
  * One peer: attest it (or trust it out of band), then keep a mutual-TLS link to it, retrying with
- * backoff, and waiting in `Refused` for new trust or credentials when verification failed. The
+ * backoff. A refused handshake (verification failed: an impostor, or trust not there yet) waits in
+ * `Refused` and is retried on the same backoff, or at once when trust or credentials change. The
  * daemon machine spawns one per peer as `peer:<name>`.
  */
 export const peerMachine = setup({
@@ -151,7 +159,10 @@ export const peerMachine = setup({
         },
         LINK_REJECTED: {
           target: 'NotConnected.Refused',
-          actions: { type: 'recordFailure', params: ({ event }) => ({ code: 'LINK_REJECTED', reason: event.reason }) },
+          actions: [
+            'countAttempt',
+            { type: 'recordFailure', params: ({ event }) => ({ code: 'LINK_REJECTED', reason: event.reason }) },
+          ],
         },
       },
     },
@@ -161,12 +172,16 @@ export const peerMachine = setup({
         Backoff: {
           after: { retryBackoff: '#peer.Link' },
         },
-        /** Verification failed: retrying cannot help until trust or credentials change. */
+        /**
+         * We refused what answered (verification failed). Whatever that was, the real peer may answer
+         * next time: dialled again after the backoff, at once when trust or credentials change.
+         */
         Refused: {
+          after: { retryBackoff: '#peer.Link' },
           on: { TRUST_UPDATED: '#peer.Link', CREDENTIALS_UPDATED: '#peer.Link' },
         },
       },
-      on: { ATTEST: 'Attesting' },
+      on: { ATTEST: 'Attesting', PEER_ANNOUNCED: '#peer.Link' },
     },
   },
 });

@@ -119,16 +119,24 @@ const recordNeighbour = assignContext({
 /**
  * Dials an LLDP neighbour (this BMC is provisioned): a new peer machine, or a fresh one when the
  * neighbour moved to another address. A static peer of the same name keeps its configured address.
+ * A peer announced again where it was is told so (PEER_ANNOUNCED): a link waiting to retry dials at once.
  */
 const dialNeighbour = enqueueActions(({ context, event, enqueue }) => {
   if (event.type !== 'LLDP_NEIGHBOR') return;
   const peer: KnownPeer = { name: event.name, address: event.address, port: event.port };
-  if (context.staticPeers.some((p) => p.name === peer.name)) return;
   const id = peerChildId(peer.name);
+  const announced = () => enqueue.sendTo(id, { type: 'PEER_ANNOUNCED' });
+  if (context.staticPeers.some((p) => p.name === peer.name)) {
+    if (context.peerNames.includes(peer.name)) announced();
+    return;
+  }
   if (context.peerNames.includes(peer.name)) {
     // Runs before recordNeighbour: `discovered` still holds the address the machine was spawned with.
     const was = context.discovered[peer.name];
-    if (was?.address === peer.address && was.port === peer.port) return;
+    if (was?.address === peer.address && was.port === peer.port) {
+      announced();
+      return;
+    }
     enqueue.stopChild(id);
     enqueue.spawnChild('peer', { id, input: discoveredPeerInput(context, peer) });
     return;

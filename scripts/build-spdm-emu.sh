@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds DMTF's spdm_responder_emu and spdm_requester_emu (the SPDM reference emulators) from a
-# local source snapshot that is never committed, for the interoperability test
-# (test/integration/spdm-emu-interop.test.ts). docs/spdm.md describes the steps.
+# Builds DMTF's spdm_responder_emu and spdm_requester_emu (the SPDM reference emulators) and
+# spdm_device_validator_sample (DMTF's SPDM-Responder-Validator) from a local source snapshot that
+# is never committed, for the interoperability test (test/integration/spdm-emu-interop.test.ts).
+# docs/spdm.md describes the steps.
 #
 # Sources, first match wins:
 #   SPDM_EMU_SRC   a spdm-emu source tree with its submodules in place: libspdm/,
@@ -12,9 +13,13 @@
 #                  and DMTF/SPDM-Responder-Validator. When SPDM_EMU_SRC does not exist yet, the
 #                  tree is assembled there with `git archive` at SPDM_EMU_REV (default HEAD) and
 #                  the submodule commits that revision pins.
+# The validator sample knows no TCP transport: scripts/spdm-validator-tcp.patch registers it (as
+# spdm_requester_emu does). It is applied to the source tree once (a tree that already has it is
+# left alone); a tree it does not apply to is an error (65).
 # Output: SPDM_EMU_BUILD (default ${XDG_CACHE_HOME:-~/.cache}/provisioningd/spdm-emu/build); the binaries and DMTF's sample
 # keys land in $SPDM_EMU_BUILD/bin, whose path is the last line printed on stdout.
-# A build is skipped when that directory already holds both binaries built from the same sources.
+# A build is skipped when that directory already holds the three binaries built from the same
+# sources and patch.
 #
 # Exit status: 0 built or already up to date; 66 sources absent (nothing to build, not an error
 # of this project); 65 sources present but incomplete; 1 the build failed.
@@ -23,6 +28,7 @@ set -euo pipefail
 
 readonly EX_DATAERR=65 EX_NOINPUT=66
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+validator_patch=$repo/scripts/spdm-validator-tcp.patch
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/provisioningd/spdm-emu
 src=${SPDM_EMU_SRC:-$cache/src}
 build=${SPDM_EMU_BUILD:-$cache/build}
@@ -100,10 +106,21 @@ mkdir -p "$build"
 exec 9>"$build/.lock"
 flock 9 # one build at a time; a second caller waits, then finds it up to date
 
-id=$(source_id)
+# The TCP transport for the validator: applied once; already applied means patch -R would apply.
+if ! patch -d "$src" -p1 -R --dry-run -s -f <"$validator_patch" >/dev/null 2>&1; then
+  if ! patch -d "$src" -p1 --forward -s <"$validator_patch" >&2; then
+    say "scripts/spdm-validator-tcp.patch does not apply to $src (a newer spdm-emu?): update the patch"
+    exit "$EX_DATAERR"
+  fi
+  say "applied scripts/spdm-validator-tcp.patch"
+fi
+
+id="$(source_id) patch $(sha256sum <"$validator_patch" | cut -d' ' -f1)"
 bin=$build/bin
-if [[ -x $bin/spdm_responder_emu && -x $bin/spdm_requester_emu && -f $build/.built-from ]] &&
-  [[ $(cat "$build/.built-from") == "$id" ]]; then
+targets=(spdm_responder_emu spdm_requester_emu spdm_device_validator_sample)
+built=true
+for t in "${targets[@]}"; do [[ -x $bin/$t ]] || built=false; done
+if $built && [[ -f $build/.built-from ]] && [[ $(cat "$build/.built-from") == "$id" ]]; then
   say "up to date ($bin)"
   echo "$bin"
   exit 0
@@ -123,7 +140,7 @@ rm -f "$build/.built-from"
 if ! {
   cmake "${generator[@]}" -S "$src" -B "$build" -DARCH="$arch" -DTOOLCHAIN=GCC -DTARGET=Release \
     -DCRYPTO=mbedtls -DGEN_FILES=OFF >"$build/configure.log" 2>&1 &&
-    nice cmake --build "$build" -j "$jobs" --target spdm_responder_emu spdm_requester_emu copy_sample_key \
+    nice cmake --build "$build" -j "$jobs" --target "${targets[@]}" copy_sample_key \
       >"$build/build.log" 2>&1
 }; then
   say "build failed; see $build/configure.log and $build/build.log:"

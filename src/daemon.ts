@@ -20,7 +20,7 @@ import { startLldpDiscovery, type LldpDiscovery } from './lldp/lldp-discovery.ts
 import type { Logger } from './log.ts';
 import type { DaemonLiveState } from './metrics/daemon-metrics-server.ts';
 import { caStartReader, certPaths, type CredentialHolder } from './pki/certificate/index.ts';
-import { TrustStore } from './pki/trust/index.ts';
+import { legacyAuthorityDirOf, migrateLegacyTrustStore, TrustStore, trustDirOf } from './pki/trust/index.ts';
 import { StateStore } from './state/state-store.ts';
 import { logTransitions } from './transition-log.ts';
 import { withTimeout } from './util/with-timeout.ts';
@@ -50,7 +50,19 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   const loaded = stateStore.load();
   if (loaded.problem) log.warn(loaded.problem, { code: 'STATE_FILE_CORRUPT' });
 
-  const trustStore = new TrustStore({ dir: certPaths(config.cert_root).authorityDir, log });
+  const trustDir = trustDirOf(config);
+  // An upgrade moves our attested CAs out of bmcweb's trust store. If that cannot finish (e.g. a
+  // read-only directory), what was copied is trusted from trustDir already and the next start tries again.
+  await withTimeout(
+    migrateLegacyTrustStore({ from: legacyAuthorityDirOf(config.cert_root), to: trustDir, log }),
+    BUS_CALL_TIMEOUT_MS,
+    'moving attested CAs out of the old trust store',
+  ).catch((err: unknown) =>
+    log.error(`trust store: cannot move the attested CAs out of ${legacyAuthorityDirOf(config.cert_root)}: ${err instanceof Error ? err.message : String(err)}`, {
+      code: 'TRUST_STORE_MIGRATION',
+    }),
+  );
+  const trustStore = new TrustStore({ dir: trustDir, log });
   await withTimeout(trustStore.reload(), BUS_CALL_TIMEOUT_MS, 'reading the trust store');
 
   const observers: Array<(ev: InspectionEvent) => void> = [];

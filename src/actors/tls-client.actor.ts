@@ -2,6 +2,7 @@ import { fromCallback } from 'xstate';
 import type { CredentialsEvent, LinkEvent, LinkTarget } from '../../machines/events.ts';
 import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
+import { throttleWarnings } from '../log-throttle.ts';
 import type { CredentialHolder } from '../pki/certificate/index.ts';
 import type { TrustStore } from '../pki/trust/index.ts';
 import { linkTimings } from '../tls/link-timings.ts';
@@ -20,10 +21,13 @@ export interface TlsActorDeps {
  * link's lifetime. Sends LINK_UP, then one of LINK_FAILED / LINK_REJECTED / LINK_DOWN; never retries
  * (the machine re-invokes it). Stopping the actor closes the socket at once.
  * CREDENTIALS_UPDATED / TRUST_UPDATED are accepted and ignored: an established link keeps its
- * session, and every new attempt reads the current credentials and trust store anyway.
+ * session, and every new attempt reads the current credentials and trust store anyway. The
+ * LINK_REJECTED warnings of all links share one rate limit (src/log-throttle.ts).
  */
 export function createTlsClientActor(deps: TlsActorDeps) {
   const timings = linkTimings(deps.config);
+  // One budget for every link's refusals: impostors at many addresses cannot flood the journal either.
+  const refusals = throttleWarnings({ log: deps.log });
   return fromCallback<CredentialsEvent, LinkTarget>(({ input, sendBack, receive }) => {
     const client = new TlsLinkClient({
       target: input,
@@ -31,6 +35,7 @@ export function createTlsClientActor(deps: TlsActorDeps) {
       credentials: deps.credentials,
       trust: deps.trustStore,
       log: deps.log,
+      refusals,
       onEvent: (event: LinkEvent) => sendBack(event),
     });
     receive(() => undefined);

@@ -9,11 +9,18 @@ import type { SignerAlgorithm } from './algorithms.ts';
 import { attest, isSpdmError, type MeasurementBlock, signerAlgorithmOf, softwareSigner, type SpdmSigner, startSpdmResponder, tokenSigner } from './index.ts';
 import type { SpdmTransport } from './transport.ts';
 
-const USAGE = `usage:
-  spdm attest --host H --port P --root FILE [--root FILE …] [--transport tcp|emu] [--timeout MS] [--algorithm ECDSA_P256_SHA256|ECDSA_P384_SHA384]
-      prints the verified report as JSON; exit 0 on pass, 1 on fail (one line on stderr)
-  spdm respond --port P [--host 127.0.0.1] --chain FILE (--key FILE | --token-conf FILE) [--measure FILE …] [--measure-raw FILE …] [--transport tcp|emu] [--timeout MS]
+const ATTEST_USAGE = `  spdm attest --host H --port P --root FILE [--root FILE …] [--transport tcp|emu] [--timeout MS] [--algorithm ECDSA_P256_SHA256|ECDSA_P384_SHA384]
+      prints the verified report as JSON; exit 0 on pass, 1 on fail (one line on stderr)`;
+const RESPOND_USAGE = `  spdm respond --port P [--host 127.0.0.1] --chain FILE (--key FILE | --token-conf FILE) [--measure FILE …] [--measure-raw FILE …] [--transport tcp|emu] [--timeout MS]
       serves until SIGTERM; prints {"port":N} on stdout once listening`;
+const HELP = '  spdm [attest|respond] --help   prints this usage and exits 0';
+const USAGE = `usage:\n${ATTEST_USAGE}\n${RESPOND_USAGE}\n${HELP}`;
+
+/** Prints a usage on stdout (asked for with --help, so not an error): exit 0. */
+function printHelp(usage: string): number {
+  process.stdout.write(`${usage}\n`);
+  return 0;
+}
 
 /** A command-line mistake: usage on stderr, exit 64 (EX_USAGE). */
 class UsageError extends Error {}
@@ -58,9 +65,11 @@ async function runAttest(argv: string[]): Promise<number> {
       transport: { type: 'string' },
       timeout: { type: 'string' },
       algorithm: { type: 'string', multiple: true },
+      help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
+  if (values.help) return printHelp(`usage:\n${ATTEST_USAGE}`);
   if (!values.host) throw new UsageError('--host is required');
   if (!values.root?.length) throw new UsageError('--root is required');
   const algorithms = values.algorithm?.map((a) => {
@@ -112,9 +121,11 @@ async function runRespond(argv: string[]): Promise<number> {
       'measure-raw': { type: 'string', multiple: true },
       transport: { type: 'string' },
       timeout: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
     },
     strict: true,
   });
+  if (values.help) return printHelp(`usage:\n${RESPOND_USAGE}`);
   if (!values.chain) throw new UsageError('--chain is required');
   if (Boolean(values.key) === Boolean(values['token-conf'])) throw new UsageError('give exactly one of --key and --token-conf');
   const log = createLogger({ level: process.env.LOG_LEVEL ?? 'info' });
@@ -159,6 +170,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (command === 'attest') return await runAttest(rest);
     if (command === 'respond') return await runRespond(rest);
+    if (command === '--help' || command === '-h') return printHelp(USAGE);
     throw new UsageError(command ? `unknown command ${command}` : 'a command is required');
   } catch (err) {
     if (err instanceof UsageError || (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS'))) {

@@ -48,7 +48,7 @@ export function errorCodeName(code: number): string {
   return `0x${code.toString(16).padStart(2, '0')}`;
 }
 
-/** CAPABILITIES response flags (1.2). */
+/** CAPABILITIES / GET_CAPABILITIES flags (1.2); PSK is a two-bit field. */
 export const CapFlag = {
   CACHE: 0x1,
   CERT: 0x2,
@@ -56,8 +56,16 @@ export const CapFlag = {
   MEAS_NO_SIG: 0x8,
   MEAS_SIG: 0x10,
   MEAS_FRESH: 0x20,
+  ENCRYPT: 0x40,
+  MAC: 0x80,
+  MUT_AUTH: 0x100,
   KEY_EX: 0x200,
   PSK: 0xc00,
+  ENCAP: 0x1000,
+  HBEAT: 0x2000,
+  KEY_UPD: 0x4000,
+  HANDSHAKE_IN_THE_CLEAR: 0x8000,
+  PUB_KEY_ID: 0x10000,
   CHUNK: 0x20000,
 } as const;
 

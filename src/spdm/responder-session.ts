@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { initialTransition, type SnapshotFrom, transition } from 'xstate';
 import { type SpdmResponderEvent, spdmResponderMachine } from '../../machines/spdm-responder.machine.ts';
-import { digest, type HashAlgorithm, hashByName, type HashName, splitSignerAlgorithm } from './algorithms.ts';
+import { type AsymAlgorithm, digest, type HashAlgorithm, hashByName, type HashName, splitSignerAlgorithm } from './algorithms.ts';
 import { ByteWriter, concatBytes } from './byte-reader.ts';
 import { encodeCertChain } from './cert-chain.ts';
 import { encodeCertificate, encodeDigests, parseGetCertificate, parseGetDigests } from './certificate-messages.ts';
@@ -26,8 +26,9 @@ import {
 import { encodeBlock, type MeasurementBlock, MAX_MEASUREMENT_VALUE } from './measurement-block.ts';
 import { encodeMeasurementsUnsigned, parseGetMeasurements } from './measurement-messages.ts';
 import { encodeError, parseHeader } from './message-header.ts';
+import { checkRequesterCapabilities } from './requester-capabilities.ts';
 import { messageToSign, type SpdmSigner } from './signing.ts';
-import { isSpdmError, } from './spdm-error.ts';
+import { isSpdmError } from './spdm-error.ts';
 import { Transcript } from './transcript.ts';
 import {
   encodeAlgorithms,
@@ -43,6 +44,8 @@ export const RESPONDER_MAX_MESSAGE = 4096;
 /** CTExponent advertised: 2^20 µs (about 1 s) covers a token signature. */
 const CT_EXPONENT = 20;
 const RESPONDER_FLAGS = CapFlag.CERT | CapFlag.CHAL | CapFlag.MEAS_SIG | CapFlag.MEAS_FRESH;
+/** BaseHashAlgo choices besides the signer's own, for a signer that can sign with another hash (what our requester verifies). */
+const OTHER_BASE_HASHES: readonly HashName[] = ['SHA_384', 'SHA_256'];
 
 /** What every connection of a responder shares: identity, chain, measurements. */
 export interface ResponderIdentity {
@@ -140,18 +143,42 @@ function u32le(v: number): Uint8Array {
 export class ResponderSession {
   private snapshot: ResponderSnapshot = INITIAL;
   private readonly transcript = new Transcript();
-  private readonly hash: HashAlgorithm;
+  private readonly asym: AsymAlgorithm;
+  /** The signer's own hash; the negotiated one (`hash`) may differ when the signer can sign with others. */
+  private readonly signerHash: HashAlgorithm;
+  private hash: HashAlgorithm;
   private readonly measurementHash: HashAlgorithm;
-  private readonly chain: Uint8Array;
-  private readonly chainDigest: Uint8Array;
+  private chain: Uint8Array;
+  private chainDigest: Uint8Array;
   private peerTransferSize = RESPONDER_MAX_MESSAGE;
   private measurementSpec = 0;
 
   constructor(private readonly id: ResponderIdentity) {
-    const { hash } = splitSignerAlgorithm(id.signer.algorithm);
+    const { asym, hash } = splitSignerAlgorithm(id.signer.algorithm);
+    this.asym = asym;
+    this.signerHash = hash;
     this.hash = hash;
     this.measurementHash = hashByName(id.measurementHash ?? 'SHA_256');
     ({ chain: this.chain, digest: this.chainDigest } = slotChain(id.certificateChain, hash));
+  }
+
+  /** Selects the BaseHashAlgo (and with it the slot-0 chain's digest) for this connection. */
+  private useHash(hash: HashAlgorithm): void {
+    this.hash = hash;
+    ({ chain: this.chain, digest: this.chainDigest } = slotChain(this.id.certificateChain, hash));
+  }
+
+  /**
+   * The SPDMVersion of an ERROR answering `request`: 1.0 until a version is agreed (DSP0274: the
+   * version is settled by GET_CAPABILITIES), except for a GET_CAPABILITIES of version 1.2 itself,
+   * which agrees on 1.2 even when it is refused for its contents.
+   */
+  private errorVersion(request: Uint8Array): number {
+    if (request[1] === Req.GET_VERSION || this.snapshot.matches('AwaitingVersion')) return VERSION_10;
+    if (this.snapshot.matches('AwaitingCapabilities')) {
+      return request[1] === Req.GET_CAPABILITIES && request[0] === VERSION_12 ? VERSION_12 : VERSION_10;
+    }
+    return VERSION_12;
   }
 
   /** The chart state, for tests and logs. */
@@ -161,7 +188,7 @@ export class ResponderSession {
 
   /** Answers one request; never throws (anything wrong becomes an ERROR response). */
   async handle(request: Uint8Array): Promise<ResponderReply> {
-    const negotiatedVersion = this.snapshot.matches('AwaitingVersion') ? VERSION_10 : VERSION_12;
+    const version = this.errorVersion(request);
     try {
       if (request.length < 4) throw new Refusal(ErrorCode.INVALID_REQUEST, `request of ${request.length} bytes is shorter than a header`);
       const h = parseHeader(request);
@@ -178,7 +205,6 @@ export class ResponderSession {
       this.snapshot = to;
       return reply;
     } catch (err) {
-      const version = request[1] === Req.GET_VERSION ? VERSION_10 : negotiatedVersion;
       if (request[1] === Req.GET_MEASUREMENTS) this.transcript.resetM();
       if (err instanceof Refusal) {
         return {
@@ -227,6 +253,7 @@ export class ResponderSession {
     parseGetVersion(req);
     this.transcript.reset();
     this.peerTransferSize = RESPONDER_MAX_MESSAGE;
+    this.useHash(this.signerHash);
     const rsp = encodeVersion({ entries: [0x1200] });
     this.transcript.appendA(req, rsp);
     return { response: rsp };
@@ -234,6 +261,7 @@ export class ResponderSession {
 
   private capabilities(req: Uint8Array): ResponderReply {
     const caps = parseGetCapabilities(req);
+    checkRequesterCapabilities(caps);
     const rsp = encodeCapabilities({
       ctExponent: CT_EXPONENT,
       flags: RESPONDER_FLAGS,
@@ -247,10 +275,14 @@ export class ResponderSession {
 
   private algorithms(req: Uint8Array): ResponderReply {
     const n = parseNegotiateAlgorithms(req);
-    const { asym, hash } = splitSignerAlgorithm(this.id.signer.algorithm);
-    if ((n.baseAsym & asym.bit) === 0 || (n.baseHash & hash.baseBit) === 0) {
-      throw new Refusal(ErrorCode.INVALID_REQUEST, `requester offers neither ${asym.name} with ${hash.name} (BaseAsymAlgo 0x${n.baseAsym.toString(16)}, BaseHashAlgo 0x${n.baseHash.toString(16)})`);
+    const asym = this.asym;
+    const candidates = [this.signerHash, ...(this.id.signer.signWithHash ? OTHER_BASE_HASHES.filter((h) => h !== this.signerHash.name).map(hashByName) : [])];
+    const hash = candidates.find((h) => (n.baseHash & h.baseBit) !== 0);
+    if ((n.baseAsym & asym.bit) === 0 || !hash) {
+      const hashes = candidates.map((h) => h.name).join(' or ');
+      throw new Refusal(ErrorCode.INVALID_REQUEST, `requester does not offer ${asym.name} with ${hashes} (BaseAsymAlgo 0x${n.baseAsym.toString(16)}, BaseHashAlgo 0x${n.baseHash.toString(16)})`);
     }
+    this.useHash(hash);
     this.measurementSpec = n.measurementSpec & MEASUREMENT_SPEC_DMTF;
     const opaque = n.otherParams & OpaqueFormat.FORMAT1 ? OpaqueFormat.FORMAT1 : n.otherParams & OpaqueFormat.FORMAT0 ? OpaqueFormat.FORMAT0 : OpaqueFormat.NONE;
     const rsp = this.fits(
@@ -327,7 +359,7 @@ export class ResponderSession {
       summaryHash,
       opaque: new Uint8Array(0),
     });
-    const { asym } = splitSignerAlgorithm(this.id.signer.algorithm);
+    const { asym } = this;
     if (unsigned.length + asym.signatureSize > this.peerTransferSize) this.fits(new Uint8Array(unsigned.length + asym.signatureSize));
     this.transcript.resetC();
     this.transcript.appendC(req, unsigned);
@@ -338,8 +370,10 @@ export class ResponderSession {
   }
 
   private async sign(context: string, transcript: Uint8Array): Promise<Uint8Array> {
-    const { asym } = splitSignerAlgorithm(this.id.signer.algorithm);
-    const sig = await this.id.signer.sign(messageToSign(this.hash, context, transcript));
+    const { asym, hash } = this;
+    const message = messageToSign(hash, context, transcript);
+    const { signer } = this.id;
+    const sig = hash === this.signerHash || !signer.signWithHash ? await signer.sign(message) : await signer.signWithHash(hash.name, message);
     if (sig.length !== asym.signatureSize) throw new Error(`signer returned ${sig.length} bytes, ${asym.name} needs ${asym.signatureSize}`);
     return sig;
   }
@@ -374,7 +408,7 @@ export class ResponderSession {
       nonce: new Uint8Array(randomBytes(NONCE_SIZE)),
       opaque: new Uint8Array(0),
     });
-    const { asym } = splitSignerAlgorithm(this.id.signer.algorithm);
+    const { asym } = this;
     this.fits(new Uint8Array(unsigned.length + (signed ? asym.signatureSize : 0)));
     this.transcript.appendM(req, unsigned);
     if (!signed) return { response: unsigned };

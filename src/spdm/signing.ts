@@ -3,7 +3,7 @@
 // bytes with zero padding in front — followed by Hash(transcript) with the negotiated hash; ECDSA
 // then hashes that message once more with the same hash. Signatures are r||s, big-endian.
 import { createPrivateKey, type KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
-import { digest, type HashAlgorithm, type SignerAlgorithm, splitSignerAlgorithm } from './algorithms.ts';
+import { digest, type HashAlgorithm, hashByName, type HashName, type SignerAlgorithm, splitSignerAlgorithm } from './algorithms.ts';
 import { concatBytes } from './byte-reader.ts';
 import { SpdmError } from './spdm-error.ts';
 
@@ -12,6 +12,11 @@ export interface SpdmSigner {
   readonly algorithm: SignerAlgorithm;
   /** ECDSA over `message` with the algorithm's hash; IEEE P1363 r||s. */
   sign(message: Uint8Array): Promise<Uint8Array>;
+  /**
+   * ECDSA over `message` with another hash than the algorithm's (e.g. a P-384 key with SHA-256,
+   * when that is all a requester offers); only signers that can, a token key cannot.
+   */
+  readonly signWithHash?: (hash: HashName, message: Uint8Array) => Promise<Uint8Array>;
 }
 
 const PREFIX = 'dmtf-spdm-v1.2.*';
@@ -57,6 +62,7 @@ export function softwareSigner(o: { readonly algorithm: SignerAlgorithm; readonl
   return {
     algorithm: o.algorithm,
     sign: async (message) => new Uint8Array(nodeSign(hash.node, message, { key, dsaEncoding: 'ieee-p1363' })),
+    signWithHash: async (name, message) => new Uint8Array(nodeSign(hashByName(name).node, message, { key, dsaEncoding: 'ieee-p1363' })),
   };
 }
 

@@ -25,10 +25,10 @@ export function wordOf(line: string): Word | undefined {
   return KNOWN.has(line) ? (line as Word) : undefined;
 }
 
-/** A line as it may appear in a log or reason: printable ASCII only, at most 32 characters. */
-export function printableLine(line: string): string {
-  const shown = line.slice(0, 32).replace(/[^\x20-\x7e]/g, '?');
-  return line.length > 32 ? `${shown}…` : shown;
+/** A line (or any text from a peer) as it may appear in a log or reason: printable ASCII only, at most `max` characters (default 32). */
+export function printableLine(line: string, max = 32): string {
+  const shown = line.slice(0, max).replace(/[^\x20-\x7e]/g, '?');
+  return line.length > max ? `${shown}…` : shown;
 }
 
 /** What one chunk of input produced: the complete lines, and whether the stream broke the limit. */

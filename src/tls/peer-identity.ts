@@ -1,6 +1,7 @@
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { CodedError } from '../util/coded-error.ts';
 import { peerValidityRefusal } from './peer-validity.ts';
+import { printableLine } from './line-protocol.ts';
 
 /** Extended key usage OIDs the link requires of the peer's leaf. */
 export const EKU = { serverAuth: '1.3.6.1.5.5.7.3.1', clientAuth: '1.3.6.1.5.5.7.3.2' } as const;
@@ -85,6 +86,17 @@ function validityError(cert: PeerCertificate, what: string): PeerIdentityError |
   return refusal ? new PeerIdentityError('ERR_PEER_VALIDITY', `${what} ${refusal}`) : undefined;
 }
 
+/** Names a certificate carries, as a refusal reason quotes them: a forged certificate may carry thousands, or junk. */
+const SHOWN_NAMES = 3;
+/** A host name has at most 253 characters; longer text in a certificate is cut to this. */
+const SHOWN_NAME_CHARS = 253;
+
+/** The first few names of a refused certificate, printable and cut, with a count of the rest. */
+function shownNames(names: readonly string[]): string {
+  const shown = names.slice(0, SHOWN_NAMES).map((n) => printableLine(n, SHOWN_NAME_CHARS));
+  return names.length > SHOWN_NAMES ? `${shown.join(', ')} and ${names.length - SHOWN_NAMES} more` : shown.join(', ');
+}
+
 /**
  * The client's `checkServerIdentity`: the server's leaf must name `expected` in its DNS SAN (Node's
  * RFC 6125 rules), carry EKU serverAuth, have a sane validity, and come from a CA that may vouch for
@@ -97,7 +109,7 @@ export function checkServerPeer(expected: string, cert: PeerCertificate, binding
     const names = dnsNamesOf(cert);
     return new PeerIdentityError(
       'ERR_TLS_CERT_ALTNAME_INVALID',
-      `server certificate names ${names.length ? names.join(', ') : `no DNS name (CN ${commonNameOf(cert) ?? 'none'})`}, expected ${expected}`,
+      `server certificate names ${names.length ? shownNames(names) : `no DNS name (CN ${shownNames([commonNameOf(cert) ?? 'none'])})`}, expected ${expected}`,
     );
   }
   if (!hasEku(cert, EKU.serverAuth)) {

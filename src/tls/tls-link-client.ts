@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import type { LinkEvent, LinkTarget } from '../../machines/events.ts';
 import type { Logger } from '../log.ts';
+import type { ThrottledWarnings } from '../log-throttle.ts';
 import type { CredentialHolder } from '../pki/certificate/index.ts';
 import { LineFramer, MAX_LINE_BYTES, WORDS, lineOf, printableLine, wordOf } from './line-protocol.ts';
 import { secondsText, type LinkTimings } from './link-timings.ts';
@@ -16,6 +17,11 @@ export interface TlsLinkClientOptions {
   readonly credentials: CredentialHolder;
   readonly trust: TrustedCaSource;
   readonly log: Logger;
+  /**
+   * Where the LINK_REJECTED warning goes when given: whoever answers at a peer's address chooses the
+   * certificate we refuse, and with it how often, so the daemon rate-limits these lines across links.
+   */
+  readonly refusals?: ThrottledWarnings;
   /** Receives LINK_UP, then exactly one of LINK_FAILED / LINK_REJECTED / LINK_DOWN (never after close()). */
   readonly onEvent: (event: LinkEvent) => void;
 }
@@ -158,11 +164,10 @@ export class TlsLinkClient {
       event = { type: 'LINK_FAILED', reason };
     }
     const where = `${this.#opts.target.address}:${this.#opts.target.port}`;
-    this.#opts.log.warn(`${event.type === 'LINK_DOWN' ? 'link down' : 'link attempt failed'} (${where}): ${event.reason}`, {
-      peer,
-      event: event.type,
-      reason: event.reason,
-    });
+    const line = `${event.type === 'LINK_DOWN' ? 'link down' : 'link attempt failed'} (${where}): ${event.reason}`;
+    const fields = { peer, event: event.type, reason: event.reason };
+    if (event.type === 'LINK_REJECTED' && this.#opts.refusals) this.#opts.refusals.warn(line, fields);
+    else this.#opts.log.warn(line, fields);
     this.#opts.onEvent(event);
   }
 

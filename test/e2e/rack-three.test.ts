@@ -15,9 +15,11 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { eventually, getProperty, STATUS } from '../harness/daemon.ts';
+import { daemonTrustDir } from '../harness/daemon-trust-dir.ts';
 import { useAttestedRack } from '../harness/netns-attestationd.ts';
 import {
-  authorityFiles,
+  ownLinkState,
+  trustedCaFiles,
   peerProperty,
   provisionPeer,
   RACK_ATTEST_STEP_MS as ATTEST_STEP_MS,
@@ -31,8 +33,6 @@ const SUBNET = 79;
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 const count = (text: string, re: RegExp) => text.match(new RegExp(re.source, 'g'))?.length ?? 0;
-/** The state `of`'s own machine for `peer` last logged (transition log): `{"Link":"Connected"}` while its outbound link is up. */
-const ownLinkState = (of: RackBmc, peer: RackBmc) => [...of.daemon.output().matchAll(new RegExp(`peer ${escapeRe(peer.node.name)} state (\\S+)`, 'g'))].at(-1)?.[1];
 
 describe('a rack of three BMCs on a bridge, trust only through attestation: the operator can tell which peer is down', () => {
   const { start, logs, reaches } = useAttestedRack({ size: 3, subnet: SUBNET, tmpPrefix: 'rack-three-' });
@@ -57,7 +57,7 @@ describe('a rack of three BMCs on a bridge, trust only through attestation: the 
     for (const x of bmcs) {
       const objects = [...new Set(x.recorder.changes.filter((c) => c.status === 'added').map((c) => c.peer))].sort();
       assert.deepEqual(objects, others(x).map((y) => y.node.name), `${x.node.name} has one per-peer object for each other BMC, none for itself`);
-      assert.deepEqual(authorityFiles(x), [], `${x.node.name}: no CA was placed by hand`);
+      assert.deepEqual(trustedCaFiles(x), [], `${x.node.name}: no CA was placed by hand`);
     }
     for (const [x, y] of directed) assert.equal(await peerProperty(x, y, 'attested'), 'b false', `${x.node.name} has not attested ${y.node.name} yet`);
 
@@ -87,12 +87,12 @@ describe('a rack of three BMCs on a bridge, trust only through attestation: the 
     for (const x of bmcs) {
       assert.equal(await getProperty(x.bus, 'peerConnected'), `${STATUS}.Connected`, `${x.node.name}: the aggregate agrees`);
       // Exactly the two other BMCs' CAs, each bound to its own name only.
-      const authorityDir = certPaths(String(x.config['cert_root'])).authorityDir;
-      const files = authorityFiles(x);
+      const trustDir = daemonTrustDir(x.config);
+      const files = trustedCaFiles(x);
       assert.equal(files.length, 2, `${x.node.name}: ${files.join(', ')}`);
       const bound = files
         .map((f) => {
-          const text = readFileSync(join(authorityDir, f), 'utf8');
+          const text = readFileSync(join(trustDir, f), 'utf8');
           const name = /^Attested-Name: (\S+)\n-----BEGIN CERTIFICATE-----/.exec(text)?.[1];
           assert.ok(name, `${x.node.name}: ${f} is bound to exactly one name:\n${text}`);
           return { name, pem: text.slice(text.indexOf('-----BEGIN')) };

@@ -15,9 +15,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { eventually, getProperty, STATUS } from '../harness/daemon.ts';
+import { daemonTrustDir } from '../harness/daemon-trust-dir.ts';
 import { useAttestedRack } from '../harness/netns-attestationd.ts';
 import {
-  authorityFiles,
+  trustedCaFiles,
   peerProperty,
   provisionPeer,
   RACK_ATTEST_STEP_MS as ATTEST_STEP_MS,
@@ -40,7 +41,7 @@ describe('a rack of two BMCs in network namespaces, trust only through attestati
       const refused = await x.recorder.waitFor((c) => c.peer === y.node.name && (c.lastFailure ?? '').startsWith('LINK_REJECTED'), { since, timeoutMs: LINK_STEP_MS });
       assert.ok(refused, `${x.node.name} discovered ${y.node.name} and was refused without trust\n${logs()}`);
     }
-    assert.deepEqual([authorityFiles(a), authorityFiles(b)], [[], []], 'no CA was placed by hand');
+    assert.deepEqual([trustedCaFiles(a), trustedCaFiles(b)], [[], []], 'no CA was placed by hand');
     assert.equal(await peerProperty(a, b, 'attested'), 'b false');
 
     since = Date.now();
@@ -54,9 +55,9 @@ describe('a rack of two BMCs in network namespaces, trust only through attestati
       assert.equal(await peerProperty(self, peer, 'attested'), 'b true', `${self.node.name} attested ${peer.node.name}`);
       assert.equal(await peerProperty(self, peer, 'peerConnected'), `s "${STATUS}.Connected"`);
       assert.match(self.daemon.output(), new RegExp(`attesting ${peer.node.name} at ${peer.node.address.replaceAll('.', '\\.')} \\(SPDM port 2323\\)`));
-      const files = authorityFiles(self);
+      const files = trustedCaFiles(self);
       assert.equal(files.length, 1, `${self.node.name}: ${files.join(', ')}`);
-      const text = readFileSync(join(certPaths(String(self.config['cert_root'])).authorityDir, files[0] ?? ''), 'utf8');
+      const text = readFileSync(join(daemonTrustDir(self.config), files[0] ?? ''), 'utf8');
       assert.match(text, new RegExp(`^Attested-Name: ${peer.node.name}\\n-----BEGIN CERTIFICATE-----`));
       assert.equal(text.slice(text.indexOf('-----BEGIN')), `${readFileSync(certPaths(String(peer.config['cert_root'])).selfCa, 'utf8').trim()}\n`);
     }
@@ -103,8 +104,8 @@ describe('a rack of two BMCs in network namespaces, trust only through attestati
     }
 
     // The operator deletes bmc-1's attested CA on bmc-2: bmc-2 no longer says it attested bmc-1.
-    const [caFile] = authorityFiles(b);
-    rmSync(join(certPaths(String(b.config['cert_root'])).authorityDir, caFile ?? ''));
+    const [caFile] = trustedCaFiles(b);
+    rmSync(join(daemonTrustDir(b.config), caFile ?? ''));
     assert.ok(await eventually(async () => (await peerProperty(b, a, 'attested')) === 'b false', LINK_STEP_MS), 'attested follows the trust store');
     assert.equal(await peerProperty(a, b, 'attested'), 'b true', "bmc-1's own trust in bmc-2 is untouched");
   });

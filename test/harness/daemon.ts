@@ -67,7 +67,7 @@ export async function eventually(check: () => Promise<boolean> | boolean, timeou
 /** How to start a daemon under test. */
 export interface DaemonOptions {
   readonly bus: PrivateBus;
-  /** Config keys; cert_root, state_dir, port and name get per-test defaults unless given. */
+  /** Config keys; cert_root, state_dir, port, name and (outside a namespace) listen_addresses get per-test defaults unless given. */
   readonly config?: Record<string, unknown>;
   /** Directory for conf, cert_root and state_dir; a fresh temp dir by default (reuse it to restart). */
   readonly dir?: string;
@@ -118,6 +118,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     cert_root: `${join(dir, 'root')}/`,
     state_dir: join(dir, 'state'),
     port: await freePort(),
+    // Outside a namespace there is no eth1: the responder listens on loopback, where the tests dial.
+    ...(opts.wrap ? {} : { listen_addresses: ['127.0.0.1'] }),
     ...opts.config,
   };
   const confPath = join(dir, 'provisioning.conf');

@@ -1,6 +1,6 @@
 /**
  * attestationd in every BMC of a rack: each BMC gets its own identity key (created by its own
- * attestationd) certified by its own test root, serves SPDM on its segment address at the default
+ * attestationd) certified by its own test root, serves SPDM on its segment address (that of eth1) at the default
  * SPDM port (2323, what provisioningd dials for a discovered neighbour), and accepts every rack
  * BMC's root and measurements (the same firmware, any rack BMC's provisioning.conf). Each process
  * runs inside its BMC's namespace and is stopped by PID through the rack's teardown.
@@ -41,7 +41,8 @@ export async function startRackAttestationds(rack: Rack, bmcs: readonly RackBmc[
         dir: join(bmc.dir, 'attestation'),
         name: bmc.node.name,
         config: {
-          spdm_address: bmc.node.address,
+          // No spdm_address: the responder follows the addresses of eth1 (attestationd's default interface_id).
+          spdm_address: undefined,
           spdm_port: DEFAULT_SPDM_PORT,
           cert_root: bmc.config['cert_root'],
           measurements: [

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { PEER_INTERFACE, peerObjectPath } from '../../src/dbus/peer-objects.ts';
-import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { busctl, eventually, IFACE, OBJECT, SERVICE, startDaemon, type DaemonHandle } from './daemon.ts';
+import { daemonTrustDir } from './daemon-trust-dir.ts';
 import type { Rack, RackNode } from './netns.ts';
 import { LLDP_BRIDGE_POLICY, startLldpBridge, startLldpd, type NodeBridge, type NodeLldpd } from './netns-lldp.ts';
 import { recordPeerStatus, type PeerStatusChange, type PeerStatusRecorder } from './peer-status-recorder.ts';
@@ -81,9 +81,9 @@ export async function provisionPeer(bmc: RackBmc, id: string): Promise<void> {
   }
 }
 
-/** The PEM files in the BMC's trust store (its authority directory); none when it does not exist yet. */
-export function authorityFiles(bmc: RackBmc): string[] {
-  const dir = certPaths(String(bmc.config['cert_root'])).authorityDir;
+/** The PEM files in the BMC's trust store (its trust_dir); none when it does not exist yet. */
+export function trustedCaFiles(bmc: RackBmc): string[] {
+  const dir = daemonTrustDir(bmc.config);
   return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.pem')) : [];
 }
 
@@ -101,6 +101,29 @@ export function rackLogs(bmcs: readonly RackBmc[], attestationds: readonly { rea
     .map((b, i) => `--- ${b.node.name}\n${tail(b.daemon.output())}\n--- ${b.node.name} attestationd\n${tail(attestationds[i]?.daemon.output())}`)
     .join('\n');
 }
+
+/** One state change of a peer machine, as the BMC's transition log has it. */
+export interface LoggedPeerState {
+  /** When the daemon logged it (its timestamp, epoch ms). */
+  readonly at: number;
+  /** The state value as JSON, e.g. `{"Link":"Connected"}`. */
+  readonly state: string;
+  /** The event that caused it, e.g. `LINK_UP` or `xstate.after.retryBackoff.peer.NotConnected.Refused`. */
+  readonly event: string;
+}
+
+const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** Every state change of `of`'s machine for `peer` that `of` logged at or after `since` (epoch ms; same host clock), oldest first. */
+export function peerStatesLogged(of: RackBmc, peer: RackBmc, since = 0): LoggedPeerState[] {
+  const line = new RegExp(`^(\\S+) info +peer ${escapeRe(peer.node.name)} state (\\S+) .*?event=(\\S+)`, 'gm');
+  return [...of.daemon.output().matchAll(line)]
+    .map((m) => ({ at: Date.parse(m[1] ?? ''), state: m[2] ?? '', event: m[3] ?? '' }))
+    .filter((s) => s.at >= since);
+}
+
+/** The state `of`'s own machine for `peer` last logged: `{"Link":"Connected"}` while its outbound link is up. */
+export const ownLinkState = (of: RackBmc, peer: RackBmc): string | undefined => peerStatesLogged(of, peer).at(-1)?.state;
 
 /** One wait of a rack test: `of`'s per-peer object for `peer` reporting `status`, at or after `since`. */
 export interface PeerStatusWait {

@@ -1,8 +1,10 @@
-// DMTF's SPDM emulators (spdm_responder_emu, spdm_requester_emu) for interoperability tests:
-// built from a local snapshot by scripts/build-spdm-emu.sh, started on loopback, stopped by PID.
+// DMTF's SPDM emulators (spdm_responder_emu, spdm_requester_emu) and SPDM-Responder-Validator
+// (spdm_device_validator_sample) for interoperability tests: built from a local snapshot by
+// scripts/build-spdm-emu.sh, started on loopback, stopped by PID.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually, freePort, REPO } from './daemon.ts';
 import { stopProcess } from './private-bus.ts';
@@ -77,6 +79,65 @@ export function runEmuRequester(o: { bin: string; port: number; args: readonly s
     cwd: o.bin,
     timeoutMs: o.timeoutMs ?? 60_000,
   });
+}
+
+/** A validator group's or the whole suite's assertion counts. */
+export interface ValidatorCounts {
+  readonly pass: number;
+  readonly fail: number;
+}
+
+/** What spdm_device_validator_sample reported (its test.log): totals, per group, and the failed assertions. */
+export interface ValidatorReport extends ValidatorCounts {
+  /** By group name, e.g. `spdm_test_group_capabilities`. */
+  readonly groups: ReadonlyMap<string, ValidatorCounts>;
+  /** The `test assertion … - FAIL …` lines, each with the test message before it. */
+  readonly failures: readonly string[];
+  /** The whole log, for a failure message. */
+  readonly log: string;
+}
+
+/** Reads the validator's test.log: the summary after the run, and every FAIL assertion in context. */
+export function parseValidatorLog(log: string): ValidatorReport {
+  const total = /^test suite \(spdm_responder_conformance_test\) - pass: (\d+), fail: (\d+)$/m.exec(log);
+  if (!total) throw new Error(`spdm_device_validator_sample wrote no suite summary:\n${log.slice(-4000)}`);
+  const groups = new Map<string, ValidatorCounts>();
+  const summary = log.slice(total.index);
+  for (const m of summary.matchAll(/^test group \d+ \((\w+)\) - pass: (\d+), fail: (\d+)$/gm)) {
+    groups.set(m[1] ?? '', { pass: Number(m[2]), fail: Number(m[3]) });
+  }
+  const failures: string[] = [];
+  let message = '';
+  for (const line of log.slice(0, total.index).split('\n')) {
+    if (line.includes('test msg:')) message = line.trim();
+    else if (/test assertion \S+ - FAIL/.test(line)) failures.push(`${line.trim()}${message ? ` (${message})` : ''}`);
+  }
+  return { pass: Number(total[1]), fail: Number(total[2]), groups, failures, log };
+}
+
+/**
+ * Runs DMTF's SPDM-Responder-Validator (spdm_device_validator_sample, TCP transport from
+ * scripts/spdm-validator-tcp.patch) to completion against 127.0.0.1:port, in a directory of its
+ * own (it writes test.log into its working directory), and returns what it reported. It exits 0
+ * whatever the verdict: the report is the verdict.
+ */
+export async function runValidator(o: { bin: string; port: number; timeoutMs?: number }): Promise<{ run: ToolResult; report: ValidatorReport }> {
+  const cwd = mkdtempSync(join(tmpdir(), 'spdm-validator-'));
+  try {
+    const run = await runTool(join(o.bin, 'spdm_device_validator_sample'), ['--trans', 'TCP', '--ip', '127.0.0.1', '--port', String(o.port)], {
+      cwd,
+      timeoutMs: o.timeoutMs ?? 300_000,
+    });
+    let log: string;
+    try {
+      log = readFileSync(join(cwd, 'test.log'), 'utf8');
+    } catch {
+      throw new Error(`spdm_device_validator_sample wrote no test.log (exit ${run.code}):\n${run.stdout}\n${run.stderr}`);
+    }
+    return { run, report: parseValidatorLog(log) };
+  } finally {
+    rmSync(cwd, { recursive: true, force: true });
+  }
 }
 
 /** One spdm-emu socket frame as the relay saw it; SPDM fields when it carried an SPDM message. */

@@ -15,6 +15,7 @@ import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { createAttestationd, startAttestationd, writeManifest, writeRoots, type AttestationdSetup } from '../harness/attestationd.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, IFACE, OBJECT, REPO, SERVICE, type DaemonHandle } from '../harness/daemon.ts';
+import { daemonTrustDir } from '../harness/daemon-trust-dir.ts';
 import { makeTestCa } from '../harness/openssl-test-ca.ts';
 import { selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
 
@@ -90,7 +91,7 @@ describe('a peer that fails attestation stays untrusted', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.ok(await eventually(() => selfProvisioningFilesExist(`${join(aDir, 'root')}/`), DEADLINE_MS));
 
-    const authority = certPaths(`${join(aDir, 'root')}/`).authorityDir;
+    const authority = daemonTrustDir(daemon.config);
     const trusted = () => (existsSync(authority) ? readdirSync(authority).filter((n) => !n.startsWith('.')) : []);
     let seen = 0;
     /** ProvisionPeer(peer), then waits for a new log line matching `line`; returns it. */

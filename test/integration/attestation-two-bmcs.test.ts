@@ -34,8 +34,9 @@ interface Bmc {
 }
 
 const certRoot = (b: Bmc) => `${join(b.dir, 'root')}/`;
-const authorityFiles = (b: Bmc) => {
-  const dir = certPaths(certRoot(b)).authorityDir;
+const trustDir = (b: Bmc) => join(b.dir, 'state', 'trust');
+const trustedCaFiles = (b: Bmc) => {
+  const dir = trustDir(b);
   return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.pem')) : [];
 };
 
@@ -98,7 +99,7 @@ describe('two BMCs trust each other only through attestation', () => {
       `bmc-a's first dial is refused: it does not trust bmc-b yet\n${a.daemon?.output()}`,
     );
     assert.notEqual(await getProperty(a.bus, 'peerConnected'), CONNECTED);
-    assert.deepEqual([authorityFiles(a), authorityFiles(b)], [[], []], 'no CA was placed by hand');
+    assert.deepEqual([trustedCaFiles(a), trustedCaFiles(b)], [[], []], 'no CA was placed by hand');
 
     const r = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
     assert.equal(r.code, 0, r.stderr);
@@ -117,13 +118,13 @@ describe('two BMCs trust each other only through attestation', () => {
 
     // Each trust store holds the other's CA, bound to the attested name, readable by openssl.
     for (const [self, peer] of [[a, b], [b, a]] as const) {
-      const files = authorityFiles(self);
+      const files = trustedCaFiles(self);
       assert.equal(files.length, 1, `${self.name}: ${files.join(', ')}`);
-      const text = readFileSync(join(certPaths(certRoot(self)).authorityDir, files[0] ?? ''), 'utf8');
+      const text = readFileSync(join(trustDir(self), files[0] ?? ''), 'utf8');
       assert.match(text, new RegExp(`^Attested-Name: ${peer.name}\\n-----BEGIN CERTIFICATE-----`));
       assert.equal(text.slice(text.indexOf('-----BEGIN')), `${readFileSync(certPaths(certRoot(peer)).selfCa, 'utf8').trim()}\n`);
       const verify = await runTool('openssl', [
-        'verify', '-no-CAfile', '-no-CAstore', '-CApath', certPaths(certRoot(self)).authorityDir, certPaths(certRoot(peer)).serverChain,
+        'verify', '-no-CAfile', '-no-CAstore', '-CApath', trustDir(self), certPaths(certRoot(peer)).serverChain,
       ]);
       assert.equal(verify.code, 0, verify.stderr);
     }

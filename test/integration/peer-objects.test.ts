@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, getProperty, IFACE, OBJECT, SERVICE, STATUS, type DaemonHandle } from '../harness/daemon.ts';
+import { daemonTrustDir } from '../harness/daemon-trust-dir.ts';
 import { dbusSend } from '../harness/dbus-send.ts';
 import type { PrivateBus } from '../harness/private-bus.ts';
 import { selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
@@ -54,7 +55,7 @@ describe('per-peer D-Bus objects', () => {
       assert.ok(await eventually(() => selfProvisioningFilesExist(root), DEADLINE_MS));
     }
     for (const [from, to] of [[a, b], [b, a]] as const) {
-      const dir = certPaths(String(to.config.cert_root)).authorityDir;
+      const dir = daemonTrustDir(to.config);
       mkdirSync(dir, { recursive: true });
       copyFileSync(certPaths(String(from.config.cert_root)).selfCa, join(dir, `${from.config.name}-ca.pem`));
     }

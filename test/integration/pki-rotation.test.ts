@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { connect, type TLSSocket } from 'node:tls';
 import { busctl, eventually, IFACE, OBJECT, SERVICE, startDaemon, type DaemonHandle } from '../harness/daemon.ts';
+import { daemonTrustDir } from '../harness/daemon-trust-dir.ts';
 import { makeTestCa, makeTestLeaf } from '../harness/openssl-test-ca.ts';
 import { startPrivateBus, type PrivateBus } from '../harness/private-bus.ts';
 import { runTool } from '../harness/run-tool.ts';
@@ -40,12 +41,12 @@ describe('leaf rotation (leaf_lifetime of a few seconds)', () => {
       config: { name: 'bmc-rot', leaf_lifetime: LIFETIME_S, keepalive_interval: 0.5, keepalive_timeout: 1, idle_timeout: 5 },
     });
     certs = join(String(daemon.config['cert_root']), 'etc/ssl/certs');
-    // A peer the responder trusts: its CA goes into the authority directory.
+    // A peer the responder trusts: its CA goes into the trust directory.
     const ca = await makeTestCa({ dir, stem: 'peer-ca', subject: '/CN=peer CA' });
     client.cert = await makeTestLeaf({ ca, dir, stem: 'peer', name: 'bmc-peer' });
     client.key = join(dir, 'peer.key');
-    mkdirSync(join(certs, 'authority'), { recursive: true });
-    copyFileSync(ca.certFile, join(certs, 'authority', 'peer-ca.pem'));
+    mkdirSync(daemonTrustDir(daemon.config), { recursive: true });
+    copyFileSync(ca.certFile, join(daemonTrustDir(daemon.config), 'peer-ca.pem'));
   });
 
   after(async () => {

@@ -21,7 +21,7 @@ function hashLinks(dir: string): Record<string, string> {
   return out;
 }
 
-describe('trust store (authority directory)', () => {
+describe('trust store (trust_dir)', () => {
   let work: string;
   let caA: TestCa;
   let caB: TestCa;
@@ -48,11 +48,12 @@ describe('trust store (authority directory)', () => {
 
   after(() => rmSync(work, { recursive: true, force: true }));
 
-  it('creates a missing directory 0755 and starts empty', async () => {
-    const dir = join(work, 'fresh/etc/ssl/certs/authority');
+  it('creates a missing directory 0700 (its parents too) and starts empty', async () => {
+    const dir = join(work, 'fresh/state/trust');
     const store = new TrustStore({ dir });
     await store.reload();
-    assert.equal(statSync(dir).mode & 0o777, 0o755);
+    assert.equal(statSync(dir).mode & 0o777, 0o700);
+    assert.equal(statSync(join(work, 'fresh/state')).mode & 0o777, 0o700);
     assert.deepEqual(await store.list(), []);
     assert.deepEqual(store.caPems(), []);
   });

@@ -1,7 +1,8 @@
 /**
  * The operator CLI as processes: `pnpm -s spdm respond` serves a responder (software P-384 key,
  * one digest and one raw measurement file), `pnpm -s spdm attest` prints the verified report as
- * JSON and exits 0; a wrong root exits 1 with one reason line; a usage mistake exits 64.
+ * JSON and exits 0; a wrong root exits 1 with one reason line; a usage mistake exits 64; --help
+ * prints the usage on stdout and exits 0, as the daemons do.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -59,6 +60,27 @@ async function startResponderProcess(args: string[], env: Record<string, string>
     throw err;
   }
 }
+
+describe('pnpm -s spdm --help', () => {
+  const HELP: ReadonlyArray<{ args: string[]; names: RegExp[] }> = [
+    { args: ['--help'], names: [/^ {2}spdm attest --host H --port P --root FILE/m, /^ {2}spdm respond --port P/m] },
+    { args: ['-h'], names: [/^ {2}spdm attest --host/m, /^ {2}spdm respond --port/m] },
+    { args: ['attest', '--help'], names: [/^ {2}spdm attest --host H --port P --root FILE/m, /prints the verified report as JSON/] },
+    { args: ['respond', '--help'], names: [/^ {2}spdm respond --port P .*--chain FILE/m, /serves until SIGTERM/] },
+    { args: ['respond', '-h'], names: [/^ {2}spdm respond --port P/m] },
+  ];
+  for (const { args, names } of HELP) {
+    it(`spdm ${args.join(' ')} prints the usage on stdout, nothing on stderr, and exits 0 without doing anything else`, async () => {
+      // respond --help must not start serving: it would never exit (runTool's deadline would fail it).
+      const r = await runTool('pnpm', ['-s', 'spdm', ...args], { cwd: REPO, timeoutMs: 60_000 });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      assert.match(r.stdout, /^usage:\n/);
+      for (const name of names) assert.match(r.stdout, name);
+      assert.doesNotMatch(r.stdout, /^\{"port":\d+\}$/m, 'it did not start a responder');
+    });
+  }
+});
 
 describe('pnpm -s spdm respond / attest', () => {
   let dir: string;

@@ -315,7 +315,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
   it('runs both ends: INBOUND_UP and LINK_UP; stopping the client actor closes its socket', async () => {
     const port = await freePort();
     const log = captureLog().log;
-    const mk = (name: string) => configSchema.parse({ name, port, keepalive_interval: 0.2, keepalive_timeout: 1, idle_timeout: 3 });
+    const mk = (name: string) => configSchema.parse({ name, port, listen_addresses: ['127.0.0.1'], keepalive_interval: 0.2, keepalive_timeout: 1, idle_timeout: 3 });
     const credsA = holderOf(pki.a);
     const credsB = holderOf(pki.b);
     const server = createActor(
@@ -340,12 +340,46 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
     }
   });
 
+  it('an impostor answering every dial is refused every time, lets nothing in, and fills the log with 20 lines at most', async () => {
+    // Whatever answers at the peer's address: its own CA, a leaf naming the peer we dial.
+    const impostor: TlsServer = tlsCreateServer({ key: pki.rogueServer.keyPem, cert: pki.rogueServer.chainPem });
+    const seen = { handshakes: 0, bytes: 0, refused: 0 };
+    impostor.on('secureConnection', (s) => {
+      seen.handshakes++;
+      s.on('data', (d: Buffer) => (seen.bytes += d.length));
+      s.on('error', () => undefined);
+    });
+    impostor.on('tlsClientError', () => seen.refused++);
+    await new Promise<void>((res) => impostor.listen(0, '127.0.0.1', res));
+    const port = (impostor.address() as { port: number }).port;
+    const captured = captureLog();
+    const tlsClient = createTlsClientActor({ config: configSchema.parse({ name: 'bmc-b', port }), credentials: holderOf(pki.b), trustStore: trustB, log: captured.log });
+    try {
+      const DIALS = 25;
+      for (let i = 0; i < DIALS; i++) {
+        const client = createActor(parentOf({ tlsClient }, 'tlsClient', { name: 'bmc-a', address: '127.0.0.1', port })).start();
+        const seenBy = () => client.getSnapshot().context.seen.map((e) => e.type);
+        assert.ok(await eventually(() => seenBy().length > 0, DEADLINE_MS), `dial ${i} ended`);
+        assert.deepEqual(seenBy(), ['LINK_REJECTED'], `dial ${i}`);
+        client.stop();
+      }
+      assert.ok(await eventually(() => seen.refused === DIALS, DEADLINE_MS), `the impostor saw every dial abort its handshake (${seen.refused})`);
+      assert.deepEqual({ handshakes: seen.handshakes, bytes: seen.bytes }, { handshakes: 0, bytes: 0 }, 'no handshake completed, not a byte (no Hello) reached the impostor');
+      const lines = captured.records().filter((r) => r['event'] === 'LINK_REJECTED');
+      assert.equal(lines.length, 20, 'the first 20 refusals of the window are logged, the rest counted');
+      assert.match(String(lines[0]?.['message']), /^link attempt failed \(127\.0\.0\.1:\d+\): server certificate refused: (SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT)/);
+      assert.equal(lines[0]?.['peer'], 'bmc-a');
+    } finally {
+      await new Promise((res) => impostor.close(res));
+    }
+  });
+
   it('tlsResponder sends RESPONDER_FAILED when its port is taken', async () => {
     const squatter = netCreateServer();
     await new Promise<void>((res) => squatter.listen(0, res));
     const port = (squatter.address() as { port: number }).port;
     const creds = holderOf(pki.a);
-    const config = configSchema.parse({ name: 'bmc-a', port });
+    const config = configSchema.parse({ name: 'bmc-a', port, listen_addresses: ['127.0.0.1'] });
     const server = createActor(
       parentOf({ tlsResponder: createTlsResponderActor({ config, credentials: creds, trustStore: trustA, log: captureLog().log }) }, 'tlsResponder'),
     ).start();

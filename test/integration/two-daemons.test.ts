@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/index.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, getProperty, IFACE, OBJECT, SERVICE, STATUS, type DaemonHandle } from '../harness/daemon.ts';
+import { daemonTrustDir } from '../harness/daemon-trust-dir.ts';
 import type { PrivateBus } from '../harness/private-bus.ts';
 import { selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
 
@@ -66,9 +67,9 @@ describe('two daemons hold a mutual-TLS link', () => {
       assert.equal(r.code, 0, r.stderr);
       assert.ok(await eventually(() => selfProvisioningFilesExist(certRoot(bmc)), DEADLINE_MS), `${bmc.name} wrote its certificates`);
     }
-    // Each trusts the other's CA: its self_ca.pem placed in the other's authority directory.
+    // Each trusts the other's CA: its self_ca.pem placed in the other's trust directory (trust_dir).
     for (const [from, to] of [[a, b], [b, a]] as const) {
-      const dir = certPaths(certRoot(to)).authorityDir;
+      const dir = daemonTrustDir(to.config);
       mkdirSync(dir, { recursive: true });
       copyFileSync(certPaths(certRoot(from)).selfCa, join(dir, `${from.name}-ca.pem`));
     }

@@ -33,6 +33,8 @@ const EVENTS: ModelEvent[] = [
   { type: 'LINK_FAILED', reason: 'ECONNREFUSED' },
   { type: 'LINK_REJECTED', reason: 'certificate names bmc-x, not bmc-b' },
   { type: 'xstate.after.retryBackoff.peer.NotConnected.Backoff' },
+  { type: 'xstate.after.retryBackoff.peer.NotConnected.Refused' },
+  { type: 'PEER_ANNOUNCED' },
   { type: 'TRUST_UPDATED' },
   { type: 'CREDENTIALS_UPDATED' },
   { type: 'ATTESTATION_BOUND', bound: false },
@@ -58,7 +60,9 @@ const ev = (type: string): ModelEvent => {
 };
 const ATTESTED = ev('xstate.done.actor.0.peer.Attesting');
 const BACKOFF = ev('xstate.after.retryBackoff.peer.NotConnected.Backoff');
+const REFUSED_RETRY = ev('xstate.after.retryBackoff.peer.NotConnected.Refused');
 const FAILED = ev('LINK_FAILED');
+const REJECTED = ev('LINK_REJECTED');
 const SCENARIOS: Record<string, ModelEvent[][]> = {
   attested: [
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, ev('LINK_UP')],
@@ -66,6 +70,10 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
     [ev('ATTEST'), ev('xstate.after.attestationTimeout.peer.Attesting'), ev('ATTEST'), ATTESTED, ev('LINK_REJECTED'), ev('CREDENTIALS_UPDATED'), ev('LINK_UP')],
     // Trust changed while a dial was in its handshake: that dial starts over with the new trust.
     [ev('ATTEST'), ATTESTED, ev('TRUST_UPDATED'), ev('LINK_UP')],
+    // An impostor answers for a while, then the real peer is back: refused dials go on, up to the cap.
+    [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, REJECTED, REFUSED_RETRY, REJECTED, REFUSED_RETRY, FAILED, BACKOFF, REJECTED, REFUSED_RETRY, REJECTED, REFUSED_RETRY, ev('LINK_UP')],
+    // LLDP announces the peer again: a link waiting to retry, refused or failed, dials at once.
+    [ev('ATTEST'), ATTESTED, REJECTED, ev('PEER_ANNOUNCED'), FAILED, ev('PEER_ANNOUNCED'), ev('LINK_UP'), ev('PEER_ANNOUNCED')],
   ],
   static: [
     [ev('CREDENTIALS_UPDATED'), ev('LINK_REJECTED'), ev('CREDENTIALS_UPDATED'), ev('LINK_UP')],
@@ -124,7 +132,8 @@ function realPeer(input: PeerInput, coverage: CoverageRecorder) {
         attestation.reject((event as { error: unknown }).error);
         break;
       case 'xstate.after.attestationTimeout.peer.Attesting':
-      case 'xstate.after.retryBackoff.peer.NotConnected.Backoff': {
+      case 'xstate.after.retryBackoff.peer.NotConnected.Backoff':
+      case 'xstate.after.retryBackoff.peer.NotConnected.Refused': {
         const ms = event.type.includes('attestation')
           ? input.attestationTimeoutMs
           : backoffDelay(input.retry, before.context.attempt);
@@ -202,6 +211,47 @@ describe('peer statechart, replayed on the real actor', () => {
       assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'Connected' });
       await sut.apply({ type });
       assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 }, `${type}: an established link is kept`);
+      sut.actor.stop();
+    }
+  });
+
+  it('a refused link is dialled again on the backoff schedule, up to the cap, and shows the refusal until it is up', async () => {
+    const sut = realPeer(variants.static as PeerInput, new CoverageRecorder('peer-refused-retry'));
+    const delays: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      await sut.apply(REJECTED);
+      const refused = sut.actor.getSnapshot();
+      assert.deepEqual(refused.value, { NotConnected: 'Refused' });
+      assert.equal(refused.context.lastError?.code, 'LINK_REJECTED');
+      delays.push(backoffDelay(retry, refused.context.attempt));
+      // apply() checks that the retry does not fire a millisecond early.
+      await sut.apply(REFUSED_RETRY);
+      const dialling = sut.actor.getSnapshot();
+      assert.deepEqual(dialling.value, { Link: 'InProgress' }, 'dialled again without any change of trust or credentials');
+      assert.equal(dialling.context.lastError?.code, 'LINK_REJECTED', 'the refusal stays visible while the link is dialled again');
+    }
+    assert.deepEqual(delays, [100, 200, 800, 800, 800], 'doubling from retry_base, then every retry_timer');
+    assert.deepEqual(sut.counts(), { linksStarted: 6, linksStopped: 5 });
+    await sut.apply(ev('LINK_UP'));
+    assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'Connected' });
+    assert.equal(sut.actor.getSnapshot().context.lastError, undefined);
+    assert.equal(sut.actor.getSnapshot().context.attempt, 0);
+    sut.actor.stop();
+  });
+
+  it('an LLDP announcement dials a waiting link at once, and leaves a dial in flight or a link that is up alone', async () => {
+    for (const failure of [REJECTED, FAILED]) {
+      const sut = realPeer(variants.static as PeerInput, new CoverageRecorder('peer-announced'));
+      await sut.apply(ev('PEER_ANNOUNCED'));
+      assert.deepEqual(sut.counts(), { linksStarted: 1, linksStopped: 0 }, 'a dial in flight is not restarted');
+      await sut.apply(failure);
+      await sut.apply(ev('PEER_ANNOUNCED'));
+      assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'InProgress' }, `after ${failure.type}: dialled without waiting for the backoff`);
+      assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 });
+      await sut.apply(ev('LINK_UP'));
+      await sut.apply(ev('PEER_ANNOUNCED'));
+      assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'Connected' });
+      assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 }, 'an established link is kept');
       sut.actor.stop();
     }
   });

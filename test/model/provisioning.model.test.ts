@@ -336,6 +336,11 @@ describe('provisioning statechart, replayed on the real actor', () => {
             const spawnedNow = dialling.length - (prev.context.peerNames.filter((n) => dialling.includes(n)).length);
             assert.equal(sut.links.started - linksBefore, dialling.length + spawnedNow, `refused peers dial again after ${event.type} (${where})`);
           }
+          // An LLDP neighbour heard while provisioned is dialled at once: a new or moved one by a fresh
+          // machine, one announced again where it was by its waiting (refused) link.
+          if (event.type === 'LLDP_NEIGHBOR' && prev?.matches({ self: 'Provisioned' }) && !prev.context.staticPeers.some((p) => p.name === event.name)) {
+            assert.equal(sut.links.started - linksBefore, 1, `${event.name} dialled at once (${where})`);
+          }
           // No attestation completes here, so a peer is attested exactly when the trust store says so.
           const children = real.children as Record<string, { getSnapshot(): { context: { attested: boolean } } } | undefined>;
           for (const name of real.context.peerNames) {
@@ -352,6 +357,21 @@ describe('provisioning statechart, replayed on the real actor', () => {
       }
     });
   }
+
+  it('an LLDP announcement of a known peer (discovered or static) makes its refused link dial at once', async () => {
+    const sut = realDaemon(variants['with static peers'] as ProvisioningInput, new CoverageRecorder('provisioning-announced'));
+    for (const e of [E.self, E.issued, E.neighbour]) await sut.apply(e);
+    const peer = (name: string) => (sut.actor.getSnapshot().children as Record<string, { getSnapshot(): { value: unknown } } | undefined>)[`peer:${name}`];
+    for (const name of ['bmc-s', 'bmc-n']) assert.deepEqual(peer(name)?.getSnapshot().value, { NotConnected: 'Refused' }, `${name} refused, waiting for its retry`);
+    for (const announced of [E.neighbour, { type: 'LLDP_NEIGHBOR', name: 'bmc-s', address: '192.0.2.7', port: 8090 } as const]) {
+      const before = sut.links.started;
+      await sut.apply(announced);
+      assert.equal(sut.links.started - before, 1, `${announced.name} dialled again at once, no simulated time passed`);
+      assert.deepEqual(peer(announced.name)?.getSnapshot().value, { NotConnected: 'Refused' }, 'and refused again');
+    }
+    assert.deepEqual(sut.actor.getSnapshot().context.discovered['bmc-s']?.address, '192.0.2.7');
+    sut.actor.stop();
+  });
 
   it('every state and every transition of the daemon machine was taken by the real actor', () => {
     assert.deepEqual(missing(inventory.states, coverage.states), [], 'states never entered');

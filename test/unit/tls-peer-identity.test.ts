@@ -77,6 +77,26 @@ describe('peer identity from a certificate', () => {
   });
 });
 
+describe('a refused server certificate in the reason (forged certificates are bad input)', () => {
+  it('names the wrong peer it named', () => {
+    const e = checkServerPeer('bmc-a', cert({ san: 'DNS:bmc-c', eku: [EKU.serverAuth] }));
+    assert.equal(e?.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
+    assert.equal(e?.message, 'server certificate names bmc-c, expected bmc-a');
+  });
+
+  it('quotes at most three names, printable and cut, however many or long the certificate carries', () => {
+    const many = Array.from({ length: 5000 }, (_, i) => `DNS:n${i}.${'x'.repeat(300)}`).join(', ');
+    const e = checkServerPeer('bmc-a', cert({ san: many, eku: [EKU.serverAuth] }));
+    assert.equal(e?.code, 'ERR_TLS_CERT_ALTNAME_INVALID');
+    assert.ok((e?.message.length ?? Infinity) < 1000, `bounded: ${e?.message.length} characters`);
+    assert.match(e?.message ?? '', /^server certificate names n0\.x+…, n1\.x+…, n2\.x+… and 4997 more, expected bmc-a$/);
+    const junk = checkServerPeer('bmc-a', cert({ cn: `evil\u001b[2J\n${'y'.repeat(400)}`, eku: [EKU.serverAuth] }));
+    assert.ok(junk, 'a certificate without DNS names does not name bmc-a');
+    assert.match(junk.message, /^[\x20-\x7e…]+$/, 'printable characters only');
+    assert.ok(junk.message.length < 400, junk.message);
+  });
+});
+
 describe('TLS failure classification', () => {
   const withCode = (code: string, message = code) => Object.assign(new Error(message), { code });
 

@@ -5,7 +5,6 @@ export interface CertPaths {
   readonly selfCa: string;
   readonly serverChain: string;
   readonly clientChain: string;
-  readonly authorityDir: string;
 }
 
 export function certPaths(certRoot: string): CertPaths {
@@ -14,6 +13,5 @@ export function certPaths(certRoot: string): CertPaths {
     selfCa: join(certs, 'self_ca.pem'),
     serverChain: join(certs, 'https/server_cert.pem'),
     clientChain: join(certs, 'https/client_cert.pem'),
-    authorityDir: join(certs, 'authority'),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * The trust room: the peer CAs this BMC trusts (etc/ssl/certs/authority/), hand-placed (unbound)
+ * The trust room: the peer CAs this BMC trusts (`trust_dir`, by default `<state_dir>/trust/`), hand-placed (unbound)
  * or installed after attestation (bound to the attested peer name). Import from here, not from the
  * files inside.
  */
@@ -7,3 +7,5 @@ export { TrustStore, type TrustedCa, type TrustStoreOptions } from './trust-stor
 export { TrustStoreError, type TrustStoreErrorCode } from './trust-store-error.ts';
 export { MAX_CA_PEM_BYTES, parseCaPem, certificateFingerprint, type ParsedCa } from './ca-certificate-pem.ts';
 export { boundNamesOf, type NameScope } from './name-binding.ts';
+export { trustDirOf, legacyAuthorityDirOf, type TrustDirConfig } from './trust-dir.ts';
+export { migrateLegacyTrustStore, type LegacyTrustMigration, type LegacyTrustMigrationResult } from './legacy-trust-migration.ts';

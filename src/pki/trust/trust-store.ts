@@ -11,7 +11,7 @@ import { opensslSubjectHash } from './openssl-subject-hash.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 import { TrustStoreError } from './trust-store-error.ts';
 
-/** A peer CA this BMC trusts: one PEM file in the authority directory. */
+/** A peer CA this BMC trusts: one PEM file in the trust store directory. */
 export interface TrustedCa {
   /** SHA-256 of the DER, lowercase hex. */
   readonly fingerprint: string;
@@ -38,6 +38,8 @@ const CA_FILE = /^[^.].*\.(pem|crt|cer)$/i;
 const HASH_LINK = /^([0-9a-f]{8})\.(\d+)$/;
 const MAX_FILE_BYTES = 1024 * 1024;
 const WATCH_DEBOUNCE_MS = 200;
+/** The store is provisioningd's own: nobody else reads it, and only root may change what it trusts. */
+const DIR_MODE = 0o700;
 
 interface Entry extends TrustedCa {
   /** Every file holding this same certificate (an operator may have copied it under another name). */
@@ -72,7 +74,7 @@ export class TrustStore {
     this.#log = opts.log;
   }
 
-  /** Re-reads the directory (creating it, 0755, if missing) and repairs the hash links. */
+  /** Re-reads the directory (creating it, 0700, if missing) and repairs the hash links. */
   reload(): Promise<void> {
     return this.#serial(async () => {
       await this.#sync();
@@ -244,7 +246,7 @@ export class TrustStore {
   /** Watches the directory so PEMs placed or deleted by hand are picked up (debounced reload). */
   watch(): void {
     if (this.#watcher) return;
-    mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    mkdirSync(this.dir, { recursive: true, mode: DIR_MODE });
     this.#watcher = fsWatch(this.dir, () => {
       if (this.#debounce) clearTimeout(this.#debounce);
       this.#debounce = setTimeout(() => {
@@ -319,8 +321,8 @@ export class TrustStore {
   }
 
   async #ensureDir(): Promise<void> {
-    const created = await mkdir(this.dir, { recursive: true, mode: 0o755 });
-    if (created !== undefined) await chmod(this.dir, 0o755);
+    const created = await mkdir(this.dir, { recursive: true, mode: DIR_MODE });
+    if (created !== undefined) await chmod(this.dir, DIR_MODE);
   }
 
   async #scan(): Promise<Entry[]> {
