@@ -30,6 +30,16 @@ export type DiscoveryEvent =
  */
 export type AttestedNamesEvent = { type: 'ATTESTED_NAMES'; names: readonly string[] };
 
+/**
+ * Sent by the clockWatch actor (src/clock/): the wall clock became implausible (before this build,
+ * before this BMC's CA) or plausible again, or it jumped against the monotonic clock (an NTP step,
+ * `date -s`). No certificate is issued while the clock is implausible; a jump re-issues the leaves.
+ */
+export type ClockEvent =
+  | { type: 'CLOCK_IMPLAUSIBLE'; reason: string }
+  | { type: 'CLOCK_PLAUSIBLE' }
+  | { type: 'CLOCK_JUMPED'; byMs: number };
+
 /** Sent into the tlsResponder / tlsClient actors by the machines when credentials or trust change. */
 export type CredentialsEvent = { type: 'CREDENTIALS_UPDATED' } | { type: 'TRUST_UPDATED' };
 
@@ -63,5 +73,10 @@ export interface IssueSummary {
   readonly leafNotAfter: number;
   /** Leaf notBefore, epoch milliseconds. */
   readonly leafNotBefore: number;
+  /**
+   * The leaf's nominal lifetime (leaf_lifetime): renewal is planned from it, not from the
+   * certificate's validity, which the clock-skew allowance widens on both sides.
+   */
+  readonly leafLifetimeMs: number;
   readonly generation: number;
 }

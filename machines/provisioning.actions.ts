@@ -27,6 +27,7 @@ const recordIssue = assign<ProvisioningContext, ProvisioningEvent, IssueSummary,
   caFingerprint: summary.caFingerprint,
   leafNotBefore: summary.leafNotBefore,
   leafNotAfter: summary.leafNotAfter,
+  leafLifetimeMs: summary.leafLifetimeMs,
 }));
 
 /** Records why the invoked issuance (restore, provision or renewal) failed, as `selfError`. */
@@ -46,6 +47,26 @@ const refuseSelfRequests = enqueueActions(({ context, enqueue }) => {
   if (context.pendingSelfRequests.length === 0) return;
   const failure = context.selfError ?? { code: 'ISSUE_FAILED', message: 'issuance failed' };
   enqueue(emit({ type: 'selfProvisionResult', requestIds: context.pendingSelfRequests, ok: false, failure }));
+  enqueue.assign({ pendingSelfRequests: [] });
+});
+
+/** The clock watch says the wall clock is implausible: no certificate is issued until it is plausible. */
+const recordClockImplausible = assignContext(({ event }) =>
+  event.type === 'CLOCK_IMPLAUSIBLE' ? { clockPlausible: false, clockProblem: event.reason } : {},
+);
+
+/** The clock watch says the wall clock is plausible again. */
+const recordClockPlausible = assignContext({ clockPlausible: true, clockProblem: undefined });
+
+/**
+ * Answers every queued ProvisionPeer("self") call, and the one being made, with CLOCK_IMPLAUSIBLE:
+ * no certificate is issued with a validity computed from an implausible clock.
+ */
+const refuseForClock = enqueueActions(({ context, event, enqueue }) => {
+  const requestIds = [...context.pendingSelfRequests, ...(event.type === 'PROVISION_SELF' ? [event.requestId] : [])];
+  if (requestIds.length === 0) return;
+  const message = `the wall clock is implausible (${context.clockProblem ?? 'unknown'}): no certificate is issued until it is plausible`;
+  enqueue(emit({ type: 'selfProvisionResult', requestIds, ok: false, failure: { code: 'CLOCK_IMPLAUSIBLE', message } }));
   enqueue.assign({ pendingSelfRequests: [] });
 });
 
@@ -233,6 +254,9 @@ export const provisioningActions = {
   recordIssueFailure,
   answerSelfRequests,
   refuseSelfRequests,
+  recordClockImplausible,
+  recordClockPlausible,
+  refuseForClock,
   spawnStaticPeers,
   spawnDiscoveredPeers,
   recordNeighbour,

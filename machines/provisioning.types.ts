@@ -1,5 +1,5 @@
 import type { RetryPolicy } from './backoff.ts';
-import type { AttestedNamesEvent, CredentialsEvent, DiscoveryEvent, ResponderEvent } from './events.ts';
+import type { AttestedNamesEvent, ClockEvent, CredentialsEvent, DiscoveryEvent, ResponderEvent } from './events.ts';
 import type { Failure } from './failure.ts';
 
 /** A peer known before discovery: from the `peers` configuration key. */
@@ -28,6 +28,10 @@ export interface ProvisioningInput {
   readonly forgetFailedMs: number;
   /** Most departed LLDP neighbours without trust still shown (`lldp_max_neighbors`); the oldest go first. */
   readonly maxDepartedPeers: number;
+  /** The wall clock is plausible (checked at start; then CLOCK_IMPLAUSIBLE / CLOCK_PLAUSIBLE). */
+  readonly clockPlausible: boolean;
+  /** Why the clock is implausible, when it is. */
+  readonly clockProblem?: string;
 }
 
 /** The daemon's state beyond its state value; pure data, safe to show in the inspector. */
@@ -37,6 +41,8 @@ export interface ProvisioningContext extends ProvisioningInput {
   readonly caFingerprint?: string;
   readonly leafNotBefore?: number;
   readonly leafNotAfter?: number;
+  /** The current leaf's nominal lifetime (leaf_lifetime), which renewal is planned from. */
+  readonly leafLifetimeMs?: number;
   /** D-Bus calls of ProvisionPeer("self") waiting for the issuance in flight. */
   readonly pendingSelfRequests: readonly string[];
   /** Names of the spawned peer machines (children with id `peer:<name>`). */
@@ -56,7 +62,8 @@ export type ProvisioningEvent =
   | ResponderEvent
   | DiscoveryEvent
   | CredentialsEvent
-  | AttestedNamesEvent;
+  | AttestedNamesEvent
+  | ClockEvent;
 
 /** Emitted when a ProvisionPeer("self") call can be answered. */
 export type SelfProvisionResult =

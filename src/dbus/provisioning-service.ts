@@ -58,6 +58,10 @@ class ProvisioningInterface extends Interface {
     return this.props?.provisioned ?? false;
   }
 
+  get clockPlausible(): boolean {
+    return this.props?.clockPlausible ?? true;
+  }
+
   async ProvisionPeer(deviceId: string): Promise<void> {
     const deps = this.deps;
     if (!deps) throw new dbus.DBusError(CommonError.Unavailable, 'service is starting');
@@ -110,6 +114,7 @@ ProvisioningInterface.configureMembers({
   properties: {
     peerConnected: { signature: 's', access: ACCESS_READ },
     provisioned: { signature: 'b', access: ACCESS_READ },
+    clockPlausible: { signature: 'b', access: ACCESS_READ },
   },
   methods: {
     ProvisionPeer: { inSignature: 's', outSignature: '' },
@@ -148,6 +153,7 @@ export async function exportProvisioningService(deps: ProvisioningServiceDeps): 
       const changed: Partial<Record<keyof DbusProperties, unknown>> = {};
       if (before?.provisioned !== props.provisioned) changed.provisioned = props.provisioned;
       if (before?.peerConnected !== props.peerConnected) changed.peerConnected = props.peerConnected;
+      if (before?.clockPlausible !== props.clockPlausible) changed.clockPlausible = props.clockPlausible;
       if (before && Object.keys(changed).length) {
         Interface.emitPropertiesChanged(iface, changed, []);
         deps.log.info(`D-Bus properties changed: ${JSON.stringify(changed)}`);

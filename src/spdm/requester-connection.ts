@@ -94,7 +94,7 @@ export class RequesterConnection {
 
   private async next(timeoutMs: number, what: string): Promise<Frame> {
     let timer: NodeJS.Timeout | undefined;
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     try {
       for (;;) {
         const f = this.frames.shift();
@@ -102,7 +102,7 @@ export class RequesterConnection {
         if (this.failure) throw this.failure;
         await new Promise<void>((resolve, reject) => {
           this.waiter = resolve;
-          const left = Math.max(0, deadline - Date.now());
+          const left = Math.max(0, deadline - performance.now());
           timer = setTimeout(() => reject(new SpdmError('TIMEOUT', `${what}: no response within ${timeoutMs} ms`)), left);
         });
         clearTimeout(timer);

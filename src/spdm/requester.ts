@@ -31,7 +31,7 @@ const requesterLogic = spdmRequesterMachine.provide({
  */
 export async function attest(o: SpdmAttestOptions): Promise<SpdmAttestReport> {
   if (o.roots.length === 0) throw new SpdmError('UNTRUSTED_CHAIN', 'no trusted root given');
-  const started = Date.now();
+  const started = performance.now();
   const conn = await RequesterConnection.open({ host: o.host, port: o.port, transport: o.transport, timeoutMs: o.timeoutMs });
   let overall: NodeJS.Timeout | undefined;
   try {
@@ -42,7 +42,7 @@ export async function attest(o: SpdmAttestOptions): Promise<SpdmAttestReport> {
       overall = setTimeout(() => {
         reject(new SpdmError('TIMEOUT', `attestation of ${o.host}:${o.port} did not finish within ${o.timeoutMs} ms`));
         actor.stop();
-      }, Math.max(0, o.timeoutMs - (Date.now() - started)));
+      }, Math.max(0, o.timeoutMs - (performance.now() - started)));
     });
     actor.start();
     const out = await Promise.race([done, deadline]);

@@ -13,6 +13,7 @@ export function daemonInput(overrides: Partial<ProvisioningInput> = {}): Provisi
     maxRequestedPeers: 64,
     forgetFailedMs: 600_000,
     maxDepartedPeers: 256,
+    clockPlausible: true,
     ...overrides,
   };
 }

@@ -35,7 +35,7 @@ describe('D-Bus API on a private system bus (the busctl commands of docs/dbus-ap
 
   fixture.cleanup(() => client?.disconnect());
 
-  it('introspection shows ProvisionPeer(s) and two read-only properties that emit changes', async () => {
+  it('introspection shows ProvisionPeer(s) and three read-only properties that emit changes', async () => {
     const table = await busctl(theBus(), 'introspect', SERVICE, OBJECT, IFACE);
     assert.equal(table.code, 0, table.stderr);
     const rows = table.stdout.split('\n').map((l) => l.trim().split(/\s+/));
@@ -47,11 +47,15 @@ describe('D-Bus API on a private system bus (the busctl commands of docs/dbus-ap
     assert.ok(row('.provisioned')?.includes('emits-change'));
     assert.ok(!row('.peerConnected')?.includes('writable'), 'peerConnected is read-only');
     assert.ok(!row('.provisioned')?.includes('writable'), 'provisioned is read-only');
+    assert.deepEqual(row('.clockPlausible')?.slice(0, 4), ['.clockPlausible', 'property', 'b', 'true']);
+    assert.ok(row('.clockPlausible')?.includes('emits-change'));
+    assert.ok(!row('.clockPlausible')?.includes('writable'), 'clockPlausible is read-only');
 
     const xml = await busctl(theBus(), 'introspect', '--xml-interface', SERVICE, OBJECT);
     assert.equal(xml.code, 0, xml.stderr);
     assert.match(xml.stdout, /<property name="peerConnected" type="s" access="read"\s*\/?>/);
     assert.match(xml.stdout, /<property name="provisioned" type="b" access="read"\s*\/?>/);
+    assert.match(xml.stdout, /<property name="clockPlausible" type="b" access="read"\s*\/?>/);
     // One `in` argument of type s, and nothing returned.
     assert.match(xml.stdout, /<method name="ProvisionPeer">\s*<arg(?=[^>]*direction="in")(?=[^>]*type="s")[^>]*>\s*<\/method>/);
   });

@@ -20,7 +20,7 @@ type Snapshot = SnapshotFrom<typeof provisioningMachine>;
 type ModelEvent = ProvisioningEvent | { type: `xstate.${string}`; output?: unknown; error?: unknown };
 
 const LIFETIME_MS = 90_000;
-const summary: IssueSummary = { caFingerprint: 'ab12', leafNotBefore: 1_000_000, leafNotAfter: 1_000_000 + LIFETIME_MS, generation: 1 };
+const summary: IssueSummary = { caFingerprint: 'ab12', leafNotBefore: 1_000_000, leafNotAfter: 1_000_000 + LIFETIME_MS, leafLifetimeMs: LIFETIME_MS, generation: 1 };
 const tokenError = Object.assign(new Error('C_Login: CKR_PIN_INCORRECT'), { code: 'PIN_INCORRECT' });
 
 const base: ProvisioningInput = {
@@ -40,10 +40,12 @@ const base: ProvisioningInput = {
   forgetFailedMs: 5,
   // One departed neighbour without trust is remembered: a second one that leaves replaces it.
   maxDepartedPeers: 1,
+  clockPlausible: true,
 };
 const variants: Record<string, ProvisioningInput> = {
   fresh: base,
   restored: { ...base, provisioned: true },
+  'restored, implausible clock at start': { ...base, provisioned: true, clockPlausible: false, clockProblem: 'it says 1970-01-01T00:00:00.000Z, before this build' },
   'with static peers': { ...base, staticPeers: [{ name: 'bmc-s', address: '127.0.0.1', port: 8090 }] },
 };
 
@@ -76,11 +78,14 @@ const E = {
   gone: { type: 'LLDP_GONE', name: 'bmc-n' },
   neighbourM: { type: 'LLDP_NEIGHBOR', name: 'bmc-m', address: '192.0.2.11', port: 8090 },
   goneM: { type: 'LLDP_GONE', name: 'bmc-m' },
+  clockBad: { type: 'CLOCK_IMPLAUSIBLE', reason: 'it says 1970-01-01T00:00:00.000Z, before this build' },
+  clockGood: { type: 'CLOCK_PLAUSIBLE' },
+  jumped: { type: 'CLOCK_JUMPED', byMs: 86_400_000 },
 } satisfies Record<string, ModelEvent>;
 
 /** Each delayed event: the state whose timer it is, and its delay. */
 const TIMERS: Record<string, { state: string; ms: (input: ProvisioningInput) => number }> = {
-  [E.renewalDue.type]: { state: 'provisioning.self.Provisioned.Ready', ms: () => renewalDelayMs(summary.leafNotBefore, summary.leafNotAfter) },
+  [E.renewalDue.type]: { state: 'provisioning.self.Provisioned.Ready', ms: () => renewalDelayMs(summary.leafLifetimeMs) },
   [E.retryRestore.type]: { state: 'provisioning.self.Unavailable', ms: (i) => i.issueRetryMs },
   [E.retryRenewal.type]: { state: 'provisioning.self.Provisioned.RenewalFailed', ms: (i) => i.issueRetryMs },
   [E.retryListen.type]: { state: 'provisioning.responder.Failed', ms: (i) => i.listenRetryMs },
@@ -97,6 +102,8 @@ const eventsFor = (s: Snapshot): ModelEvent[] => {
   const forget = forgettable(s) && !s.matches({ responder: 'Failed' }) ? [E.forgotten, E.peerC] : [];
   const common: ModelEvent[] = [E.self, E.issued, E.issueFailed, E.restored, E.restoreFailed, E.renewed, E.renewFailed,
     ...(s.matches({ responder: 'Failed' }) ? [] : selfTimers), E.retryListen, E.peer, ...forget, E.trust,
+    // The clock is explored without static peers (their dials never depend on it); a jump matters only once provisioned.
+    ...(s.context.staticPeers.length ? [] : [s.context.clockPlausible ? E.clockBad : E.clockGood, ...(s.matches({ self: 'Provisioned' }) ? [E.jumped] : [])]),
     // Discovery and attested names are explored where they meet static peers; the other variants would only grow the graph.
     ...(s.context.staticPeers.length
       ? [E.neighbour, E.gone, ...('bmc-n' in s.context.discovered ? [E.moved] : []), s.context.attestedNames.length ? E.noAttestedNames : E.attestedNames]
@@ -112,7 +119,8 @@ const eventsFor = (s: Snapshot): ModelEvent[] => {
  */
 const serializeState = (s: Snapshot) =>
   JSON.stringify([s.value, s.context.provisioned, s.context.pendingSelfRequests.length > 0, s.context.peerNames,
-    Object.keys(s.context.inbound), Boolean(s.context.selfError), Boolean(s.context.responderError), s.context.discovered, s.context.departed, s.context.attestedNames]);
+    Object.keys(s.context.inbound), Boolean(s.context.selfError), Boolean(s.context.responderError), s.context.discovered, s.context.departed, s.context.attestedNames,
+    s.context.clockPlausible]);
 
 /** Events only the stories below use: more ProvisionPeer names around the cap. */
 const STORY_EVENTS: ModelEvent[] = [E.peerC, E.peerStatic, E.peerNeighbour, E.forgotten, E.neighbourM, E.goneM];
@@ -126,10 +134,19 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
     // The cap: bmc-c waits until the failed bmc-b is forgotten; then bmc-c fills it, and bmc-b is refused.
     [E.self, E.issued, E.peer, E.peerC, E.forgotten, E.peerC, E.peer, E.peerC],
     [E.self, E.issued, E.renewalDue, E.renewFailed, E.retryRenewal, E.renewed, E.self, E.renewFailed, E.self, E.renewed],
+    // An implausible clock refuses ProvisionPeer("self") at once; once plausible, it is taken.
+    [E.clockBad, E.self, E.clockGood, E.self, E.issued, E.jumped, E.renewed],
   ],
   restored: [
     [E.self, E.restoreFailed, E.retryRestore, E.self, E.restored, E.trust],
     [E.restoreFailed, E.self, E.issueFailed, E.self, E.issued],
+    // The clock goes wrong while provisioned: the leaves in use stay, renewal waits, a jump re-issues.
+    [E.restored, E.clockBad, E.renewalDue, E.self, E.jumped, E.clockGood, E.self, E.jumped, E.renewed],
+    [E.restored, E.self, E.clockBad, E.jumped, E.clockGood, E.renewFailed, E.clockBad, E.retryRenewal, E.clockGood, E.renewed],
+    [E.restoreFailed, E.clockBad, E.self, E.clockGood, E.self, E.issued],
+  ],
+  'restored, implausible clock at start': [
+    [E.self, E.clockGood, E.restoreFailed, E.clockBad, E.retryRestore, E.self, E.clockGood, E.restored, E.jumped, E.renewed],
   ],
   'with static peers': [
     [E.self, E.issued, E.trust, E.peer],
@@ -175,14 +192,22 @@ interface Deferred {
 function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder) {
   const clock = new SimulatedClock();
   const issuances: Deferred[] = [];
+  const issuesStarted = { n: 0 };
   const responder = { running: 0, received: [] as string[], sendBack: undefined as ((e: ResponderEvent) => void) | undefined };
   const emitted: SelfProvisionResult[] = [];
   const links = { started: 0 };
   const attestations = new Map<string, (e: unknown) => void>();
   const machine = provisioningMachine.provide({
     actors: {
+      // An issuance dropped by its state (a clock jump re-enters it) is no longer pending.
       issueCertificates: fromPromise<IssueSummary, IssueRequest>(
-        ({ input: req }) => new Promise((resolve, reject) => issuances.push({ reason: req.reason, resolve, reject })),
+        ({ input: req, signal }) =>
+          new Promise((resolve, reject) => {
+            const d: Deferred = { reason: req.reason, resolve, reject };
+            issuances.push(d);
+            issuesStarted.n++;
+            signal.addEventListener('abort', () => issuances.splice(issuances.indexOf(d) >>> 0, 1), { once: true });
+          }),
       ),
       tlsResponder: fromCallback<CredentialsEvent>(({ sendBack, receive }) => {
         responder.running++;
@@ -292,7 +317,7 @@ function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder) {
     await settle();
     noteEntries();
   }
-  return { actor, apply, responder, emitted, issuances, links };
+  return { actor, apply, responder, emitted, issuances, issuesStarted, links };
 }
 
 describe('provisioning statechart, replayed on the real actor', () => {
@@ -324,6 +349,7 @@ describe('provisioning statechart, replayed on the real actor', () => {
           // The graph's paths are typed by the machine's own events; the model's include actor outcomes and timers.
           const event = step.event as ModelEvent;
           const linksBefore = sut.links.started;
+          const issuesBefore = sut.issuesStarted.n;
           if (event.type !== 'xstate.init') await sut.apply(event);
           trail.push(event.type);
           const where = `${variant}: ${trail.join(' > ')}`;
@@ -342,7 +368,16 @@ describe('provisioning statechart, replayed on the real actor', () => {
             const last = sut.emitted.at(-1);
             assert.ok(last, `a result must be emitted (${where})`);
             assert.equal(last.ok, event.type.startsWith('xstate.done'), `result outcome (${where})`);
-            if (!last.ok) assert.equal(last.failure.code, 'PIN_INCORRECT');
+            if (!last.ok) assert.equal(last.failure.code, real.context.clockPlausible ? 'PIN_INCORRECT' : 'CLOCK_IMPLAUSIBLE', where);
+          }
+          // No certificate is issued while the clock is implausible: ProvisionPeer("self") is refused at once.
+          if (!real.context.clockPlausible) {
+            assert.equal(sut.issuesStarted.n, issuesBefore, `no issuance starts with an implausible clock (${where})`);
+            if (event.type === E.self.type) {
+              const last = sut.emitted.at(-1);
+              assert.ok(last && !last.ok && last.failure.code === 'CLOCK_IMPLAUSIBLE' && last.requestIds.includes(E.self.requestId), `refused: implausible clock (${where})`);
+              assert.match(last.failure.message, /1970-01-01/);
+            }
           }
           // A refused static peer dials again when trust or this BMC's credentials change.
           const dialling = step.state.context.peerNames.filter(
@@ -424,11 +459,11 @@ describe('provisioning statechart, replayed on the real actor', () => {
 
 describe('renewal timing', () => {
   it('renews at two thirds of the leaf lifetime', () => {
-    assert.equal(renewalDelayMs(0, 86_400_000), 57_600_000);
+    assert.equal(renewalDelayMs(86_400_000), 57_600_000);
   });
   it('never asks for a timer longer than JavaScript can hold (it would fire at once, in a loop)', () => {
     const year = 365 * 86_400_000;
-    assert.equal(renewalDelayMs(0, year), MAX_TIMER_MS);
+    assert.equal(renewalDelayMs(year), MAX_TIMER_MS);
     assert.ok(MAX_TIMER_MS <= 2 ** 31 - 1);
   });
 });
