@@ -54,25 +54,10 @@ export async function startAttestationd(deps: AttestationdDeps): Promise<Running
   const conn = connectSystemBus();
   let busGone = false;
   void conn.lost.then(() => (busGone = true));
-  let service: AttestationService;
-  try {
-    service = await exportAttestationService({
-      bus: conn.bus,
-      log,
-      maxDevices: config.max_devices,
-      busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
-      attest: createRequester({
-        spdmAttest: deps.spdm.attest,
-        rootsFile: config.roots,
-        identityName: config.identity_name,
-        manifestFile: config.reference_manifest,
-        timeoutMs: ms(config.attest_timeout),
-      }),
-    });
-  } catch (err) {
-    conn.close();
-    throw err;
-  }
+  // The SPDM responder listens before the bus name is owned: owning it is what says "ready"
+  // (Type=dbus), so a requester that sees the name finds the responder up. A session that ends
+  // before the name is owned is logged but has no D-Bus object to report it on.
+  let service: AttestationService | undefined;
   const provisioningCaFile = certPaths(config.cert_root).selfCa;
   let responder: SpdmListener;
   let follower: ListenAddressFollower;
@@ -88,7 +73,7 @@ export async function startAttestationd(deps: AttestationdDeps): Promise<Running
         const from = `${e.remoteAddress}:${e.remotePort}`;
         if (e.completed) log.info(`attested by ${from}: signed measurements served`, { event: 'RESPONDER_ATTESTED' });
         else log.info(`attestation by ${from} ended early${e.reason ? `: ${e.reason}` : ''}`, { event: 'RESPONDER_ABANDONED' });
-        if (!busGone) service.responderSession(e);
+        if (!busGone) service?.responderSession(e);
       },
       timeoutMs: ms(config.request_timeout),
       log: log.child({ component: 'spdm' }),
@@ -107,9 +92,28 @@ export async function startAttestationd(deps: AttestationdDeps): Promise<Running
       throw err;
     });
   } catch (err) {
-    await service.close().catch(() => undefined);
     conn.close();
     throw new Error(`cannot serve SPDM on port ${config.spdm_port}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  try {
+    service = await exportAttestationService({
+      bus: conn.bus,
+      log,
+      maxDevices: config.max_devices,
+      busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
+      attest: createRequester({
+        spdmAttest: deps.spdm.attest,
+        rootsFile: config.roots,
+        identityName: config.identity_name,
+        manifestFile: config.reference_manifest,
+        timeoutMs: ms(config.attest_timeout),
+      }),
+    });
+  } catch (err) {
+    follower.close();
+    await responder.close().catch(() => undefined);
+    conn.close();
+    throw err;
   }
   log.info(`attestationd owns the bus name; SPDM responder on port ${responder.port} (${listenWhere(config)}); identity ${identity.description}`);
   return {
@@ -118,7 +122,7 @@ export async function startAttestationd(deps: AttestationdDeps): Promise<Running
     async stop() {
       follower.close();
       await responder.close().catch((err: unknown) => log.warn(`closing the SPDM responder: ${String(err)}`));
-      if (!busGone) await service.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
+      if (!busGone) await service?.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
       conn.close();
       await identity.close().catch((err: unknown) => log.warn(`closing the identity token: ${String(err)}`));
     },
