@@ -1,9 +1,7 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../log.ts';
-import type { CaKeyToken } from '../pki/token/ca-key-token.ts';
-import { Pkcs11Token } from '../pki/token/pkcs11-token.ts';
-import { SoftwareToken } from '../pki/token/software-token.ts';
+import { type CaKeyToken, Pkcs11Token, SoftwareToken } from '../pki/token/index.ts';
 import { CodedError } from '../util/coded-error.ts';
 import type { AttestationConfig } from './config-schema.ts';
 

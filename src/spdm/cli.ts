@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { tokenSchema } from '../config/schema.ts';
 import { createLogger } from '../log.ts';
-import { Pkcs11Token } from '../pki/token/pkcs11-token.ts';
+import { Pkcs11Token } from '../pki/token/index.ts';
 import type { SignerAlgorithm } from './algorithms.ts';
 import { attest, isSpdmError, type MeasurementBlock, signerAlgorithmOf, softwareSigner, type SpdmSigner, startSpdmResponder, tokenSigner } from './index.ts';
 import type { SpdmTransport } from './transport.ts';
