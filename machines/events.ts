@@ -31,9 +31,19 @@ export type DiscoveryEvent =
 export type AttestedNamesEvent = { type: 'ATTESTED_NAMES'; names: readonly string[] };
 
 /**
+ * Sent by the clockWatch actor (src/clock/): the wall clock became implausible (before this build,
+ * before this BMC's CA) or plausible again, or it jumped against the monotonic clock (an NTP step,
+ * `date -s`). No certificate is issued while the clock is implausible; a jump re-issues the leaves.
+ */
+export type ClockEvent =
+  | { type: 'CLOCK_IMPLAUSIBLE'; reason: string }
+  | { type: 'CLOCK_PLAUSIBLE' }
+  | { type: 'CLOCK_JUMPED'; byMs: number };
+
+/**
  * TRUST_UPDATED is sent by src/ when the trust store changes; CREDENTIALS_UPDATED is raised by the
  * root machine once it has issued new certificates. The root machine forwards both to
- * the tlsResponder actor (which reloads its TLS context) and to every peer machine (which dials
+ * the tlsResponder actor while it runs (which reloads its TLS context) and to every peer machine (which dials
  * again if its link is in progress or refused); the tlsClient actor never receives them.
  */
 export type CredentialsEvent = { type: 'CREDENTIALS_UPDATED' } | { type: 'TRUST_UPDATED' };
@@ -68,5 +78,10 @@ export interface IssueSummary {
   readonly leafNotAfter: number;
   /** Leaf notBefore, epoch milliseconds. */
   readonly leafNotBefore: number;
+  /**
+   * The leaf's nominal lifetime (leaf_lifetime): renewal is planned from it, not from the
+   * certificate's validity, which the clock-skew allowance widens on both sides.
+   */
+  readonly leafLifetimeMs: number;
   readonly generation: number;
 }

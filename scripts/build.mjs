@@ -99,6 +99,12 @@ const entryPoints = {
 
 mkdirSync(outdir, { recursive: true });
 
+/**
+ * The build time the daemon compares its wall clock with (src/clock/build-time.ts): a clock before
+ * it, less the skew allowance, is implausible. SOURCE_DATE_EPOCH (reproducible builds) wins.
+ */
+const buildTime = new Date(process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) * 1000 : Date.now()).toISOString();
+
 let result;
 try {
   result = await build({
@@ -116,6 +122,7 @@ try {
     keepNames: true,
     external,
     banner: { js: banner },
+    define: { __PROVISIONINGD_BUILD_TIME__: JSON.stringify(buildTime) },
     metafile: true,
     write: false,
     logLevel: 'warning',

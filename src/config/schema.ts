@@ -75,6 +75,8 @@ export const configSchema = z
     leaf_lifetime: seconds(2, 365 * 86400).default(86400),
     ca_lifetime_days: z.number().int().min(1).max(36500).default(3650),
     attestation_timeout: seconds(0.1, 3600).default(30),
+    max_requested_peers: z.number().int().min(1).max(4096).default(64),
+    failed_peer_lifetime: seconds(0.1, 7 * 86400).default(600),
     token_timeout: seconds(0.1, 600).default(30),
     log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
     lldp_service: dbusName.default('xyz.openbmc_project.LLDP'),

@@ -43,14 +43,23 @@ export function watchListenAddresses(o: ListenAddressOptions): ListenAddressWatc
   let current: readonly string[] = [];
   let closed = false;
   let first = true;
+  /** The last read failure, so that one that persists is logged once, not every poll. */
+  let readError: string | undefined;
   const poll = () => {
     let next: string[];
     try {
       next = interfaceListenHosts(read(), o.interfaceId);
     } catch (err) {
-      // os.networkInterfaces() throws only if getifaddrs(3) fails: keep the set, read again later.
-      o.log.warn(`cannot read the addresses of ${o.interfaceId}: ${err instanceof Error ? err.message : String(err)}`, { event: 'ADDRESS_READ_FAILED' });
+      // os.networkInterfaces() throws only if getifaddrs(3) fails (e.g. a sandbox without
+      // AF_NETLINK): keep the set, read again later.
+      const message = err instanceof Error ? err.message : String(err);
+      if (message !== readError) o.log.warn(`cannot read the addresses of ${o.interfaceId}: ${message}`, { event: 'ADDRESS_READ_FAILED' });
+      readError = message;
       return;
+    }
+    if (readError !== undefined) {
+      o.log.info(`the addresses of ${o.interfaceId} can be read again`, { event: 'ADDRESS_READ_FAILED', interface: o.interfaceId });
+      readError = undefined;
     }
     if (!first && next.join(' ') === current.join(' ')) return;
     const hadSome = current.length > 0;

@@ -47,7 +47,7 @@ export function onBus(bus: PrivateBus, cmd: string, args: readonly string[], opt
 export const busctl = (bus: PrivateBus, ...args: string[]) => onBus(bus, 'busctl', args);
 
 /** Reads a property with busctl and returns its value text (e.g. `true`, or the enum string). */
-export async function getProperty(bus: PrivateBus, name: 'provisioned' | 'peerConnected'): Promise<string> {
+export async function getProperty(bus: PrivateBus, name: 'provisioned' | 'peerConnected' | 'clockPlausible'): Promise<string> {
   const r = await busctl(bus, 'get-property', SERVICE, OBJECT, IFACE, name);
   if (r.code !== 0) throw new Error(`busctl get-property ${name} failed: ${r.stderr}`);
   const text = r.stdout.trim();

@@ -69,10 +69,17 @@ export async function startRackAttestationds(rack: Rack, bmcs: readonly RackBmc[
   return out;
 }
 
-/** What an attested rack test runs on: the rack and its BMCs (each with attestationd), once started. */
+/** What an attested rack test runs on: the rack and its BMCs (each with attestationd, same order), once started. */
 export interface AttestedRack {
   readonly rack: Rack;
   readonly bmcs: readonly RackBmc[];
+  readonly attestationds: readonly RackAttestationd[];
+}
+
+/** Starts a BMC's attestationd again (after it was stopped) inside its namespace, with `env` added to its environment. */
+export async function restartRackAttestationd(rack: Rack, bmc: RackBmc, att: RackAttestationd, env?: Record<string, string>): Promise<void> {
+  att.daemon = await startAttestationd({ bus: bmc.bus, setup: att.setup, wrap: ['ip', 'netns', 'exec', bmc.node.ns], startTimeoutMs: 60_000, ...(env ? { env } : {}) });
+  rack.track(att.daemon.process);
 }
 
 /** An attested rack for one test suite: started by start(), every process and file gone after the suite. */
@@ -103,7 +110,7 @@ export function useAttestedRack(o: { readonly size: number; readonly subnet: num
       rack = started;
       bmcs = await startRackBmcs(started, dir, buses, { attestation_timeout: 30 });
       attestationds = await startRackAttestationds(started, bmcs);
-      return { rack: started, bmcs };
+      return { rack: started, bmcs, attestationds };
     },
     logs,
     reaches: (of, peer, status, since, what, timeoutMs = RACK_LINK_STEP_MS) => expectPeerStatus({ of, peer, status, since, what, timeoutMs, logs }),

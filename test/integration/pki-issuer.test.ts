@@ -18,7 +18,7 @@ import {
   type CertificateIssuer,
   type CertificateProfile,
 } from '../../src/pki/certificate/index.ts';
-import { LEAF_MAX_BACKDATE_MS } from '../../src/pki/certificate/leaf-certificate.ts';
+import { CLOCK_SKEW_ALLOWANCE_MS } from '../../src/clock/skew-allowance.ts';
 import { keyIdentifier, Pkcs11Token, softwareTokenPaths, TokenError, type TokenErrorCode } from '../../src/pki/token/index.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { certificateDer, ECDSA_WITH_SHA256_HEX } from '../harness/certificate-der.ts';
@@ -155,9 +155,10 @@ for (const kind of KINDS) {
       const aki = /Authority Key Identifier:\s+(?:keyid:)?([0-9A-F:]+)/.exec(caText)?.[1];
       assert.ok(ski && ski === aki, `CA SKI ${ski} = AKI ${aki}`);
       const notBefore = Date.parse(ca.validFrom);
-      assert.ok(notBefore <= before && notBefore >= before - 6 * 60_000, `CA notBefore ${ca.validFrom} is about now − 5 min`);
+      assert.ok(notBefore <= before - CLOCK_SKEW_ALLOWANCE_MS && notBefore >= before - CLOCK_SKEW_ALLOWANCE_MS - 60_000,
+        `CA notBefore ${ca.validFrom} is about now − the clock-skew allowance (48 h)`);
       const lifetime = Date.parse(ca.validTo) - notBefore;
-      assert.ok(Math.abs(lifetime - (config.ca_lifetime_days * DAY_MS + 5 * 60_000)) < 5_000, `CA validity ${lifetime} ms`);
+      assert.ok(Math.abs(lifetime - (config.ca_lifetime_days * DAY_MS + CLOCK_SKEW_ALLOWANCE_MS)) < 5_000, `CA validity ${lifetime} ms`);
       assert.equal(statSync(paths.selfCa).mode & 0o777, 0o644);
 
       const leafPem = readFileSync(paths.serverChain, 'utf8');
@@ -171,8 +172,11 @@ for (const kind of KINDS) {
       assert.equal(summary.leafNotBefore, Date.parse(leaf.validFrom));
       // Signed at some moment between `before` and `issued` and valid leaf_lifetime from that moment
       // (X.509 keeps whole seconds): measured around the issuance, not after the slow checks above.
-      assert.ok(summary.leafNotAfter > before + 3600_000 - 1000 && summary.leafNotAfter <= issued + 3600_000, 'leaf lives leaf_lifetime seconds');
-      assert.ok(Math.abs(summary.leafNotAfter - summary.leafNotBefore - (3600_000 + LEAF_MAX_BACKDATE_MS)) <= 1000, 'valid leaf_lifetime plus the backdate');
+      // The certificate adds the clock-skew allowance on both sides; renewal is planned from leaf_lifetime.
+      assert.ok(summary.leafNotAfter > before + 3600_000 + CLOCK_SKEW_ALLOWANCE_MS - 1000 && summary.leafNotAfter <= issued + 3600_000 + CLOCK_SKEW_ALLOWANCE_MS,
+        'leaf valid leaf_lifetime seconds plus the allowance');
+      assert.ok(Math.abs(summary.leafNotAfter - summary.leafNotBefore - (3600_000 + 2 * CLOCK_SKEW_ALLOWANCE_MS)) <= 1000, 'valid leaf_lifetime plus the allowance on both sides');
+      assert.equal(summary.leafLifetimeMs, 3600_000, 'the nominal lifetime is leaf_lifetime');
       assert.equal(leaf.serialNumber.length, 32, `16-byte serial: ${leaf.serialNumber}`);
       assert.ok(/^[0-7]/.test(leaf.serialNumber), 'serial is positive');
       for (const f of [paths.serverChain, paths.clientChain]) assert.equal(statSync(f).mode & 0o777, 0o644);

@@ -130,6 +130,14 @@ describe('TlsLinkClient: one outbound peer link', () => {
     assert.equal(logged?.['peer'], 'bmc-a', 'logged with the peer it meant to reach');
   });
 
+  it('LINK_REJECTED when the server certificate has an absurd validity (four years), with the reason', async () => {
+    const p = await scriptedServer(pki.yearsLongServer, () => 'alive\n');
+    const { next } = startClient({ port: p });
+    const e = await next(1);
+    assert.equal(e?.type, 'LINK_REJECTED');
+    assert.match(e?.type === 'LINK_REJECTED' ? e.reason : '', /server certificate is valid for 146\d days .*, longer than any leaf a provisioningd issues/);
+  });
+
   it('LINK_REJECTED when the server certificate comes from an untrusted CA', async () => {
     const p = await scriptedServer(pki.rogueServer, () => 'alive\n');
     const { next } = startClient({ port: p });

@@ -198,6 +198,17 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
       assert.match(String(refused?.['reason']), /clientAuth/);
       assertPeerLinkUntouched();
     });
+
+    it('closes a client whose certificate has an absurd validity (four years) after the handshake, and says why', async () => {
+      const refusedBefore = logFor('INBOUND_REFUSED').length;
+      const run = await sClient(clientCert(pki.yearsLongClient));
+      assert.equal(run.gotAlive, false);
+      assert.ok(await eventually(() => logFor('INBOUND_REFUSED').length > refusedBefore, 2000), 'the refusal is logged');
+      const refused = logFor('INBOUND_REFUSED').at(-1);
+      assert.equal(refused?.['code'], 'ERR_PEER_VALIDITY');
+      assert.match(String(refused?.['reason']), /client certificate is valid for 146\d days .*, longer than any leaf a provisioningd issues \(369 days\)/);
+      assertPeerLinkUntouched();
+    });
   });
 
   describe('hostile input: only the offender is closed', () => {

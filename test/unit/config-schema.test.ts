@@ -49,6 +49,8 @@ describe('configuration defaults', () => {
       leaf_lifetime: 86400,
       ca_lifetime_days: 3650,
       attestation_timeout: 30,
+      max_requested_peers: 64,
+      failed_peer_lifetime: 600,
       token_timeout: 30,
       log_level: 'info',
       lldp_service: 'xyz.openbmc_project.LLDP',

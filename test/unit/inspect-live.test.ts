@@ -24,7 +24,7 @@ import { createLogger } from '../../src/log.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 
 const log = createLogger({ level: 'error' });
-const SUMMARY: IssueSummary = { caFingerprint: 'ab12', leafNotBefore: 0, leafNotAfter: 86_400_000, generation: 1 };
+const SUMMARY: IssueSummary = { caFingerprint: 'ab12', leafNotBefore: 0, leafNotAfter: 86_400_000, leafLifetimeMs: 86_400_000, generation: 1 };
 
 /** Values that must never reach a page or a Stately inspector. */
 const SECRET_PIN = 'S3CRET-PIN-4711';

@@ -99,6 +99,39 @@ describe('watchListenAddresses', () => {
   });
 });
 
+describe('an interface table that cannot be read', () => {
+  it('is logged once while it fails the same way, and once more when it can be read again', async () => {
+    let failing = true;
+    const seen: (readonly string[])[] = [];
+    const captured = captureLog();
+    const watch = watchListenAddresses({
+      explicit: [],
+      interfaceId: 'eth1',
+      what: 'responder',
+      log: captured.log,
+      pollMs: 5,
+      readInterfaces: () => {
+        if (failing) throw new Error('uv_interface_addresses returned Unknown system error 97');
+        return { eth1: [v4('169.254.0.1')] };
+      },
+      onChange: (h) => seen.push(h),
+    });
+    const failed = () => captured.lines().filter((l) => l.includes('cannot read the addresses of eth1')).length;
+    try {
+      await new Promise((r) => setTimeout(r, 60)); // about twelve failed readings
+      assert.equal(failed(), 1, 'a failure that persists is one line, not one per reading');
+      assert.deepEqual(seen, [], 'nothing is reported while the table cannot be read');
+      failing = false;
+      const deadline = Date.now() + 10_000;
+      while (seen.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+      assert.deepEqual(seen, [['169.254.0.1']], 'the addresses are followed once they can be read');
+      assert.equal(captured.lines().filter((l) => l.includes('can be read again')).length, 1, 'the recovery is logged');
+    } finally {
+      watch.close();
+    }
+  });
+});
+
 describe('followListenAddresses', () => {
   /** A listener double: binds every address except those in `refuse`. */
   function fakeListener(refuse: Set<string>) {

@@ -2,6 +2,7 @@ import type { IssueRequest, IssueSummary } from '../../../machines/events.ts';
 import type { Config } from '../../config/schema.ts';
 import type { Logger } from '../../log.ts';
 import { writeFileAtomic } from '../../util/atomic-file.ts';
+import { CLOCK_SKEW_ALLOWANCE_MS } from '../../clock/skew-allowance.ts';
 import { ensureCaCertificate, type IssuingCa } from './ca-certificate.ts';
 import { certPaths } from './cert-paths.ts';
 import { issueLeaf } from './leaf-certificate.ts';
@@ -82,6 +83,7 @@ class TokenCertificateIssuer implements CertificateIssuer {
           caFingerprint: ca.fingerprint,
           leafNotBefore: leaf.notBefore.getTime(),
           leafNotAfter: leaf.notAfter.getTime(),
+          leafLifetimeMs: config.leaf_lifetime * 1000,
           generation: issued.generation,
         };
       });
@@ -99,7 +101,7 @@ class TokenCertificateIssuer implements CertificateIssuer {
   /** The CA to issue with; 'renew' reuses the one already checked while it stays valid. */
   async #ensureCa(req: IssueRequest): Promise<IssuingCa> {
     const { config, log } = this.#deps;
-    const minRemainingMs = config.leaf_lifetime * 1000;
+    const minRemainingMs = config.leaf_lifetime * 1000 + CLOCK_SKEW_ALLOWANCE_MS;
     const cached = this.#ca;
     if (req.reason === 'renew' && cached && cached.notAfter.getTime() - Date.now() >= minRemainingMs) return cached;
     const key = await this.#token.caPublicKey({ create: req.reason === 'provision' });
