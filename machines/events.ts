@@ -1,6 +1,6 @@
 /**
- * The events that cross the boundary between the pure statecharts and the actors in src/.
- * Actors in src/ send these back with `sendBack`; the machines react to them.
+ * The events that cross the boundary between the pure statecharts and src/: the actors send
+ * theirs back with `sendBack`, the daemon sends the trust-store changes (TRUST_UPDATED, ATTESTED_NAMES); the machines react.
  */
 
 /** Sent by the tlsClient actor (one per outbound link). */
@@ -40,7 +40,12 @@ export type ClockEvent =
   | { type: 'CLOCK_PLAUSIBLE' }
   | { type: 'CLOCK_JUMPED'; byMs: number };
 
-/** Sent into the tlsResponder / tlsClient actors by the machines when credentials or trust change. */
+/**
+ * TRUST_UPDATED is sent by src/ when the trust store changes; CREDENTIALS_UPDATED is raised by the
+ * root machine once it has issued new certificates. The root machine forwards both to
+ * the tlsResponder actor while it runs (which reloads its TLS context) and to every peer machine (which dials
+ * again if its link is in progress or refused); the tlsClient actor never receives them.
+ */
 export type CredentialsEvent = { type: 'CREDENTIALS_UPDATED' } | { type: 'TRUST_UPDATED' };
 
 /** Input of the tlsClient actor: whom to reach, and the name its certificate must carry. */

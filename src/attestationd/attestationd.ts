@@ -1,4 +1,4 @@
-import { certPaths } from '../pki/certificate/cert-paths.ts';
+import { certPaths } from '../pki/certificate/index.ts';
 import { connectSystemBus } from '../dbus/system-bus.ts';
 import type { Logger } from '../log.ts';
 import { type ListenAddressFollower, followListenAddresses } from '../net/listen-address-follower.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { listenAddress, tokenSchema } from '../config/schema.ts';
-import { DEFAULT_SPDM_MAX_CONNECTIONS } from '../spdm/responder.ts';
+import { DEFAULT_SPDM_MAX_CONNECTIONS } from '../spdm/index.ts';
 import { PROVISIONING_CA_INDEX } from './names.ts';
 
 const seconds = (min: number, max: number) => z.number().min(min).max(max);

@@ -8,6 +8,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { findRoomBypasses } from '../../scripts/room-doors.ts';
 import { runTool } from '../harness/run-tool.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -112,5 +113,32 @@ describe('code rules (biome.json)', () => {
   it('the repository itself keeps them (biome lint, as pnpm lint runs it, reports no error)', async () => {
     const run = await runTool(process.execPath, [BIOME, 'lint', '--diagnostic-level=error'], { cwd: REPO, timeoutMs: 60_000 });
     assert.equal(run.code, 0, `${run.stdout}${run.stderr}`);
+  });
+});
+
+describe('rooms keep their doors (scripts/room-doors.ts, run by pnpm lint)', () => {
+  it('reports every import from outside a folder with index.ts that names a file inside it, and nothing else', () => {
+    const reported = findRoomBypasses(FIXTURES).map((b) => `${b.file}:${b.line} ${b.specifier} (${b.room})`);
+    const outside = 'src/room-doors/outside.ts';
+    const inner = 'src/room-doors/room/inner.ts';
+    const room = 'src/room-doors/room';
+    assert.deepEqual(
+      reported.sort(),
+      [
+        `${outside}:${lineOf(outside, "import { inner } from './room/inner.ts'")} ./room/inner.ts (${room})`,
+        `${outside}:${lineOf(outside, "import type { Inner } from './room/inner.ts'")} ./room/inner.ts (${room})`,
+        `${outside}:${lineOf(outside, "from './room/nested/index.ts'")} ./room/nested/index.ts (${room})`,
+        `${outside}:${lineOf(outside, 'export { inner as again }')} ./room/inner.ts (${room})`,
+        `${outside}:${lineOf(outside, "import('./room/inner.ts')")} ./room/inner.ts (${room})`,
+        `${inner}:${lineOf(inner, "from './nested/deep.ts'")} ./nested/deep.ts (${room}/nested)`,
+      ].sort(),
+      'the door itself, a folder without index.ts, files of the same room, the outer room seen from a nested one, and test/ are not reported',
+    );
+  });
+
+  it('the repository keeps them, and pnpm lint checks it', () => {
+    assert.deepEqual(findRoomBypasses(REPO), []);
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    assert.match(pkg.scripts['lint'] ?? '', /scripts\/room-doors\.ts/);
   });
 });

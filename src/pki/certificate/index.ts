@@ -8,6 +8,7 @@
 export { createCertificateIssuer, type CertificateIssuer, type CertificateIssuerDeps } from './certificate-issuer.ts';
 export { CredentialHolder, type IssuedCredentials, type TlsCredentials } from './tls-credentials.ts';
 export { certPaths, type CertPaths } from './cert-paths.ts';
+export { pemCertificates } from './pem-certificates.ts';
 
 // The steps of an issuance, for benchmarks and the known-answer tests.
 export { ensureCaCertificate, type CaCertificateRequest, type IssuingCa } from './ca-certificate.ts';
