@@ -94,12 +94,12 @@ describe('the inspector page in Chromium, against a daemon on a private bus', ()
     context.on('request', (r) => requests.push(r.url()));
     page = context.pages()[0] ?? (await context.newPage());
     page.on('websocket', (ws) => requests.push(ws.url()));
-  });
+  }, { timeout: 300_000 });
 
   after(async () => {
     await context?.close();
     await new Promise((resolve) => outbound?.server.close(resolve));
-  });
+  }, { timeout: 120_000 });
 
   /** Every request the page made (documents, scripts, styles, WebSocket) went to 127.0.0.1. */
   const assertNothingLeft = () => {

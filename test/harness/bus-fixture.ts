@@ -47,7 +47,7 @@ export function useBusFixture(): BusFixture {
   };
   before(async () => {
     await newBus();
-  });
+  }, { timeout: 300_000 });
   after(async () => {
     for (const fn of cleanups) await fn();
     for (const d of daemons) await d.stop();
@@ -56,7 +56,7 @@ export function useBusFixture(): BusFixture {
     for (const dir of [...daemons.map((d) => d.dir), ...buses.map((b) => b.dir), ...dirs]) {
       rmSync(dir, { recursive: true, force: true });
     }
-  });
+  }, { timeout: 120_000 });
 
   const bus = () => {
     const [first] = buses;

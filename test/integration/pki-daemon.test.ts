@@ -40,10 +40,10 @@ describe('daemon with a tpm2-pkcs11 token', () => {
 
   before(async () => {
     tpm = await startSoftTpmToken();
-  });
+  }, { timeout: 300_000 });
   after(async () => {
     await tpm?.stop();
-  });
+  }, { timeout: 120_000 });
 
   let daemon: DaemonHandle | undefined;
 

@@ -25,10 +25,10 @@ describe('a locked TPM token', () => {
     tpm = await startSoftTpmToken();
     // Two wrong PINs lock it; no automatic recovery within the test.
     await mustRun('tpm2_dictionarylockout', ['--setup-parameters', '--max-tries=2', '--recovery-time=600', '--lockout-recovery-time=10'], { env: tpm.env });
-  });
+  }, { timeout: 300_000 });
   after(async () => {
     await tpm?.stop();
-  });
+  }, { timeout: 120_000 });
 
   it('wrong PINs lock it: PIN_INCORRECT, then PIN_LOCKED; the daemon stays up', async () => {
     const wrong = join(token().dir, 'wrong.pin');

@@ -52,8 +52,8 @@ describe('SPDM interoperability with DMTF spdm-emu', { skip }, () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'spdm-emu-'));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  }, { timeout: 300_000 });
+  after(() => rmSync(dir, { recursive: true, force: true }), { timeout: 120_000 });
 
   describe('our requester against spdm_responder_emu', () => {
     for (const curve of CURVES) {

@@ -100,12 +100,12 @@ describe('TlsLinkClient: one outbound peer link', () => {
       onEvent: (e) => responderEvents.push(e),
     });
     port = (await responder.listen()).port;
-  });
+  }, { timeout: 300_000 });
 
   after(async () => {
     for (const c of cleanup.reverse()) await c();
     await responder?.close();
-  });
+  }, { timeout: 120_000 });
 
   it('LINK_UP against the real responder, which names the link bmc-b; close() ends it at once and silently', async () => {
     const { client, events, next } = startClient({ port });
@@ -293,7 +293,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
   before(async () => {
     pki = await createTestPki();
     ({ a: trustA, b: trustB } = await crossTrust(pki));
-  });
+  }, { timeout: 300_000 });
 
   /** A parent machine that invokes `src` and keeps every event it gets back. */
   function parentOf(actors: Parameters<typeof setup>[0]['actors'], src: string, input?: LinkTarget) {
