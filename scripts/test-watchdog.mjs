@@ -56,7 +56,9 @@ export class TestProgress {
       const whole = inFile.find((e) => e.name === e.file);
       lines.push(`${relative(cwd, file) || file} (running for ${age(whole?.since ?? inFile[0]?.since ?? now)})`);
       const tests = inFile.filter((e) => e !== whole);
-      if (tests.length === 0) lines.push('  (no test running: in a hook at file level, or waiting for its process to exit)');
+      // Node passes on a file's own events as they happen only for the earliest file still running
+      // (the others' wait for their turn in the report), so for those the file is all that is known.
+      if (tests.length === 0) lines.push('  (which of its tests: not reported yet, or none: a hook at file level, or its process not exiting)');
       for (const t of tests) lines.push(`${'  '.repeat(t.nesting + 1)}${t.name} (for ${age(t.since)})`);
     }
     if (lines.length === 0) lines.push('(no test running: the runner itself is stuck)');

@@ -4,8 +4,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
+import { withTimeout } from '../../src/util/with-timeout.ts';
 import { busctl, SERVICE, startDaemon, type DaemonHandle, type DaemonOptions } from './daemon.ts';
 import { startPrivateBus, stopProcess, type PrivateBus } from './private-bus.ts';
+
+/** Deadline of one teardown step (a cleanup, stopping one process): above stopProcess's own (SIGTERM grace, then SIGKILL and 30 s). */
+const TEARDOWN_STEP_MS = 60_000;
 
 /** A test file's private bus and everything started on it; all of it is stopped by PID in `after`. */
 export interface BusFixture {
@@ -24,7 +28,11 @@ export interface BusFixture {
   track(child: ChildProcess): ChildProcess;
   /** A fresh temp directory, removed in `after`. */
   tempDir(prefix: string): string;
-  /** Runs `fn` in `after`, before the processes are stopped (e.g. to disconnect a client). */
+  /**
+   * Runs `fn` in `after`, before the processes are stopped and the temp dirs removed (e.g. to
+   * disconnect a client, or to close a browser writing into one of them); a failing or hanging
+   * `fn` (60 s) does not keep the rest of the teardown from running.
+   */
   cleanup(fn: () => void | Promise<void>): void;
 }
 
@@ -49,14 +57,26 @@ export function useBusFixture(): BusFixture {
     await newBus();
   }, { timeout: 300_000 });
   after(async () => {
-    for (const fn of cleanups) await fn();
-    for (const d of daemons) await d.stop();
-    for (const c of children) await stopProcess(c);
-    for (const b of buses) await b.stop();
+    // Every step runs, each with a deadline, whatever an earlier one did: a cleanup that fails or
+    // hangs (a browser already gone) must not leave the daemons and buses running, nor the hook waiting.
+    const failures: unknown[] = [];
+    const step = async (what: string, fn: () => void | Promise<void>) => {
+      try {
+        await withTimeout(Promise.resolve().then(fn), TEARDOWN_STEP_MS, what);
+      } catch (err) {
+        failures.push(err);
+      }
+    };
+    for (const [i, fn] of cleanups.entries()) await step(`cleanup ${i + 1} of ${cleanups.length}`, fn);
+    for (const d of daemons) await step(`stopping daemon pid ${d.pid}`, () => d.stop());
+    for (const c of children) await step(`stopping ${c.spawnfile} pid ${c.pid}`, () => stopProcess(c));
+    for (const b of buses) await step(`stopping dbus-daemon pid ${b.pid}`, () => b.stop());
     for (const dir of [...daemons.map((d) => d.dir), ...buses.map((b) => b.dir), ...dirs]) {
-      rmSync(dir, { recursive: true, force: true });
+      await step(`removing ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
     }
-  }, { timeout: 120_000 });
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, `${failures.length} teardown steps failed`);
+  }, { timeout: 300_000 });
 
   const bus = () => {
     const [first] = buses;
