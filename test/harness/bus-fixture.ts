@@ -26,6 +26,13 @@ export interface BusFixture {
   stopDaemons(): Promise<void>;
   /** Stops this child by its PID in `after`, whatever the tests did. */
   track(child: ChildProcess): ChildProcess;
+  /**
+   * Runs `fn` in `after` once every daemon, process and bus is stopped (e.g. to stop the token
+   * the daemons used). Use it instead of an `after` of the test's own: node:test skips the `after`
+   * hooks that follow one that failed, so one registered after the fixture's would not run when a
+   * teardown step failed, and what it stops would keep the file's process alive.
+   */
+  finally(fn: () => void | Promise<void>): void;
   /** A fresh temp directory, removed in `after`. */
   tempDir(prefix: string): string;
   /**
@@ -47,6 +54,7 @@ export function useBusFixture(): BusFixture {
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
   const cleanups: Array<() => void | Promise<void>> = [];
+  const finals: Array<() => void | Promise<void>> = [];
 
   const newBus = async () => {
     const bus = await startPrivateBus();
@@ -71,6 +79,7 @@ export function useBusFixture(): BusFixture {
     for (const d of daemons) await step(`stopping daemon pid ${d.pid}`, () => d.stop());
     for (const c of children) await step(`stopping ${c.spawnfile} pid ${c.pid}`, () => stopProcess(c));
     for (const b of buses) await step(`stopping dbus-daemon pid ${b.pid}`, () => b.stop());
+    for (const [i, fn] of finals.entries()) await step(`final step ${i + 1} of ${finals.length}`, fn);
     for (const dir of [...daemons.map((d) => d.dir), ...buses.map((b) => b.dir), ...dirs]) {
       await step(`removing ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
     }
@@ -109,6 +118,9 @@ export function useBusFixture(): BusFixture {
     },
     cleanup(fn) {
       cleanups.push(fn);
+    },
+    finally(fn) {
+      finals.push(fn);
     },
   };
 }
