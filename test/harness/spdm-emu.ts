@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { withTimeout } from '../../src/util/with-timeout.ts';
 import { eventually, freePort, REPO } from './daemon.ts';
 import { stopProcess } from './private-bus.ts';
 import { runTool, type ToolResult } from './run-tool.ts';
@@ -172,10 +173,9 @@ export async function startEmuRelay(targetPort: number, opts: EmuRelayOptions = 
   return {
     port,
     frames: () => [...seen],
-    close: () =>
-      new Promise<void>((res) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => res());
-      }),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return withTimeout(new Promise<void>((res) => server.close(() => res())), 15_000, 'closing the spdm-emu relay');
+    },
   };
 }
