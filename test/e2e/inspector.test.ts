@@ -8,12 +8,12 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { withTimeout } from '../../src/util/with-timeout.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, freePort, IFACE, OBJECT, REPO, SERVICE } from '../harness/daemon.ts';
 import { killWithArgument } from '../harness/process-by-argument.ts';
 import { mustRun } from '../harness/run-tool.ts';
 import { closerOf } from '../harness/server-connections.ts';
+import { runTeardown } from '../harness/teardown-steps.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** Without the network flags Chromium keeps dialling out (updates, sync, field trials). */
@@ -29,7 +29,7 @@ const CHROMIUM_FLAGS = [
 ];
 const ARTIFACTS = join(REPO, 'test-artifacts');
 /** How long Chromium may take to close (a net for a browser that hangs or is gone, not a measurement). */
-const BROWSER_CLOSE_DEADLINE_MS = 30_000;
+const BROWSER_CLOSE_DEADLINE_MS = 20_000;
 
 /**
  * A proxy on 127.0.0.1 that refuses (and records) whatever Chromium tries to send off this
@@ -86,23 +86,14 @@ describe('the inspector page in Chromium, against a daemon on a private bus', ()
    * Each step runs whatever the one before did: a browser that is gone or hangs must neither keep
    * the recorder listening (its socket would keep this process alive) nor hold the teardown.
    */
-  const closeBrowser = async () => {
-    const failures: unknown[] = [];
-    try {
-      if (context) await withTimeout(context.close(), BROWSER_CLOSE_DEADLINE_MS, 'closing Chromium');
-    } catch (err) {
-      failures.push(err);
-    }
-    // Whatever of Chromium is still there (the page's browser after a failed close, or a --dump-dom
-    // run that outlived its timeout) is killed by PID.
-    for (const profile of profiles) killWithArgument(`--user-data-dir=${profile}`);
-    try {
-      await outbound?.close();
-    } catch (err) {
-      failures.push(err);
-    }
-    if (failures.length > 0) throw new AggregateError(failures, 'the browser or the outbound recorder did not close cleanly');
-  };
+  const closeBrowser = () =>
+    runTeardown([
+      ['closing Chromium', () => context?.close()],
+      // Whatever of Chromium is still there (the page's browser after a failed close, or a
+      // --dump-dom run that outlived its timeout) is killed by PID.
+      ['killing what is left of Chromium', () => profiles.map((profile) => killWithArgument(`--user-data-dir=${profile}`))],
+      ['closing the outbound recorder', () => outbound?.close()],
+    ], BROWSER_CLOSE_DEADLINE_MS);
 
   before(async () => {
     fixture.cleanup(closeBrowser);

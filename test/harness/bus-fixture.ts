@@ -4,12 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
-import { withTimeout } from '../../src/util/with-timeout.ts';
 import { busctl, SERVICE, startDaemon, type DaemonHandle, type DaemonOptions } from './daemon.ts';
 import { startPrivateBus, stopProcess, type PrivateBus } from './private-bus.ts';
-
-/** Deadline of one teardown step (a cleanup, stopping one process): above stopProcess's own (SIGTERM grace, then SIGKILL and 30 s). */
-const TEARDOWN_STEP_MS = 60_000;
+import { runTeardown, type TeardownStep } from './teardown-steps.ts';
 
 /** A test file's private bus and everything started on it; all of it is stopped by PID in `after`. */
 export interface BusFixture {
@@ -67,24 +64,16 @@ export function useBusFixture(): BusFixture {
   after(async () => {
     // Every step runs, each with a deadline, whatever an earlier one did: a cleanup that fails or
     // hangs (a browser already gone) must not leave the daemons and buses running, nor the hook waiting.
-    const failures: unknown[] = [];
-    const step = async (what: string, fn: () => void | Promise<void>) => {
-      try {
-        await withTimeout(Promise.resolve().then(fn), TEARDOWN_STEP_MS, what);
-      } catch (err) {
-        failures.push(err);
-      }
-    };
-    for (const [i, fn] of cleanups.entries()) await step(`cleanup ${i + 1} of ${cleanups.length}`, fn);
-    for (const d of daemons) await step(`stopping daemon pid ${d.pid}`, () => d.stop());
-    for (const c of children) await step(`stopping ${c.spawnfile} pid ${c.pid}`, () => stopProcess(c));
-    for (const b of buses) await step(`stopping dbus-daemon pid ${b.pid}`, () => b.stop());
-    for (const [i, fn] of finals.entries()) await step(`final step ${i + 1} of ${finals.length}`, fn);
-    for (const dir of [...daemons.map((d) => d.dir), ...buses.map((b) => b.dir), ...dirs]) {
-      await step(`removing ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
-    }
-    if (failures.length === 1) throw failures[0];
-    if (failures.length > 1) throw new AggregateError(failures, `${failures.length} teardown steps failed`);
+    await runTeardown([
+      ...cleanups.map((fn, i): TeardownStep => [`cleanup ${i + 1} of ${cleanups.length}`, fn]),
+      ...daemons.map((d): TeardownStep => [`stopping daemon pid ${d.pid}`, () => d.stop()]),
+      ...children.map((c): TeardownStep => [`stopping ${c.spawnfile} pid ${c.pid}`, () => stopProcess(c)]),
+      ...buses.map((b): TeardownStep => [`stopping dbus-daemon pid ${b.pid}`, () => b.stop()]),
+      ...finals.map((fn, i): TeardownStep => [`final step ${i + 1} of ${finals.length}`, fn]),
+      ...[...daemons.map((d) => d.dir), ...buses.map((b) => b.dir), ...dirs].map(
+        (dir): TeardownStep => [`removing ${dir}`, () => rmSync(dir, { recursive: true, force: true })],
+      ),
+    ]);
   }, { timeout: 300_000 });
 
   const bus = () => {
