@@ -63,11 +63,11 @@ const args = [
   `--test-reporter-destination=${progressFile}`,
   ...files,
 ];
-// Its own process group, so that the watchdog can stop it with everything it started.
 // Without NODE_TEST_CONTEXT: started from inside a test (the watchdog's own), node would take
 // itself for a test file's process and skip running the files.
 const env = { ...process.env };
 delete env.NODE_TEST_CONTEXT;
+// Its own process group, so that the watchdog can stop it with everything it started.
 const child = spawn(process.execPath, args, { stdio: 'inherit', detached: true, env });
 const progress = new TestProgress();
 
@@ -92,7 +92,13 @@ function readProgress() {
   }
   const lines = partial.split('\n');
   partial = lines.pop() ?? '';
-  for (const line of lines) if (line) progress.apply(JSON.parse(line));
+  for (const line of lines) {
+    try {
+      if (line) progress.apply(JSON.parse(line));
+    } catch {
+      // Not a line of the progress reporter: the watchdog goes on with what it knows.
+    }
+  }
 }
 
 let firing = false;
