@@ -2,7 +2,13 @@
 // scripts/test-progress-reporter.mjs), says what is still pending when the run stalls or runs too
 // long, and stops the runner with every process under it, by PID.
 import { readdirSync, readFileSync } from 'node:fs';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
+
+/**
+ * Whether an event is about a whole test file (the runner's test of it) rather than a test inside
+ * it. Node 20 names that test by the file's absolute path, Node 22 by the path as given (relative).
+ */
+const isFileLevel = (e) => e.nesting === 0 && e.file !== undefined && resolve(e.name) === e.file;
 
 /** The tests node:test is running right now, and how many finished, from the reporter's events. */
 export class TestProgress {
@@ -23,13 +29,13 @@ export class TestProgress {
     if (event.type === 'test:dequeue') {
       const entry = this.#running.get(key);
       if (entry) entry.count += 1;
-      else this.#running.set(key, { name: event.name, file: event.file, nesting: event.nesting, since: event.at, count: 1 });
+      else this.#running.set(key, { name: event.name, file: event.file, nesting: event.nesting, since: event.at, count: 1, whole: isFileLevel(event) });
       this.lastProgressAt = Math.max(this.lastProgressAt ?? 0, event.at);
     } else if (event.type === 'test:complete') {
       const entry = this.#running.get(key);
       if (entry && --entry.count === 0) this.#running.delete(key);
       this.lastProgressAt = Math.max(this.lastProgressAt ?? 0, event.at);
-    } else if (!event.suite && event.name !== event.file) {
+    } else if (!event.suite && !isFileLevel(event)) {
       // Leaf tests only, as node's own summary counts them (not suites, not whole files).
       if (event.type === 'test:pass') this.passed += 1;
       if (event.type === 'test:fail') this.failed += 1;
@@ -38,11 +44,11 @@ export class TestProgress {
 
   /** Leaf tests still running (suites and whole files aside). */
   pendingTests() {
-    return [...this.#running.values()].filter((e) => e.name !== e.file && !this.#hasRunningChild(e)).length;
+    return [...this.#running.values()].filter((e) => !e.whole && !this.#hasRunningChild(e)).length;
   }
 
   #hasRunningChild(e) {
-    return [...this.#running.values()].some((o) => o.file === e.file && o.nesting > e.nesting && o.since >= e.since && o.name !== o.file);
+    return [...this.#running.values()].some((o) => o.file === e.file && o.nesting > e.nesting && o.since >= e.since && !o.whole);
   }
 
   /** What is still running, one line each, grouped by file and indented by nesting, with how long it has run. */
@@ -53,7 +59,7 @@ export class TestProgress {
     const age = (since) => `${Math.round((now - since) / 1000)} s`;
     for (const file of files) {
       const inFile = entries.filter((e) => (e.file ?? '(no file)') === file).sort((a, b) => a.since - b.since || a.nesting - b.nesting);
-      const whole = inFile.find((e) => e.name === e.file);
+      const whole = inFile.find((e) => e.whole);
       lines.push(`${relative(cwd, file) || file} (running for ${age(whole?.since ?? inFile[0]?.since ?? now)})`);
       const tests = inFile.filter((e) => e !== whole);
       // Node passes on a file's own events as they happen only for the earliest file still running
