@@ -102,7 +102,7 @@ export function useAttestedRack(o: { readonly size: number; readonly subnet: num
   let attestationds: RackAttestationd[] = [];
   const buses: PrivateBus[] = [];
   const dir = mkdtempSync(join(tmpdir(), o.tmpPrefix));
-  after(() => stopRackBmcs({ rack, bmcs, buses, dir }));
+  after(() => stopRackBmcs({ rack, bmcs, buses, dir }), { timeout: 120_000 });
   const logs = () => rackLogs(bmcs, attestationds);
   return {
     async start() {

@@ -31,7 +31,7 @@ describe('D-Bus API on a private system bus (the busctl commands of docs/dbus-ap
     props.on('PropertiesChanged', (iface: string, changed: Record<string, dbus.Variant>, invalidated: string[]) => {
       changes.push({ iface, changed: Object.fromEntries(Object.entries(changed).map(([k, v]) => [k, v.value])), invalidated });
     });
-  });
+  }, { timeout: 300_000 });
 
   fixture.cleanup(() => client?.disconnect());
 

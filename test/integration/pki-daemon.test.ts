@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, getProperty, IFACE, OBJECT, SERVICE, type DaemonHandle } from '../harness/daemon.ts';
 import { dbusSend } from '../harness/dbus-send.ts';
@@ -40,10 +40,9 @@ describe('daemon with a tpm2-pkcs11 token', () => {
 
   before(async () => {
     tpm = await startSoftTpmToken();
-  });
-  after(async () => {
-    await tpm?.stop();
-  });
+    // Stopped by the fixture once the daemons using it are.
+    fixture.finally(() => tpm?.stop());
+  }, { timeout: 300_000 });
 
   let daemon: DaemonHandle | undefined;
 

@@ -115,7 +115,7 @@ for (const kind of KINDS) {
       }
       config = configWith();
       issuer = createCertificateIssuer({ config, credentials, log: logs.log });
-    });
+    }, { timeout: 300_000 });
 
     after(async () => {
       await issuer.close().catch(() => undefined);
@@ -125,7 +125,7 @@ for (const kind of KINDS) {
         else process.env[k] = v;
       }
       rmSync(work, { recursive: true, force: true });
-    });
+    }, { timeout: 120_000 });
 
     it('refuses to boot before the CA exists (CA_KEY_MISSING) and writes nothing', async () => {
       await rejectsWith(issuer.issue({ reason: 'boot' }), 'CA_KEY_MISSING');

@@ -22,7 +22,9 @@ import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { REPO, eventually, freePort } from '../harness/daemon.ts';
 import { stopProcess } from '../harness/private-bus.ts';
+import { closerOf } from '../harness/server-connections.ts';
 import { STARTUP_DEADLINE_MS } from '../harness/startup-deadline.ts';
+import { runTeardown, type TeardownStep } from '../harness/teardown-steps.ts';
 import { createTestPki, credentialsOf, crossTrust, holderOf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
 
 // Deadlines generous enough that a loaded CI machine does not fake a failure, short enough to wait for.
@@ -79,8 +81,9 @@ describe('TlsLinkClient: one outbound peer link', () => {
       });
     });
     server.on('tlsClientError', () => undefined);
+    const close = closerOf(server, 'a scripted TLS server');
     await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-    cleanup.push(() => new Promise((res) => server.close(res)));
+    cleanup.push(close);
     return (server.address() as { port: number }).port;
   }
 
@@ -100,12 +103,14 @@ describe('TlsLinkClient: one outbound peer link', () => {
       onEvent: (e) => responderEvents.push(e),
     });
     port = (await responder.listen()).port;
-  });
+  }, { timeout: 300_000 });
 
   after(async () => {
-    for (const c of cleanup.reverse()) await c();
-    await responder?.close();
-  });
+    await runTeardown([
+      ...cleanup.reverse().map((c, i): TeardownStep => [`cleanup ${i + 1} of ${cleanup.length}`, c]),
+      ['closing the responder', () => responder?.close()],
+    ]);
+  }, { timeout: 120_000 });
 
   it('LINK_UP against the real responder, which names the link bmc-b; close() ends it at once and silently', async () => {
     const { client, events, next } = startClient({ port });
@@ -162,13 +167,8 @@ describe('TlsLinkClient: one outbound peer link', () => {
 
   it('LINK_FAILED when a server accepts TCP but never speaks TLS (handshake timeout)', async () => {
     const server: NetServer = netCreateServer((s: Socket) => s.on('error', () => undefined));
+    cleanup.push(closerOf(server, 'a server that never speaks TLS'));
     await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-    const held: Socket[] = [];
-    server.on('connection', (s) => held.push(s));
-    cleanup.push(() => {
-      for (const s of held) s.destroy();
-      return new Promise((res) => server.close(res));
-    });
     const { next } = startClient({ port: (server.address() as { port: number }).port });
     assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'no TLS connection within 2 s' });
   });
@@ -301,7 +301,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
   before(async () => {
     pki = await createTestPki();
     ({ a: trustA, b: trustB } = await crossTrust(pki));
-  });
+  }, { timeout: 300_000 });
 
   /** A parent machine that invokes `src` and keeps every event it gets back. */
   function parentOf(actors: Parameters<typeof setup>[0]['actors'], src: string, input?: LinkTarget) {

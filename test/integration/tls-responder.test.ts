@@ -110,12 +110,12 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
     assert.ok(await eventually(() => peerEvents.length > 0, 5000), 'the real peer link came up');
     assert.deepEqual(peerEvents, [{ type: 'LINK_UP' }]);
     assert.deepEqual(events, [{ type: 'INBOUND_UP', peer: 'bmc-b', connectionId: 'in-1' }]);
-  });
+  }, { timeout: 300_000 });
 
   after(async () => {
     peerLink?.close();
     await responder?.close();
-  });
+  }, { timeout: 120_000 });
 
   describe('acceptance', () => {
     it('openssl s_client with a trusted client certificate completes TLS 1.3, says Hello and reads alive', async () => {

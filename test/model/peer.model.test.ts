@@ -283,7 +283,7 @@ describe('peer statechart, replayed on the real actor', () => {
     process.stdout.write(
       `# peer model: ${replayed} paths, ${coverage.states.size}/${inventory.states.size} states, ${coverage.transitions.size}/${inventory.transitions.size} transitions\n`,
     );
-  });
+  }, { timeout: 60_000 });
 });
 
 describe('retry policy', () => {

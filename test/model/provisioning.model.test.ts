@@ -454,7 +454,7 @@ describe('provisioning statechart, replayed on the real actor', () => {
     process.stdout.write(
       `# provisioning model: ${replayed} paths, ${coverage.states.size}/${inventory.states.size} states, ${coverage.transitions.size}/${inventory.transitions.size} transitions\n`,
     );
-  });
+  }, { timeout: 60_000 });
 });
 
 describe('renewal timing', () => {

@@ -179,7 +179,7 @@ describe('unknown keys', () => {
 
 describe('loadConfig', () => {
   const dir = mkdtempSync(join(tmpdir(), 'conf-unit-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => rmSync(dir, { recursive: true, force: true }), { timeout: 60_000 });
 
   it('a missing file means defaults, flagged so the caller logs it once', () => {
     const loaded = loadConfig(join(dir, 'absent.conf'));

@@ -178,7 +178,7 @@ describe('the inspector server', () => {
       actor.stop();
       await inspector.close();
     }
-  });
+  }, { timeout: 60_000 });
 
   async function started(staticPeers?: Array<{ name: string; address: string; port: number }>) {
     const inspector = await startInspector({ port: 0, log, layoutTimeoutMs: LAYOUT_DEADLINE_MS });
@@ -362,7 +362,7 @@ describe('forwarding to a Stately-compatible WebSocket endpoint', () => {
   const cleanup: Array<() => Promise<void> | void> = [];
   after(async () => {
     for (const fn of cleanup.reverse()) await fn();
-  });
+  }, { timeout: 60_000 });
 
   it("is read by @statelyai/inspect's WebSocket receiver, sanitised", async () => {
     const relay = await startRelay();
