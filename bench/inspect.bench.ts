@@ -80,7 +80,7 @@ const get = async (url: string) => {
 function observedDaemon(inspect?: (ev: InspectionEvent) => void) {
   const machine = provisioningMachine.provide({
     actors: {
-      issueCertificates: fromPromise(async () => ({ caFingerprint: 'ab', leafNotBefore: 0, leafNotAfter: 86_400_000, generation: 1 })),
+      issueCertificates: fromPromise(async () => ({ caFingerprint: 'ab', leafNotBefore: 0, leafNotAfter: 86_400_000, leafLifetimeMs: 86_400_000, generation: 1 })),
       tlsResponder: fromCallback(() => () => undefined),
       peer: peerMachine.provide({
         actors: { attestPeer: fromPromise<unknown, AttestationTarget>(async () => true), tlsClient: fromCallback(() => () => undefined) },

@@ -14,7 +14,7 @@ import pkcs11 from 'pkcs11js';
 import { configSchema } from '../src/config/schema.ts';
 import { createLogger } from '../src/log.ts';
 import { ensureCaCertificate, certPaths, createCertificateIssuer, issueLeaf, CredentialHolder } from '../src/pki/certificate/index.ts';
-import { Pkcs11Token } from '../src/pki/token/pkcs11-token.ts';
+import { Pkcs11Token } from '../src/pki/token/index.ts';
 import { startSoftTpmToken } from '../test/harness/soft-tpm.ts';
 import { startSoftHsmToken, type TestToken } from '../test/harness/softhsm.ts';
 import { compare, measurePair, printStats, settle, stats, timeOnce } from './harness.ts';

@@ -34,7 +34,7 @@ import { requestAttestation } from '../src/attestation/attestation-client.ts';
 import { DEFAULT_SPDM_PORT } from '../src/config/schema.ts';
 import { addMatch } from '../src/dbus/bus-call.ts';
 import { PEER_INTERFACE, peerObjectPath } from '../src/dbus/peer-objects.ts';
-import { certPaths } from '../src/pki/certificate/cert-paths.ts';
+import { certPaths } from '../src/pki/certificate/index.ts';
 import { busctl, eventually, IFACE, OBJECT, SERVICE } from '../test/harness/daemon.ts';
 import { daemonTrustDir } from '../test/harness/daemon-trust-dir.ts';
 import { canCreateNamespaces, createRack, type Rack } from '../test/harness/netns.ts';

@@ -7,7 +7,7 @@
 // is printed for information.
 import { randomBytes, verify as nodeVerify, X509Certificate } from 'node:crypto';
 import { createLogger } from '../src/log.ts';
-import { Pkcs11Token } from '../src/pki/token/pkcs11-token.ts';
+import { Pkcs11Token } from '../src/pki/token/index.ts';
 import { attest, type MeasurementBlock, softwareSigner, type SpdmSigner, startSpdmResponder, tokenSigner } from '../src/spdm/index.ts';
 import { startSoftTpmToken } from '../test/harness/soft-tpm.ts';
 import { createSpdmTestIdentity, type SpdmTestIdentity } from '../test/harness/spdm-identity.ts';

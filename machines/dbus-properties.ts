@@ -15,6 +15,8 @@ export type PeerStatus = (typeof PEER_STATUS_ORDER)[number];
 export interface DbusProperties {
   readonly provisioned: boolean;
   readonly peerConnected: `${typeof PEER_CONNECTION_STATUS_PREFIX}.${PeerStatus}`;
+  /** False while the wall clock is implausible (no certificate is issued then). */
+  readonly clockPlausible: boolean;
 }
 
 type PeerSnapshot = SnapshotFrom<typeof peerMachine>;
@@ -57,11 +59,12 @@ export function selectLinkStatuses(snapshot: ProvisioningSnapshot): Record<strin
   return out;
 }
 
-/** The D-Bus projection: `provisioned` is the persisted flag; `peerConnected` the highest link. */
+/** The D-Bus projection: `provisioned` is the persisted flag; `peerConnected` the highest link; `clockPlausible` the clock watch's verdict. */
 export function selectDbusProperties(snapshot: ProvisioningSnapshot): DbusProperties {
   const status = aggregateStatus(Object.values(selectLinkStatuses(snapshot)));
   return {
     provisioned: snapshot.context.provisioned,
     peerConnected: `${PEER_CONNECTION_STATUS_PREFIX}.${status}`,
+    clockPlausible: snapshot.context.clockPlausible,
   };
 }

@@ -5,7 +5,14 @@ export const SELF_ID = 'self';
 export type DeviceIdCheck =
   | { kind: 'self' }
   | { kind: 'peer'; id: string }
+  /** This BMC's own name (in any case): never a peer. */
+  | { kind: 'own' }
   | { kind: 'invalid'; reason: string };
+
+/** What the check needs besides the id: this BMC's own name, when it is known. */
+export interface DeviceIdContext {
+  readonly ownName?: string;
+}
 
 /**
  * A peer id names a BMC (its certificate DNS name, its LLDP SystemName) and the attestation
@@ -13,12 +20,20 @@ export type DeviceIdCheck =
  */
 const PEER_ID = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}))*$/;
 
-export function checkDeviceId(raw: string): DeviceIdCheck {
+/**
+ * Host names compare without regard to case: `SELF` and `Self` are no peers (only `self` in lower
+ * case provisions this BMC), and no case variant of this BMC's own name is a peer either.
+ */
+export function checkDeviceId(raw: string, ctx: DeviceIdContext = {}): DeviceIdCheck {
   if (raw === SELF_ID) return { kind: 'self' };
   if (raw.length === 0) return { kind: 'invalid', reason: 'deviceId is empty' };
   if (raw.length > 253) return { kind: 'invalid', reason: 'deviceId is longer than 253 characters' };
   if (!PEER_ID.test(raw)) {
     return { kind: 'invalid', reason: 'deviceId must be a host name: letters, digits, "-", "_" and "."' };
   }
+  if (raw.toLowerCase() === SELF_ID) {
+    return { kind: 'invalid', reason: `deviceId "${raw}" is reserved: only "self", in lower case, provisions this BMC` };
+  }
+  if (ctx.ownName !== undefined && raw.toLowerCase() === ctx.ownName.toLowerCase()) return { kind: 'own' };
   return { kind: 'peer', id: raw };
 }

@@ -1,6 +1,6 @@
 /**
- * The events that cross the boundary between the pure statecharts and the actors in src/.
- * Actors in src/ send these back with `sendBack`; the machines react to them.
+ * The events that cross the boundary between the pure statecharts and src/: the actors send
+ * theirs back with `sendBack`, the daemon sends the trust-store changes (TRUST_UPDATED, ATTESTED_NAMES); the machines react.
  */
 
 /** Sent by the tlsClient actor (one per outbound link). */
@@ -32,9 +32,23 @@ export type DiscoveryEvent =
 export type AttestedNamesEvent = { type: 'ATTESTED_NAMES'; names: readonly string[]; anyName?: boolean };
 
 /**
- * Sent into the tlsResponder / tlsClient actors by the machines when credentials or trust change.
- * TRUST_UPDATED's `peers`: the names the change concerns (a CA bound to them came, went or changed);
- * absent when it concerns every peer (a CA placed by hand vouches for any name).
+ * Sent by the clockWatch actor (src/clock/): the wall clock became implausible (before this build,
+ * before this BMC's CA) or plausible again, or it jumped against the monotonic clock (an NTP step,
+ * `date -s`). No certificate is issued while the clock is implausible; a jump re-issues the leaves.
+ */
+export type ClockEvent =
+  | { type: 'CLOCK_IMPLAUSIBLE'; reason: string }
+  | { type: 'CLOCK_PLAUSIBLE' }
+  | { type: 'CLOCK_JUMPED'; byMs: number };
+
+/**
+ * TRUST_UPDATED is sent by src/ when the trust store changes; CREDENTIALS_UPDATED is raised by the
+ * root machine once it has issued new certificates. The root machine forwards both to
+ * the tlsResponder actor while it runs (which reloads its TLS context) and to every peer machine (which dials
+ * again if its link is in progress or refused); the tlsClient actor never receives them.
+ * TRUST_UPDATED's `peers`: the names the change concerns (a CA bound to them came, went or changed),
+ * and only those peer machines are told; absent when it concerns every peer (a CA placed by hand
+ * vouches for any name).
  */
 export type CredentialsEvent = { type: 'CREDENTIALS_UPDATED' } | { type: 'TRUST_UPDATED'; peers?: readonly string[] };
 
@@ -68,5 +82,10 @@ export interface IssueSummary {
   readonly leafNotAfter: number;
   /** Leaf notBefore, epoch milliseconds. */
   readonly leafNotBefore: number;
+  /**
+   * The leaf's nominal lifetime (leaf_lifetime): renewal is planned from it, not from the
+   * certificate's validity, which the clock-skew allowance widens on both sides.
+   */
+  readonly leafLifetimeMs: number;
   readonly generation: number;
 }

@@ -16,6 +16,8 @@ export interface PeerInput {
   readonly anyNameTrusted?: boolean;
   readonly retry: RetryPolicy;
   readonly attestationTimeoutMs: number;
+  /** How long a peer that is only a failed attestation (no address, no trust) is kept before it is forgotten. */
+  readonly forgetFailedMs: number;
 }
 
 /** One peer's lifecycle state, as the inspector and the D-Bus projection read it. */
@@ -74,11 +76,17 @@ export const peerMachine = setup({
      * may succeed next time. Otherwise none can until trust changes, which dials at once anyway.
      */
     mayBeVouchedFor: ({ context }) => context.attested || context.anyNameTrusted === true,
+    /**
+     * Only a failed ProvisionPeer: its attestation failed, nothing to dial (no address: neither a
+     * static peer nor an LLDP neighbour), and no trust, attested or placed by the operator.
+     */
+    forgettable: ({ context }) => context.lastError !== undefined && !context.address && !context.trustedOutOfBand && !context.attested,
     /** Not attested yet, not attesting now, and no working link that would make it pointless. */
     owesAttestation: and([({ context }) => !context.attested, not(stateIn('Attesting')), not(stateIn({ Link: 'Connected' }))]),
   },
   delays: {
     attestationTimeout: ({ context }) => context.attestationTimeoutMs,
+    forgetFailed: ({ context }) => context.forgetFailedMs,
     retryBackoff: ({ context }) => backoffDelay(context.retry, context.attempt),
   },
   actions: {
@@ -104,8 +112,12 @@ export const peerMachine = setup({
   states: {
     NotDetermined: {
       always: { guard: 'trustedOutOfBand', target: 'Provisioned' },
+      // Each failed attestation starts the time again; a new ProvisionPeer (ATTEST) stops it.
+      after: { forgetFailed: { guard: 'forgettable', target: 'Forgotten' } },
       on: { ATTEST: 'Attesting' },
     },
+    /** The machine ends: the daemon machine stops it and drops the peer (its D-Bus object leaves). */
+    Forgotten: { type: 'final' },
     Attesting: {
       invoke: {
         src: 'attestPeer',

@@ -1,5 +1,6 @@
 import { assign } from 'xstate';
 import type { IssueSummary } from './events.ts';
+import { addDeparted } from './departed-peers.ts';
 import { toFailure } from './failure.ts';
 import type { PeerInput } from './peer.machine.ts';
 import { provisioningSetup } from './provisioning.setup.ts';
@@ -26,6 +27,7 @@ const recordIssue = assign<ProvisioningContext, ProvisioningEvent, IssueSummary,
   caFingerprint: summary.caFingerprint,
   leafNotBefore: summary.leafNotBefore,
   leafNotAfter: summary.leafNotAfter,
+  leafLifetimeMs: summary.leafLifetimeMs,
 }));
 
 /** Records why the invoked issuance (restore, provision or renewal) failed, as `selfError`. */
@@ -48,6 +50,26 @@ const refuseSelfRequests = enqueueActions(({ context, enqueue }) => {
   enqueue.assign({ pendingSelfRequests: [] });
 });
 
+/** The clock watch says the wall clock is implausible: no certificate is issued until it is plausible. */
+const recordClockImplausible = assignContext(({ event }) =>
+  event.type === 'CLOCK_IMPLAUSIBLE' ? { clockPlausible: false, clockProblem: event.reason } : {},
+);
+
+/** The clock watch says the wall clock is plausible again. */
+const recordClockPlausible = assignContext({ clockPlausible: true, clockProblem: undefined });
+
+/**
+ * Answers every queued ProvisionPeer("self") call, and the one being made, with CLOCK_IMPLAUSIBLE:
+ * no certificate is issued with a validity computed from an implausible clock.
+ */
+const refuseForClock = enqueueActions(({ context, event, enqueue }) => {
+  const requestIds = [...context.pendingSelfRequests, ...(event.type === 'PROVISION_SELF' ? [event.requestId] : [])];
+  if (requestIds.length === 0) return;
+  const message = `the wall clock is implausible (${context.clockProblem ?? 'unknown'}): no certificate is issued until it is plausible`;
+  enqueue(emit({ type: 'selfProvisionResult', requestIds, ok: false, failure: { code: 'CLOCK_IMPLAUSIBLE', message } }));
+  enqueue.assign({ pendingSelfRequests: [] });
+});
+
 /** Spawns a machine for each configured peer not yet known: their trust was placed by the operator. */
 const spawnStaticPeers = enqueueActions(({ context, enqueue }) => {
   const added: string[] = [];
@@ -60,6 +82,7 @@ const spawnStaticPeers = enqueueActions(({ context, enqueue }) => {
       anyNameTrusted: context.anyNameTrusted ?? false,
       retry: context.retry,
       attestationTimeoutMs: context.attestationTimeoutMs,
+      forgetFailedMs: context.forgetFailedMs,
     };
     enqueue.spawnChild('peer', { id: peerChildId(p.name), input });
     added.push(p.name);
@@ -75,6 +98,7 @@ const discoveredPeerInput = (context: ProvisioningContext, peer: KnownPeer): Pee
   anyNameTrusted: context.anyNameTrusted ?? false,
   retry: context.retry,
   attestationTimeoutMs: context.attestationTimeoutMs,
+  forgetFailedMs: context.forgetFailedMs,
 });
 
 /** Spawns a machine for each LLDP neighbour not yet known (at Provisioned entry: discovery may come first). */
@@ -129,6 +153,7 @@ const dialNeighbour = enqueueActions(({ context, event, enqueue }) => {
 /**
  * An LLDP neighbour left: it is no longer dialled (its machine stops), unless it is a static peer.
  * Its trust is kept: nothing here touches the trust store, so it is dialled again when it is back.
+ * At most `maxDepartedPeers` departed ones without trust are remembered (the oldest go first).
  */
 const forgetNeighbour = enqueueActions(({ context, event, enqueue }) => {
   if (event.type !== 'LLDP_GONE') return;
@@ -138,7 +163,7 @@ const forgetNeighbour = enqueueActions(({ context, event, enqueue }) => {
   enqueue.stopChild(peerChildId(event.name));
   enqueue.assign({
     peerNames: context.peerNames.filter((n) => n !== event.name),
-    departed: context.departed.includes(event.name) ? context.departed : [...context.departed, event.name],
+    departed: addDeparted({ departed: context.departed, name: event.name, attestedNames: context.attestedNames, max: context.maxDepartedPeers }),
   });
 });
 
@@ -156,11 +181,31 @@ const startAttestation = enqueueActions(({ context, event, enqueue }) => {
       anyNameTrusted: context.anyNameTrusted ?? false,
       retry: context.retry,
       attestationTimeoutMs: context.attestationTimeoutMs,
+      forgetFailedMs: context.forgetFailedMs,
     };
     enqueue.spawnChild('peer', { id: peerChildId(name), input });
     enqueue.assign({ peerNames: [...context.peerNames, name], departed: context.departed.filter((n) => n !== name) });
   }
   enqueue.sendTo(peerChildId(name), { type: 'ATTEST' });
+});
+
+/** The prefix of the done event of a peer machine that ended (Forgotten). */
+const PEER_DONE = `xstate.done.actor.${peerChildId('')}`;
+
+/** The name of the peer whose machine ended, from its done event; undefined for any other event. */
+export const endedPeer = (event: { type: string }): string | undefined =>
+  event.type.startsWith(PEER_DONE) ? event.type.slice(PEER_DONE.length) : undefined;
+
+/**
+ * A peer that was only a failed ProvisionPeer was forgotten (its machine ended): the machine is
+ * stopped and the name dropped, so its D-Bus object leaves and it no longer counts towards
+ * `max_requested_peers`.
+ */
+const dropEndedPeer = enqueueActions(({ context, event, enqueue }) => {
+  const name = endedPeer(event);
+  if (name === undefined) return;
+  enqueue.stopChild(peerChildId(name));
+  enqueue.assign({ peerNames: context.peerNames.filter((n) => n !== name) });
 });
 
 /**
@@ -230,12 +275,16 @@ export const provisioningActions = {
   recordIssueFailure,
   answerSelfRequests,
   refuseSelfRequests,
+  recordClockImplausible,
+  recordClockPlausible,
+  refuseForClock,
   spawnStaticPeers,
   spawnDiscoveredPeers,
   recordNeighbour,
   dialNeighbour,
   forgetNeighbour,
   startAttestation,
+  dropEndedPeer,
   notifyLinks,
   recordAttestedNames,
   inboundUp,

@@ -1,11 +1,18 @@
-import { forwardTo, raise, stateIn, type ActorRefFrom } from 'xstate';
-import { provisioningActions } from './provisioning.actions.ts';
+import { and, forwardTo, raise, stateIn, type ActorRefFrom } from 'xstate';
+import { endedPeer, provisioningActions } from './provisioning.actions.ts';
 import { provisioningSetup } from './provisioning.setup.ts';
 import { renewalDelayMs } from './renewal.ts';
+import { roomForRequestedPeer } from './requested-peers.ts';
 
 export type { KnownPeer, ProvisioningContext, ProvisioningEvent, ProvisioningInput, SelfProvisionResult } from './provisioning.types.ts';
 export { peerChildId } from './provisioning.actions.ts';
 export { MAX_TIMER_MS, renewalDelayMs } from './renewal.ts';
+
+/** ProvisionPeer("self") where it starts an issuance: refused at once while the wall clock is implausible. */
+const provisionSelfUnlessClockImplausible = [
+  { guard: 'clockImplausible', actions: 'refuseForClock' },
+  { target: 'Issuing', actions: 'queueSelfRequest' },
+] as const;
 
 /**
  * The daemon: one per BMC, two parallel regions. `self` holds this BMC's own credentials (issue on
@@ -20,9 +27,16 @@ export const provisioningMachine = provisioningSetup
       provisioned: ({ context }) => context.provisioned,
       /** This BMC has credentials: the responder may listen. */
       inProvisionedState: stateIn({ self: 'Provisioned' }),
+      /** This BMC is provisioned, and ProvisionPeer names a known peer or a new one within `max_requested_peers`. */
+      provisionedWithRoom: ({ context, event }) =>
+        context.provisioned && (event.type !== 'PROVISION_PEER' || roomForRequestedPeer(context, event.id)),
+      /** The event says a peer machine ended (a failed ProvisionPeer forgotten). */
+      peerEnded: ({ event }) => endedPeer(event) !== undefined,
+      /** The wall clock is implausible (clockWatch): no certificate may be issued with it. */
+      clockImplausible: ({ context }) => !context.clockPlausible,
     },
     delays: {
-      leafRenewal: ({ context }) => renewalDelayMs(context.leafNotBefore, context.leafNotAfter),
+      leafRenewal: ({ context }) => renewalDelayMs(context.leafLifetimeMs),
       issueRetry: ({ context }) => context.issueRetryMs,
       listenRetry: ({ context }) => context.listenRetryMs,
     },
@@ -39,7 +53,9 @@ export const provisioningMachine = provisioningSetup
         { actions: 'recordNeighbour' },
       ],
       LLDP_GONE: { actions: 'forgetNeighbour' },
-      PROVISION_PEER: { guard: 'provisioned', actions: 'startAttestation' },
+      PROVISION_PEER: { guard: 'provisionedWithRoom', actions: 'startAttestation' },
+      // A peer machine ends only when a failed ProvisionPeer is forgotten (peer.machine.ts, Forgotten).
+      'xstate.done.actor.*': { guard: 'peerEnded', actions: 'dropEndedPeer' },
       INBOUND_UP: { actions: 'inboundUp' },
       INBOUND_DOWN: { actions: 'inboundDown' },
       // From the trust store (src/daemon.ts): whom an attested CA vouches for, after every change.
@@ -50,13 +66,32 @@ export const provisioningMachine = provisioningSetup
         initial: 'Boot',
         // While an issuance runs, a ProvisionPeer("self") call waits for its outcome. States that
         // start an issuance on the request have their own PROVISION_SELF, which wins over this one.
-        on: { PROVISION_SELF: { actions: 'queueSelfRequest' } },
+        // The clock's plausibility (from the clockWatch actor) is recorded here, in the region that
+        // issues; the states waiting for a plausible clock have their own CLOCK_PLAUSIBLE.
+        on: {
+          PROVISION_SELF: { actions: 'queueSelfRequest' },
+          CLOCK_IMPLAUSIBLE: { actions: 'recordClockImplausible' },
+          CLOCK_PLAUSIBLE: { actions: 'recordClockPlausible' },
+        },
         states: {
           Boot: {
-            always: [{ guard: 'provisioned', target: 'Restoring' }, { target: 'NotProvisioned' }],
+            always: [
+              { guard: and(['provisioned', 'clockImplausible']), target: 'WaitingForClock' },
+              { guard: 'provisioned', target: 'Restoring' },
+              { target: 'NotProvisioned' },
+            ],
           },
           NotProvisioned: {
-            on: { PROVISION_SELF: { target: 'Issuing', actions: 'queueSelfRequest' } },
+            on: {
+              PROVISION_SELF: provisionSelfUnlessClockImplausible,
+            },
+          },
+          /** Provisioned earlier, but the wall clock is implausible: restored once it is plausible. */
+          WaitingForClock: {
+            on: {
+              CLOCK_PLAUSIBLE: { target: 'Restoring', actions: 'recordClockPlausible' },
+              PROVISION_SELF: { actions: 'refuseForClock' },
+            },
           },
           /** Provisioned earlier: the CA must be found again, and fresh leaves issued. */
           Restoring: {
@@ -70,8 +105,10 @@ export const provisioningMachine = provisioningSetup
           /** Provisioned, but no usable credentials (token gone, CA missing): retried, or re-provisioned. */
           Unavailable: {
             entry: 'refuseSelfRequests',
-            after: { issueRetry: 'Restoring' },
-            on: { PROVISION_SELF: { target: 'Issuing', actions: 'queueSelfRequest' } },
+            after: { issueRetry: [{ guard: 'clockImplausible', target: 'WaitingForClock' }, { target: 'Restoring' }] },
+            on: {
+              PROVISION_SELF: provisionSelfUnlessClockImplausible,
+            },
           },
           Issuing: {
             invoke: {
@@ -86,11 +123,25 @@ export const provisioningMachine = provisioningSetup
           },
           Provisioned: {
             entry: ['answerSelfRequests', 'spawnStaticPeers', 'spawnDiscoveredPeers'],
+            // The wall clock moved against the monotonic clock: the leaves' validity was computed
+            // from the old time, so they are issued again at once (an issuance in flight is dropped).
+            on: { CLOCK_JUMPED: '.Due' },
             initial: 'Ready',
             states: {
               Ready: {
-                after: { leafRenewal: 'Renewing' },
-                on: { PROVISION_SELF: { target: 'Renewing', actions: 'queueSelfRequest' } },
+                after: { leafRenewal: 'Due' },
+                on: { PROVISION_SELF: { target: 'Due', actions: 'queueSelfRequest' } },
+              },
+              /** New leaves are due: issued now, or once the wall clock is plausible. */
+              Due: {
+                always: [{ guard: 'clockImplausible', target: 'WaitingForClock', actions: 'refuseForClock' }, { target: 'Renewing' }],
+              },
+              /** The leaves in use stay in use; new ones wait for a plausible clock. */
+              WaitingForClock: {
+                on: {
+                  CLOCK_PLAUSIBLE: { target: 'Renewing', actions: 'recordClockPlausible' },
+                  PROVISION_SELF: { actions: 'refuseForClock' },
+                },
               },
               Renewing: {
                 invoke: {
@@ -109,8 +160,8 @@ export const provisioningMachine = provisioningSetup
               },
               /** The links keep running on the current leaves; renewal is retried. */
               RenewalFailed: {
-                after: { issueRetry: 'Renewing' },
-                on: { PROVISION_SELF: { target: 'Renewing', actions: 'queueSelfRequest' } },
+                after: { issueRetry: 'Due' },
+                on: { PROVISION_SELF: { target: 'Due', actions: 'queueSelfRequest' } },
               },
             },
           },

@@ -1,5 +1,5 @@
 import type { RetryPolicy } from './backoff.ts';
-import type { AttestedNamesEvent, CredentialsEvent, DiscoveryEvent, ResponderEvent } from './events.ts';
+import type { AttestedNamesEvent, ClockEvent, CredentialsEvent, DiscoveryEvent, ResponderEvent } from './events.ts';
 import type { Failure } from './failure.ts';
 
 /** A peer known before discovery: from the `peers` configuration key. */
@@ -22,6 +22,16 @@ export interface ProvisioningInput {
   readonly listenRetryMs: number;
   /** The peer names an attested CA in the trust store is bound to (updated by ATTESTED_NAMES). */
   readonly attestedNames: readonly string[];
+  /** Most peers that exist only through ProvisionPeer (`max_requested_peers`); a new name beyond it is refused. */
+  readonly maxRequestedPeers: number;
+  /** How long a peer that is only a failed ProvisionPeer is kept before it is forgotten (`failed_peer_lifetime`). */
+  readonly forgetFailedMs: number;
+  /** Most departed LLDP neighbours without trust still shown (`lldp_max_neighbors`); the oldest go first. */
+  readonly maxDepartedPeers: number;
+  /** The wall clock is plausible (checked at start; then CLOCK_IMPLAUSIBLE / CLOCK_PLAUSIBLE). */
+  readonly clockPlausible: boolean;
+  /** Why the clock is implausible, when it is. */
+  readonly clockProblem?: string;
   /** A CA placed by hand, which vouches for any name, is trusted (updated by ATTESTED_NAMES). */
   readonly anyNameTrusted?: boolean;
 }
@@ -33,6 +43,8 @@ export interface ProvisioningContext extends ProvisioningInput {
   readonly caFingerprint?: string;
   readonly leafNotBefore?: number;
   readonly leafNotAfter?: number;
+  /** The current leaf's nominal lifetime (leaf_lifetime), which renewal is planned from. */
+  readonly leafLifetimeMs?: number;
   /** D-Bus calls of ProvisionPeer("self") waiting for the issuance in flight. */
   readonly pendingSelfRequests: readonly string[];
   /** Names of the spawned peer machines (children with id `peer:<name>`). */
@@ -52,7 +64,8 @@ export type ProvisioningEvent =
   | ResponderEvent
   | DiscoveryEvent
   | CredentialsEvent
-  | AttestedNamesEvent;
+  | AttestedNamesEvent
+  | ClockEvent;
 
 /** Emitted when a ProvisionPeer("self") call can be answered. */
 export type SelfProvisionResult =

@@ -2,10 +2,11 @@
 export const MAX_TIMER_MS = 2_147_483_647;
 
 /**
- * Two thirds of the leaf lifetime: when renewal starts, counted from issuance. Capped at the
- * timer limit: a lifetime above ~37 days renews after ~24.8 days instead of looping at once.
+ * Two thirds of the leaf's nominal lifetime (not of its certificate's validity, which the clock-skew
+ * allowance widens): when renewal starts, counted from issuance. Capped at the timer limit: a
+ * lifetime above ~37 days renews after ~24.8 days instead of looping at once.
  */
-export function renewalDelayMs(notBefore: number | undefined, notAfter: number | undefined): number {
-  if (notBefore === undefined || notAfter === undefined || notAfter <= notBefore) return 60_000;
-  return Math.min(MAX_TIMER_MS, Math.max(1000, Math.floor(((notAfter - notBefore) * 2) / 3)));
+export function renewalDelayMs(lifetimeMs: number | undefined): number {
+  if (lifetimeMs === undefined || lifetimeMs <= 0) return 60_000;
+  return Math.min(MAX_TIMER_MS, Math.max(1000, Math.floor((lifetimeMs * 2) / 3)));
 }

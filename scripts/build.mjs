@@ -1,6 +1,9 @@
 #!/usr/bin/env node
-// `pnpm build`: bundles src/main.ts into dist/provisioningd.js (plus dist/chunks/), what a BMC image
-// ships. `node dist/provisioningd.js --conf FILE` runs the daemon exactly like `pnpm -s provisioningd`.
+// `pnpm build`: bundles the three programs into dist/ (provisioningd.js, attestationd.js,
+// lldp-bridge.js, plus dist/chunks/), minified for Node 22, what a BMC image ships (`pnpm package`
+// lays it out, scripts/package.mjs). Source maps are written beside each file (<file>.js.map) and
+// shipped apart from the bundles. `node dist/provisioningd.js --conf FILE` runs the daemon exactly
+// like `pnpm -s provisioningd`.
 // Code behind a dynamic import() (the inspector) goes into its own chunk, loaded only when
 // inspect_port is set. Each worker thread's module (workerEntries) is an entry of its own,
 // dist/<name>.js, which src/util/module-worker.ts starts in place of the .ts source. The
@@ -27,6 +30,39 @@ const chunkDir = join(outdir, 'chunks');
  * - bufferutil and utf-8-validate are ws's optional native speed-ups, required inside try/catch.
  */
 const external = ['pkcs11js', 'usocket', 'x11', 'bufferutil', 'utf-8-validate'];
+
+/** The inspector's dynamic import() target: only what this reaches (and nothing else does) is the inspector's part. */
+const INSPECTOR_SOURCE = 'src/inspect/inspector.ts';
+
+/**
+ * Splits the output files into the two parts an image installs apart (dist/parts.json):
+ * `daemons`, every file the programs and the PKCS#11 worker load (statically, or through a dynamic
+ * import other than the inspector's, e.g. the metrics server), and `inspector`, the files only the
+ * inspector reaches (its chunk, its layout worker, elkjs). The daemons run without the second.
+ * Paths are relative to dist/; source maps are in neither.
+ */
+function splitParts(metafile) {
+  const outputs = metafile.outputs;
+  const isInspector = (path) => outputs[path]?.entryPoint === INSPECTOR_SOURCE;
+  const daemonRoots = [...Object.keys(programs), 'pkcs11-worker'].map((name) => `dist/${name}.js`);
+  const daemons = new Set();
+  const visit = (path) => {
+    if (daemons.has(path) || !outputs[path]) return;
+    daemons.add(path);
+    for (const imp of outputs[path].imports ?? []) {
+      if (imp.external) continue;
+      if (imp.kind === 'dynamic-import' && isInspector(imp.path)) continue;
+      visit(imp.path);
+    }
+  };
+  for (const root of daemonRoots) visit(root);
+  const js = Object.keys(outputs).filter((path) => path.endsWith('.js'));
+  const rel = (path) => relative('dist', path);
+  return {
+    daemons: js.filter((path) => daemons.has(path)).map(rel).sort(),
+    inspector: [...js.filter((path) => !daemons.has(path)).map(rel), 'node_modules/elkjs/package.json', 'node_modules/elkjs/lib/elk.bundled.js'].sort(),
+  };
+}
 
 /** Bundled CommonJS dependencies (dbus-next, winston, …) call require(); ESM has none, so make one. */
 const banner = [
@@ -63,6 +99,12 @@ const entryPoints = {
 
 mkdirSync(outdir, { recursive: true });
 
+/**
+ * The build time the daemon compares its wall clock with (src/clock/build-time.ts): a clock before
+ * it, less the skew allowance, is implausible. SOURCE_DATE_EPOCH (reproducible builds) wins.
+ */
+const buildTime = new Date(process.env.SOURCE_DATE_EPOCH ? Number(process.env.SOURCE_DATE_EPOCH) * 1000 : Date.now()).toISOString();
+
 let result;
 try {
   result = await build({
@@ -75,10 +117,12 @@ try {
     platform: 'node',
     format: 'esm',
     target: 'node22',
-    sourcemap: true,
+    minify: true,
+    sourcemap: 'linked',
     keepNames: true,
     external,
     banner: { js: banner },
+    define: { __PROVISIONINGD_BUILD_TIME__: JSON.stringify(buildTime) },
     metafile: true,
     write: false,
     logLevel: 'warning',
@@ -122,6 +166,7 @@ const elkPackage = JSON.parse(readFileSync(requireHere.resolve('elkjs/package.js
 mkdirSync(join(elkOut, 'lib'), { recursive: true });
 replace(join(elkOut, 'package.json'), JSON.stringify({ name: elkPackage.name, version: elkPackage.version, license: elkPackage.license }));
 replace(join(elkOut, 'lib/elk.bundled.js'), readFileSync(requireHere.resolve('elkjs/lib/elk.bundled.js')));
+replace(join(outdir, 'parts.json'), `${JSON.stringify(splitParts(result.metafile), null, 1)}\n`);
 const output = result.metafile.outputs[relative(repo, outfile)];
 const chunks = result.outputFiles.filter((f) => f.path.startsWith(chunkDir) && f.path.endsWith('.js'));
 const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;

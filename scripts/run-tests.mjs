@@ -1,20 +1,52 @@
-// Runs every test file under test/ with Node's test runner (TypeScript through tsx).
-// Usage: node scripts/run-tests.mjs [kind ...]   kinds: unit model integration e2e (default: all)
+// Runs every test file under test/ with Node's test runner (TypeScript through tsx), under a watchdog.
+// Usage: node scripts/run-tests.mjs [kind | file ...]   kinds: unit model integration e2e (default: all)
+//
+// Environment:
+//   TEST_CONCURRENCY       test files run at once (default 2)
+//   TEST_WATCHDOG_IDLE_S   fail the run when no test has started or finished for this long (default 1200 s)
+//   TEST_WATCHDOG_TOTAL_S  fail the run when it takes longer than this in all (default 3600 s)
+// When the watchdog fires it prints what is still running, stops the runner and every process
+// under it (daemons, swtpm, browsers) by PID, prints the closing `# pass N` / `# fail N` lines
+// (the pending tests counted as failed) and exits 1.
 import { spawn } from 'node:child_process';
-import { readdirSync, existsSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
+import { pathToFileURL } from 'node:url';
+import { stopProcessTree, TestProgress } from './test-watchdog.mjs';
 
 const KINDS = ['unit', 'model', 'integration', 'e2e'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : KINDS;
 const files = wanted.flatMap((kind) => {
+  // A file given by path runs as it is (the watchdog's own test runs a fixture this way).
+  if (kind.endsWith('.ts') && existsSync(kind)) return [kind];
   const dir = join('test', kind);
-  if (!KINDS.includes(kind)) throw new Error(`unknown test kind ${kind}; one of ${KINDS.join(', ')}`);
+  if (!KINDS.includes(kind)) throw new Error(`unknown test kind ${kind}; one of ${KINDS.join(', ')}, or a test file`);
   return existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.test.ts')).sort().map((f) => join(dir, f)) : [];
 });
 if (files.length === 0) {
   console.error('no test files found');
   process.exit(1);
 }
+
+/** A bound in seconds from the environment, or its default. */
+function seconds(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    console.error(`${name} must be a positive number of seconds, not ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return value;
+}
+// Above the per-test timeout below, so that node's own timeout names a slow test first.
+const idleS = seconds('TEST_WATCHDOG_IDLE_S', 1200);
+const totalS = seconds('TEST_WATCHDOG_TOTAL_S', 3600);
+
+const progressDir = mkdtempSync(join(tmpdir(), 'pd-test-progress-'));
+const progressFile = join(progressDir, 'events.jsonl');
 const args = [
   '--import', 'tsx',
   '--test',
@@ -23,8 +55,88 @@ const args = [
   // Node applies this to each file as a whole too (a file is one test of the runner): on a shared
   // 2-core machine under load 20, persistence-restart and pki-issuer needed more than 300 s.
   '--test-timeout=900000',
+  // What node would pick by itself (spec on a terminal, else TAP, whose closing `# pass N` /
+  // `# fail N` lines CI reads), and the watchdog's event lines into a file.
+  `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`,
+  '--test-reporter-destination=stdout',
+  `--test-reporter=${pathToFileURL(join(import.meta.dirname, 'test-progress-reporter.mjs')).href}`,
+  `--test-reporter-destination=${progressFile}`,
   ...files,
 ];
-const child = spawn(process.execPath, args, { stdio: 'inherit' });
-for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+// Without NODE_TEST_CONTEXT: started from inside a test (the watchdog's own), node would take
+// itself for a test file's process and skip running the files.
+const env = { ...process.env };
+delete env.NODE_TEST_CONTEXT;
+// Its own process group, so that the watchdog can stop it with everything it started.
+const child = spawn(process.execPath, args, { stdio: 'inherit', detached: true, env });
+const progress = new TestProgress();
+
+let offset = 0;
+let partial = '';
+// A read may end inside a multi-byte character of a test's name.
+const decoder = new StringDecoder('utf8');
+/** Reads the event lines written since the last call. */
+function readProgress() {
+  if (!existsSync(progressFile)) return;
+  const fd = openSync(progressFile, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 16);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, offset);
+      if (n === 0) break;
+      offset += n;
+      partial += decoder.write(buf.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  const lines = partial.split('\n');
+  partial = lines.pop() ?? '';
+  for (const line of lines) {
+    try {
+      if (line) progress.apply(JSON.parse(line));
+    } catch {
+      // Not a line of the progress reporter: the watchdog goes on with what it knows.
+    }
+  }
+}
+
+let firing = false;
+async function fire(reason) {
+  firing = true;
+  clearInterval(watch);
+  readProgress();
+  const pending = progress.describePending();
+  const say = (line) => process.stdout.write(`# ${line}\n`);
+  say(`watchdog: ${reason}; stopping the run. Still running:`);
+  for (const line of pending) say(`  ${line}`);
+  await stopProcessTree(child.pid);
+  say(`watchdog: stopped the test runner (pid ${child.pid}) and every process under it`);
+  say(`pass ${progress.passed}`);
+  say(`fail ${progress.failed + Math.max(1, progress.pendingTests())}`);
+  rmSync(progressDir, { recursive: true, force: true });
+  process.exit(1);
+}
+
+const watch = setInterval(() => {
+  readProgress();
+  const idle = progress.idleMs();
+  if (idle > idleS * 1000) void fire(`no test has started or finished for ${Math.round(idle / 1000)} s (bound: TEST_WATCHDOG_IDLE_S=${idleS})`);
+  else if (progress.elapsedMs() > totalS * 1000) void fire(`the run has taken more than ${totalS} s (bound: TEST_WATCHDOG_TOTAL_S=${totalS})`);
+}, 1000);
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    try {
+      process.kill(-child.pid, sig);
+    } catch {
+      // already gone
+    }
+  });
+}
+child.on('exit', (code, signal) => {
+  if (firing) return;
+  clearInterval(watch);
+  rmSync(progressDir, { recursive: true, force: true });
+  process.exit(code ?? (signal ? 1 : 0));
+});

@@ -10,14 +10,17 @@ import { createTlsResponderActor } from './actors/tls-responder.actor.ts';
 import { createAttestPeerActor } from './attestation/attest-peer.actor.ts';
 import { attestBackTargets } from './attestation/attest-back-targets.ts';
 import { watchResponderAttestations } from './attestation/responder-attestations.ts';
+import { BUILD_TIME_MS } from './clock/build-time.ts';
+import { watchClock } from './clock/clock-watch.ts';
 import type { Config } from './config/schema.ts';
+import { loadInspector } from './inspector-part.ts';
 import { exportPeerObjects } from './dbus/peer-objects.ts';
 import { exportProvisioningService, type ProvisioningService } from './dbus/provisioning-service.ts';
 import { connectSystemBus } from './dbus/system-bus.ts';
 import { startLldpDiscovery, type LldpDiscovery } from './lldp/lldp-discovery.ts';
 import type { Logger } from './log.ts';
 import type { DaemonLiveState } from './metrics/daemon-metrics-server.ts';
-import type { CredentialHolder } from './pki/certificate/index.ts';
+import { caStartReader, certPaths, type CredentialHolder } from './pki/certificate/index.ts';
 import { legacyAuthorityDirOf, migrateLegacyTrustStore, TrustStore, trustDirOf } from './pki/trust/index.ts';
 import { StateStore } from './state/state-store.ts';
 import { logTransitions } from './transition-log.ts';
@@ -65,9 +68,9 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
 
   const observers: Array<(ev: InspectionEvent) => void> = [];
   const closers: Array<() => Promise<void>> = [];
-  if (config.inspect_port) {
-    const { startInspector } = await import('./inspect/inspector.ts');
-    const inspector = await startInspector({
+  const inspectorModule = config.inspect_port ? await loadInspector(log) : undefined;
+  if (config.inspect_port && inspectorModule) {
+    const inspector = await inspectorModule.startInspector({
       port: config.inspect_port,
       log: log.child({ component: 'inspector' }),
       ...(config.stately_inspector_url ? { statelyUrl: config.stately_inspector_url } : {}),
@@ -146,16 +149,23 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     }
   });
 
+  // Its first verdict is the machine's input; later changes and jumps are sent once the actor runs.
+  const clock = watchClock({ buildTimeMs: BUILD_TIME_MS, caNotBeforeMs: caStartReader(certPaths(config.cert_root).selfCa), log });
   const actor = createActor(machine, {
     input: {
       provisioned: loaded.state.provisioned,
       staticPeers: config.peers,
       retry,
       attestationTimeoutMs: seconds(config.attestation_timeout),
+      maxRequestedPeers: config.max_requested_peers,
+      forgetFailedMs: seconds(config.failed_peer_lifetime),
+      maxDepartedPeers: config.lldp_max_neighbors,
       issueRetryMs: Math.min(seconds(config.retry_timer), 60_000),
       listenRetryMs: Math.min(seconds(config.retry_timer), 10_000),
       attestedNames: trustStore.attestedNames(),
       anyNameTrusted: trustStore.vouchesForAnyName(),
+      clockPlausible: clock.problem() === undefined,
+      ...(clock.problem() ? { clockProblem: clock.problem() } : {}),
     },
     inspect: (ev) => {
       for (const o of observers) o(ev);
@@ -173,12 +183,14 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       bus: conn.bus,
       actor,
       log,
+      ownName: config.name,
       selfDeadlineMs: seconds(config.token_timeout) * 2 + 5000,
       busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
       initial: selectDbusProperties(actor.getSnapshot()),
       beforeSelfReply: () => stateStore.save({ version: 1, provisioned: actor.getSnapshot().context.provisioned }),
     });
   } catch (err) {
+    clock.stop();
     conn.close();
     trustStore.close();
     for (const close of closers) await close();
@@ -187,6 +199,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   live.actor = actor;
   live.owned = !busGone;
   actor.start();
+  clock.start((e) => actor.send(e));
   const discovery: LldpDiscovery = startLldpDiscovery({ bus: conn.bus, config, log, callTimeoutMs: BUS_CALL_TIMEOUT_MS, send: (e) => actor.send(e) });
   project();
   // A peer that attested us is attested back (mutual trust): its machine decides whether it still must be.
@@ -218,6 +231,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       stopped = true;
       live.owned = false;
       unwatchTrust();
+      clock.stop();
       if (!busGone) await unwatchResponder().catch(() => undefined);
       trustStore.close();
       const discoveryClosed = discovery.close().catch(() => undefined);

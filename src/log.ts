@@ -1,4 +1,5 @@
 import winston from 'winston';
+import { escapeForLog } from './log-escape.ts';
 
 /** The daemon's logger type; children carry structured fields such as peer, state, event. */
 export type Logger = winston.Logger;
@@ -17,13 +18,21 @@ export const redactSecrets = winston.format((info) => {
 /** sd-daemon priority prefixes, so journald files each line at the right level. */
 const JOURNAL_PRIORITY: Record<string, number> = { error: 3, warn: 4, info: 6, debug: 7 };
 
+/**
+ * The `<N>` prefix of a line written to stderr without the logger (a fatal start-up line, before
+ * or instead of the logger): the same priority the logger would give, or nothing outside systemd.
+ */
+export function journalPrefix(level: 'error' | 'warn' | 'info'): string {
+  return process.env['JOURNAL_STREAM'] ? `<${JOURNAL_PRIORITY[level] ?? 6}>` : '';
+}
+
 const FIELDS = ['peer', 'state', 'event', 'code', 'reason'] as const;
 
 function fieldsOf(info: winston.Logform.TransformableInfo): string {
   const parts: string[] = [];
   for (const f of FIELDS) {
     const v = info[f];
-    if (v !== undefined && v !== null && v !== '') parts.push(`${f}=${String(v)}`);
+    if (v !== undefined && v !== null && v !== '') parts.push(`${f}=${escapeForLog(String(v))}`);
   }
   return parts.length ? ` ${parts.join(' ')}` : '';
 }
@@ -38,15 +47,17 @@ export interface LoggerOptions {
 /**
  * Builds the root logger. Under systemd (JOURNAL_STREAM set) lines carry `<N>` priority prefixes
  * that journald parses; otherwise timestamped console lines. Both go to stderr so stdout stays free.
+ * The message and every field are escaped (src/log-escape.ts): one call logs exactly one line, and
+ * no text from the network or D-Bus can break, reorder or hide part of it.
  */
 export function createLogger(opts: LoggerOptions): Logger {
   const journald = opts.journald ?? Boolean(process.env['JOURNAL_STREAM']);
   const line = journald
     ? winston.format.printf(
-        (info) => `<${JOURNAL_PRIORITY[info.level] ?? 6}>${String(info.message)}${fieldsOf(info)}`,
+        (info) => `<${JOURNAL_PRIORITY[info.level] ?? 6}>${escapeForLog(String(info.message))}${fieldsOf(info)}`,
       )
     : winston.format.printf(
-        (info) => `${String(info['timestamp'])} ${info.level.padEnd(5)} ${String(info.message)}${fieldsOf(info)}`,
+        (info) => `${String(info['timestamp'])} ${info.level.padEnd(5)} ${escapeForLog(String(info.message))}${fieldsOf(info)}`,
       );
   return winston.createLogger({
     level: opts.level,

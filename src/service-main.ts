@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, EX_CONFIG } from './config/load-config.ts';
 import type { LoadedJsonConfig } from './config/json-config-loader.ts';
-import { createLogger, type Logger } from './log.ts';
+import { createLogger, journalPrefix, type Logger } from './log.ts';
 
 /** sysexits.h codes, so that systemd and operators can tell failures apart (docs/operations.md). */
 export const EX_USAGE = 64;
@@ -52,7 +52,7 @@ const errorText = (err: unknown) => (err instanceof Error ? err.message : String
 /** Runs a daemon: parse the command line, load the config, start, and stop on SIGTERM/SIGINT or a lost bus. */
 export function runServiceMain<C extends { readonly log_level: string }>(spec: ServiceMainSpec<C>): void {
   const fail = (message: string, status: number): never => {
-    process.stderr.write(`${spec.program}: ${message}\n`);
+    process.stderr.write(`${journalPrefix('error')}${spec.program}: ${message}\n`);
     process.exit(status);
   };
 
@@ -113,7 +113,7 @@ export function runServiceMain<C extends { readonly log_level: string }>(spec: S
       stopping = { why, status };
       log.info(`stopping: ${why}${service ? '' : ' (during start)'}`);
       const hard = setTimeout(() => {
-        process.stderr.write(`${spec.program}: clean shutdown took longer than 10 s, exiting\n`);
+        process.stderr.write(`${journalPrefix('error')}${spec.program}: clean shutdown took longer than 10 s, exiting\n`);
         process.exit(status || EX_SOFTWARE);
       }, HARD_STOP_MS);
       hard.unref();

@@ -9,7 +9,7 @@ import { expectedRefusals } from '../tls/expected-refusals.ts';
 import { linkTimings } from '../tls/link-timings.ts';
 import { TlsLinkClient } from '../tls/tls-link-client.ts';
 
-/** What the peer-link actors are built from (src/main.ts provides them to the machines). */
+/** What the peer-link actors (tlsClient, tlsResponder) are built from: the daemon builds them once and provides them to the machines. */
 export interface TlsActorDeps {
   readonly config: Config;
   readonly credentials: CredentialHolder;
@@ -21,9 +21,10 @@ export interface TlsActorDeps {
  * The peer machine's `tlsClient` actor: one connection attempt to `input` and, if it comes up, that
  * link's lifetime. Sends LINK_UP, then one of LINK_FAILED / LINK_REJECTED / LINK_DOWN; never retries
  * (the machine re-invokes it). Stopping the actor closes the socket at once.
- * CREDENTIALS_UPDATED / TRUST_UPDATED are accepted and ignored: an established link keeps its
- * session, and every new attempt reads the current credentials and trust store anyway. The
- * LINK_REJECTED warnings of all links share one rate limit (src/log-throttle.ts).
+ * No machine sends it CREDENTIALS_UPDATED / TRUST_UPDATED (they go to the peer machine, which dials
+ * again, with a new actor, if its link is in progress or refused); an established link keeps its
+ * session, and every new attempt reads the current credentials and trust store. The LINK_REJECTED
+ * warnings of all links share one rate limit (src/log-throttle.ts).
  */
 export function createTlsClientActor(deps: TlsActorDeps) {
   const timings = linkTimings(deps.config);

@@ -1,5 +1,6 @@
 import { fromCallback } from 'xstate';
 import type { CredentialsEvent, ResponderEvent } from '../../machines/events.ts';
+import { followListenAddresses } from '../net/listen-address-follower.ts';
 import { BmcResponder } from '../tls/bmc-responder.ts';
 import { linkTimings } from '../tls/link-timings.ts';
 import { failureReason } from '../tls/tls-failure.ts';
@@ -7,8 +8,11 @@ import type { TlsActorDeps } from './tls-client.actor.ts';
 
 /**
  * The root machine's `tlsResponder` actor: the BmcResponder on `config.port` while this BMC is
- * provisioned. Sends INBOUND_UP / INBOUND_DOWN per link and RESPONDER_FAILED if it cannot listen.
- * It renews its TLS context on CREDENTIALS_UPDATED / TRUST_UPDATED from the machine and also on the
+ * provisioned, on the addresses of `interface_id` (or on `listen_addresses` when configured),
+ * following them as they come and go. Sends INBOUND_UP / INBOUND_DOWN per link and
+ * RESPONDER_FAILED if it cannot listen at all (no credentials, port taken on every address); an
+ * address it could not bind while others work is tried again at the next address poll. It renews
+ * its TLS context on CREDENTIALS_UPDATED / TRUST_UPDATED from the machine and also on the
  * credential holder's and trust store's own change notifications (coalesced), so a rotation is
  * picked up even if no event is forwarded. Stopping the actor closes every connection.
  */
@@ -25,15 +29,28 @@ export function createTlsResponderActor(deps: TlsActorDeps) {
       onEvent: (event: ResponderEvent) => sendBack(event),
     });
     let stopped = false;
-    receive((event) => responder.refreshSecureContext(event.type === 'CREDENTIALS_UPDATED' ? 'credentials updated' : 'trust updated'));
-    responder.listen().catch((err: unknown) => {
-      const reason = `cannot listen on port ${deps.config.port}: ${failureReason(err)}`;
+    const fail = (why: string) => {
+      if (stopped) return;
+      stopped = true; // the machine stops this actor on RESPONDER_FAILED and starts a new one later
+      follower.close();
+      const reason = `cannot listen on port ${deps.config.port}: ${why}`;
       deps.log.error(reason, { event: 'RESPONDER_FAILED', reason });
       void responder.close();
-      if (!stopped) sendBack({ type: 'RESPONDER_FAILED', reason } satisfies ResponderEvent);
+      sendBack({ type: 'RESPONDER_FAILED', reason } satisfies ResponderEvent);
+    };
+    receive((event) => responder.refreshSecureContext(event.type === 'CREDENTIALS_UPDATED' ? 'credentials updated' : 'trust updated'));
+    const follower = followListenAddresses({
+      explicit: deps.config.listen_addresses,
+      interfaceId: deps.config.interface_id,
+      what: 'responder',
+      log: deps.log,
+      apply: (hosts) => responder.listen(hosts),
+      onFailure: fail,
     });
+    follower.started.catch((err: unknown) => fail(failureReason(err)));
     return () => {
       stopped = true;
+      follower.close();
       void responder.close();
     };
   });

@@ -40,8 +40,8 @@ const oneLine = (err: unknown) => (err instanceof Error ? err.message : String(e
  */
 export async function requestAttestation(call: AttestationCall): Promise<AttestedPeer> {
   const { bus, busCallTimeoutMs: t } = call;
-  const deadline = Date.now() + call.timeoutMs;
-  const remaining = () => Math.max(1, deadline - Date.now());
+  const deadline = performance.now() + call.timeoutMs;
+  const remaining = () => Math.max(1, deadline - performance.now());
   let path: string;
   try {
     const [p] = await callWithTimeout(

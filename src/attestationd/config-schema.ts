@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { tokenSchema } from '../config/schema.ts';
+import { listenAddress, tokenSchema } from '../config/schema.ts';
+import { DEFAULT_SPDM_MAX_CONNECTIONS } from '../spdm/index.ts';
 import { PROVISIONING_CA_INDEX } from './names.ts';
 
 const seconds = (min: number, max: number) => z.number().min(min).max(max);
@@ -23,7 +24,8 @@ export const identityTokenSchema = tokenSchema.extend({
  */
 export const attestationConfigSchema = z
   .object({
-    spdm_address: z.union([z.ipv4(), z.ipv6()]).default('0.0.0.0'),
+    interface_id: z.string().min(1).max(15).default('eth1'),
+    spdm_address: listenAddress.optional(),
     spdm_port: tcpPort.default(2323),
     cert_root: z.string().min(1).default('/'),
     state_dir: z.string().min(1).default('/var/lib/attestation'),
@@ -43,6 +45,7 @@ export const attestationConfigSchema = z
     request_timeout: seconds(0.05, 600).default(10),
     token_timeout: seconds(0.1, 600).default(30),
     max_devices: z.number().int().min(1).max(4096).default(256),
+    max_connections: z.number().int().min(1).max(1024).default(DEFAULT_SPDM_MAX_CONNECTIONS),
     log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
   })
   .superRefine((c, ctx) => {

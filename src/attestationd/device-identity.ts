@@ -1,9 +1,8 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Logger } from '../log.ts';
-import type { CaKeyToken } from '../pki/token/ca-key-token.ts';
-import { Pkcs11Token } from '../pki/token/pkcs11-token.ts';
-import { SoftwareToken } from '../pki/token/software-token.ts';
+import { pemCertificates } from '../pki/certificate/index.ts';
+import { type CaKeyToken, Pkcs11Token, SoftwareToken } from '../pki/token/index.ts';
 import { CodedError } from '../util/coded-error.ts';
 import type { AttestationConfig } from './config-schema.ts';
 
@@ -39,7 +38,10 @@ export function openIdentityToken(config: AttestationConfig, log: Logger): CaKey
   return new SoftwareToken({ stateDir: config.state_dir, timeoutMs, log });
 }
 
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
+/** What readCertificates() calls this BMC's own chain. */
+const IDENTITY_CHAIN = 'identity chain';
+/** The hint for a fresh install, which has neither identity key nor chain (exit 78 until then). */
+const NO_IDENTITY_YET = 'this BMC has no identity yet; create and certify it as docs/attestation.md, "The identity", says';
 
 /** Reads a PEM file of certificates (in file order); throws with `what` in the message. */
 export async function readCertificates(file: string, what: string): Promise<X509Certificate[]> {
@@ -47,9 +49,17 @@ export async function readCertificates(file: string, what: string): Promise<X509
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file} does not exist${what === IDENTITY_CHAIN ? `: ${NO_IDENTITY_YET}` : ''}`);
+    }
     throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const blocks = text.match(PEM_BLOCK) ?? [];
+  let blocks: Uint8Array[];
+  try {
+    blocks = pemCertificates(text);
+  } catch (err) {
+    throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file}: a PEM block is not valid base64: ${err instanceof Error ? err.message : String(err)}`);
+  }
   if (!blocks.length) throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file}: no PEM certificate in it`);
   return blocks.map((b, i) => {
     try {
@@ -79,7 +89,7 @@ function checkChainOrder(chain: readonly X509Certificate[], file: string): void 
  * (never creates it) and checks that the leaf certifies that very key.
  */
 export async function loadDeviceIdentity(config: AttestationConfig, log: Logger): Promise<DeviceIdentity> {
-  const chain = await readCertificates(config.identity_chain, 'identity chain');
+  const chain = await readCertificates(config.identity_chain, IDENTITY_CHAIN);
   checkChainOrder(chain, config.identity_chain);
   const leaf = chain[chain.length - 1];
   if (!leaf) throw new IdentityError('IDENTITY_CHAIN_INVALID', `identity chain ${config.identity_chain} is empty`);

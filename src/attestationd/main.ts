@@ -1,5 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { EX_CONFIG } from '../config/load-config.ts';
+import { checkTokenInstalled } from '../pki/token/index.ts';
 import { EX_UNAVAILABLE, runServiceMain } from '../service-main.ts';
 import { attest, startSpdmResponder } from '../spdm/index.ts';
 import { startAttestationd } from './attestationd.ts';
@@ -35,6 +36,13 @@ runServiceMain({
       return undefined;
     }
 
+    if (config.identity_token) {
+      try {
+        checkTokenInstalled(config.identity_token);
+      } catch (err) {
+        return fail(`${confPath}: ${err instanceof Error ? err.message : String(err)}`, EX_CONFIG);
+      }
+    }
     let identity: DeviceIdentity;
     try {
       identity = await loadDeviceIdentity(config, log);

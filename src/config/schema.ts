@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { isListenAddress } from '../net/listen-hosts.ts';
 
 /** Seconds as configured; fractions allowed so tests can use sub-second timings. */
 const seconds = (min: number, max: number) => z.number().min(min).max(max);
@@ -18,6 +19,9 @@ const dbusName = z
 const dbusPath = z.string().max(255).regex(/^(\/[A-Za-z0-9_]+)+$/, 'must be a D-Bus object path such as /xyz/openbmc_project/network/lldp');
 /** A D-Bus member (property) name. */
 const dbusMember = z.string().max(255).regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a D-Bus property name');
+
+/** An address to listen on: IPv4, or IPv6 with an optional zone (`fe80::1%eth1`). */
+export const listenAddress = z.string().max(64).refine(isListenAddress, 'must be an IP address (IPv6 may carry a zone, as in fe80::1%eth1)');
 
 /** A DNS-style identity, as it appears in certificate SANs and LLDP SystemName. */
 export const bmcName = z
@@ -51,6 +55,7 @@ export const configSchema = z
     port: tcpPort.default(8090),
     cert_root: z.string().min(1).default('/'),
     interface_id: z.string().min(1).max(15).default('eth1'),
+    listen_addresses: z.array(listenAddress).max(16).default([]),
     retry_count: z.number().int().min(0).max(100).default(3),
     retry_timer: seconds(0.05, 3600).default(30),
     retry_base: seconds(0.01, 3600).default(1),
@@ -70,6 +75,8 @@ export const configSchema = z
     leaf_lifetime: seconds(2, 365 * 86400).default(86400),
     ca_lifetime_days: z.number().int().min(1).max(36500).default(3650),
     attestation_timeout: seconds(0.1, 3600).default(30),
+    max_requested_peers: z.number().int().min(1).max(4096).default(64),
+    failed_peer_lifetime: seconds(0.1, 7 * 86400).default(600),
     token_timeout: seconds(0.1, 600).default(30),
     log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
     lldp_service: dbusName.default('xyz.openbmc_project.LLDP'),

@@ -11,4 +11,5 @@ export const CommonError = {
   Timeout: 'xyz.openbmc_project.Common.Error.Timeout',
   InternalFailure: 'xyz.openbmc_project.Common.Error.InternalFailure',
   ResourceNotFound: 'xyz.openbmc_project.Common.Error.ResourceNotFound',
+  TooManyResources: 'xyz.openbmc_project.Common.Error.TooManyResources',
 } as const;

@@ -4,7 +4,9 @@ import type { DbusProperties } from '../../machines/dbus-properties.ts';
 import { checkDeviceId } from '../../machines/device-id.ts';
 import type { Failure } from '../../machines/failure.ts';
 import type { ProvisioningActor, SelfProvisionResult } from '../../machines/provisioning.machine.ts';
+import { quoteForLog } from '../log-escape.ts';
 import type { Logger } from '../log.ts';
+import { throttleWarnings, type ThrottledWarnings } from '../log-throttle.ts';
 import { withTimeout } from '../util/with-timeout.ts';
 import { CommonError, PROVISIONING_INTERFACE, PROVISIONING_PATH, PROVISIONING_SERVICE } from './names.ts';
 
@@ -15,6 +17,8 @@ export interface ProvisioningServiceDeps {
   readonly bus: dbus.MessageBus;
   readonly actor: ProvisioningActor;
   readonly log: Logger;
+  /** This BMC's name (`name`): never a peer, whatever its case. */
+  readonly ownName: string;
   /** How long ProvisionPeer("self") waits for the issuance before answering Timeout. */
   readonly selfDeadlineMs: number;
   /** Runs before a successful ProvisionPeer("self") is answered (persisting the flag). */
@@ -42,6 +46,8 @@ class ProvisioningInterface extends Interface {
   // Plain fields: dbus-next may call property getters on the prototype, before construction.
   props: DbusProperties | undefined;
   deps: ProvisioningServiceDeps | undefined;
+  /** Refusals a caller can repeat at will: logged with a cap. */
+  refusals: ThrottledWarnings | undefined;
   waiters = new Map<string, (r: SelfProvisionResult) => void>();
 
   get peerConnected(): string {
@@ -52,21 +58,33 @@ class ProvisioningInterface extends Interface {
     return this.props?.provisioned ?? false;
   }
 
+  get clockPlausible(): boolean {
+    return this.props?.clockPlausible ?? true;
+  }
+
   async ProvisionPeer(deviceId: string): Promise<void> {
     const deps = this.deps;
     if (!deps) throw new dbus.DBusError(CommonError.Unavailable, 'service is starting');
-    const check = checkDeviceId(deviceId);
+    const check = checkDeviceId(deviceId, { ownName: deps.ownName });
     const log = deps.log.child({ event: 'ProvisionPeer' });
-    if (check.kind === 'invalid') {
-      log.warn(`ProvisionPeer refused: ${check.reason}`, { code: 'InvalidArgument' });
-      throw new dbus.DBusError(CommonError.InvalidArgument, check.reason);
-    }
+    const refuse = (code: keyof typeof CommonError, text: string): never => {
+      this.refusals?.warn(`ProvisionPeer(${quoteForLog(deviceId)}) refused: ${text}`, { event: 'ProvisionPeer', code });
+      throw new dbus.DBusError(CommonError[code], text);
+    };
+    if (check.kind === 'invalid') return refuse('InvalidArgument', check.reason);
+    if (check.kind === 'own') return refuse('InvalidArgument', `deviceId is this BMC's own name (${deps.ownName}): "self" provisions this BMC`);
     if (check.kind === 'peer') {
       const event = { type: 'PROVISION_PEER', id: check.id } as const;
-      // The machine decides: it takes PROVISION_PEER only once this BMC is provisioned.
-      if (!deps.actor.getSnapshot().can(event)) {
-        log.warn('ProvisionPeer refused: this BMC is not provisioned', { peer: check.id, code: 'NotAllowed' });
-        throw new dbus.DBusError(CommonError.NotAllowed, 'this BMC is not provisioned: call ProvisionPeer("self") first');
+      // The machine decides: it takes PROVISION_PEER once this BMC is provisioned, and for a new
+      // name only within max_requested_peers.
+      const snapshot = deps.actor.getSnapshot();
+      if (!snapshot.can(event)) {
+        const { provisioned, maxRequestedPeers, forgetFailedMs } = snapshot.context;
+        if (!provisioned) return refuse('NotAllowed', 'this BMC is not provisioned: call ProvisionPeer("self") first');
+        return refuse(
+          'TooManyResources',
+          `already ${maxRequestedPeers} peers known through ProvisionPeer alone (max_requested_peers); a failed one is forgotten ${forgetFailedMs / 1000} s after its attestation failed`,
+        );
       }
       log.info('attestation requested', { peer: check.id });
       deps.actor.send(event);
@@ -96,6 +114,7 @@ ProvisioningInterface.configureMembers({
   properties: {
     peerConnected: { signature: 's', access: ACCESS_READ },
     provisioned: { signature: 'b', access: ACCESS_READ },
+    clockPlausible: { signature: 'b', access: ACCESS_READ },
   },
   methods: {
     ProvisionPeer: { inSignature: 's', outSignature: '' },
@@ -107,6 +126,8 @@ export async function exportProvisioningService(deps: ProvisioningServiceDeps): 
   const iface = new ProvisioningInterface(PROVISIONING_INTERFACE);
   iface.deps = deps;
   iface.props = deps.initial;
+  const refusals = throttleWarnings({ log: deps.log });
+  iface.refusals = refusals;
   const unsubscribe = deps.actor.on('selfProvisionResult', (result) => {
     for (const id of result.requestIds) {
       const resolve = iface.waiters.get(id);
@@ -122,6 +143,7 @@ export async function exportProvisioningService(deps: ProvisioningServiceDeps): 
   );
   if (reply !== dbus.RequestNameReply.PRIMARY_OWNER) {
     deps.bus.unexport(PROVISIONING_PATH, iface);
+    refusals.close();
     throw new Error(`cannot own ${PROVISIONING_SERVICE}: another process owns it (reply ${reply})`);
   }
   return {
@@ -131,6 +153,7 @@ export async function exportProvisioningService(deps: ProvisioningServiceDeps): 
       const changed: Partial<Record<keyof DbusProperties, unknown>> = {};
       if (before?.provisioned !== props.provisioned) changed.provisioned = props.provisioned;
       if (before?.peerConnected !== props.peerConnected) changed.peerConnected = props.peerConnected;
+      if (before?.clockPlausible !== props.clockPlausible) changed.clockPlausible = props.clockPlausible;
       if (before && Object.keys(changed).length) {
         Interface.emitPropertiesChanged(iface, changed, []);
         deps.log.info(`D-Bus properties changed: ${JSON.stringify(changed)}`);
@@ -138,6 +161,7 @@ export async function exportProvisioningService(deps: ProvisioningServiceDeps): 
     },
     async close() {
       unsubscribe.unsubscribe();
+      refusals.close();
       try {
         await withTimeout(deps.bus.releaseName(PROVISIONING_SERVICE), deps.busCallTimeoutMs, 'ReleaseName');
       } finally {

@@ -1,4 +1,5 @@
 import { checkDeviceId } from '../../machines/device-id.ts';
+import { quoteForLog } from '../log-escape.ts';
 
 /** A neighbour as LLDP announced it, once its values were checked: a peer to dial. */
 export interface LldpNeighbour {
@@ -12,16 +13,6 @@ export interface LldpNeighbour {
 export type NeighbourCheck =
   | { readonly ok: true; readonly neighbour: LldpNeighbour }
   | { readonly ok: false; readonly reason: string };
-
-/** Longest text quoted back in a log line: hostile values are cut, never logged whole. */
-const QUOTE_MAX = 64;
-
-/** A value as it may appear in a log line: control characters escaped, length capped. */
-export function quoteForLog(value: unknown): string {
-  const text = typeof value === 'string' ? value : String(value);
-  const cut = text.length > QUOTE_MAX ? `${text.slice(0, QUOTE_MAX)}…` : text;
-  return JSON.stringify(cut).replace(/[\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
 
 const DOTTED_QUAD = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
@@ -54,14 +45,10 @@ export function checkNeighbour(raw: { name: unknown; address: unknown }, ctx: Ne
   if (raw.name === undefined) return { ok: false, reason: 'no SystemName' };
   if (typeof raw.name !== 'string') return { ok: false, reason: `SystemName is not a string (${typeof raw.name})` };
   if (raw.name.length === 0) return { ok: false, reason: 'SystemName is empty' };
-  const id = checkDeviceId(raw.name);
-  if (id.kind !== 'peer') {
-    const why = id.kind === 'self' ? 'is the reserved id "self"' : id.reason.replace(/^deviceId/, 'it');
-    return { ok: false, reason: `SystemName ${quoteForLog(raw.name)} ${id.kind === 'self' ? why : `refused: ${why}`}` };
-  }
-  if (raw.name.toLowerCase() === ctx.ownName.toLowerCase()) {
-    return { ok: false, reason: `SystemName ${quoteForLog(raw.name)} is our own name` };
-  }
+  const id = checkDeviceId(raw.name, { ownName: ctx.ownName });
+  if (id.kind === 'self') return { ok: false, reason: `SystemName ${quoteForLog(raw.name)} is the reserved id "self"` };
+  if (id.kind === 'own') return { ok: false, reason: `SystemName ${quoteForLog(raw.name)} is our own name` };
+  if (id.kind === 'invalid') return { ok: false, reason: `SystemName ${quoteForLog(raw.name)} refused: ${id.reason.replace(/^deviceId/, 'it')}` };
   if (raw.address === undefined) return { ok: false, reason: `${raw.name}: no management address` };
   if (typeof raw.address !== 'string') return { ok: false, reason: `${raw.name}: management address is not a string` };
   if (raw.address.length === 0) return { ok: false, reason: `${raw.name}: management address is empty` };

@@ -6,6 +6,7 @@ import { createHash, type KeyObject, X509Certificate } from 'node:crypto';
 import { type AsymAlgorithm, digest, type HashAlgorithm } from './algorithms.ts';
 import { ByteReader, ByteWriter, concatBytes } from './byte-reader.ts';
 import { MAX_CERT_CHAIN_SIZE } from './constants.ts';
+import { CLOCK_SKEW_ALLOWANCE_MS } from '../clock/skew-allowance.ts';
 import { SpdmError } from './spdm-error.ts';
 
 /** Builds the SPDM chain structure from DER certificates, root first. */
@@ -104,7 +105,7 @@ export interface VerifyChainOptions {
 
 /**
  * Checks the root hash, that each certificate is issued and signed by the one before it, that
- * all are within their validity, that only the leaf may be a non-CA, that the first certificate is
+ * all are within their validity (widened by the clock-skew allowance on both sides), that only the leaf may be a non-CA, that the first certificate is
  * a trusted root (or is signed by one), and that the leaf key is on the negotiated curve.
  */
 export function verifyCertChain(o: VerifyChainOptions): VerifiedChain {
@@ -114,10 +115,14 @@ export function verifyCertChain(o: VerifyChainOptions): VerifiedChain {
     throw new SpdmError('BAD_CERTIFICATE', 'certificate chain: RootHash is not the hash of its first certificate');
   }
   const certs = o.chain.certs.map((der, i) => x509(der, `certificate ${i}`));
-  const now = o.now ?? new Date();
+  // Our clock may be off from the one that made the chain by up to the skew allowance, either way.
+  const now = (o.now ?? new Date()).getTime();
   certs.forEach((c, i) => {
-    if (now < new Date(c.validFrom) || now > new Date(c.validTo)) {
-      throw new SpdmError('BAD_CERTIFICATE', `certificate ${i} (${c.subject.replace(/\n/g, ', ')}) is outside its validity period`);
+    if (now < Date.parse(c.validFrom) - CLOCK_SKEW_ALLOWANCE_MS || now > Date.parse(c.validTo) + CLOCK_SKEW_ALLOWANCE_MS) {
+      throw new SpdmError(
+        'BAD_CERTIFICATE',
+        `certificate ${i} (${c.subject.replace(/\n/g, ', ')}) is outside its validity period (${c.validFrom} to ${c.validTo}, ±${CLOCK_SKEW_ALLOWANCE_MS / 3_600_000} h of clock skew)`,
+      );
     }
     if (i < certs.length - 1 && !c.ca) throw new SpdmError('BAD_CERTIFICATE', `certificate ${i} is not a CA but issues the next one`);
     const issuer = certs[i - 1];

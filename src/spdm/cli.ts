@@ -4,7 +4,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { tokenSchema } from '../config/schema.ts';
 import { createLogger } from '../log.ts';
-import { Pkcs11Token } from '../pki/token/pkcs11-token.ts';
+import { pemCertificates } from '../pki/certificate/index.ts';
+import { Pkcs11Token } from '../pki/token/index.ts';
 import type { SignerAlgorithm } from './algorithms.ts';
 import { attest, isSpdmError, type MeasurementBlock, signerAlgorithmOf, softwareSigner, type SpdmSigner, startSpdmResponder, tokenSigner } from './index.ts';
 import type { SpdmTransport } from './transport.ts';
@@ -50,8 +51,8 @@ function timeoutOf(v: string | undefined): number {
 /** All certificates of a PEM file (or one DER certificate), in file order. */
 function readCertificates(path: string): Uint8Array[] {
   const text = readFileSync(path);
-  const pems = text.toString('latin1').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
-  const ders = pems ? pems.map((p) => new X509Certificate(p).raw) : [new X509Certificate(text).raw];
+  const pems = pemCertificates(text.toString('latin1'));
+  const ders = pems.length ? pems.map((p) => new X509Certificate(p).raw) : [new X509Certificate(text).raw];
   return ders.map((d) => new Uint8Array(d));
 }
 

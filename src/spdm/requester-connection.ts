@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import type { RequesterDeadline } from './requester-deadline.ts';
 import { SpdmError } from './spdm-error.ts';
 import {
   EMU_CLIENT_HELLO,
@@ -16,11 +17,13 @@ export interface ConnectOptions {
   readonly host: string;
   readonly port: number;
   readonly transport: SpdmTransport;
-  readonly timeoutMs: number;
+  /** The attestation's deadline: connecting and every response wait end when it passes. */
+  readonly deadline: RequesterDeadline;
 }
 
 /**
- * One requester connection: send a request, wait for exactly one response frame, with a deadline.
+ * One requester connection: send a request, wait for exactly one response frame, all within the
+ * attestation's one deadline.
  * For spdm-emu framing it greets first (TEST "Client Hello!") and says CONTINUE on close, as
  * spdm_requester_emu does, so an spdm_responder_emu keeps serving the next connection.
  */
@@ -33,6 +36,7 @@ export class RequesterConnection {
   private constructor(
     private readonly socket: Socket,
     private readonly transport: SpdmTransport,
+    private readonly deadline: RequesterDeadline,
   ) {
     this.decoder = new FrameDecoder(transport, MAX_FRAME_MESSAGE);
     socket.on('data', (chunk: Buffer) => {
@@ -60,24 +64,15 @@ export class RequesterConnection {
   static async open(o: ConnectOptions): Promise<RequesterConnection> {
     const socket = connect({ host: o.host, port: o.port });
     socket.setNoDelay(true);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new SpdmError('TIMEOUT', `connecting to ${o.host}:${o.port} timed out after ${o.timeoutMs} ms`));
-      }, o.timeoutMs);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      socket.once('error', (err) => {
-        clearTimeout(timer);
-        reject(new SpdmError('CONNECTION', `cannot connect to ${o.host}:${o.port}: ${err.message}`));
-      });
+    const connected = new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('error', (err) => reject(new SpdmError('CONNECTION', `cannot connect to ${o.host}:${o.port}: ${err.message}`)));
     });
-    const conn = new RequesterConnection(socket, o.transport);
+    await o.deadline.race(connected, `connecting to ${o.host}:${o.port}`, () => socket.destroy());
+    const conn = new RequesterConnection(socket, o.transport, o.deadline);
     if (o.transport === 'emu') {
       socket.write(encodeEmuPacket(EmuCommand.TEST, EMU_CLIENT_HELLO));
-      const f = await conn.next(o.timeoutMs, 'spdm-emu greeting');
+      const f = await conn.next('spdm-emu greeting');
       if (f.kind !== 'emu' || f.command !== EmuCommand.TEST) {
         conn.close();
         throw new SpdmError('UNEXPECTED_RESPONSE', 'spdm-emu responder did not answer the TEST greeting');
@@ -92,32 +87,30 @@ export class RequesterConnection {
     w?.();
   }
 
-  private async next(timeoutMs: number, what: string): Promise<Frame> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = Date.now() + timeoutMs;
-    try {
-      for (;;) {
-        const f = this.frames.shift();
-        if (f) return f;
-        if (this.failure) throw this.failure;
-        await new Promise<void>((resolve, reject) => {
+  /** The next frame the responder sends, waiting until the attestation's deadline. */
+  private async next(what: string): Promise<Frame> {
+    for (;;) {
+      const f = this.frames.shift();
+      if (f) return f;
+      if (this.failure) throw this.failure;
+      await this.deadline.race(
+        new Promise<void>((resolve) => {
           this.waiter = resolve;
-          const left = Math.max(0, deadline - Date.now());
-          timer = setTimeout(() => reject(new SpdmError('TIMEOUT', `${what}: no response within ${timeoutMs} ms`)), left);
-        });
-        clearTimeout(timer);
-      }
-    } finally {
-      clearTimeout(timer);
+        }),
+        `${what}: no response`,
+        () => {
+          this.waiter = undefined;
+        },
+      );
     }
   }
 
   /** Sends one SPDM request and returns the one SPDM response to it. */
-  async exchange(request: Uint8Array, timeoutMs: number, what: string): Promise<Uint8Array> {
+  async exchange(request: Uint8Array, what: string): Promise<Uint8Array> {
     if (this.frames.length > 0) throw new SpdmError('UNEXPECTED_RESPONSE', `${what}: responder sent a message nobody asked for`);
     if (this.failure) throw this.failure;
     this.socket.write(encodeFrame(this.transport, request));
-    const f = await this.next(timeoutMs, what);
+    const f = await this.next(what);
     if (f.kind === 'spdm') return f.message;
     if (f.kind === 'binding') throw new SpdmError('PEER_ERROR', `${what}: responder sent DSP0287 error message 0x${f.messageType.toString(16)}`);
     throw new SpdmError('UNEXPECTED_RESPONSE', `${what}: spdm-emu command 0x${f.command.toString(16)} instead of a response`);

@@ -68,7 +68,6 @@ const CERT_CHUNK = 0xffff;
 export interface RequesterSessionOptions {
   readonly conn: RequesterConnection;
   readonly roots: readonly Uint8Array[];
-  readonly exchangeTimeoutMs: number;
   /** Signature algorithms offered (default both). */
   readonly algorithms?: readonly SignerAlgorithm[];
 }
@@ -122,7 +121,7 @@ export class RequesterSession {
 
   /** Sends `request`, returns the response after checking its code and version; ERROR becomes PEER_ERROR. */
   private async ask(request: Uint8Array, expect: number, version: number, what: string): Promise<Uint8Array> {
-    const rsp = await this.o.conn.exchange(request, this.o.exchangeTimeoutMs, what);
+    const rsp = await this.o.conn.exchange(request, what);
     const h = parseHeader(rsp);
     if (h.code === Rsp.ERROR) {
       const e = parseError(rsp);

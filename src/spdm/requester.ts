@@ -2,6 +2,7 @@ import { createActor, fromPromise, toPromise } from 'xstate';
 import { type SpdmExchangeInput, spdmRequesterMachine, type SpdmStepOutput } from '../../machines/spdm-requester.machine.ts';
 import type { SignerAlgorithm } from './algorithms.ts';
 import { RequesterConnection } from './requester-connection.ts';
+import { RequesterDeadline } from './requester-deadline.ts';
 import { RequesterSession, type SpdmAttestReport } from './requester-session.ts';
 import { SpdmError } from './spdm-error.ts';
 import type { SpdmTransport } from './transport.ts';
@@ -13,7 +14,7 @@ export interface SpdmAttestOptions {
   readonly transport: SpdmTransport;
   /** Trusted root certificates, DER. */
   readonly roots: readonly Uint8Array[];
-  /** Deadline of the whole attestation (each exchange gets the same bound). */
+  /** Deadline of the whole attestation: connecting, every exchange and the chart share it. */
   readonly timeoutMs: number;
   /** Signature algorithms to offer (default both). */
   readonly algorithms?: readonly SignerAlgorithm[];
@@ -31,26 +32,25 @@ const requesterLogic = spdmRequesterMachine.provide({
  */
 export async function attest(o: SpdmAttestOptions): Promise<SpdmAttestReport> {
   if (o.roots.length === 0) throw new SpdmError('UNTRUSTED_CHAIN', 'no trusted root given');
-  const started = Date.now();
-  const conn = await RequesterConnection.open({ host: o.host, port: o.port, transport: o.transport, timeoutMs: o.timeoutMs });
-  let overall: NodeJS.Timeout | undefined;
+  const deadline = new RequesterDeadline(o.timeoutMs, `attestation of ${o.host}:${o.port}`);
   try {
-    const session = new RequesterSession({ conn, roots: o.roots, exchangeTimeoutMs: o.timeoutMs, algorithms: o.algorithms });
-    const actor = createActor(requesterLogic, { input: { exchangeTimeoutMs: o.timeoutMs, exchanger: session } });
-    const done = toPromise(actor);
-    const deadline = new Promise<never>((_, reject) => {
-      overall = setTimeout(() => {
-        reject(new SpdmError('TIMEOUT', `attestation of ${o.host}:${o.port} did not finish within ${o.timeoutMs} ms`));
-        actor.stop();
-      }, Math.max(0, o.timeoutMs - (Date.now() - started)));
-    });
-    actor.start();
-    const out = await Promise.race([done, deadline]);
-    if (!out) throw new SpdmError('INTERNAL', 'the requester chart stopped without a result');
-    if (!out.verified) throw new SpdmError(out.failure.code as SpdmError['code'], out.failure.message);
-    return session.report();
+    const conn = await RequesterConnection.open({ host: o.host, port: o.port, transport: o.transport, deadline });
+    try {
+      const session = new RequesterSession({ conn, roots: o.roots, algorithms: o.algorithms });
+      // The chart's own per-step delay (exchangeTimeout) is never shorter than what is left of the
+      // deadline, so the deadline is what ends a silent responder; the chart keeps its guard for
+      // exchangers that do not share it.
+      const actor = createActor(requesterLogic, { input: { exchangeTimeoutMs: o.timeoutMs, exchanger: session } });
+      const done = toPromise(actor);
+      actor.start();
+      const out = await deadline.race(done, undefined, () => actor.stop());
+      if (!out) throw new SpdmError('INTERNAL', 'the requester chart stopped without a result');
+      if (!out.verified) throw new SpdmError(out.failure.code as SpdmError['code'], out.failure.message);
+      return session.report();
+    } finally {
+      conn.close();
+    }
   } finally {
-    clearTimeout(overall);
-    conn.close();
+    deadline.clear();
   }
 }

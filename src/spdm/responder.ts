@@ -5,6 +5,8 @@ import { type HashName, splitSignerAlgorithm } from './algorithms.ts';
 import type { MeasurementBlock } from './measurement-block.ts';
 import { RESPONDER_MAX_MESSAGE, ResponderSession } from './responder-session.ts';
 import { messageToSign, type SpdmSigner } from './signing.ts';
+import { throttleWarnings } from '../log-throttle.ts';
+import { ListenerSet, type ReconcileResult } from '../net/listener-set.ts';
 import { withTimeout } from '../util/with-timeout.ts';
 import { isSpdmError, SpdmError } from './spdm-error.ts';
 import {
@@ -31,9 +33,12 @@ export interface SpdmSessionEvent {
 
 /** What a responder serves and where. */
 export interface SpdmResponderOptions {
-  readonly host: string;
-  /** 0 picks a free port. */
+  /** The address to listen on from the start; absent: nowhere until listen() names addresses. */
+  readonly host?: string;
+  /** 0 picks a free port (the first address bound picks it, the others use the same). */
   readonly port: number;
+  /** Connections served at once over all addresses; more are closed at once (default DEFAULT_SPDM_MAX_CONNECTIONS). */
+  readonly maxConnections?: number;
   readonly transport: SpdmTransport;
   readonly signer: SpdmSigner;
   /** DER, root first … device leaf last (slot 0); fixed for the responder's life. */
@@ -50,9 +55,17 @@ export interface SpdmResponderOptions {
 
 /** A running responder. */
 export interface SpdmResponder {
+  /** The port (once an address was bound; `port` of the options until then). */
   readonly port: number;
+  /** Listens on exactly `hosts` from now on (new ones bound, vanished ones closed). */
+  listen(hosts: readonly string[]): Promise<ReconcileResult>;
+  /** Open connections (tests, metrics). */
+  readonly connections: number;
   close(): Promise<void>;
 }
+
+/** Connections a responder serves at once unless told otherwise: a BMC is attested by a few peers at a time. */
+export const DEFAULT_SPDM_MAX_CONNECTIONS = 16;
 
 /**
  * A signer whose key is not the one the slot-0 leaf certifies would serve signatures no requester
@@ -79,28 +92,54 @@ export async function startSpdmResponder(o: SpdmResponderOptions): Promise<SpdmR
   // Validate the identity once, before listening (bad chain/algorithm fails here, not per connection).
   new ResponderSession(o);
   await checkSignerMatchesLeaf(o);
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    serveConnection(socket, o);
+  const maxConnections = o.maxConnections ?? DEFAULT_SPDM_MAX_CONNECTIONS;
+  // Anyone on the segment can open connections: what a flood makes us log is rate limited.
+  const noisy = throttleWarnings({ log: o.log });
+  const listeners = new ListenerSet({
+    port: o.port,
+    maxConnections,
+    what: 'SPDM responder',
+    upEvent: 'SPDM_LISTENING',
+    log: o.log,
+    createServer: () => {
+      const server = createServer((socket) => {
+        sockets.add(socket);
+        socket.once('close', () => sockets.delete(socket));
+        serveConnection(socket, o);
+      });
+      server.on('drop', (info?: { remoteAddress?: string; remotePort?: number }) =>
+        noisy.warn(`SPDM connection dropped: max_connections (${maxConnections}) reached`, {
+          peer: `${info?.remoteAddress ?? '?'}:${info?.remotePort ?? 0}`,
+          event: 'SPDM_CONNECTION_DROPPED',
+          reason: 'max_connections',
+        }),
+      );
+      server.on('error', (err) => o.log.error(`SPDM responder error: ${err.message}`, { event: 'SPDM_RESPONDER_ERROR' }));
+      return server;
+    },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(o.port, o.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : o.port;
-  o.log.info('SPDM responder listening', { port, transport: o.transport, algorithm: o.signer.algorithm });
+  if (o.host !== undefined) {
+    const { failed } = await listeners.reconcile([o.host]);
+    if (failed[0]) {
+      noisy.close();
+      throw new SpdmError('CONNECTION', failed[0].reason);
+    }
+  }
+  o.log.info('SPDM responder ready', { port: listeners.port, transport: o.transport, algorithm: o.signer.algorithm, maxConnections });
   return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
+    get port() {
+      return listeners.port;
+    },
+    get connections() {
+      return sockets.size;
+    },
+    listen: (hosts) => listeners.reconcile(hosts),
+    async close() {
+      const closed = listeners.close();
+      for (const s of sockets) s.destroy();
+      await closed;
+      noisy.close();
+    },
   };
 }
 

@@ -1,4 +1,4 @@
-import type { CaKeyToken } from '../pki/token/ca-key-token.ts';
+import type { CaKeyToken } from '../pki/token/index.ts';
 import type { SpdmSigner } from './signing.ts';
 
 /**

@@ -1,8 +1,9 @@
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { ResponderEvent } from '../../machines/events.ts';
 import type { Logger } from '../log.ts';
 import { throttleWarnings, type ThrottledWarnings } from '../log-throttle.ts';
+import { ListenerSet, type ReconcileResult } from '../net/listener-set.ts';
 import type { CredentialHolder } from '../pki/certificate/index.ts';
 import { withTimeout } from '../util/with-timeout.ts';
 import { InboundLink, remoteOf } from './inbound-link.ts';
@@ -11,15 +12,16 @@ import { linkContextOptions, type TrustedCaSource } from './tls-profile.ts';
 import { failureReason, isUnknownIssuer } from './tls-failure.ts';
 import { expectedRefusals, type ExpectedRefusals } from './expected-refusals.ts';
 
-/** How long listen() and close() may take before they are reported as failed. */
+/** How long close() may take before it is reported as failed. */
 const SERVER_OP_TIMEOUT_MS = 5000;
 
 /** Everything the responder needs; `port` 0 picks a free port (tests). */
 export interface BmcResponderOptions {
   readonly port: number;
-  /** Listen address; default: all interfaces. */
+  /** The address listen() binds when it is given none; default `::` (every address). */
   readonly host?: string;
   readonly timings: LinkTimings;
+  /** The cap on open connections over every address it listens on. */
   readonly maxConnections: number;
   readonly credentials: CredentialHolder;
   readonly trust: TrustedCaSource;
@@ -28,16 +30,23 @@ export interface BmcResponderOptions {
   readonly onEvent: (event: ResponderEvent) => void;
 }
 
+/** Where the responder listens after a listen() call, and the addresses it could not bind this time (logged once per address and reason). */
+export interface ResponderListening extends ReconcileResult {
+  readonly port: number;
+}
+
 /**
  * BmcResponder: the mutual-TLS server of the peer link. A client must present a certificate that
  * chains to a trusted peer CA and carries EKU clientAuth; then it speaks the line protocol. Every
  * connection is bounded (handshake timeout, first-line timeout, idle timeout, line limit, a cap on
  * connections) and a failure on one never touches another. New credentials or trust take effect
- * for new handshakes through setSecureContext, leaving established links as they are.
+ * for new handshakes through setSecureContext, leaving established links as they are. It listens
+ * on a set of addresses that listen() may change at any time (one server per address, one port).
  */
 export class BmcResponder {
   #opts: BmcResponderOptions;
-  #server: Server | undefined;
+  #listeners: ListenerSet<Server>;
+  #started = false;
   #raw = new Set<Socket>();
   /** `address:port` of each TCP connection, noted on accept (a refused TLS socket forgets it). */
   #remote = new WeakMap<Socket, string>();
@@ -55,10 +64,43 @@ export class BmcResponder {
     this.#opts = opts;
     this.#noisy = throttleWarnings({ log: opts.log });
     this.#expected = expectedRefusals(opts.log);
+    this.#listeners = new ListenerSet({
+      port: opts.port,
+      maxConnections: opts.maxConnections,
+      what: 'responder',
+      upEvent: 'RESPONDER_UP',
+      log: opts.log,
+      createServer: () => this.#createServer(),
+    });
   }
 
-  /** Starts listening; rejects with a reason (no credentials, port in use, …). */
-  async listen(): Promise<AddressInfo> {
+  /**
+   * Listens on exactly `hosts` (default: the `host` option) from now on: binds new addresses and
+   * closes vanished ones. Rejects with a reason (no credentials yet, port in use, …) when none of
+   * `hosts` could be bound; an empty `hosts` listens nowhere (yet) and is no error.
+   */
+  async listen(hosts: readonly string[] = [this.#opts.host ?? '::']): Promise<ResponderListening> {
+    if (this.#stopped) throw new Error('the responder is stopped');
+    this.#start();
+    const { failed, listening } = await this.#listeners.reconcile(hosts);
+    const first = failed[0];
+    if (first && listening.length === 0) throw new Error(first.reason);
+    return { port: this.#listeners.port, listening, failed };
+  }
+
+  /** Checks the TLS context can be built (credentials exist) and follows credential and trust changes, once. */
+  #start(): void {
+    if (this.#started) return;
+    this.#contextOptions();
+    this.#started = true;
+    const refresh = (why: string) => () => this.refreshSecureContext(why);
+    this.#unsubscribe.push(
+      this.#opts.credentials.onChange(refresh('credentials changed')),
+      this.#opts.trust.onChange(refresh('trust store changed')),
+    );
+  }
+
+  #createServer(): Server {
     const { log, timings } = this.#opts;
     const server = createServer({
       ...this.#contextOptions(),
@@ -66,8 +108,6 @@ export class BmcResponder {
       rejectUnauthorized: true,
       handshakeTimeout: timings.handshakeTimeoutMs,
     });
-    this.#server = server;
-    server.maxConnections = this.#opts.maxConnections;
     server.on('connection', (raw: Socket) => this.#onConnection(raw));
     server.on('secureConnection', (socket: TLSSocket) => this.#onSecureConnection(socket));
     server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
@@ -85,26 +125,8 @@ export class BmcResponder {
         reason: 'max_connections',
       });
     });
-    await withTimeout(
-      new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ port: this.#opts.port, host: this.#opts.host }, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      }),
-      SERVER_OP_TIMEOUT_MS,
-      `listening on port ${this.#opts.port}`,
-    );
     server.on('error', (err) => log.error(`responder error: ${failureReason(err)}`, { event: 'RESPONDER_ERROR', reason: failureReason(err) }));
-    const refresh = (why: string) => () => this.refreshSecureContext(why);
-    this.#unsubscribe.push(
-      this.#opts.credentials.onChange(refresh('credentials changed')),
-      this.#opts.trust.onChange(refresh('trust store changed')),
-    );
-    const address = server.address() as AddressInfo;
-    log.info(`responder listening on port ${address.port}`, { event: 'RESPONDER_UP' });
-    return address;
+    return server;
   }
 
   /**
@@ -117,9 +139,10 @@ export class BmcResponder {
     setImmediate(() => {
       const reasons = [...new Set(this.#refreshPending)].join(', ');
       this.#refreshPending = [];
-      if (this.#stopped || !this.#server) return;
+      if (this.#stopped || !this.#started) return;
       try {
-        this.#server.setSecureContext(this.#contextOptions());
+        const context = this.#contextOptions();
+        for (const server of this.#listeners.servers) server.setSecureContext(context);
         this.#opts.log.info(`responder TLS context renewed (${reasons})`, { event: 'CONTEXT_UPDATED', reason: reasons });
       } catch (err) {
         this.#opts.log.error(`responder kept its previous TLS context: ${failureReason(err)}`, {
@@ -146,9 +169,7 @@ export class BmcResponder {
     this.#stopped = true;
     for (const u of this.#unsubscribe) u();
     this.#unsubscribe = [];
-    const server = this.#server;
-    if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    const closed = this.#listeners.close();
     for (const link of this.#links) link.close('responder stopped');
     for (const raw of this.#raw) raw.destroy();
     await withTimeout(closed, SERVER_OP_TIMEOUT_MS, 'closing the responder').catch((err: unknown) =>

@@ -1,12 +1,13 @@
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { CodedError } from '../util/coded-error.ts';
+import { peerValidityRefusal } from './peer-validity.ts';
 import { printableLine } from './line-protocol.ts';
 
 /** Extended key usage OIDs the link requires of the peer's leaf. */
 export const EKU = { serverAuth: '1.3.6.1.5.5.7.3.1', clientAuth: '1.3.6.1.5.5.7.3.2' } as const;
 
 /** Why a peer certificate was not accepted; `code` is stable for logs and error classification. */
-export class PeerIdentityError extends CodedError<'ERR_PEER_EKU' | 'ERR_PEER_NO_NAME' | 'ERR_TLS_CERT_ALTNAME_INVALID' | 'ERR_PEER_NAME_NOT_BOUND'> {
+export class PeerIdentityError extends CodedError<'ERR_PEER_EKU' | 'ERR_PEER_NO_NAME' | 'ERR_TLS_CERT_ALTNAME_INVALID' | 'ERR_PEER_NAME_NOT_BOUND' | 'ERR_PEER_VALIDITY'> {
   override readonly name = 'PeerIdentityError';
 }
 
@@ -79,6 +80,12 @@ function bindingError(binding: NameBindingCheck | undefined, cert: PeerCertifica
   return refusal ? new PeerIdentityError('ERR_PEER_NAME_NOT_BOUND', refusal) : undefined;
 }
 
+/** Refuses a leaf whose validity is absurd (src/tls/peer-validity.ts), whatever OpenSSL made of it with our clock. */
+function validityError(cert: PeerCertificate, what: string): PeerIdentityError | undefined {
+  const refusal = peerValidityRefusal(cert, Date.now());
+  return refusal ? new PeerIdentityError('ERR_PEER_VALIDITY', `${what} ${refusal}`) : undefined;
+}
+
 /** Names a certificate carries, as a refusal reason quotes them: a forged certificate may carry thousands, or junk. */
 const SHOWN_NAMES = 3;
 /** A host name has at most 253 characters; longer text in a certificate is cut to this. */
@@ -92,8 +99,9 @@ function shownNames(names: readonly string[]): string {
 
 /**
  * The client's `checkServerIdentity`: the server's leaf must name `expected` in its DNS SAN (Node's
- * RFC 6125 rules), carry EKU serverAuth, and come from a CA that may vouch for `expected` (the
- * trust store's name binding, when given). Returns the error, or undefined when it is the right peer.
+ * RFC 6125 rules), carry EKU serverAuth, have a sane validity, and come from a CA that may vouch for
+ * `expected` (the trust store's name binding, when given). Returns the error, or undefined when it
+ * is the right peer.
  */
 export function checkServerPeer(expected: string, cert: PeerCertificate, binding?: NameBindingCheck): PeerIdentityError | undefined {
   const mismatch = checkServerIdentity(expected, cert);
@@ -107,12 +115,12 @@ export function checkServerPeer(expected: string, cert: PeerCertificate, binding
   if (!hasEku(cert, EKU.serverAuth)) {
     return new PeerIdentityError('ERR_PEER_EKU', 'server certificate lacks extended key usage serverAuth');
   }
-  return bindingError(binding, cert, expected);
+  return validityError(cert, 'server') ?? bindingError(binding, cert, expected);
 }
 
 /**
- * The responder's check of an authenticated client leaf: EKU clientAuth, a usable name, and a CA
- * that may vouch for that name (the trust store's name binding, when given).
+ * The responder's check of an authenticated client leaf: EKU clientAuth, a usable name, a sane
+ * validity, and a CA that may vouch for that name (the trust store's name binding, when given).
  */
 export function checkClientPeer(cert: PeerCertificate, binding?: NameBindingCheck): { name: string } | PeerIdentityError {
   if (!hasEku(cert, EKU.clientAuth)) {
@@ -120,5 +128,5 @@ export function checkClientPeer(cert: PeerCertificate, binding?: NameBindingChec
   }
   const name = peerNameOf(cert);
   if (!name) return new PeerIdentityError('ERR_PEER_NO_NAME', 'client certificate has neither a DNS SAN nor a CN');
-  return bindingError(binding, cert, name) ?? { name };
+  return validityError(cert, 'client') ?? bindingError(binding, cert, name) ?? { name };
 }

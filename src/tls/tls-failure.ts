@@ -32,6 +32,7 @@ const LOCAL_VERIFICATION_CODES = new Set([
   'ERR_PEER_EKU',
   'ERR_PEER_NO_NAME',
   'ERR_PEER_NAME_NOT_BOUND',
+  'ERR_PEER_VALIDITY',
 ]);
 
 function codeOf(err: unknown): string | undefined {

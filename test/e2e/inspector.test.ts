@@ -2,18 +2,19 @@
 // with inspect_port set: nothing leaves 127.0.0.1, the page shows the daemon's state, and a
 // `busctl … ProvisionPeer s self` shows up on the page (highlight and event log) within a second.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
+import { before, describe, it } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, freePort, IFACE, OBJECT, REPO, SERVICE } from '../harness/daemon.ts';
+import { killWithArgument } from '../harness/process-by-argument.ts';
+import { mustRun } from '../harness/run-tool.ts';
+import { closerOf } from '../harness/server-connections.ts';
+import { runTeardown } from '../harness/teardown-steps.ts';
 
-const run = promisify(execFile);
 const CHROMIUM = '/usr/bin/chromium';
 /** Without the network flags Chromium keeps dialling out (updates, sync, field trials). */
 const CHROMIUM_FLAGS = [
@@ -27,6 +28,8 @@ const CHROMIUM_FLAGS = [
   '--disable-sync',
 ];
 const ARTIFACTS = join(REPO, 'test-artifacts');
+/** How long Chromium may take to close (a net for a browser that hangs or is gone, not a measurement). */
+const BROWSER_CLOSE_DEADLINE_MS = 20_000;
 
 /**
  * A proxy on 127.0.0.1 that refuses (and records) whatever Chromium tries to send off this
@@ -34,7 +37,7 @@ const ARTIFACTS = join(REPO, 'test-artifacts');
  * above, so without it the test itself would send traffic off the machine. Loopback bypasses
  * proxies in Chromium, so the inspector's page and WebSocket never pass through it.
  */
-async function startOutboundRecorder(): Promise<{ server: Server; port: number; seen: string[] }> {
+async function startOutboundRecorder(): Promise<{ port: number; seen: string[]; close: () => Promise<void> }> {
   const seen: string[] = [];
   const server = createServer((req, res) => {
     seen.push(`${req.method ?? '?'} ${req.url ?? ''}`);
@@ -44,8 +47,10 @@ async function startOutboundRecorder(): Promise<{ server: Server; port: number; 
     seen.push(`CONNECT ${req.url ?? ''}`);
     socket.end('HTTP/1.1 403 Forbidden\r\n\r\n');
   });
+  // Chromium keeps its proxy connections alive (and a refused CONNECT half-open): close them all.
+  const close = closerOf(server, 'the outbound recorder');
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { server, port: (server.address() as AddressInfo).port, seen };
+  return { port: (server.address() as AddressInfo).port, seen, close };
 }
 
 /** True for a URL that stays on this machine's loopback (or never leaves the browser). */
@@ -72,8 +77,26 @@ describe('the inspector page in Chromium, against a daemon on a private bus', ()
   const requests: string[] = [];
   let outbound: Awaited<ReturnType<typeof startOutboundRecorder>> | undefined;
   let flags: string[] = [];
+  /** The profile directories of the Chromiums this suite starts: each one's `--user-data-dir` finds it by PID. */
+  const profiles: string[] = [];
+
+  /**
+   * Closes the browser, then the recorder. A fixture cleanup, so that it runs before the fixture
+   * stops the daemon and removes the temp dirs (Chromium writes into its profile until it is gone).
+   * Each step runs whatever the one before did: a browser that is gone or hangs must neither keep
+   * the recorder listening (its socket would keep this process alive) nor hold the teardown.
+   */
+  const closeBrowser = () =>
+    runTeardown([
+      ['closing Chromium', () => context?.close()],
+      // Whatever of Chromium is still there (the page's browser after a failed close, or a
+      // --dump-dom run that outlived its timeout) is killed by PID.
+      ['killing what is left of Chromium', () => profiles.map((profile) => killWithArgument(`--user-data-dir=${profile}`))],
+      ['closing the outbound recorder', () => outbound?.close()],
+    ], BROWSER_CLOSE_DEADLINE_MS);
 
   before(async () => {
+    fixture.cleanup(closeBrowser);
     outbound = await startOutboundRecorder();
     flags = [...CHROMIUM_FLAGS, `--proxy-server=http://127.0.0.1:${outbound.port}`];
     const port = await freePort();
@@ -84,22 +107,27 @@ describe('the inspector page in Chromium, against a daemon on a private bus', ()
     url = `http://127.0.0.1:${port}/`;
     assert.ok(await daemon.waitForOutput(new RegExp(`inspector at http://127\\.0\\.0\\.1:${port}/`)), daemon.output());
     // A fresh profile directory: Playwright passes it to Chromium as --user-data-dir.
-    context = await chromium.launchPersistentContext(fixture.tempDir('inspector-chromium-'), {
+    const profile = fixture.tempDir('inspector-chromium-');
+    profiles.push(profile);
+    context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       args: flags,
       headless: true,
       viewport: { width: 1600, height: 1300 },
       timeout: 30_000,
+      // Playwright's own SIGTERM/SIGINT/SIGHUP handlers only close the browser and keep this process
+      // alive, and stay installed as long as any Chromium helper holds the browser's output open:
+      // node's runner ends a file that ran out of time with SIGTERM and then waits for it, so with
+      // them a stuck file held the whole run. Without them the signal ends the process, and
+      // Playwright still kills the browser's process group on exit.
+      handleSIGTERM: false,
+      handleSIGINT: false,
+      handleSIGHUP: false,
     });
     context.on('request', (r) => requests.push(r.url()));
     page = context.pages()[0] ?? (await context.newPage());
     page.on('websocket', (ws) => requests.push(ws.url()));
-  });
-
-  after(async () => {
-    await context?.close();
-    await new Promise((resolve) => outbound?.server.close(resolve));
-  });
+  }, { timeout: 300_000 });
 
   /** Every request the page made (documents, scripts, styles, WebSocket) went to 127.0.0.1. */
   const assertNothingLeft = () => {
@@ -171,10 +199,8 @@ describe('the inspector page in Chromium, against a daemon on a private bus', ()
 
   it('chromium --headless --dump-dom shows the new active state', async (t) => {
     const profile = fixture.tempDir('inspector-dump-dom-');
-    const { stdout } = await run(CHROMIUM, [...flags, `--user-data-dir=${profile}`, '--dump-dom', url], {
-      timeout: 30_000,
-      maxBuffer: 16 * 1024 * 1024,
-    });
+    profiles.push(profile);
+    const stdout = await mustRun(CHROMIUM, [...flags, `--user-data-dir=${profile}`, '--dump-dom', url], { timeoutMs: 30_000 });
     const tagOf = (stateId: string) => {
       const tags = stdout.match(new RegExp(`<g [^>]*data-state-id="${stateId.replace(/\./g, '\\.')}"[^>]*>`, 'g')) ?? [];
       assert.ok(tags.length > 0, `${stateId} is on the page`);

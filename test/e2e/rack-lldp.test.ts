@@ -51,8 +51,8 @@ describe('LLDP discovery between network namespaces (real lldpd, the lldp bridge
     for (const b of buses.splice(0)) await b.stop();
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   };
-  afterEach(cleanup);
-  after(cleanup);
+  afterEach(cleanup, { timeout: 120_000 });
+  after(cleanup, { timeout: 120_000 });
 
   const nodeBus = async () => {
     const bus = await startPrivateBus({ policies: [LLDP_BRIDGE_POLICY] });

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { busctl, SERVICE, startDaemon, type DaemonHandle, type DaemonOptions } from './daemon.ts';
 import { startPrivateBus, stopProcess, type PrivateBus } from './private-bus.ts';
+import { runTeardown, type TeardownStep } from './teardown-steps.ts';
 
 /** A test file's private bus and everything started on it; all of it is stopped by PID in `after`. */
 export interface BusFixture {
@@ -22,9 +23,20 @@ export interface BusFixture {
   stopDaemons(): Promise<void>;
   /** Stops this child by its PID in `after`, whatever the tests did. */
   track(child: ChildProcess): ChildProcess;
+  /**
+   * Runs `fn` in `after` once every daemon, process and bus is stopped (e.g. to stop the token
+   * the daemons used). Use it instead of an `after` of the test's own: node:test skips the `after`
+   * hooks that follow one that failed, so one registered after the fixture's would not run when a
+   * teardown step failed, and what it stops would keep the file's process alive.
+   */
+  finally(fn: () => void | Promise<void>): void;
   /** A fresh temp directory, removed in `after`. */
   tempDir(prefix: string): string;
-  /** Runs `fn` in `after`, before the processes are stopped (e.g. to disconnect a client). */
+  /**
+   * Runs `fn` in `after`, before the processes are stopped and the temp dirs removed (e.g. to
+   * disconnect a client, or to close a browser writing into one of them); a failing or hanging
+   * `fn` (60 s) does not keep the rest of the teardown from running.
+   */
   cleanup(fn: () => void | Promise<void>): void;
 }
 
@@ -39,6 +51,7 @@ export function useBusFixture(): BusFixture {
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
   const cleanups: Array<() => void | Promise<void>> = [];
+  const finals: Array<() => void | Promise<void>> = [];
 
   const newBus = async () => {
     const bus = await startPrivateBus();
@@ -47,16 +60,21 @@ export function useBusFixture(): BusFixture {
   };
   before(async () => {
     await newBus();
-  });
+  }, { timeout: 300_000 });
   after(async () => {
-    for (const fn of cleanups) await fn();
-    for (const d of daemons) await d.stop();
-    for (const c of children) await stopProcess(c);
-    for (const b of buses) await b.stop();
-    for (const dir of [...daemons.map((d) => d.dir), ...buses.map((b) => b.dir), ...dirs]) {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    // Every step runs, each with a deadline, whatever an earlier one did: a cleanup that fails or
+    // hangs (a browser already gone) must not leave the daemons and buses running, nor the hook waiting.
+    await runTeardown([
+      ...cleanups.map((fn, i): TeardownStep => [`cleanup ${i + 1} of ${cleanups.length}`, fn]),
+      ...daemons.map((d): TeardownStep => [`stopping daemon pid ${d.pid}`, () => d.stop()]),
+      ...children.map((c): TeardownStep => [`stopping ${c.spawnfile} pid ${c.pid}`, () => stopProcess(c)]),
+      ...buses.map((b): TeardownStep => [`stopping dbus-daemon pid ${b.pid}`, () => b.stop()]),
+      ...finals.map((fn, i): TeardownStep => [`final step ${i + 1} of ${finals.length}`, fn]),
+      ...[...daemons.map((d) => d.dir), ...buses.map((b) => b.dir), ...dirs].map(
+        (dir): TeardownStep => [`removing ${dir}`, () => rmSync(dir, { recursive: true, force: true })],
+      ),
+    ]);
+  }, { timeout: 300_000 });
 
   const bus = () => {
     const [first] = buses;
@@ -89,6 +107,9 @@ export function useBusFixture(): BusFixture {
     },
     cleanup(fn) {
       cleanups.push(fn);
+    },
+    finally(fn) {
+      finals.push(fn);
     },
   };
 }

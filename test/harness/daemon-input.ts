@@ -10,6 +10,10 @@ export function daemonInput(overrides: Partial<ProvisioningInput> = {}): Provisi
     issueRetryMs: 30_000,
     listenRetryMs: 10_000,
     attestedNames: [],
+    maxRequestedPeers: 64,
+    forgetFailedMs: 600_000,
+    maxDepartedPeers: 256,
+    clockPlausible: true,
     ...overrides,
   };
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { stopProcess, type PrivateBus } from './private-bus.ts';
 import { runTool, type ToolResult } from './run-tool.ts';
+import { withTimeout } from '../../src/util/with-timeout.ts';
 import { STARTUP_DEADLINE_MS } from './startup-deadline.ts';
 import { claimPorts } from './test-ports.ts';
 
@@ -23,7 +24,10 @@ export function freePort(): Promise<number> {
   return claimPorts(1);
 }
 
-/** Whether something accepts TCP connections on host:port (default 127.0.0.1). */
+/** How long acceptsConnections() waits for an answer to its SYN: loopback answers at once, either way. */
+const CONNECT_DEADLINE_MS = 10_000;
+
+/** Whether something accepts TCP connections on host:port (default 127.0.0.1); false when nothing answers within 10 s. */
 export function acceptsConnections(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect({ host, port });
@@ -32,6 +36,11 @@ export function acceptsConnections(port: number, host = '127.0.0.1'): Promise<bo
       resolve(true);
     });
     s.once('error', () => resolve(false));
+    // A host that drops the SYN (a namespace's address with its link down) would keep it pending for minutes.
+    s.setTimeout(CONNECT_DEADLINE_MS, () => {
+      s.destroy();
+      resolve(false);
+    });
   });
 }
 
@@ -47,7 +56,7 @@ export function onBus(bus: PrivateBus, cmd: string, args: readonly string[], opt
 export const busctl = (bus: PrivateBus, ...args: string[]) => onBus(bus, 'busctl', args);
 
 /** Reads a property with busctl and returns its value text (e.g. `true`, or the enum string). */
-export async function getProperty(bus: PrivateBus, name: 'provisioned' | 'peerConnected'): Promise<string> {
+export async function getProperty(bus: PrivateBus, name: 'provisioned' | 'peerConnected' | 'clockPlausible'): Promise<string> {
   const r = await busctl(bus, 'get-property', SERVICE, OBJECT, IFACE, name);
   if (r.code !== 0) throw new Error(`busctl get-property ${name} failed: ${r.stderr}`);
   const text = r.stdout.trim();
@@ -67,7 +76,7 @@ export async function eventually(check: () => Promise<boolean> | boolean, timeou
 /** How to start a daemon under test. */
 export interface DaemonOptions {
   readonly bus: PrivateBus;
-  /** Config keys; cert_root, state_dir, port and name get per-test defaults unless given. */
+  /** Config keys; cert_root, state_dir, port, name and (outside a namespace) listen_addresses get per-test defaults unless given. */
   readonly config?: Record<string, unknown>;
   /** Directory for conf, cert_root and state_dir; a fresh temp dir by default (reuse it to restart). */
   readonly dir?: string;
@@ -91,6 +100,8 @@ export interface DaemonOptions {
 const OUTPUT_DRAIN_MS = 2000;
 /** Default deadline of waitForOutput(): hang protection on a loaded machine, not a timing claim. */
 const OUTPUT_DEADLINE_MS = 15_000;
+/** Default deadline of exited(): as long as a start may take, so that a test waiting for an exit (after a signal, a lost bus, a bad config) never waits forever. */
+const EXIT_DEADLINE_MS = STARTUP_DEADLINE_MS;
 
 /** A daemon process under test; every exit path stops it by PID. */
 export interface DaemonHandle {
@@ -103,8 +114,11 @@ export interface DaemonHandle {
   output(): string;
   /** Waits until output() matches `re` (a log line is read some time after the daemon wrote it); false at the deadline. */
   waitForOutput(re: RegExp, timeoutMs?: number): Promise<boolean>;
-  /** Settles once the process has exited and its output has been read to the end (at most 2 s after the exit). */
-  exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Settles once the process has exited and its output has been read to the end (at most 2 s after
+   * the exit); rejects, naming the process, if it has not exited within `timeoutMs` (default 90 s).
+   */
+  exited(timeoutMs?: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(): Promise<void>;
   kill(signal: NodeJS.Signals): void;
 }
@@ -118,6 +132,8 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     cert_root: `${join(dir, 'root')}/`,
     state_dir: join(dir, 'state'),
     port: await freePort(),
+    // Outside a namespace there is no eth1: the responder listens on loopback, where the tests dial.
+    ...(opts.wrap ? {} : { listen_addresses: ['127.0.0.1'] }),
     ...opts.config,
   };
   const confPath = join(dir, 'provisioning.conf');
@@ -181,7 +197,7 @@ export async function spawnDaemonProcess(o: DaemonProcessOptions): Promise<Daemo
     ...o.files,
     output: () => out,
     waitForOutput: (re, timeoutMs = OUTPUT_DEADLINE_MS) => eventually(() => re.test(out), timeoutMs),
-    exited: () => exit,
+    exited: (timeoutMs = EXIT_DEADLINE_MS) => withTimeout(exit, timeoutMs, `the exit of ${o.label} (pid ${pid})`),
     stop: () => stopProcess(child),
     kill: (signal) => child.kill(signal),
   };

@@ -1,6 +1,6 @@
 /**
  * attestationd in every BMC of a rack: each BMC gets its own identity key (created by its own
- * attestationd) certified by its own test root, serves SPDM on its segment address at the default
+ * attestationd) certified by its own test root, serves SPDM on its segment address (that of eth1) at the default
  * SPDM port (2323, what provisioningd dials for a discovered neighbour), and accepts every rack
  * BMC's root and measurements (the same firmware, any rack BMC's provisioning.conf). Each process
  * runs inside its BMC's namespace and is stopped by PID through the rack's teardown.
@@ -41,7 +41,8 @@ export async function startRackAttestationds(rack: Rack, bmcs: readonly RackBmc[
         dir: join(bmc.dir, 'attestation'),
         name: bmc.node.name,
         config: {
-          spdm_address: bmc.node.address,
+          // No spdm_address: the responder follows the addresses of eth1 (attestationd's default interface_id).
+          spdm_address: undefined,
           spdm_port: DEFAULT_SPDM_PORT,
           cert_root: bmc.config['cert_root'],
           measurements: [
@@ -68,10 +69,17 @@ export async function startRackAttestationds(rack: Rack, bmcs: readonly RackBmc[
   return out;
 }
 
-/** What an attested rack test runs on: the rack and its BMCs (each with attestationd), once started. */
+/** What an attested rack test runs on: the rack and its BMCs (each with attestationd, same order), once started. */
 export interface AttestedRack {
   readonly rack: Rack;
   readonly bmcs: readonly RackBmc[];
+  readonly attestationds: readonly RackAttestationd[];
+}
+
+/** Starts a BMC's attestationd again (after it was stopped) inside its namespace, with `env` added to its environment. */
+export async function restartRackAttestationd(rack: Rack, bmc: RackBmc, att: RackAttestationd, env?: Record<string, string>): Promise<void> {
+  att.daemon = await startAttestationd({ bus: bmc.bus, setup: att.setup, wrap: ['ip', 'netns', 'exec', bmc.node.ns], startTimeoutMs: 60_000, ...(env ? { env } : {}) });
+  rack.track(att.daemon.process);
 }
 
 /** An attested rack for one test suite: started by start(), every process and file gone after the suite. */
@@ -94,7 +102,7 @@ export function useAttestedRack(o: { readonly size: number; readonly subnet: num
   let attestationds: RackAttestationd[] = [];
   const buses: PrivateBus[] = [];
   const dir = mkdtempSync(join(tmpdir(), o.tmpPrefix));
-  after(() => stopRackBmcs({ rack, bmcs, buses, dir }));
+  after(() => stopRackBmcs({ rack, bmcs, buses, dir }), { timeout: 120_000 });
   const logs = () => rackLogs(bmcs, attestationds);
   return {
     async start() {
@@ -102,7 +110,7 @@ export function useAttestedRack(o: { readonly size: number; readonly subnet: num
       rack = started;
       bmcs = await startRackBmcs(started, dir, buses, { attestation_timeout: 30 });
       attestationds = await startRackAttestationds(started, bmcs);
-      return { rack: started, bmcs };
+      return { rack: started, bmcs, attestationds };
     },
     logs,
     reaches: (of, peer, status, since, what, timeoutMs = RACK_LINK_STEP_MS) => expectPeerStatus({ of, peer, status, since, what, timeoutMs, logs }),

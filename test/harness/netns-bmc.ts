@@ -39,9 +39,9 @@ export const RACK_LINK_STEP_MS = 20_000;
 /** Peer-link timings short enough for tests: a silent link is down within 1.5 s, retries ≤ 1 s apart. */
 export const RACK_LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 1, idle_timeout: 3, handshake_timeout: 2, retry_base: 0.2, retry_timer: 1 };
 
-/** Starts provisioningd inside the node's namespace (again, after a kill) and follows its per-peer objects. */
-export async function startRackDaemon(rack: Rack, bmc: Pick<RackBmc, 'node' | 'bus' | 'dir' | 'config'>): Promise<DaemonHandle> {
-  const daemon = await startDaemon({ bus: bmc.bus, dir: bmc.dir, config: bmc.config, wrap: ['ip', 'netns', 'exec', bmc.node.ns], startTimeoutMs: 60_000 });
+/** Starts provisioningd inside the node's namespace (again, after a kill), with `env` added to its environment. */
+export async function startRackDaemon(rack: Rack, bmc: Pick<RackBmc, 'node' | 'bus' | 'dir' | 'config'>, env?: Record<string, string>): Promise<DaemonHandle> {
+  const daemon = await startDaemon({ bus: bmc.bus, dir: bmc.dir, config: bmc.config, wrap: ['ip', 'netns', 'exec', bmc.node.ns], startTimeoutMs: 60_000, ...(env ? { env } : {}) });
   rack.track(daemon.process);
   return daemon;
 }

@@ -165,3 +165,23 @@ export async function createRack(opts: RackOptions): Promise<Rack> {
     teardown,
   };
 }
+
+/** What a TCP connect from inside a namespace ended in: `open`, or the error code (`ECONNREFUSED`, `TIMEOUT`, …). */
+export type ConnectOutcome = 'open' | string;
+
+/** Node code run inside the namespace: connect once to argv[1]:argv[2], print the outcome, exit. */
+const CONNECT_PROBE = `
+const [host, port] = process.argv.slice(1);
+const s = require('node:net').connect({ host, port: Number(port) });
+const done = (what) => { process.stdout.write(what); s.destroy(); process.exit(0); };
+s.setTimeout(5000, () => done('TIMEOUT'));
+s.on('connect', () => done('open'));
+s.on('error', (e) => done(e.code || e.message));
+`;
+
+/** Connects once from `from`'s namespace to host:port (an IPv6 link-local host carries its zone, `fe80::1%eth1`). */
+export async function connectFrom(rack: Rack, from: RackNode, host: string, port: number): Promise<ConnectOutcome> {
+  const r = await rack.exec(from, process.execPath, ['-e', CONNECT_PROBE, host, String(port)]);
+  if (r.code !== 0) throw new Error(`connect probe in ${from.ns} failed: ${r.stderr}`);
+  return r.stdout.trim();
+}

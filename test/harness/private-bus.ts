@@ -105,6 +105,10 @@ ${includes}
       clearTimeout(timer);
       rej(new Error(`dbus-daemon exited ${code}: ${stderr}`));
     });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      rej(new Error(`dbus-daemon did not start: ${err.message}`));
+    });
   });
   return {
     address,
@@ -115,12 +119,42 @@ ${includes}
   };
 }
 
-/** Stops a child by its PID: SIGTERM, then SIGKILL after a grace period. */
+/** How long a process may take to go once SIGKILLed (reaped by the kernel, its exit read by node): a net, not a measurement. */
+const KILLED_EXIT_DEADLINE_MS = 30_000;
+
+/** Whether a child has exited, or never started (spawn failed: no 'exit' event will come). */
+const gone = (child: ChildProcess) => child.pid === undefined || child.exitCode !== null || child.signalCode !== null;
+
+/** A child's name in the harness's errors: its command and PID. */
+const nameOf = (child: ChildProcess) => `${child.spawnfile} (pid ${child.pid ?? 'none'})`;
+
+/** Waits for a child's exit; rejects naming the process and `after` (what was done to it) at the deadline. */
+export function waitForExit(child: ChildProcess, o: { readonly timeoutMs: number; readonly after: string }): Promise<void> {
+  if (gone(child)) return Promise.resolve();
+  return new Promise<void>((res, rej) => {
+    const timer = setTimeout(() => {
+      child.off('exit', onExit);
+      rej(new Error(`${nameOf(child)} did not exit within ${o.timeoutMs / 1000} s ${o.after}`));
+    }, o.timeoutMs);
+    const onExit = () => {
+      clearTimeout(timer);
+      res();
+    };
+    child.once('exit', onExit);
+  });
+}
+
+/**
+ * Stops a child by its PID: SIGTERM, then SIGKILL after a grace period; rejects naming the process
+ * if it has not gone KILLED_EXIT_DEADLINE_MS after the SIGKILL.
+ */
 export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
+  if (gone(child)) return;
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
+  try {
+    await waitForExit(child, { timeoutMs: graceMs, after: 'SIGTERM' });
+  } catch {
+    child.kill('SIGKILL');
+    await waitForExit(child, { timeoutMs: KILLED_EXIT_DEADLINE_MS, after: 'SIGKILL' });
+  }
 }

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acceptsConnections, eventually } from './daemon.ts';
-import { startPrivateBus, stopProcess } from './private-bus.ts';
+import { startPrivateBus, stopProcess, waitForExit } from './private-bus.ts';
 import { mustRun, runTool } from './run-tool.ts';
 import { STARTUP_DEADLINE_MS } from './startup-deadline.ts';
 import { claimPorts } from './test-ports.ts';
@@ -115,9 +115,8 @@ export async function startSoftTpmToken(opts: TestTokenOptions = {}): Promise<So
       dir,
       killTpm: async () => {
         if (swtpm && swtpm.exitCode === null && swtpm.signalCode === null) {
-          const exited = new Promise<void>((r) => swtpm?.once('exit', () => r()));
           swtpm.kill('SIGKILL');
-          await exited;
+          await waitForExit(swtpm, { timeoutMs: 30_000, after: 'SIGKILL' });
         }
       },
       pauseTpm: () => {

@@ -6,6 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { withTimeout } from '../../src/util/with-timeout.ts';
 import { eventually, freePort, REPO } from './daemon.ts';
 import { stopProcess } from './private-bus.ts';
 import { runTool, type ToolResult } from './run-tool.ts';
@@ -233,10 +234,9 @@ export async function startEmuRelay(targetPort: number, opts: EmuRelayOptions = 
   return {
     port,
     frames: () => [...seen],
-    close: () =>
-      new Promise<void>((res) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => res());
-      }),
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return withTimeout(new Promise<void>((res) => server.close(() => res())), 15_000, 'closing the spdm-emu relay');
+    },
   };
 }

@@ -180,6 +180,10 @@ export interface TestPki {
   readonly cnOnlyClient: TestLeaf;
   /** A bmc-b leaf without any extended key usage extension (OpenSSL accepts it for every purpose). */
   readonly noEkuClient: TestLeaf;
+  /** A bmc-b client leaf from its own CA valid for four years: OpenSSL accepts it, no provisioningd issues it. */
+  readonly yearsLongClient: TestLeaf;
+  /** A bmc-a server leaf from its own CA valid for four years. */
+  readonly yearsLongServer: TestLeaf;
 }
 
 /** Creates the standard test PKI under a fresh temp dir (or `dir`). */
@@ -192,7 +196,7 @@ export async function createTestPki(dir = mkdtempSync(join(tmpdir(), 'tls-pki-')
   ]);
   const leaf = (stem: string, ca: TestCa, rest: Omit<LeafSpec, 'dir' | 'ca' | 'stem'>) =>
     issueTestLeaf({ dir, ca, stem, ...rest });
-  const [expiredClient, serverOnlyClient, rogueClient, rogueServer, otherNameServer, cnOnlyClient, noEkuClient] = await Promise.all([
+  const [expiredClient, serverOnlyClient, rogueClient, rogueServer, otherNameServer, cnOnlyClient, noEkuClient, yearsLongClient, yearsLongServer] = await Promise.all([
     leaf('expired-client', b.ca, { commonName: 'bmc-b', dnsName: 'bmc-b', eku: ['clientAuth'], validFromDays: -3, validToDays: -1 }),
     leaf('server-only-client', b.ca, { commonName: 'bmc-b', dnsName: 'bmc-b', eku: ['serverAuth'] }),
     leaf('rogue-client', rogueCa, { commonName: 'bmc-b', dnsName: 'bmc-b', eku: ['clientAuth'] }),
@@ -200,6 +204,8 @@ export async function createTestPki(dir = mkdtempSync(join(tmpdir(), 'tls-pki-')
     leaf('other-name-server', a.ca, { commonName: 'bmc-c', dnsName: 'bmc-c', eku: ['serverAuth'] }),
     leaf('cn-only-client', b.ca, { commonName: 'bmc-b-cn', eku: ['clientAuth'] }),
     leaf('no-eku-client', b.ca, { commonName: 'bmc-b', dnsName: 'bmc-b', eku: [] }),
+    leaf('years-long-client', b.ca, { commonName: 'bmc-b', dnsName: 'bmc-b', eku: ['clientAuth'], validFromDays: -1, validToDays: 4 * 365 }),
+    leaf('years-long-server', a.ca, { commonName: 'bmc-a', dnsName: 'bmc-a', eku: ['serverAuth'], validFromDays: -1, validToDays: 4 * 365 }),
   ]);
-  return { dir, a, b, rogueCa, expiredClient, serverOnlyClient, rogueClient, rogueServer, otherNameServer, cnOnlyClient, noEkuClient };
+  return { dir, a, b, rogueCa, expiredClient, serverOnlyClient, rogueClient, rogueServer, otherNameServer, cnOnlyClient, noEkuClient, yearsLongClient, yearsLongServer };
 }

@@ -33,11 +33,11 @@ describe('attested CAs are bound to the attested name', () => {
     bAsC = await issueTestLeaf({
       dir: pki.dir, ca: pki.b.ca, stem: 'b-as-c', commonName: 'bmc-c', dnsName: 'bmc-c', eku: ['serverAuth', 'clientAuth'],
     });
-  });
+  }, { timeout: 300_000 });
   after(() => {
     rmSync(work, { recursive: true, force: true });
     rmSync(pki.dir, { recursive: true, force: true });
-  });
+  }, { timeout: 120_000 });
 
   it('addAttested writes the binding and the certificate in one file that openssl verify -CApath still reads', async () => {
     const dir = join(work, 'store-1');
@@ -103,11 +103,11 @@ describe('attested CAs are bound to the attested name', () => {
         credentials: holderOf(pki.a), trust: trustA, log: serverLog.log, onEvent: (e) => inbound.push(e),
       });
       port = (await responder.listen()).port;
-    });
+    }, { timeout: 300_000 });
     after(async () => {
       for (const c of clients) c.close();
       await responder.close();
-    });
+    }, { timeout: 120_000 });
 
     /** Dials `port` as the holder of `credentials`, expecting a server named `name`; resolves with the first event. */
     async function dial(opts: { name: string; port: number; credentials: CredentialHolder; trust: TrustStore }): Promise<LinkEvent> {

@@ -85,7 +85,7 @@ describe('attestationd on a private bus', () => {
       for (const s of silentSockets) s.destroy();
       await new Promise<void>((res) => silent.close(() => res()));
     });
-  });
+  }, { timeout: 300_000 });
 
   /** AddDevice + attest with busctl, then waits for that device's Attested(b). */
   async function attestWithBusctl(id: string, port: number): Promise<boolean> {

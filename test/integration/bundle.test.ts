@@ -27,7 +27,7 @@ describe('the production bundle (pnpm build; node dist/provisioningd.js)', () =>
   before(async () => {
     const build = await runTool(process.execPath, [join(REPO, 'scripts/build.mjs')], { cwd: REPO, timeoutMs: 120_000 });
     assert.equal(build.code, 0, `pnpm build failed:\n${build.stdout}${build.stderr}`);
-  });
+  }, { timeout: 300_000 });
 
   it('is ESM with source maps, loading no TypeScript at run time', () => {
     assert.ok(existsSync(BUNDLE));

@@ -31,11 +31,11 @@ describe('D-Bus API on a private system bus (the busctl commands of docs/dbus-ap
     props.on('PropertiesChanged', (iface: string, changed: Record<string, dbus.Variant>, invalidated: string[]) => {
       changes.push({ iface, changed: Object.fromEntries(Object.entries(changed).map(([k, v]) => [k, v.value])), invalidated });
     });
-  });
+  }, { timeout: 300_000 });
 
   fixture.cleanup(() => client?.disconnect());
 
-  it('introspection shows ProvisionPeer(s) and two read-only properties that emit changes', async () => {
+  it('introspection shows ProvisionPeer(s) and three read-only properties that emit changes', async () => {
     const table = await busctl(theBus(), 'introspect', SERVICE, OBJECT, IFACE);
     assert.equal(table.code, 0, table.stderr);
     const rows = table.stdout.split('\n').map((l) => l.trim().split(/\s+/));
@@ -47,11 +47,15 @@ describe('D-Bus API on a private system bus (the busctl commands of docs/dbus-ap
     assert.ok(row('.provisioned')?.includes('emits-change'));
     assert.ok(!row('.peerConnected')?.includes('writable'), 'peerConnected is read-only');
     assert.ok(!row('.provisioned')?.includes('writable'), 'provisioned is read-only');
+    assert.deepEqual(row('.clockPlausible')?.slice(0, 4), ['.clockPlausible', 'property', 'b', 'true']);
+    assert.ok(row('.clockPlausible')?.includes('emits-change'));
+    assert.ok(!row('.clockPlausible')?.includes('writable'), 'clockPlausible is read-only');
 
     const xml = await busctl(theBus(), 'introspect', '--xml-interface', SERVICE, OBJECT);
     assert.equal(xml.code, 0, xml.stderr);
     assert.match(xml.stdout, /<property name="peerConnected" type="s" access="read"\s*\/?>/);
     assert.match(xml.stdout, /<property name="provisioned" type="b" access="read"\s*\/?>/);
+    assert.match(xml.stdout, /<property name="clockPlausible" type="b" access="read"\s*\/?>/);
     // One `in` argument of type s, and nothing returned.
     assert.match(xml.stdout, /<method name="ProvisionPeer">\s*<arg(?=[^>]*direction="in")(?=[^>]*type="s")[^>]*>\s*<\/method>/);
   });
@@ -84,6 +88,22 @@ describe('D-Bus API on a private system bus (the busctl commands of docs/dbus-ap
     }
   });
 
+  it("this BMC's own name and every case of self but \"self\" get InvalidArgument, before and after provisioning", async () => {
+    for (const id of [NAME, NAME.toUpperCase(), 'SELF', 'Self', 'sELF']) {
+      const r = await dbusSend({ bus: theBus(), args: [`string:${id}`] });
+      assert.equal(r.errorName, 'xyz.openbmc_project.Common.Error.InvalidArgument', `${id}: ${r.stderr}`);
+      assert.match(r.stderr, id.toLowerCase() === 'self' ? /only "self", in lower case, provisions this BMC/ : /this BMC's own name/);
+    }
+    assert.equal(await getProperty(theBus(), 'provisioned'), 'false', 'nothing was provisioned');
+  });
+
+  it('a hostile id is logged escaped: a right-to-left override or a zero-width space never reaches the log raw', async () => {
+    const r = await dbusSend({ bus: theBus(), args: ['string:bmc-\u202eb\u200bx'] });
+    assert.equal(r.errorName, 'xyz.openbmc_project.Common.Error.InvalidArgument', r.stderr);
+    assert.ok(await daemon?.waitForOutput(/ProvisionPeer\("bmc-\\u202eb\\u200bx"\) refused: .* code=InvalidArgument/), daemon?.output());
+    assert.ok(!/[\u202e\u200b]/.test(daemon?.output() ?? ''), 'no raw U+202E or U+200B in the log');
+  });
+
   it('a wrong signature is an error, and the daemon stays up', async () => {
     for (const args of [['int32:5'], [], ['string:self', 'string:extra']]) {
       const r = await dbusSend({ bus: theBus(), args });
@@ -112,6 +132,17 @@ describe('D-Bus API on a private system bus (the busctl commands of docs/dbus-ap
   it('the certificates are at the contract paths and verify with openssl', async () => {
     assert.ok(daemon);
     await checkSelfProvisioningFiles({ certRoot: String(daemon.config['cert_root']), name: NAME });
+  });
+
+  it('after provisioning, "self" still provisions, and the own name and "SELF" are still refused', async () => {
+    for (const id of [NAME, 'SELF']) {
+      const r = await dbusSend({ bus: theBus(), args: [`string:${id}`] });
+      assert.equal(r.errorName, 'xyz.openbmc_project.Common.Error.InvalidArgument', `${id}: ${r.stderr}`);
+    }
+    const tree = await busctl(theBus(), 'tree', SERVICE);
+    assert.doesNotMatch(tree.stdout, /peers\//, 'no peer object was created for them');
+    const r = await dbusSend({ bus: theBus(), args: ['string:self'] });
+    assert.equal(r.errorName, undefined, r.stderr);
   });
 
   it('ProvisionPeer(peer) is accepted once this BMC is provisioned', async () => {

@@ -12,7 +12,7 @@ describe('D-Bus policy (the shipped policy file on a private system bus)', () =>
 
   before(async () => {
     await fixture.startDaemon();
-  });
+  }, { timeout: 300_000 });
 
   /** busctl run as nobody (uid/gid 65534, no groups). */
   const busctlAsNobody = (...args: string[]) => onBus(theBus(), ...asNobody('busctl', args));

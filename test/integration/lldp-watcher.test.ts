@@ -62,13 +62,13 @@ describe('the LLDP watcher against hostile neighbours', () => {
     client = dbus.sessionBus({ busAddress: bus.address });
     manager = exportObjectManager(server, ROOT, () => published);
     await server.requestName(LLDP, dbus.NameFlag.DO_NOT_QUEUE);
-  });
+  }, { timeout: 300_000 });
   after(async () => {
     for (const w of watchers) await w.close();
     server.disconnect();
     client.disconnect();
     await bus.stop();
-  });
+  }, { timeout: 120_000 });
 
   const publish = (path: string, name: string, address: string) => {
     const iface = new StringTlvs(TLVS);

@@ -19,7 +19,7 @@ const sample = (text: string, series: string): number | undefined => {
 
 describe('metrics and health (metrics_port)', () => {
   const fixture = useBusFixture();
-  afterEach(() => fixture.stopDaemons());
+  afterEach(() => fixture.stopDaemons(), { timeout: 120_000 });
 
   it('serves /metrics and /healthz on 127.0.0.1 only, and the figures follow the daemon', async () => {
     const port = await freePort();

@@ -12,6 +12,7 @@ import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, getProperty, IFACE, OBJECT, SERVICE, STATUS, type DaemonHandle } from '../harness/daemon.ts';
 import { daemonTrustDir } from '../harness/daemon-trust-dir.ts';
 import { dbusSend } from '../harness/dbus-send.ts';
+import { recordPeerStatus } from '../harness/peer-status-recorder.ts';
 import type { PrivateBus } from '../harness/private-bus.ts';
 import { selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
 
@@ -92,5 +93,59 @@ describe('per-peer D-Bus objects', () => {
     assert.ok(await eventually(async () => (await peerProperty(busA, pathB, 'peerConnected')) === NOT_CONNECTED, DEADLINE_MS), 'bmc-b NotConnected');
     assert.match((await peerProperty(busA, pathB, 'lastFailure')) ?? '', /^LINK_(DOWN|FAILED): /);
     assert.equal(await getProperty(busA, 'peerConnected'), NOT_CONNECTED);
+  });
+});
+
+describe('peers named by ProvisionPeer alone: at most max_requested_peers, and a failed one is forgotten', () => {
+  const fixture = useBusFixture();
+  const LIFETIME_S = 6;
+
+  it('names up to the cap are taken, the next gets TooManyResources; failed ones leave with InterfacesRemoved after failed_peer_lifetime', async () => {
+    const bus = fixture.bus();
+    const d = await fixture.startDaemon({ config: { name: 'bmc-a', max_requested_peers: 3, failed_peer_lifetime: LIFETIME_S } });
+    const self = await busctl(bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+    assert.equal(self.code, 0, self.stderr);
+    const recorder = await recordPeerStatus(bus);
+    fixture.cleanup(() => recorder.close());
+
+    // Unknown names (no static peer, no LLDP neighbour): no address, so each attestation fails at once.
+    const sentAt = new Map<string, number>();
+    for (const name of ['bmc-p1', 'bmc-p2', 'bmc-p3']) {
+      sentAt.set(name, Date.now());
+      const r = await dbusSend({ bus, args: [`string:${name}`] });
+      assert.equal(r.errorName, undefined, `${name}: ${r.stderr}`);
+    }
+    const refused = await dbusSend({ bus, args: ['string:bmc-p4'] });
+    assert.equal(refused.errorName, 'xyz.openbmc_project.Common.Error.TooManyResources', refused.stderr);
+    assert.match(refused.stderr, /already 3 peers known through ProvisionPeer alone \(max_requested_peers\)/);
+    assert.ok(await d.waitForOutput(/ProvisionPeer\("bmc-p4"\) refused: already 3 peers .* code=TooManyResources/), d.output());
+
+    const since = Math.min(...sentAt.values());
+    for (const name of ['bmc-p1', 'bmc-p2', 'bmc-p3']) {
+      const failed = await recorder.waitFor((c) => c.peer === name && /^ATTESTATION_FAILED: no address known/.test(c.lastFailure ?? ''), {
+        since,
+        timeoutMs: DEADLINE_MS,
+      });
+      assert.ok(failed, `${name}: its object says why its attestation failed\n${d.output()}`);
+    }
+    // A name the daemon already knows is attested again at the cap (and its time starts again).
+    sentAt.set('bmc-p1', Date.now());
+    const again = await dbusSend({ bus, args: ['string:bmc-p1'] });
+    assert.equal(again.errorName, undefined, again.stderr);
+    assert.ok(!recorder.changes.some((c) => c.peer === 'bmc-p4'), 'the refused name got no object');
+
+    for (const [name, at] of sentAt) {
+      const removed = await recorder.waitFor((c) => c.peer === name && c.status === 'removed', { since, timeoutMs: LIFETIME_S * 1000 + DEADLINE_MS });
+      assert.ok(removed, `${name} leaves with InterfacesRemoved\n${d.output()}`);
+      // A lower bound only: the peer is never forgotten before failed_peer_lifetime (load can only delay it).
+      assert.ok(removed.at - at >= LIFETIME_S * 1000, `${name} removed ${removed.at - at} ms after its ProvisionPeer, before failed_peer_lifetime`);
+    }
+    const tree = await busctl(bus, 'tree', SERVICE);
+    assert.doesNotMatch(tree.stdout, /peers\/bmc_2dp/, 'no object of a forgotten peer is left');
+
+    // The forgotten peers made room.
+    const now = await dbusSend({ bus, args: ['string:bmc-p4'] });
+    assert.equal(now.errorName, undefined, now.stderr);
+    assert.ok(await recorder.waitFor((c) => c.peer === 'bmc-p4' && c.status === 'added', { since, timeoutMs: DEADLINE_MS }), 'bmc-p4 has its object now');
   });
 });

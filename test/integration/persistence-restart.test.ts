@@ -18,7 +18,7 @@ describe('persistence across restarts', () => {
   const theBus = fixture.bus;
   const freshDir = () => fixture.tempDir('pd-persist-');
   const start = (opts: Partial<DaemonOptions>) => fixture.startDaemon({ config: { name: NAME }, ...opts });
-  afterEach(() => fixture.stopDaemons());
+  afterEach(() => fixture.stopDaemons(), { timeout: 120_000 });
   const stateFile = (d: DaemonHandle) => join(String(d.config['state_dir']), 'state.json');
   const certRoot = (d: DaemonHandle) => String(d.config['cert_root']);
   const provisionSelf = async () => {

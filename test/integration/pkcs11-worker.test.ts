@@ -39,7 +39,7 @@ describe('the PKCS#11 thread', () => {
     worker = startModuleWorker({ module: PKCS11_WORKER, workerData: { modulePath: token.token.module } });
     const [first] = await withTimeout(once(worker, 'message'), 30_000, 'PKCS#11 thread start');
     assert.ok(pkcs11ReadySchema.safeParse(first).success, `the thread says it listens first: ${JSON.stringify(first)}`);
-  });
+  }, { timeout: 300_000 });
 
   after(async () => {
     await worker?.terminate();
@@ -48,7 +48,7 @@ describe('the PKCS#11 thread', () => {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
-  });
+  }, { timeout: 120_000 });
 
   it('refuses a request it does not know, naming no value (not even a PIN), and keeps serving', async () => {
     const unknown = await ask({ id: 1, request: { op: 'C_DestroyObject', session: 1 } });

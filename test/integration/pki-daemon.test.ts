@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, getProperty, IFACE, OBJECT, SERVICE, type DaemonHandle } from '../harness/daemon.ts';
 import { dbusSend } from '../harness/dbus-send.ts';
@@ -40,10 +40,9 @@ describe('daemon with a tpm2-pkcs11 token', () => {
 
   before(async () => {
     tpm = await startSoftTpmToken();
-  });
-  after(async () => {
-    await tpm?.stop();
-  });
+    // Stopped by the fixture once the daemons using it are.
+    fixture.finally(() => tpm?.stop());
+  }, { timeout: 300_000 });
 
   let daemon: DaemonHandle | undefined;
 
@@ -96,7 +95,6 @@ describe('daemon with a tpm2-pkcs11 token', () => {
 
   for (const bad of [
     { what: 'a wrong PIN', code: 'PIN_INCORRECT', ckr: 'CKR_PIN_INCORRECT', token: () => ({ pin_file: wrongPinFile() }) },
-    { what: 'a missing module', code: 'MODULE_MISSING', ckr: undefined, token: () => ({ module: '/nonexistent/libpkcs11.so' }) },
     { what: 'a missing token label', code: 'LABEL_NOT_FOUND', ckr: undefined, token: () => ({ label: 'not-there' }) },
   ]) {
     it(`${bad.what}: the daemon starts, ProvisionPeer("self") fails with a Common error naming ${bad.code}, the daemon stays up`, async () => {
@@ -111,6 +109,14 @@ describe('daemon with a tpm2-pkcs11 token', () => {
       await d.stop();
     });
   }
+
+  it('a missing module (its package not installed): the daemon refuses to start (exit 78) with one line naming MODULE_MISSING and the path', async () => {
+    const d = await startWith({ ...tpmToken().token, module: '/nonexistent/libpkcs11.so' }, { waitForName: false });
+    const exit = await d.exited();
+    assert.equal(exit.code, 78, d.output());
+    assert.equal(d.output().trimEnd().split('\n').length, 1, d.output());
+    assert.match(d.output(), /MODULE_MISSING: PKCS#11 module \/nonexistent\/libpkcs11\.so does not exist/);
+  });
 
   it('a pin_file readable by others: the daemon refuses to start (exit 78) naming PIN_FILE_INSECURE', async () => {
     const loose = join(tpmToken().dir, 'loose.pin');

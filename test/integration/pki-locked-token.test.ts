@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { getProperty } from '../harness/daemon.ts';
 import { dbusSend } from '../harness/dbus-send.ts';
@@ -23,12 +23,11 @@ describe('a locked TPM token', () => {
 
   before(async () => {
     tpm = await startSoftTpmToken();
+    // Stopped by the fixture once the daemons using it are.
+    fixture.finally(() => tpm?.stop());
     // Two wrong PINs lock it; no automatic recovery within the test.
     await mustRun('tpm2_dictionarylockout', ['--setup-parameters', '--max-tries=2', '--recovery-time=600', '--lockout-recovery-time=10'], { env: tpm.env });
-  });
-  after(async () => {
-    await tpm?.stop();
-  });
+  }, { timeout: 300_000 });
 
   it('wrong PINs lock it: PIN_INCORRECT, then PIN_LOCKED; the daemon stays up', async () => {
     const wrong = join(token().dir, 'wrong.pin');

@@ -47,13 +47,13 @@ describe('leaf rotation (leaf_lifetime of a few seconds)', () => {
     client.key = join(dir, 'peer.key');
     mkdirSync(daemonTrustDir(daemon.config), { recursive: true });
     copyFileSync(ca.certFile, join(daemonTrustDir(daemon.config), 'peer-ca.pem'));
-  });
+  }, { timeout: 300_000 });
 
   after(async () => {
     link?.destroy();
     await daemon?.stop();
     await bus?.stop();
-  });
+  }, { timeout: 120_000 });
 
   it('reissues the leaves before they expire, writes the new chain, serves it, and keeps live links', async () => {
     const call = await busctl(bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');

@@ -44,9 +44,9 @@ describe('trust store (trust_dir)', () => {
       makeTestLeaf({ ca: caB, dir: work, stem: 'leaf-b', name: 'bmc-b' }),
       makeTestLeaf({ ca: twinA, dir: work, stem: 'leaf-twin', name: 'bmc-a' }),
     ]);
-  });
+  }, { timeout: 300_000 });
 
-  after(() => rmSync(work, { recursive: true, force: true }));
+  after(() => rmSync(work, { recursive: true, force: true }), { timeout: 120_000 });
 
   it('creates a missing directory 0700 (its parents too) and starts empty', async () => {
     const dir = join(work, 'fresh/state/trust');

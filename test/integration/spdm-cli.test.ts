@@ -103,12 +103,12 @@ describe('pnpm -s spdm respond / attest', () => {
     ]);
     responder = started;
     port = started.port;
-  });
+  }, { timeout: 300_000 });
 
   after(async () => {
     await responder?.stop();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, { timeout: 120_000 });
 
   it('attest prints version, algorithms, the verified chain and the measurements as JSON, exit 0', async () => {
     const r = await runTool('pnpm', ['-s', 'spdm', 'attest', '--host', '127.0.0.1', '--port', String(port), '--root', join(dir, 'root.pem')], { cwd: REPO, timeoutMs: 60_000 });
@@ -161,12 +161,12 @@ describe('pnpm -s spdm respond --token-conf (identity key in SoftHSM2)', () => {
     writeFileSync(join(dir, 'root.pem'), id.rootPem);
     writeFileSync(join(dir, 'token.json'), JSON.stringify(token.token));
     responder = await startResponderProcess(['--chain', join(dir, 'chain.pem'), '--token-conf', join(dir, 'token.json')], token.env);
-  });
+  }, { timeout: 300_000 });
   after(async () => {
     await responder?.stop();
     await token?.stop();
     rmSync(dir, { recursive: true, force: true });
-  });
+  }, { timeout: 120_000 });
 
   it('serves an attestation signed by the token key', async () => {
     const r = await runTool('pnpm', ['-s', 'spdm', 'attest', '--host', '127.0.0.1', '--port', String(responder?.port ?? 0), '--root', join(dir, 'root.pem')], { cwd: REPO, timeoutMs: 60_000 });

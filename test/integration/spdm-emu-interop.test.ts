@@ -53,8 +53,8 @@ describe('SPDM interoperability with DMTF spdm-emu', { skip }, () => {
   let dir: string;
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'spdm-emu-'));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  }, { timeout: 300_000 });
+  after(() => rmSync(dir, { recursive: true, force: true }), { timeout: 120_000 });
 
   /** A device identity for our responder: PEM chain (root first) and the leaf's key, as files. */
   interface Identity {

@@ -79,10 +79,10 @@ for (const curve of ['P-256', 'P-384'] as const) {
       let s: Served;
       before(async () => {
         s = await serve(curve, transport);
-      });
+      }, { timeout: 300_000 });
       after(async () => {
         await s.responder.close();
-      });
+      }, { timeout: 120_000 });
 
       it('attests: version, algorithms, the verified chain and every measurement block', async () => {
         const report = await attest({ host: '127.0.0.1', port: s.responder.port, transport, roots: [s.id.rootDer], timeoutMs: TIMEOUT_MS });
@@ -136,12 +136,12 @@ describe('SPDM responder with its identity key in a PKCS#11 token (SoftHSM2)', (
       timeoutMs: TIMEOUT_MS,
       log: captureLog().log,
     });
-  });
+  }, { timeout: 300_000 });
   after(async () => {
     await responder?.close();
     await p11?.close();
     await token?.stop();
-  });
+  }, { timeout: 120_000 });
 
   it('attests with CHALLENGE_AUTH and MEASUREMENTS signed inside the token', async () => {
     const report = await attest({ host: '127.0.0.1', port: responder.port, transport: 'tcp', roots: [id.rootDer], timeoutMs: TIMEOUT_MS });
@@ -192,10 +192,10 @@ describe('SPDM requester against hostile responders', () => {
   let s: Served;
   before(async () => {
     s = await serve('P-256', 'tcp');
-  });
+  }, { timeout: 300_000 });
   after(async () => {
     await s.responder.close();
-  });
+  }, { timeout: 120_000 });
 
   it('a tampered measurement fails the attestation with BAD_SIGNATURE', async () => {
     const proxy = await startProxy(s.responder.port, (msg) => {
@@ -381,10 +381,10 @@ describe('SPDM responder against a hostile raw-socket client', () => {
   let s: Served;
   before(async () => {
     s = await serve('P-384', 'tcp');
-  });
+  }, { timeout: 300_000 });
   after(async () => {
     await s.responder.close();
-  });
+  }, { timeout: 120_000 });
 
   it('answers ERROR to unknown, truncated, oversized, reordered and replayed requests, and keeps serving', async () => {
     const c = await RawClient.open(s.responder.port);

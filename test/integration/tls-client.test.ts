@@ -23,7 +23,9 @@ import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { REPO, eventually, freePort } from '../harness/daemon.ts';
 import { stopProcess } from '../harness/private-bus.ts';
+import { closerOf } from '../harness/server-connections.ts';
 import { STARTUP_DEADLINE_MS } from '../harness/startup-deadline.ts';
+import { runTeardown, type TeardownStep } from '../harness/teardown-steps.ts';
 import { createTestPki, credentialsOf, crossTrust, holderOf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
 
 // Deadlines generous enough that a loaded CI machine does not fake a failure, short enough to wait for.
@@ -80,8 +82,9 @@ describe('TlsLinkClient: one outbound peer link', () => {
       });
     });
     server.on('tlsClientError', () => undefined);
+    const close = closerOf(server, 'a scripted TLS server');
     await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-    cleanup.push(() => new Promise((res) => server.close(res)));
+    cleanup.push(close);
     return (server.address() as { port: number }).port;
   }
 
@@ -101,12 +104,14 @@ describe('TlsLinkClient: one outbound peer link', () => {
       onEvent: (e) => responderEvents.push(e),
     });
     port = (await responder.listen()).port;
-  });
+  }, { timeout: 300_000 });
 
   after(async () => {
-    for (const c of cleanup.reverse()) await c();
-    await responder?.close();
-  });
+    await runTeardown([
+      ...cleanup.reverse().map((c, i): TeardownStep => [`cleanup ${i + 1} of ${cleanup.length}`, c]),
+      ['closing the responder', () => responder?.close()],
+    ]);
+  }, { timeout: 120_000 });
 
   it('LINK_UP against the real responder, which names the link bmc-b; close() ends it at once and silently', async () => {
     const { client, events, next } = startClient({ port });
@@ -129,6 +134,14 @@ describe('TlsLinkClient: one outbound peer link', () => {
     assert.match(e?.type === 'LINK_REJECTED' ? e.reason : '', /names bmc-c, expected bmc-a/);
     const logged = clientLog.records().find((r) => r['event'] === 'LINK_REJECTED');
     assert.equal(logged?.['peer'], 'bmc-a', 'logged with the peer it meant to reach');
+  });
+
+  it('LINK_REJECTED when the server certificate has an absurd validity (four years), with the reason', async () => {
+    const p = await scriptedServer(pki.yearsLongServer, () => 'alive\n');
+    const { next } = startClient({ port: p });
+    const e = await next(1);
+    assert.equal(e?.type, 'LINK_REJECTED');
+    assert.match(e?.type === 'LINK_REJECTED' ? e.reason : '', /server certificate is valid for 146\d days .*, longer than any leaf a provisioningd issues/);
   });
 
   it('LINK_REJECTED when the server certificate comes from an untrusted CA', async () => {
@@ -155,13 +168,8 @@ describe('TlsLinkClient: one outbound peer link', () => {
 
   it('LINK_FAILED when a server accepts TCP but never speaks TLS (handshake timeout)', async () => {
     const server: NetServer = netCreateServer((s: Socket) => s.on('error', () => undefined));
+    cleanup.push(closerOf(server, 'a server that never speaks TLS'));
     await new Promise<void>((res) => server.listen(0, '127.0.0.1', res));
-    const held: Socket[] = [];
-    server.on('connection', (s) => held.push(s));
-    cleanup.push(() => {
-      for (const s of held) s.destroy();
-      return new Promise((res) => server.close(res));
-    });
     const { next } = startClient({ port: (server.address() as { port: number }).port });
     assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'no TLS connection within 2 s' });
   });
@@ -328,7 +336,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
   before(async () => {
     pki = await createTestPki();
     ({ a: trustA, b: trustB } = await crossTrust(pki));
-  });
+  }, { timeout: 300_000 });
 
   /** A parent machine that invokes `src` and keeps every event it gets back. */
   function parentOf(actors: Parameters<typeof setup>[0]['actors'], src: string, input?: LinkTarget) {
@@ -342,7 +350,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
   it('runs both ends: INBOUND_UP and LINK_UP; stopping the client actor closes its socket', async () => {
     const port = await freePort();
     const log = captureLog().log;
-    const mk = (name: string) => configSchema.parse({ name, port, keepalive_interval: 0.2, keepalive_timeout: 1, idle_timeout: 3 });
+    const mk = (name: string) => configSchema.parse({ name, port, listen_addresses: ['127.0.0.1'], keepalive_interval: 0.2, keepalive_timeout: 1, idle_timeout: 3 });
     const credsA = holderOf(pki.a);
     const credsB = holderOf(pki.b);
     const server = createActor(
@@ -406,7 +414,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
     await new Promise<void>((res) => squatter.listen(0, res));
     const port = (squatter.address() as { port: number }).port;
     const creds = holderOf(pki.a);
-    const config = configSchema.parse({ name: 'bmc-a', port });
+    const config = configSchema.parse({ name: 'bmc-a', port, listen_addresses: ['127.0.0.1'] });
     const server = createActor(
       parentOf({ tlsResponder: createTlsResponderActor({ config, credentials: creds, trustStore: trustA, log: captureLog().log }) }, 'tlsResponder'),
     ).start();

@@ -110,12 +110,12 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
     assert.ok(await eventually(() => peerEvents.length > 0, 5000), 'the real peer link came up');
     assert.deepEqual(peerEvents, [{ type: 'LINK_UP' }]);
     assert.deepEqual(events, [{ type: 'INBOUND_UP', peer: 'bmc-b', connectionId: 'in-1' }]);
-  });
+  }, { timeout: 300_000 });
 
   after(async () => {
     peerLink?.close();
     await responder?.close();
-  });
+  }, { timeout: 120_000 });
 
   describe('acceptance', () => {
     it('openssl s_client with a trusted client certificate completes TLS 1.3, says Hello and reads alive', async () => {
@@ -196,6 +196,17 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
       const refused = logFor('INBOUND_REFUSED').at(-1);
       assert.equal(refused?.['code'], 'ERR_PEER_EKU');
       assert.match(String(refused?.['reason']), /clientAuth/);
+      assertPeerLinkUntouched();
+    });
+
+    it('closes a client whose certificate has an absurd validity (four years) after the handshake, and says why', async () => {
+      const refusedBefore = logFor('INBOUND_REFUSED').length;
+      const run = await sClient(clientCert(pki.yearsLongClient));
+      assert.equal(run.gotAlive, false);
+      assert.ok(await eventually(() => logFor('INBOUND_REFUSED').length > refusedBefore, 2000), 'the refusal is logged');
+      const refused = logFor('INBOUND_REFUSED').at(-1);
+      assert.equal(refused?.['code'], 'ERR_PEER_VALIDITY');
+      assert.match(String(refused?.['reason']), /client certificate is valid for 146\d days .*, longer than any leaf a provisioningd issues \(369 days\)/);
       assertPeerLinkUntouched();
     });
   });

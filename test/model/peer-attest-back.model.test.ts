@@ -11,7 +11,7 @@ import { peerMachine, type PeerInput } from '../../machines/peer.machine.ts';
 
 const input: PeerInput = {
   name: 'bmc-b', address: '127.0.0.1', port: 8090, trustedOutOfBand: true,
-  retry: { baseMs: 100, capMs: 800, fastRetries: 2 }, attestationTimeoutMs: 5000,
+  retry: { baseMs: 100, capMs: 800, fastRetries: 2 }, attestationTimeoutMs: 5000, forgetFailedMs: 60_000,
 };
 
 function peer(attested = false) {

@@ -14,8 +14,8 @@ type PeerSnapshot = SnapshotFrom<typeof peerMachine>;
 type ModelEvent = PeerEvent | { type: `xstate.${string}`; output?: unknown; error?: unknown };
 
 const retry = { baseMs: 100, capMs: 800, fastRetries: 2 };
-const base = { name: 'bmc-b', retry, attestationTimeoutMs: 5000 };
-/** Three kinds of peer: attested and dialable; trusted by the operator; attested but without an address. */
+const base = { name: 'bmc-b', retry, attestationTimeoutMs: 5000, forgetFailedMs: 60_000 };
+/** Three kinds of peer: attested and dialable; trusted by the operator; attested but without an address (a ProvisionPeer of a name nothing else knows). */
 const variants: Record<string, PeerInput> = {
   attested: { ...base, address: '127.0.0.1', port: 8090, trustedOutOfBand: false },
   static: { ...base, address: '127.0.0.1', port: 8090, trustedOutOfBand: true },
@@ -34,6 +34,7 @@ const EVENTS: ModelEvent[] = [
   { type: 'LINK_REJECTED', reason: 'certificate names bmc-x, not bmc-b' },
   { type: 'xstate.after.retryBackoff.peer.NotConnected.Backoff' },
   { type: 'xstate.after.retryBackoff.peer.NotConnected.Refused' },
+  { type: 'xstate.after.forgetFailed.peer.NotDetermined' },
   { type: 'PEER_ANNOUNCED' },
   { type: 'TRUST_UPDATED' },
   { type: 'CREDENTIALS_UPDATED' },
@@ -47,6 +48,7 @@ const EVENTS: ModelEvent[] = [
 /** The oracle: what peerConnected must say in each state, written down independently of the selector. */
 const EXPECTED_STATUS: Record<string, PeerStatus> = {
   '"NotDetermined"': 'NotDetermined',
+  '"Forgotten"': 'NotDetermined',
   '"Attesting"': 'InProgress',
   '"Provisioned"': 'InProgress',
   '{"Link":"InProgress"}': 'InProgress',
@@ -66,6 +68,8 @@ const BACKOFF = ev('xstate.after.retryBackoff.peer.NotConnected.Backoff');
 const REFUSED_RETRY = ev('xstate.after.retryBackoff.peer.NotConnected.Refused');
 const FAILED = ev('LINK_FAILED');
 const REJECTED = ev('LINK_REJECTED');
+const FORGET = ev('xstate.after.forgetFailed.peer.NotDetermined');
+const ATTEST_FAILED = ev('xstate.error.actor.0.peer.Attesting');
 const SCENARIOS: Record<string, ModelEvent[][]> = {
   attested: [
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, ev('LINK_UP')],
@@ -84,7 +88,11 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
     // The peer attested us while our dial was failing: we attest it back once, and only once.
     [ev('ATTEST_BACK'), ATTESTED, ev('LINK_REJECTED'), ev('ATTEST_BACK'), ev('TRUST_UPDATED'), ev('LINK_UP'), ev('ATTEST_BACK')],
   ],
-  undialable: [[ev('ATTEST'), ATTESTED, ev('ATTEST'), ev('xstate.error.actor.0.peer.Attesting')]],
+  undialable: [
+    [ev('ATTEST'), ATTESTED, ev('ATTEST'), ATTEST_FAILED],
+    // Failed twice, timed out once: forgotten only after the last failure.
+    [ev('ATTEST'), ATTEST_FAILED, ev('ATTEST'), ev('xstate.after.attestationTimeout.peer.Attesting'), ev('ATTEST'), ATTEST_FAILED, FORGET],
+  ],
 };
 
 /**
@@ -135,11 +143,14 @@ function realPeer(input: PeerInput, coverage: CoverageRecorder) {
         attestation.reject((event as { error: unknown }).error);
         break;
       case 'xstate.after.attestationTimeout.peer.Attesting':
+      case 'xstate.after.forgetFailed.peer.NotDetermined':
       case 'xstate.after.retryBackoff.peer.NotConnected.Backoff':
       case 'xstate.after.retryBackoff.peer.NotConnected.Refused': {
         const ms = event.type.includes('attestation')
           ? input.attestationTimeoutMs
-          : backoffDelay(input.retry, before.context.attempt);
+          : event.type.includes('forgetFailed')
+            ? input.forgetFailedMs
+            : backoffDelay(input.retry, before.context.attempt);
         clock.increment(ms - 1);
         await settle();
         assert.deepEqual(actor.getSnapshot().value, before.value, `${event.type} fired before ${ms} ms`);
@@ -196,6 +207,12 @@ describe('peer statechart, replayed on the real actor', () => {
           assert.equal(selectPeerStatus(real), EXPECTED_STATUS[key], `peerConnected after ${where}`);
           const { linksStarted, linksStopped } = sut.counts();
           assert.equal(linksStarted - linksStopped, real.matches('Link') ? 1 : 0, `one link exactly while linking (${where})`);
+          // Only a failed ProvisionPeer ends: an attestation failed, and no address, no trust.
+          if (real.matches('Forgotten')) {
+            assert.equal(real.status, 'done', `a forgotten peer's machine ends (${where})`);
+            assert.ok(!input.address && !input.trustedOutOfBand && !real.context.attested, `only a peer without address or trust is forgotten (${where})`);
+            assert.match(real.context.lastError?.code ?? '', /^ATTESTATION_/, `only after a failed attestation (${where})`);
+          }
         }
         sut.actor.stop();
         replayed++;
@@ -287,7 +304,7 @@ describe('peer statechart, replayed on the real actor', () => {
     process.stdout.write(
       `# peer model: ${replayed} paths, ${coverage.states.size}/${inventory.states.size} states, ${coverage.transitions.size}/${inventory.transitions.size} transitions\n`,
     );
-  });
+  }, { timeout: 60_000 });
 });
 
 describe('retry policy', () => {
@@ -299,4 +316,40 @@ describe('retry policy', () => {
     assert.equal(backoffDelay(retry, 1, 0.999), 75);
     assert.equal(backoffDelay(retry, 1, 0), 100);
   });
+});
+
+describe('forgetting a failed ProvisionPeer', () => {
+  const undialable = variants.undialable as PeerInput;
+  const forget = async (sut: ReturnType<typeof realPeer>) => sut.apply(FORGET);
+
+  it('a peer without address or trust is forgotten failed_peer_lifetime after its attestation failed, not before', async () => {
+    const sut = realPeer(undialable, new CoverageRecorder('peer-forget'));
+    await sut.apply(ev('ATTEST'));
+    await sut.apply(ATTEST_FAILED);
+    await forget(sut);
+    assert.equal(sut.actor.getSnapshot().value, 'Forgotten');
+    assert.equal(sut.actor.getSnapshot().status, 'done');
+  });
+
+  const kept: Array<[string, PeerInput, ModelEvent[], string]> = [
+    // Asked again before the time was up: attesting, so kept however long it takes.
+    ['one being attested again', { ...undialable, attestationTimeoutMs: 10 * undialable.forgetFailedMs }, [ev('ATTEST'), ATTEST_FAILED, ev('ATTEST')], 'Attesting'],
+    // The trust store got an attested CA for it (attest-back, another run).
+    ['one attested meanwhile', undialable, [ev('ATTEST'), ATTEST_FAILED, { type: 'ATTESTATION_BOUND', bound: true }], 'NotDetermined'],
+    ['one never attested (no failure)', undialable, [], 'NotDetermined'],
+    // A static peer or LLDP neighbour: it is dialled.
+    ['one with an address', { ...undialable, address: '192.0.2.7', port: 8090 }, [ev('ATTEST'), ATTEST_FAILED], 'NotDetermined'],
+    // Trust placed by the operator: it never waits in NotDetermined.
+    ['one trusted by the operator', { ...undialable, trustedOutOfBand: true }, [ev('ATTEST'), ATTEST_FAILED], 'Provisioned'],
+  ];
+  for (const [what, input, events, state] of kept) {
+    it(`never ${what}`, async () => {
+      const sut = realPeer(input, new CoverageRecorder('peer-forget'));
+      for (const e of events) await sut.apply(e);
+      await forget(sut);
+      assert.equal(sut.actor.getSnapshot().value, state);
+      assert.equal(sut.actor.getSnapshot().status, 'active');
+      sut.actor.stop();
+    });
+  }
 });

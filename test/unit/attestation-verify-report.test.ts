@@ -41,8 +41,8 @@ describe('verifyReport: signed measurements against the reference manifest', () 
     caHex = Buffer.from(new X509Certificate(ca.pem).raw).toString('hex');
     const leaf = await makeTestLeaf({ ca, dir, stem: 'leaf', name: 'bmc-b' });
     leafHex = Buffer.from(new X509Certificate(readFileSync(leaf)).raw).toString('hex');
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  }, { timeout: 60_000 });
+  after(() => rmSync(dir, { recursive: true, force: true }), { timeout: 60_000 });
 
   it('accepts a report whose every measurement is a reference value, and returns the CA', () => {
     const v = verifyReport(report(good()), manifest);

@@ -33,6 +33,7 @@ describe('configuration defaults', () => {
       port: 8090,
       cert_root: '/',
       interface_id: 'eth1',
+      listen_addresses: [],
       retry_count: 3,
       retry_timer: 30,
       retry_base: 1,
@@ -48,6 +49,8 @@ describe('configuration defaults', () => {
       leaf_lifetime: 86400,
       ca_lifetime_days: 3650,
       attestation_timeout: 30,
+      max_requested_peers: 64,
+      failed_peer_lifetime: 600,
       token_timeout: 30,
       log_level: 'info',
       lldp_service: 'xyz.openbmc_project.LLDP',
@@ -88,6 +91,7 @@ describe('configuration defaults', () => {
     );
     assert.equal(c.port, 9443);
     assert.equal(c.cert_root, '/tmp/x/');
+    assert.deepEqual(parseConfig('{"listen_addresses": ["169.254.0.1", "fe80::1%eth1", "::"]}', FILE).config.listen_addresses, ['169.254.0.1', 'fe80::1%eth1', '::']);
     assert.equal(c.name, 'bmc-a');
     assert.equal(c.retry_timer, 0.5);
     assert.equal(c.retry_base, 0.1);
@@ -137,6 +141,9 @@ describe('configuration errors', () => {
     assertNamesFileAndField(errorOf('{"name": ""}'), 'name');
     assertNamesFileAndField(errorOf('{"name": "bad name"}'), 'name');
     assertNamesFileAndField(errorOf('{"interface_id": "an-interface-name-too-long"}'), 'interface_id');
+    assertNamesFileAndField(errorOf('{"listen_addresses": ["eth1"]}'), 'listen_addresses[0]');
+    assertNamesFileAndField(errorOf('{"listen_addresses": ["169.254.0.1%eth1"]}'), 'listen_addresses[0]');
+    assertNamesFileAndField(errorOf('{"listen_addresses": "169.254.0.1"}'), 'listen_addresses');
     assertNamesFileAndField(errorOf('{"log_level": "verbose"}'), 'log_level');
     assertNamesFileAndField(errorOf('{"stately_inspector_url": "http://example.invalid"}'), 'stately_inspector_url');
     assertNamesFileAndField(errorOf('{"retry_timer": 0}'), 'retry_timer');
@@ -172,7 +179,7 @@ describe('unknown keys', () => {
 
 describe('loadConfig', () => {
   const dir = mkdtempSync(join(tmpdir(), 'conf-unit-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => rmSync(dir, { recursive: true, force: true }), { timeout: 60_000 });
 
   it('a missing file means defaults, flagged so the caller logs it once', () => {
     const loaded = loadConfig(join(dir, 'absent.conf'));

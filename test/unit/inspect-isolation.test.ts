@@ -1,5 +1,6 @@
 // With inspect_port 0 nothing of the inspector may be loaded: src/inspect/ is reached only through
-// the daemon's one dynamic import(). The layout engine is never loaded on the main thread at all:
+// the daemon's one dynamic import() (src/inspector-part.ts, which runs without it when the
+// package's inspector part is not installed). The layout engine is never loaded on the main thread at all:
 // its own thread requires it when a page asks for a chart (src/inspect/elk-layout-thread.ts).
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -41,7 +42,7 @@ describe('the inspector costs nothing when it is off', () => {
       }
     }
     assert.deepEqual(offenders, []);
-    assert.deepEqual(dynamicImports, ['src/daemon.ts'], 'the daemon loads the inspector on demand');
+    assert.deepEqual(dynamicImports, ['src/inspector-part.ts'], 'the daemon loads the inspector on demand (loadInspector)');
   });
 
   it('src/inspect/ imports only the types of elkjs (its thread loads it), and never @statelyai/inspect', () => {

@@ -53,7 +53,7 @@ describe('the inspector lays out its charts off the main thread', () => {
   afterEach(async () => {
     for (const a of actors.splice(0)) a.stop();
     for (const i of open.splice(0)) await withTimeout(i.close(), 5000, 'closing the inspector');
-  });
+  }, { timeout: 60_000 });
 
   /** An inspector observing the real root machine (its first state needs no actor). */
   async function started(opts: { log: Logger; layoutTimeoutMs?: number }) {

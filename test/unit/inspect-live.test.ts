@@ -24,7 +24,7 @@ import { createLogger } from '../../src/log.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 
 const log = createLogger({ level: 'error' });
-const SUMMARY: IssueSummary = { caFingerprint: 'ab12', leafNotBefore: 0, leafNotAfter: 86_400_000, generation: 1 };
+const SUMMARY: IssueSummary = { caFingerprint: 'ab12', leafNotBefore: 0, leafNotAfter: 86_400_000, leafLifetimeMs: 86_400_000, generation: 1 };
 
 /** Values that must never reach a page or a Stately inspector. */
 const SECRET_PIN = 'S3CRET-PIN-4711';
@@ -178,7 +178,7 @@ describe('the inspector server', () => {
       actor.stop();
       await inspector.close();
     }
-  });
+  }, { timeout: 60_000 });
 
   async function started(staticPeers?: Array<{ name: string; address: string; port: number }>) {
     const inspector = await startInspector({ port: 0, log, layoutTimeoutMs: LAYOUT_DEADLINE_MS });
@@ -362,7 +362,7 @@ describe('forwarding to a Stately-compatible WebSocket endpoint', () => {
   const cleanup: Array<() => Promise<void> | void> = [];
   after(async () => {
     for (const fn of cleanup.reverse()) await fn();
-  });
+  }, { timeout: 60_000 });
 
   it("is read by @statelyai/inspect's WebSocket receiver, sanitised", async () => {
     const relay = await startRelay();

@@ -39,7 +39,8 @@ describe('statechartGraph', () => {
   });
 
   it('lists targetless transitions inside their state instead of drawing arrows', () => {
-    assert.ok(root.root.internal.includes('PROVISION_PEER [provisioned] / startAttestation'));
+    assert.ok(root.root.internal.includes('PROVISION_PEER [provisionedWithRoom] / startAttestation'));
+    assert.ok(root.root.internal.includes('* done [peerEnded] / dropEndedPeer'), 'a forgotten peer machine is dropped');
     assert.equal(root.transitions.filter((t) => t.source === 'provisioning').length, 0);
   });
 

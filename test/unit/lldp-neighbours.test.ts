@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { escapePathLabel, unescapePathLabel } from '../../src/dbus/object-path-label.ts';
 import { isNeighbourPath, lldpNames } from '../../src/lldp/lldp-names.ts';
-import { addressProblem, checkNeighbour, quoteForLog } from '../../src/lldp/neighbour-check.ts';
+import { quoteForLog } from '../../src/log-escape.ts';
+import { addressProblem, checkNeighbour } from '../../src/lldp/neighbour-check.ts';
 import { NeighbourTable } from '../../src/lldp/neighbour-table.ts';
 
 const R = '/xyz/openbmc_project/network/lldp/eth1/receive';
@@ -45,6 +46,8 @@ describe('LLDP neighbour values', () => {
     ['a huge name', { name: 'x'.repeat(100_000), address: '10.0.0.1' }, /longer than 253/],
     ['our own name', { name: 'BMC-A', address: '10.0.0.1' }, /our own name/],
     ['"self"', { name: 'self', address: '10.0.0.1' }, /reserved/],
+    ['"SELF"', { name: 'SELF', address: '10.0.0.1' }, /reserved/],
+    ['a right-to-left override', { name: 'bmc-\u202eb', address: '10.0.0.1' }, /bmc-\\u202eb" refused/],
     ['missing address', { name: 'bmc-b', address: undefined }, /no management address/],
     ['empty address', { name: 'bmc-b', address: '' }, /address is empty/],
     ['a host name as address', { name: 'bmc-b', address: 'evil.example' }, /not an IPv4/],
@@ -61,7 +64,7 @@ describe('LLDP neighbour values', () => {
       if (!r.ok) {
         assert.match(r.reason, reason);
         assert.ok(r.reason.length < 300, 'the reason quotes a hostile value cut short');
-        assert.ok(![...r.reason].some((c) => c.charCodeAt(0) < 0x20), 'no raw control characters in a log line');
+        assert.ok(![...r.reason].some((c) => /[\p{Cc}\p{Cf}]/u.test(c)), 'no raw control or format characters in a log line');
       }
     });
   }

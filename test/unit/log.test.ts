@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { escapeForLog, quoteForLog } from '../../src/log-escape.ts';
 import { STARTUP_DEADLINE_MS } from '../harness/startup-deadline.ts';
 
 const run = promisify(execFile);
@@ -46,5 +47,38 @@ describe('logging', () => {
     );
     assert.doesNotMatch(out, /123456|BEGIN PRIVATE KEY|abcd|654321/);
     assert.match(out, /<6>login peer=bmc-b/);
+  });
+
+  it('escapes every control, format and separator character from a message or a field: one call, one line, shown as sent', async () => {
+    // A name as a hostile peer or caller could send it: a line break with a forged record, a
+    // right-to-left override (U+202E), a zero-width space (U+200B), a C1 control, a line separator.
+    const hostile = 'bmc-\u202eb\u200b\n<3>forged\u0085\u2028x';
+    const out = await logged(
+      { JOURNAL_STREAM: '8:1' },
+      `const hostile = ${JSON.stringify(hostile)}; log.warn('refused ' + hostile, { peer: hostile, reason: 'tag\\u{e0041}' });`,
+    );
+    const lines = out.trim().split('\n');
+    assert.equal(lines.length, 1, 'one log call writes one line');
+    const escaped = String.raw`bmc-\u202eb\u200b\n<3>forged\u0085\u2028x`;
+    assert.equal(lines[0], `<4>refused ${escaped} peer=${escaped} reason=tag${String.raw`\u{e0041}`}`);
+    assert.ok(![...out.trim()].some((c) => /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(c)), 'no raw control or format character reaches the log');
+  });
+});
+
+describe('escaping for logs', () => {
+  it('escapes Unicode categories Cc, Cf, Zl, Zp and lone surrogates, and nothing else', () => {
+    assert.equal(escapeForLog('a\tb\rc\nd'), String.raw`a\tb\rc\nd`);
+    assert.equal(escapeForLog('\u0000\u001b\u007f\u009b'), String.raw`\u0000\u001b\u007f\u009b`);
+    // Bidi controls, zero-width characters, the BOM, separators.
+    for (const c of ['\u202a', '\u202e', '\u2066', '\u2069', '\u200b', '\u200e', '\u200f', '\u2060', '\ufeff', '\u00ad', '\u2028', '\u2029']) {
+      assert.equal(escapeForLog(c), `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    }
+    assert.equal(escapeForLog('\ud800'), String.raw`\ud800`, 'a lone surrogate');
+    assert.equal(escapeForLog('\u{e0001}'), String.raw`\u{e0001}`, 'a tag character beyond the BMP');
+    assert.equal(escapeForLog('bmc-b.example ünïcödé 名前 😀'), 'bmc-b.example ünïcödé 名前 😀', 'printable text is kept');
+  });
+  it('quotes a value cut at 64 characters, escaped', () => {
+    assert.equal(quoteForLog('a\u202eb'), String.raw`"a\u202eb"`);
+    assert.equal(quoteForLog('y'.repeat(1000)), `"${'y'.repeat(64)}…"`);
   });
 });

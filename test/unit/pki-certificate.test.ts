@@ -139,12 +139,12 @@ describe('certificates built with @peculiar/x509 and signed through the token-ba
     const keyId = keyIdentifier(caSpki);
     ca = caProfile({ bmcName: NAME, keyId });
     leaf = leafProfile({ bmcName: NAME, caKeyId: keyId });
-  });
+  }, { timeout: 60_000 });
 
   after(async () => {
     await token.close();
     rmSync(work, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   /** Builds one known-answer certificate and checks it against its pinned TBSCertificate. */
   async function known(kat: (typeof KAT)[keyof typeof KAT], profile: CertificateProfile, spki: Uint8Array): Promise<BuiltCertificate> {
@@ -245,11 +245,11 @@ describe('the token-backed WebCrypto', () => {
     mkdirSync(paths.dir, { recursive: true, mode: 0o700 });
     writeFileSync(paths.keyFile, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     software = new SoftwareToken({ stateDir: work, timeoutMs: 10_000, log: captureLog().log });
-  });
+  }, { timeout: 60_000 });
   after(async () => {
     await software.close();
     rmSync(work, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   it("subtle.sign(ECDSA, SHA-256) returns the token's 64-byte r||s, verifying under the CA key", async () => {
     const crypto = new TokenCrypto(software);

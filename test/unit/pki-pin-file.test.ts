@@ -8,7 +8,7 @@ import { tokenErrorCodeForCkr } from '../../src/pki/token/pkcs11-token-error.ts'
 import { TokenError } from '../../src/pki/token/token-error.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'pki-pin-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => rmSync(dir, { recursive: true, force: true }), { timeout: 60_000 });
 
 function pinFile(name: string, content: string, mode: number): string {
   const f = join(dir, name);

@@ -68,6 +68,14 @@ describe('SPDM certificate chain verification', async () => {
   it('refuses a chain used outside its validity', () => {
     fails(() => verifyCertChain({ chain: chainOf(id.chain), hash: SHA256, asym: P256, roots: [id.rootDer], now: new Date(Date.now() + 7 * 86_400_000) }), 'BAD_CERTIFICATE', /validity/);
   });
+
+  it('accepts a chain within the clock-skew allowance (48 h) of its validity, either way, and not beyond', () => {
+    // The test chain is valid from 1 minute ago for 24 h.
+    const at = (hoursFromNow: number) => () =>
+      verifyCertChain({ chain: chainOf(id.chain), hash: SHA256, asym: P256, roots: [id.rootDer], now: new Date(Date.now() + hoursFromNow * 3_600_000) });
+    for (const h of [-12, -47, 12, 24 + 47]) assert.doesNotThrow(at(h), `our clock ${h} h off`);
+    for (const h of [-49, 24 + 49]) fails(at(h), 'BAD_CERTIFICATE', /outside its validity period .*±48 h of clock skew/);
+  });
 });
 
 describe('compareMeasurements', () => {

@@ -25,7 +25,7 @@ function blockedDir(): string {
   return dir;
 }
 
-after(() => rmSync(root, { recursive: true, force: true }));
+after(() => rmSync(root, { recursive: true, force: true }), { timeout: 60_000 });
 
 describe('state store: writing', () => {
   it('a fresh directory reads as not provisioned, with no problem and no file created', () => {

@@ -16,7 +16,7 @@ const STALE = 'docs/statechart.svg / docs/statechart.mmd are stale: run pnpm doc
 
 describe('docs/statechart.svg and docs/statechart.mmd', () => {
   const out = mkdtempSync(join(tmpdir(), 'statechart-docs-'));
-  after(() => rmSync(out, { recursive: true, force: true }));
+  after(() => rmSync(out, { recursive: true, force: true }), { timeout: 60_000 });
 
   it('are what pnpm docs:statechart generates from the current machines', async () => {
     const { stdout } = await run(process.execPath, ['--import', 'tsx', join(REPO, 'scripts/statechart-docs.ts'), '--out', out], {

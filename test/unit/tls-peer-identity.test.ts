@@ -3,11 +3,27 @@ import type { PeerCertificate } from 'node:tls';
 import { describe, it } from 'node:test';
 import { linkTimings, detectionWindowMs } from '../../src/tls/link-timings.ts';
 import { EKU, checkClientPeer, checkServerPeer, dnsNamesOf, hasEku, peerNameOf } from '../../src/tls/peer-identity.ts';
+import { MAX_PEER_LEAF_VALIDITY_MS } from '../../src/tls/peer-validity.ts';
 import { failureReason, isLocalVerificationFailure, isPeerAlert } from '../../src/tls/tls-failure.ts';
 
-/** The fields of Node's PeerCertificate these functions read; the rest is irrelevant to them. */
-function cert(fields: { san?: string; cn?: string; eku?: string[] }): PeerCertificate {
-  return { subjectaltname: fields.san, subject: { CN: fields.cn }, ext_key_usage: fields.eku } as unknown as PeerCertificate;
+const HOUR_MS = 3_600_000;
+/** Node's rendering of a certificate time (`Dec  6 10:00:00 2026 GMT`). */
+const certTime = (ms: number) => {
+  const d = new Date(ms);
+  const month = d.toLocaleString('en-US', { month: 'short', timeZone: 'UTC' });
+  return `${month} ${String(d.getUTCDate()).padStart(2, ' ')} ${d.toISOString().slice(11, 19)} ${d.getUTCFullYear()} GMT`;
+};
+
+/** The fields of Node's PeerCertificate these functions read; the rest is irrelevant to them. Valid ±1 day by default. */
+function cert(fields: { san?: string; cn?: string; eku?: string[]; from?: number; to?: number }): PeerCertificate {
+  const now = Date.now();
+  return {
+    subjectaltname: fields.san,
+    subject: { CN: fields.cn },
+    ext_key_usage: fields.eku,
+    valid_from: certTime(fields.from ?? now - 24 * HOUR_MS),
+    valid_to: certTime(fields.to ?? now + 24 * HOUR_MS),
+  } as unknown as PeerCertificate;
 }
 
 describe('peer identity from a certificate', () => {
@@ -32,6 +48,32 @@ describe('peer identity from a certificate', () => {
     const anonymous = checkClientPeer(cert({ eku: [EKU.clientAuth] }));
     assert.ok(anonymous instanceof Error && anonymous.code === 'ERR_PEER_NO_NAME');
     assert.equal(hasEku(cert({ eku: [EKU.serverAuth, EKU.clientAuth] }), EKU.serverAuth), true);
+  });
+
+  it('refuses a leaf whose validity is absurd, with the reason, from either side', () => {
+    const now = Date.now();
+    const absurd: Array<{ what: string; from: number; to: number; reason: RegExp }> = [
+      { what: 'notAfter before notBefore', from: now - HOUR_MS, to: now - 2 * HOUR_MS, reason: /validity is absurd: notAfter .* is not after notBefore/ },
+      { what: 'a lifetime of years', from: now - 365 * 24 * HOUR_MS, to: now + 3 * 365 * 24 * HOUR_MS, reason: /valid for 1460 days .* longer than any leaf a provisioningd issues/ },
+      { what: 'notBefore far in the future', from: now + 30 * 24 * HOUR_MS, to: now + 31 * 24 * HOUR_MS, reason: /not valid before .* more than 48 h after this BMC's clock/ },
+    ];
+    for (const a of absurd) {
+      const client = checkClientPeer(cert({ san: 'DNS:bmc-b', eku: [EKU.clientAuth], from: a.from, to: a.to }));
+      assert.ok(client instanceof Error && client.code === 'ERR_PEER_VALIDITY', a.what);
+      assert.ok(client.message.startsWith('client certificate '), client.message);
+      assert.match(client.message, a.reason, a.what);
+      const server = checkServerPeer('bmc-b', cert({ san: 'DNS:bmc-b', eku: [EKU.serverAuth], from: a.from, to: a.to }));
+      assert.ok(server?.code === 'ERR_PEER_VALIDITY', a.what);
+      assert.ok(server.message.startsWith('server certificate '), server.message);
+      assert.match(server.message, a.reason, a.what);
+    }
+    // What a skewed peer issues (48 h either side of its own now, a year's lifetime at most) is fine.
+    const longest = cert({ san: 'DNS:bmc-b', eku: [EKU.clientAuth], from: now - HOUR_MS, to: now - HOUR_MS + MAX_PEER_LEAF_VALIDITY_MS });
+    assert.deepEqual(checkClientPeer(longest), { name: 'bmc-b' });
+    const ahead = cert({ san: 'DNS:bmc-b', eku: [EKU.clientAuth], from: now + 47 * HOUR_MS, to: now + 120 * HOUR_MS });
+    assert.deepEqual(checkClientPeer(ahead), { name: 'bmc-b' });
+    const unreadable = checkClientPeer({ ...cert({ san: 'DNS:bmc-b', eku: [EKU.clientAuth] }), valid_to: 'never' });
+    assert.ok(unreadable instanceof Error && unreadable.code === 'ERR_PEER_VALIDITY' && /no readable validity/.test(unreadable.message));
   });
 });
 
@@ -59,7 +101,7 @@ describe('TLS failure classification', () => {
   const withCode = (code: string, message = code) => Object.assign(new Error(message), { code });
 
   it('treats our own refusal of the peer certificate as verification failure, not the peer alerting us', () => {
-    for (const c of ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_PEER_EKU']) {
+    for (const c of ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'ERR_PEER_EKU', 'ERR_PEER_VALIDITY']) {
       assert.equal(isLocalVerificationFailure(withCode(c)), true, c);
     }
     for (const c of ['ECONNREFUSED', 'ERR_SSL_TLSV1_ALERT_UNKNOWN_CA', 'ECONNRESET']) {

@@ -9,9 +9,7 @@ import { hexOf } from '../../util/hex.ts';
 import { type CaKeyToken, keyIdentifier } from '../token/index.ts';
 import { TokenCrypto } from './token-crypto.ts';
 import { SubjectKeyIdentifierExtension, X509Certificate } from './x509.ts';
-
-/** How far notBefore of the CA certificate is set in the past, for peers whose clocks lag. */
-export const CA_BACKDATE_MS = 5 * 60_000;
+import { CLOCK_SKEW_ALLOWANCE_MS } from '../../clock/skew-allowance.ts';
 
 /** The CA as leaf issuance needs it: its certificate, the token signer and the leaf profile it issues with. */
 export interface IssuingCa {
@@ -103,7 +101,7 @@ export async function ensureCaCertificate(req: CaCertificateRequest): Promise<Is
   }
 
   const keyId = keyIdentifier(req.spki);
-  const notBefore = new Date(Math.floor((now - CA_BACKDATE_MS) / 1000) * 1000);
+  const notBefore = new Date(Math.floor((now - CLOCK_SKEW_ALLOWANCE_MS) / 1000) * 1000);
   const notAfter = new Date(Math.floor((now + req.lifetimeDays * 86_400_000) / 1000) * 1000);
   const { der, pem } = await buildCertificate({
     profile: caProfile({ bmcName: req.bmcName, keyId }),

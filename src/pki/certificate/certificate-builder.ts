@@ -1,4 +1,4 @@
-import { keyIdentifier } from '../token/ec-p256.ts';
+import { keyIdentifier } from '../token/index.ts';
 import { hexOf } from '../../util/hex.ts';
 import type { CertificateProfile } from './certificate-profile.ts';
 import type { TokenCaKey } from './token-ca-key.ts';

@@ -2,11 +2,12 @@ import type { IssueRequest, IssueSummary } from '../../../machines/events.ts';
 import type { Config } from '../../config/schema.ts';
 import type { Logger } from '../../log.ts';
 import { writeFileAtomic } from '../../util/atomic-file.ts';
+import { CLOCK_SKEW_ALLOWANCE_MS } from '../../clock/skew-allowance.ts';
 import type { IssuingCa } from './ca-certificate.ts';
 import { certPaths } from './cert-paths.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 import type { CredentialHolder, TlsCredentials } from './tls-credentials.ts';
-import { type CaKeyToken, checkPinFile, createCaKeyToken, TokenError } from '../token/index.ts';
+import { type CaKeyToken, checkPinFile, checkTokenInstalled, createCaKeyToken, TokenError } from '../token/index.ts';
 
 /** What the statechart's issueCertificates actor calls: the token CA issuing this BMC's TLS leaves. */
 export interface CertificateIssuer {
@@ -35,7 +36,10 @@ export interface CertificateIssuerDeps {
  * there (as ProvisionPeer("self") failing), not at start.
  */
 export function createCertificateIssuer(deps: CertificateIssuerDeps): CertificateIssuer {
-  if (deps.config.token) checkPinFile(deps.config.token.pin_file);
+  if (deps.config.token) {
+    checkPinFile(deps.config.token.pin_file);
+    checkTokenInstalled(deps.config.token);
+  }
   return new TokenCertificateIssuer(deps, deps.token ?? createCaKeyToken(deps));
 }
 
@@ -79,6 +83,7 @@ class TokenCertificateIssuer implements CertificateIssuer {
           caFingerprint: ca.fingerprint,
           leafNotBefore: leaf.notBefore.getTime(),
           leafNotAfter: leaf.notAfter.getTime(),
+          leafLifetimeMs: config.leaf_lifetime * 1000,
           generation: issued.generation,
         };
       });
@@ -96,7 +101,7 @@ class TokenCertificateIssuer implements CertificateIssuer {
   /** The CA to issue with; 'renew' reuses the one already checked while it stays valid. */
   async #ensureCa(req: IssueRequest): Promise<IssuingCa> {
     const { config, log } = this.#deps;
-    const minRemainingMs = config.leaf_lifetime * 1000;
+    const minRemainingMs = config.leaf_lifetime * 1000 + CLOCK_SKEW_ALLOWANCE_MS;
     const cached = this.#ca;
     if (req.reason === 'renew' && cached && cached.notAfter.getTime() - Date.now() >= minRemainingMs) return cached;
     const key = await this.#token.caPublicKey({ create: req.reason === 'provision' });

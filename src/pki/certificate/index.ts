@@ -8,10 +8,12 @@
 export { createCertificateIssuer, type CertificateIssuer, type CertificateIssuerDeps } from './certificate-issuer.ts';
 export { CredentialHolder, type IssuedCredentials, type TlsCredentials } from './tls-credentials.ts';
 export { certPaths, type CertPaths } from './cert-paths.ts';
+export { pemCertificates } from './pem-certificates.ts';
 
 // The steps of an issuance, for benchmarks and the known-answer tests.
-export { CA_BACKDATE_MS, ensureCaCertificate, type CaCertificateRequest, type IssuingCa } from './ca-certificate.ts';
-export { issueLeaf, LEAF_MAX_BACKDATE_MS, type IssuedLeaf, type LeafRequest } from './leaf-certificate.ts';
+export { ensureCaCertificate, type CaCertificateRequest, type IssuingCa } from './ca-certificate.ts';
+export { caStartReader } from './ca-start.ts';
+export { issueLeaf, type IssuedLeaf, type LeafRequest } from './leaf-certificate.ts';
 export {
   buildCertificate,
   type BuiltCertificate,

@@ -2,9 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import type { IssuingCa } from './ca-certificate.ts';
 import { buildCertificate } from './certificate-builder.ts';
 import { randomSerial } from './certificate-serial.ts';
-
-/** Most a leaf's notBefore is set in the past for peers whose clocks lag (also capped at a tenth of the lifetime). */
-export const LEAF_MAX_BACKDATE_MS = 5 * 60_000;
+import { CLOCK_SKEW_ALLOWANCE_MS } from '../../clock/skew-allowance.ts';
 
 /** A freshly issued leaf: its private key exists only in this object (memory), never on disk. */
 export interface IssuedLeaf {
@@ -23,15 +21,15 @@ export interface LeafRequest {
 
 /**
  * Generates an ECDSA P-256 key pair in memory and has the token CA certify it: valid from
- * now − min(5 min, lifetime/10) to now + lifetime (never past the CA's notAfter), random serial.
+ * now − the clock-skew allowance to now + lifetime + the allowance (never past the CA's notAfter),
+ * so a peer whose clock is up to the allowance ahead or behind accepts it for its whole lifetime.
  */
 export async function issueLeaf(req: LeafRequest): Promise<IssuedLeaf> {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const spki = new Uint8Array(publicKey.export({ type: 'spki', format: 'der' }));
   const now = Date.now();
-  const backdate = Math.min(LEAF_MAX_BACKDATE_MS, req.lifetimeMs / 10);
-  const notBefore = new Date(Math.floor((now - backdate) / 1000) * 1000);
-  const notAfter = new Date(Math.min(Math.floor((now + req.lifetimeMs) / 1000) * 1000, req.ca.notAfter.getTime()));
+  const notBefore = new Date(Math.floor((now - CLOCK_SKEW_ALLOWANCE_MS) / 1000) * 1000);
+  const notAfter = new Date(Math.min(Math.floor((now + req.lifetimeMs + CLOCK_SKEW_ALLOWANCE_MS) / 1000) * 1000, req.ca.notAfter.getTime()));
   const cert = await buildCertificate({
     profile: req.ca.leafProfile,
     fields: { serial: randomSerial(), notBefore, notAfter, spki },

@@ -1,6 +1,6 @@
 import type { KeyObject } from 'node:crypto';
 import { CryptoKey } from 'webcrypto-core';
-import type { CaKeyToken } from '../token/ca-key-token.ts';
+import type { CaKeyToken } from '../token/index.ts';
 
 /** The algorithm every token CA key has: ECDSA on P-256 (what `CaKeyToken.sign` computes). */
 export const TOKEN_CA_KEY_ALGORITHM: EcKeyAlgorithm = { name: 'ECDSA', namedCurve: 'P-256' };

@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { Crypto as PeculiarCrypto } from '@peculiar/webcrypto';
 import { SubtleCrypto as ProviderRegistry } from 'webcrypto-core';
-import type { CaKeyToken } from '../token/ca-key-token.ts';
+import type { CaKeyToken } from '../token/index.ts';
 import { TokenCaKey } from './token-ca-key.ts';
 import { TokenEcdsaProvider } from './token-ecdsa-provider.ts';
 

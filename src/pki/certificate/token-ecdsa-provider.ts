@@ -1,5 +1,5 @@
 import { EcdsaProvider, OperationError, UnsupportedOperationError } from 'webcrypto-core';
-import type { CaKeyToken } from '../token/ca-key-token.ts';
+import type { CaKeyToken } from '../token/index.ts';
 import { TokenCaKey } from './token-ca-key.ts';
 import { signVerified } from './verified-signature.ts';
 

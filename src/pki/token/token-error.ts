@@ -1,6 +1,7 @@
 /** What went wrong with the token, in terms an operator can act on (docs/tokens.md lists each). */
 export type TokenErrorCode =
   | 'MODULE_MISSING'
+  | 'ADDON_MISSING'
   | 'LABEL_NOT_FOUND'
   | 'PIN_INCORRECT'
   | 'PIN_LOCKED'

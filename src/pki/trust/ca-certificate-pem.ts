@@ -1,10 +1,9 @@
 import { createHash, X509Certificate } from 'node:crypto';
+import { pemCertificates } from '../certificate/index.ts';
 import { TrustStoreError } from './trust-store-error.ts';
 
 /** Largest PEM text accepted for one CA certificate. */
 export const MAX_CA_PEM_BYTES = 64 * 1024;
-
-const CERT_BLOCK = /-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----/g;
 
 /** One parsed CA certificate: what the trust store keeps about it. */
 export interface ParsedCa {
@@ -32,7 +31,12 @@ export function parseCaPem(text: string): ParsedCa {
   if (/PRIVATE KEY-----/.test(text)) {
     throw new TrustStoreError('CONTAINS_PRIVATE_KEY', 'the PEM holds a private key; only a CA certificate is accepted');
   }
-  const blocks = text.match(CERT_BLOCK) ?? [];
+  let blocks: Uint8Array[];
+  try {
+    blocks = pemCertificates(text);
+  } catch (err) {
+    throw new TrustStoreError('NOT_ONE_CERTIFICATE', `the PEM block is not valid base64: ${err instanceof Error ? err.message : String(err)}`);
+  }
   const first = blocks[0];
   if (blocks.length !== 1 || first === undefined) {
     throw new TrustStoreError(

@@ -1,0 +1,123 @@
+/**
+ * attestationd's SPDM responder under a flood on loopback: a cap on concurrent connections
+ * (`max_connections`) that holds, connections beyond it closed at once with a rate-limited log
+ * line, the admitted connections served, nothing verified that should not be, and attestationd's
+ * memory back near its baseline afterwards (VmRSS from /proc, a generous bound: a flood must not
+ * cost memory for good).
+ */
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { before, describe, it } from 'node:test';
+import { attest, isSpdmError } from '../../src/spdm/index.ts';
+import { encodeTcpFrame, FrameDecoder } from '../../src/spdm/transport.ts';
+import { createAttestationd, startAttestationd, type AttestationdSetup } from '../harness/attestationd.ts';
+import { useBusFixture } from '../harness/bus-fixture.ts';
+import { eventually, type DaemonHandle } from '../harness/daemon.ts';
+
+const CAP = 16;
+const FLOOD = 200;
+const ROUNDS = 3;
+/** How far above its baseline attestationd's resident memory may stay after the flood. */
+const RSS_BOUND_MIB = 15;
+/** Hang protection on a loaded machine, not a timing claim. */
+const DEADLINE_MS = 60_000;
+
+/** attestationd's resident set (VmRSS), MiB. */
+function rssMiB(pid: number): number {
+  const kib = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  assert.ok(kib, `no VmRSS for ${pid}`);
+  return Number(kib) / 1024;
+}
+
+/** A raw TCP connection to the responder that notes whether the responder closed it and what it answered. */
+interface RawConnection {
+  readonly socket: Socket;
+  closed: boolean;
+  readonly answers: Uint8Array[];
+}
+
+function openRaw(port: number): Promise<RawConnection> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    const decoder = new FrameDecoder('tcp', 0xffff);
+    const c: RawConnection = { socket, closed: false, answers: [] };
+    socket.on('data', (chunk: Buffer) => {
+      for (const f of decoder.push(chunk)) if (f.kind === 'spdm') c.answers.push(f.message);
+    });
+    socket.on('close', () => {
+      c.closed = true;
+    });
+    socket.on('error', () => undefined); // a dropped connection may be reset: that is the point
+    socket.once('connect', () => resolve(c));
+    socket.once('error', reject);
+  });
+}
+
+describe('attestationd SPDM responder under a flood', () => {
+  const fixture = useBusFixture();
+  let setup: AttestationdSetup;
+  let daemon: DaemonHandle;
+  let root: Uint8Array;
+  const attestOnce = () => attest({ host: '127.0.0.1', port: setup.spdmPort, transport: 'tcp', roots: [root], timeoutMs: DEADLINE_MS });
+
+  before(
+    async () => {
+      // request_timeout long enough that the admitted idle connections stay open while the test looks at them.
+      setup = await createAttestationd({ dir: fixture.tempDir('attd-flood-'), name: 'bmc-f', config: { max_connections: CAP, request_timeout: 120 } });
+      root = new Uint8Array(new X509Certificate(setup.rootPem).raw);
+      daemon = await startAttestationd({ bus: fixture.bus(), setup });
+      fixture.cleanup(() => daemon.stop());
+    },
+    { timeout: 120_000 },
+  );
+
+  it(`serves at most max_connections (${CAP}) at once: the rest is closed at once, logged rate-limited; the admitted ones are served`, async () => {
+    const opened = await Promise.allSettled(Array.from({ length: FLOOD }, () => openRaw(setup.spdmPort)));
+    const conns = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    try {
+      const refused = opened.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
+      assert.deepEqual(refused, [], 'every connection reaches the responder (the cap closes, it never refuses)');
+      const dropped = () => conns.filter((c) => c.closed).length;
+      assert.ok(await eventually(() => dropped() >= FLOOD - CAP, DEADLINE_MS), `only ${dropped()} of ${FLOOD} idle connections were closed`);
+      const admitted = conns.filter((c) => !c.closed);
+      assert.equal(admitted.length, CAP, 'exactly max_connections connections are kept');
+      for (const c of admitted) c.socket.write(encodeTcpFrame(Uint8Array.of(0x10, 0x84, 0, 0)));
+      assert.ok(await eventually(() => admitted.every((c) => c.answers.length > 0), DEADLINE_MS), 'every admitted connection answers GET_VERSION');
+      for (const c of admitted) assert.equal(c.answers[0]?.[1], 0x04, 'VERSION');
+      assert.equal(dropped(), FLOOD - CAP, 'the admitted connections stay open');
+    } finally {
+      for (const c of conns) c.socket.destroy();
+    }
+    const line = /SPDM connection dropped: max_connections \(16\) reached/g;
+    assert.ok(await daemon.waitForOutput(/more SPDM_CONNECTION_DROPPED warnings in the last 10 s were not logged \(rate limit\)/, DEADLINE_MS), daemon.output());
+    assert.equal(daemon.output().match(line)?.length, 20, 'the first 20 drops of a window are logged, the rest counted in one line');
+  });
+
+  it(`${ROUNDS} rounds of ${FLOOD} concurrent attestations: each is verified or refused at the door, and memory comes back`, async () => {
+    await attestOnce(); // the code paths of a whole attestation are warm before the baseline
+    const baseline = rssMiB(daemon.pid);
+    for (let round = 0; round < ROUNDS; round++) {
+      const results = await Promise.allSettled(Array.from({ length: FLOOD }, attestOnce));
+      const verified = results.filter((r) => r.status === 'fulfilled').length;
+      const refusals = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+      assert.ok(verified >= 1, `round ${round}: some attestations were served`);
+      const other = refusals.filter((e) => !(isSpdmError(e) && e.code === 'CONNECTION'));
+      assert.deepEqual(other.map(String), [], `round ${round}: a refused attestation only ever saw its connection closed`);
+    }
+    const report = await attestOnce();
+    assert.ok(report.measurements.length > 0, 'after the flood an attestation is served in full');
+    let last = rssMiB(daemon.pid);
+    const settled = await eventually(
+      () => {
+        last = rssMiB(daemon.pid);
+        return last < baseline + RSS_BOUND_MIB;
+      },
+      DEADLINE_MS,
+      500,
+    );
+    assert.ok(settled, `VmRSS ${last.toFixed(1)} MiB stayed above baseline ${baseline.toFixed(1)} + ${RSS_BOUND_MIB} MiB`);
+    assert.equal(daemon.process.exitCode, null, 'attestationd kept running');
+  });
+});

@@ -1,0 +1,64 @@
+// scripts/run-tests.mjs's watchdog: a run that stalls (or takes too long in all) is stopped, with
+// the names of what was still running, every process under the runner gone, and a failing exit
+// status. Run on a fixture file that never ends (test/fixtures/watchdog/, not part of the normal run).
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { runTool } from '../harness/run-tool.ts';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const FIXTURE = 'test/fixtures/watchdog/hangs-forever.test.ts';
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('the test runner watchdog (scripts/run-tests.mjs)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pd-watchdog-'));
+  after(() => rmSync(dir, { recursive: true, force: true }), { timeout: 60_000 });
+
+  /** Runs the fixture through the script with the given bounds; the run's own net is far above them. */
+  async function runFixture(name: string, bounds: Record<string, string>) {
+    const pids = join(dir, `${name}.pids`);
+    // Not a terminal: the runner reports TAP, as in CI.
+    const run = await runTool(process.execPath, ['scripts/run-tests.mjs', FIXTURE], {
+      cwd: REPO,
+      env: { ...bounds, WATCHDOG_FIXTURE_PIDS: pids },
+      timeoutMs: 300_000,
+    });
+    const started = existsSync(pids) ? readFileSync(pids, 'utf8').trim().split(' ').map(Number) : [];
+    return { ...run, started };
+  }
+
+  it('stops a run in which nothing has started or finished for TEST_WATCHDOG_IDLE_S, naming the test still running', async () => {
+    const run = await runFixture('idle', { TEST_WATCHDOG_IDLE_S: '3', TEST_WATCHDOG_TOTAL_S: '3600' });
+    const out = `${run.stdout}\n${run.stderr}`;
+    assert.equal(run.code, 1, out);
+    assert.match(run.stdout, /^# watchdog: no test has started or finished for \d+ s \(bound: TEST_WATCHDOG_IDLE_S=3\)/m, out);
+    // What was pending: the file, its suite and the test that never ends, in that order.
+    const pending = run.stdout.slice(run.stdout.indexOf('Still running:'));
+    assert.match(pending, /test\/fixtures\/watchdog\/hangs-forever\.test\.ts \(running for \d+ s\)\n# +a suite that never ends \(for \d+ s\)\n# +waits forever on processes that never exit \(for \d+ s\)/, out);
+    assert.doesNotMatch(pending.split('watchdog: stopped')[0] ?? '', /passes first/, 'a finished test is not listed as running');
+    // Node's closing count lines, the test that never ended counted as failed.
+    assert.match(run.stdout, /^# pass 1$/m, out);
+    assert.match(run.stdout, /^# fail 1$/m, out);
+    assert.equal(run.started.length, 2, `the fixture started its two processes: ${out}`);
+    for (const pid of run.started) assert.equal(alive(pid), false, `process ${pid} started by the stalled test was stopped`);
+  });
+
+  it('stops a run that takes longer than TEST_WATCHDOG_TOTAL_S in all, with every process under it', async () => {
+    const run = await runFixture('total', { TEST_WATCHDOG_IDLE_S: '3600', TEST_WATCHDOG_TOTAL_S: '20' });
+    const out = `${run.stdout}\n${run.stderr}`;
+    assert.equal(run.code, 1, out);
+    assert.match(run.stdout, /^# watchdog: the run has taken more than 20 s \(bound: TEST_WATCHDOG_TOTAL_S=20\); stopping the run\. Still running:/m, out);
+    assert.match(run.stdout, /^# fail [1-9]\d*$/m, out);
+    for (const pid of run.started) assert.equal(alive(pid), false, `process ${pid} started by the test was stopped`);
+  });
+});
