@@ -1,9 +1,6 @@
 import { DEFAULT_CONF_PATH, EX_CONFIG, loadConfig } from './config/load-config.ts';
 import { startDaemon } from './daemon.ts';
-// Imported from their own files, not the room's index.ts: index.ts also re-exports the X.509
-// builder, which the issuer loads only on its first issuance (start-up time and memory).
-import { createCertificateIssuer } from './pki/certificate/certificate-issuer.ts';
-import { CredentialHolder } from './pki/certificate/tls-credentials.ts';
+import { createCertificateIssuer, CredentialHolder } from './pki/certificate/index.ts';
 import { runServiceMain } from './service-main.ts';
 
 const USAGE = `usage: provisioningd [--conf FILE]

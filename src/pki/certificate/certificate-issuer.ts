@@ -3,8 +3,9 @@ import type { Config } from '../../config/schema.ts';
 import type { Logger } from '../../log.ts';
 import { writeFileAtomic } from '../../util/atomic-file.ts';
 import { CLOCK_SKEW_ALLOWANCE_MS } from '../../clock/skew-allowance.ts';
-import type { IssuingCa } from './ca-certificate.ts';
+import { ensureCaCertificate, type IssuingCa } from './ca-certificate.ts';
 import { certPaths } from './cert-paths.ts';
+import { issueLeaf } from './leaf-certificate.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 import type { CredentialHolder, TlsCredentials } from './tls-credentials.ts';
 import { type CaKeyToken, checkPinFile, checkTokenInstalled, createCaKeyToken, TokenError } from '../token/index.ts';
@@ -64,7 +65,6 @@ class TokenCertificateIssuer implements CertificateIssuer {
     const { log, config } = this.#deps;
     try {
       const ca = await this.#caQueue.run(() => this.#ensureCa(req));
-      const { issueLeaf } = await import('./leaf-certificate.ts');
       const leaf = await issueLeaf({ ca, lifetimeMs: config.leaf_lifetime * 1000 });
       return await this.#commitQueue.run(async () => {
         const paths = certPaths(config.cert_root);
@@ -105,9 +105,6 @@ class TokenCertificateIssuer implements CertificateIssuer {
     const cached = this.#ca;
     if (req.reason === 'renew' && cached && cached.notAfter.getTime() - Date.now() >= minRemainingMs) return cached;
     const key = await this.#token.caPublicKey({ create: req.reason === 'provision' });
-    // The X.509 builder (@peculiar/x509 and its WebCrypto, most of the bundle) is loaded on the
-    // first issuance, not at start: a daemon waiting for ProvisionPeer("self") never needs it.
-    const { ensureCaCertificate } = await import('./ca-certificate.ts');
     this.#ca = await ensureCaCertificate({
       token: this.#token,
       spki: key.spki,
