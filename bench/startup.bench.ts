@@ -1,14 +1,28 @@
 // Cold start of the production bundle (`node dist/provisioningd.js`) until its bus name is owned,
-// against a bare script that only connects with dbus-next and owns the same name.
+// against a bare script that only connects with dbus-next and owns the same name. Then memory:
+// the daemon's resident set once it has provisioned itself (ProvisionPeer("self"), software
+// token) and settled, against the bare owner's, both on the same Node.
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO, SERVICE } from '../test/harness/daemon.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { readFileSync } from 'node:fs';
+import { busctl, IFACE, OBJECT, REPO, SERVICE } from '../test/harness/daemon.ts';
 import { startPrivateBus, type PrivateBus } from '../test/harness/private-bus.ts';
-import { buildBundle, coldStart, NameOwnerWatcher, printStats, releaseBench, settle, stats, writeDaemonConfig } from './harness.ts';
+import { buildBundle, coldStart, formatFigure, NameOwnerWatcher, printStats, releaseBench, settle, startUntilOwned, stats, writeDaemonConfig } from './harness.ts';
+import { stopProcess } from '../test/harness/private-bus.ts';
 
 const N = 10;
+/** Idle time before the resident set is read: timers, GC and the bus settle. */
+const IDLE_MS = 3000;
+
+/** VmRSS of a process in MiB. */
+function rssMiB(pid: number | undefined): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid ?? 0}/status`, 'utf8'));
+  if (!m?.[1]) throw new Error(`no VmRSS for ${String(pid)}`);
+  return Number(m[1]) / 1024;
+}
 const START_TIMEOUT_MS = 20_000;
 
 /** The least a D-Bus service can do: connect, own its name, wait for SIGTERM. */
@@ -59,6 +73,28 @@ try {
   const baseline = { name: 'bare owner', stats: stats(bareMs) };
   printStats({ name: 'bare dbus-next script: start to name owned', stats: baseline.stats });
   printStats({ name: 'node dist/provisioningd.js: start to name owned', stats: stats(daemonMs), baseline });
+
+  // Memory: idle after provisioning itself, against the bare owner idle.
+  const spec = { busAddress: b.address, watcher: w, name: SERVICE, cwd: REPO, timeoutMs: START_TIMEOUT_MS, track: (c: ChildProcess) => children.push(c) };
+  const daemon = await startUntilOwned({ ...spec, argv: [bundle, '--conf', await freshConfig()] });
+  const self = await busctl(b, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+  if (self.code !== 0) throw new Error(`ProvisionPeer self: ${self.stderr}`);
+  await sleep(IDLE_MS);
+  const daemonRss = rssMiB(daemon.child.pid);
+  await stopProcess(daemon.child);
+  const owner = await startUntilOwned({ ...spec, argv: [bare] });
+  await sleep(IDLE_MS);
+  const bareRss = rssMiB(owner.child.pid);
+  await stopProcess(owner.child);
+  console.log(formatFigure({ name: 'bare dbus-next owner: RSS idle', value: bareRss, unit: 'MiB' }));
+  console.log(
+    formatFigure({
+      name: 'node dist/provisioningd.js: RSS idle after ProvisionPeer("self")',
+      value: daemonRss,
+      unit: 'MiB',
+      ratio: { value: daemonRss / bareRss, against: 'bare owner' },
+    }),
+  );
 } finally {
   await releaseBench({ children, watcher, bus, work });
 }

@@ -27,8 +27,9 @@ export type DiscoveryEvent =
 /**
  * Sent by src/ whenever the trust store changes: the peer names an attested CA in it is bound to.
  * A peer's `attested` follows it, so trust from an earlier run counts and a deleted CA is forgotten.
+ * `anyName`: a CA placed by hand (one that vouches for any name) is trusted.
  */
-export type AttestedNamesEvent = { type: 'ATTESTED_NAMES'; names: readonly string[] };
+export type AttestedNamesEvent = { type: 'ATTESTED_NAMES'; names: readonly string[]; anyName?: boolean };
 
 /**
  * Sent by the clockWatch actor (src/clock/): the wall clock became implausible (before this build,
@@ -45,8 +46,11 @@ export type ClockEvent =
  * root machine once it has issued new certificates. The root machine forwards both to
  * the tlsResponder actor while it runs (which reloads its TLS context) and to every peer machine (which dials
  * again if its link is in progress or refused); the tlsClient actor never receives them.
+ * TRUST_UPDATED's `peers`: the names the change concerns (a CA bound to them came, went or changed),
+ * and only those peer machines are told; absent when it concerns every peer (a CA placed by hand
+ * vouches for any name).
  */
-export type CredentialsEvent = { type: 'CREDENTIALS_UPDATED' } | { type: 'TRUST_UPDATED' };
+export type CredentialsEvent = { type: 'CREDENTIALS_UPDATED' } | { type: 'TRUST_UPDATED'; peers?: readonly string[] };
 
 /** Input of the tlsClient actor: whom to reach, and the name its certificate must carry. */
 export interface LinkTarget {

@@ -12,6 +12,8 @@ export interface PeerInput {
   readonly trustedOutOfBand: boolean;
   /** The trust store already holds a CA attested for this name (e.g. before a restart). */
   readonly attested?: boolean;
+  /** The trust store holds a CA placed by hand, which vouches for any name (this one too). */
+  readonly anyNameTrusted?: boolean;
   readonly retry: RetryPolicy;
   readonly attestationTimeoutMs: number;
   /** How long a peer that is only a failed attestation (no address, no trust) is kept before it is forgotten. */
@@ -40,7 +42,7 @@ export interface PeerContext extends PeerInput {
 export type PeerEvent =
   | { type: 'ATTEST' }
   | { type: 'ATTEST_BACK' }
-  | { type: 'ATTESTATION_BOUND'; bound: boolean }
+  | { type: 'ATTESTATION_BOUND'; bound: boolean; anyName?: boolean }
   | { type: 'PEER_ANNOUNCED' }
   | LinkEvent
   | CredentialsEvent;
@@ -70,6 +72,11 @@ export const peerMachine = setup({
     trustedOutOfBand: ({ context }) => context.trustedOutOfBand,
     dialable: ({ context }) => Boolean(context.address && context.port),
     /**
+     * Some trusted CA may vouch for the peer (attested for it, or placed by hand): a refused dial
+     * may succeed next time. Otherwise none can until trust changes, which dials at once anyway.
+     */
+    mayBeVouchedFor: ({ context }) => context.attested || context.anyNameTrusted === true,
+    /**
      * Only a failed ProvisionPeer: its attestation failed, nothing to dial (no address: neither a
      * static peer nor an LLDP neighbour), and no trust, attested or placed by the operator.
      */
@@ -95,7 +102,12 @@ export const peerMachine = setup({
   initial: 'NotDetermined',
   on: {
     ATTEST_BACK: { guard: 'owesAttestation', target: '.Attesting' },
-    ATTESTATION_BOUND: { actions: assign({ attested: ({ event }) => event.bound }) },
+    ATTESTATION_BOUND: {
+      actions: assign({
+        attested: ({ event }) => event.bound,
+        anyNameTrusted: ({ context, event }) => event.anyName ?? context.anyNameTrusted,
+      }),
+    },
   },
   states: {
     NotDetermined: {
@@ -186,10 +198,13 @@ export const peerMachine = setup({
         },
         /**
          * We refused what answered (verification failed). Whatever that was, the real peer may answer
-         * next time: dialled again after the backoff, at once when trust or credentials change.
+         * next time: dialled again after the backoff while some trusted CA may vouch for it (an
+         * impostor must not switch the link off), and at once when trust or credentials change. A
+         * peer no trusted CA may vouch for (not attested yet, none placed by hand) waits for that
+         * change: re-dialling it could only be refused again.
          */
         Refused: {
-          after: { retryBackoff: '#peer.Link' },
+          after: { retryBackoff: { guard: 'mayBeVouchedFor', target: '#peer.Link' } },
           on: { TRUST_UPDATED: '#peer.Link', CREDENTIALS_UPDATED: '#peer.Link' },
         },
       },

@@ -79,6 +79,7 @@ const spawnStaticPeers = enqueueActions(({ context, enqueue }) => {
       ...p,
       trustedOutOfBand: true,
       attested: context.attestedNames.includes(p.name),
+      anyNameTrusted: context.anyNameTrusted ?? false,
       retry: context.retry,
       attestationTimeoutMs: context.attestationTimeoutMs,
       forgetFailedMs: context.forgetFailedMs,
@@ -94,6 +95,7 @@ const discoveredPeerInput = (context: ProvisioningContext, peer: KnownPeer): Pee
   ...peer,
   trustedOutOfBand: true,
   attested: context.attestedNames.includes(peer.name),
+  anyNameTrusted: context.anyNameTrusted ?? false,
   retry: context.retry,
   attestationTimeoutMs: context.attestationTimeoutMs,
   forgetFailedMs: context.forgetFailedMs,
@@ -176,6 +178,7 @@ const startAttestation = enqueueActions(({ context, event, enqueue }) => {
       ...(known ? { address: known.address, port: known.port } : {}),
       trustedOutOfBand: false,
       attested: context.attestedNames.includes(name),
+      anyNameTrusted: context.anyNameTrusted ?? false,
       retry: context.retry,
       attestationTimeoutMs: context.attestationTimeoutMs,
       forgetFailedMs: context.forgetFailedMs,
@@ -205,17 +208,35 @@ const dropEndedPeer = enqueueActions(({ context, event, enqueue }) => {
   enqueue.assign({ peerNames: context.peerNames.filter((n) => n !== name) });
 });
 
-/** Tells every peer link that trust or our credentials changed: passes the event on to each peer machine. */
+/**
+ * Tells the peer links that trust or our credentials changed: new credentials concern every link;
+ * a trust change only the peers it names (all of them when it names none), so a CA attested for
+ * one peer does not make every refused link dial again.
+ */
 const notifyLinks = enqueueActions(({ context, event, enqueue }) => {
   if (event.type !== 'TRUST_UPDATED' && event.type !== 'CREDENTIALS_UPDATED') return;
-  for (const name of context.peerNames) enqueue.sendTo(peerChildId(name), { type: event.type });
+  const concerned = event.type === 'TRUST_UPDATED' && event.peers ? new Set(event.peers) : undefined;
+  for (const name of context.peerNames) {
+    if (!concerned || concerned.has(name)) enqueue.sendTo(peerChildId(name), { type: event.type });
+  }
 });
 
-/** The trust store's attested names changed: remembered for new peer machines, and told to each running one. */
+/**
+ * The trust store's attested names (and whether a CA placed by hand is trusted) changed:
+ * remembered for new peer machines, and told to each running one whose answer changed.
+ */
 const recordAttestedNames = enqueueActions(({ context, event, enqueue }) => {
   if (event.type !== 'ATTESTED_NAMES') return;
-  enqueue.assign({ attestedNames: event.names });
-  for (const name of context.peerNames) enqueue.sendTo(peerChildId(name), { type: 'ATTESTATION_BOUND', bound: event.names.includes(name) });
+  const anyName = event.anyName ?? context.anyNameTrusted ?? false;
+  const anyNameChanged = anyName !== (context.anyNameTrusted ?? false);
+  enqueue.assign({ attestedNames: event.names, anyNameTrusted: anyName });
+  const was = new Set(context.attestedNames);
+  const now = new Set(event.names);
+  for (const name of context.peerNames) {
+    if (anyNameChanged || was.has(name) !== now.has(name)) {
+      enqueue.sendTo(peerChildId(name), { type: 'ATTESTATION_BOUND', bound: now.has(name), anyName });
+    }
+  }
 });
 
 /** Notes an inbound link the responder accepted (once per connection id). */

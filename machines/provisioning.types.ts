@@ -32,6 +32,8 @@ export interface ProvisioningInput {
   readonly clockPlausible: boolean;
   /** Why the clock is implausible, when it is. */
   readonly clockProblem?: string;
+  /** A CA placed by hand, which vouches for any name, is trusted (updated by ATTESTED_NAMES). */
+  readonly anyNameTrusted?: boolean;
 }
 
 /** The daemon's state beyond its state value; pure data, safe to show in the inspector. */

@@ -163,6 +163,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       issueRetryMs: Math.min(seconds(config.retry_timer), 60_000),
       listenRetryMs: Math.min(seconds(config.retry_timer), 10_000),
       attestedNames: trustStore.attestedNames(),
+      anyNameTrusted: trustStore.vouchesForAnyName(),
       clockPlausible: clock.problem() === undefined,
       ...(clock.problem() ? { clockProblem: clock.problem() } : {}),
     },
@@ -170,9 +171,10 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       for (const o of observers) o(ev);
     },
   });
-  const unwatchTrust = trustStore.onChange(() => {
-    actor.send({ type: 'ATTESTED_NAMES', names: trustStore.attestedNames() });
-    actor.send({ type: 'TRUST_UPDATED' });
+  const unwatchTrust = trustStore.onChange((change) => {
+    actor.send({ type: 'ATTESTED_NAMES', names: trustStore.attestedNames(), anyName: trustStore.vouchesForAnyName() });
+    // Only the links the change concerns are woken (all of them for a CA placed by hand).
+    actor.send(change.anyName ? { type: 'TRUST_UPDATED' } : { type: 'TRUST_UPDATED', peers: change.names });
   });
   trustStore.watch();
 

@@ -5,6 +5,7 @@ import type { Logger } from '../log.ts';
 import { throttleWarnings } from '../log-throttle.ts';
 import type { CredentialHolder } from '../pki/certificate/index.ts';
 import type { TrustStore } from '../pki/trust/index.ts';
+import { expectedRefusals } from '../tls/expected-refusals.ts';
 import { linkTimings } from '../tls/link-timings.ts';
 import { TlsLinkClient } from '../tls/tls-link-client.ts';
 
@@ -29,6 +30,8 @@ export function createTlsClientActor(deps: TlsActorDeps) {
   const timings = linkTimings(deps.config);
   // One budget for every link's refusals: impostors at many addresses cannot flood the journal either.
   const refusals = throttleWarnings({ log: deps.log });
+  // A peer that does not trust us yet refuses us until it has attested us: info once per peer.
+  const expected = expectedRefusals(deps.log);
   return fromCallback<CredentialsEvent, LinkTarget>(({ input, sendBack, receive }) => {
     const client = new TlsLinkClient({
       target: input,
@@ -37,6 +40,7 @@ export function createTlsClientActor(deps: TlsActorDeps) {
       trust: deps.trustStore,
       log: deps.log,
       refusals,
+      expected,
       onEvent: (event: LinkEvent) => sendBack(event),
     });
     receive(() => undefined);

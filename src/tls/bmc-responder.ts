@@ -9,7 +9,8 @@ import { withTimeout } from '../util/with-timeout.ts';
 import { InboundLink, remoteOf } from './inbound-link.ts';
 import type { LinkTimings } from './link-timings.ts';
 import { linkContextOptions, type TrustedCaSource } from './tls-profile.ts';
-import { failureReason } from './tls-failure.ts';
+import { failureReason, isUnknownIssuer } from './tls-failure.ts';
+import { expectedRefusals, type ExpectedRefusals } from './expected-refusals.ts';
 
 /** How long close() may take before it is reported as failed. */
 const SERVER_OP_TIMEOUT_MS = 5000;
@@ -56,10 +57,13 @@ export class BmcResponder {
   #refreshPending: string[] = [];
   /** Warnings any client can trigger (refused handshakes, silent connections) are rate limited. */
   #noisy: ThrottledWarnings;
+  /** Refusals expected before mutual attestation: info once per client address. */
+  #expected: ExpectedRefusals;
 
   constructor(opts: BmcResponderOptions) {
     this.#opts = opts;
     this.#noisy = throttleWarnings({ log: opts.log });
+    this.#expected = expectedRefusals(opts.log);
     this.#listeners = new ListenerSet({
       port: opts.port,
       maxConnections: opts.maxConnections,
@@ -108,7 +112,10 @@ export class BmcResponder {
     server.on('secureConnection', (socket: TLSSocket) => this.#onSecureConnection(socket));
     server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
       const reason = handshakeFailure(err, socket);
-      this.#noisy.warn(`handshake refused: ${reason}`, { peer: this.#remoteOfTls(socket), event: 'HANDSHAKE_FAILED', reason });
+      const peer = this.#remoteOfTls(socket);
+      const fields = { peer, event: 'HANDSHAKE_FAILED', reason };
+      if (this.#notTrustedYet(err, socket)) this.#expected.note(hostOf(peer), `handshake refused: ${reason}`, fields);
+      else this.#noisy.warn(`handshake refused: ${reason}`, fields);
       socket.destroy();
     });
     server.on('drop', (info?: { remoteAddress?: string; remotePort?: number }) => {
@@ -215,6 +222,21 @@ export class BmcResponder {
    * Where a TLS socket came from, even after Node destroyed it for a refused client certificate:
    * then only the TCP socket it wrapped (Node's `_parent`) leads back to the address noted on accept.
    */
+  /**
+   * A refusal expected while a rack builds its mesh: the client closed the handshake (it does not
+   * trust us yet), or its chain has no trusted issuer while only attestation puts CAs in the trust
+   * store (none placed by hand) and none may vouch for the name its certificate claims, when it is
+   * still readable: we have not attested that peer yet.
+   */
+  #notTrustedYet(err: Error, socket: TLSSocket): boolean {
+    const verify: unknown = socket.authorizationError;
+    if (!verify) return (err as NodeJS.ErrnoException).code === 'ECONNRESET';
+    const trust = this.#opts.trust;
+    if (!isUnknownIssuer(verify) || trust.vouchesForAnyName?.() !== false) return false;
+    const claimed = claimedDnsName(socket);
+    return claimed === undefined || trust.vouchesFor?.(claimed) === false;
+  }
+
   #remoteOfTls(socket: TLSSocket): string {
     if (socket.remoteAddress !== undefined) return remoteOf(socket);
     const parent = (socket as unknown as { _parent?: Socket })._parent;
@@ -239,4 +261,21 @@ function handshakeFailure(err: Error, socket: TLSSocket): string {
     return 'the client closed the connection during the handshake (it may have refused our certificate)';
   }
   return failureReason(err);
+}
+
+/** The host part of `address:port` (IPv6 addresses keep their colons). */
+function hostOf(peer: string): string {
+  const i = peer.lastIndexOf(':');
+  return i > 0 ? peer.slice(0, i) : peer;
+}
+
+/** The first DNS name the client's (unverified) certificate claims, if it sent one. */
+function claimedDnsName(socket: TLSSocket): string | undefined {
+  let san = '';
+  try {
+    san = socket.getPeerCertificate()?.subjectaltname ?? '';
+  } catch {
+    return undefined;
+  }
+  return /(?:^|,\s*)DNS:([^,\s]+)/.exec(san)?.[1];
 }

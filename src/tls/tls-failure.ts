@@ -47,6 +47,21 @@ export function isLocalVerificationFailure(err: unknown): boolean {
   return code !== undefined && LOCAL_VERIFICATION_CODES.has(code);
 }
 
+/** Verification codes that mean "no trusted CA issued this chain" (rather than a bad certificate). */
+const UNKNOWN_ISSUER_CODES = new Set([
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+]);
+
+/** True when the peer's chain was refused only because no trusted CA issued it (`err` or its code). */
+export function isUnknownIssuer(err: unknown): boolean {
+  const code = typeof err === 'string' ? err : codeOf(err);
+  return code !== undefined && UNKNOWN_ISSUER_CODES.has(code);
+}
+
 /** True when the peer ended the handshake with a TLS alert (e.g. it refused our certificate). */
 export function isPeerAlert(err: unknown): boolean {
   return /^ERR_SSL_(TLSV1[3]?|SSLV3)_ALERT_/.test(codeOf(err) ?? '');

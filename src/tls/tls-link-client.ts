@@ -8,7 +8,8 @@ import { LineFramer, MAX_LINE_BYTES, WORDS, lineOf, printableLine, wordOf } from
 import { secondsText, type LinkTimings } from './link-timings.ts';
 import { checkServerPeer } from './peer-identity.ts';
 import { linkClientContext, type TrustedCaSource } from './tls-profile.ts';
-import { failureReason, isLocalVerificationFailure, isPeerAlert } from './tls-failure.ts';
+import { failureReason, isLocalVerificationFailure, isPeerAlert, isUnknownIssuer } from './tls-failure.ts';
+import type { ExpectedRefusals } from './expected-refusals.ts';
 
 /** Everything one outbound link needs. */
 export interface TlsLinkClientOptions {
@@ -22,6 +23,12 @@ export interface TlsLinkClientOptions {
    * certificate we refuse, and with it how often, so the daemon rate-limits these lines across links.
    */
   readonly refusals?: ThrottledWarnings;
+  /**
+   * Where an expected refusal goes when given (info once per peer instead of a warning on every
+   * attempt): the peer refused us (it has not attested us yet), or we refused a peer no trusted CA
+   * may vouch for yet (we have not attested it yet).
+   */
+  readonly expected?: ExpectedRefusals;
   /** Receives LINK_UP, then exactly one of LINK_FAILED / LINK_REJECTED / LINK_DOWN (never after close()). */
   readonly onEvent: (event: LinkEvent) => void;
 }
@@ -42,6 +49,8 @@ export class TlsLinkClient {
   #framer = new LineFramer();
   #awaitingAlive = false;
   #error: unknown;
+  /** The attempt ended by one of our deadlines, not by the peer. */
+  #timedOut = false;
 
   /** Every ping's deadline for its `alive`, worded once rather than on each ping. */
   readonly #pingDeadline: { ms: number; reason: string };
@@ -137,6 +146,7 @@ export class TlsLinkClient {
       if (this.#phase === 'hello') {
         this.#phase = 'up';
         this.#opts.log.info('link up', { peer: this.#opts.target.name, event: 'LINK_UP' });
+        this.#opts.expected?.clear(this.#opts.target.name);
         this.#opts.onEvent({ type: 'LINK_UP' });
       }
       const interval = this.#opts.timings.keepaliveIntervalMs;
@@ -154,6 +164,12 @@ export class TlsLinkClient {
     this.#socket?.destroy();
     const peer = this.#opts.target.name;
     let event: LinkEvent;
+    // The peer refused us (it does not trust our CA yet): an alert, or, from a Node responder, the
+    // connection reset or closed right after the handshake, before its answer to Hello.
+    const closedAfterHandshake = phase === 'hello' && (this.#error === undefined ? !this.#timedOut : (this.#error as NodeJS.ErrnoException).code === 'ECONNRESET');
+    const refusedByPeer = phase !== 'up' && !isLocalVerificationFailure(this.#error) && (isPeerAlert(this.#error) || closedAfterHandshake);
+    // We refused a peer no trusted CA may vouch for yet (not attested yet): expected, not an impostor.
+    const notTrustedYet = phase !== 'up' && isUnknownIssuer(this.#error) && this.#opts.trust.vouchesFor?.(peer) === false;
     if (phase === 'up') {
       event = { type: 'LINK_DOWN', reason };
     } else if (isLocalVerificationFailure(this.#error)) {
@@ -166,13 +182,19 @@ export class TlsLinkClient {
     const where = `${this.#opts.target.address}:${this.#opts.target.port}`;
     const line = `${event.type === 'LINK_DOWN' ? 'link down' : 'link attempt failed'} (${where}): ${event.reason}`;
     const fields = { peer, event: event.type, reason: event.reason };
-    if (event.type === 'LINK_REJECTED' && this.#opts.refusals) this.#opts.refusals.warn(line, fields);
+    if ((refusedByPeer || notTrustedYet) && this.#opts.expected) this.#opts.expected.note(peer, line, fields);
+    else if (event.type === 'LINK_REJECTED' && this.#opts.refusals) this.#opts.refusals.warn(line, fields);
     else this.#opts.log.warn(line, fields);
     this.#opts.onEvent(event);
   }
 
   #arm(ms: number, reason: string): void {
-    this.#timer = this.#replaceTimer(setTimeout(() => this.#finish(reason), ms));
+    this.#timer = this.#replaceTimer(
+      setTimeout(() => {
+        this.#timedOut = true;
+        this.#finish(reason);
+      }, ms),
+    );
   }
 
   #replaceTimer(next: NodeJS.Timeout): NodeJS.Timeout {

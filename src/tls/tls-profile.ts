@@ -34,9 +34,10 @@ const LINK_SECURE_OPTIONS = constants.SSL_OP_NO_TICKET | constants.SSL_OP_NO_REN
 /**
  * Where the link reads the trusted peer CAs from: the trust store, or anything shaped like it.
  * caPems() hands out a new array whenever the set changes (never the old one mutated).
- * nameBindingRefusal(), when present, limits an attested CA to the names it was attested for.
+ * nameBindingRefusal(), when present, limits an attested CA to the names it was attested for;
+ * vouchesFor() / vouchesForAnyName(), when present, tell a peer not attested yet from an impostor in the logs.
  */
-export type TrustedCaSource = Pick<TrustStore, 'caPems' | 'onChange'> & Partial<Pick<TrustStore, 'nameBindingRefusal'>>;
+export type TrustedCaSource = Pick<TrustStore, 'caPems' | 'onChange'> & Partial<Pick<TrustStore, 'nameBindingRefusal' | 'vouchesFor' | 'vouchesForAnyName'>>;
 
 /** What a link's TLS context is built from: this BMC's leaf for the role, and the peer CAs. */
 export interface LinkContextInput {

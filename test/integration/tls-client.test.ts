@@ -18,6 +18,7 @@ import { CredentialHolder } from '../../src/pki/certificate/index.ts';
 import { TrustStore } from '../../src/pki/trust/index.ts';
 import { BmcResponder } from '../../src/tls/bmc-responder.ts';
 import type { LinkTimings } from '../../src/tls/link-timings.ts';
+import { expectedRefusals } from '../../src/tls/expected-refusals.ts';
 import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { REPO, eventually, freePort } from '../harness/daemon.ts';
@@ -179,8 +180,9 @@ describe('TlsLinkClient: one outbound peer link', () => {
     assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'no alive to Hello within 2 s of connecting' });
   });
 
-  it('LINK_FAILED (retryable), not REJECTED, when the peer refuses our certificate', async () => {
-    const stranger = new TrustStore({ dir: join(pki.dir, 'empty-authority') });
+  /** A responder whose trust store (under `dirName`) is empty: it refuses every client certificate. */
+  async function pickyResponder(dirName: string): Promise<number> {
+    const stranger = new TrustStore({ dir: join(pki.dir, dirName) });
     await stranger.reload();
     const picky = new BmcResponder({
       port: 0,
@@ -194,11 +196,44 @@ describe('TlsLinkClient: one outbound peer link', () => {
     });
     const p = (await picky.listen()).port;
     cleanup.push(() => picky.close());
+    return p;
+  }
+
+  it('LINK_FAILED (retryable), not REJECTED, when the peer refuses our certificate', async () => {
+    const p = await pickyResponder('empty-authority');
     const { next } = startClient({ port: p });
     const e = await next(1);
     assert.equal(e?.type, 'LINK_FAILED', JSON.stringify(e));
     // TLS 1.3: our side of the handshake completes, then the server drops the connection unanswered.
     assert.match(e?.type === 'LINK_FAILED' ? e.reason : '', /connection closed before the link was up|peer refused the handshake/);
+  });
+
+  it('a peer that refuses us (does not trust us yet) is logged at info once, not warned on every attempt', async () => {
+    const p = await pickyResponder('empty-authority-2');
+    const captured = captureLog();
+    const expected = expectedRefusals(captured.log);
+    for (let i = 0; i < 3; i++) {
+      const event = await new Promise<LinkEvent>((resolve) => {
+        const client = new TlsLinkClient({
+          target: { name: 'bmc-a', address: '127.0.0.1', port: p },
+          timings: TIMINGS,
+          credentials: credsB,
+          trust: trustB,
+          log: captured.log,
+          expected,
+          onEvent: (ev) => {
+            if (ev.type !== 'LINK_UP') resolve(ev);
+          },
+        });
+        cleanup.push(async () => client.close());
+        client.start();
+      });
+      assert.equal(event.type, 'LINK_FAILED', JSON.stringify(event));
+    }
+    const records = captured.records().filter((r) => r['event'] === 'LINK_FAILED');
+    assert.deepEqual(records.map((r) => r['level']), ['info', 'debug', 'debug'], JSON.stringify(records));
+    assert.match(String(records[0]?.['message']), /link attempt failed .*logged once per peer/);
+    assert.equal(captured.records().filter((r) => r['level'] === 'warn').length, 0, 'no warning');
   });
 
   it('LINK_FAILED before any certificate was issued', async () => {

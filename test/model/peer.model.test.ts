@@ -40,6 +40,9 @@ const EVENTS: ModelEvent[] = [
   { type: 'CREDENTIALS_UPDATED' },
   { type: 'ATTESTATION_BOUND', bound: false },
   { type: 'ATTESTATION_BOUND', bound: true },
+  // A CA placed by hand came (or went): it vouches for any name, this peer's too.
+  { type: 'ATTESTATION_BOUND', bound: false, anyName: true },
+  { type: 'ATTESTATION_BOUND', bound: false, anyName: false },
 ];
 
 /** The oracle: what peerConnected must say in each state, written down independently of the selector. */
@@ -98,7 +101,7 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
  * xstate/graph keeps per serialized state is exact for whichever route reached it.
  */
 const serializeState = (s: PeerSnapshot) =>
-  `${JSON.stringify(s.value)}|${Math.min(s.context.attempt, retry.fastRetries + 1)}|${s.context.lastError ? 1 : 0}|${s.context.attested ? 1 : 0}`;
+  `${JSON.stringify(s.value)}|${Math.min(s.context.attempt, retry.fastRetries + 1)}|${s.context.lastError ? 1 : 0}|${s.context.attested ? 1 : 0}|${s.context.anyNameTrusted ? 1 : 0}`;
 
 /** A real peer actor whose effects (attestation, link) are driven by the test, on a simulated clock. */
 function realPeer(input: PeerInput, coverage: CoverageRecorder) {
@@ -233,7 +236,9 @@ describe('peer statechart, replayed on the real actor', () => {
   });
 
   it('a refused link is dialled again on the backoff schedule, up to the cap, and shows the refusal until it is up', async () => {
-    const sut = realPeer(variants.static as PeerInput, new CoverageRecorder('peer-refused-retry'));
+    // A static peer whose CA the operator placed by hand: that CA may vouch for it, so an impostor
+    // answering in its place must not switch the link off.
+    const sut = realPeer({ ...(variants.static as PeerInput), anyNameTrusted: true }, new CoverageRecorder('peer-refused-retry'));
     const delays: number[] = [];
     for (let i = 0; i < 5; i++) {
       await sut.apply(REJECTED);
@@ -253,6 +258,22 @@ describe('peer statechart, replayed on the real actor', () => {
     assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'Connected' });
     assert.equal(sut.actor.getSnapshot().context.lastError, undefined);
     assert.equal(sut.actor.getSnapshot().context.attempt, 0);
+    sut.actor.stop();
+  });
+
+  it('a refused peer no trusted CA may vouch for is not dialled on the backoff, and is dialled at once when trust for it comes', async () => {
+    const sut = realPeer(variants.static as PeerInput, new CoverageRecorder('peer-refused-unvouched'));
+    await sut.apply(REJECTED);
+    await sut.apply(REFUSED_RETRY);
+    assert.deepEqual(sut.actor.getSnapshot().value, { NotConnected: 'Refused' }, 'not attested, no CA placed by hand: nothing to retry');
+    assert.deepEqual(sut.counts(), { linksStarted: 1, linksStopped: 1 }, 'no second dial');
+    await sut.apply(ev('TRUST_UPDATED'));
+    assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'InProgress' }, 'trust for it changed: dialled at once');
+    assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 });
+    await sut.apply(REJECTED);
+    sut.actor.send({ type: 'ATTESTATION_BOUND', bound: true });
+    await sut.apply(REFUSED_RETRY);
+    assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'InProgress' }, 'attested now: a refusal (an impostor) is retried on the backoff');
     sut.actor.stop();
   });
 

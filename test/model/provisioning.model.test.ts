@@ -445,6 +445,30 @@ describe('provisioning statechart, replayed on the real actor', () => {
     sut.actor.stop();
   });
 
+  it('a trust change for one peer name wakes that peer’s refused link and the responder, no other link', async () => {
+    const sut = realDaemon(variants['with static peers'] as ProvisioningInput, new CoverageRecorder('provisioning-targeted-trust'));
+    for (const e of [E.self, E.issued, E.neighbour]) await sut.apply(e);
+    const peer = (name: string) => (sut.actor.getSnapshot().children as Record<string, { getSnapshot(): { value: unknown } } | undefined>)[`peer:${name}`];
+    for (const name of ['bmc-s', 'bmc-n']) assert.deepEqual(peer(name)?.getSnapshot().value, { NotConnected: 'Refused' }, `${name} refused, waiting for its retry`);
+    let before = sut.links.started;
+    const toResponder = sut.responder.received.length;
+    await sut.apply({ type: 'TRUST_UPDATED', peers: ['bmc-n'] });
+    assert.equal(sut.links.started - before, 1, 'only bmc-n dialled again');
+    assert.deepEqual(sut.responder.received.slice(toResponder), ['TRUST_UPDATED'], 'the responder renews its context for new handshakes');
+    before = sut.links.started;
+    await sut.apply({ type: 'TRUST_UPDATED', peers: ['bmc-elsewhere'] });
+    assert.equal(sut.links.started - before, 0, 'a CA for a name we have no link to wakes no link');
+    before = sut.links.started;
+    await sut.apply(E.trust);
+    assert.equal(sut.links.started - before, 2, 'a change concerning every name (CA placed by hand) wakes both');
+    const vouched = () =>
+      ['bmc-s', 'bmc-n'].map((name) => (sut.actor.getSnapshot().children as Record<string, { getSnapshot(): { context: { anyNameTrusted?: boolean } } } | undefined>)[`peer:${name}`]?.getSnapshot().context.anyNameTrusted);
+    assert.deepEqual(vouched(), [false, false]);
+    await sut.apply({ type: 'ATTESTED_NAMES', names: [], anyName: true });
+    assert.deepEqual(vouched(), [true, true], 'every peer machine learns that a CA placed by hand may vouch for it');
+    sut.actor.stop();
+  });
+
   it('every state and every transition of the daemon machine was taken by the real actor', () => {
     assert.deepEqual(missing(inventory.states, coverage.states), [], 'states never entered');
     assert.deepEqual(missing(inventory.transitions, coverage.transitions), [], 'transitions never taken');

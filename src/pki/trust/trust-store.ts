@@ -1,14 +1,14 @@
 import { X509Certificate } from 'node:crypto';
 import { watch as fsWatch, mkdirSync, type FSWatcher } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, symlink, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { chmod, lstat, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { Logger } from '../../log.ts';
 import { syncDir, writeFileAtomic } from '../../util/atomic-file.ts';
 import { parseCaPem, type ParsedCa } from './ca-certificate-pem.ts';
 import { boundNamesOf, boundPem, type NameScope } from './name-binding.ts';
 import { opensslSubjectHash } from './openssl-subject-hash.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
+import { HashLinks, type HashLinkTarget } from './hash-links.ts';
 import { TrustStoreError } from './trust-store-error.ts';
 
 /** A peer CA this BMC trusts: one PEM file in the trust store directory. */
@@ -32,10 +32,18 @@ export interface TrustStoreOptions {
   readonly log?: Logger;
 }
 
+/**
+ * What one change of the trusted set concerns, so that only the links it matters to are woken: the
+ * peer names whose attested CA came, went or changed scope, and whether a CA that vouches for any
+ * name (placed by hand) changed, which concerns every peer.
+ */
+export interface TrustChange {
+  readonly anyName: boolean;
+  readonly names: readonly string[];
+}
+
 /** File names the store reads as CA certificates (hash links and dot-files are not). */
 const CA_FILE = /^[^.].*\.(pem|crt|cer)$/i;
-/** OpenSSL's `-CApath` link names: subject hash, dot, collision index. */
-const HASH_LINK = /^([0-9a-f]{8})\.(\d+)$/;
 const MAX_FILE_BYTES = 1024 * 1024;
 const WATCH_DEBOUNCE_MS = 200;
 /** The store is provisioningd's own: nobody else reads it, and only root may change what it trusts. */
@@ -48,54 +56,80 @@ interface Entry extends TrustedCa {
   readonly unboundFiles: readonly string[];
 }
 
+/** One CA file as last read or written: its text tells our own writes from changes by hand. */
+interface FileRecord {
+  readonly ca: ParsedCa;
+  readonly names: readonly string[] | undefined;
+  readonly text: string;
+}
+
+/** A CA's scope as a comparable key: absent, any name, or its sorted bound names. */
+type ScopeKey = undefined | '*' | string;
+
 /** A peer name as the binding accepts it: a host name, as ProvisionPeer's device id. */
 const BINDABLE_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$/;
 
 /**
  * The trusted peer CAs: a directory of PEM files plus OpenSSL subject-hash links so that
  * `openssl verify -CApath` and Node's TLS (through caPems()) agree on the same set.
- * Every operation re-reads the directory, so PEMs placed by hand are honoured.
+ * The directory is read in full once (first use, reload(), list()); after that each change costs
+ * the work of the one CA it concerns: its file, its hash bucket, its listeners. PEMs placed or
+ * removed by hand are picked up file by file by watch(); our own writes are recognised by their
+ * content and cause no second reload.
  */
 export class TrustStore {
   readonly dir: string;
   #log: Logger | undefined;
-  #entries: readonly Entry[] = [];
-  #pems: readonly string[] = Object.freeze([]);
+  #loaded = false;
+  /** File name (inside dir) -> what it holds. */
+  #files = new Map<string, FileRecord>();
+  /** Fingerprint -> the file names holding it. */
+  #filesOf = new Map<string, Set<string>>();
+  #entries = new Map<string, Entry>();
+  #pems: readonly string[] | undefined;
   #hashes = new Map<string, string>();
+  #links: HashLinks;
+  /** Files skipped as unreadable, with the reason last logged (one line per file and reason). */
+  #skipped = new Map<string, string>();
   /** Parsed certificates by fingerprint, for the name-binding check on each handshake. */
   #parsed = new Map<string, X509Certificate>();
   #queue = new SerialQueue();
-  #listeners = new Set<() => void>();
+  #listeners = new Set<(change: TrustChange) => void>();
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
+  /** File names the watcher saw change since the last refresh; undefined name means "reread all". */
+  #dirty = new Set<string>();
+  #dirtyAll = false;
 
   constructor(opts: TrustStoreOptions) {
     this.dir = opts.dir;
     this.#log = opts.log;
+    this.#links = new HashLinks(opts.dir);
   }
 
   /** Re-reads the directory (creating it, 0700, if missing) and repairs the hash links. */
   reload(): Promise<void> {
-    return this.#serial(async () => {
-      await this.#sync();
-    });
+    return this.#serial(() => this.#fullSync());
   }
 
   /** The peer names an attested CA is bound to, as of the last read (sorted, each once). */
   attestedNames(): readonly string[] {
-    return [...new Set(this.#entries.flatMap((e) => e.attestedNames ?? []))].sort();
+    return [...new Set([...this.#entries.values()].flatMap((e) => e.attestedNames ?? []))].sort();
   }
 
   /** The trusted CA certificates as of the last read, for `tls.createSecureContext({ ca })`. */
   caPems(): readonly string[] {
+    this.#pems ??= Object.freeze([...this.#entries.values()].map((e) => e.pem));
     return this.#pems;
   }
 
-  /** Re-reads the directory and returns the trusted CAs. */
+  /** Re-reads the directory and returns the trusted CAs (sorted by subject, then fingerprint). */
   list(): Promise<readonly TrustedCa[]> {
     return this.#serial(async () => {
-      await this.#sync();
-      return this.#entries.map(publicView);
+      await this.#fullSync();
+      return [...this.#entries.values()]
+        .sort((a, b) => a.subject.localeCompare(b.subject) || a.fingerprint.localeCompare(b.fingerprint))
+        .map(publicView);
     });
   }
 
@@ -106,18 +140,13 @@ export class TrustStore {
   async add(pem: string): Promise<TrustedCa> {
     const parsed = parseCaPem(pem);
     return await this.#serial(async () => {
-      await this.#sync({
-        mutate: async (entries) => {
-          const existing = entries.find((e) => e.fingerprint === parsed.fingerprint);
-          if (existing) return entries;
-          const file = join(this.dir, `${parsed.fingerprint}.pem`);
-          await writeFileAtomic({ path: file, data: parsed.pem, mode: 0o644 });
-          return [...entries, { ...parsed, file, files: [file], unboundFiles: [file] }];
-        },
-      });
-      const entry = this.#entries.find((e) => e.fingerprint === parsed.fingerprint);
-      if (!entry) throw new Error(`trust store: CA ${parsed.fingerprint} vanished while being added`);
-      return publicView(entry);
+      await this.#ensureLoaded();
+      const existing = this.#entries.get(parsed.fingerprint);
+      if (existing) return publicView(existing);
+      const name = `${parsed.fingerprint}.pem`;
+      await writeFileAtomic({ path: join(this.dir, name), data: parsed.pem, mode: 0o644 });
+      await this.#change([parsed.fingerprint], () => this.#setFile(name, { ca: parsed, names: undefined, text: parsed.pem }));
+      return this.#entryOrThrow(parsed.fingerprint);
     });
   }
 
@@ -135,41 +164,29 @@ export class TrustStore {
       throw new TrustStoreError('BAD_NAME', `cannot bind a CA to "${name}": not a host name`);
     }
     return await this.#serial(async () => {
-      await this.#sync({
-        mutate: async (entries) => {
-          const file = join(this.dir, `${parsed.fingerprint}.pem`);
-          const existing = entries.find((e) => e.fingerprint === parsed.fingerprint);
-          const names = [...new Set([...(existing?.attestedNames ?? []), name])].sort();
-          const unboundFiles = (existing?.unboundFiles ?? []).filter((f) => f !== file);
-          await writeFileAtomic({ path: file, data: boundPem(names, parsed.pem), mode: 0o644 });
-          const entry: Entry = {
-            ...parsed,
-            file,
-            files: [...new Set([...(existing?.files ?? []), file])],
-            unboundFiles,
-            attestedNames: names,
-          };
-          const kept: Entry[] = [];
-          for (const e of entries) {
-            if (e.fingerprint === parsed.fingerprint) continue;
-            const supersededByThis =
-              e.unboundFiles.length === 0 && e.attestedNames?.length === 1 && e.attestedNames[0] === name;
-            if (!supersededByThis) {
-              kept.push(e);
-              continue;
-            }
-            for (const f of e.files) await unlink(f).catch(ignoreMissing);
-            this.#log?.info(`trust store: CA ${e.fingerprint} was bound to ${name} only; replaced by ${parsed.fingerprint}`, {
-              peer: name,
-              event: 'CA_SUPERSEDED',
-            });
-          }
-          return [...kept, entry];
-        },
+      await this.#ensureLoaded();
+      const fileName = `${parsed.fingerprint}.pem`;
+      const existing = this.#entries.get(parsed.fingerprint);
+      const names = [...new Set([...(existing?.attestedNames ?? []), name])].sort();
+      const current = this.#files.get(fileName);
+      const superseded = [...this.#entries.values()].filter(
+        (e) => e.fingerprint !== parsed.fingerprint && e.unboundFiles.length === 0 && e.attestedNames?.length === 1 && e.attestedNames[0] === name,
+      );
+      const text = boundPem(names, parsed.pem);
+      if (current?.text === text && superseded.length === 0) return this.#entryOrThrow(parsed.fingerprint);
+      await writeFileAtomic({ path: join(this.dir, fileName), data: text, mode: 0o644 });
+      for (const e of superseded) for (const f of e.files) await unlink(f).catch(ignoreMissing);
+      await this.#change([parsed.fingerprint, ...superseded.map((e) => e.fingerprint)], () => {
+        this.#setFile(fileName, { ca: parsed, names, text });
+        for (const e of superseded) for (const f of e.files) this.#setFile(basename(f), undefined);
       });
-      const entry = this.#entries.find((e) => e.fingerprint === parsed.fingerprint);
-      if (!entry) throw new Error(`trust store: CA ${parsed.fingerprint} vanished while being added`);
-      return publicView(entry);
+      for (const e of superseded) {
+        this.#log?.info(`trust store: CA ${e.fingerprint} was bound to ${name} only; replaced by ${parsed.fingerprint}`, {
+          peer: name,
+          event: 'CA_SUPERSEDED',
+        });
+      }
+      return this.#entryOrThrow(parsed.fingerprint);
     });
   }
 
@@ -182,7 +199,7 @@ export class TrustStore {
   nameScopeFor(leaf: X509Certificate): NameScope | undefined {
     const names = new Set<string>();
     let issued = false;
-    for (const e of this.#entries) {
+    for (const e of this.#entries.values()) {
       const ca = this.#x509(e);
       if (ca.subject !== leaf.issuer) continue;
       let signed = false;
@@ -199,6 +216,21 @@ export class TrustStore {
     return issued ? { kind: 'bound', names: [...names].sort() } : undefined;
   }
 
+  /** Whether a CA placed by hand (one that may vouch for any name) is trusted. */
+  vouchesForAnyName(): boolean {
+    for (const e of this.#entries.values()) if (!e.attestedNames) return true;
+    return false;
+  }
+
+  /**
+   * Whether some trusted CA may vouch for `name` (one placed by hand, or one attested for it). When
+   * none does, a refused handshake with that peer is the normal state before its attestation.
+   */
+  vouchesFor(name: string): boolean {
+    for (const e of this.#entries.values()) if (!e.attestedNames || e.attestedNames.includes(name)) return true;
+    return false;
+  }
+
   /**
    * Why a peer certificate for `name` must be refused under the name bindings, or undefined when
    * its issuing CA may vouch for that name. `leafDer` is the peer's leaf certificate (DER).
@@ -206,7 +238,7 @@ export class TrustStore {
   nameBindingRefusal(leafDer: Uint8Array, name: string): string | undefined {
     // Called on every handshake after TLS verified the chain: with no attested (bound) CA in the
     // store every trusted CA may vouch for any name, so there is nothing to parse or verify again.
-    if (!this.#entries.some((e) => e.attestedNames)) return undefined;
+    if (![...this.#entries.values()].some((e) => e.attestedNames)) return undefined;
     let leaf: X509Certificate;
     try {
       leaf = new X509Certificate(leafDer);
@@ -223,37 +255,48 @@ export class TrustStore {
   async remove(fingerprint: string): Promise<boolean> {
     const fp = normaliseFingerprint(fingerprint);
     return await this.#serial(async () => {
-      let removed = false;
-      await this.#sync({
-        mutate: async (entries) => {
-          const entry = entries.find((e) => e.fingerprint === fp);
-          if (!entry) return entries;
-          for (const f of entry.files) await unlink(f).catch(ignoreMissing);
-          removed = true;
-          return entries.filter((e) => e !== entry);
-        },
+      await this.#ensureLoaded();
+      const entry = this.#entries.get(fp);
+      if (!entry) return false;
+      for (const f of entry.files) await unlink(f).catch(ignoreMissing);
+      await this.#change([fp], () => {
+        for (const f of entry.files) this.#setFile(basename(f), undefined);
       });
-      return removed;
+      return true;
     });
   }
 
-  /** Calls `listener` after any operation that changed the trusted set; returns an unsubscribe. */
-  onChange(listener: () => void): () => void {
+  /**
+   * Calls `listener` after any operation that changed the trusted set, with what the change
+   * concerns; returns an unsubscribe.
+   */
+  onChange(listener: (change: TrustChange) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
 
-  /** Watches the directory so PEMs placed or deleted by hand are picked up (debounced reload). */
+  /**
+   * Watches the directory so PEMs placed or deleted by hand are picked up: each changed file is
+   * re-read on its own (debounced); a file whose content is what the store wrote changes nothing.
+   */
   watch(): void {
     if (this.#watcher) return;
     mkdirSync(this.dir, { recursive: true, mode: DIR_MODE });
-    this.#watcher = fsWatch(this.dir, () => {
-      if (this.#debounce) clearTimeout(this.#debounce);
+    this.#watcher = fsWatch(this.dir, (_event, file) => {
+      if (file === null) this.#dirtyAll = true;
+      else if (CA_FILE.test(file)) this.#dirty.add(file);
+      else return; // our temp files (dot-files) and hash links
+      if (this.#debounce) return;
       this.#debounce = setTimeout(() => {
         this.#debounce = undefined;
-        this.reload().catch((err: unknown) =>
-          this.#log?.warn(`trust store: reload after a change in ${this.dir} failed: ${String(err)}`),
-        );
+        const all = this.#dirtyAll;
+        const files = [...this.#dirty];
+        this.#dirtyAll = false;
+        this.#dirty.clear();
+        this.#serial(async () => {
+          if (all) await this.#fullSync();
+          else for (const f of files) await this.#refreshFile(f);
+        }).catch((err: unknown) => this.#log?.warn(`trust store: reload after a change in ${this.dir} failed: ${String(err)}`));
       }, WATCH_DEBOUNCE_MS);
     });
     this.#watcher.on('error', (err) => this.#log?.warn(`trust store: watching ${this.dir} failed: ${err.message}`));
@@ -263,6 +306,7 @@ export class TrustStore {
   close(): void {
     if (this.#debounce) clearTimeout(this.#debounce);
     this.#debounce = undefined;
+    this.#dirty.clear();
     this.#watcher?.close();
     this.#watcher = undefined;
   }
@@ -279,142 +323,214 @@ export class TrustStore {
     return this.#queue.run(op);
   }
 
-  /** Reads the directory, applies an optional change, rewrites the hash links, notifies on change. */
-  async #sync(opts: { mutate?: (entries: readonly Entry[]) => Promise<readonly Entry[]> } = {}): Promise<void> {
-    const previous = this.#entries;
-    await this.#ensureDir();
-    let entries: readonly Entry[] = await this.#scan();
-    if (opts.mutate) entries = await opts.mutate(entries);
-    entries = [...entries].sort((a, b) => a.subject.localeCompare(b.subject) || a.fingerprint.localeCompare(b.fingerprint));
-    await this.#rehash(entries);
-    this.#entries = entries;
-    this.#pems = Object.freeze(entries.map((e) => e.pem));
-    for (const fp of this.#parsed.keys()) if (!entries.some((e) => e.fingerprint === fp)) this.#parsed.delete(fp);
-    const was = new Set(previous.map((e) => e.fingerprint));
-    const now = new Set(entries.map((e) => e.fingerprint));
-    const scopeOf = (e: Entry) => `${e.fingerprint}=${e.attestedNames?.join(',') ?? '*'}`;
-    const scopesWere = new Set(previous.map(scopeOf));
-    const scopeChanged = entries.some((e) => !scopesWere.has(scopeOf(e)));
-    for (const e of entries) {
-      if (!was.has(e.fingerprint)) {
-        const scope = e.attestedNames ? `for ${e.attestedNames.join(', ')} only (attested)` : 'for any name (placed by hand)';
-        this.#log?.info(`trust store: trusting CA ${e.fingerprint} "${e.subject}" ${scope} (${e.file})`, { event: 'CA_TRUSTED' });
-      }
-    }
-    for (const e of previous) {
-      if (!now.has(e.fingerprint)) this.#log?.info(`trust store: no longer trusting CA ${e.fingerprint} "${e.subject}"`, { event: 'CA_UNTRUSTED' });
-    }
-    for (const e of entries) {
-      if (was.has(e.fingerprint) && e.attestedNames && !scopesWere.has(scopeOf(e))) {
-        this.#log?.info(`trust store: CA ${e.fingerprint} bound to ${e.attestedNames.join(', ')}`, { event: 'CA_BOUND' });
-      }
-    }
-    if (was.size !== now.size || [...now].some((fp) => !was.has(fp)) || scopeChanged) {
-      for (const l of this.#listeners) {
-        try {
-          l();
-        } catch (err) {
-          this.#log?.warn(`trust store: a change listener threw: ${String(err)}`);
-        }
-      }
-    }
+  #entryOrThrow(fp: string): TrustedCa {
+    const entry = this.#entries.get(fp);
+    if (!entry) throw new Error(`trust store: CA ${fp} vanished while being added`);
+    return publicView(entry);
   }
 
-  async #ensureDir(): Promise<void> {
+  async #ensureLoaded(): Promise<void> {
+    if (!this.#loaded) await this.#fullSync();
+  }
+
+  /** Reads every file of the directory, rebuilds the hash links, notifies what changed. */
+  async #fullSync(): Promise<void> {
     const created = await mkdir(this.dir, { recursive: true, mode: DIR_MODE });
     if (created !== undefined) await chmod(this.dir, DIR_MODE);
-  }
-
-  async #scan(): Promise<Entry[]> {
-    const byFingerprint = new Map<string, { ca: ParsedCa; files: string[]; unbound: string[]; names: Set<string> }>();
     const names = (await readdir(this.dir, { withFileTypes: true }))
       .filter((d) => d.isFile() && CA_FILE.test(d.name))
       .map((d) => d.name)
       .sort();
+    const records = new Map<string, FileRecord>();
     for (const name of names) {
-      const file = join(this.dir, name);
-      let ca: ParsedCa;
-      let bound: readonly string[] | undefined;
-      try {
-        const st = await lstat(file);
-        if (st.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
-        const text = await readFile(file, 'utf8');
-        ca = parseCaPem(text);
-        bound = boundNamesOf(text);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-        this.#log?.warn(`trust store: ignoring ${file}: ${err instanceof Error ? err.message : String(err)}`);
-        continue;
-      }
-      const slot = byFingerprint.get(ca.fingerprint) ?? { ca, files: [], unbound: [], names: new Set<string>() };
-      slot.files.push(file);
-      if (bound) for (const n of bound) slot.names.add(n);
-      else slot.unbound.push(file);
-      byFingerprint.set(ca.fingerprint, slot);
+      const record = await this.#readFile(name);
+      if (record) records.set(name, record);
     }
-    return [...byFingerprint.values()].map(({ ca, files, unbound, names }) => {
-      // Prefer the canonical <fingerprint>.pem as the file the CA is reported under.
-      const canonical = files.find((f) => f.endsWith(`/${ca.fingerprint}.pem`)) ?? files[0] ?? '';
-      // A binding in any of its files limits the CA: the attested scope is never widened by a copy.
-      const attestedNames = names.size ? [...names].sort() : undefined;
-      return { ...ca, file: canonical, files, unboundFiles: unbound, ...(attestedNames ? { attestedNames } : {}) };
-    });
+    for (const name of this.#skipped.keys()) if (!names.includes(name)) this.#skipped.delete(name);
+    const before = this.#scopes(this.#entries.keys());
+    const fps = new Set([...this.#entries.keys(), ...[...records.values()].map((r) => r.ca.fingerprint)]);
+    this.#files = records;
+    this.#filesOf = new Map();
+    for (const [name, r] of records) {
+      const set = this.#filesOf.get(r.ca.fingerprint) ?? new Set<string>();
+      set.add(name);
+      this.#filesOf.set(r.ca.fingerprint, set);
+    }
+    const previous = new Map(this.#entries);
+    for (const fp of fps) this.#recompute(fp);
+    const targets: HashLinkTarget[] = [];
+    for (const e of this.#entries.values()) {
+      const hash = this.#hashOf(e);
+      if (hash) targets.push({ hash, target: basename(e.file) });
+    }
+    if (await this.#links.rebuild(targets)) await syncDir(this.dir);
+    this.#loaded = true;
+    this.#report({ fps, before, previous });
   }
 
-  async #subjectHash(entry: Entry): Promise<string> {
-    const cached = this.#hashes.get(entry.fingerprint);
-    if (cached) return cached;
-    const hash = await opensslSubjectHash(entry.pem);
-    this.#hashes.set(entry.fingerprint, hash);
-    return hash;
+  /** Re-reads one file the watcher saw change; nothing happens when it holds what the store knows. */
+  async #refreshFile(name: string): Promise<void> {
+    if (!this.#loaded) return await this.#fullSync();
+    const known = this.#files.get(name);
+    const record = await this.#readFile(name, known?.text);
+    if (record === known) return;
+    if (!record && !known) return;
+    const fps = [known?.ca.fingerprint, record?.ca.fingerprint].filter((fp): fp is string => fp !== undefined);
+    await this.#change(fps, () => this.#setFile(name, record));
   }
 
   /**
-   * Makes the `<hash>.<n>` links exactly match the trusted set. Indexes within one hash are kept
-   * dense from 0 (OpenSSL stops at the first missing index), existing assignments are kept when
-   * possible, links are replaced by rename so a concurrent verifier never sees a gap.
+   * Reads one CA file; undefined if it is gone or unusable (logged once per file and reason).
+   * Returns `known`'s record itself when the file still holds `knownText`.
    */
-  async #rehash(entries: readonly Entry[]): Promise<void> {
-    const existing = new Map<string, string>(); // link name -> target file name
-    for (const d of await readdir(this.dir, { withFileTypes: true })) {
-      if (d.isSymbolicLink() && HASH_LINK.test(d.name)) {
-        existing.set(d.name, await readlink(join(this.dir, d.name)).catch(() => ''));
+  async #readFile(name: string, knownText?: string): Promise<FileRecord | undefined> {
+    const file = join(this.dir, name);
+    try {
+      const st = await lstat(file);
+      if (!st.isFile()) return undefined;
+      if (st.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
+      const text = await readFile(file, 'utf8');
+      if (knownText !== undefined && text === knownText) return this.#files.get(name);
+      const record = { ca: parseCaPem(text), names: boundNamesOf(text), text };
+      this.#skipped.delete(name);
+      return record;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.#skipped.delete(name);
+        return undefined;
       }
+      const reason = err instanceof Error ? err.message : String(err);
+      if (this.#skipped.get(name) !== reason) this.#log?.warn(`trust store: ignoring ${file}: ${reason}`, { event: 'CA_FILE_SKIPPED' });
+      this.#skipped.set(name, reason);
+      return undefined;
     }
-    const buckets = new Map<string, { target: string; order: number }[]>();
-    for (const e of entries) {
-      const hash = await this.#subjectHash(e);
-      const target = e.file.slice(this.dir.length + 1);
-      let order = Number.MAX_SAFE_INTEGER;
-      for (const [link, t] of existing) {
-        const m = HASH_LINK.exec(link);
-        if (m && m[1] === hash && t === target) order = Math.min(order, Number(m[2]));
-      }
-      const bucket = buckets.get(hash) ?? [];
-      bucket.push({ target, order });
-      buckets.set(hash, bucket);
+  }
+
+  /** Sets (or with undefined forgets) what one file holds, keeping the fingerprint index in step. */
+  #setFile(name: string, record: FileRecord | undefined): void {
+    const old = this.#files.get(name);
+    if (old) this.#filesOf.get(old.ca.fingerprint)?.delete(name);
+    if (!record) {
+      this.#files.delete(name);
+      return;
     }
-    const wanted = new Map<string, string>();
-    for (const [hash, bucket] of buckets) {
-      bucket.sort((a, b) => a.order - b.order || a.target.localeCompare(b.target));
-      for (const [i, b] of bucket.entries()) wanted.set(`${hash}.${i}`, b.target);
-    }
+    this.#files.set(name, record);
+    const set = this.#filesOf.get(record.ca.fingerprint) ?? new Set<string>();
+    set.add(name);
+    this.#filesOf.set(record.ca.fingerprint, set);
+  }
+
+  /** Applies an in-memory change of some CAs' files, then their links, logs and listeners. */
+  async #change(fps: readonly string[], apply: () => void): Promise<void> {
+    const before = this.#scopes(fps);
+    const previous = new Map(fps.flatMap((fp) => {
+      const e = this.#entries.get(fp);
+      return e ? [[fp, e] as const] : [];
+    }));
+    apply();
     let touched = false;
-    for (const [link, target] of wanted) {
-      if (existing.get(link) === target) continue;
-      const tmp = join(this.dir, `.${link}.${randomBytes(4).toString('hex')}.tmp`);
-      await symlink(target, tmp);
-      await rename(tmp, join(this.dir, link));
-      touched = true;
-    }
-    for (const link of existing.keys()) {
-      if (!wanted.has(link)) {
-        await unlink(join(this.dir, link)).catch(ignoreMissing);
-        touched = true;
-      }
+    for (const fp of new Set(fps)) {
+      const was = previous.get(fp);
+      this.#recompute(fp);
+      const now = this.#entries.get(fp);
+      const hash = this.#hashOf(now ?? was);
+      if (!hash) continue;
+      if (was && (!now || was.file !== now.file)) touched = (await this.#links.remove({ hash, target: basename(was.file) })) || touched;
+      if (now) touched = (await this.#links.add({ hash, target: basename(now.file) })) || touched;
     }
     if (touched) await syncDir(this.dir);
+    this.#report({ fps: new Set(fps), before, previous });
   }
+
+  /** Derives one CA's entry from the files holding it (or drops it when none does). */
+  #recompute(fp: string): void {
+    this.#pems = undefined;
+    const files = [...(this.#filesOf.get(fp) ?? [])].sort();
+    const records = files.flatMap((f) => {
+      const r = this.#files.get(f);
+      return r ? [[f, r] as const] : [];
+    });
+    const first = records[0];
+    if (!first) {
+      this.#filesOf.delete(fp);
+      this.#entries.delete(fp);
+      this.#parsed.delete(fp);
+      this.#hashes.delete(fp);
+      return;
+    }
+    const names = new Set<string>();
+    const unbound: string[] = [];
+    for (const [f, r] of records) {
+      if (r.names) for (const n of r.names) names.add(n);
+      else unbound.push(join(this.dir, f));
+    }
+    // Prefer the canonical <fingerprint>.pem as the file the CA is reported under.
+    const canonical = files.find((f) => f === `${fp}.pem`) ?? first[0];
+    // A binding in any of its files limits the CA: the attested scope is never widened by a copy.
+    const attestedNames = names.size ? [...names].sort() : undefined;
+    this.#entries.set(fp, {
+      ...first[1].ca,
+      file: join(this.dir, canonical),
+      files: files.map((f) => join(this.dir, f)),
+      unboundFiles: unbound,
+      ...(attestedNames ? { attestedNames } : {}),
+    });
+  }
+
+  #hashOf(e: Entry | undefined): string | undefined {
+    if (!e) return undefined;
+    const cached = this.#hashes.get(e.fingerprint);
+    if (cached) return cached;
+    try {
+      const hash = opensslSubjectHash(e.pem);
+      this.#hashes.set(e.fingerprint, hash);
+      return hash;
+    } catch (err) {
+      this.#log?.warn(`trust store: no -CApath link for CA ${e.fingerprint}: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    }
+  }
+
+  #scopes(fps: Iterable<string>): Map<string, ScopeKey> {
+    return new Map([...fps].map((fp) => [fp, scopeKey(this.#entries.get(fp))]));
+  }
+
+  /** Logs what changed for `fps` and tells the listeners whom it concerns. */
+  #report(r: { fps: ReadonlySet<string>; before: ReadonlyMap<string, ScopeKey>; previous: ReadonlyMap<string, Entry> }): void {
+    let anyName = false;
+    const names = new Set<string>();
+    for (const fp of r.fps) {
+      const was = r.before.get(fp);
+      const entry = this.#entries.get(fp);
+      const now = scopeKey(entry);
+      if (was === now) continue;
+      if (was === '*' || now === '*') anyName = true;
+      for (const n of [...(r.previous.get(fp)?.attestedNames ?? []), ...(entry?.attestedNames ?? [])]) names.add(n);
+      if (entry && was === undefined) {
+        const scope = entry.attestedNames ? `for ${entry.attestedNames.join(', ')} only (attested)` : 'for any name (placed by hand)';
+        this.#log?.info(`trust store: trusting CA ${fp} "${entry.subject}" ${scope} (${entry.file})`, { event: 'CA_TRUSTED' });
+      } else if (!entry) {
+        const old = r.previous.get(fp);
+        this.#log?.info(`trust store: no longer trusting CA ${fp} "${old?.subject ?? ''}"`, { event: 'CA_UNTRUSTED' });
+      } else if (entry.attestedNames) {
+        this.#log?.info(`trust store: CA ${fp} bound to ${entry.attestedNames.join(', ')}`, { event: 'CA_BOUND' });
+      }
+    }
+    if (!anyName && names.size === 0) return;
+    const change: TrustChange = { anyName, names: [...names].sort() };
+    for (const l of this.#listeners) {
+      try {
+        l(change);
+      } catch (err) {
+        this.#log?.warn(`trust store: a change listener threw: ${String(err)}`);
+      }
+    }
+  }
+}
+
+function scopeKey(e: Entry | undefined): ScopeKey {
+  if (!e) return undefined;
+  return e.attestedNames ? e.attestedNames.join(',') : '*';
 }
 
 function publicView(e: Entry): TrustedCa {

@@ -1,0 +1,236 @@
+// The full mesh of a rack, built as an operator builds it (root only): N BMCs in network
+// namespaces (N=8 by default; MESH_SIZE=12 pnpm bench mesh for twelve), each with its own bus,
+// lldpd + lldp bridge, attestationd and provisioningd, set up as the e2e rack tests set them up.
+// No trust is placed by hand.
+//  1. The build: on every BMC at once, ProvisionPeer(<peer>) for each other BMC, one call after
+//     another (busctl, as an operator's script would). Converged when every BMC shows every peer
+//     Connected. Printed: convergence time, the ProvisionPeer round trips during the build (p50,
+//     p95, max), the link attempts that failed or were refused and the warn lines of the build.
+//  2. Idle: the ProvisionPeer round trip on a connected peer (a no-op for its machine) once the
+//     mesh stands; goal: p95 during the build ≤ 2x the idle p95.
+//  3. The floor: the same N(N-1) attestations run by the attestationds alone (the calls of the
+//     daemon's attestPeer actor, from here on each BMC's bus), every BMC's at once, as concurrent as
+//     in the build. Every peer is attested by then, so no daemon attests back. Goal: build ≤ 1.5x.
+//  4. RSS and CPU time of each process type (provisioningd, attestationd, lldp bridge), from /proc.
+import { readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import dbus from 'dbus-next';
+import { requestAttestation } from '../src/attestation/attestation-client.ts';
+import { DEFAULT_SPDM_PORT } from '../src/config/schema.ts';
+import { callMethod } from '../src/dbus/bus-call.ts';
+import { IFACE, OBJECT, SERVICE } from '../test/harness/daemon.ts';
+import { canCreateNamespaces, createRack, type Rack } from '../test/harness/netns.ts';
+import { startRackAttestationds, type RackAttestationd } from '../test/harness/netns-attestationd.ts';
+import { provisionPeer, startRackBmcs, stopRackBmcs, type RackBmc } from '../test/harness/netns-bmc.ts';
+import type { PrivateBus } from '../test/harness/private-bus.ts';
+import { formatFigure, quantile } from './harness.ts';
+
+const SIZE = Number(process.env['MESH_SIZE'] ?? 8);
+/** Deadline of the whole build and of each wait (hang protection, not a measurement). */
+const BUILD_MS = 10 * 60_000;
+const STEP_MS = 120_000;
+const BUS_CALL_MS = 30_000;
+const IDLE_CALLS = 20;
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/** Resident set size (MiB) and CPU time (s, user + system) of a process, from /proc. */
+function usage(pid: number | undefined): { rssMiB: number; cpuS: number } {
+  if (!pid) return { rssMiB: Number.NaN, cpuS: Number.NaN };
+  try {
+    const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpu = (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+    return { rssMiB: Number(rss?.[1] ?? Number.NaN) / 1024, cpuS: cpu };
+  } catch {
+    return { rssMiB: Number.NaN, cpuS: Number.NaN };
+  }
+}
+
+/** Lines of `output` logged at or after `since` (epoch ms) whose text matches `re`. */
+function linesSince(output: string, since: number, re: RegExp): string[] {
+  return output.split('\n').filter((line) => {
+    const t = Date.parse(line.split(' ', 1)[0] ?? '');
+    return !Number.isNaN(t) && t >= since && re.test(line);
+  });
+}
+
+/**
+ * One ProvisionPeer round trip on an open connection to the BMC's bus (as an operator's tool
+ * holding its connection would make it; a busctl process per call would add its own start-up).
+ */
+async function timedProvisionPeer(bus: dbus.MessageBus, id: string): Promise<number> {
+  const t0 = performance.now();
+  await callMethod(bus, { destination: SERVICE, path: OBJECT, iface: IFACE, member: 'ProvisionPeer', signature: 's', body: [id] }, BUS_CALL_MS);
+  return performance.now() - t0;
+}
+
+async function main(): Promise<void> {
+  if (!canCreateNamespaces()) throw new Error('bench/mesh.bench.ts needs root (network namespaces)');
+  if (!Number.isInteger(SIZE) || SIZE < 2 || SIZE > 32) throw new Error(`MESH_SIZE must be 2..32, not ${String(process.env['MESH_SIZE'])}`);
+  const dir = mkdtempSync(join(tmpdir(), 'bench-mesh-'));
+  const buses: PrivateBus[] = [];
+  const clients: dbus.MessageBus[] = [];
+  let rack: Rack | undefined;
+  let bmcs: RackBmc[] = [];
+  let attestationds: RackAttestationd[] = [];
+  try {
+    rack = await createRack({ size: SIZE, subnet: 93 });
+    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 60 });
+    attestationds = await startRackAttestationds(rack, bmcs);
+    await Promise.all(bmcs.map((b) => provisionPeer(b, 'self')));
+    // Every BMC knows every other from LLDP before the operator starts.
+    for (const x of bmcs) {
+      for (const y of bmcs) {
+        if (x === y) continue;
+        const seen = await x.recorder.waitFor((c) => c.peer === y.node.name, { since: 0, timeoutMs: STEP_MS });
+        if (!seen) throw new Error(`${x.node.name} never discovered ${y.node.name}`);
+      }
+    }
+    for (const b of bmcs) {
+      const c = dbus.sessionBus({ busAddress: b.bus.address });
+      // The floor runs N-1 attestations at once on each connection, each with its own signal listener.
+      c.setMaxListeners(4 * SIZE);
+      clients.push(c);
+    }
+    const busOf = (i: number) => {
+      const c = clients[i];
+      if (!c) throw new Error('no bus client');
+      return c;
+    };
+    const cpuBefore = new Map<number, number>();
+    const pids = {
+      provisioningd: bmcs.map((b) => b.daemon.pid),
+      attestationd: attestationds.map((a) => a.daemon.pid),
+      'lldp bridge': bmcs.map((b) => b.bridge.process.pid ?? 0),
+    };
+    for (const list of Object.values(pids)) for (const pid of list) cpuBefore.set(pid, usage(pid).cpuS);
+
+    // While the build runs, two pings every 50 ms on the first BMC's bus tell where a slow round
+    // trip comes from: Peer.Ping to provisioningd (answered by its event loop, no work of ours) and
+    // GetId to the bus daemon (the bus and this process, the daemon not involved).
+    const pings = { daemon: [] as number[], bus: [] as number[] };
+    let building = true;
+    const pinger = (async () => {
+      while (building) {
+        const t = performance.now();
+        await callMethod(busOf(0), { destination: SERVICE, path: OBJECT, iface: 'org.freedesktop.DBus.Peer', member: 'Ping' }, BUS_CALL_MS);
+        pings.daemon.push(performance.now() - t);
+        const u = performance.now();
+        await callMethod(busOf(0), { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', iface: 'org.freedesktop.DBus', member: 'GetId' }, BUS_CALL_MS);
+        pings.bus.push(performance.now() - u);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+
+    // 1. The build.
+    const since = Date.now();
+    const t0 = performance.now();
+    const rtts: number[] = [];
+    const calls = Promise.all(
+      bmcs.map(async (x, i) => {
+        for (const y of bmcs) if (y !== x) rtts.push(await timedProvisionPeer(busOf(i), y.node.name));
+      }),
+    );
+    const converged = Promise.all(
+      bmcs.flatMap((x) =>
+        bmcs
+          .filter((y) => y !== x)
+          .map(async (y) => {
+            const hit = await x.recorder.waitFor((c) => c.peer === y.node.name && c.status === 'Connected' && !c.failureOnly, { since, timeoutMs: BUILD_MS });
+            if (!hit) throw new Error(`${x.node.name} never saw ${y.node.name} Connected`);
+            return hit.at;
+          }),
+      ),
+    );
+    await calls;
+    const ats = await converged;
+    building = false;
+    await pinger;
+    const buildMs = Math.max(...ats) - since;
+    const callsMs = performance.now() - t0;
+    const cpuBuild = Object.fromEntries(
+      Object.entries(pids).map(([kind, list]) => [kind, list.reduce((s, pid) => s + (usage(pid).cpuS - (cpuBefore.get(pid) ?? 0)), 0) / list.length]),
+    );
+    const until = Date.now();
+    const outputs = bmcs.map((b) => b.daemon.output());
+    // Every failed or refused attempt is a peer machine's transition on LINK_FAILED / LINK_REJECTED
+    // (the transition log has each; the warn or info line of a refusal is logged once per peer).
+    // A handshake our responder refused is the dialling side's LINK_FAILED, so it is counted there.
+    const outbound = outputs
+      .flatMap((o) => linesSince(o, since, /^\S+ info +peer \S+ state .*event=LINK_(FAILED|REJECTED)/))
+      .filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
+    const inbound = outputs.flatMap((o) => linesSince(o, since, /handshake refused|inbound connection refused/)).filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
+    const warns = outputs.flatMap((o) => linesSince(o, since, /^\S+ warn /)).filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
+    const attestedLines = outputs.flatMap((o) => linesSince(o, since, /^\S+ info +attested \S+ \(/));
+
+    // 2. Idle round trips on the standing mesh.
+    const idle: number[] = [];
+    const [first, second] = bmcs;
+    if (!first || !second) throw new Error('two BMCs at least');
+    for (let i = 0; i < IDLE_CALLS; i++) idle.push(await timedProvisionPeer(busOf(0), second.node.name));
+
+    // 3. The floor: the same attestations by the attestationds alone, every BMC's at once.
+    const f0 = performance.now();
+    await Promise.all(
+      bmcs.map((x, i) =>
+        Promise.all(
+          bmcs
+            .filter((y) => y !== x)
+            .map(async (y) => {
+              await requestAttestation({ bus: busOf(i), id: y.node.name, ip: y.node.address, spdmPort: DEFAULT_SPDM_PORT, timeoutMs: STEP_MS, busCallTimeoutMs: BUS_CALL_MS });
+            }),
+        ),
+      ),
+    );
+    const floorMs = performance.now() - f0;
+
+    const n = SIZE * (SIZE - 1);
+    const ratio = buildMs / floorMs;
+    console.log(`rack of ${SIZE} BMCs, ${n} attestations (ordered pairs)`);
+    console.log(formatFigure({ name: 'full mesh: first ProvisionPeer → every BMC shows every peer Connected', value: buildMs, unit: 'ms', ratio: { value: ratio, against: `the same ${n} attestations by attestationd alone` } }));
+    console.log(formatFigure({ name: `  floor: ${n} attestations, attestationd alone, all BMCs at once`, value: floorMs, unit: 'ms' }));
+    console.log(`  goal ≤ 1.5x: ${ratio <= 1.5 ? 'met' : 'NOT met'}`);
+    console.log(formatFigure({ name: `  the operator's ProvisionPeer calls, all answered after`, value: callsMs, unit: 'ms' }));
+    console.log(`  attestations completed by the daemons during the build: ${attestedLines.length} (${n} needed)`);
+    const failed = outbound.length;
+    console.log(
+      `  link attempts failed or refused: ${failed} (peer machines' LINK_FAILED / LINK_REJECTED; ${inbound.length} refused-handshake lines at info or warn on the responders); goal ≤ ${n}: ${failed <= n ? 'met' : 'NOT met'}`,
+    );
+    const reasons = new Map<string, number>();
+    for (const l of outbound) {
+      const reason = (/ reason=(.*)$/.exec(l)?.[1] ?? '?').replace(/\d+\.\d+\.\d+\.\d+(:\d+)?/g, '<addr>').slice(0, 90);
+      reasons.set(reason, (reasons.get(reason) ?? 0) + 1);
+    }
+    for (const [reason, count] of [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 5)) console.log(`    ${count}x ${reason}`);
+    console.log(`  warn lines logged by provisioningd during the build: ${warns.length}`);
+    const p95 = quantile(rtts, 0.95);
+    const idleP95 = quantile(idle, 0.95);
+    console.log(formatFigure({ name: `ProvisionPeer round trip during the build, p95 (n=${rtts.length}; p50 ${quantile(rtts, 0.5).toFixed(0)} ms, max ${Math.max(...rtts).toFixed(0)} ms)`, value: p95, unit: 'ms', ratio: { value: p95 / idleP95, against: 'idle p95' } }));
+    console.log(formatFigure({ name: `  idle, on the standing mesh, p95 (n=${IDLE_CALLS}; p50 ${quantile(idle, 0.5).toFixed(0)} ms)`, value: idleP95, unit: 'ms' }));
+    console.log(`  goal ≤ 2x: ${p95 / idleP95 <= 2 ? 'met' : 'NOT met'}`);
+    const pingLine = (xs: number[]) => `p50 ${quantile(xs, 0.5).toFixed(1)} ms, p95 ${quantile(xs, 0.95).toFixed(1)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
+    console.log(`  during the build, ${first.node.name}: Peer.Ping to provisioningd ${pingLine(pings.daemon)}; GetId to the bus daemon ${pingLine(pings.bus)} (n=${pings.bus.length})`);
+    for (const [kind, list] of Object.entries(pids)) {
+      const rss = list.map((pid) => usage(pid).rssMiB);
+      console.log(
+        `${kind} (${list.length}, run from source with tsx): RSS median ${quantile(rss, 0.5).toFixed(1)} MiB (max ${Math.max(...rss).toFixed(1)}), CPU during the build ${(cpuBuild[kind] ?? Number.NaN).toFixed(2)} s per process`,
+      );
+    }
+    for (const w of warns.slice(0, 10)) console.log(`  warn sample: ${w.slice(0, 220)}`);
+  } finally {
+    for (const c of clients) c.disconnect();
+    await stopRackBmcs({ rack, bmcs, buses, dir });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(`mesh bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);

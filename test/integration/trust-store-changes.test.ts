@@ -1,0 +1,151 @@
+/**
+ * The trust store changes one CA at a time: a change touches that CA's file and hash link only, its
+ * own writes do not come back as a reload through the directory watch, a file it cannot parse is
+ * skipped with one line, and a flood of additions and removals leaves nothing behind.
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TrustStore, type TrustChange } from '../../src/pki/trust/index.ts';
+import { captureLog } from '../harness/capture-log.ts';
+import { makeTestCa, makeTestLeaf, type TestCa } from '../harness/openssl-test-ca.ts';
+import { mustRun, runTool } from '../harness/run-tool.ts';
+
+const FLOOD = 120;
+
+function nextChange(store: TrustStore): Promise<TrustChange> {
+  return new Promise((resolve) => {
+    const off = store.onChange((c) => {
+      off();
+      resolve(c);
+    });
+  });
+}
+
+describe('trust store changes (one CA at a time)', () => {
+  let work = '';
+  let caA: TestCa;
+  let caB: TestCa;
+  let caC: TestCa;
+  let leafC = '';
+  const flood: string[] = [];
+
+  before(
+    async () => {
+      work = mkdtempSync(join(tmpdir(), 'trust-changes-'));
+      [caA, caB, caC] = await Promise.all([
+        makeTestCa({ dir: work, stem: 'ca-a', subject: '/CN=bmc-a Provisioning CA' }),
+        makeTestCa({ dir: work, stem: 'ca-b', subject: '/CN=bmc-b Provisioning CA' }),
+        makeTestCa({ dir: work, stem: 'ca-c', subject: '/CN=bmc-c Provisioning CA' }),
+      ]);
+      leafC = await makeTestLeaf({ ca: caC, dir: work, stem: 'leaf-c', name: 'bmc-c' });
+      const key = join(work, 'flood.key');
+      await mustRun('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', key]);
+      for (let i = 0; i < FLOOD; i += 8) {
+        const batch = Array.from({ length: Math.min(8, FLOOD - i) }, (_, j) =>
+          mustRun('openssl', [
+            'req', '-new', '-x509', '-key', key, '-subj', `/CN=flood ${i + j}`, '-days', '1',
+            '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign',
+          ]),
+        );
+        flood.push(...(await Promise.all(batch)));
+      }
+    },
+    { timeout: 300_000 },
+  );
+  after(() => rmSync(work, { recursive: true, force: true }), { timeout: 10_000 });
+
+  it('tells its listeners which peer names a change concerns', async () => {
+    const store = new TrustStore({ dir: join(work, 'targets') });
+    await store.reload();
+    let change = nextChange(store);
+    await store.addAttested(caA.pem, 'bmc-a');
+    assert.deepEqual(await change, { anyName: false, names: ['bmc-a'] }, 'a CA attested for bmc-a concerns bmc-a only');
+    change = nextChange(store);
+    const b = await store.addAttested(caB.pem, 'bmc-b');
+    assert.deepEqual(await change, { anyName: false, names: ['bmc-b'] });
+    change = nextChange(store);
+    await store.addAttested(caA.pem, 'bmc-x');
+    assert.deepEqual(await change, { anyName: false, names: ['bmc-a', 'bmc-x'] }, 'a CA bound to one name more');
+    assert.equal(store.vouchesFor('bmc-a'), true);
+    assert.equal(store.vouchesFor('bmc-c'), false, 'no CA may vouch for a peer not attested yet');
+    assert.equal(store.vouchesForAnyName(), false);
+    change = nextChange(store);
+    await store.add(caC.pem);
+    assert.equal(store.vouchesFor('bmc-c'), true, 'a CA placed by hand vouches for anyone');
+    assert.equal(store.vouchesForAnyName(), true);
+    assert.deepEqual(await change, { anyName: true, names: [] }, 'a CA placed by hand vouches for anyone');
+    change = nextChange(store);
+    await store.remove(b.fingerprint);
+    assert.deepEqual(await change, { anyName: false, names: ['bmc-b'] });
+  });
+
+  it('does not re-read the directory for a change: add() leaves a file edited by hand for the watch', async () => {
+    const dir = join(work, 'no-rescan');
+    const log = captureLog();
+    const store = new TrustStore({ dir, log: log.log });
+    const a = await store.add(caA.pem);
+    // Replaced by hand while nobody watches: only a reload (or the watch) may notice.
+    writeFileSync(a.file, 'not a certificate any more\n');
+    await store.add(caB.pem);
+    assert.equal(store.caPems().length, 2, 'the add did not rescan the directory');
+    assert.ok(!log.lines().some((l) => l.includes('ignoring')), log.lines().join('\n'));
+    await store.reload();
+    assert.equal(store.caPems().length, 1, 'an explicit reload does read it');
+  });
+
+  it('skips an unparsable file with one line; its own writes never come back through the watch', async () => {
+    const dir = join(work, 'watched');
+    const log = captureLog();
+    const store = new TrustStore({ dir, log: log.log });
+    await store.reload();
+    writeFileSync(join(dir, 'broken.pem'), '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n');
+    await store.reload();
+    store.watch();
+    try {
+      let changes = 0;
+      store.onChange(() => changes++);
+      await store.addAttested(caA.pem, 'bmc-a');
+      await store.addAttested(caB.pem, 'bmc-b');
+      await store.remove((await store.add(caA.pem)).fingerprint);
+      assert.equal(changes, 3);
+      // A hand-placed CA, picked up by the watch, is the sync point: every event of our own writes
+      // was delivered before it.
+      const handChange = nextChange(store);
+      copyFileSync(caC.certFile, join(dir, 'operator-c.pem'));
+      assert.deepEqual(await handChange, { anyName: true, names: [] });
+      await store.reload();
+      assert.equal(changes, 4, 'our own writes caused no change event through the watch');
+      const skipped = log.lines().filter((l) => l.includes('broken.pem'));
+      assert.equal(skipped.length, 1, `one line for the unparsable file:\n${skipped.join('\n')}`);
+      const trusting = log.lines().filter((l) => l.includes('trust store: trusting CA'));
+      assert.equal(trusting.length, 3, `one line per CA trusted (A, B, then C by hand):\n${trusting.join('\n')}`);
+      const verify = await runTool('openssl', ['verify', '-no-CAfile', '-no-CAstore', '-CApath', dir, leafC]);
+      assert.equal(verify.code, 0, `the rest of the store keeps working: ${verify.stdout}${verify.stderr}`);
+    } finally {
+      store.close();
+    }
+  });
+
+  it(`keeps nothing behind after ${FLOOD} CAs added and removed`, async () => {
+    const dir = join(work, 'flood');
+    const store = new TrustStore({ dir });
+    await store.reload();
+    store.watch();
+    try {
+      const added = await Promise.all(flood.map((pem, i) => (i % 2 ? store.addAttested(pem, `bmc-${i}`) : store.add(pem))));
+      assert.equal(store.caPems().length, FLOOD);
+      assert.equal(readdirSync(dir).filter((n) => /^[0-9a-f]{8}\.\d+$/.test(n)).length, FLOOD, 'one hash link each');
+      await Promise.all(added.map((ca) => store.remove(ca.fingerprint)));
+      assert.deepEqual(store.caPems(), []);
+      assert.deepEqual(store.attestedNames(), []);
+      await store.reload();
+      assert.deepEqual(readdirSync(dir), [], 'no file, link or temp file left');
+      assert.deepEqual(store.caPems(), []);
+    } finally {
+      store.close();
+    }
+  });
+});
