@@ -10,6 +10,10 @@ import { captureLog } from '../harness/capture-log.ts';
 const v4 = (address: string): NetworkInterfaceInfo => ({ address, family: 'IPv4', netmask: '255.255.0.0', mac: '02:00:00:00:00:01', internal: false, cidr: `${address}/16` });
 const v6 = (address: string, scopeid: number): NetworkInterfaceInfo => ({ address, family: 'IPv6', netmask: 'ffff:ffff:ffff:ffff::', mac: '02:00:00:00:00:01', internal: false, cidr: `${address}/64`, scopeid });
 
+/** Watches eth1's addresses every 5 ms through `read`, as the responder does. */
+const watchEth1 = (o: { log: ReturnType<typeof captureLog>['log']; read: () => InterfaceTable; onChange: (hosts: readonly string[]) => void }) =>
+  watchListenAddresses({ explicit: [], interfaceId: 'eth1', what: 'responder', log: o.log, pollMs: 5, readInterfaces: o.read, onChange: o.onChange });
+
 describe('the listen addresses of an interface', () => {
   it('are the interface’s own addresses only, link-local IPv6 with its zone, sorted', () => {
     const table: InterfaceTable = {
@@ -50,13 +54,9 @@ describe('watchListenAddresses', () => {
     const seen: (readonly string[])[] = [];
     let wake: (() => void) | undefined;
     const captured = captureLog();
-    const watch = watchListenAddresses({
-      explicit: [],
-      interfaceId: 'eth1',
-      what: 'responder',
+    const watch = watchEth1({
       log: captured.log,
-      pollMs: 5,
-      readInterfaces: () => table,
+      read: () => table,
       onChange: (h) => {
         seen.push(h);
         wake?.();
@@ -104,13 +104,9 @@ describe('an interface table that cannot be read', () => {
     let failing = true;
     const seen: (readonly string[])[] = [];
     const captured = captureLog();
-    const watch = watchListenAddresses({
-      explicit: [],
-      interfaceId: 'eth1',
-      what: 'responder',
+    const watch = watchEth1({
       log: captured.log,
-      pollMs: 5,
-      readInterfaces: () => {
+      read: () => {
         if (failing) throw new Error('uv_interface_addresses returned Unknown system error 97');
         return { eth1: [v4('169.254.0.1')] };
       },
