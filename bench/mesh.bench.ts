@@ -17,7 +17,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dbus from 'dbus-next';
-import { requestAttestation } from '../src/attestation/attestation-client.ts';
+import { requestAttestation } from '../src/attestation-client/attestation-client.ts';
 import { DEFAULT_SPDM_PORT } from '../src/config/schema.ts';
 import { callMethod } from '../src/dbus/bus-call.ts';
 import { IFACE, OBJECT, SERVICE } from '../test/harness/daemon.ts';

@@ -30,7 +30,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import dbus from 'dbus-next';
-import { requestAttestation } from '../src/attestation/attestation-client.ts';
+import { requestAttestation } from '../src/attestation-client/attestation-client.ts';
 import { DEFAULT_SPDM_PORT } from '../src/config/schema.ts';
 import { addMatch } from '../src/dbus/bus-call.ts';
 import { PEER_INTERFACE, peerObjectPath } from '../src/dbus/peer-objects.ts';

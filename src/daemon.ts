@@ -7,9 +7,9 @@ import { peerChildId, provisioningMachine, type ProvisioningActor } from '../mac
 import { createIssueCertificatesActor, type CertificateIssuing } from './actors/issue-certificates.actor.ts';
 import { createTlsClientActor } from './actors/tls-client.actor.ts';
 import { createTlsResponderActor } from './actors/tls-responder.actor.ts';
-import { createAttestPeerActor } from './attestation/attest-peer.actor.ts';
-import { attestBackTargets } from './attestation/attest-back-targets.ts';
-import { watchResponderAttestations } from './attestation/responder-attestations.ts';
+import { createAttestPeerActor } from './attestation-client/attest-peer.actor.ts';
+import { attestBackTargets } from './attestation-client/attest-back-targets.ts';
+import { watchResponderAttestations } from './attestation-client/responder-attestations.ts';
 import { BUILD_TIME_MS } from './clock/build-time.ts';
 import { watchClock } from './clock/clock-watch.ts';
 import type { Config } from './config/schema.ts';
