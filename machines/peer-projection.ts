@@ -13,7 +13,16 @@ export interface PeerView {
   readonly lastFailure: string;
   /** This BMC trusts a CA it attested for this peer's name (false for trust placed by the operator). */
   readonly attested: boolean;
+  /** When an attestation of this peer last passed, microseconds since the epoch; 0 when never known. */
+  readonly lastAttested: number;
+  /** `reattest_max_unreachable` re-attestations in a row could not run: its trust rests on an old verdict. */
+  readonly attestationStale: boolean;
+  /** Revocations of this peer's trust in this run: the D-Bus adapter signals AttestationRevoked for each new one. */
+  readonly revocations: number;
 }
+
+/** What is known about a peer's attestations from an earlier run (the state file), by name. */
+export type AttestationHistory = Readonly<Record<string, { readonly lastAttestedMs?: number } | undefined>>;
 
 type PeerSnapshot = SnapshotFrom<typeof peerMachine>;
 
@@ -24,8 +33,9 @@ type ProvisioningSnapshot = SnapshotFrom<typeof provisioningMachine>;
 const failureText = (f: Failure | undefined) => (f ? (f.message.startsWith(f.code) ? f.message : `${f.code}: ${f.message}`) : '');
 
 /** One view per peer we know (a peer machine) or that holds an inbound link to us, by name. */
-export function selectPeerViews(snapshot: ProvisioningSnapshot): PeerView[] {
-  const views = new Map<string, { statuses: PeerStatus[]; lastFailure: string; attested: boolean }>();
+export function selectPeerViews(snapshot: ProvisioningSnapshot, history: AttestationHistory = {}): PeerView[] {
+  type Row = { statuses: PeerStatus[]; lastFailure: string; attested: boolean; lastAttestedMs?: number; stale?: boolean; revocations?: number };
+  const views = new Map<string, Row>();
   const children = snapshot.children as Record<string, AnyActorRef | undefined>;
   for (const [id, ref] of Object.entries(children)) {
     if (!id.startsWith('peer:') || !ref) continue;
@@ -34,6 +44,9 @@ export function selectPeerViews(snapshot: ProvisioningSnapshot): PeerView[] {
       statuses: [selectPeerStatus(peer)],
       lastFailure: failureText(peer.context.lastError),
       attested: peer.context.attested,
+      ...(peer.context.lastAttestedMs !== undefined ? { lastAttestedMs: peer.context.lastAttestedMs } : {}),
+      stale: peer.context.attestationStale,
+      revocations: peer.context.revocations,
     });
   }
   // A discovered peer whose LLDP neighbour left keeps its object: not dialled, NotConnected, and why.
@@ -42,7 +55,7 @@ export function selectPeerViews(snapshot: ProvisioningSnapshot): PeerView[] {
   }
   for (const [name, conns] of Object.entries(snapshot.context.inbound)) {
     if (!conns.length) continue;
-    const v = views.get(name) ?? { statuses: [], lastFailure: '', attested: snapshot.context.attestedNames.includes(name) };
+    const v: Row = views.get(name) ?? { statuses: [], lastFailure: '', attested: snapshot.context.attestedNames.includes(name) };
     v.statuses.push('Connected');
     views.set(name, v);
   }
@@ -53,5 +66,8 @@ export function selectPeerViews(snapshot: ProvisioningSnapshot): PeerView[] {
       peerConnected: `${PEER_CONNECTION_STATUS_PREFIX}.${aggregateStatus(v.statuses)}` as const,
       lastFailure: v.lastFailure,
       attested: v.attested,
+      lastAttested: Math.max(0, Math.round((v.lastAttestedMs ?? history[name]?.lastAttestedMs ?? 0) * 1000)),
+      attestationStale: v.stale ?? false,
+      revocations: v.revocations ?? 0,
     }));
 }

@@ -10,6 +10,7 @@ import { createTlsResponderActor } from './actors/tls-responder.actor.ts';
 import { createAttestPeerActor } from './attestation-client/attest-peer.actor.ts';
 import { attestBackTargets } from './attestation-client/attest-back-targets.ts';
 import { watchResponderAttestations } from './attestation-client/responder-attestations.ts';
+import { reattestationActors, reattestationOf } from './attestation-client/reattestation-wiring.ts';
 import { BUILD_TIME_MS } from './clock/build-time.ts';
 import { watchClock } from './clock/clock-watch.ts';
 import type { Config } from './config/schema.ts';
@@ -108,13 +109,19 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     log: log.child({ component: 'attestation' }),
     busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
   });
+  const reattest = reattestationOf(config);
   const machine = provisioningMachine.provide({
     actors: {
       issueCertificates: createIssueCertificatesActor(metrics ? metrics.timeIssuer(issuer) : issuer),
       tlsResponder: createTlsResponderActor(tlsDeps),
       peer: peerMachine.provide({
-        actors: { attestPeer, tlsClient: createTlsClientActor(tlsDeps) },
-        delays: { retryBackoff: ({ context }) => backoffDelay(context.retry, context.attempt, Math.random()) },
+        actors: {
+          attestPeer,
+          ...reattestationActors({ config, bus: () => (busGone ? undefined : conn.bus), trustStore, log, busCallTimeoutMs: BUS_CALL_TIMEOUT_MS }),
+          tlsClient: createTlsClientActor(tlsDeps),
+        },
+        guards: reattest.guards,
+        delays: { retryBackoff: ({ context }) => backoffDelay(context.retry, context.attempt, Math.random()), ...reattest.delays },
       }),
     },
   });
