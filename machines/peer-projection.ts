@@ -1,7 +1,7 @@
 import type { AnyActorRef, SnapshotFrom } from 'xstate';
 import { aggregateStatus, PEER_CONNECTION_STATUS_PREFIX, selectPeerStatus, type PeerStatus } from './dbus-properties.ts';
 import type { Failure } from './failure.ts';
-import type { peerMachine } from './peer.machine.ts';
+import type { AttestationVerdict, peerMachine } from './peer.machine.ts';
 import type { provisioningMachine } from './provisioning.machine.ts';
 
 /** What one per-peer D-Bus object shows; a pure function of the snapshots. */
@@ -19,6 +19,8 @@ export interface PeerView {
   readonly attestationStale: boolean;
   /** Revocations of this peer's trust in this run: the D-Bus adapter signals AttestationRevoked for each new one. */
   readonly revocations: number;
+  /** How its last attestation in this run ended (persisted; not on D-Bus). */
+  readonly lastVerdict?: AttestationVerdict;
 }
 
 /** What is known about a peer's attestations from an earlier run (the state file), by name. */
@@ -34,7 +36,15 @@ const failureText = (f: Failure | undefined) => (f ? (f.message.startsWith(f.cod
 
 /** One view per peer we know (a peer machine) or that holds an inbound link to us, by name. */
 export function selectPeerViews(snapshot: ProvisioningSnapshot, history: AttestationHistory = {}): PeerView[] {
-  type Row = { statuses: PeerStatus[]; lastFailure: string; attested: boolean; lastAttestedMs?: number; stale?: boolean; revocations?: number };
+  type Row = {
+    statuses: PeerStatus[];
+    lastFailure: string;
+    attested: boolean;
+    lastAttestedMs?: number;
+    stale?: boolean;
+    revocations?: number;
+    verdict?: AttestationVerdict;
+  };
   const views = new Map<string, Row>();
   const children = snapshot.children as Record<string, AnyActorRef | undefined>;
   for (const [id, ref] of Object.entries(children)) {
@@ -47,6 +57,7 @@ export function selectPeerViews(snapshot: ProvisioningSnapshot, history: Attesta
       ...(peer.context.lastAttestedMs !== undefined ? { lastAttestedMs: peer.context.lastAttestedMs } : {}),
       stale: peer.context.attestationStale,
       revocations: peer.context.revocations,
+      ...(peer.context.lastVerdict ? { verdict: peer.context.lastVerdict } : {}),
     });
   }
   // A discovered peer whose LLDP neighbour left keeps its object: not dialled, NotConnected, and why.
@@ -69,5 +80,6 @@ export function selectPeerViews(snapshot: ProvisioningSnapshot, history: Attesta
       lastAttested: Math.max(0, Math.round((v.lastAttestedMs ?? history[name]?.lastAttestedMs ?? 0) * 1000)),
       attestationStale: v.stale ?? false,
       revocations: v.revocations ?? 0,
+      ...(v.verdict ? { lastVerdict: v.verdict } : {}),
     }));
 }

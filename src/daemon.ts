@@ -23,7 +23,8 @@ import type { Logger } from './log.ts';
 import type { DaemonLiveState } from './metrics/daemon-metrics-server.ts';
 import { caStartReader, certPaths, type CredentialHolder } from './pki/certificate/index.ts';
 import { legacyAuthorityDirOf, migrateLegacyTrustStore, TrustStore, trustDirOf } from './pki/trust/index.ts';
-import { StateStore } from './state/state-store.ts';
+import { attestationRecords, type AttestationRecords } from './state/attestation-history.ts';
+import { StateStore, type PersistedState } from './state/state-store.ts';
 import { logTransitions } from './transition-log.ts';
 import { withTimeout } from './util/with-timeout.ts';
 
@@ -51,6 +52,9 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   const stateStore = new StateStore(config.state_dir);
   const loaded = stateStore.load();
   if (loaded.problem) log.warn(loaded.problem, { code: 'STATE_FILE_CORRUPT' });
+  /** The peers' last attestations (persisted with the flag); this run's views update it. */
+  let history: AttestationRecords = loaded.state.peers ?? {};
+  const persisted = (provisioned: boolean): PersistedState => ({ version: 2, provisioned, ...(Object.keys(history).length ? { peers: history } : {}) });
 
   const trustDir = trustDirOf(config);
   // An upgrade moves our attested CAs out of bmcweb's trust store. If that cannot finish (e.g. a
@@ -135,15 +139,17 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   };
   const project = () => {
     projectionQueued = false;
-    if (!stopped) peerObjects.publish(selectPeerViews(actor.getSnapshot()));
+    const views = selectPeerViews(actor.getSnapshot(), history);
+    if (!stopped) peerObjects.publish(views);
     const props = selectDbusProperties(actor.getSnapshot());
     if (!props.provisioned) {
       service?.publish(props);
       return;
     }
+    history = attestationRecords(history, views);
     // provisioned=true goes out on D-Bus only once it is on disk, so that a crash never takes back
-    // what clients were told (save() settles at once when the flag is already persisted).
-    stateStore.save({ version: 1, provisioned: true }).then(publishLatest, (err: unknown) => {
+    // what clients were told (save() settles at once when the state is already persisted).
+    stateStore.save(persisted(true)).then(publishLatest, (err: unknown) => {
       log.error(`cannot persist state: ${err instanceof Error ? err.message : String(err)}`, { code: 'STATE_WRITE' });
       publishLatest();
     });
@@ -194,7 +200,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
       selfDeadlineMs: seconds(config.token_timeout) * 2 + 5000,
       busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
       initial: selectDbusProperties(actor.getSnapshot()),
-      beforeSelfReply: () => stateStore.save({ version: 1, provisioned: actor.getSnapshot().context.provisioned }),
+      beforeSelfReply: () => stateStore.save(persisted(actor.getSnapshot().context.provisioned)),
     });
   } catch (err) {
     clock.stop();
