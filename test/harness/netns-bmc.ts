@@ -140,8 +140,11 @@ export interface PeerStatusWait {
 
 /** Waits for a per-peer status; a failure names the step, the peer's status timeline and the logs. */
 export async function expectPeerStatus(w: PeerStatusWait): Promise<PeerStatusChange> {
-  const hit = await w.of.recorder.waitFor((c) => c.peer === w.peer.node.name && c.status === w.status && !c.failureOnly, { since: w.since, timeoutMs: w.timeoutMs });
-  const timeline = w.of.recorder.changes.filter((c) => c.peer === w.peer.node.name).map((c) => c.status);
+  const hit = await w.of.recorder.waitFor(
+    (c) => c.peer === w.peer.node.name && c.status === w.status && !c.failureOnly && c.revoked === undefined && c.lastAttested === undefined,
+    { since: w.since, timeoutMs: w.timeoutMs },
+  );
+  const timeline = w.of.recorder.statusChanges().filter((c) => c.peer === w.peer.node.name).map((c) => c.status);
   assert.ok(hit, `${w.what}: ${w.of.node.name} never saw ${w.peer.node.name} ${w.status}; timeline ${JSON.stringify(timeline)}\n${w.logs()}`);
   return hit;
 }
