@@ -106,7 +106,7 @@ export function rackLogs(bmcs: readonly RackBmc[], attestationds: readonly { rea
 export interface LoggedPeerState {
   /** When the daemon logged it (its timestamp, epoch ms). */
   readonly at: number;
-  /** The state value as JSON, e.g. `{"Link":"Connected"}`. */
+  /** The state value as JSON, e.g. `{"Link":{"Connected":"Trusted"}}`. */
   readonly state: string;
   /** The event that caused it, e.g. `LINK_UP` or `xstate.after.retryBackoff.peer.NotConnected.Refused`. */
   readonly event: string;
@@ -122,8 +122,11 @@ export function peerStatesLogged(of: RackBmc, peer: RackBmc, since = 0): LoggedP
     .filter((s) => s.at >= since);
 }
 
-/** The state `of`'s own machine for `peer` last logged: `{"Link":"Connected"}` while its outbound link is up. */
+/** The state `of`'s own machine for `peer` last logged: `{"Link":{"Connected":…}}` while its outbound link is up. */
 export const ownLinkState = (of: RackBmc, peer: RackBmc): string | undefined => peerStatesLogged(of, peer).at(-1)?.state;
+
+/** A logged peer state is one with the outbound link up (re-attesting or not). */
+export const isLinkUpState = (state: string | undefined): boolean => state?.startsWith('{"Link":{"Connected":') === true;
 
 /** One wait of a rack test: `of`'s per-peer object for `peer` reporting `status`, at or after `since`. */
 export interface PeerStatusWait {
