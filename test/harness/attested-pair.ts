@@ -43,7 +43,13 @@ export function writePairManifests(bmcs: readonly PairBmc[], extraConfFiles: rea
  * Starts bmc-a and bmc-b (daemon config: `config` on top of the pair's own keys), their attestationd,
  * and provisions each one's own credentials. Nobody trusts anybody yet.
  */
-export async function startAttestedPair(fixture: BusFixture, config: Record<string, unknown>, deadlineMs: number): Promise<[PairBmc, PairBmc]> {
+export async function startAttestedPair(
+  fixture: BusFixture,
+  config: Record<string, unknown>,
+  deadlineMs: number,
+  /** More configuration for one BMC, by name (e.g. its metrics_port). */
+  perBmc: (name: string) => Record<string, unknown> = () => ({}),
+): Promise<[PairBmc, PairBmc]> {
   const make = async (name: string, bus: PrivateBus): Promise<PairBmc> => {
     const dir = fixture.tempDir(`att2-${name}-`);
     const att = await createAttestationd({
@@ -72,6 +78,7 @@ export async function startAttestedPair(fixture: BusFixture, config: Record<stri
         state_dir: join(self.dir, 'state'),
         peers: [{ name: peer.name, address: '127.0.0.1', port: peer.port, spdm_port: peer.att.spdmPort }],
         ...config,
+        ...perBmc(self.name),
       },
     });
   }

@@ -12,7 +12,8 @@ import { describe, it } from 'node:test';
 import { peerObjectPath } from '../../src/dbus/peer-objects.ts';
 import { measuredConf, pairOutput, startAttestedPair, writePairManifests, type PairBmc } from '../harness/attested-pair.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
-import { busctl, eventually, IFACE, OBJECT, SERVICE, STATUS } from '../harness/daemon.ts';
+import { busctl, eventually, freePort, IFACE, OBJECT, SERVICE, STATUS } from '../harness/daemon.ts';
+import { getMetricsPath, metricSample } from '../harness/metrics-scrape.ts';
 import { peerProperty } from '../harness/peer-property.ts';
 import { recordPeerStatus, type PeerStatusRecorder } from '../harness/peer-status-recorder.ts';
 
@@ -43,7 +44,12 @@ describe('continuous attestation between two BMCs', () => {
   const fixture = useBusFixture();
 
   it('re-attests on the interval without touching the link, survives an approved update, revokes a tampered peer, and takes it back after ProvisionPeer', async () => {
-    const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, reattest_interval_s: REATTEST_S, ...LINK_CONFIG }, DEADLINE_MS);
+    const metricsPort = await freePort();
+    const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, reattest_interval_s: REATTEST_S, ...LINK_CONFIG }, DEADLINE_MS, (name) =>
+      name === 'bmc-a' ? { metrics_port: metricsPort } : {},
+    );
+    const reattestations = async (verdict: string) =>
+      metricSample((await getMetricsPath(metricsPort, '/metrics')).text, `provisioning_reattestations_total{verdict="${verdict}"}`) ?? -1;
     const output = () => pairOutput([a, b]);
     const recA = await recordPeerStatus(a.bus);
     fixture.cleanup(() => recA.close());
@@ -95,6 +101,9 @@ describe('continuous attestation between two BMCs', () => {
     assert.match(a.daemon?.output() ?? '', /closing the inbound link of bmc-b: /, "bmc-a dropped bmc-b's inbound link");
     // Refused until ProvisionPeer: it stays down over several intervals (bmc-b keeps dialling).
     assert.equal(await eventually(async () => (await peerProperty(a.bus, bOnA, 'peerConnected')) === CONNECTED, 3 * REATTEST_S * 1000, 200), false, 'bmc-b stays refused');
+
+    assert.equal(await reattestations('rejected'), 1, 'the metrics count the one rejected re-attestation');
+    assert.ok((await reattestations('passed')) >= 4, 'and the passes before it');
 
     // 4. Restore the approved value, ProvisionPeer: trusted and Connected again.
     copyFileSync(next, measuredConf(b));
