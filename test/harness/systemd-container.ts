@@ -209,9 +209,14 @@ export async function bootContainer(opts: ContainerOptions): Promise<Container> 
   };
   const pidOfInit = async (): Promise<number | undefined> => {
     if (child.exitCode !== null) throw new Error(`systemd-nspawn exited ${child.exitCode}:\n${output}`);
+    // nspawn's first child is a short-lived helper that forks the container's init and exits:
+    // PID 1 is the child that is 1 in a namespace of its own (`NSpid: <host pid> 1`).
     const r = await runTool('pgrep', ['-P', String(child.pid)]);
-    const pid = Number(r.stdout.trim().split('\n')[0]);
-    return pid > 0 ? pid : undefined;
+    return r.stdout
+      .trim()
+      .split('\n')
+      .map(Number)
+      .find((pid) => pid > 0 && isNamespaceInit(pid));
   };
   try {
     let pid1: number | undefined;
@@ -248,6 +253,19 @@ export async function bootContainer(opts: ContainerOptions): Promise<Container> 
   } catch (err) {
     await withTimeout(stop(), 30_000, 'stopping a container that did not boot').catch(() => undefined);
     throw err;
+  }
+}
+
+/** Whether a process is PID 1 of a PID namespace below ours (its NSpid line ends in 1). */
+function isNamespaceInit(pid: number): boolean {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('NSpid:'));
+    const ids = line?.split(/\s+/).slice(1).filter(Boolean) ?? [];
+    return ids.length >= 2 && ids.at(-1) === '1';
+  } catch {
+    return false; // gone meanwhile
   }
 }
 
