@@ -1,21 +1,12 @@
 import { createActor, type InspectionEvent } from 'xstate';
-import { backoffDelay } from '../machines/backoff.ts';
 import { selectPublishedProperties } from '../machines/dbus-properties.ts';
-import { peerMachine } from '../machines/peer.machine.ts';
-import { provisioningMachine, type ProvisioningActor } from '../machines/provisioning.machine.ts';
-import { createClockWatchActor } from './actors/clock-watch.actor.ts';
-import { createDbusProjectionActor } from './actors/dbus-projection.actor.ts';
-import { createIssueCertificatesActor, type CertificateIssuing } from './actors/issue-certificates.actor.ts';
-import { createLldpDiscoveryActor } from './actors/lldp-discovery.actor.ts';
-import { createPersistProvisionedActor } from './actors/persist-provisioned.actor.ts';
-import { createResponderAttestationsActor } from './actors/responder-attestations.actor.ts';
-import { createTlsClientActor } from './actors/tls-client.actor.ts';
-import { createTlsResponderActor } from './actors/tls-responder.actor.ts';
-import { createTrustStoreWatchActor } from './actors/trust-store-watch.actor.ts';
-import { createAttestPeerActor } from './attestation-client/attest-peer.actor.ts';
+import type { ProvisioningActor } from '../machines/provisioning.machine.ts';
+import type { CertificateIssuing } from './actors/issue-certificates.actor.ts';
 import { BUILD_TIME_MS } from './clock/build-time.ts';
 import { watchClock } from './clock/clock-watch.ts';
 import type { Config } from './config/schema.ts';
+import { provideDaemonEffects } from './daemon-effects.ts';
+import { daemonMachineInput } from './daemon-input.ts';
 import { loadInspector } from './inspector-part.ts';
 import { exportProvisioningService } from './dbus/provisioning-service.ts';
 import { connectSystemBus } from './dbus/system-bus.ts';
@@ -96,12 +87,6 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     closers.push(() => metrics.close());
   }
 
-  const retry = {
-    baseMs: seconds(config.retry_base),
-    capMs: seconds(config.retry_timer),
-    fastRetries: config.retry_count,
-  };
-  const tlsDeps = { config, credentials, trustStore, log };
   const conn = connectSystemBus();
   void conn.lost.then(() => {
     live.owned = false;
@@ -110,54 +95,26 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   // and before the bus name is released on the way out.
   const starting = new Settling();
   const closing = new Settling();
-  const busActor = { conn, log, busCallTimeoutMs: BUS_CALL_TIMEOUT_MS, closing };
   // Its first verdict is the machine's input; later changes and jumps come from the clockWatch actor.
   const clock = watchClock({ buildTimeMs: BUILD_TIME_MS, caNotBeforeMs: caStartReader(certPaths(config.cert_root).selfCa), log });
-
-  // The one place where the machine's named effects get their implementations.
-  const machine = provisioningMachine.provide({
-    actors: {
-      issueCertificates: createIssueCertificatesActor(metrics ? metrics.timeIssuer(issuer) : issuer),
-      tlsResponder: createTlsResponderActor(tlsDeps),
-      peer: peerMachine.provide({
-        actors: {
-          attestPeer: createAttestPeerActor({
-            config,
-            bus: () => (conn.isLost() ? undefined : conn.bus),
-            trustStore,
-            log: log.child({ component: 'attestation' }),
-            busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
-          }),
-          tlsClient: createTlsClientActor(tlsDeps),
-        },
-        delays: { retryBackoff: ({ context }) => backoffDelay(context.retry, context.attempt, Math.random()) },
-      }),
-      persistProvisioned: createPersistProvisionedActor({ stateStore, log }),
-      clockWatch: createClockWatchActor(clock),
-      trustStoreWatch: createTrustStoreWatchActor(trustStore),
-      lldpDiscovery: createLldpDiscoveryActor({ ...busActor, config }),
-      responderAttestations: createResponderAttestationsActor({ ...busActor, starting }),
-      dbusProjection: createDbusProjectionActor({ bus: conn.bus, log, root: () => actor, service: () => service }),
-    },
+  const machine = provideDaemonEffects({
+    config,
+    log,
+    credentials,
+    issuer: metrics ? metrics.timeIssuer(issuer) : issuer,
+    trustStore,
+    stateStore,
+    clock,
+    conn,
+    busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
+    starting,
+    closing,
+    root: () => actor,
+    service: () => service,
   });
   observers.push(logTransitions(log));
-
   const actor = createActor(machine, {
-    input: {
-      provisioned: loaded.state.provisioned,
-      staticPeers: config.peers,
-      retry,
-      attestationTimeoutMs: seconds(config.attestation_timeout),
-      maxRequestedPeers: config.max_requested_peers,
-      forgetFailedMs: seconds(config.failed_peer_lifetime),
-      maxDepartedPeers: config.lldp_max_neighbors,
-      issueRetryMs: Math.min(seconds(config.retry_timer), 60_000),
-      listenRetryMs: Math.min(seconds(config.retry_timer), 10_000),
-      attestedNames: trustStore.attestedNames(),
-      anyNameTrusted: trustStore.vouchesForAnyName(),
-      clockPlausible: clock.problem() === undefined,
-      ...(clock.problem() ? { clockProblem: clock.problem() } : {}),
-    },
+    input: daemonMachineInput({ config, provisioned: loaded.state.provisioned, trustStore, clock }),
     inspect: (ev) => {
       for (const o of observers) o(ev);
     },

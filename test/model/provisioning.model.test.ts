@@ -214,7 +214,7 @@ type PersistOutcome = 'ok' | 'fails' | 'held';
 function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder, persist: PersistOutcome = 'ok') {
   const clock = new SimulatedClock();
   const watches: Watches = { toldResponder: [] };
-  const persisting = { started: 0, finish: () => undefined as void };
+  const persisting: { started: number; finish: () => void } = { started: 0, finish: () => undefined };
   const issuances: Deferred[] = [];
   const issuesStarted = { n: 0 };
   const responder = { running: 0, received: [] as string[], sendBack: undefined as ((e: ResponderEvent) => void) | undefined };
