@@ -5,7 +5,6 @@ import { renewalDelayMs } from './renewal.ts';
 import { roomForRequestedPeer } from './requested-peers.ts';
 
 export type { KnownPeer, ProvisioningContext, ProvisioningEvent, ProvisioningInput, SelfProvisionResult } from './provisioning.types.ts';
-export { peerChildId } from './provisioning.actions.ts';
 export { MAX_TIMER_MS, renewalDelayMs } from './renewal.ts';
 
 /** ProvisionPeer("self") where it starts an issuance: refused at once while the wall clock is implausible. */
