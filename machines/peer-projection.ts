@@ -2,6 +2,7 @@ import type { AnyActorRef, SnapshotFrom } from 'xstate';
 import { aggregateStatus, PEER_CONNECTION_STATUS_PREFIX, selectPeerStatus, type PeerStatus } from './dbus-properties.ts';
 import type { Failure } from './failure.ts';
 import type { AttestationVerdict, peerMachine } from './peer.machine.ts';
+import type { AttestationHistory } from './reattestation.ts';
 import type { provisioningMachine } from './provisioning.machine.ts';
 
 /** What one per-peer D-Bus object shows; a pure function of the snapshots. */
@@ -23,8 +24,7 @@ export interface PeerView {
   readonly lastVerdict?: AttestationVerdict;
 }
 
-/** What is known about a peer's attestations from an earlier run (the state file), by name. */
-export type AttestationHistory = Readonly<Record<string, { readonly lastAttestedMs?: number } | undefined>>;
+export type { AttestationHistory } from './reattestation.ts';
 
 type PeerSnapshot = SnapshotFrom<typeof peerMachine>;
 
@@ -34,8 +34,9 @@ type ProvisioningSnapshot = SnapshotFrom<typeof provisioningMachine>;
 
 const failureText = (f: Failure | undefined) => (f ? (f.message.startsWith(f.code) ? f.message : `${f.code}: ${f.message}`) : '');
 
-/** One view per peer we know (a peer machine) or that holds an inbound link to us, by name. */
-export function selectPeerViews(snapshot: ProvisioningSnapshot, history: AttestationHistory = {}): PeerView[] {
+/** One view per peer we know (a peer machine) or that holds an inbound link to us, by name; lastAttested from an earlier run until this one has its own. */
+export function selectPeerViews(snapshot: ProvisioningSnapshot): PeerView[] {
+  const history: AttestationHistory = snapshot.context.attestationHistory ?? {};
   type Row = {
     statuses: PeerStatus[];
     lastFailure: string;

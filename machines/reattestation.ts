@@ -86,3 +86,8 @@ export function attestedAtOf(output: unknown): number | undefined {
   const at = (output as { atMs?: unknown } | null | undefined)?.atMs;
   return typeof at === 'number' && Number.isFinite(at) ? at : undefined;
 }
+
+/** What is known about each peer's last attestation from an earlier run (the state file), by name. */
+export type AttestationHistory = Readonly<
+  Record<string, { readonly lastAttestedMs?: number; readonly verdict?: 'passed' | 'revoked' | 'unreachable' } | undefined>
+>;

@@ -1,4 +1,5 @@
 import type { PeerView } from '../../machines/peer-projection.ts';
+import type { AttestationHistory } from '../../machines/reattestation.ts';
 import type { PersistedPeerAttestation } from './state-store.ts';
 
 /** Per peer name, its last attestation as persisted. */
@@ -8,8 +9,9 @@ export type AttestationRecords = Readonly<Record<string, PersistedPeerAttestatio
  * The attestation records to persist: those of an earlier run, updated with what this run's views
  * say (a peer attested or revoked now replaces its old record; peers not seen this run keep theirs).
  */
-export function attestationRecords(previous: AttestationRecords, views: readonly PeerView[]): AttestationRecords {
-  const out: Record<string, PersistedPeerAttestation> = { ...previous };
+export function attestationRecords(previous: AttestationHistory, views: readonly PeerView[]): AttestationRecords {
+  const out: Record<string, PersistedPeerAttestation> = {};
+  for (const [name, record] of Object.entries(previous)) if (record) out[name] = record;
   for (const v of views) {
     if (!v.lastVerdict) continue;
     const lastAttestedMs = v.lastAttested > 0 ? Math.floor(v.lastAttested / 1000) : out[v.name]?.lastAttestedMs;

@@ -47,6 +47,8 @@ export class StateStore {
   readonly file: string;
   /** The state last asked for: on disk, or being written by #writing. */
   #last: PersistedState | undefined;
+  /** The state as loaded or last asked for, whatever became of its write: update() builds on it. */
+  #current: PersistedState = EMPTY;
   #writing: Promise<void> = Promise.resolve();
 
   constructor(readonly dir: string) {
@@ -75,6 +77,7 @@ export class StateStore {
     const state: PersistedState = result.data.version === 2 ? result.data : { version: 2, provisioned: result.data.provisioned };
     // A version-1 file is rewritten as version 2 by the next save.
     this.#last = result.data.version === 2 ? state : undefined;
+    this.#current = state;
     return { state };
   }
 
@@ -84,6 +87,7 @@ export class StateStore {
    * failed write the next save() tries again.
    */
   save(state: PersistedState): Promise<void> {
+    this.#current = state;
     const data = `${JSON.stringify(state)}\n`;
     if (this.#last && `${JSON.stringify(this.#last)}\n` === data) return this.#writing;
     this.#last = state;
@@ -95,6 +99,19 @@ export class StateStore {
         throw err;
       });
     return this.#writing;
+  }
+
+  /**
+   * Persists one part of the state (the flag, or the peers' attestation records), keeping the other
+   * as last loaded or saved: the writers of each part never undo each other. Empty records are left out.
+   */
+  update(patch: { readonly provisioned?: boolean; readonly peers?: NonNullable<PersistedState['peers']> }): Promise<void> {
+    const peers = patch.peers ?? this.#current.peers;
+    return this.save({
+      version: 2,
+      provisioned: patch.provisioned ?? this.#current.provisioned,
+      ...(peers && Object.keys(peers).length ? { peers } : {}),
+    });
   }
 
   /** Settles when every save so far is on disk; rejects if the last one failed. */
