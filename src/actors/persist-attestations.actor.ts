@@ -2,6 +2,7 @@ import { fromCallback } from 'xstate';
 import { selectPeerViews } from '../../machines/peer-projection.ts';
 import type { ProvisioningActor } from '../../machines/provisioning.machine.ts';
 import type { Logger } from '../log.ts';
+import { eachSnapshot } from './each-snapshot.ts';
 import { attestationRecords } from '../state/attestation-history.ts';
 import type { StateStore } from '../state/state-store.ts';
 
@@ -19,26 +20,13 @@ export interface PersistAttestationsDeps {
  * A failed write is logged; the next change tries again.
  */
 export function createPersistAttestationsActor(deps: PersistAttestationsDeps) {
-  return fromCallback(({ system }) => {
-    let queued = false;
-    let stopped = false;
-    const persist = () => {
-      queued = false;
-      if (stopped) return;
+  return fromCallback(({ system }) =>
+    eachSnapshot(system, () => {
       const snapshot = deps.root().getSnapshot();
       const peers = attestationRecords(snapshot.context.attestationHistory ?? {}, selectPeerViews(snapshot));
       deps.stateStore.update({ peers }).catch((err: unknown) => {
         deps.log.error(`cannot persist the peers' attestations: ${err instanceof Error ? err.message : String(err)}`, { code: 'STATE_WRITE' });
       });
-    };
-    const subscription = system.inspect((ev) => {
-      if (ev.type !== '@xstate.snapshot' || queued) return;
-      queued = true;
-      queueMicrotask(persist);
-    });
-    return () => {
-      stopped = true;
-      subscription.unsubscribe();
-    };
-  });
+    }),
+  );
 }

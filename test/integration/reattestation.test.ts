@@ -27,6 +27,11 @@ const attestedCaFiles = (b: PairBmc) => {
   return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.pem')) : [];
 };
 
+const stateFile = (b: PairBmc) => join(b.dir, 'state', 'state.json');
+/** bmc-b's attestation record in `b`'s state file. */
+const persistedPeer = (b: PairBmc): { lastAttestedMs?: number; verdict?: string } | undefined =>
+  (JSON.parse(readFileSync(stateFile(b), 'utf8')) as { version: number; peers?: Record<string, { lastAttestedMs?: number; verdict?: string }> }).peers?.['bmc-b'];
+
 /** Waits for `n` re-attestations of `peer` that passed (lastAttested moved), recorded after `since`. */
 async function passes(rec: PeerStatusRecorder, peer: string, since: number, n: number): Promise<boolean> {
   const hit = await rec.waitFor((c) => c.peer === peer && c.lastAttested !== undefined && rec.changes.filter((x) => x.at >= since && x.peer === peer && x.lastAttested !== undefined).length >= n, {
@@ -72,6 +77,11 @@ describe('continuous attestation between two BMCs', () => {
     const lastAttested = BigInt((await peerProperty(a.bus, bOnA, 'lastAttested')) ?? '0');
     assert.ok(lastAttested > BigInt(up - 60_000) * 1000n && lastAttested <= BigInt(Date.now()) * 1000n, `lastAttested is a time in µs: ${lastAttested}`);
     assert.equal(await peerProperty(a.bus, bOnA, 'attestationStale'), 'false');
+    // The last attestation is persisted with the flag, atomically (state.json, version 2).
+    assert.ok(
+      await eventually(() => persistedPeer(a)?.verdict === 'passed' && (persistedPeer(a)?.lastAttestedMs ?? 0) >= up - 60_000, DEADLINE_MS, 100),
+      `state.json of bmc-a records bmc-b's last pass: ${readFileSync(stateFile(a), 'utf8')}`,
+    );
     assert.match(a.daemon?.output() ?? '', /re-attested bmc-b .*same CA, measurements accepted/);
 
     // 2. A firmware/config update done in the documented order: approve the new value in every
@@ -98,6 +108,7 @@ describe('continuous attestation between two BMCs', () => {
     assert.equal(await peerProperty(a.bus, bOnA, 'attested'), 'false');
     assert.match((await peerProperty(a.bus, bOnA, 'lastFailure')) ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 2/);
     assert.deepEqual(attestedCaFiles(a), [], "bmc-b's CA left bmc-a's trust store");
+    assert.ok(await eventually(() => persistedPeer(a)?.verdict === 'revoked', DEADLINE_MS, 100), `state.json records the revocation: ${readFileSync(stateFile(a), 'utf8')}`);
     assert.match(a.daemon?.output() ?? '', /closing the inbound link of bmc-b: /, "bmc-a dropped bmc-b's inbound link");
     // Refused until ProvisionPeer: it stays down over several intervals (bmc-b keeps dialling).
     assert.equal(await eventually(async () => (await peerProperty(a.bus, bOnA, 'peerConnected')) === CONNECTED, 3 * REATTEST_S * 1000, 200), false, 'bmc-b stays refused');

@@ -150,9 +150,16 @@ const serializeState = (s: PeerSnapshot) =>
 /** A real peer actor whose effects (attestation, link) are driven by the test, on a simulated clock. */
 function realPeer(input: PeerInput, coverage: CoverageRecorder) {
   const clock = new SimulatedClock();
-  let attestation: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | undefined;
-  let reattestation: { resolve: (v: AttestationDone) => void; reject: (e: unknown) => void } | undefined;
-  let revocation: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | undefined;
+  type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
+  let attestation: Pending | undefined;
+  let reattestation: Pending | undefined;
+  let revocation: Pending | undefined;
+  /** The running promise actor each outcome event settles, by the invoking state's id. */
+  const running: Record<string, () => Pending | undefined> = {
+    'peer.Attesting': () => attestation,
+    'peer.Link.Connected.Reattesting': () => reattestation,
+    'peer.Revoking.Removing': () => revocation,
+  };
   const revoked: RevocationTarget[] = [];
   let link: ((e: LinkEvent) => void) | undefined;
   let linksStarted = 0;
@@ -163,7 +170,7 @@ function realPeer(input: PeerInput, coverage: CoverageRecorder) {
         () => new Promise((resolve, reject) => (attestation = { resolve, reject })),
       ),
       reattestPeer: fromPromise<AttestationDone, AttestationTarget>(
-        () => new Promise((resolve, reject) => (reattestation = { resolve, reject })),
+        () => new Promise((resolve, reject) => (reattestation = { resolve: (v) => resolve(v as AttestationDone), reject })),
       ),
       revokePeerTrust: fromPromise<unknown, RevocationTarget>(({ input: target }) => {
         revoked.push(target);
@@ -187,31 +194,16 @@ function realPeer(input: PeerInput, coverage: CoverageRecorder) {
 
   async function apply(event: ModelEvent): Promise<void> {
     const before = actor.getSnapshot();
+    const outcome = /^xstate\.(done|error)\.actor\.0\.(.+)$/.exec(event.type);
+    if (outcome) {
+      const pending = running[outcome[2] ?? '']?.();
+      assert.ok(pending, `${event.type}: its actor must be running`);
+      if (outcome[1] === 'done') pending.resolve((event as { output?: unknown }).output);
+      else pending.reject((event as { error?: unknown }).error);
+      await settle();
+      return;
+    }
     switch (event.type) {
-      case 'xstate.done.actor.0.peer.Attesting':
-        assert.ok(attestation, 'an attestation must be running');
-        attestation.resolve(true);
-        break;
-      case 'xstate.error.actor.0.peer.Attesting':
-        assert.ok(attestation, 'an attestation must be running');
-        attestation.reject((event as { error: unknown }).error);
-        break;
-      case 'xstate.done.actor.0.peer.Link.Connected.Reattesting':
-        assert.ok(reattestation, 'a re-attestation must be running');
-        reattestation.resolve((event as { output: AttestationDone }).output);
-        break;
-      case 'xstate.error.actor.0.peer.Link.Connected.Reattesting':
-        assert.ok(reattestation, 'a re-attestation must be running');
-        reattestation.reject((event as { error: unknown }).error);
-        break;
-      case 'xstate.done.actor.0.peer.Revoking.Removing':
-        assert.ok(revocation, 'a revocation must be running');
-        revocation.resolve(undefined);
-        break;
-      case 'xstate.error.actor.0.peer.Revoking.Removing':
-        assert.ok(revocation, 'a revocation must be running');
-        revocation.reject((event as { error: unknown }).error);
-        break;
       case 'xstate.after.attestationTimeout.peer.Attesting':
       case 'xstate.after.attestationTimeout.peer.Link.Connected.Reattesting':
       case 'xstate.after.forgetFailed.peer.NotDetermined':

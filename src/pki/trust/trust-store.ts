@@ -246,6 +246,14 @@ export class TrustStore {
     // Called on every handshake after TLS verified the chain: with no attested (bound) CA in the
     // store every trusted CA may vouch for any name, so there is nothing to parse or verify again.
     if (![...this.#entries.values()].some((e) => e.attestedNames)) return undefined;
+    return this.#scopeRefusal(leafDer, name, {
+      unissued: `no trusted CA issued the certificate for ${name}`,
+      unbound: (names) => `the certificate names ${name}, but its CA was attested for ${names.join(', ')} only`,
+    });
+  }
+
+  /** Why the CAs trusted now may not vouch for `leafDer` as `name` (the texts say it), or undefined when one may. */
+  #scopeRefusal(leafDer: Uint8Array, name: string, why: { unissued: string; unbound: (names: readonly string[]) => string }): string | undefined {
     let leaf: X509Certificate;
     try {
       leaf = new X509Certificate(leafDer);
@@ -253,9 +261,9 @@ export class TrustStore {
       return `cannot parse the peer certificate: ${err instanceof Error ? err.message : String(err)}`;
     }
     const scope = this.nameScopeFor(leaf);
-    if (!scope) return `no trusted CA issued the certificate for ${name}`;
+    if (!scope) return why.unissued;
     if (scope.kind === 'any' || scope.names.includes(name)) return undefined;
-    return `the certificate names ${name}, but its CA was attested for ${scope.names.join(', ')} only`;
+    return why.unbound(scope.names);
   }
 
   /**
@@ -307,16 +315,10 @@ export class TrustStore {
    * its CA, or its binding to the name, may be gone since the handshake.
    */
   establishedLinkRefusal(leafDer: Uint8Array, name: string): string | undefined {
-    let leaf: X509Certificate;
-    try {
-      leaf = new X509Certificate(leafDer);
-    } catch (err) {
-      return `cannot parse the peer certificate: ${err instanceof Error ? err.message : String(err)}`;
-    }
-    const scope = this.nameScopeFor(leaf);
-    if (!scope) return `no trusted CA issued the certificate of ${name} any more`;
-    if (scope.kind === 'any' || scope.names.includes(name)) return undefined;
-    return `the CA of ${name}'s certificate is no longer trusted for ${name}`;
+    return this.#scopeRefusal(leafDer, name, {
+      unissued: `no trusted CA issued the certificate of ${name} any more`,
+      unbound: () => `the CA of ${name}'s certificate is no longer trusted for ${name}`,
+    });
   }
 
   /** Stops trusting a CA: removes every file holding it and its hash link. False if it was not there. */
