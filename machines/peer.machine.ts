@@ -26,6 +26,8 @@ export interface PeerInput {
   readonly anyNameTrusted?: boolean;
   readonly retry: RetryPolicy;
   readonly attestationTimeoutMs: number;
+  /** A re-attestation revoked it in an earlier run (state file): it starts refused, until a ProvisionPeer. */
+  readonly revokedBefore?: boolean;
   /** How long a peer that is only a failed attestation (no address, no trust) is kept before it is forgotten. */
   readonly forgetFailedMs: number;
 }
@@ -131,6 +133,8 @@ export const peerMachine = setup({
   },
   guards: {
     trustedOutOfBand: ({ context }) => context.trustedOutOfBand,
+    /** Revoked in an earlier run, and not attested again since. */
+    revokedBefore: ({ context }) => context.revokedBefore === true,
     dialable: ({ context }) => Boolean(context.address && context.port),
     /**
      * Some trusted CA may vouch for the peer (attested for it, or placed by hand): a refused dial
@@ -215,7 +219,17 @@ export const peerMachine = setup({
   },
   states: {
     NotDetermined: {
-      always: { guard: 'trustedOutOfBand', target: 'Provisioned' },
+      always: [
+        {
+          guard: 'revokedBefore',
+          target: 'Revoked',
+          actions: assign({
+            lastError: { code: ATTESTATION_REVOKED, message: `${ATTESTATION_REVOKED}: revoked by a re-attestation before this BMC restarted; refused until ProvisionPeer attests it again` },
+            lastVerdict: 'revoked' as const,
+          }),
+        },
+        { guard: 'trustedOutOfBand', target: 'Provisioned' },
+      ],
       // Each failed attestation starts the time again; a new ProvisionPeer (ATTEST) stops it.
       after: { forgetFailed: { guard: 'forgettable', target: 'Forgotten' } },
       on: { ATTEST: 'Attesting' },
@@ -385,7 +399,7 @@ export const peerMachine = setup({
     },
     /** Refused until a ProvisionPeer attests it again: not dialled, not attested back on its own. */
     Revoked: {
-      on: { ATTEST: 'Attesting' },
+      on: { ATTEST: { target: 'Attesting', actions: assign({ revokedBefore: false }) } },
     },
   },
 });
