@@ -12,6 +12,8 @@
 //     daemon's attestPeer actor, from here on each BMC's bus), every BMC's at once, as concurrent as
 //     in the build. Every peer is attested by then, so no daemon attests back. Goal: build ≤ 1.5x.
 //  4. RSS and CPU time of each process type (provisioningd, attestationd, lldp bridge), from /proc.
+// MESH_CPU_PROF=DIR: the first BMC's provisioningd writes a V8 CPU profile (--cpu-prof) into DIR
+// when it stops, to see what holds its main thread during the build (open it in Chrome DevTools).
 import { readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +30,7 @@ import type { PrivateBus } from '../test/harness/private-bus.ts';
 import { formatFigure, quantile } from './harness.ts';
 
 const SIZE = Number(process.env['MESH_SIZE'] ?? 8);
+const CPU_PROF_DIR = process.env['MESH_CPU_PROF'];
 /** Deadline of the whole build and of each wait (hang protection, not a measurement). */
 const BUILD_MS = 10 * 60_000;
 const STEP_MS = 120_000;
@@ -79,7 +82,8 @@ async function main(): Promise<void> {
   let attestationds: RackAttestationd[] = [];
   try {
     rack = await createRack({ size: SIZE, subnet: 93 });
-    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 60 });
+    const profiled = CPU_PROF_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` } : undefined;
+    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 60 }, { daemonEnv: (i) => (i === 0 ? profiled : undefined) });
     attestationds = await startRackAttestationds(rack, bmcs);
     await Promise.all(bmcs.map((b) => provisionPeer(b, 'self')));
     // Every BMC knows every other from LLDP before the operator starts.
