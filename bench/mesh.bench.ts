@@ -7,7 +7,7 @@
 //     Connected. Printed: convergence time, the ProvisionPeer round trips during the build (p50,
 //     p95, max), the link attempts that failed or were refused and the warn lines of the build.
 //  2. Idle: the ProvisionPeer round trip on a connected peer (a no-op for its machine) once the
-//     mesh stands; goal: p95 during the build ≤ 2x the idle p95.
+//     mesh has stood for SETTLE_MS; goal: p95 during the build ≤ 2x the idle p95.
 //  3. The floor: the same N(N-1) attestations run by the attestationds alone (the calls of the
 //     daemon's attestPeer actor, from here on each BMC's bus), every BMC's at once, as concurrent as
 //     in the build. Every peer is attested by then, so no daemon attests back. Goal: build ≤ 1.5x.
@@ -35,7 +35,9 @@ const CPU_PROF_DIR = process.env['MESH_CPU_PROF'];
 const BUILD_MS = 10 * 60_000;
 const STEP_MS = 120_000;
 const BUS_CALL_MS = 30_000;
-const IDLE_CALLS = 20;
+const IDLE_CALLS = 60;
+/** Quiet time after convergence before the idle round trips (the last renewals, log lines and GC of the build). */
+const SETTLE_MS = 2000;
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
 const USER_HZ = 100;
 
@@ -171,10 +173,11 @@ async function main(): Promise<void> {
     const warns = outputs.flatMap((o) => linesSince(o, since, /^\S+ warn /)).filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
     const attestedLines = outputs.flatMap((o) => linesSince(o, since, /^\S+ info +attested \S+ \(/));
 
-    // 2. Idle round trips on the standing mesh.
+    // 2. Idle round trips on the standing mesh, once it has settled.
     const idle: number[] = [];
     const [first, second] = bmcs;
     if (!first || !second) throw new Error('two BMCs at least');
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
     for (let i = 0; i < IDLE_CALLS; i++) idle.push(await timedProvisionPeer(busOf(0), second.node.name));
 
     // 3. The floor: the same attestations by the attestationds alone, every BMC's at once.
