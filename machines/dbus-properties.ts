@@ -68,3 +68,12 @@ export function selectDbusProperties(snapshot: ProvisioningSnapshot): DbusProper
     clockPlausible: snapshot.context.clockPlausible,
   };
 }
+
+/**
+ * What the D-Bus service publishes: the projection, except that `provisioned = true` waits until
+ * the flag is on disk (persistProvisioned settled, or read from the state file at start).
+ */
+export function selectPublishedProperties(snapshot: ProvisioningSnapshot): DbusProperties {
+  const props = selectDbusProperties(snapshot);
+  return snapshot.context.provisionedPublishable ? props : { ...props, provisioned: false };
+}

@@ -1,6 +1,7 @@
 /**
- * The events that cross the boundary between the pure statecharts and src/: the actors send
- * theirs back with `sendBack`, the daemon sends the trust-store changes (TRUST_UPDATED, ATTESTED_NAMES); the machines react.
+ * The events that cross the boundary between the pure statecharts and src/: the actors the
+ * machines invoke send theirs back with `sendBack`, the D-Bus service sends ProvisionPeer calls;
+ * the machines react, and tell their actors what they decided.
  */
 
 /** Sent by the tlsClient actor (one per outbound link). */
@@ -25,7 +26,26 @@ export type DiscoveryEvent =
   | { type: 'LLDP_GONE'; name: string };
 
 /**
- * Sent by src/ whenever the trust store changes: the peer names an attested CA in it is bound to.
+ * Sent by the trustStoreWatch actor after every change of the trust store: what it now vouches
+ * for (`attestedNames`, `anyNameTrusted`) and what the change concerned (`changedNames`, or a CA
+ * placed by hand: `placedByHand`). The root machine turns it into ATTESTED_NAMES and TRUST_UPDATED.
+ */
+export type TrustStoreChangedEvent = {
+  type: 'TRUST_STORE_CHANGED';
+  attestedNames: readonly string[];
+  anyNameTrusted: boolean;
+  changedNames: readonly string[];
+  placedByHand: boolean;
+};
+
+/** Sent by the responderAttestations actor: a requester at `address` (plain IPv4 or IPv6) has just attested this BMC. */
+export type ResponderAttestedEvent = { type: 'RESPONDER_ATTESTED'; address: string };
+
+/** Sent by the root machine back to the responderAttestations actor: whom it attests back (maybe nobody), for the log. */
+export type AttestingBackEvent = { type: 'ATTESTING_BACK'; address: string; names: readonly string[] };
+
+/**
+ * Raised by the root machine on TRUST_STORE_CHANGED: the peer names an attested CA in it is bound to.
  * A peer's `attested` follows it, so trust from an earlier run counts and a deleted CA is forgotten.
  * `anyName`: a CA placed by hand (one that vouches for any name) is trusted.
  */
@@ -42,7 +62,7 @@ export type ClockEvent =
   | { type: 'CLOCK_JUMPED'; byMs: number };
 
 /**
- * TRUST_UPDATED is sent by src/ when the trust store changes; CREDENTIALS_UPDATED is raised by the
+ * TRUST_UPDATED is raised by the root machine when the trust store changes (TRUST_STORE_CHANGED); CREDENTIALS_UPDATED is raised by the
  * root machine once it has issued new certificates. The root machine forwards both to
  * the tlsResponder actor while it runs (which reloads its TLS context) and to every peer machine (which dials
  * again if its link is in progress or refused); the tlsClient actor never receives them.

@@ -1,5 +1,6 @@
 import { assign } from 'xstate';
 import type { IssueSummary } from './events.ts';
+import { attestBackTargets } from './attest-back-targets.ts';
 import { addDeparted } from './departed-peers.ts';
 import { toFailure } from './failure.ts';
 import type { PeerInput } from './peer.machine.ts';
@@ -239,6 +240,33 @@ const recordAttestedNames = enqueueActions(({ context, event, enqueue }) => {
   }
 });
 
+/**
+ * The trust store changed: the names an attested CA is bound to are recorded (ATTESTED_NAMES), and
+ * only the links the change concerns are woken (TRUST_UPDATED); a CA placed by hand vouches for
+ * any name, so it concerns every link.
+ */
+const relayTrustStoreChange = enqueueActions(({ event, enqueue }) => {
+  if (event.type !== 'TRUST_STORE_CHANGED') return;
+  enqueue.raise({ type: 'ATTESTED_NAMES', names: event.attestedNames, anyName: event.anyNameTrusted });
+  enqueue.raise(event.placedByHand ? { type: 'TRUST_UPDATED' } : { type: 'TRUST_UPDATED', peers: event.changedNames });
+});
+
+/**
+ * A requester at `address` has attested this BMC (mutual trust): the static peers configured at
+ * that address and the LLDP neighbours announcing it are asked to attest back (each peer machine
+ * decides whether it still must); the watch is told whom, for its log.
+ */
+const attestBack = enqueueActions(({ context, event, enqueue }) => {
+  if (event.type !== 'RESPONDER_ATTESTED') return;
+  const names = attestBackTargets(event.address, context);
+  enqueue.sendTo('responderAttestations', { type: 'ATTESTING_BACK', address: event.address, names });
+  // A target without a machine yet (this BMC is not provisioned) has nothing to attest back with.
+  for (const name of names) if (context.peerNames.includes(name)) enqueue.sendTo(peerChildId(name), { type: 'ATTEST_BACK' });
+});
+
+/** provisioned = true is on disk, or its write failed (and was logged): it may be published now. */
+const allowPublishingProvisioned = assignContext({ provisionedPublishable: true });
+
 /** Notes an inbound link the responder accepted (once per connection id). */
 const inboundUp = assignContext({
   inbound: ({ context, event }) => {
@@ -287,6 +315,9 @@ export const provisioningActions = {
   dropEndedPeer,
   notifyLinks,
   recordAttestedNames,
+  relayTrustStoreChange,
+  attestBack,
+  allowPublishingProvisioned,
   inboundUp,
   inboundDown,
   forgetInbound,

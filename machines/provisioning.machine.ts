@@ -5,7 +5,6 @@ import { renewalDelayMs } from './renewal.ts';
 import { roomForRequestedPeer } from './requested-peers.ts';
 
 export type { KnownPeer, ProvisioningContext, ProvisioningEvent, ProvisioningInput, SelfProvisionResult } from './provisioning.types.ts';
-export { peerChildId } from './provisioning.actions.ts';
 export { MAX_TIMER_MS, renewalDelayMs } from './renewal.ts';
 
 /** ProvisionPeer("self") where it starts an issuance: refused at once while the wall clock is implausible. */
@@ -18,7 +17,12 @@ const provisionSelfUnlessClockImplausible = [
  * The daemon: one per BMC, two parallel regions. `self` holds this BMC's own credentials (issue on
  * ProvisionPeer("self"), restore after a restart, renew at two thirds of the leaf lifetime);
  * `responder` runs the mutual-TLS server while `self` is provisioned. It spawns one peer machine
- * per peer (`peer:<name>`) and keeps the table of inbound links. Actions: provisioning.actions.ts.
+ * per peer (`peer:<name>`) and keeps the table of inbound links. For as long as it runs, the root
+ * invokes the effects that watch the world (clock, trust store, LLDP, attestationd's responder)
+ * and the D-Bus projection; stopping the actor stops them. Actions: provisioning.actions.ts.
+ *
+ * `self.Provisioned` means "this BMC has its CA and leaves"; a peer machine's `Provisioned`
+ * (peer.machine.ts) means "that peer was attested and its CA installed here".
  */
 export const provisioningMachine = provisioningSetup
   .extend({
@@ -44,8 +48,27 @@ export const provisioningMachine = provisioningSetup
   })
   .createMachine({
     id: 'provisioning',
-    context: ({ input }) => ({ ...input, pendingSelfRequests: [], peerNames: [], inbound: {}, discovered: {}, departed: [] }),
+    context: ({ input }) => ({
+      ...input,
+      pendingSelfRequests: [],
+      peerNames: [],
+      inbound: {},
+      discovered: {},
+      departed: [],
+      // Read from the state file: on disk already.
+      provisionedPublishable: input.provisioned,
+    }),
     type: 'parallel',
+    // Always running, in this order; stopping the daemon actor stops each (their cleanup closes
+    // what they opened). Where order matters on the way out, src/daemon.ts waits for their closes
+    // before it releases the bus name.
+    invoke: [
+      { id: 'clockWatch', src: 'clockWatch' },
+      { id: 'trustStoreWatch', src: 'trustStoreWatch' },
+      { id: 'lldpDiscovery', src: 'lldpDiscovery' },
+      { id: 'responderAttestations', src: 'responderAttestations' },
+      { id: 'dbusProjection', src: 'dbusProjection' },
+    ],
     on: {
       // From LLDP discovery (src/lldp/lldp-discovery.ts), from the start; neighbours are dialled once this BMC is provisioned.
       LLDP_NEIGHBOR: [
@@ -58,8 +81,12 @@ export const provisioningMachine = provisioningSetup
       'xstate.done.actor.*': { guard: 'peerEnded', actions: 'dropEndedPeer' },
       INBOUND_UP: { actions: 'inboundUp' },
       INBOUND_DOWN: { actions: 'inboundDown' },
-      // From the trust store (src/daemon.ts): whom an attested CA vouches for, after every change.
+      // From the trustStoreWatch actor after every change: raises ATTESTED_NAMES and TRUST_UPDATED.
+      TRUST_STORE_CHANGED: { actions: 'relayTrustStoreChange' },
+      // Whom an attested CA vouches for, after every change of the trust store.
       ATTESTED_NAMES: { actions: 'recordAttestedNames' },
+      // From the responderAttestations actor: a peer that attested us is attested back (mutual trust).
+      RESPONDER_ATTESTED: { actions: 'attestBack' },
     },
     states: {
       self: {
@@ -123,6 +150,15 @@ export const provisioningMachine = provisioningSetup
           },
           Provisioned: {
             entry: ['answerSelfRequests', 'spawnStaticPeers', 'spawnDiscoveredPeers'],
+            // provisioned = true is published on D-Bus only once it is on disk (selectPublishedProperties),
+            // so that a crash never takes back what clients were told. A failed write is logged by
+            // the actor (STATE_WRITE) and provisioned = true published anyway: it is true for this run.
+            invoke: {
+              id: 'persistProvisioned',
+              src: 'persistProvisioned',
+              onDone: { actions: 'allowPublishingProvisioned' },
+              onError: { actions: 'allowPublishingProvisioned' },
+            },
             // The wall clock moved against the monotonic clock: the leaves' validity was computed
             // from the old time, so they are issued again at once (an issuance in flight is dropped).
             on: { CLOCK_JUMPED: '.Due' },

@@ -1,5 +1,5 @@
 import { fromCallback, fromPromise, setup } from 'xstate';
-import type { CredentialsEvent, IssueRequest, IssueSummary } from './events.ts';
+import type { AttestingBackEvent, CredentialsEvent, IssueRequest, IssueSummary } from './events.ts';
 import { peerMachine } from './peer.machine.ts';
 import type { ProvisioningContext, ProvisioningEvent, ProvisioningInput, SelfProvisionResult } from './provisioning.types.ts';
 
@@ -8,9 +8,13 @@ const notProvided = (what: string) => () => {
   throw new Error(`${what} is not provided`);
 };
 
+/** An effect that runs as long as the daemon and only sends events (it receives none). */
+const watching = (what: string) => fromCallback(notProvided(what));
+
 /**
  * The daemon machine's types and the effects it invokes by name. src/ provides the effects with
- * `.provide({ actors })`; the actions (provisioning.actions.ts) and the chart build on this.
+ * `.provide({ actors })` (src/daemon.ts, the one place); the actions (provisioning.actions.ts) and
+ * the chart build on this.
  */
 export const provisioningSetup = setup({
   types: {
@@ -23,5 +27,17 @@ export const provisioningSetup = setup({
     issueCertificates: fromPromise<IssueSummary, IssueRequest>(notProvided('issueCertificates')),
     tlsResponder: fromCallback<CredentialsEvent>(notProvided('tlsResponder')),
     peer: peerMachine,
+    /** Writes provisioned = true to the state file (settles at once when it is there already). */
+    persistProvisioned: fromPromise<void>(notProvided('persistProvisioned')),
+    /** The wall clock's verdicts and jumps: CLOCK_IMPLAUSIBLE, CLOCK_PLAUSIBLE, CLOCK_JUMPED. */
+    clockWatch: watching('clockWatch'),
+    /** The trust store directory: TRUST_STORE_CHANGED after every change. */
+    trustStoreWatch: watching('trustStoreWatch'),
+    /** LLDP neighbours through lldpd's D-Bus service: LLDP_NEIGHBOR, LLDP_GONE. */
+    lldpDiscovery: watching('lldpDiscovery'),
+    /** attestationd's responder objects: RESPONDER_ATTESTED when a requester has attested us; told ATTESTING_BACK. */
+    responderAttestations: fromCallback<AttestingBackEvent>(notProvided('responderAttestations')),
+    /** Publishes the D-Bus properties and per-peer objects (selectPublishedProperties, selectPeerViews) after every change. */
+    dbusProjection: watching('dbusProjection'),
   },
 });

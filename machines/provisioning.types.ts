@@ -1,5 +1,13 @@
 import type { RetryPolicy } from './backoff.ts';
-import type { AttestedNamesEvent, ClockEvent, CredentialsEvent, DiscoveryEvent, ResponderEvent } from './events.ts';
+import type {
+  AttestedNamesEvent,
+  ClockEvent,
+  CredentialsEvent,
+  DiscoveryEvent,
+  ResponderAttestedEvent,
+  ResponderEvent,
+  TrustStoreChangedEvent,
+} from './events.ts';
 import type { Failure } from './failure.ts';
 
 /** A peer known before discovery: from the `peers` configuration key. */
@@ -55,9 +63,14 @@ export interface ProvisioningContext extends ProvisioningInput {
   readonly discovered: Readonly<Record<string, KnownPeer>>;
   /** Discovered peers whose neighbour left: no longer dialled, still shown (NotConnected) until they are back. */
   readonly departed: readonly string[];
+  /**
+   * `provisioned = true` may be published on D-Bus: it was read from the state file, or its write
+   * (persistProvisioned) has settled, so that a crash never takes back what clients were told.
+   */
+  readonly provisionedPublishable: boolean;
 }
 
-/** Events the daemon accepts: from D-Bus, from the responder actor, from the trust store. */
+/** Events the daemon accepts: from D-Bus, from the actors it invokes (responder, discovery, trust store, clock, attestationd's responder). */
 export type ProvisioningEvent =
   | { type: 'PROVISION_SELF'; requestId: string }
   | { type: 'PROVISION_PEER'; id: string }
@@ -65,6 +78,8 @@ export type ProvisioningEvent =
   | DiscoveryEvent
   | CredentialsEvent
   | AttestedNamesEvent
+  | TrustStoreChangedEvent
+  | ResponderAttestedEvent
   | ClockEvent;
 
 /** Emitted when a ProvisionPeer("self") call can be answered. */

@@ -1,29 +1,22 @@
 import { createActor, type InspectionEvent } from 'xstate';
-import { backoffDelay } from '../machines/backoff.ts';
-import { selectDbusProperties } from '../machines/dbus-properties.ts';
-import { selectPeerViews } from '../machines/peer-projection.ts';
-import { peerMachine } from '../machines/peer.machine.ts';
-import { peerChildId, provisioningMachine, type ProvisioningActor } from '../machines/provisioning.machine.ts';
-import { createIssueCertificatesActor, type CertificateIssuing } from './actors/issue-certificates.actor.ts';
-import { createTlsClientActor } from './actors/tls-client.actor.ts';
-import { createTlsResponderActor } from './actors/tls-responder.actor.ts';
-import { createAttestPeerActor } from './attestation-client/attest-peer.actor.ts';
-import { attestBackTargets } from './attestation-client/attest-back-targets.ts';
-import { watchResponderAttestations } from './attestation-client/responder-attestations.ts';
+import { selectPublishedProperties } from '../machines/dbus-properties.ts';
+import type { ProvisioningActor } from '../machines/provisioning.machine.ts';
+import type { CertificateIssuing } from './actors/issue-certificates.actor.ts';
 import { BUILD_TIME_MS } from './clock/build-time.ts';
 import { watchClock } from './clock/clock-watch.ts';
 import type { Config } from './config/schema.ts';
+import { provideDaemonEffects } from './daemon-effects.ts';
+import { daemonMachineInput } from './daemon-input.ts';
 import { loadInspector } from './inspector-part.ts';
-import { exportPeerObjects } from './dbus/peer-objects.ts';
-import { exportProvisioningService, type ProvisioningService } from './dbus/provisioning-service.ts';
+import { exportProvisioningService } from './dbus/provisioning-service.ts';
 import { connectSystemBus } from './dbus/system-bus.ts';
-import { startLldpDiscovery, type LldpDiscovery } from './lldp/lldp-discovery.ts';
 import type { Logger } from './log.ts';
 import type { DaemonLiveState } from './metrics/daemon-metrics-server.ts';
 import { caStartReader, certPaths, type CredentialHolder } from './pki/certificate/index.ts';
 import { legacyAuthorityDirOf, migrateLegacyTrustStore, TrustStore, trustDirOf } from './pki/trust/index.ts';
 import { StateStore } from './state/state-store.ts';
 import { logTransitions } from './transition-log.ts';
+import { Settling } from './util/settling.ts';
 import { withTimeout } from './util/with-timeout.ts';
 
 /** Everything the daemon is built from; the issuer is passed in so the token choice stays in main. */
@@ -44,7 +37,12 @@ export interface RunningDaemon {
 const seconds = (s: number) => Math.round(s * 1000);
 const BUS_CALL_TIMEOUT_MS = 10_000;
 
-/** Wires the pure machines to their effects (`.provide()`), D-Bus, persistence and logging. */
+/**
+ * The composition root: prepares what the effects need (state file, trust store, bus connection,
+ * clock verdict, observers), provides the machine's named effects in one place, owns the bus name,
+ * and starts the daemon actor; the machine runs everything else. stop() stops the actor (and with
+ * it every effect), then releases the name and closes what is not an actor.
+ */
 export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   const { config, log, credentials, issuer } = deps;
   const stateStore = new StateStore(config.state_dir);
@@ -89,137 +87,60 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     closers.push(() => metrics.close());
   }
 
-  const retry = {
-    baseMs: seconds(config.retry_base),
-    capMs: seconds(config.retry_timer),
-    fastRetries: config.retry_count,
-  };
-  const tlsDeps = { config, credentials, trustStore, log };
   const conn = connectSystemBus();
-  let busGone = false;
   void conn.lost.then(() => {
-    busGone = true;
     live.owned = false;
   });
-  const attestPeer = createAttestPeerActor({
-    config,
-    bus: () => (busGone ? undefined : conn.bus),
-    trustStore,
-    log: log.child({ component: 'attestation' }),
-    busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
-  });
-  const machine = provisioningMachine.provide({
-    actors: {
-      issueCertificates: createIssueCertificatesActor(metrics ? metrics.timeIssuer(issuer) : issuer),
-      tlsResponder: createTlsResponderActor(tlsDeps),
-      peer: peerMachine.provide({
-        actors: { attestPeer, tlsClient: createTlsClientActor(tlsDeps) },
-        delays: { retryBackoff: ({ context }) => backoffDelay(context.retry, context.attempt, Math.random()) },
-      }),
-    },
-  });
-
-  const peerObjects = exportPeerObjects({ bus: conn.bus, log });
-  let service: ProvisioningService | undefined;
-  let projectionQueued = false;
-  let stopped = false;
-  const publishLatest = () => {
-    if (!stopped) service?.publish(selectDbusProperties(actor.getSnapshot()));
-  };
-  const project = () => {
-    projectionQueued = false;
-    if (!stopped) peerObjects.publish(selectPeerViews(actor.getSnapshot()));
-    const props = selectDbusProperties(actor.getSnapshot());
-    if (!props.provisioned) {
-      service?.publish(props);
-      return;
-    }
-    // provisioned=true goes out on D-Bus only once it is on disk, so that a crash never takes back
-    // what clients were told (save() settles at once when the flag is already persisted).
-    stateStore.save({ version: 1, provisioned: true }).then(publishLatest, (err: unknown) => {
-      log.error(`cannot persist state: ${err instanceof Error ? err.message : String(err)}`, { code: 'STATE_WRITE' });
-      publishLatest();
-    });
-  };
-  observers.push(logTransitions(log));
-  observers.push((ev) => {
-    if (ev.type === '@xstate.snapshot' && !projectionQueued) {
-      projectionQueued = true;
-      queueMicrotask(project);
-    }
-  });
-
-  // Its first verdict is the machine's input; later changes and jumps are sent once the actor runs.
+  // What the actors start or close in the background: awaited before the daemon reports itself up,
+  // and before the bus name is released on the way out.
+  const starting = new Settling();
+  const closing = new Settling();
+  // Its first verdict is the machine's input; later changes and jumps come from the clockWatch actor.
   const clock = watchClock({ buildTimeMs: BUILD_TIME_MS, caNotBeforeMs: caStartReader(certPaths(config.cert_root).selfCa), log });
+  const machine = provideDaemonEffects({
+    config,
+    log,
+    credentials,
+    issuer: metrics ? metrics.timeIssuer(issuer) : issuer,
+    trustStore,
+    stateStore,
+    clock,
+    conn,
+    busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
+    starting,
+    closing,
+    root: () => actor,
+    service: () => service,
+  });
+  observers.push(logTransitions(log));
   const actor = createActor(machine, {
-    input: {
-      provisioned: loaded.state.provisioned,
-      staticPeers: config.peers,
-      retry,
-      attestationTimeoutMs: seconds(config.attestation_timeout),
-      maxRequestedPeers: config.max_requested_peers,
-      forgetFailedMs: seconds(config.failed_peer_lifetime),
-      maxDepartedPeers: config.lldp_max_neighbors,
-      issueRetryMs: Math.min(seconds(config.retry_timer), 60_000),
-      listenRetryMs: Math.min(seconds(config.retry_timer), 10_000),
-      attestedNames: trustStore.attestedNames(),
-      anyNameTrusted: trustStore.vouchesForAnyName(),
-      clockPlausible: clock.problem() === undefined,
-      ...(clock.problem() ? { clockProblem: clock.problem() } : {}),
-    },
+    input: daemonMachineInput({ config, provisioned: loaded.state.provisioned, trustStore, clock }),
     inspect: (ev) => {
       for (const o of observers) o(ev);
     },
   });
-  const unwatchTrust = trustStore.onChange((change) => {
-    actor.send({ type: 'ATTESTED_NAMES', names: trustStore.attestedNames(), anyName: trustStore.vouchesForAnyName() });
-    // Only the links the change concerns are woken (all of them for a CA placed by hand).
-    actor.send(change.anyName ? { type: 'TRUST_UPDATED' } : { type: 'TRUST_UPDATED', peers: change.names });
-  });
-  trustStore.watch();
 
-  try {
-    service = await exportProvisioningService({
-      bus: conn.bus,
-      actor,
-      log,
-      ownName: config.name,
-      selfDeadlineMs: seconds(config.token_timeout) * 2 + 5000,
-      busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
-      initial: selectDbusProperties(actor.getSnapshot()),
-      beforeSelfReply: () => stateStore.save({ version: 1, provisioned: actor.getSnapshot().context.provisioned }),
-    });
-  } catch (err) {
-    clock.stop();
+  // The bus name is this daemon's lock: owned before the machine starts (a second instance must
+  // not touch the token), released only after the machine and every actor have stopped.
+  const service = await exportProvisioningService({
+    bus: conn.bus,
+    actor,
+    log,
+    ownName: config.name,
+    selfDeadlineMs: seconds(config.token_timeout) * 2 + 5000,
+    busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
+    initial: selectPublishedProperties(actor.getSnapshot()),
+    beforeSelfReply: () => stateStore.save({ version: 1, provisioned: actor.getSnapshot().context.provisioned }),
+  }).catch(async (err: unknown) => {
     conn.close();
     trustStore.close();
     for (const close of closers) await close();
     throw err;
-  }
-  live.actor = actor;
-  live.owned = !busGone;
-  actor.start();
-  clock.start((e) => actor.send(e));
-  const discovery: LldpDiscovery = startLldpDiscovery({ bus: conn.bus, config, log, callTimeoutMs: BUS_CALL_TIMEOUT_MS, send: (e) => actor.send(e) });
-  project();
-  // A peer that attested us is attested back (mutual trust): its machine decides whether it still must be.
-  const unwatchResponder = await watchResponderAttestations({
-    bus: conn.bus,
-    log,
-    busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
-    onAttested: (address) => {
-      const snapshot = actor.getSnapshot();
-      const names = attestBackTargets(address, snapshot.context);
-      log.info(`attested by ${address}${names.length ? ` (${names.join(', ')})` : ': no static peer or LLDP neighbour there'}`, {
-        event: 'RESPONDER_ATTESTED',
-      });
-      const children = snapshot.children as Record<string, { send(e: { type: 'ATTEST_BACK' }): void } | undefined>;
-      for (const name of names) children[peerChildId(name)]?.send({ type: 'ATTEST_BACK' });
-    },
-  }).catch((err: unknown) => {
-    log.warn(`not watching the attestation responder (peers that attest us are not attested back): ${err instanceof Error ? err.message : String(err)}`);
-    return async () => undefined;
   });
+  live.actor = actor;
+  live.owned = !conn.isLost();
+  actor.start();
+  await starting.settled();
   log.info(`provisioningd owns the bus name; provisioned=${String(loaded.state.provisioned)}`, {
     state: JSON.stringify(actor.getSnapshot().value),
   });
@@ -228,18 +149,14 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     actor,
     lost: conn.lost,
     async stop() {
-      stopped = true;
       live.owned = false;
-      unwatchTrust();
-      clock.stop();
-      if (!busGone) await unwatchResponder().catch(() => undefined);
-      trustStore.close();
-      const discoveryClosed = discovery.close().catch(() => undefined);
+      // Stops the machine and, with it, every actor it invoked or spawned; what they could not
+      // close at once (LLDP discovery, the responder watch) is awaited before the name goes.
       actor.stop();
-      peerObjects.close();
+      await closing.settled();
       // With the bus gone there is no name to release: waiting for a reply would only delay the exit.
-      if (!busGone) await discoveryClosed;
-      if (!busGone) await service?.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
+      if (!conn.isLost()) await service.close().catch((err: unknown) => log.warn(`releasing the bus name: ${String(err)}`));
+      // Not actors: the connection every bus actor used, and the token the issuer holds, close last.
       conn.close();
       await stateStore.flushed().catch(() => undefined);
       await issuer.close().catch((err: unknown) => log.warn(`closing the token: ${String(err)}`));

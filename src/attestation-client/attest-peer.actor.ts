@@ -7,6 +7,9 @@ import type { Logger } from '../log.ts';
 import type { TrustStore } from '../pki/trust/index.ts';
 import { AttestationError, requestAttestation } from './attestation-client.ts';
 
+/** How much later than the peer machine's attestation deadline the client's own one falls. */
+const CLIENT_DEADLINE_GRACE_MS = 1000;
+
 /** What the attestPeer actor is built from. */
 export interface AttestPeerDeps {
   readonly config: Pick<Config, 'peers' | 'attestation_timeout'>;
@@ -47,7 +50,9 @@ export function createAttestPeerActor(deps: AttestPeerDeps) {
         id: input.name,
         ip,
         spdmPort,
-        timeoutMs: Math.round(deps.config.attestation_timeout * 1000),
+        // The peer machine's attestationTimeout is the deadline a user sees; this one, a little later,
+        // is only a net for a call the machine did not stop (both firing at once raced for the reason).
+        timeoutMs: Math.round(deps.config.attestation_timeout * 1000) + CLIENT_DEADLINE_GRACE_MS,
         busCallTimeoutMs: deps.busCallTimeoutMs,
         signal,
       });

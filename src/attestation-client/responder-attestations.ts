@@ -1,4 +1,5 @@
 import dbus from 'dbus-next';
+import { plainAddress } from '../../machines/attest-back-targets.ts';
 import { ATTESTATION_SERVICE, RESPONDER_INTERFACE, RESPONDER_ROOT } from '../attestationd/names.ts';
 import type { Logger } from '../log.ts';
 import { addMatch, getAllProperties, nameOwner, signalRule } from './bus-calls.ts';
@@ -10,12 +11,6 @@ export interface ResponderAttestationsOptions {
   readonly busCallTimeoutMs: number;
   /** A requester at `address` completed attesting this BMC (an IPv4-mapped IPv6 address is given as IPv4). */
   readonly onAttested: (address: string) => void;
-}
-
-/** `::ffff:192.0.2.1` → `192.0.2.1`: the form the `peers` key uses. */
-export function plainAddress(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return mapped?.[1] ?? address;
 }
 
 /**

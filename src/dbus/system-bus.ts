@@ -6,6 +6,8 @@ export interface BusConnection {
   readonly bus: dbus.MessageBus;
   /** Resolves with a reason when the connection to the bus daemon ends or fails. */
   readonly lost: Promise<string>;
+  /** True once `lost` has settled: no call on the bus can be answered any more. */
+  isLost(): boolean;
   close(): void;
 }
 
@@ -17,6 +19,7 @@ export interface BusConnection {
 export function connectSystemBus(): BusConnection {
   const bus = dbus.systemBus();
   let closing = false;
+  let gone = false;
   const lost = new Promise<string>((resolve) => {
     bus.on('error', (err: unknown) => {
       if (!closing) resolve(`bus error: ${err instanceof Error ? err.message : String(err)}`);
@@ -29,9 +32,13 @@ export function connectSystemBus(): BusConnection {
       if (!closing) resolve(`bus connection error: ${err instanceof Error ? err.message : String(err)}`);
     });
   });
+  void lost.then(() => {
+    gone = true;
+  });
   return {
     bus,
     lost,
+    isLost: () => gone,
     close: () => {
       closing = true;
       bus.disconnect();

@@ -4,8 +4,9 @@ import type { ProvisioningMachine } from '../../machines/provisioning.machine.ts
 import type { DaemonSummary } from './inspector-view.ts';
 
 /**
- * The daemon's D-Bus properties from its root snapshot, through the same selector the D-Bus
- * adapter publishes with, so the page and busctl never disagree. Undefined for anything that is
+ * The daemon's D-Bus properties from its root snapshot, through the same projection the D-Bus
+ * adapter publishes (selectDbusProperties; the service holds `provisioned = true` back only for
+ * the moment its write to disk takes, selectPublishedProperties). Undefined for anything that is
  * not a provisioning snapshot.
  */
 export function daemonSummary(rootSnapshot: unknown): DaemonSummary | undefined {

@@ -102,6 +102,9 @@ export class InspectionStore {
 
   private record(target: ActorRefLike, source: ActorRefLike | undefined, event: AnyEventObject): void {
     const { type, ...rest } = event;
+    // The start of an effect (a promise or callback actor, e.g. the daemon's always-running watches)
+    // is no event a statechart handles: the log keeps to what the machines receive and send.
+    if (type === 'xstate.init' && !machineOf(target)) return;
     const entry: LogEntry = {
       seq: ++this.seq,
       time: this.now(),

@@ -24,8 +24,10 @@ const APT_SOURCES = '/etc/apt/sources.list.d/debian.sources';
 const MIN_NODE_MAJOR = 22;
 /** Building the root file system: ~35 s plus the download on an idle machine; a net, not a measurement. */
 const ROOTFS_BUILD_DEADLINE_MS = 20 * 60_000;
-/** Booting to `systemctl is-system-running --wait`. */
+/** Booting until `systemctl is-system-running` says running (or degraded); ~1 s on an idle machine. */
 const BOOT_DEADLINE_MS = 120_000;
+/** One `systemctl` question to a booting container. */
+const STATE_ASK_DEADLINE_MS = 10_000;
 const CGROUP_HIERARCHIES = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'];
 
 /** Why containers cannot run here, or undefined when they can (the root file system is built first when missing). */
@@ -207,9 +209,14 @@ export async function bootContainer(opts: ContainerOptions): Promise<Container> 
   };
   const pidOfInit = async (): Promise<number | undefined> => {
     if (child.exitCode !== null) throw new Error(`systemd-nspawn exited ${child.exitCode}:\n${output}`);
+    // nspawn's first child is a short-lived helper that forks the container's init and exits:
+    // PID 1 is the child that is 1 in a namespace of its own (`NSpid: <host pid> 1`).
     const r = await runTool('pgrep', ['-P', String(child.pid)]);
-    const pid = Number(r.stdout.trim().split('\n')[0]);
-    return pid > 0 ? pid : undefined;
+    return r.stdout
+      .trim()
+      .split('\n')
+      .map(Number)
+      .find((pid) => pid > 0 && isNamespaceInit(pid));
   };
   try {
     let pid1: number | undefined;
@@ -226,16 +233,39 @@ export async function bootContainer(opts: ContainerOptions): Promise<Container> 
       if (r.code !== 0) throw new Error(`in ${opts.name}: ${script}\nexited ${r.code}: ${r.stdout}${r.stderr}`);
       return r.stdout;
     };
-    // PID 1 exists before it can answer: is-system-running --wait needs its bus.
+    // Polled, each ask with a short deadline of its own: `is-system-running --wait` can miss the
+    // StartupFinished signal when it asks while PID 1 is still early, and then waits forever.
+    let state = '(not asked yet)';
     const booted = await eventually(async () => {
-      const r = await exec('systemctl', ['is-system-running', '--wait'], { timeoutMs: BOOT_DEADLINE_MS });
+      const r = await exec('systemctl', ['is-system-running'], { timeoutMs: STATE_ASK_DEADLINE_MS });
+      state = r.stdout.trim() || r.stderr.trim() || `exit ${r.code}`;
       return ['running', 'degraded'].includes(r.stdout.trim());
-    }, BOOT_DEADLINE_MS, 500);
-    if (!booted) throw new Error(`${opts.name} did not boot:\n${output}`);
+    }, BOOT_DEADLINE_MS, 250);
+    if (!booted) {
+      const jobs = await exec('systemctl', ['list-jobs', '--no-pager'], { timeoutMs: STATE_ASK_DEADLINE_MS });
+      const boot = await exec('journalctl', ['-b', '--no-pager', '-n', '60'], { timeoutMs: STATE_ASK_DEADLINE_MS });
+      throw new Error(
+        `${opts.name} did not boot within ${BOOT_DEADLINE_MS / 1000} s: system state ${state}\n` +
+          `jobs:\n${jobs.stdout}${jobs.stderr}\njournal:\n${boot.stdout}${boot.stderr}\nconsole:\n${output}`,
+      );
+    }
     return { name: opts.name, pid1: init, exec, sh, console: () => output, stop };
   } catch (err) {
     await withTimeout(stop(), 30_000, 'stopping a container that did not boot').catch(() => undefined);
     throw err;
+  }
+}
+
+/** Whether a process is PID 1 of a PID namespace below ours (its NSpid line ends in 1). */
+function isNamespaceInit(pid: number): boolean {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('NSpid:'));
+    const ids = line?.split(/\s+/).slice(1).filter(Boolean) ?? [];
+    return ids.length >= 2 && ids.at(-1) === '1';
+  } catch {
+    return false; // gone meanwhile
   }
 }
 

@@ -3,7 +3,18 @@ import { after, describe, it } from 'node:test';
 import { createActor, fromCallback, fromPromise, initialTransition, SimulatedClock, type SnapshotFrom } from 'xstate';
 import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import { selectDbusProperties, PEER_CONNECTION_STATUS_PREFIX, type PeerStatus } from '../../machines/dbus-properties.ts';
-import type { AttestationTarget, CredentialsEvent, IssueRequest, IssueSummary, LinkTarget, ResponderEvent } from '../../machines/events.ts';
+import { selectPublishedProperties } from '../../machines/dbus-properties.ts';
+import type {
+  AttestationTarget,
+  AttestingBackEvent,
+  CredentialsEvent,
+  IssueRequest,
+  IssueSummary,
+  LinkTarget,
+  ResponderAttestedEvent,
+  ResponderEvent,
+  TrustStoreChangedEvent,
+} from '../../machines/events.ts';
 import { peerMachine } from '../../machines/peer.machine.ts';
 import {
   MAX_TIMER_MS,
@@ -13,6 +24,7 @@ import {
   type ProvisioningInput,
   type SelfProvisionResult,
 } from '../../machines/provisioning.machine.ts';
+import { quietEffects } from '../harness/quiet-effects.ts';
 import { pathFromEvents } from './path-from-events.ts';
 import { CoverageRecorder, machineInventory, missing } from './transition-coverage.ts';
 
@@ -189,8 +201,20 @@ interface Deferred {
   reject: (e: unknown) => void;
 }
 
-function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder) {
+/** What the root's always-running watches see: their sendBack, and what the machine told them. */
+interface Watches {
+  trustStore?: (e: TrustStoreChangedEvent) => void;
+  responder?: (e: ResponderAttestedEvent) => void;
+  toldResponder: AttestingBackEvent[];
+}
+
+/** How the write of provisioned = true ends: at once, with an error, or not before the test says so. */
+type PersistOutcome = 'ok' | 'fails' | 'held';
+
+function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder, persist: PersistOutcome = 'ok') {
   const clock = new SimulatedClock();
+  const watches: Watches = { toldResponder: [] };
+  const persisting: { started: number; finish: () => void } = { started: 0, finish: () => undefined };
   const issuances: Deferred[] = [];
   const issuesStarted = { n: 0 };
   const responder = { running: 0, received: [] as string[], sendBack: undefined as ((e: ResponderEvent) => void) | undefined };
@@ -199,6 +223,23 @@ function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder) {
   const attestations = new Map<string, (e: unknown) => void>();
   const machine = provisioningMachine.provide({
     actors: {
+      ...quietEffects,
+      persistProvisioned: fromPromise<void>(
+        () =>
+          new Promise<void>((resolve, reject) => {
+            persisting.started++;
+            if (persist === 'ok') resolve();
+            else if (persist === 'fails') reject(new Error('EROFS: read-only file system'));
+            else persisting.finish = resolve;
+          }),
+      ),
+      trustStoreWatch: fromCallback(({ sendBack }) => {
+        watches.trustStore = sendBack;
+      }),
+      responderAttestations: fromCallback<AttestingBackEvent>(({ sendBack, receive }) => {
+        watches.responder = sendBack;
+        receive((e) => watches.toldResponder.push(e));
+      }),
       // An issuance dropped by its state (a clock jump re-enters it) is no longer pending.
       issueCertificates: fromPromise<IssueSummary, IssueRequest>(
         ({ input: req, signal }) =>
@@ -317,7 +358,7 @@ function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder) {
     await settle();
     noteEntries();
   }
-  return { actor, apply, responder, emitted, issuances, issuesStarted, links };
+  return { actor, apply, responder, emitted, issuances, issuesStarted, links, attestations, watches, persisting, settle };
 }
 
 describe('provisioning statechart, replayed on the real actor', () => {
@@ -467,6 +508,69 @@ describe('provisioning statechart, replayed on the real actor', () => {
     await sut.apply({ type: 'ATTESTED_NAMES', names: [], anyName: true });
     assert.deepEqual(vouched(), [true, true], 'every peer machine learns that a CA placed by hand may vouch for it');
     sut.actor.stop();
+  });
+
+  it('a trust-store change records the names bound and wakes only the links it concerns; a CA placed by hand wakes all', async () => {
+    const sut = realDaemon(variants['with static peers'] as ProvisioningInput, coverage);
+    for (const e of [E.self, E.issued, E.neighbour]) await sut.apply(e);
+    const peerContext = (name: string) =>
+      (sut.actor.getSnapshot().children as Record<string, { getSnapshot(): { context: { attested: boolean; anyNameTrusted?: boolean } } } | undefined>)[`peer:${name}`]?.getSnapshot().context;
+    assert.ok(sut.watches.trustStore, 'the trust store is watched from the start');
+    let before = sut.links.started;
+    const toResponder = sut.responder.received.length;
+    sut.watches.trustStore({ type: 'TRUST_STORE_CHANGED', attestedNames: ['bmc-n'], anyNameTrusted: false, changedNames: ['bmc-n'], placedByHand: false });
+    await sut.settle();
+    assert.deepEqual(sut.actor.getSnapshot().context.attestedNames, ['bmc-n']);
+    assert.equal(peerContext('bmc-n')?.attested, true, 'bmc-n is now attested');
+    assert.equal(peerContext('bmc-s')?.attested, false);
+    assert.equal(sut.links.started - before, 1, 'only bmc-n dialled again');
+    assert.deepEqual(sut.responder.received.slice(toResponder), ['TRUST_UPDATED'], 'the responder renews its context');
+    before = sut.links.started;
+    sut.watches.trustStore({ type: 'TRUST_STORE_CHANGED', attestedNames: ['bmc-n'], anyNameTrusted: true, changedNames: [], placedByHand: true });
+    await sut.settle();
+    assert.equal(sut.links.started - before, 2, 'a CA placed by hand concerns every link');
+    assert.deepEqual([peerContext('bmc-s')?.anyNameTrusted, peerContext('bmc-n')?.anyNameTrusted], [true, true]);
+    sut.actor.stop();
+  });
+
+  it('a peer that attested us is attested back: the machine picks the peers at that address and tells the watch whom', async () => {
+    const sut = realDaemon(variants['with static peers'] as ProvisioningInput, coverage);
+    assert.ok(sut.watches.responder, 'attestationd\'s responder is watched from the start');
+    // Not provisioned yet: bmc-s is at that address, but has no machine to attest with.
+    sut.watches.responder({ type: 'RESPONDER_ATTESTED', address: '127.0.0.1' });
+    await sut.settle();
+    assert.deepEqual(sut.watches.toldResponder.at(-1), { type: 'ATTESTING_BACK', address: '127.0.0.1', names: ['bmc-s'] });
+    assert.equal(sut.attestations.size, 0);
+    for (const e of [E.self, E.issued, E.neighbour]) await sut.apply(e);
+    sut.watches.responder({ type: 'RESPONDER_ATTESTED', address: '::ffff:192.0.2.9' });
+    await sut.settle();
+    assert.deepEqual(sut.watches.toldResponder.at(-1), { type: 'ATTESTING_BACK', address: '::ffff:192.0.2.9', names: ['bmc-n'] });
+    assert.deepEqual([...sut.attestations.keys()], ['bmc-n'], 'the neighbour announcing that address is attested back, nobody else');
+    sut.watches.responder({ type: 'RESPONDER_ATTESTED', address: '192.0.2.99' });
+    await sut.settle();
+    assert.deepEqual(sut.watches.toldResponder.at(-1)?.names, [], 'nobody known there');
+    sut.actor.stop();
+  });
+
+  it('provisioned = true is published only once it is on disk, or once its write failed', async () => {
+    const held = realDaemon(base, coverage, 'held');
+    for (const e of [E.self, E.issued]) await held.apply(e);
+    assert.equal(held.persisting.started, 1, 'the flag is written on becoming provisioned');
+    assert.equal(selectDbusProperties(held.actor.getSnapshot()).provisioned, true);
+    assert.equal(selectPublishedProperties(held.actor.getSnapshot()).provisioned, false, 'not published while the write is under way');
+    held.persisting.finish();
+    await held.settle();
+    assert.equal(selectPublishedProperties(held.actor.getSnapshot()).provisioned, true, 'published once on disk');
+    held.actor.stop();
+
+    const failing = realDaemon(base, coverage, 'fails');
+    for (const e of [E.self, E.issued]) await failing.apply(e);
+    assert.equal(selectPublishedProperties(failing.actor.getSnapshot()).provisioned, true, 'a failed write is published anyway');
+    failing.actor.stop();
+
+    const restored = realDaemon(variants.restored as ProvisioningInput, coverage, 'held');
+    assert.equal(selectPublishedProperties(restored.actor.getSnapshot()).provisioned, true, 'read from the state file: on disk already');
+    restored.actor.stop();
   });
 
   it('every state and every transition of the daemon machine was taken by the real actor', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { attestBackTargets } from '../../src/attestation-client/attest-back-targets.ts';
+import { attestBackTargets } from '../../machines/attest-back-targets.ts';
 
 const peer = (name: string, address: string) => ({ name, address, port: 8090 });
 

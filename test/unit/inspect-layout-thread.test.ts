@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, it } from 'node:test';
 import winston from 'winston';
 import { createActor } from 'xstate';
+import { quietEffects } from '../harness/quiet-effects.ts';
 import { provisioningMachine } from '../../machines/provisioning.machine.ts';
 import { startInspector, type RunningInspector } from '../../src/inspect/inspector.ts';
 import type { Logger } from '../../src/log.ts';
@@ -60,7 +61,7 @@ describe('the inspector lays out its charts off the main thread', () => {
     const inspector = await startInspector({ port: 0, layoutTimeoutMs: LAYOUT_DEADLINE_MS, ...opts });
     open.push(inspector);
     const input = daemonInput();
-    actors.push(createActor(provisioningMachine, { input, inspect: inspector.observer }).start());
+    actors.push(createActor(provisioningMachine.provide({ actors: quietEffects }), { input, inspect: inspector.observer }).start());
     return inspector;
   }
 

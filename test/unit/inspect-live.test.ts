@@ -13,6 +13,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { createActor, fromCallback, fromPromise, type InspectionEvent } from 'xstate';
 import type { AttestationTarget, IssueSummary } from '../../machines/events.ts';
 import { peerMachine } from '../../machines/peer.machine.ts';
+import { quietEffects } from '../harness/quiet-effects.ts';
 import { provisioningMachine, type ProvisioningActor } from '../../machines/provisioning.machine.ts';
 import { daemonSummary } from '../../src/inspect/daemon-summary.ts';
 import { InspectionStore } from '../../src/inspect/inspection-store.ts';
@@ -37,6 +38,7 @@ const leaks = (text: string) => [SECRET_PIN, SECRET_NONCE, PEM_BODY].filter((s) 
 function testDaemon(inspect: (ev: InspectionEvent) => void, staticPeers = [{ name: 'bmc2', address: '127.0.0.1', port: 9 }]) {
   const machine = provisioningMachine.provide({
     actors: {
+      ...quietEffects,
       issueCertificates: fromPromise(async () => SUMMARY),
       tlsResponder: fromCallback(() => () => undefined),
       peer: peerMachine.provide({

@@ -1,10 +1,15 @@
-import type { KnownPeer } from '../../machines/provisioning.types.ts';
-import { plainAddress } from './responder-attestations.ts';
+import type { KnownPeer } from './provisioning.types.ts';
 
 /** The peers provisioningd knows by address: configured ones and the LLDP neighbours now present. */
 export interface KnownPeersByAddress {
   readonly staticPeers: readonly KnownPeer[];
   readonly discovered: Readonly<Record<string, KnownPeer>>;
+}
+
+/** `::ffff:192.0.2.1` → `192.0.2.1`: the form the `peers` key uses. */
+export function plainAddress(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return mapped?.[1] ?? address;
 }
 
 /**

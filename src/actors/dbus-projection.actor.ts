@@ -1,0 +1,53 @@
+import { fromCallback } from 'xstate';
+import { selectPublishedProperties } from '../../machines/dbus-properties.ts';
+import { selectPeerViews } from '../../machines/peer-projection.ts';
+import type { ProvisioningActor } from '../../machines/provisioning.machine.ts';
+import type { Logger } from '../log.ts';
+import { exportPeerObjects } from '../dbus/peer-objects.ts';
+import type { ProvisioningService } from '../dbus/provisioning-service.ts';
+import type dbus from 'dbus-next';
+
+/** What the projection reads from and writes to; getters, because the daemon actor and its service exist only once the machine is provided. */
+export interface DbusProjectionDeps {
+  readonly bus: dbus.MessageBus;
+  readonly log: Logger;
+  /** The daemon actor whose snapshot (with its peer machines') is projected. */
+  readonly root: () => ProvisioningActor;
+  /** The exported provisioning service that publishes the properties. */
+  readonly service: () => ProvisioningService;
+}
+
+/**
+ * The root machine's `dbusProjection` actor: after every snapshot of any actor of the daemon
+ * (coalesced to one per microtask), publishes what machines/ selects: the service's properties
+ * (selectPublishedProperties) and one object per peer (selectPeerViews). Stopping it unexports the
+ * peer objects and publishes nothing more.
+ */
+export function createDbusProjectionActor(deps: DbusProjectionDeps) {
+  return fromCallback(({ system }) => {
+    const peerObjects = exportPeerObjects({ bus: deps.bus, log: deps.log });
+    let queued = false;
+    let stopped = false;
+    const project = () => {
+      queued = false;
+      if (stopped) return;
+      const snapshot = deps.root().getSnapshot();
+      peerObjects.publish(selectPeerViews(snapshot));
+      deps.service().publish(selectPublishedProperties(snapshot));
+    };
+    const queue = () => {
+      if (queued) return;
+      queued = true;
+      queueMicrotask(project);
+    };
+    const subscription = system.inspect((ev) => {
+      if (ev.type === '@xstate.snapshot') queue();
+    });
+    queue();
+    return () => {
+      stopped = true;
+      subscription.unsubscribe();
+      peerObjects.close();
+    };
+  });
+}

@@ -1,0 +1,17 @@
+import { fromPromise } from 'xstate';
+import type { Logger } from '../log.ts';
+import type { StateStore } from '../state/state-store.ts';
+
+/**
+ * The root machine's `persistProvisioned` actor: writes provisioned = true to the state file
+ * (settles at once when it is there already). A failed write is logged here, then reported to the
+ * machine as the actor's error.
+ */
+export function createPersistProvisionedActor(deps: { readonly stateStore: StateStore; readonly log: Logger }) {
+  return fromPromise<void>(() =>
+    deps.stateStore.save({ version: 1, provisioned: true }).catch((err: unknown) => {
+      deps.log.error(`cannot persist state: ${err instanceof Error ? err.message : String(err)}`, { code: 'STATE_WRITE' });
+      throw err;
+    }),
+  );
+}
