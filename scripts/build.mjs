@@ -64,7 +64,7 @@ function splitParts(metafile) {
   };
 }
 
-/** Bundled CommonJS dependencies (dbus-next, sonic-boom, …) call require(); ESM has none, so make one. */
+/** Bundled CommonJS dependencies (dbus-next, winston, …) call require(); ESM has none, so make one. */
 const banner = [
   "import { createRequire as __provisioningdCreateRequire } from 'node:module';",
   'const require = __provisioningdCreateRequire(import.meta.url);',

@@ -1,4 +1,5 @@
 import sonicBoom from 'sonic-boom';
+import TransportStream from 'winston-transport';
 
 // sonic-boom is CommonJS: its class is a property of the module, not a named export Node can see.
 const { SonicBoom } = sonicBoom;
@@ -6,6 +7,8 @@ type SonicBoom = InstanceType<typeof SonicBoom>;
 
 /** Most bytes of log lines held while stderr's reader (journald, a pipe) lags; lines beyond are dropped and counted. */
 const MAX_PENDING_BYTES = 4 * 1024 * 1024;
+/** winston's formatted line (triple-beam's MESSAGE). */
+const MESSAGE = Symbol.for('message');
 
 let stderr: SonicBoom | undefined;
 let dropped = 0;
@@ -42,7 +45,12 @@ function stderrDestination(): SonicBoom {
   return dest;
 }
 
-/** Writes one log line (without its newline) to the process's asynchronous stderr. */
-export function writeLogLine(line: string): void {
-  stderrDestination().write(`${line}\n`);
+/** A winston transport writing each formatted line to the process's asynchronous stderr. */
+export class StderrTransport extends TransportStream {
+  readonly #dest = stderrDestination();
+
+  override log(info: Record<PropertyKey, unknown>, next: () => void): void {
+    this.#dest.write(`${String(info[MESSAGE])}\n`);
+    next();
+  }
 }

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import winston from 'winston';
-import { redactSecretFields, type Logger } from '../../src/log.ts';
+import { redactSecrets, type Logger } from '../../src/log.ts';
 
 /** A logger whose records a test can read back (by default after the same redaction the daemon applies). */
 export interface CapturedLog {
@@ -34,7 +34,7 @@ export function captureLog(opts: CaptureLogOptions = {}): CapturedLog {
   });
   const log = winston.createLogger({
     level: 'debug',
-    ...(opts.redact === false ? {} : { format: winston.format((info) => redactSecretFields(info))() }),
+    ...(opts.redact === false ? {} : { format: winston.format.combine(redactSecrets()) }),
     transports: [new winston.transports.Stream({ stream: sink })],
   });
   return { log, lines: () => [...lines], records: () => [...records] };
