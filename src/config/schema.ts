@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { z } from 'zod';
+import * as z from 'zod';
 import { isListenAddress } from '../net/listen-hosts.ts';
 
 /** Seconds as configured; fractions allowed so tests can use sub-second timings. */
