@@ -169,6 +169,8 @@ export interface OwnerStartSpec {
   readonly timeoutMs: number;
   /** Receives the child as soon as it is spawned, so that the caller stops it by PID whatever happens. */
   readonly track: (child: ChildProcess) => void;
+  /** Extra environment (e.g. NODE_COMPILE_CACHE, as the units set it). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** Spawns `node argv` and times it until its bus name is owned (from NameOwnerChanged, no polling). */
@@ -179,7 +181,7 @@ export async function startUntilOwned(spec: OwnerStartSpec): Promise<OwnerStart>
   const ms = await timeOnce(async () => {
     const c = spawn(process.execPath, [...spec.argv], {
       cwd: spec.cwd,
-      env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: spec.busAddress },
+      env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: spec.busAddress, ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child = c;

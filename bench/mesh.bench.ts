@@ -7,11 +7,13 @@
 //     Connected. Printed: convergence time, the ProvisionPeer round trips during the build (p50,
 //     p95, max), the link attempts that failed or were refused and the warn lines of the build.
 //  2. Idle: the ProvisionPeer round trip on a connected peer (a no-op for its machine) once the
-//     mesh stands; goal: p95 during the build ≤ 2x the idle p95.
+//     mesh has stood for SETTLE_MS; goal: p95 during the build ≤ 2x the idle p95.
 //  3. The floor: the same N(N-1) attestations run by the attestationds alone (the calls of the
 //     daemon's attestPeer actor, from here on each BMC's bus), every BMC's at once, as concurrent as
 //     in the build. Every peer is attested by then, so no daemon attests back. Goal: build ≤ 1.5x.
 //  4. RSS and CPU time of each process type (provisioningd, attestationd, lldp bridge), from /proc.
+// MESH_CPU_PROF=DIR: the first BMC's provisioningd writes a V8 CPU profile (--cpu-prof) into DIR
+// when it stops, to see what holds its main thread during the build (open it in Chrome DevTools).
 import { readFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,11 +30,14 @@ import type { PrivateBus } from '../test/harness/private-bus.ts';
 import { formatFigure, quantile } from './harness.ts';
 
 const SIZE = Number(process.env['MESH_SIZE'] ?? 8);
+const CPU_PROF_DIR = process.env['MESH_CPU_PROF'];
 /** Deadline of the whole build and of each wait (hang protection, not a measurement). */
 const BUILD_MS = 10 * 60_000;
 const STEP_MS = 120_000;
 const BUS_CALL_MS = 30_000;
-const IDLE_CALLS = 20;
+const IDLE_CALLS = 60;
+/** Quiet time after convergence before the idle round trips (the last renewals, log lines and GC of the build). */
+const SETTLE_MS = 2000;
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
 const USER_HZ = 100;
 
@@ -79,7 +84,8 @@ async function main(): Promise<void> {
   let attestationds: RackAttestationd[] = [];
   try {
     rack = await createRack({ size: SIZE, subnet: 93 });
-    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 60 });
+    const profiled = CPU_PROF_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` } : undefined;
+    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 60 }, { daemonEnv: (i) => (i === 0 ? profiled : undefined) });
     attestationds = await startRackAttestationds(rack, bmcs);
     await Promise.all(bmcs.map((b) => provisionPeer(b, 'self')));
     // Every BMC knows every other from LLDP before the operator starts.
@@ -167,10 +173,11 @@ async function main(): Promise<void> {
     const warns = outputs.flatMap((o) => linesSince(o, since, /^\S+ warn /)).filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
     const attestedLines = outputs.flatMap((o) => linesSince(o, since, /^\S+ info +attested \S+ \(/));
 
-    // 2. Idle round trips on the standing mesh.
+    // 2. Idle round trips on the standing mesh, once it has settled.
     const idle: number[] = [];
     const [first, second] = bmcs;
     if (!first || !second) throw new Error('two BMCs at least');
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
     for (let i = 0; i < IDLE_CALLS; i++) idle.push(await timedProvisionPeer(busOf(0), second.node.name));
 
     // 3. The floor: the same attestations by the attestationds alone, every BMC's at once.

@@ -1,21 +1,24 @@
 // Cold start of the production bundle (`node dist/provisioningd.js`) until its bus name is owned,
-// against a bare script that only connects with dbus-next and owns the same name. Then memory:
-// the daemon's resident set once it has provisioned itself (ProvisionPeer("self"), software
-// token) and settled, against the bare owner's, both on the same Node.
+// against a bare script that only connects with dbus-next and owns the same name: each without V8's
+// compile cache (a first start), and with it warm, as the units run them (NODE_COMPILE_CACHE in the
+// unit's CacheDirectory, written by the start before: every start but the first in the field).
+// Then memory: the resident set of provisioningd once it has provisioned itself (ProvisionPeer("self"),
+// software token) and settled, and of attestationd (from its bundle, software identity) beside it,
+// each against the bare owner's, all on the same Node with the compile cache as deployed.
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readFileSync } from 'node:fs';
+import { createAttestationd, startAttestationd } from '../test/harness/attestationd.ts';
 import { busctl, IFACE, OBJECT, REPO, SERVICE } from '../test/harness/daemon.ts';
-import { startPrivateBus, type PrivateBus } from '../test/harness/private-bus.ts';
-import { buildBundle, coldStart, formatFigure, NameOwnerWatcher, printStats, releaseBench, settle, startUntilOwned, stats, writeDaemonConfig } from './harness.ts';
-import { stopProcess } from '../test/harness/private-bus.ts';
+import { startPrivateBus, stopProcess, type PrivateBus } from '../test/harness/private-bus.ts';
+import { buildBundle, coldStart, formatFigure, NameOwnerWatcher, printStats, releaseBench, settle, startUntilOwned, stats, type Stats, writeDaemonConfig } from './harness.ts';
 
 const N = 10;
 /** Idle time before the resident set is read: timers, GC and the bus settle. */
 const IDLE_MS = 3000;
+const START_TIMEOUT_MS = 20_000;
 
 /** VmRSS of a process in MiB. */
 function rssMiB(pid: number | undefined): number {
@@ -23,7 +26,6 @@ function rssMiB(pid: number | undefined): number {
   if (!m?.[1]) throw new Error(`no VmRSS for ${String(pid)}`);
   return Number(m[1]) / 1024;
 }
-const START_TIMEOUT_MS = 20_000;
 
 /** The least a D-Bus service can do: connect, own its name, wait for SIGTERM. */
 const BARE_SCRIPT = `
@@ -39,13 +41,15 @@ const work = mkdtempSync(join(tmpdir(), 'bench-startup-'));
 const children: ChildProcess[] = [];
 let bus: PrivateBus | undefined;
 let watcher: NameOwnerWatcher | undefined;
-
-/** Starts `node argv`, returns the milliseconds until the bus name is owned, then stops it by PID. */
-const startMs = (b: PrivateBus, w: NameOwnerWatcher, argv: string[]) =>
-  coldStart({ busAddress: b.address, watcher: w, name: SERVICE, argv, cwd: REPO, timeoutMs: START_TIMEOUT_MS, track: (c) => children.push(c) });
-
 let run = 0;
 const freshConfig = () => writeDaemonConfig(join(work, `d${++run}`));
+
+/** NODE_COMPILE_CACHE for one program, as its unit sets it (one directory per unit). */
+const cacheEnv = (program: string) => {
+  const dir = join(work, 'cache', program);
+  mkdirSync(dir, { recursive: true });
+  return { NODE_COMPILE_CACHE: dir };
+};
 
 try {
   await buildBundle();
@@ -56,45 +60,63 @@ try {
   bus = await startPrivateBus();
   watcher = await NameOwnerWatcher.connect(bus.address, SERVICE);
   const b = bus;
-  const w = watcher;
+  const spec = { busAddress: b.address, watcher, name: SERVICE, cwd: REPO, timeoutMs: START_TIMEOUT_MS, track: (c: ChildProcess) => children.push(c) };
   const bundle = join(REPO, 'dist/provisioningd.js');
+  const cached = { daemon: cacheEnv('provisioningd'), bare: cacheEnv('bare'), attestationd: cacheEnv('attestationd') };
 
-  // One unmeasured run of each, so that the first measured run does not pay for a cold page cache.
-  await startMs(b, w, [bundle, '--conf', await freshConfig()]);
-  await startMs(b, w, [bare]);
+  /** The four ways of starting, each measured from spawn until the name is owned. */
+  const variants = [
+    { name: 'bare dbus-next script', start: async () => ({ argv: [bare] }) },
+    { name: 'bare dbus-next script, compile cache warm', start: async () => ({ argv: [bare], env: cached.bare }) },
+    { name: 'node dist/provisioningd.js', start: async () => ({ argv: [bundle, '--conf', await freshConfig()] }) },
+    { name: 'node dist/provisioningd.js, compile cache warm (as the unit runs it)', start: async () => ({ argv: [bundle, '--conf', await freshConfig()], env: cached.daemon }) },
+  ];
+  const startMs = async (v: (typeof variants)[number]) => coldStart({ ...spec, ...(await v.start()) });
+
+  // One unmeasured run of each: the page cache is warm for all, and the compile caches are written
+  // (the daemon writes its own once up; the bare script at its exit).
+  for (const v of variants) await startMs(v);
   await settle();
 
-  const daemonMs: number[] = [];
-  const bareMs: number[] = [];
+  const samples = variants.map(() => [] as number[]);
   for (let i = 0; i < N; i++) {
-    daemonMs.push(await startMs(b, w, [bundle, '--conf', await freshConfig()]));
-    bareMs.push(await startMs(b, w, [bare]));
+    for (const [k, v] of variants.entries()) samples[k]?.push(await startMs(v));
   }
-  const baseline = { name: 'bare owner', stats: stats(bareMs) };
-  printStats({ name: 'bare dbus-next script: start to name owned', stats: baseline.stats });
-  printStats({ name: 'node dist/provisioningd.js: start to name owned', stats: stats(daemonMs), baseline });
+  const measured = variants.map((v, k) => ({ name: v.name, stats: stats(samples[k] ?? []) }));
+  const [bareCold, bareWarm, daemonCold, daemonWarm] = measured as [
+    { name: string; stats: Stats },
+    { name: string; stats: Stats },
+    { name: string; stats: Stats },
+    { name: string; stats: Stats },
+  ];
+  const label = (m: { name: string }) => `${m.name}: start to name owned`;
+  printStats({ name: label(bareCold), stats: bareCold.stats });
+  printStats({ name: label(bareWarm), stats: bareWarm.stats, baseline: { name: 'bare owner', stats: bareCold.stats } });
+  printStats({ name: label(daemonCold), stats: daemonCold.stats, baseline: { name: 'bare owner', stats: bareCold.stats } });
+  printStats({ name: label(daemonWarm), stats: daemonWarm.stats, baseline: { name: 'bare owner', stats: bareCold.stats } });
+  printStats({ name: label(daemonWarm), stats: daemonWarm.stats, baseline: { name: 'bare owner with its compile cache warm', stats: bareWarm.stats } });
 
-  // Memory: idle after provisioning itself, against the bare owner idle.
-  const spec = { busAddress: b.address, watcher: w, name: SERVICE, cwd: REPO, timeoutMs: START_TIMEOUT_MS, track: (c: ChildProcess) => children.push(c) };
-  const daemon = await startUntilOwned({ ...spec, argv: [bundle, '--conf', await freshConfig()] });
+  // Memory, with the compile caches as deployed: attestationd (its own name, software identity)
+  // and provisioningd side by side, provisioningd provisioned itself; then the bare owner alone.
+  const attestationdSetup = await createAttestationd({ dir: join(work, 'attestationd'), name: 'bmc-bench', entry: 'dist', env: cached.attestationd });
+  const attestationd = await startAttestationd({ bus: b, setup: attestationdSetup, entry: 'dist', env: cached.attestationd });
+  children.push(attestationd.process);
+  const daemon = await startUntilOwned({ ...spec, argv: [bundle, '--conf', await freshConfig()], env: cached.daemon });
   const self = await busctl(b, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
   if (self.code !== 0) throw new Error(`ProvisionPeer self: ${self.stderr}`);
   await sleep(IDLE_MS);
   const daemonRss = rssMiB(daemon.child.pid);
+  const attestationdRss = rssMiB(attestationd.pid);
   await stopProcess(daemon.child);
-  const owner = await startUntilOwned({ ...spec, argv: [bare] });
+  await attestationd.stop();
+  const owner = await startUntilOwned({ ...spec, argv: [bare], env: cached.bare });
   await sleep(IDLE_MS);
   const bareRss = rssMiB(owner.child.pid);
   await stopProcess(owner.child);
+  const againstBare = (value: number) => ({ value: value / bareRss, against: 'bare owner' });
   console.log(formatFigure({ name: 'bare dbus-next owner: RSS idle', value: bareRss, unit: 'MiB' }));
-  console.log(
-    formatFigure({
-      name: 'node dist/provisioningd.js: RSS idle after ProvisionPeer("self")',
-      value: daemonRss,
-      unit: 'MiB',
-      ratio: { value: daemonRss / bareRss, against: 'bare owner' },
-    }),
-  );
+  console.log(formatFigure({ name: 'node dist/provisioningd.js: RSS idle after ProvisionPeer("self")', value: daemonRss, unit: 'MiB', ratio: againstBare(daemonRss) }));
+  console.log(formatFigure({ name: 'node dist/attestationd.js: RSS idle (software identity)', value: attestationdRss, unit: 'MiB', ratio: againstBare(attestationdRss) }));
 } finally {
   await releaseBench({ children, watcher, bus, work });
 }

@@ -1,4 +1,5 @@
 import winston from 'winston';
+import { StderrTransport } from './log-destination.ts';
 import { escapeForLog } from './log-escape.ts';
 
 /** The daemon's logger type; children carry structured fields such as peer, state, event. */
@@ -46,7 +47,8 @@ export interface LoggerOptions {
 
 /**
  * Builds the root logger. Under systemd (JOURNAL_STREAM set) lines carry `<N>` priority prefixes
- * that journald parses; otherwise timestamped console lines. Both go to stderr so stdout stays free.
+ * that journald parses; otherwise timestamped console lines. Both go to stderr so stdout stays free,
+ * written without blocking the event loop (src/log-destination.ts).
  * The message and every field are escaped (src/log-escape.ts): one call logs exactly one line, and
  * no text from the network or D-Bus can break, reorder or hide part of it.
  */
@@ -62,6 +64,6 @@ export function createLogger(opts: LoggerOptions): Logger {
   return winston.createLogger({
     level: opts.level,
     format: winston.format.combine(redactSecrets(), winston.format.timestamp(), line),
-    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'debug'] })],
+    transports: [new StderrTransport()],
   });
 }

@@ -2,6 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, EX_CONFIG } from './config/load-config.ts';
 import type { LoadedJsonConfig } from './config/json-config-loader.ts';
 import { createLogger, journalPrefix, type Logger } from './log.ts';
+import { saveCompileCache } from './util/compile-cache.ts';
 
 /** sysexits.h codes, so that systemd and operators can tell failures apart (docs/operations.md). */
 export const EX_USAGE = 64;
@@ -130,6 +131,7 @@ export function runServiceMain<C extends { readonly log_level: string }>(spec: S
       return fail(`cannot start: ${errorText(err)}`, EX_UNAVAILABLE);
     }
     const started = service;
+    saveCompileCache();
     if (stopping) {
       void stopService(started, stopping.status);
       return;

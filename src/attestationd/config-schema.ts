@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { listenAddress, tokenSchema } from '../config/schema.ts';
 import { DEFAULT_SPDM_MAX_CONNECTIONS } from '../spdm/index.ts';
 import { PROVISIONING_CA_INDEX } from './names.ts';

@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import { z } from 'zod';
+import * as z from 'zod';
 import { PROVISIONING_CA_INDEX } from './names.ts';
 
 const sha256Hex = z

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { z } from 'zod';
+import type * as z from 'zod';
 
 /** A configuration problem the operator must fix; its message is one line naming file and field. */
 export class ConfigError extends Error {

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { z } from 'zod';
+import * as z from 'zod';
 import { DEFAULT_REATTEST_INTERVAL_S, DEFAULT_REATTEST_MAX_UNREACHABLE } from '../../machines/reattestation.ts';
 import { isListenAddress } from '../net/listen-hosts.ts';
 

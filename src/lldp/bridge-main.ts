@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { connectSystemBus } from '../dbus/system-bus.ts';
 import { createLogger } from '../log.ts';
+import { saveCompileCache } from '../util/compile-cache.ts';
 import { DEFAULT_BRIDGE_NAMES, startLldpBridge } from './lldp-bridge.ts';
 import { showNeighbours, watchNeighbours, type LldpcliTarget, type LldpWatchProcess } from './lldpcli.ts';
 
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
     busCallTimeoutMs: 10_000,
   }).catch((err: unknown) => fail(err instanceof Error ? err.message : String(err), EX_UNAVAILABLE));
   log.info(`lldp-bridge owns ${opts.service}; reading lldpd through ${opts.socket ?? 'its default socket'}`);
+  saveCompileCache();
 
   let stopping = false;
   let watch: LldpWatchProcess | undefined;

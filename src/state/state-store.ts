@@ -1,6 +1,6 @@
 import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 
 /** Version 1 (before re-attestation): the flag alone. Still read; written as version 2. */

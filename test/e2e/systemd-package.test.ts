@@ -5,8 +5,8 @@
  * the fresh install (attestationd has no identity yet: exit 78, one line, not restarted), the
  * identity given as docs/attestation.md tells an operator, all three services active with their bus
  * names (Type=dbus), the shipped D-Bus policy, the journal (identifier and priority per line),
- * restart rules, state directory modes, ProtectSystem=strict, and systemd-analyze on the installed
- * units. Skipped, with the reason, where nspawn cannot run.
+ * restart rules, state directory modes, V8's compile cache in each unit's CacheDirectory,
+ * ProtectSystem=strict, and systemd-analyze on the installed units. Skipped, with the reason, where nspawn cannot run.
  */
 import assert from 'node:assert/strict';
 import { basename } from 'node:path';
@@ -109,6 +109,32 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
     }
   });
 
+  it("V8's compile cache: each unit writes it to its own CacheDirectory (0700) once up, and a restart starts from it", async () => {
+    const caches = [
+      { unit: PROVISIONING, dir: '/var/cache/provisioning' },
+      { unit: ATTESTATION, dir: '/var/cache/attestation' },
+      { unit: BRIDGE, dir: '/var/cache/lldp-bridge' },
+    ];
+    // The cache of the bundle a unit runs: one file per compiled module, under a directory named after the Node version.
+    const cached = async (dir: string) => (await container().sh(`find ${dir} -type f | sort`)).trim().split('\n').filter(Boolean);
+    for (const { unit, dir } of caches) {
+      await active(unit);
+      assert.equal((await container().sh(`stat -c %a ${dir}`)).trim(), '700', dir);
+      // Written just after the name is owned (Type=dbus: active): wait for it, with a deadline.
+      assert.ok(await eventually(async () => (await cached(dir)).length > 0, UNIT_DEADLINE_MS, 250), `${unit}: nothing in ${dir}`);
+      assert.equal((await show(unit, 'Environment'))['Environment']?.includes(`NODE_COMPILE_CACHE=${dir}`), true, unit);
+    }
+    // A restart reads the cache (the bundles have not changed): Node rewrites an entry only when it
+    // rejects it, so every file written before keeps its modification time. (The bridge: the other
+    // units are restarted often enough by the other tests to come near systemd's start limit.)
+    const stamped = async () => (await container().sh(`find /var/cache/lldp-bridge -type f -printf '%p %T@\\n' | sort`)).trim().split('\n');
+    const before = await stamped();
+    await container().sh(`systemctl restart ${BRIDGE}`);
+    await active(BRIDGE);
+    const after = new Set(await stamped());
+    assert.deepEqual(before.filter((entry) => !after.has(entry)), [], 'cache entries rewritten by the restart');
+  });
+
   it('the shipped policy: anybody reads the properties, a non-root ProvisionPeer gets AccessDenied, root provisions', async () => {
     const asNobody = 'setpriv --reuid=nobody --regid=nogroup --clear-groups';
     const dest = '--dest=xyz.openbmc_project.Provisioning /xyz/openbmc_project/Provisioning';
@@ -205,7 +231,7 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
       assert.notEqual(r.code, 0, `${path} is writable`);
       assert.match(r.stderr, /Read-only file system/, path);
     }
-    for (const path of ['/var/lib/provisioning/x', '/etc/ssl/certs/x']) {
+    for (const path of ['/var/lib/provisioning/x', '/var/cache/provisioning/x', '/etc/ssl/certs/x']) {
       const r = await write(path);
       assert.equal(r.code, 0, `${path}: ${r.stderr}`);
     }

@@ -46,10 +46,15 @@ export async function startRackDaemon(rack: Rack, bmc: Pick<RackBmc, 'node' | 'b
   return daemon;
 }
 
+/** Per-BMC extras of startRackBmcs: an environment for one BMC's provisioningd (e.g. a CPU profile of one daemon). */
+export interface RackBmcOptions {
+  readonly daemonEnv?: (index: number) => Record<string, string> | undefined;
+}
+
 /** Starts every BMC of the rack; `extraConfig` is merged into each daemon's configuration. */
-export async function startRackBmcs(rack: Rack, dir: string, buses: PrivateBus[], extraConfig: Record<string, unknown> = {}): Promise<RackBmc[]> {
+export async function startRackBmcs(rack: Rack, dir: string, buses: PrivateBus[], extraConfig: Record<string, unknown> = {}, opts: RackBmcOptions = {}): Promise<RackBmc[]> {
   const out: RackBmc[] = [];
-  for (const node of rack.nodes) {
+  for (const [index, node] of rack.nodes.entries()) {
     const bus = await startPrivateBus({ policies: [LLDP_BRIDGE_POLICY] });
     buses.push(bus);
     const bmcDir = join(dir, node.name);
@@ -66,7 +71,7 @@ export async function startRackBmcs(rack: Rack, dir: string, buses: PrivateBus[]
       ...extraConfig,
     };
     const recorder = await recordPeerStatus(bus);
-    const daemon = await startRackDaemon(rack, { node, bus, dir: bmcDir, config });
+    const daemon = await startRackDaemon(rack, { node, bus, dir: bmcDir, config }, opts.daemonEnv?.(index));
     out.push({ node, bus, dir: bmcDir, config, lldpd, bridge, daemon, recorder });
   }
   return out;

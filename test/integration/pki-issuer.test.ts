@@ -9,15 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { configSchema, type Config, type TokenConfig } from '../../src/config/schema.ts';
-import {
-  caProfile,
-  certPaths,
-  createCertificateIssuer,
-  CredentialHolder,
-  leafProfile,
-  type CertificateIssuer,
-  type CertificateProfile,
-} from '../../src/pki/certificate/index.ts';
+import { certPaths, createCertificateIssuer, CredentialHolder, type CertificateIssuer } from '../../src/pki/certificate/index.ts';
+import { caProfile, leafProfile, type CertificateProfile } from '../../src/pki/issuance/index.ts';
 import { CLOCK_SKEW_ALLOWANCE_MS } from '../../src/clock/skew-allowance.ts';
 import { keyIdentifier, Pkcs11Token, softwareTokenPaths, TokenError, type TokenErrorCode } from '../../src/pki/token/index.ts';
 import { captureLog } from '../harness/capture-log.ts';

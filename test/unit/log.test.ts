@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
+import { once } from 'node:events';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { escapeForLog, quoteForLog } from '../../src/log-escape.ts';
@@ -32,6 +33,43 @@ describe('logging', () => {
       '<6>up state=Connected',
       '<7>d',
     ]);
+  });
+
+  it('a stderr nobody reads does not stall the program; lines beyond the bound are dropped and counted, none lost silently', async () => {
+    // 6000 lines of about 1 KiB: far more than a pipe holds. Written synchronously (as Node writes
+    // process.stderr to a pipe), the first full pipe would block the program before it says "done".
+    const LINES = 6000;
+    const program = `import { createLogger } from ${JSON.stringify(LOG)}; const log = createLogger({ level: 'info' });
+      for (let i = 0; i < ${LINES}; i++) log.info('line ' + i + ' ' + 'x'.repeat(1000));
+      setImmediate(() => process.stdout.write('done\\n'));`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', program], {
+      env: { ...process.env, JOURNAL_STREAM: '8:1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: STARTUP_DEADLINE_MS,
+    });
+    child.stderr.pause();
+    // "done" while stderr is still unread; or the end of stdout, if the program died (spawn's
+    // timeout: a net for a loaded machine, not a measurement).
+    let stdout = '';
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString();
+        if (stdout.includes('\n')) resolve();
+      });
+      child.stdout.once('end', resolve);
+    });
+    assert.equal(stdout, 'done\n', 'the event loop ran while stderr was full');
+    // Now read stderr to its end: what was kept, and the count of what was not.
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stderr.resume();
+    await once(child, 'close');
+    const lines = stderr.trim().split('\n');
+    const kept = lines.filter((l) => /^<6>line \d+ x+$/.test(l)).length;
+    const notices = lines.map((l) => /^(\d+) log line\(s\) dropped: stderr was not read fast enough$/.exec(l)?.[1]).filter((n) => n !== undefined);
+    assert.ok(notices.length > 0, 'the drop is reported');
+    assert.ok(kept > 0 && lines[0]?.startsWith('<6>line 0 '), 'the first lines are kept');
+    assert.equal(kept + notices.reduce((n, c) => n + Number(c), 0), LINES, 'every line is either written or counted');
   });
 
   it('on a console, lines are timestamped with level and fields', async () => {

@@ -25,7 +25,7 @@ import {
   type CertificateFields,
   type CertificateProfile,
   type CertificateSigner,
-} from '../../src/pki/certificate/index.ts';
+} from '../../src/pki/issuance/index.ts';
 import type { CaKeyToken } from '../../src/pki/token/ca-key-token.ts';
 import { keyIdentifier } from '../../src/pki/token/ec-p256.ts';
 import { SoftwareToken, softwareTokenPaths } from '../../src/pki/token/software-token.ts';

@@ -3,9 +3,8 @@ import type { Config } from '../../config/schema.ts';
 import type { Logger } from '../../log.ts';
 import { writeFileAtomic } from '../../util/atomic-file.ts';
 import { CLOCK_SKEW_ALLOWANCE_MS } from '../../clock/skew-allowance.ts';
-import { ensureCaCertificate, type IssuingCa } from './ca-certificate.ts';
+import type { IssuingCa } from '../issuance/index.ts';
 import { certPaths } from './cert-paths.ts';
-import { issueLeaf } from './leaf-certificate.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 import type { CredentialHolder, TlsCredentials } from './tls-credentials.ts';
 import { type CaKeyToken, checkPinFile, checkTokenInstalled, createCaKeyToken, TokenError } from '../token/index.ts';
@@ -45,6 +44,12 @@ export function createCertificateIssuer(deps: CertificateIssuerDeps): Certificat
 }
 
 /**
+ * The X.509 builder, loaded on the first issuance (a daemon that is not provisioned never loads it;
+ * one that is loads it once up, after its bus name is owned).
+ */
+const loadIssuance = () => import('../issuance/index.ts');
+
+/**
  * One leaf key pair and certificate serve both TLS roles (EKU serverAuth + clientAuth): both keys
  * would live in this same process's memory, so two pairs add no isolation, and one pair halves the
  * token signatures per issuance (a discrete TPM is slow).
@@ -65,6 +70,7 @@ class TokenCertificateIssuer implements CertificateIssuer {
     const { log, config } = this.#deps;
     try {
       const ca = await this.#caQueue.run(() => this.#ensureCa(req));
+      const { issueLeaf } = await loadIssuance();
       const leaf = await issueLeaf({ ca, lifetimeMs: config.leaf_lifetime * 1000 });
       return await this.#commitQueue.run(async () => {
         const paths = certPaths(config.cert_root);
@@ -105,6 +111,7 @@ class TokenCertificateIssuer implements CertificateIssuer {
     const cached = this.#ca;
     if (req.reason === 'renew' && cached && cached.notAfter.getTime() - Date.now() >= minRemainingMs) return cached;
     const key = await this.#token.caPublicKey({ create: req.reason === 'provision' });
+    const { ensureCaCertificate } = await loadIssuance();
     this.#ca = await ensureCaCertificate({
       token: this.#token,
       spki: key.spki,

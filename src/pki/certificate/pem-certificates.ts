@@ -1,4 +1,6 @@
-import { PemConverter } from './x509.ts';
+// The X.509 library needs its Reflect metadata polyfill loaded first (see pki/issuance/x509.ts).
+import 'reflect-metadata';
+import { PemConverter } from '@peculiar/x509';
 
 /**
  * The DER of every `CERTIFICATE` block of a PEM text, in text order; other blocks (keys, CRLs) and

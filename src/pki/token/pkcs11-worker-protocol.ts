@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * The one definition of what the daemon and its PKCS#11 thread (pkcs11-worker.ts) say to each
