@@ -25,7 +25,8 @@ type ProvisioningSnapshot = SnapshotFrom<typeof provisioningMachine>;
 /** One outbound link's status from its peer machine's state. */
 export function selectPeerStatus(snapshot: Pick<PeerSnapshot, 'matches'>): PeerStatus {
   if (snapshot.matches({ Link: 'Connected' })) return 'Connected';
-  if (snapshot.matches('NotConnected')) return 'NotConnected';
+  // A revoked peer's link is closed and stays closed until a ProvisionPeer.
+  if (snapshot.matches('NotConnected') || snapshot.matches('Revoking') || snapshot.matches('Revoked')) return 'NotConnected';
   if (snapshot.matches('Attesting') || snapshot.matches('Provisioned') || snapshot.matches({ Link: 'InProgress' })) {
     return 'InProgress';
   }

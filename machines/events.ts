@@ -6,7 +6,8 @@
 
 /** Sent by the tlsClient actor (one per outbound link). */
 export type LinkEvent =
-  | { type: 'LINK_UP' }
+  /** `peerLeaf`: SHA-256 fingerprint of the leaf the peer presented (a different one re-attests it). */
+  | { type: 'LINK_UP'; peerLeaf?: string }
   /** An established link died: keep-alive timeout, peer closed, socket error. Retried. */
   | { type: 'LINK_DOWN'; reason: string }
   /** Could not connect (refused, unreachable, timeout). Retried with backoff. */

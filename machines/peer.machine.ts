@@ -1,7 +1,17 @@
-import { and, assign, fromCallback, fromPromise, not, setup, stateIn } from 'xstate';
+import { and, assign, enqueueActions, fromCallback, fromPromise, not, setup, stateIn } from 'xstate';
 import { backoffDelay, type RetryPolicy } from './backoff.ts';
 import type { AttestationTarget, CredentialsEvent, LinkEvent, LinkTarget } from './events.ts';
 import { toFailure, type Failure } from './failure.ts';
+import {
+  ATTESTATION_REJECTED,
+  ATTESTATION_REVOKED,
+  attestedAtOf,
+  DEFAULT_REATTEST_POLICY,
+  reattestDelayMs,
+  reattestSoonMs,
+  type AttestationDone,
+  type ReattestPolicy,
+} from './reattestation.ts';
 
 /** What the root machine knows about a peer when it spawns its machine. */
 export interface PeerInput {
@@ -16,6 +26,8 @@ export interface PeerInput {
   readonly anyNameTrusted?: boolean;
   readonly retry: RetryPolicy;
   readonly attestationTimeoutMs: number;
+  /** A re-attestation revoked it in an earlier run (state file): it starts refused, until a ProvisionPeer. */
+  readonly revokedBefore?: boolean;
   /** How long a peer that is only a failed attestation (no address, no trust) is kept before it is forgotten. */
   readonly forgetFailedMs: number;
 }
@@ -30,6 +42,29 @@ export interface PeerContext extends PeerInput {
    */
   readonly attested: boolean;
   readonly lastError?: Failure;
+  /** Wall-clock time (epoch ms) of the last attestation of this peer that passed, this run. */
+  readonly lastAttestedMs?: number;
+  /** The last attestation's outcome: passed, revoked (a verdict against it), or unreachable (no verdict). */
+  readonly lastVerdict?: AttestationVerdict;
+  /** SHA-256 fingerprint of the TLS leaf the peer presented on our last link to it. */
+  readonly peerLeaf?: string;
+  /** Set by an attestation that just passed: the link it leads to need not re-attest at once. */
+  readonly justAttested?: boolean;
+  /** Re-attestations in a row that could not run (no verdict); 0 after one that ran. */
+  readonly unreachable: number;
+  /** `unreachable` reached `reattest_max_unreachable`: the peer's trust rests on an old attestation. */
+  readonly attestationStale: boolean;
+  /** Revocations of this peer's trust in this run (the D-Bus adapter signals each new one). */
+  readonly revocations: number;
+}
+
+/** How the last attestation of a peer ended, as persisted and shown. */
+export type AttestationVerdict = 'passed' | 'revoked' | 'unreachable';
+
+/** The revocation in progress: whose binding goes, and why (for the log and lastFailure). */
+export interface RevocationTarget {
+  readonly name: string;
+  readonly reason: string;
 }
 
 /**
@@ -41,11 +76,35 @@ export interface PeerContext extends PeerInput {
  */
 export type PeerEvent =
   | { type: 'ATTEST' }
+  | { type: 'PEER_LEAF_CHANGED' }
   | { type: 'ATTEST_BACK' }
   | { type: 'ATTESTATION_BOUND'; bound: boolean; anyName?: boolean }
   | { type: 'PEER_ANNOUNCED' }
   | LinkEvent
   | CredentialsEvent;
+
+/**
+ * The re-attestation policy as guards and delays: the machine runs with the defaults; src/
+ * provides the configured policy and real randomness (jitter) with `.provide(reattestation(…))`.
+ */
+export function reattestation(policy: ReattestPolicy, random: () => number) {
+  const on = policy.intervalMs > 0;
+  return {
+    guards: {
+      /** A CA attested for the peer's name is trusted, and re-attestation is on. */
+      reattestable: ({ context }: { context: PeerContext }) => on && context.attested,
+      /** The link came up without an attestation right before it (a link back after a loss, our restart). */
+      reattestOnConnect: ({ context }: { context: PeerContext }) => on && context.attested && context.justAttested !== true,
+      /** This re-attestation that could not run is one too many in a row: the peer becomes stale. */
+      staleNow: ({ context }: { context: PeerContext }) => context.unreachable + 1 >= policy.maxUnreachable,
+    },
+    delays: {
+      reattestInterval: ({ context }: { context: PeerContext }) =>
+        reattestDelayMs({ policy, unreachable: context.unreachable, retry: context.retry, jitter: random() }),
+      reattestSoon: () => reattestSoonMs(random()),
+    },
+  };
+}
 
 /** Names of the effects a peer needs; src/ provides them with `.provide({ actors })`. */
 const notProvided = (what: string) => () => {
@@ -66,10 +125,16 @@ export const peerMachine = setup({
   },
   actors: {
     attestPeer: fromPromise<unknown, AttestationTarget>(notProvided('attestPeer')),
+    /** Attests an attested peer again; rejects with code ATTESTATION_REJECTED on a verdict against it. */
+    reattestPeer: fromPromise<AttestationDone, AttestationTarget>(notProvided('reattestPeer')),
+    /** Removes the peer's name binding from the trust store (one atomic change). */
+    revokePeerTrust: fromPromise<unknown, RevocationTarget>(notProvided('revokePeerTrust')),
     tlsClient: fromCallback<CredentialsEvent, LinkTarget>(notProvided('tlsClient')),
   },
   guards: {
     trustedOutOfBand: ({ context }) => context.trustedOutOfBand,
+    /** Revoked in an earlier run, and not attested again since. */
+    revokedBefore: ({ context }) => context.revokedBefore === true,
     dialable: ({ context }) => Boolean(context.address && context.port),
     /**
      * Some trusted CA may vouch for the peer (attested for it, or placed by hand): a refused dial
@@ -82,12 +147,23 @@ export const peerMachine = setup({
      */
     forgettable: ({ context }) => context.lastError !== undefined && !context.address && !context.trustedOutOfBand && !context.attested,
     /** Not attested yet, not attesting now, and no working link that would make it pointless. */
-    owesAttestation: and([({ context }) => !context.attested, not(stateIn('Attesting')), not(stateIn({ Link: 'Connected' }))]),
+    owesAttestation: and([
+      ({ context }) => !context.attested,
+      not(stateIn('Attesting')),
+      not(stateIn({ Link: 'Connected' })),
+      // Revoked: only a ProvisionPeer brings the peer back, never the peer itself attesting us.
+      not(stateIn('Revoking')),
+      not(stateIn('Revoked')),
+    ]),
+    /** The re-attestation ended in a verdict against the peer. */
+    rejected: ({ event }) => toFailure((event as { error?: unknown }).error).code === ATTESTATION_REJECTED,
+    ...reattestation(DEFAULT_REATTEST_POLICY, () => 0.5).guards,
   },
   delays: {
     attestationTimeout: ({ context }) => context.attestationTimeoutMs,
     forgetFailed: ({ context }) => context.forgetFailedMs,
     retryBackoff: ({ context }) => backoffDelay(context.retry, context.attempt),
+    ...reattestation(DEFAULT_REATTEST_POLICY, () => 0.5).delays,
   },
   actions: {
     recordFailure: assign({
@@ -95,10 +171,42 @@ export const peerMachine = setup({
     }),
     countAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
     resetAttempts: assign({ attempt: 0, lastError: undefined }),
+    /** An attestation passed (first or again): trusted as of its verdict. */
+    recordAttested: assign({
+      attested: true,
+      lastError: undefined,
+      lastVerdict: 'passed' as const,
+      lastAttestedMs: ({ context, event }) => attestedAtOf((event as { output?: unknown }).output) ?? context.lastAttestedMs,
+      unreachable: 0,
+      attestationStale: false,
+    }),
+    /** A re-attestation could not run (no verdict): counted, trust kept. */
+    countUnreachable: assign({
+      unreachable: ({ context }) => context.unreachable + 1,
+      lastVerdict: 'unreachable' as const,
+    }),
+    markStale: assign({ attestationStale: true }),
+    /** Keeps the peer's TLS leaf fingerprint; another one than last time (a new boot, a renewal) re-attests. */
+    noteLeaf: enqueueActions(({ context, event, enqueue }) => {
+      const leaf = event.type === 'LINK_UP' ? event.peerLeaf : undefined;
+      if (leaf === undefined) return;
+      if (context.peerLeaf !== undefined && context.peerLeaf !== leaf) enqueue.raise({ type: 'PEER_LEAF_CHANGED' });
+      enqueue.assign({ peerLeaf: leaf });
+    }),
+    /** A verdict against the peer: its trust goes, and it stays refused until a ProvisionPeer. */
+    recordRevocation: assign({
+      attested: false,
+      justAttested: false,
+      lastVerdict: 'revoked' as const,
+      unreachable: 0,
+      attestationStale: false,
+      revocations: ({ context }) => context.revocations + 1,
+      lastError: ({ event }) => ({ code: ATTESTATION_REVOKED, message: `${ATTESTATION_REVOKED}: ${toFailure((event as { error?: unknown }).error).message}` }),
+    }),
   },
 }).createMachine({
   id: 'peer',
-  context: ({ input }) => ({ ...input, attempt: 0, attested: input.attested ?? false }),
+  context: ({ input }) => ({ ...input, attempt: 0, attested: input.attested ?? false, unreachable: 0, attestationStale: false, revocations: 0 }),
   initial: 'NotDetermined',
   on: {
     ATTEST_BACK: { guard: 'owesAttestation', target: '.Attesting' },
@@ -111,7 +219,17 @@ export const peerMachine = setup({
   },
   states: {
     NotDetermined: {
-      always: { guard: 'trustedOutOfBand', target: 'Provisioned' },
+      always: [
+        {
+          guard: 'revokedBefore',
+          target: 'Revoked',
+          actions: assign({
+            lastError: { code: ATTESTATION_REVOKED, message: `${ATTESTATION_REVOKED}: revoked by a re-attestation before this BMC restarted; refused until ProvisionPeer attests it again` },
+            lastVerdict: 'revoked' as const,
+          }),
+        },
+        { guard: 'trustedOutOfBand', target: 'Provisioned' },
+      ],
       // Each failed attestation starts the time again; a new ProvisionPeer (ATTEST) stops it.
       after: { forgetFailed: { guard: 'forgettable', target: 'Forgotten' } },
       on: { ATTEST: 'Attesting' },
@@ -122,7 +240,7 @@ export const peerMachine = setup({
       invoke: {
         src: 'attestPeer',
         input: ({ context }) => ({ name: context.name, address: context.address, port: context.port }),
-        onDone: { target: 'Provisioned', actions: assign({ lastError: undefined, attested: true }) },
+        onDone: { target: 'Provisioned', actions: ['recordAttested', assign({ justAttested: true })] },
         onError: {
           target: 'NotDetermined',
           actions: assign({ lastError: ({ event }) => toFailure(event.error, 'ATTESTATION_FAILED') }),
@@ -155,7 +273,7 @@ export const peerMachine = setup({
       states: {
         InProgress: {
           on: {
-            LINK_UP: { target: 'Connected', actions: 'resetAttempts' },
+            LINK_UP: { target: 'Connected', actions: ['resetAttempts', 'noteLeaf'] },
             // ProvisionPeer while a dial is in flight: the attestation is what was asked for.
             ATTEST: '#peer.Attesting',
             // The dial in flight started with the old trust or credentials, and a refusal it ends in
@@ -164,12 +282,60 @@ export const peerMachine = setup({
             CREDENTIALS_UPDATED: { target: '#peer.Link', reenter: true },
           },
         },
-        Connected: {},
+        /**
+         * The link is up. An attested peer is attested again: soon after a link that comes back
+         * (or after our restart), at once when its TLS leaf changed or ProvisionPeer asks, and every
+         * reattest_interval_s (jittered). A pass changes nothing visible but lastAttested; a verdict
+         * against it revokes (Revoking); one that could not run is counted (attestationStale).
+         */
+        Connected: {
+          initial: 'Entered',
+          states: {
+            Entered: {
+              always: [
+                { guard: 'reattestOnConnect', target: 'Due' },
+                { target: 'Trusted', actions: assign({ justAttested: false }) },
+              ],
+            },
+            /** Due soon (spread by jitter, so a rack coming back does not attest in lockstep). */
+            Due: {
+              after: { reattestSoon: 'Reattesting' },
+              on: { ATTEST: 'Reattesting', PEER_LEAF_CHANGED: 'Reattesting' },
+            },
+            Trusted: {
+              after: { reattestInterval: { guard: 'reattestable', target: 'Reattesting' } },
+              on: {
+                ATTEST: { guard: 'reattestable', target: 'Reattesting' },
+                PEER_LEAF_CHANGED: { guard: 'reattestable', target: 'Reattesting' },
+              },
+            },
+            Reattesting: {
+              invoke: {
+                src: 'reattestPeer',
+                input: ({ context }) => ({ name: context.name, address: context.address, port: context.port }),
+                onDone: { target: 'Trusted', actions: 'recordAttested' },
+                onError: [
+                  { guard: 'rejected', target: '#peer.Revoking', actions: 'recordRevocation' },
+                  { guard: 'staleNow', target: 'Trusted', actions: ['countUnreachable', 'markStale'] },
+                  { target: 'Trusted', actions: 'countUnreachable' },
+                ],
+              },
+              after: {
+                attestationTimeout: [
+                  { guard: 'staleNow', target: 'Trusted', actions: ['countUnreachable', 'markStale'] },
+                  { target: 'Trusted', actions: 'countUnreachable' },
+                ],
+              },
+            },
+          },
+        },
       },
       on: {
         LINK_DOWN: {
           target: 'NotConnected',
           actions: [
+            // A link back after a loss is attested again before it is trusted for long.
+            assign({ justAttested: false }),
             'countAttempt',
             { type: 'recordFailure', params: ({ event }) => ({ code: 'LINK_DOWN', reason: event.reason }) },
           ],
@@ -209,6 +375,31 @@ export const peerMachine = setup({
         },
       },
       on: { ATTEST: 'Attesting', PEER_ANNOUNCED: '#peer.Link' },
+    },
+    /**
+     * A re-attestation's verdict went against the peer: its name binding leaves the trust store (one
+     * atomic change; the responder then drops its inbound links), our link to it is already closed.
+     * A failed write is retried on the backoff.
+     */
+    Revoking: {
+      initial: 'Removing',
+      states: {
+        Removing: {
+          invoke: {
+            src: 'revokePeerTrust',
+            input: ({ context }) => ({ name: context.name, reason: context.lastError?.message ?? ATTESTATION_REVOKED }),
+            onDone: '#peer.Revoked',
+            onError: 'Retrying',
+          },
+        },
+        Retrying: {
+          after: { retryBackoff: 'Removing' },
+        },
+      },
+    },
+    /** Refused until a ProvisionPeer attests it again: not dialled, not attested back on its own. */
+    Revoked: {
+      on: { ATTEST: { target: 'Attesting', actions: assign({ revokedBefore: false }) } },
     },
   },
 });

@@ -71,6 +71,13 @@ const refuseForClock = enqueueActions(({ context, event, enqueue }) => {
   enqueue.assign({ pendingSelfRequests: [] });
 });
 
+/**
+ * A peer whose trust a re-attestation revoked in an earlier run (the state file says so, and no CA
+ * is bound to its name since) starts refused, as it was: only a ProvisionPeer brings it back.
+ */
+const revokedBefore = (context: ProvisioningContext, name: string): { revokedBefore?: true } =>
+  context.attestationHistory?.[name]?.verdict === 'revoked' && !context.attestedNames.includes(name) ? { revokedBefore: true } : {};
+
 /** Spawns a machine for each configured peer not yet known: their trust was placed by the operator. */
 const spawnStaticPeers = enqueueActions(({ context, enqueue }) => {
   const added: string[] = [];
@@ -84,6 +91,7 @@ const spawnStaticPeers = enqueueActions(({ context, enqueue }) => {
       retry: context.retry,
       attestationTimeoutMs: context.attestationTimeoutMs,
       forgetFailedMs: context.forgetFailedMs,
+      ...revokedBefore(context, p.name),
     };
     enqueue.spawnChild('peer', { id: peerChildId(p.name), input });
     added.push(p.name);
@@ -100,6 +108,7 @@ const discoveredPeerInput = (context: ProvisioningContext, peer: KnownPeer): Pee
   retry: context.retry,
   attestationTimeoutMs: context.attestationTimeoutMs,
   forgetFailedMs: context.forgetFailedMs,
+  ...revokedBefore(context, peer.name),
 });
 
 /** Spawns a machine for each LLDP neighbour not yet known (at Provisioned entry: discovery may come first). */
@@ -183,6 +192,7 @@ const startAttestation = enqueueActions(({ context, event, enqueue }) => {
       retry: context.retry,
       attestationTimeoutMs: context.attestationTimeoutMs,
       forgetFailedMs: context.forgetFailedMs,
+      ...revokedBefore(context, name),
     };
     enqueue.spawnChild('peer', { id: peerChildId(name), input });
     enqueue.assign({ peerNames: [...context.peerNames, name], departed: context.departed.filter((n) => n !== name) });

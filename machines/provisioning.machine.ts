@@ -68,6 +68,7 @@ export const provisioningMachine = provisioningSetup
       { id: 'lldpDiscovery', src: 'lldpDiscovery' },
       { id: 'responderAttestations', src: 'responderAttestations' },
       { id: 'dbusProjection', src: 'dbusProjection' },
+      { id: 'persistAttestations', src: 'persistAttestations' },
     ],
     on: {
       // From LLDP discovery (src/lldp/lldp-discovery.ts), from the start; neighbours are dialled once this BMC is provisioned.

@@ -39,5 +39,7 @@ export const provisioningSetup = setup({
     responderAttestations: fromCallback<AttestingBackEvent>(notProvided('responderAttestations')),
     /** Publishes the D-Bus properties and per-peer objects (selectPublishedProperties, selectPeerViews) after every change. */
     dbusProjection: watching('dbusProjection'),
+    /** Writes each peer's last attestation (time, verdict) to the state file when it changes. */
+    persistAttestations: watching('persistAttestations'),
   },
 });

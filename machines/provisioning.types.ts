@@ -9,6 +9,7 @@ import type {
   TrustStoreChangedEvent,
 } from './events.ts';
 import type { Failure } from './failure.ts';
+import type { AttestationHistory } from './reattestation.ts';
 
 /** A peer known before discovery: from the `peers` configuration key. */
 export interface KnownPeer {
@@ -40,6 +41,8 @@ export interface ProvisioningInput {
   readonly clockPlausible: boolean;
   /** Why the clock is implausible, when it is. */
   readonly clockProblem?: string;
+  /** Each peer's last attestation from an earlier run (the state file): shown until this run has its own, and persisted again. */
+  readonly attestationHistory?: AttestationHistory;
   /** A CA placed by hand, which vouches for any name, is trusted (updated by ATTESTED_NAMES). */
   readonly anyNameTrusted?: boolean;
 }

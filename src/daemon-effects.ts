@@ -5,12 +5,14 @@ import { createClockWatchActor } from './actors/clock-watch.actor.ts';
 import { createDbusProjectionActor } from './actors/dbus-projection.actor.ts';
 import { createIssueCertificatesActor, type CertificateIssuing } from './actors/issue-certificates.actor.ts';
 import { createLldpDiscoveryActor } from './actors/lldp-discovery.actor.ts';
+import { createPersistAttestationsActor } from './actors/persist-attestations.actor.ts';
 import { createPersistProvisionedActor } from './actors/persist-provisioned.actor.ts';
 import { createResponderAttestationsActor } from './actors/responder-attestations.actor.ts';
 import { createTlsClientActor } from './actors/tls-client.actor.ts';
 import { createTlsResponderActor } from './actors/tls-responder.actor.ts';
 import { createTrustStoreWatchActor } from './actors/trust-store-watch.actor.ts';
 import { createAttestPeerActor } from './attestation-client/attest-peer.actor.ts';
+import { reattestationActors, reattestationOf } from './attestation-client/reattestation-wiring.ts';
 import type { ClockWatch } from './clock/clock-watch.ts';
 import type { Config } from './config/schema.ts';
 import type { ProvisioningService } from './dbus/provisioning-service.ts';
@@ -49,6 +51,7 @@ export function provideDaemonEffects(d: DaemonEffectsDeps): ProvisioningMachine 
   const { config, log, trustStore, conn, busCallTimeoutMs } = d;
   const tlsDeps = { config, credentials: d.credentials, trustStore, log };
   const busActor = { conn, log, busCallTimeoutMs, closing: d.closing };
+  const reattest = reattestationOf(config);
   return provisioningMachine.provide({
     actors: {
       issueCertificates: createIssueCertificatesActor(d.issuer),
@@ -63,15 +66,18 @@ export function provideDaemonEffects(d: DaemonEffectsDeps): ProvisioningMachine 
             log: log.child({ component: 'attestation' }),
             busCallTimeoutMs,
           }),
+          ...reattestationActors({ config, bus: () => (conn.isLost() ? undefined : conn.bus), trustStore, log, busCallTimeoutMs }),
           tlsClient: createTlsClientActor(tlsDeps),
         },
-        delays: { retryBackoff: ({ context }) => backoffDelay(context.retry, context.attempt, Math.random()) },
+        guards: reattest.guards,
+        delays: { retryBackoff: ({ context }) => backoffDelay(context.retry, context.attempt, Math.random()), ...reattest.delays },
       }),
       clockWatch: createClockWatchActor(d.clock),
       trustStoreWatch: createTrustStoreWatchActor(trustStore),
       lldpDiscovery: createLldpDiscoveryActor({ ...busActor, config }),
       responderAttestations: createResponderAttestationsActor({ ...busActor, starting: d.starting }),
       dbusProjection: createDbusProjectionActor({ bus: conn.bus, log, root: d.root, service: d.service }),
+      persistAttestations: createPersistAttestationsActor({ stateStore: d.stateStore, log, root: d.root }),
     },
   });
 }

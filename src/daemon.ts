@@ -114,7 +114,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   });
   observers.push(logTransitions(log));
   const actor = createActor(machine, {
-    input: daemonMachineInput({ config, provisioned: loaded.state.provisioned, trustStore, clock }),
+    input: daemonMachineInput({ config, loaded: loaded.state, trustStore, clock }),
     inspect: (ev) => {
       for (const o of observers) o(ev);
     },
@@ -130,7 +130,7 @@ export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
     selfDeadlineMs: seconds(config.token_timeout) * 2 + 5000,
     busCallTimeoutMs: BUS_CALL_TIMEOUT_MS,
     initial: selectPublishedProperties(actor.getSnapshot()),
-    beforeSelfReply: () => stateStore.save({ version: 1, provisioned: actor.getSnapshot().context.provisioned }),
+    beforeSelfReply: () => stateStore.update({ provisioned: actor.getSnapshot().context.provisioned }),
   }).catch(async (err: unknown) => {
     conn.close();
     trustStore.close();

@@ -3,6 +3,7 @@ import { selectPublishedProperties } from '../../machines/dbus-properties.ts';
 import { selectPeerViews } from '../../machines/peer-projection.ts';
 import type { ProvisioningActor } from '../../machines/provisioning.machine.ts';
 import type { Logger } from '../log.ts';
+import { eachSnapshot } from './each-snapshot.ts';
 import { exportPeerObjects } from '../dbus/peer-objects.ts';
 import type { ProvisioningService } from '../dbus/provisioning-service.ts';
 import type dbus from 'dbus-next';
@@ -26,27 +27,17 @@ export interface DbusProjectionDeps {
 export function createDbusProjectionActor(deps: DbusProjectionDeps) {
   return fromCallback(({ system }) => {
     const peerObjects = exportPeerObjects({ bus: deps.bus, log: deps.log });
-    let queued = false;
-    let stopped = false;
-    const project = () => {
-      queued = false;
-      if (stopped) return;
-      const snapshot = deps.root().getSnapshot();
-      peerObjects.publish(selectPeerViews(snapshot));
-      deps.service().publish(selectPublishedProperties(snapshot));
-    };
-    const queue = () => {
-      if (queued) return;
-      queued = true;
-      queueMicrotask(project);
-    };
-    const subscription = system.inspect((ev) => {
-      if (ev.type === '@xstate.snapshot') queue();
-    });
-    queue();
+    const stop = eachSnapshot(
+      system,
+      () => {
+        const snapshot = deps.root().getSnapshot();
+        peerObjects.publish(selectPeerViews(snapshot));
+        deps.service().publish(selectPublishedProperties(snapshot));
+      },
+      { now: true },
+    );
     return () => {
-      stopped = true;
-      subscription.unsubscribe();
+      stop();
       peerObjects.close();
     };
   });

@@ -9,7 +9,7 @@ import type { StateStore } from '../state/state-store.ts';
  */
 export function createPersistProvisionedActor(deps: { readonly stateStore: StateStore; readonly log: Logger }) {
   return fromPromise<void>(() =>
-    deps.stateStore.save({ version: 1, provisioned: true }).catch((err: unknown) => {
+    deps.stateStore.update({ provisioned: true }).catch((err: unknown) => {
       deps.log.error(`cannot persist state: ${err instanceof Error ? err.message : String(err)}`, { code: 'STATE_WRITE' });
       throw err;
     }),

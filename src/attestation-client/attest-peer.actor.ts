@@ -5,7 +5,8 @@ import type { AttestationTarget } from '../../machines/events.ts';
 import { DEFAULT_SPDM_PORT, type Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import type { TrustStore } from '../pki/trust/index.ts';
-import { AttestationError, requestAttestation } from './attestation-client.ts';
+import type { AttestationDone } from '../../machines/reattestation.ts';
+import { AttestationError, requestAttestation, type AttestedPeer } from './attestation-client.ts';
 
 /** How much later than the peer machine's attestation deadline the client's own one falls. */
 const CLIENT_DEADLINE_GRACE_MS = 1000;
@@ -20,9 +21,39 @@ export interface AttestPeerDeps {
 }
 
 /** What a successful attestation produced (the peer machine ignores it; the inspector shows it). */
-export interface AttestPeerOutput {
+export interface AttestPeerOutput extends AttestationDone {
   readonly caFingerprint: string;
   readonly deviceSubject: string;
+}
+
+/**
+ * Asks attestationd for a verdict on the peer at its address and SPDM port (fresh nonces each
+ * time); rejects with an AttestationError. Shared by the first attestation and re-attestation.
+ */
+export async function attestAtPeerAddress(
+  deps: Pick<AttestPeerDeps, 'config' | 'bus' | 'busCallTimeoutMs'>,
+  call: { input: AttestationTarget; signal: AbortSignal; log: Logger; what: string },
+): Promise<AttestedPeer> {
+  const { input } = call;
+  const known = deps.config.peers.find((p) => p.name === input.name);
+  const ip = input.address ?? known?.address;
+  if (!ip) throw new AttestationError('ATTESTATION_FAILED', `no address known for ${input.name}: list it under "peers"`);
+  if (isIP(ip) === 0) throw new AttestationError('ATTESTATION_FAILED', `the address of ${input.name} ("${ip}") is not an IP address`);
+  const bus = deps.bus();
+  if (!bus) throw new AttestationError('ATTESTATION_SERVICE_UNAVAILABLE', 'no system bus connection');
+  const spdmPort = known?.spdm_port ?? DEFAULT_SPDM_PORT;
+  call.log.info(`${call.what} ${input.name} at ${ip} (SPDM port ${spdmPort})`, { event: 'ATTESTATION_REQUESTED' });
+  return await requestAttestation({
+    bus,
+    id: input.name,
+    ip,
+    spdmPort,
+    // The peer machine's attestationTimeout is the deadline a user sees; this one, a little later,
+    // is only a net for a call the machine did not stop (both firing at once raced for the reason).
+    timeoutMs: Math.round(deps.config.attestation_timeout * 1000) + CLIENT_DEADLINE_GRACE_MS,
+    busCallTimeoutMs: deps.busCallTimeoutMs,
+    signal: call.signal,
+  });
 }
 
 /**
@@ -37,31 +68,13 @@ export function createAttestPeerActor(deps: AttestPeerDeps) {
   return fromPromise<unknown, AttestationTarget>(async ({ input, signal }) => {
     const log = deps.log.child({ peer: input.name });
     try {
-      const known = deps.config.peers.find((p) => p.name === input.name);
-      const ip = input.address ?? known?.address;
-      if (!ip) throw new AttestationError('ATTESTATION_FAILED', `no address known for ${input.name}: list it under "peers"`);
-      if (isIP(ip) === 0) throw new AttestationError('ATTESTATION_FAILED', `the address of ${input.name} ("${ip}") is not an IP address`);
-      const bus = deps.bus();
-      if (!bus) throw new AttestationError('ATTESTATION_SERVICE_UNAVAILABLE', 'no system bus connection');
-      const spdmPort = known?.spdm_port ?? DEFAULT_SPDM_PORT;
-      log.info(`attesting ${input.name} at ${ip} (SPDM port ${spdmPort})`, { event: 'ATTESTATION_REQUESTED' });
-      const attested = await requestAttestation({
-        bus,
-        id: input.name,
-        ip,
-        spdmPort,
-        // The peer machine's attestationTimeout is the deadline a user sees; this one, a little later,
-        // is only a net for a call the machine did not stop (both firing at once raced for the reason).
-        timeoutMs: Math.round(deps.config.attestation_timeout * 1000) + CLIENT_DEADLINE_GRACE_MS,
-        busCallTimeoutMs: deps.busCallTimeoutMs,
-        signal,
-      });
+      const attested = await attestAtPeerAddress(deps, { input, signal, log, what: 'attesting' });
       if (signal.aborted) throw new AttestationError('ATTESTATION_CANCELLED', `attestation of ${input.name} abandoned before its CA was trusted`);
       const ca = await deps.trustStore.addAttested(attested.caPem, input.name);
       log.info(`attested ${input.name} (${attested.deviceSubject}); trusting its CA ${ca.fingerprint} for ${input.name} only`, {
         event: 'PEER_ATTESTED',
       });
-      const output: AttestPeerOutput = { caFingerprint: ca.fingerprint, deviceSubject: attested.deviceSubject };
+      const output: AttestPeerOutput = { caFingerprint: ca.fingerprint, deviceSubject: attested.deviceSubject, atMs: Date.now() };
       return output;
     } catch (err) {
       const failure =

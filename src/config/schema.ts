@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import * as z from 'zod';
+import { DEFAULT_REATTEST_INTERVAL_S, DEFAULT_REATTEST_MAX_UNREACHABLE } from '../../machines/reattestation.ts';
 import { isListenAddress } from '../net/listen-hosts.ts';
 
 /** Seconds as configured; fractions allowed so tests can use sub-second timings. */
@@ -86,6 +87,11 @@ export const configSchema = z
     lldp_address_property: dbusMember.default('ManagementAddressIPv4'),
     lldp_max_neighbors: z.number().int().min(1).max(4096).default(256),
     metrics_port: z.number().int().min(0).max(65535).default(0),
+    // Continuous attestation (docs/attestation.md, "Re-attestation"): every attested peer is attested
+    // again this often (seconds, ±10 % jitter; 0 = never), and this many attempts in a row that could
+    // not run make it stale.
+    reattest_interval_s: z.number().min(0).max(7 * 86400).default(DEFAULT_REATTEST_INTERVAL_S),
+    reattest_max_unreachable: z.number().int().min(1).max(1000).default(DEFAULT_REATTEST_MAX_UNREACHABLE),
   })
   .superRefine((c, ctx) => {
     if (c.idle_timeout <= c.keepalive_interval + c.keepalive_timeout) {

@@ -27,13 +27,26 @@ class PeerInterface extends Interface {
   get attested(): boolean {
     return this.view?.attested ?? false;
   }
+  get lastAttested(): bigint {
+    return BigInt(this.view?.lastAttested ?? 0);
+  }
+  get attestationStale(): boolean {
+    return this.view?.attestationStale ?? false;
+  }
+  /** Emits the signal (dbus-next sends what the method returns). */
+  AttestationRevoked(reason: string): string {
+    return reason;
+  }
 }
 PeerInterface.configureMembers({
   properties: {
     peerConnected: { signature: 's', access: ACCESS_READ },
     lastFailure: { signature: 's', access: ACCESS_READ },
     attested: { signature: 'b', access: ACCESS_READ },
+    lastAttested: { signature: 't', access: ACCESS_READ },
+    attestationStale: { signature: 'b', access: ACCESS_READ },
   },
+  signals: { AttestationRevoked: { signature: 's' } },
 });
 
 const propsOf = (v: PeerView): InterfaceMap => ({
@@ -41,6 +54,8 @@ const propsOf = (v: PeerView): InterfaceMap => ({
     peerConnected: new dbus.Variant('s', v.peerConnected),
     lastFailure: new dbus.Variant('s', v.lastFailure),
     attested: new dbus.Variant('b', v.attested),
+    lastAttested: new dbus.Variant('t', BigInt(v.lastAttested)),
+    attestationStale: new dbus.Variant('b', v.attestationStale),
   },
 });
 
@@ -54,7 +69,8 @@ export interface PeerObjects {
  * One object per peer under /xyz/openbmc_project/Provisioning/peers, plus the ObjectManager at
  * /xyz/openbmc_project/Provisioning, so that `busctl tree` and GetManagedObjects show them. Only
  * changes are sent: InterfacesAdded / InterfacesRemoved for peers that come and go,
- * PropertiesChanged for the properties that changed.
+ * PropertiesChanged for the properties that changed, and `AttestationRevoked(s reason)` on the
+ * peer's object when a failed re-attestation revoked its trust.
  */
 export function exportPeerObjects(opts: { bus: dbus.MessageBus; log: Logger }): PeerObjects {
   const objects = new Map<string, { path: string; iface: PeerInterface }>();
@@ -85,7 +101,11 @@ export function exportPeerObjects(opts: { bus: dbus.MessageBus; log: Logger }): 
         if (before?.peerConnected !== v.peerConnected) changed['peerConnected'] = v.peerConnected;
         if (before?.lastFailure !== v.lastFailure) changed['lastFailure'] = v.lastFailure;
         if (before?.attested !== v.attested) changed['attested'] = v.attested;
+        if (before?.lastAttested !== v.lastAttested) changed['lastAttested'] = BigInt(v.lastAttested);
+        if (before?.attestationStale !== v.attestationStale) changed['attestationStale'] = v.attestationStale;
         if (Object.keys(changed).length) Interface.emitPropertiesChanged(have.iface, changed, []);
+        // A new revocation in this run: announced once, with lastFailure's reason.
+        if (v.revocations > (before?.revocations ?? 0)) have.iface.AttestationRevoked(v.lastFailure);
       }
       for (const [name, o] of [...objects]) {
         if (seen.has(name)) continue;

@@ -3,6 +3,7 @@ import type { InspectionEvent } from 'xstate';
 import { PEER_STATUS_ORDER } from '../../machines/dbus-properties.ts';
 import type { IssueRequest, IssueSummary } from '../../machines/events.ts';
 import { selectPeerViews } from '../../machines/peer-projection.ts';
+import { ATTESTATION_REJECTED } from '../../machines/reattestation.ts';
 import type { ProvisioningActor } from '../../machines/provisioning.machine.ts';
 import type { CertificateIssuing } from '../actors/issue-certificates.actor.ts';
 
@@ -35,6 +36,19 @@ const FAILURE_REASON: Record<string, string | undefined> = {
   INBOUND_DOWN: 'inbound_down',
   RESPONDER_FAILED: 'responder_failed',
 };
+
+/** The re-attesting state of a peer machine; its invoke's outcomes and its timeout end with its id. */
+const REATTESTING = '.peer.Link.Connected.Reattesting';
+
+/** How a re-attestation ended, from the event that ended it (undefined for any other event). */
+function reattestVerdictOf(event: { type: string; error?: unknown }): 'passed' | 'rejected' | 'unreachable' | undefined {
+  if (!event.type.endsWith(REATTESTING)) return undefined;
+  if (event.type.startsWith('xstate.done.actor.')) return 'passed';
+  if (event.type.startsWith('xstate.error.actor.')) {
+    return (event.error as { code?: unknown } | undefined)?.code === ATTESTATION_REJECTED ? 'rejected' : 'unreachable';
+  }
+  return event.type.startsWith('xstate.after.') ? 'unreachable' : undefined;
+}
 
 /**
  * The metrics of docs/operations.md, on a registry of their own (prom-client). Peers by state and
@@ -98,6 +112,22 @@ export function createDaemonMetrics(source: DaemonMetricsSource): DaemonMetrics 
     registers: [registry],
   });
   for (const direction of ['outbound', 'inbound']) for (const result of ['ok', 'failed']) handshakes.inc({ direction, result }, 0);
+  const reattestations = new Counter({
+    name: 'provisioning_reattestations_total',
+    help: 'Re-attestations of attested peers by verdict: passed, rejected (the peer was revoked), unreachable (could not run: no verdict).',
+    labelNames: ['verdict'],
+    registers: [registry],
+  });
+  for (const verdict of ['passed', 'rejected', 'unreachable']) reattestations.inc({ verdict }, 0);
+  new Gauge({
+    name: 'provisioning_peers_attestation_stale',
+    help: 'Peers whose last reattest_max_unreachable re-attestations could not run (their trust rests on an older verdict).',
+    registers: [registry],
+    collect() {
+      const snap = snapshot();
+      this.set(snap ? selectPeerViews(snap).filter((v) => v.attestationStale).length : 0);
+    },
+  });
 
   return {
     registry,
@@ -108,6 +138,8 @@ export function createDaemonMetrics(source: DaemonMetricsSource): DaemonMetrics 
       if (outcome) handshakes.inc(outcome);
       const reason = FAILURE_REASON[type];
       if (reason) failures.inc({ reason });
+      const verdict = reattestVerdictOf(ev.event);
+      if (verdict) reattestations.inc({ verdict });
     },
     timeIssuer(issuer) {
       const timed = Object.create(issuer) as typeof issuer;

@@ -3,14 +3,35 @@ import { join } from 'node:path';
 import * as z from 'zod';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 
-/** What survives a restart; only facts, never key material. */
-const persistedState = z.strictObject({
+/** Version 1 (before re-attestation): the flag alone. Still read; written as version 2. */
+const stateV1 = z.strictObject({
   version: z.literal(1),
   provisioned: z.boolean(),
 });
 
+/** The last attestation of one peer, as remembered across a restart. */
+const peerAttestation = z.strictObject({
+  /** Wall-clock time of the last attestation that passed, epoch milliseconds. */
+  lastAttestedMs: z.number().int().min(0).optional(),
+  /** How the last attestation ended. */
+  verdict: z.enum(['passed', 'revoked', 'unreachable']).optional(),
+});
+
+/** What survives a restart; only facts, never key material. */
+const persistedState = z.strictObject({
+  version: z.literal(2),
+  provisioned: z.boolean(),
+  /** Per peer name: its last attestation (docs/attestation.md, "Re-attestation"). */
+  peers: z.record(z.string().max(253), peerAttestation).optional(),
+});
+
 /** The persisted state of this BMC. */
 export type PersistedState = z.infer<typeof persistedState>;
+/** One peer's persisted attestation record. */
+export type PersistedPeerAttestation = z.infer<typeof peerAttestation>;
+
+/** Any version this build reads. */
+const anyVersion = z.union([persistedState, stateV1]);
 
 /** Outcome of reading the state file: a corrupt file is reported, kept aside, and read as "not provisioned". */
 export interface LoadedState {
@@ -19,13 +40,15 @@ export interface LoadedState {
   readonly problem?: string;
 }
 
-const EMPTY: PersistedState = { version: 1, provisioned: false };
+const EMPTY: PersistedState = { version: 2, provisioned: false };
 
 /** The `provisioned` flag and friends under state_dir, written atomically. */
 export class StateStore {
   readonly file: string;
   /** The state last asked for: on disk, or being written by #writing. */
   #last: PersistedState | undefined;
+  /** The state as loaded or last asked for, whatever became of its write: update() builds on it. */
+  #current: PersistedState = EMPTY;
   #writing: Promise<void> = Promise.resolve();
 
   constructor(readonly dir: string) {
@@ -49,10 +72,13 @@ export class StateStore {
     } catch {
       return this.#quarantine('is not valid JSON (truncated or garbage)');
     }
-    const result = persistedState.safeParse(parsed);
+    const result = anyVersion.safeParse(parsed);
     if (!result.success) return this.#quarantine(`has unexpected content (${result.error.issues[0]?.message ?? 'invalid'})`);
-    this.#last = result.data;
-    return { state: result.data };
+    const state: PersistedState = result.data.version === 2 ? result.data : { version: 2, provisioned: result.data.provisioned };
+    // A version-1 file is rewritten as version 2 by the next save.
+    this.#last = result.data.version === 2 ? state : undefined;
+    this.#current = state;
+    return { state };
   }
 
   /**
@@ -61,9 +87,10 @@ export class StateStore {
    * failed write the next save() tries again.
    */
   save(state: PersistedState): Promise<void> {
-    if (this.#last && this.#last.provisioned === state.provisioned) return this.#writing;
-    this.#last = state;
+    this.#current = state;
     const data = `${JSON.stringify(state)}\n`;
+    if (this.#last && `${JSON.stringify(this.#last)}\n` === data) return this.#writing;
+    this.#last = state;
     this.#writing = this.#writing
       .catch(() => undefined)
       .then(() => writeFileAtomic({ path: this.file, data, mode: 0o600, dirMode: 0o700 }))
@@ -72,6 +99,19 @@ export class StateStore {
         throw err;
       });
     return this.#writing;
+  }
+
+  /**
+   * Persists one part of the state (the flag, or the peers' attestation records), keeping the other
+   * as last loaded or saved: the writers of each part never undo each other. Empty records are left out.
+   */
+  update(patch: { readonly provisioned?: boolean; readonly peers?: NonNullable<PersistedState['peers']> }): Promise<void> {
+    const peers = patch.peers ?? this.#current.peers;
+    return this.save({
+      version: 2,
+      provisioned: patch.provisioned ?? this.#current.provisioned,
+      ...(peers && Object.keys(peers).length ? { peers } : {}),
+    });
   }
 
   /** Settles when every save so far is on disk; rejects if the last one failed. */

@@ -5,6 +5,7 @@ import type { Logger } from '../log.ts';
 import { throttleWarnings, type ThrottledWarnings } from '../log-throttle.ts';
 import { ListenerSet, type ReconcileResult } from '../net/listener-set.ts';
 import type { CredentialHolder } from '../pki/certificate/index.ts';
+import type { TrustChange } from '../pki/trust/index.ts';
 import { withTimeout } from '../util/with-timeout.ts';
 import { InboundLink, remoteOf } from './inbound-link.ts';
 import type { LinkTimings } from './link-timings.ts';
@@ -40,7 +41,8 @@ export interface ResponderListening extends ReconcileResult {
  * chains to a trusted peer CA and carries EKU clientAuth; then it speaks the line protocol. Every
  * connection is bounded (handshake timeout, first-line timeout, idle timeout, line limit, a cap on
  * connections) and a failure on one never touches another. New credentials or trust take effect
- * for new handshakes through setSecureContext, leaving established links as they are. It listens
+ * for new handshakes through setSecureContext, leaving established links as they are, except that
+ * a revoked name binding closes that peer's established links. It listens
  * on a set of addresses that listen() may change at any time (one server per address, one port).
  */
 export class BmcResponder {
@@ -97,6 +99,7 @@ export class BmcResponder {
     this.#unsubscribe.push(
       this.#opts.credentials.onChange(refresh('credentials changed')),
       this.#opts.trust.onChange(refresh('trust store changed')),
+      this.#opts.trust.onChange((change) => this.#recheckLinks(change)),
     );
   }
 
@@ -151,6 +154,18 @@ export class BmcResponder {
         });
       }
     });
+  }
+
+  /**
+   * A revocation (a failed re-attestation) closes the established links of the names it revoked
+   * whose client certificate no trusted CA vouches for now. Other trust changes leave established
+   * links alone: they take effect for new handshakes.
+   */
+  #recheckLinks(change: TrustChange): void {
+    const refusal = this.#opts.trust.establishedLinkRefusal?.bind(this.#opts.trust);
+    if (!refusal || this.#stopped || !change.revoked?.length) return;
+    const revoked = new Set(change.revoked);
+    for (const link of [...this.#links]) if (revoked.has(link.peer)) link.recheck(refusal);
   }
 
   /** Open TCP connections, handshaking or established. */

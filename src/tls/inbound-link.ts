@@ -84,6 +84,18 @@ export class InboundLink {
   }
 
   /** Closes this connection now; `reason` is what INBOUND_DOWN and the log will say. */
+  /**
+   * Checks the client certificate of an established link again (after a trust change) and closes
+   * the link when `refusal` gives a reason: its CA, or the CA's binding to its name, was revoked.
+   */
+  recheck(refusal: (leafDer: Uint8Array, name: string) => string | undefined): void {
+    if (this.#phase === 'closed') return;
+    const why = refusal(new Uint8Array(this.#socket.getPeerCertificate().raw), this.peer);
+    if (why === undefined) return;
+    this.#opts.log.warn(`closing the inbound link of ${this.peer}: ${why}`, { peer: this.peer, event: 'INBOUND_REVOKED', reason: why });
+    this.close(`trust revoked: ${why}`);
+  }
+
   close(reason: string): void {
     this.#note(reason);
     this.#socket.destroy();

@@ -147,7 +147,8 @@ export class TlsLinkClient {
         this.#phase = 'up';
         this.#opts.log.info('link up', { peer: this.#opts.target.name, event: 'LINK_UP' });
         this.#opts.expected?.clear(this.#opts.target.name);
-        this.#opts.onEvent({ type: 'LINK_UP' });
+        const leaf = this.#socket?.getPeerCertificate().fingerprint256;
+        this.#opts.onEvent(leaf ? { type: 'LINK_UP', peerLeaf: leaf.replace(/:/g, '').toLowerCase() } : { type: 'LINK_UP' });
       }
       const interval = this.#opts.timings.keepaliveIntervalMs;
       this.#timer = this.#replaceTimer(setTimeout(() => this.#send(WORDS.ping), interval));

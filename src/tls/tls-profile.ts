@@ -37,7 +37,7 @@ const LINK_SECURE_OPTIONS = constants.SSL_OP_NO_TICKET | constants.SSL_OP_NO_REN
  * nameBindingRefusal(), when present, limits an attested CA to the names it was attested for;
  * vouchesFor() / vouchesForAnyName(), when present, tell a peer not attested yet from an impostor in the logs.
  */
-export type TrustedCaSource = Pick<TrustStore, 'caPems' | 'onChange'> & Partial<Pick<TrustStore, 'nameBindingRefusal' | 'vouchesFor' | 'vouchesForAnyName'>>;
+export type TrustedCaSource = Pick<TrustStore, 'caPems' | 'onChange'> & Partial<Pick<TrustStore, 'nameBindingRefusal' | 'establishedLinkRefusal' | 'vouchesFor' | 'vouchesForAnyName'>>;
 
 /** What a link's TLS context is built from: this BMC's leaf for the role, and the peer CAs. */
 export interface LinkContextInput {

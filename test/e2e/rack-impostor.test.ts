@@ -18,6 +18,7 @@ import { eventually } from '../harness/daemon.ts';
 import { useAttestedRack } from '../harness/netns-attestationd.ts';
 import {
   trustedCaFiles,
+  isLinkUpState,
   ownLinkState,
   peerProperty,
   peerStatesLogged,
@@ -35,7 +36,6 @@ import { issueTestLeaf, type TestLeaf } from '../harness/test-pki.ts';
 
 /** 169.254.80.0/24: rack-lldp.test.ts uses 77, rack.test.ts 78 and rack-three.test.ts 79. */
 const SUBNET = 80;
-const CONNECTED = '{"Link":"Connected"}';
 const REFUSED = '{"NotConnected":"Refused"}';
 const DIALLING = '{"Link":"InProgress"}';
 /** The retry from Refused: the backoff timer, not a change of trust, credentials or LLDP. */
@@ -88,7 +88,7 @@ describe('an impostor at a peer\'s address cannot switch the link to that peer o
       await reaches(x, y, 'Connected', since, `${name(x)}'s object for ${name(y)} after ProvisionPeer`, ATTEST_STEP_MS);
     }
     for (const [x, y] of [[b1, b2], [b2, b1]] as const) {
-      const up = await eventually(() => ownLinkState(x, y) === CONNECTED, LINK_STEP_MS, 100);
+      const up = await eventually(() => isLinkUpState(ownLinkState(x, y)), LINK_STEP_MS, 100);
       assert.ok(up, `${name(x)}'s own link to ${name(y)} is up (last state ${ownLinkState(x, y)})\n${logs()}`);
     }
     const trusted = trustedCaFiles(b1).sort();
@@ -140,7 +140,7 @@ describe('an impostor at a peer\'s address cannot switch the link to that peer o
     const back = Date.now();
     b2.daemon = await startRackDaemon(rack, b2);
     for (const [x, y] of [[b1, b2], [b2, b1]] as const) {
-      const up = await eventually(() => ownLinkState(x, y) === CONNECTED, LINK_STEP_MS, 100);
+      const up = await eventually(() => isLinkUpState(ownLinkState(x, y)), LINK_STEP_MS, 100);
       assert.ok(up, `${name(x)}'s own link to ${name(y)} is up again (last state ${ownLinkState(x, y)})\n${logs()}`);
     }
     await reaches(b1, b2, 'Connected', back, 'bmc-1 once the real bmc-2 is back');
@@ -158,7 +158,7 @@ describe('an impostor at a peer\'s address cannot switch the link to that peer o
     // No operator action: the same trust store, and the dial that came up was started by the backoff timer.
     assert.deepEqual(trustedCaFiles(b1).sort(), trusted, 'bmc-1\'s trust store is unchanged');
     const states = peerStatesLogged(b1, b2, back);
-    const upAt = states.findIndex((s) => s.state === CONNECTED);
+    const upAt = states.findIndex((s) => isLinkUpState(s.state));
     const dial = states[upAt - 1];
     assert.match(dial?.event ?? '', /^xstate\.after\.retryBackoff\.peer\.NotConnected\.(Refused|Backoff)$/, `the dial that came up: ${JSON.stringify(states)}`);
     // Within one backoff delay (at most retry_timer, the model test proves the delays): once the real

@@ -27,7 +27,7 @@ export interface RackAttestationd {
 }
 
 /** provisioningd's configuration file of a rack BMC (as the harness's startDaemon writes it). */
-const provisioningConf = (bmc: RackBmc) => join(bmc.dir, 'provisioning.conf');
+export const provisioningConf = (bmc: Pick<RackBmc, 'dir'>) => join(bmc.dir, 'provisioning.conf');
 
 /**
  * Creates each BMC's attestationd files (identity, roots of every rack BMC, reference manifest),
@@ -58,15 +58,23 @@ export async function startRackAttestationds(rack: Rack, bmcs: readonly RackBmc[
     const setup = setups[i];
     if (!setup) throw new Error(`no attestationd setup for ${bmc.node.name}`);
     writeRoots(setup, setups.map((s) => s.rootPem));
-    writeManifest(setup, [
-      { index: 1, files: [FIRMWARE], description: 'attestationd' },
-      { index: 2, files: bmcs.map(provisioningConf), description: 'provisioning.conf' },
-    ]);
+    writeRackManifest(setup, bmcs);
     const daemon = await startAttestationd({ bus: bmc.bus, setup, wrap: ['ip', 'netns', 'exec', bmc.node.ns], startTimeoutMs: 60_000 });
     rack.track(daemon.process);
     out.push({ setup, daemon });
   }
   return out;
+}
+
+/**
+ * A rack BMC's reference manifest: the firmware, and any rack BMC's provisioning.conf, plus the
+ * digests of `approved` files (new values approved before a peer changes to them).
+ */
+export function writeRackManifest(setup: AttestationdSetup, bmcs: readonly RackBmc[], approved: readonly string[] = []): void {
+  writeManifest(setup, [
+    { index: 1, files: [FIRMWARE], description: 'attestationd' },
+    { index: 2, files: [...bmcs.map(provisioningConf), ...approved], description: 'provisioning.conf' },
+  ]);
 }
 
 /** What an attested rack test runs on: the rack and its BMCs (each with attestationd, same order), once started. */
@@ -96,7 +104,13 @@ export interface AttestedRackFixture {
  * provisioningd and attestationd (attestation_timeout 30 s), and no trust placed by hand.
  * Call it in a describe(): it registers the suite's after() teardown.
  */
-export function useAttestedRack(o: { readonly size: number; readonly subnet: number; readonly tmpPrefix: string }): AttestedRackFixture {
+export function useAttestedRack(o: {
+  readonly size: number;
+  readonly subnet: number;
+  readonly tmpPrefix: string;
+  /** More provisioningd configuration for every BMC (e.g. reattest_interval_s). */
+  readonly config?: Record<string, unknown>;
+}): AttestedRackFixture {
   let rack: Rack | undefined;
   let bmcs: RackBmc[] = [];
   let attestationds: RackAttestationd[] = [];
@@ -108,7 +122,7 @@ export function useAttestedRack(o: { readonly size: number; readonly subnet: num
     async start() {
       const started = await createRack({ size: o.size, subnet: o.subnet });
       rack = started;
-      bmcs = await startRackBmcs(started, dir, buses, { attestation_timeout: 30 });
+      bmcs = await startRackBmcs(started, dir, buses, { attestation_timeout: 30, ...o.config });
       attestationds = await startRackAttestationds(started, bmcs);
       return { rack: started, bmcs, attestationds };
     },

@@ -111,7 +111,7 @@ export function rackLogs(bmcs: readonly RackBmc[], attestationds: readonly { rea
 export interface LoggedPeerState {
   /** When the daemon logged it (its timestamp, epoch ms). */
   readonly at: number;
-  /** The state value as JSON, e.g. `{"Link":"Connected"}`. */
+  /** The state value as JSON, e.g. `{"Link":{"Connected":"Trusted"}}`. */
   readonly state: string;
   /** The event that caused it, e.g. `LINK_UP` or `xstate.after.retryBackoff.peer.NotConnected.Refused`. */
   readonly event: string;
@@ -127,8 +127,11 @@ export function peerStatesLogged(of: RackBmc, peer: RackBmc, since = 0): LoggedP
     .filter((s) => s.at >= since);
 }
 
-/** The state `of`'s own machine for `peer` last logged: `{"Link":"Connected"}` while its outbound link is up. */
+/** The state `of`'s own machine for `peer` last logged: `{"Link":{"Connected":…}}` while its outbound link is up. */
 export const ownLinkState = (of: RackBmc, peer: RackBmc): string | undefined => peerStatesLogged(of, peer).at(-1)?.state;
+
+/** A logged peer state is one with the outbound link up (re-attesting or not). */
+export const isLinkUpState = (state: string | undefined): boolean => state?.startsWith('{"Link":{"Connected":') === true;
 
 /** One wait of a rack test: `of`'s per-peer object for `peer` reporting `status`, at or after `since`. */
 export interface PeerStatusWait {
@@ -145,8 +148,11 @@ export interface PeerStatusWait {
 
 /** Waits for a per-peer status; a failure names the step, the peer's status timeline and the logs. */
 export async function expectPeerStatus(w: PeerStatusWait): Promise<PeerStatusChange> {
-  const hit = await w.of.recorder.waitFor((c) => c.peer === w.peer.node.name && c.status === w.status && !c.failureOnly, { since: w.since, timeoutMs: w.timeoutMs });
-  const timeline = w.of.recorder.changes.filter((c) => c.peer === w.peer.node.name).map((c) => c.status);
+  const hit = await w.of.recorder.waitFor(
+    (c) => c.peer === w.peer.node.name && c.status === w.status && !c.failureOnly && c.revoked === undefined && c.lastAttested === undefined,
+    { since: w.since, timeoutMs: w.timeoutMs },
+  );
+  const timeline = w.of.recorder.statusChanges().filter((c) => c.peer === w.peer.node.name).map((c) => c.status);
   assert.ok(hit, `${w.what}: ${w.of.node.name} never saw ${w.peer.node.name} ${w.status}; timeline ${JSON.stringify(timeline)}\n${w.logs()}`);
   return hit;
 }

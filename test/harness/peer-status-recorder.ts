@@ -18,11 +18,17 @@ export interface PeerStatusChange {
   readonly lastFailure?: string;
   /** Only lastFailure changed: `status` is the one the peer already had, not a new one. */
   readonly failureOnly?: boolean;
+  /** The AttestationRevoked(s) signal with its reason (`status` is the peer's current one). */
+  readonly revoked?: string;
+  /** A new lastAttested (microseconds since the epoch) (`status` is the peer's current one). */
+  readonly lastAttested?: bigint;
 }
 
 /** A running recorder. */
 export interface PeerStatusRecorder {
   readonly changes: readonly PeerStatusChange[];
+  /** The status changes alone (added, removed, peerConnected or lastFailure), without signals and lastAttested. */
+  statusChanges(): readonly PeerStatusChange[];
   /** The latest status of a peer, or undefined if it has no object. */
   statusOf(peer: string): string | undefined;
   /** Waits until `check` holds for a change recorded at or after `since`; resolves false after `timeoutMs`. */
@@ -59,9 +65,14 @@ export async function recordPeerStatus(bus: PrivateBus): Promise<PeerStatusRecor
     } else if (msg.member === 'InterfacesRemoved') {
       const peer = peerOf(String(msg.body[0]));
       if (peer) note({ at, peer, status: 'removed' });
+    } else if (msg.member === 'AttestationRevoked') {
+      const peer = peerOf(msg.path);
+      if (peer) note({ at, peer, status: current.get(peer) ?? 'unknown', revoked: String(msg.body[0]) });
     } else if (msg.member === 'PropertiesChanged') {
       const peer = peerOf(msg.path);
       const changed = msg.body[1] as Record<string, unknown>;
+      const attestedAt = variant(changed['lastAttested']);
+      if (peer && typeof attestedAt === 'bigint') note({ at, peer, status: current.get(peer) ?? 'unknown', lastAttested: attestedAt });
       if (!peer || !('peerConnected' in changed || 'lastFailure' in changed)) return;
       const failure = 'lastFailure' in changed ? String(variant(changed['lastFailure'])) : undefined;
       // A change of lastFailure alone is recorded with the status the peer already has.
@@ -72,9 +83,11 @@ export async function recordPeerStatus(bus: PrivateBus): Promise<PeerStatusRecor
   const sender = "sender='xyz.openbmc_project.Provisioning'";
   await addMatch(client, `type='signal',${sender},interface='org.freedesktop.DBus.ObjectManager'`, 5000);
   await addMatch(client, `type='signal',${sender},interface='org.freedesktop.DBus.Properties',path_namespace='${PEERS}'`, 5000);
+  await addMatch(client, `type='signal',${sender},interface='xyz.openbmc_project.Provisioning.Peer',path_namespace='${PEERS}'`, 5000);
   return {
     changes,
     statusOf: (peer) => current.get(peer),
+    statusChanges: () => changes.filter((c) => c.revoked === undefined && c.lastAttested === undefined),
     waitFor(check, opts) {
       return new Promise((resolve) => {
         const scan = () => changes.find((c) => c.at >= opts.since && check(c));

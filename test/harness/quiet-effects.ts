@@ -13,4 +13,5 @@ export const quietEffects = {
   lldpDiscovery: fromCallback(() => undefined),
   responderAttestations: fromCallback<AttestingBackEvent>(() => undefined),
   dbusProjection: fromCallback(() => undefined),
+  persistAttestations: fromCallback(() => undefined),
 };

@@ -2,7 +2,7 @@
  * Test certificates for the peer-link tests, made with the openssl tool under a temp dir: two BMC
  * identities plus the bad leaves the refusal tests need (expired, wrong EKU, untrusted CA, …).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -208,4 +208,9 @@ export async function createTestPki(dir = mkdtempSync(join(tmpdir(), 'tls-pki-')
     leaf('years-long-server', a.ca, { commonName: 'bmc-a', dnsName: 'bmc-a', eku: ['serverAuth'], validFromDays: -1, validToDays: 4 * 365 }),
   ]);
   return { dir, a, b, rogueCa, expiredClient, serverOnlyClient, rogueClient, rogueServer, otherNameServer, cnOnlyClient, noEkuClient, yearsLongClient, yearsLongServer };
+}
+
+/** The LINK_UP a client sends when `server` answered: it carries the SHA-256 of that leaf (lowercase hex). */
+export function linkUpFrom(server: Pick<TestLeaf, 'certPem'>): { type: 'LINK_UP'; peerLeaf: string } {
+  return { type: 'LINK_UP', peerLeaf: new X509Certificate(server.certPem).fingerprint256.replace(/:/g, '').toLowerCase() };
 }

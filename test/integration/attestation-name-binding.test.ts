@@ -17,7 +17,7 @@ import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
 import { runTool } from '../harness/run-tool.ts';
-import { createTestPki, holderOf, issueTestLeaf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
+import { createTestPki, holderOf, issueTestLeaf, type TestLeaf, type TestPki, linkUpFrom } from '../harness/test-pki.ts';
 
 const TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 2000, handshakeTimeoutMs: 5000, idleTimeoutMs: 3000 };
 
@@ -128,7 +128,7 @@ describe('attested CAs are bound to the attested name', () => {
     it('the responder accepts bmc-b from its attested CA and refuses a bmc-c leaf from the same CA', async () => {
       const trustB = new TrustStore({ dir: join(work, 'b-authority') });
       await trustB.add(pki.a.ca.pem);
-      assert.deepEqual(await dial({ name: 'bmc-a', port, credentials: holderOf(pki.b), trust: trustB }), { type: 'LINK_UP' });
+      assert.deepEqual(await dial({ name: 'bmc-a', port, credentials: holderOf(pki.b), trust: trustB }), linkUpFrom(pki.a.server));
       assert.ok(await eventually(() => inbound.some((e) => e.type === 'INBOUND_UP' && e.peer === 'bmc-b'), 5000));
 
       const asC = new CredentialHolder();
@@ -161,10 +161,40 @@ describe('attested CAs are bound to the attested name', () => {
         // The same server leaf is fine once its CA is trusted by hand (unbound): the old behaviour.
         const handTrust = new TrustStore({ dir: join(work, 'hand-authority') });
         await handTrust.add(pki.b.ca.pem);
-        assert.deepEqual(await dial({ name: 'bmc-c', port: fakePort, credentials: holderOf(pki.a), trust: handTrust }), { type: 'LINK_UP' });
+        assert.deepEqual(await dial({ name: 'bmc-c', port: fakePort, credentials: holderOf(pki.a), trust: handTrust }), linkUpFrom({ certPem: bAsC.certPem }));
       } finally {
         await fakeC.close();
       }
+    });
+
+    // Last: it takes bmc-b's trust away.
+    it('revoking bmc-b closes its established inbound link at once, refuses it afterwards, and keeps the file state consistent', async () => {
+      const trustB = new TrustStore({ dir: join(work, 'b-revoke-authority') });
+      await trustB.add(pki.a.ca.pem);
+      const events: LinkEvent[] = [];
+      const client = new TlsLinkClient({
+        target: { name: 'bmc-a', address: '127.0.0.1', port },
+        timings: TIMINGS, credentials: holderOf(pki.b), trust: trustB, log: captureLog().log,
+        onEvent: (e) => events.push(e),
+      });
+      clients.push(client);
+      client.start();
+      assert.ok(await eventually(() => events.length > 0, 10_000), 'the link came up');
+      assert.deepEqual(events, [linkUpFrom(pki.a.server)]);
+      const removed = await trustA.revokeName('bmc-b');
+      assert.equal(removed.length, 1, 'the CA attested for bmc-b lost its binding');
+      assert.ok(!trustA.attestedNames().includes('bmc-b'));
+      assert.ok(await eventually(() => events.length > 1, 5000), 'the client saw its link closed');
+      assert.equal(events[1]?.type, 'LINK_DOWN');
+      assert.ok(
+        serverLog.records().some((r) => r['event'] === 'INBOUND_REVOKED' && r['peer'] === 'bmc-b'),
+        'the responder says why it closed the link',
+      );
+      const again = await dial({ name: 'bmc-a', port, credentials: holderOf(pki.b), trust: trustB });
+      assert.notEqual(again.type, 'LINK_UP', 'a revoked peer is refused');
+      assert.deepEqual(await trustA.revokeName('bmc-b'), [], 'revoking again changes nothing');
+      const reread = new TrustStore({ dir: trustA.dir });
+      assert.ok(!(await reread.list()).some((ca) => ca.attestedNames?.includes('bmc-b')), 'the revocation is on disk');
     });
   });
 });

@@ -11,31 +11,19 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { softwareTokenPaths } from '../../src/pki/token/software-token.ts';
-import { createAttestationd, startAttestationd, writeManifest, writeRoots, type AttestationdSetup } from '../harness/attestationd.ts';
+import { pairCertRoot, pairOutput, startAttestedPair, type PairBmc } from '../harness/attested-pair.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
-import { busctl, eventually, freePort, getProperty, IFACE, OBJECT, REPO, SERVICE, STATUS, type DaemonHandle } from '../harness/daemon.ts';
+import { busctl, eventually, getProperty, IFACE, OBJECT, SERVICE, STATUS } from '../harness/daemon.ts';
 import { makeTestLeaf } from '../harness/openssl-test-ca.ts';
-import type { PrivateBus } from '../harness/private-bus.ts';
 import { runTool } from '../harness/run-tool.ts';
-import { selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
 
 const CONNECTED = `${STATUS}.Connected`;
 const LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 1, idle_timeout: 3, handshake_timeout: 2, retry_base: 0.2, retry_timer: 1 };
 const DEADLINE_MS = 60_000;
 
-interface Bmc {
-  readonly name: string;
-  readonly port: number;
-  readonly dir: string;
-  readonly bus: PrivateBus;
-  readonly att: AttestationdSetup;
-  daemon?: DaemonHandle;
-  attestationd?: DaemonHandle;
-}
-
-const certRoot = (b: Bmc) => `${join(b.dir, 'root')}/`;
-const trustDir = (b: Bmc) => join(b.dir, 'state', 'trust');
-const trustedCaFiles = (b: Bmc) => {
+const certRoot = pairCertRoot;
+const trustDir = (b: PairBmc) => join(b.dir, 'state', 'trust');
+const trustedCaFiles = (b: PairBmc) => {
   const dir = trustDir(b);
   return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.pem')) : [];
 };
@@ -44,55 +32,7 @@ describe('two BMCs trust each other only through attestation', () => {
   const fixture = useBusFixture();
 
   it('ProvisionPeer(bmc-b) on bmc-a alone: mutual attestation, both Connected, CAs bound to the attested names', async () => {
-    const make = async (name: string, bus: PrivateBus): Promise<Bmc> => {
-      const dir = fixture.tempDir(`att2-${name}-`);
-      const att = await createAttestationd({
-        dir: join(dir, 'attestation'),
-        name,
-        config: {
-          cert_root: `${join(dir, 'root')}/`,
-          measurements: [
-            { index: 1, file: join(REPO, 'src/attestationd/main.ts'), kind: 'firmware' },
-            { index: 2, file: join(dir, 'provisioning.conf'), kind: 'configuration' },
-          ],
-        },
-      });
-      return { name, port: await freePort(), dir, bus, att };
-    };
-    const a = await make('bmc-a', fixture.bus());
-    const b = await make('bmc-b', await fixture.newBus());
-
-    // Each accepts the other's identity root; reference values: the same firmware, either BMC's config.
-    for (const [self, peer] of [[a, b], [b, a]] as const) {
-      self.daemon = await fixture.startDaemon({
-        bus: self.bus,
-        dir: self.dir,
-        config: {
-          name: self.name,
-          port: self.port,
-          cert_root: certRoot(self),
-          state_dir: join(self.dir, 'state'),
-          peers: [{ name: peer.name, address: '127.0.0.1', port: peer.port, spdm_port: peer.att.spdmPort }],
-          attestation_timeout: 30,
-          ...LINK_CONFIG,
-        },
-      });
-    }
-    for (const self of [a, b]) {
-      writeRoots(self.att, [a.att.rootPem, b.att.rootPem]);
-      writeManifest(self.att, [
-        { index: 1, files: [join(REPO, 'src/attestationd/main.ts')], description: 'attestationd' },
-        { index: 2, files: [join(a.dir, 'provisioning.conf'), join(b.dir, 'provisioning.conf')], description: 'provisioning.conf' },
-      ]);
-      self.attestationd = await startAttestationd({ bus: self.bus, setup: self.att });
-      fixture.cleanup(() => self.attestationd?.stop());
-    }
-
-    for (const self of [a, b]) {
-      const r = await busctl(self.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
-      assert.equal(r.code, 0, r.stderr);
-      assert.ok(await eventually(() => selfProvisioningFilesExist(certRoot(self)), DEADLINE_MS), `${self.name} wrote its certificates`);
-    }
+    const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, ...LINK_CONFIG }, DEADLINE_MS);
     // Provisioned, dialling each other, but nobody trusts anybody: no link comes up.
     assert.ok(
       (await a.daemon?.waitForOutput(/peer=bmc-b event=LINK_REJECTED/, DEADLINE_MS)) === true,
@@ -104,7 +44,7 @@ describe('two BMCs trust each other only through attestation', () => {
     const r = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
     assert.equal(r.code, 0, r.stderr);
 
-    const output = () => `--- bmc-a\n${a.daemon?.output()}\n--- attestationd a\n${a.attestationd?.output()}\n--- bmc-b\n${b.daemon?.output()}\n--- attestationd b\n${b.attestationd?.output()}`;
+    const output = () => pairOutput([a, b]);
     for (const self of [a, b]) {
       assert.ok(
         await eventually(async () => (await getProperty(self.bus, 'peerConnected')) === CONNECTED, DEADLINE_MS, 100),

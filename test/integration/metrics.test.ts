@@ -6,16 +6,10 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { acceptsConnections, busctl, eventually, freePort, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
+import { getMetricsPath, metricSample } from '../harness/metrics-scrape.ts';
 
-const get = async (port: number, path: string, method = 'GET') => {
-  const r = await fetch(`http://127.0.0.1:${port}${path}`, { method, signal: AbortSignal.timeout(10_000) });
-  return { status: r.status, text: await r.text(), type: r.headers.get('content-type') ?? '' };
-};
-/** The value of one sample line, e.g. `provisioning_peers{state="Connected"}`. */
-const sample = (text: string, series: string): number | undefined => {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-};
+const get = getMetricsPath;
+const sample = metricSample;
 
 describe('metrics and health (metrics_port)', () => {
   const fixture = useBusFixture();

@@ -12,23 +12,16 @@ import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, getProperty, IFACE, OBJECT, SERVICE, STATUS, type DaemonHandle } from '../harness/daemon.ts';
 import { daemonTrustDir } from '../harness/daemon-trust-dir.ts';
 import { dbusSend } from '../harness/dbus-send.ts';
+import { peerProperty } from '../harness/peer-property.ts';
 import { recordPeerStatus } from '../harness/peer-status-recorder.ts';
 import type { PrivateBus } from '../harness/private-bus.ts';
 import { selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
 
-const PEER_IFACE = 'xyz.openbmc_project.Provisioning.Peer';
 const CONNECTED = `${STATUS}.Connected`;
 const NOT_CONNECTED = `${STATUS}.NotConnected`;
 const LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 1, idle_timeout: 3, handshake_timeout: 2, retry_base: 0.2, retry_timer: 1 };
 const DEADLINE_MS = 30_000;
 
-/** A per-peer property as busctl prints it, unquoted. */
-async function peerProperty(bus: PrivateBus, path: string, name: string): Promise<string | undefined> {
-  const r = await busctl(bus, 'get-property', SERVICE, path, PEER_IFACE, name);
-  if (r.code !== 0) return undefined;
-  const text = r.stdout.trim();
-  return text.startsWith('s ') ? (JSON.parse(text.slice(2)) as string) : text.replace(/^b /, '');
-}
 
 describe('per-peer D-Bus objects', () => {
   const fixture = useBusFixture();

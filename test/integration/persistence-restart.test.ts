@@ -11,7 +11,7 @@ import { stopProcess } from '../harness/private-bus.ts';
 import { checkSelfProvisioningFiles, selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
 
 const NAME = 'bmc-persist';
-const PROVISIONED_STATE = { version: 1, provisioned: true };
+const PROVISIONED_STATE = { version: 2, provisioned: true };
 
 describe('persistence across restarts', () => {
   const fixture = useBusFixture();

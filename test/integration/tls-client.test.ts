@@ -26,7 +26,7 @@ import { stopProcess } from '../harness/private-bus.ts';
 import { closerOf } from '../harness/server-connections.ts';
 import { STARTUP_DEADLINE_MS } from '../harness/startup-deadline.ts';
 import { runTeardown, type TeardownStep } from '../harness/teardown-steps.ts';
-import { createTestPki, credentialsOf, crossTrust, holderOf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
+import { createTestPki, credentialsOf, crossTrust, holderOf, type TestLeaf, type TestPki, linkUpFrom } from '../harness/test-pki.ts';
 
 // Deadlines generous enough that a loaded CI machine does not fake a failure, short enough to wait for.
 const TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 1000, handshakeTimeoutMs: 2000, idleTimeoutMs: 3000 };
@@ -115,15 +115,15 @@ describe('TlsLinkClient: one outbound peer link', () => {
 
   it('LINK_UP against the real responder, which names the link bmc-b; close() ends it at once and silently', async () => {
     const { client, events, next } = startClient({ port });
-    assert.deepEqual(await next(1), { type: 'LINK_UP' });
+    assert.deepEqual(await next(1), linkUpFrom(pki.a.server));
     const up = responderEvents.find((e) => e.type === 'INBOUND_UP');
     assert.equal(up?.type === 'INBOUND_UP' && up.peer, 'bmc-b');
     await new Promise((r) => setTimeout(r, 700)); // a few ping/alive rounds
-    assert.deepEqual(events, [{ type: 'LINK_UP' }], 'pings were answered: still up');
+    assert.deepEqual(events, [linkUpFrom(pki.a.server)], 'pings were answered: still up');
     client.close();
     assert.ok(await eventually(() => responderEvents.some((e) => e.type === 'INBOUND_DOWN'), 1000), 'the server saw the close at once');
     await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(events, [{ type: 'LINK_UP' }], 'no event after close()');
+    assert.deepEqual(events, [linkUpFrom(pki.a.server)], 'no event after close()');
   });
 
   it('LINK_REJECTED when the server certificate names another peer', async () => {
@@ -265,7 +265,7 @@ describe('TlsLinkClient: one outbound peer link', () => {
   it('LINK_DOWN when a server stops answering pings', async () => {
     const p = await scriptedServer(pki.a.server, (_line, n) => (n < 3 ? 'alive\n' : undefined));
     const { events, next } = startClient({ port: p });
-    assert.deepEqual(await next(1), { type: 'LINK_UP' });
+    assert.deepEqual(await next(1), linkUpFrom(pki.a.server));
     assert.deepEqual(await next(2), { type: 'LINK_DOWN', reason: 'no alive within 1 s of ping' });
     assert.equal(events.length, 2);
     const logged = clientLog.records().find((r) => r['event'] === 'LINK_DOWN');
@@ -276,7 +276,7 @@ describe('TlsLinkClient: one outbound peer link', () => {
     const child = await startChildResponder(pki);
     cleanup.push(() => stopProcess(child.process));
     const { next } = startClient({ port: child.port });
-    assert.deepEqual(await next(1), { type: 'LINK_UP' });
+    assert.deepEqual(await next(1), linkUpFrom(pki.a.server));
     child.process.kill('SIGKILL');
     const down = await next(2);
     assert.equal(down?.type, 'LINK_DOWN');

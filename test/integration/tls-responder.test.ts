@@ -16,7 +16,7 @@ import type { LinkTimings } from '../../src/tls/link-timings.ts';
 import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
-import { createTestPki, crossTrust, holderOf, issueTestLeaf, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
+import { createTestPki, crossTrust, holderOf, issueTestLeaf, type TestLeaf, type TestPki, linkUpFrom } from '../harness/test-pki.ts';
 
 const SERVER_TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 500, handshakeTimeoutMs: 1000, idleTimeoutMs: 1500 };
 // The real peer pings every 100 ms; a generous 2 s for each alive keeps a loaded CI machine from faking a failure.
@@ -74,7 +74,7 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
 
   /** The peer's link is still the same one and still answered: no LINK_DOWN, no INBOUND_DOWN. */
   function assertPeerLinkUntouched(): void {
-    assert.deepEqual(peerEvents, [{ type: 'LINK_UP' }], 'the real peer link never went down');
+    assert.deepEqual(peerEvents, [linkUpFrom(pki.a.server)], 'the real peer link never went down');
     assert.equal(events.filter((e) => e.type === 'INBOUND_DOWN' && e.peer === 'bmc-b' && e.connectionId === 'in-1').length, 0);
     assert.ok(responder.peers.includes('bmc-b'));
   }
@@ -108,7 +108,7 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
     });
     peerLink.start();
     assert.ok(await eventually(() => peerEvents.length > 0, 5000), 'the real peer link came up');
-    assert.deepEqual(peerEvents, [{ type: 'LINK_UP' }]);
+    assert.deepEqual(peerEvents, [linkUpFrom(pki.a.server)]);
     assert.deepEqual(events, [{ type: 'INBOUND_UP', peer: 'bmc-b', connectionId: 'in-1' }]);
   }, { timeout: 300_000 });
 

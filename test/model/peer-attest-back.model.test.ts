@@ -93,7 +93,7 @@ describe('peer machine: ATTEST_BACK', () => {
     p.link({ type: 'LINK_UP' });
     await p.settle();
     p.actor.send({ type: 'ATTEST_BACK' });
-    assert.deepEqual(p.actor.getSnapshot().value, { Link: 'Connected' });
+    assert.deepEqual(p.actor.getSnapshot().value, { Link: { Connected: 'Trusted' } });
     assert.equal(p.attestations(), 0);
     p.actor.stop();
   });

@@ -5,7 +5,8 @@ import { getShortestPaths, getSimplePaths } from 'xstate/graph';
 import { backoffDelay } from '../../machines/backoff.ts';
 import { selectPeerStatus, type PeerStatus } from '../../machines/dbus-properties.ts';
 import type { AttestationTarget, CredentialsEvent, LinkEvent, LinkTarget } from '../../machines/events.ts';
-import { peerMachine, type PeerEvent, type PeerInput } from '../../machines/peer.machine.ts';
+import { peerMachine, reattestation, type PeerEvent, type PeerInput, type RevocationTarget } from '../../machines/peer.machine.ts';
+import { ATTESTATION_REJECTED, DEFAULT_REATTEST_POLICY, reattestDelayMs, reattestSoonMs, type AttestationDone } from '../../machines/reattestation.ts';
 import { pathFromEvents } from './path-from-events.ts';
 import { CoverageRecorder, machineInventory, missing } from './transition-coverage.ts';
 
@@ -20,6 +21,8 @@ const variants: Record<string, PeerInput> = {
   attested: { ...base, address: '127.0.0.1', port: 8090, trustedOutOfBand: false },
   static: { ...base, address: '127.0.0.1', port: 8090, trustedOutOfBand: true },
   undialable: { ...base, trustedOutOfBand: false },
+  // An LLDP neighbour a re-attestation revoked before our restart (state.json): refused until ProvisionPeer.
+  revokedBefore: { ...base, address: '127.0.0.1', port: 8090, trustedOutOfBand: true, revokedBefore: true },
 };
 
 const EVENTS: ModelEvent[] = [
@@ -28,7 +31,9 @@ const EVENTS: ModelEvent[] = [
   { type: 'xstate.done.actor.0.peer.Attesting', output: true },
   { type: 'xstate.error.actor.0.peer.Attesting', error: new Error('evidence did not match the reference values') },
   { type: 'xstate.after.attestationTimeout.peer.Attesting' },
-  { type: 'LINK_UP' },
+  { type: 'LINK_UP', peerLeaf: 'aa' },
+  // The peer presents another leaf than before (a new boot, a renewal).
+  { type: 'LINK_UP', peerLeaf: 'bb' },
   { type: 'LINK_DOWN', reason: 'keep-alive timeout' },
   { type: 'LINK_FAILED', reason: 'ECONNREFUSED' },
   { type: 'LINK_REJECTED', reason: 'certificate names bmc-x, not bmc-b' },
@@ -43,6 +48,17 @@ const EVENTS: ModelEvent[] = [
   // A CA placed by hand came (or went): it vouches for any name, this peer's too.
   { type: 'ATTESTATION_BOUND', bound: false, anyName: true },
   { type: 'ATTESTATION_BOUND', bound: false, anyName: false },
+  // Re-attestation of an attested peer over a working link.
+  { type: 'xstate.after.reattestSoon.peer.Link.Connected.Due' },
+  { type: 'xstate.after.reattestInterval.peer.Link.Connected.Trusted' },
+  { type: 'PEER_LEAF_CHANGED' },
+  { type: 'xstate.done.actor.0.peer.Link.Connected.Reattesting', output: { atMs: 1_700_000_000_000 } },
+  { type: 'xstate.error.actor.0.peer.Link.Connected.Reattesting', error: { code: ATTESTATION_REJECTED, message: 'MEASUREMENT_MISMATCH: measurement 3 (config) is 5e0f…, not one of its 1 reference digest(s)' } },
+  { type: 'xstate.error.actor.0.peer.Link.Connected.Reattesting', error: { code: 'ATTESTATION_TIMEOUT', message: 'CONNECTION: connect ECONNREFUSED' } },
+  { type: 'xstate.after.attestationTimeout.peer.Link.Connected.Reattesting' },
+  { type: 'xstate.done.actor.0.peer.Revoking.Removing' },
+  { type: 'xstate.error.actor.0.peer.Revoking.Removing', error: new Error('EROFS: read-only file system') },
+  { type: 'xstate.after.retryBackoff.peer.Revoking.Retrying' },
 ];
 
 /** The oracle: what peerConnected must say in each state, written down independently of the selector. */
@@ -52,7 +68,12 @@ const EXPECTED_STATUS: Record<string, PeerStatus> = {
   '"Attesting"': 'InProgress',
   '"Provisioned"': 'InProgress',
   '{"Link":"InProgress"}': 'InProgress',
-  '{"Link":"Connected"}': 'Connected',
+  '{"Link":{"Connected":"Due"}}': 'Connected',
+  '{"Link":{"Connected":"Trusted"}}': 'Connected',
+  '{"Link":{"Connected":"Reattesting"}}': 'Connected',
+  '{"Revoking":"Removing"}': 'NotConnected',
+  '{"Revoking":"Retrying"}': 'NotConnected',
+  '"Revoked"': 'NotConnected',
   '{"NotConnected":"Backoff"}': 'NotConnected',
   '{"NotConnected":"Refused"}': 'NotConnected',
 };
@@ -70,6 +91,16 @@ const FAILED = ev('LINK_FAILED');
 const REJECTED = ev('LINK_REJECTED');
 const FORGET = ev('xstate.after.forgetFailed.peer.NotDetermined');
 const ATTEST_FAILED = ev('xstate.error.actor.0.peer.Attesting');
+const REATTEST_SOON = ev('xstate.after.reattestSoon.peer.Link.Connected.Due');
+const REATTEST_DUE = ev('xstate.after.reattestInterval.peer.Link.Connected.Trusted');
+const REATTESTED = ev('xstate.done.actor.0.peer.Link.Connected.Reattesting');
+const REATTEST_ERRORS = EVENTS.filter((e) => e.type === 'xstate.error.actor.0.peer.Link.Connected.Reattesting');
+const [REJECTED_VERDICT, UNREACHABLE] = REATTEST_ERRORS as [ModelEvent, ModelEvent];
+const REATTEST_TIMEOUT = ev('xstate.after.attestationTimeout.peer.Link.Connected.Reattesting');
+const REVOKED = ev('xstate.done.actor.0.peer.Revoking.Removing');
+const REVOKE_FAILED = ev('xstate.error.actor.0.peer.Revoking.Removing');
+const REVOKE_RETRY = ev('xstate.after.retryBackoff.peer.Revoking.Retrying');
+const NEW_LEAF = EVENTS.filter((e) => e.type === 'LINK_UP')[1] as ModelEvent;
 const SCENARIOS: Record<string, ModelEvent[][]> = {
   attested: [
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, ev('LINK_UP')],
@@ -81,6 +112,12 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, REJECTED, REFUSED_RETRY, REJECTED, REFUSED_RETRY, FAILED, BACKOFF, REJECTED, REFUSED_RETRY, REJECTED, REFUSED_RETRY, ev('LINK_UP')],
     // LLDP announces the peer again: a link waiting to retry, refused or failed, dials at once.
     [ev('ATTEST'), ATTESTED, REJECTED, ev('PEER_ANNOUNCED'), FAILED, ev('PEER_ANNOUNCED'), ev('LINK_UP'), ev('PEER_ANNOUNCED')],
+    // A link back after a loss: re-attested soon, or at once when ProvisionPeer asks.
+    [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, ev('LINK_UP'), ev('ATTEST'), REATTESTED, ev('LINK_DOWN'), BACKOFF, ev('LINK_UP'), REATTEST_SOON, REATTESTED],
+    // Re-attested on the interval, three times unreachable in a row (stale), then passing again.
+    [ev('ATTEST'), ATTESTED, ev('LINK_UP'), REATTEST_DUE, REATTESTED, REATTEST_DUE, UNREACHABLE, REATTEST_DUE, REATTEST_TIMEOUT, REATTEST_DUE, UNREACHABLE, REATTEST_DUE, REATTEST_TIMEOUT, REATTEST_DUE, REATTESTED],
+    // A link back after a loss is re-attested soon; a new leaf at once; a verdict against it revokes.
+    [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, NEW_LEAF, REATTESTED, ev('LINK_DOWN'), BACKOFF, ev('LINK_UP'), ev('PEER_LEAF_CHANGED'), REJECTED_VERDICT, REVOKE_FAILED, REVOKE_RETRY, REVOKED, ev('ATTEST_BACK'), ev('ATTEST'), ATTESTED, ev('LINK_UP')],
   ],
   static: [
     [ev('CREDENTIALS_UPDATED'), ev('LINK_REJECTED'), ev('CREDENTIALS_UPDATED'), ev('LINK_UP')],
@@ -101,12 +138,31 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
  * xstate/graph keeps per serialized state is exact for whichever route reached it.
  */
 const serializeState = (s: PeerSnapshot) =>
-  `${JSON.stringify(s.value)}|${Math.min(s.context.attempt, retry.fastRetries + 1)}|${s.context.lastError ? 1 : 0}|${s.context.attested ? 1 : 0}|${s.context.anyNameTrusted ? 1 : 0}`;
+  [
+    JSON.stringify(s.value),
+    Math.min(s.context.attempt, retry.fastRetries + 1),
+    s.context.lastError ? 1 : 0,
+    s.context.attested ? 1 : 0,
+    s.context.anyNameTrusted ? 1 : 0,
+    s.context.justAttested ? 1 : 0,
+    s.context.peerLeaf ?? '',
+    Math.min(s.context.unreachable, DEFAULT_REATTEST_POLICY.maxUnreachable),
+  ].join('|');
 
 /** A real peer actor whose effects (attestation, link) are driven by the test, on a simulated clock. */
 function realPeer(input: PeerInput, coverage: CoverageRecorder) {
   const clock = new SimulatedClock();
-  let attestation: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | undefined;
+  type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
+  let attestation: Pending | undefined;
+  let reattestation: Pending | undefined;
+  let revocation: Pending | undefined;
+  /** The running promise actor each outcome event settles, by the invoking state's id. */
+  const running: Record<string, { pending: () => Pending | undefined; state: Parameters<PeerSnapshot['matches']>[0] }> = {
+    'peer.Attesting': { pending: () => attestation, state: 'Attesting' },
+    'peer.Link.Connected.Reattesting': { pending: () => reattestation, state: { Link: { Connected: 'Reattesting' } } },
+    'peer.Revoking.Removing': { pending: () => revocation, state: { Revoking: 'Removing' } },
+  };
+  const revoked: RevocationTarget[] = [];
   let link: ((e: LinkEvent) => void) | undefined;
   let linksStarted = 0;
   let linksStopped = 0;
@@ -115,6 +171,13 @@ function realPeer(input: PeerInput, coverage: CoverageRecorder) {
       attestPeer: fromPromise<unknown, AttestationTarget>(
         () => new Promise((resolve, reject) => (attestation = { resolve, reject })),
       ),
+      reattestPeer: fromPromise<AttestationDone, AttestationTarget>(
+        () => new Promise((resolve, reject) => (reattestation = { resolve: (v) => resolve(v as AttestationDone), reject })),
+      ),
+      revokePeerTrust: fromPromise<unknown, RevocationTarget>(({ input: target }) => {
+        revoked.push(target);
+        return new Promise((resolve, reject) => (revocation = { resolve, reject }));
+      }),
       tlsClient: fromCallback<CredentialsEvent, LinkTarget>(({ sendBack, input: target }) => {
         assert.equal(target.name, input.name, 'the link must be told which peer it is for');
         link = sendBack;
@@ -133,24 +196,39 @@ function realPeer(input: PeerInput, coverage: CoverageRecorder) {
 
   async function apply(event: ModelEvent): Promise<void> {
     const before = actor.getSnapshot();
+    const outcome = /^xstate\.(done|error)\.actor\.0\.(.+)$/.exec(event.type);
+    if (outcome) {
+      const invoker = running[outcome[2] ?? ''];
+      assert.ok(invoker, `${event.type}: a known actor`);
+      const pending = invoker.pending();
+      if (!pending) {
+        // An outcome of an actor that never ran: xstate ignores it (the graph's path holds it as a no-op).
+        assert.ok(!before.matches(invoker.state), `${event.type}: its actor must be running in its state`);
+        return;
+      }
+      if (outcome[1] === 'done') pending.resolve((event as { output?: unknown }).output);
+      else pending.reject((event as { error?: unknown }).error);
+      await settle();
+      return;
+    }
     switch (event.type) {
-      case 'xstate.done.actor.0.peer.Attesting':
-        assert.ok(attestation, 'an attestation must be running');
-        attestation.resolve(true);
-        break;
-      case 'xstate.error.actor.0.peer.Attesting':
-        assert.ok(attestation, 'an attestation must be running');
-        attestation.reject((event as { error: unknown }).error);
-        break;
       case 'xstate.after.attestationTimeout.peer.Attesting':
+      case 'xstate.after.attestationTimeout.peer.Link.Connected.Reattesting':
       case 'xstate.after.forgetFailed.peer.NotDetermined':
       case 'xstate.after.retryBackoff.peer.NotConnected.Backoff':
-      case 'xstate.after.retryBackoff.peer.NotConnected.Refused': {
-        const ms = event.type.includes('attestation')
+      case 'xstate.after.retryBackoff.peer.NotConnected.Refused':
+      case 'xstate.after.retryBackoff.peer.Revoking.Retrying':
+      case 'xstate.after.reattestSoon.peer.Link.Connected.Due':
+      case 'xstate.after.reattestInterval.peer.Link.Connected.Trusted': {
+        const ms = event.type.includes('attestationTimeout')
           ? input.attestationTimeoutMs
           : event.type.includes('forgetFailed')
             ? input.forgetFailedMs
-            : backoffDelay(input.retry, before.context.attempt);
+            : event.type.includes('reattestSoon')
+              ? reattestSoonMs(0.5)
+              : event.type.includes('reattestInterval')
+                ? reattestDelayMs({ policy: DEFAULT_REATTEST_POLICY, unreachable: before.context.unreachable, retry: input.retry })
+                : backoffDelay(input.retry, before.context.attempt);
         clock.increment(ms - 1);
         await settle();
         assert.deepEqual(actor.getSnapshot().value, before.value, `${event.type} fired before ${ms} ms`);
@@ -169,7 +247,7 @@ function realPeer(input: PeerInput, coverage: CoverageRecorder) {
     }
     await settle();
   }
-  return { actor, apply, counts: () => ({ linksStarted, linksStopped }) };
+  return { actor, apply, counts: () => ({ linksStarted, linksStopped }), revoked };
 }
 
 describe('peer statechart, replayed on the real actor', () => {
@@ -198,8 +276,8 @@ describe('peer statechart, replayed on the real actor', () => {
         for (const step of path.steps) {
           // The graph's paths are typed by the machine's own events; the model's include actor outcomes and timers.
           const event = step.event as ModelEvent;
-          if (event.type !== 'xstate.init') await sut.apply(event);
           trail.push(event.type);
+          if (event.type !== 'xstate.init') await sut.apply(event).catch((err: unknown) => assert.fail(`${variant}: ${trail.join(' > ')}: ${String(err)}`));
           const real = sut.actor.getSnapshot();
           const where = `${variant}: ${trail.join(' > ')}`;
           assert.deepEqual(real.value, step.state.value, `state after ${where}`);
@@ -207,6 +285,9 @@ describe('peer statechart, replayed on the real actor', () => {
           assert.equal(selectPeerStatus(real), EXPECTED_STATUS[key], `peerConnected after ${where}`);
           const { linksStarted, linksStopped } = sut.counts();
           assert.equal(linksStarted - linksStopped, real.matches('Link') ? 1 : 0, `one link exactly while linking (${where})`);
+          if (real.matches('Revoking') || real.matches('Revoked')) {
+            assert.match(real.context.lastError?.message ?? '', /^ATTESTATION_REVOKED: (MEASUREMENT_MISMATCH: measurement 3|revoked by a re-attestation before this BMC restarted)/, `lastFailure says why (${where})`);
+          }
           // Only a failed ProvisionPeer ends: an attestation failed, and no address, no trust.
           if (real.matches('Forgotten')) {
             assert.equal(real.status, 'done', `a forgotten peer's machine ends (${where})`);
@@ -228,7 +309,7 @@ describe('peer statechart, replayed on the real actor', () => {
       await sut.apply({ type });
       assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 }, `${type}: the old dial is closed and a new one started`);
       await sut.apply(ev('LINK_UP'));
-      assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'Connected' });
+      assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Trusted' } });
       await sut.apply({ type });
       assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 }, `${type}: an established link is kept`);
       sut.actor.stop();
@@ -255,7 +336,7 @@ describe('peer statechart, replayed on the real actor', () => {
     assert.deepEqual(delays, [100, 200, 800, 800, 800], 'doubling from retry_base, then every retry_timer');
     assert.deepEqual(sut.counts(), { linksStarted: 6, linksStopped: 5 });
     await sut.apply(ev('LINK_UP'));
-    assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'Connected' });
+    assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Trusted' } });
     assert.equal(sut.actor.getSnapshot().context.lastError, undefined);
     assert.equal(sut.actor.getSnapshot().context.attempt, 0);
     sut.actor.stop();
@@ -288,7 +369,7 @@ describe('peer statechart, replayed on the real actor', () => {
       assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 });
       await sut.apply(ev('LINK_UP'));
       await sut.apply(ev('PEER_ANNOUNCED'));
-      assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'Connected' });
+      assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Trusted' } });
       assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 }, 'an established link is kept');
       sut.actor.stop();
     }
@@ -305,6 +386,123 @@ describe('peer statechart, replayed on the real actor', () => {
       `# peer model: ${replayed} paths, ${coverage.states.size}/${inventory.states.size} states, ${coverage.transitions.size}/${inventory.transitions.size} transitions\n`,
     );
   }, { timeout: 60_000 });
+});
+
+describe('re-attestation of an attested peer', () => {
+  const attested = variants.attested as PeerInput;
+  const connected = async () => {
+    const sut = realPeer(attested, new CoverageRecorder('peer-reattest'));
+    for (const e of [ev('ATTEST'), ATTESTED, ev('LINK_UP')]) await sut.apply(e);
+    assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Trusted' } }, 'just attested: not again at once');
+    return sut;
+  };
+
+  it('a pass on the interval changes nothing visible: same link, lastAttested moves, no failure', async () => {
+    const sut = await connected();
+    await sut.apply(REATTEST_DUE);
+    assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Reattesting' } });
+    assert.equal(selectPeerStatus(sut.actor.getSnapshot()), 'Connected', 'still Connected while re-attesting');
+    await sut.apply(REATTESTED);
+    const s = sut.actor.getSnapshot();
+    assert.deepEqual(s.value, { Link: { Connected: 'Trusted' } });
+    assert.equal(s.context.lastAttestedMs, 1_700_000_000_000);
+    assert.equal(s.context.lastVerdict, 'passed');
+    assert.equal(s.context.lastError, undefined);
+    assert.deepEqual(sut.counts(), { linksStarted: 1, linksStopped: 0 }, 'the link was never closed');
+    sut.actor.stop();
+  });
+
+  it('a verdict against the peer closes its link, revokes its binding with the reason, and only ProvisionPeer brings it back', async () => {
+    const sut = await connected();
+    await sut.apply(REATTEST_DUE);
+    await sut.apply(REJECTED_VERDICT);
+    let s = sut.actor.getSnapshot();
+    assert.deepEqual(s.value, { Revoking: 'Removing' });
+    assert.deepEqual(sut.counts(), { linksStarted: 1, linksStopped: 1 }, 'our link to it is closed at once');
+    assert.equal(s.context.attested, false);
+    assert.equal(s.context.revocations, 1);
+    assert.equal(s.context.lastError?.code, 'ATTESTATION_REVOKED');
+    assert.equal(selectPeerStatus(s), 'NotConnected');
+    assert.equal(sut.revoked.length, 1);
+    assert.equal(sut.revoked[0]?.name, 'bmc-b');
+    assert.match(sut.revoked[0]?.reason ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 3 \(config\)/);
+    await sut.apply(REVOKED);
+    for (const e of [ev('ATTEST_BACK'), ev('PEER_ANNOUNCED'), ev('TRUST_UPDATED')]) await sut.apply(e);
+    s = sut.actor.getSnapshot();
+    assert.equal(s.value, 'Revoked', 'neither the peer attesting us, LLDP nor a trust change brings it back');
+    assert.deepEqual(sut.counts(), { linksStarted: 1, linksStopped: 1 }, 'not dialled');
+    await sut.apply(ev('ATTEST'));
+    assert.equal(sut.actor.getSnapshot().value, 'Attesting');
+    await sut.apply(ATTESTED);
+    await sut.apply(ev('LINK_UP'));
+    s = sut.actor.getSnapshot();
+    assert.deepEqual(s.value, { Link: { Connected: 'Trusted' } });
+    assert.equal(s.context.attested, true);
+    assert.equal(s.context.lastError, undefined);
+    sut.actor.stop();
+  });
+
+  it(`re-attestations that cannot run keep the trust; ${DEFAULT_REATTEST_POLICY.maxUnreachable} in a row make it stale, a pass clears that`, async () => {
+    const sut = await connected();
+    for (let i = 1; i <= DEFAULT_REATTEST_POLICY.maxUnreachable; i++) {
+      assert.equal(sut.actor.getSnapshot().context.attestationStale, false, `not stale after ${i - 1}`);
+      await sut.apply(REATTEST_DUE); // apply() checks the retry comes no earlier than the backoff says
+      await sut.apply(i % 2 ? UNREACHABLE : REATTEST_TIMEOUT);
+      assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Trusted' } });
+      assert.equal(sut.actor.getSnapshot().context.unreachable, i);
+    }
+    let s = sut.actor.getSnapshot();
+    assert.equal(s.context.attestationStale, true);
+    assert.equal(s.context.attested, true, 'no verdict: trust is kept');
+    assert.equal(s.context.lastVerdict, 'unreachable');
+    assert.deepEqual(sut.counts(), { linksStarted: 1, linksStopped: 0 });
+    assert.equal(sut.revoked.length, 0);
+    await sut.apply(REATTEST_DUE);
+    await sut.apply(REATTESTED);
+    s = sut.actor.getSnapshot();
+    assert.equal(s.context.attestationStale, false);
+    assert.equal(s.context.unreachable, 0);
+    sut.actor.stop();
+  });
+
+  it('a retry after an attempt that could not run comes on the backoff, not after a whole interval', () => {
+    const policy = DEFAULT_REATTEST_POLICY;
+    assert.equal(reattestDelayMs({ policy, unreachable: 0, retry }), 3_600_000);
+    assert.equal(reattestDelayMs({ policy, unreachable: 1, retry }), 100);
+    assert.equal(reattestDelayMs({ policy, unreachable: 9, retry }), 800);
+    assert.equal(reattestDelayMs({ policy, unreachable: 0, retry, jitter: 0 }), 3_240_000, '10 % early at most');
+    assert.equal(reattestDelayMs({ policy, unreachable: 0, retry, jitter: 0.999999 }), 3_959_999, '10 % late at most');
+  });
+
+  it('a link back after a loss, and a new leaf, re-attest; with reattest_interval_s 0 nothing does', async () => {
+    const sut = await connected();
+    await sut.apply(ev('LINK_DOWN'));
+    await sut.apply(BACKOFF);
+    await sut.apply(ev('LINK_UP'));
+    assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Due' } }, 'back after a loss: due soon');
+    await sut.apply(REATTEST_SOON);
+    await sut.apply(REATTESTED);
+    await sut.apply(ev('LINK_DOWN'));
+    await sut.apply(BACKOFF);
+    await sut.apply(NEW_LEAF);
+    assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Reattesting' } }, 'another leaf: at once');
+    sut.actor.stop();
+
+    const off = createActor(
+      peerMachine.provide({
+        ...reattestation({ intervalMs: 0, maxUnreachable: 3 }, () => 0.5),
+        actors: { reattestPeer: fromPromise<AttestationDone, AttestationTarget>(async () => ({ atMs: 1 })), tlsClient: fromCallback(() => undefined) },
+      }),
+      // Attested in an earlier run, dialled at start (an LLDP neighbour).
+      { input: { ...(variants.static as PeerInput), attested: true } },
+    ).start();
+    off.send({ type: 'LINK_UP', peerLeaf: 'aa' });
+    assert.deepEqual(off.getSnapshot().value, { Link: { Connected: 'Trusted' } }, 'off: not re-attested on connect');
+    off.send({ type: 'PEER_LEAF_CHANGED' });
+    off.send({ type: 'ATTEST' });
+    assert.deepEqual(off.getSnapshot().value, { Link: { Connected: 'Trusted' } }, 'off: not re-attested at all');
+    off.stop();
+  });
 });
 
 describe('retry policy', () => {

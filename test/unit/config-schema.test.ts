@@ -60,6 +60,8 @@ describe('configuration defaults', () => {
       lldp_address_property: 'ManagementAddressIPv4',
       lldp_max_neighbors: 256,
       metrics_port: 0,
+      reattest_interval_s: 3600,
+      reattest_max_unreachable: 3,
     });
     assert.equal(config.token, undefined, 'no token means the software token');
     assert.equal(config.stately_inspector_url, undefined);

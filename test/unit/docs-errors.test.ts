@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
+import { ATTESTATION_REJECTED, ATTESTATION_REVOKED, VERDICT_CODES } from '../../machines/reattestation.ts';
 
 const read = (path: string) => readFileSync(resolve(import.meta.dirname, '../..', path), 'utf8');
 
@@ -14,6 +15,20 @@ describe('every error an operator can meet is explained in docs/', () => {
     const operations = read('docs/operations.md');
     assert.deepEqual(codes.filter((c) => !tokens.includes(`| \`${c}\` |`)), [], 'codes without a row in docs/tokens.md');
     assert.deepEqual(codes.filter((c) => c !== 'FAILED' && !operations.includes(`\`${c}\``)), [], 'codes not named in docs/operations.md');
+  });
+
+  it('each re-attestation code and verdict code is explained in docs/attestation.md, and the revocation in docs/operations.md', () => {
+    const attestation = read('docs/attestation.md');
+    const codes = [ATTESTATION_REVOKED, ATTESTATION_REJECTED, ...VERDICT_CODES];
+    assert.ok(codes.length > 10);
+    assert.deepEqual(codes.filter((c) => !attestation.includes(`\`${c}\``)), [], 'codes not named in docs/attestation.md');
+    assert.ok(read('docs/operations.md').includes(`| \`${ATTESTATION_REVOKED}\` |`), 'ATTESTATION_REVOKED has a row in docs/operations.md');
+    const events = ['PEER_REATTESTED', 'REATTESTATION_REJECTED', 'REATTESTATION_UNREACHABLE', 'ATTESTATION_REVOKED', 'CA_REVOKED', 'INBOUND_REVOKED'];
+    const source = ['src/attestation-client/reattest-peer.actor.ts', 'src/attestation-client/revoke-peer-trust.actor.ts', 'src/pki/trust/trust-store.ts', 'src/tls/inbound-link.ts']
+      .map(read)
+      .join('\n');
+    assert.deepEqual(events.filter((e) => !source.includes(`event: '${e}'`)), [], 'the events the docs name are the ones logged');
+    assert.deepEqual(events.filter((e) => !attestation.includes(`event=${e}`)), [], 'events not shown in docs/attestation.md');
   });
 
   it('each exit status of src/main.ts is in the table of docs/operations.md', () => {

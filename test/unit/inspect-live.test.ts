@@ -128,8 +128,8 @@ describe('InspectionStore', () => {
     // The static peer was spawned once provisioned, and its link came up.
     const peerView = view.actors.find((a) => a.label === 'peer:bmc2');
     assert.equal(peerView?.machineId, 'peer');
-    assert.equal(peerView?.state, 'Link.Connected');
-    assert.deepEqual(peerView?.activeStateIds, ['peer', 'peer.Link', 'peer.Link.Connected']);
+    assert.equal(peerView?.state, 'Link.Connected.Trusted');
+    assert.deepEqual(peerView?.activeStateIds, ['peer', 'peer.Link', 'peer.Link.Connected', 'peer.Link.Connected.Trusted']);
     assert.deepEqual(view.summary, { provisioned: true, peerConnected: 'Connected' });
     assert.equal(view.actors[0]?.label, 'provisioning', 'the daemon comes first');
     actor.stop();
@@ -265,7 +265,7 @@ describe('the inspector server', () => {
     );
     assert.equal(row.state, 'self.Issuing, responder.Off');
     await waitFor('the peer actor', () =>
-      messages.flatMap((m) => (m.kind === 'update' ? m.actors : [])).find((a) => a.label === 'peer:bmc2' && a.state === 'Link.Connected'),
+      messages.flatMap((m) => (m.kind === 'update' ? m.actors : [])).find((a) => a.label === 'peer:bmc2' && a.state === 'Link.Connected.Trusted'),
     );
     await waitFor('the summary', () =>
       messages.map((m) => (m.kind === 'update' ? m.summary : undefined)).find((s) => s?.peerConnected === 'Connected'),

@@ -30,48 +30,48 @@ after(() => rmSync(root, { recursive: true, force: true }), { timeout: 60_000 })
 describe('state store: writing', () => {
   it('a fresh directory reads as not provisioned, with no problem and no file created', () => {
     const store = new StateStore(freshDir());
-    assert.deepEqual(store.load(), { state: { version: 1, provisioned: false } });
+    assert.deepEqual(store.load(), { state: { version: 2, provisioned: false } });
     assert.equal(existsSync(store.file), false);
   });
 
   it('save creates state_dir 0700 and state.json 0600 holding exactly the state', async () => {
     const { dir, store } = loadedStore();
-    await store.save({ version: 1, provisioned: true });
+    await store.save({ version: 2, provisioned: true });
     assert.equal(store.file, join(dir, 'state.json'));
-    assert.deepEqual(JSON.parse(readFileSync(store.file, 'utf8')), { version: 1, provisioned: true });
+    assert.deepEqual(JSON.parse(readFileSync(store.file, 'utf8')), { version: 2, provisioned: true });
     assert.equal(statSync(dir).mode & 0o777, 0o700);
     assert.equal(statSync(store.file).mode & 0o777, 0o600);
     assert.deepEqual(readdirSync(dir), ['state.json'], 'no temp file left behind');
-    assert.deepEqual(new StateStore(dir).load(), { state: { version: 1, provisioned: true } });
+    assert.deepEqual(new StateStore(dir).load(), { state: { version: 2, provisioned: true } });
   });
 
   it('saves run in order: the last one wins', async () => {
     const { dir, store } = loadedStore();
-    void store.save({ version: 1, provisioned: true });
-    void store.save({ version: 1, provisioned: false });
-    const last = store.save({ version: 1, provisioned: true });
+    void store.save({ version: 2, provisioned: true });
+    void store.save({ version: 2, provisioned: false });
+    const last = store.save({ version: 2, provisioned: true });
     await last;
     await store.flushed();
-    assert.deepEqual(new StateStore(dir).load().state, { version: 1, provisioned: true });
+    assert.deepEqual(new StateStore(dir).load().state, { version: 2, provisioned: true });
     assert.deepEqual(readdirSync(dir), ['state.json']);
   });
 
   it('a reader never sees a torn file while writes are going on', async () => {
     const { dir, store } = loadedStore();
-    await store.save({ version: 1, provisioned: true });
+    await store.save({ version: 2, provisioned: true });
     let writing = true;
     let reads = 0;
     const reader = (async () => {
       while (writing) {
         const text = readFileSync(store.file, 'utf8');
         const parsed = JSON.parse(text) as { version: number; provisioned: boolean };
-        assert.equal(parsed.version, 1);
+        assert.equal(parsed.version, 2);
         assert.equal(typeof parsed.provisioned, 'boolean');
         reads++;
         await new Promise((r) => setImmediate(r));
       }
     })();
-    for (let i = 0; i < 40; i++) await store.save({ version: 1, provisioned: i % 2 === 1 });
+    for (let i = 0; i < 40; i++) await store.save({ version: 2, provisioned: i % 2 === 1 });
     writing = false;
     await reader;
     assert.ok(reads > 0);
@@ -80,24 +80,24 @@ describe('state store: writing', () => {
 
   it('an unchanged state is not rewritten', async () => {
     const { store } = loadedStore();
-    await store.save({ version: 1, provisioned: true });
+    await store.save({ version: 2, provisioned: true });
     const before = statSync(store.file).ino;
-    await store.save({ version: 1, provisioned: true });
+    await store.save({ version: 2, provisioned: true });
     assert.equal(statSync(store.file).ino, before, 'same inode: no rename happened');
   });
 
   it('a failed write rejects, and flushed() reports it', async () => {
     const dir = blockedDir();
     const store = new StateStore(dir);
-    await assert.rejects(store.save({ version: 1, provisioned: true }));
+    await assert.rejects(store.save({ version: 2, provisioned: true }));
     await assert.rejects(store.flushed());
     assert.equal(readFileSync(dir, 'utf8'), 'a file where state_dir should be', 'nothing lost');
   });
 
   it('two saves of the same state while the first is in flight write once', async () => {
     const { dir, store } = loadedStore();
-    const first = store.save({ version: 1, provisioned: true });
-    const second = store.save({ version: 1, provisioned: true });
+    const first = store.save({ version: 2, provisioned: true });
+    const second = store.save({ version: 2, provisioned: true });
     await first;
     const inode = statSync(store.file).ino;
     await second;
@@ -108,17 +108,42 @@ describe('state store: writing', () => {
   it('after a failed write, saving the same state again tries again', async () => {
     const dir = blockedDir();
     const store = new StateStore(dir);
-    await assert.rejects(store.save({ version: 1, provisioned: true }));
+    await assert.rejects(store.save({ version: 2, provisioned: true }));
     rmSync(dir);
-    await store.save({ version: 1, provisioned: true });
-    assert.deepEqual(JSON.parse(readFileSync(store.file, 'utf8')), { version: 1, provisioned: true });
+    await store.save({ version: 2, provisioned: true });
+    assert.deepEqual(JSON.parse(readFileSync(store.file, 'utf8')), { version: 2, provisioned: true });
   });
 
   it('a temp file left by a crash mid-write does not change what is read', async () => {
     const { dir, store } = loadedStore();
-    await store.save({ version: 1, provisioned: true });
+    await store.save({ version: 2, provisioned: true });
     writeFileSync(join(dir, '.state.json.0123456789ab.tmp'), '{"version":1,"provis');
-    assert.deepEqual(new StateStore(dir).load(), { state: { version: 1, provisioned: true } });
+    assert.deepEqual(new StateStore(dir).load(), { state: { version: 2, provisioned: true } });
+  });
+});
+
+describe('state store: versions and attestation records', () => {
+  it('a version-1 file (before re-attestation) still loads, and the next save writes version 2', async () => {
+    const dir = freshDir();
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'state.json'), '{"version":1,"provisioned":true}\n');
+    const store = new StateStore(dir);
+    assert.deepEqual(store.load(), { state: { version: 2, provisioned: true } });
+    await store.save({ version: 2, provisioned: true });
+    assert.deepEqual(JSON.parse(readFileSync(store.file, 'utf8')), { version: 2, provisioned: true }, 'rewritten in the new version');
+  });
+
+  it('the last attestation of each peer is written with the flag and read back; an unchanged state is not written again', async () => {
+    const { dir, store } = loadedStore();
+    const peers = { 'bmc-b': { lastAttestedMs: 1_700_000_000_000, verdict: 'passed' as const }, 'bmc-c': { verdict: 'revoked' as const } };
+    await store.save({ version: 2, provisioned: true, peers });
+    const written = statSync(store.file).mtimeMs;
+    assert.deepEqual(new StateStore(dir).load(), { state: { version: 2, provisioned: true, peers } });
+    await new Promise((r) => setTimeout(r, 20));
+    await store.save({ version: 2, provisioned: true, peers: { ...peers } });
+    assert.equal(statSync(store.file).mtimeMs, written, 'same content: no write');
+    await store.save({ version: 2, provisioned: true, peers: { ...peers, 'bmc-b': { lastAttestedMs: 1_700_000_003_600, verdict: 'passed' } } });
+    assert.equal(new StateStore(dir).load().state.peers?.['bmc-b']?.lastAttestedMs, 1_700_000_003_600, 'a new attestation time is written');
   });
 });
 
@@ -127,7 +152,8 @@ describe('state store: a corrupt file', () => {
     ['truncated', '{"version":1,"provisi', /is not valid JSON/],
     ['garbage', '\u0000\u00ff garbage \n', /is not valid JSON/],
     ['empty', '', /is not valid JSON/],
-    ['unexpected content', '{"version":2,"provisioned":true}', /has unexpected content/],
+    ['unexpected content', '{"version":3,"provisioned":true}', /has unexpected content/],
+    ['a bad attestation record', '{"version":2,"provisioned":true,"peers":{"bmc-b":{"verdict":"maybe"}}}', /has unexpected content/],
     ['an extra key', '{"version":1,"provisioned":true,"key":"x"}', /has unexpected content/],
     ['a wrong type', '{"version":1,"provisioned":"yes"}', /has unexpected content/],
   ];
@@ -139,7 +165,7 @@ describe('state store: a corrupt file', () => {
       writeFileSync(file, text);
       const store = new StateStore(dir);
       const loaded = store.load();
-      assert.deepEqual(loaded.state, { version: 1, provisioned: false });
+      assert.deepEqual(loaded.state, { version: 2, provisioned: false });
       assert.ok(loaded.problem, 'a problem is reported');
       assert.ok(loaded.problem.includes(file), `names the file: ${loaded.problem}`);
       assert.match(loaded.problem, why);
@@ -152,8 +178,8 @@ describe('state store: a corrupt file', () => {
       assert.equal(readFileSync(join(dir, kept), 'utf8'), text, 'the bad content is kept byte for byte');
       assert.equal(existsSync(file), false);
 
-      await store.save({ version: 1, provisioned: true });
-      assert.deepEqual(new StateStore(dir).load(), { state: { version: 1, provisioned: true } });
+      await store.save({ version: 2, provisioned: true });
+      assert.deepEqual(new StateStore(dir).load(), { state: { version: 2, provisioned: true } });
     });
   }
 
@@ -161,7 +187,7 @@ describe('state store: a corrupt file', () => {
     const dir = freshDir();
     mkdirSync(join(dir, 'state.json'), { recursive: true });
     const loaded = new StateStore(dir).load();
-    assert.deepEqual(loaded.state, { version: 1, provisioned: false });
+    assert.deepEqual(loaded.state, { version: 2, provisioned: false });
     assert.match(loaded.problem ?? '', /state\.json: cannot be read/);
     assert.ok(statSync(join(dir, 'state.json')).isDirectory(), 'left in place');
   });

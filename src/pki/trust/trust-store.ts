@@ -40,6 +40,8 @@ export interface TrustStoreOptions {
 export interface TrustChange {
   readonly anyName: boolean;
   readonly names: readonly string[];
+  /** Names whose attested binding was revoked (revokeName): their established links must close too. */
+  readonly revoked?: readonly string[];
 }
 
 /** File names the store reads as CA certificates (hash links and dot-files are not). */
@@ -115,6 +117,11 @@ export class TrustStore {
   /** The peer names an attested CA is bound to, as of the last read (sorted, each once). */
   attestedNames(): readonly string[] {
     return [...new Set([...this.#entries.values()].flatMap((e) => e.attestedNames ?? []))].sort();
+  }
+
+  /** Fingerprints of the attested CAs bound to `name`, as of the last read. */
+  attestedFingerprintsFor(name: string): readonly string[] {
+    return [...this.#entries.values()].filter((e) => e.attestedNames?.includes(name)).map((e) => e.fingerprint);
   }
 
   /** The trusted CA certificates as of the last read, for `tls.createSecureContext({ ca })`. */
@@ -239,6 +246,14 @@ export class TrustStore {
     // Called on every handshake after TLS verified the chain: with no attested (bound) CA in the
     // store every trusted CA may vouch for any name, so there is nothing to parse or verify again.
     if (![...this.#entries.values()].some((e) => e.attestedNames)) return undefined;
+    return this.#scopeRefusal(leafDer, name, {
+      unissued: `no trusted CA issued the certificate for ${name}`,
+      unbound: (names) => `the certificate names ${name}, but its CA was attested for ${names.join(', ')} only`,
+    });
+  }
+
+  /** Why the CAs trusted now may not vouch for `leafDer` as `name` (the texts say it), or undefined when one may. */
+  #scopeRefusal(leafDer: Uint8Array, name: string, why: { unissued: string; unbound: (names: readonly string[]) => string }): string | undefined {
     let leaf: X509Certificate;
     try {
       leaf = new X509Certificate(leafDer);
@@ -246,9 +261,64 @@ export class TrustStore {
       return `cannot parse the peer certificate: ${err instanceof Error ? err.message : String(err)}`;
     }
     const scope = this.nameScopeFor(leaf);
-    if (!scope) return `no trusted CA issued the certificate for ${name}`;
+    if (!scope) return why.unissued;
     if (scope.kind === 'any' || scope.names.includes(name)) return undefined;
-    return `the certificate names ${name}, but its CA was attested for ${scope.names.join(', ')} only`;
+    return why.unbound(scope.names);
+  }
+
+  /**
+   * Revokes what attestation placed for one peer name: every attested CA bound to `name` loses that
+   * binding, in one atomic write per CA file. A CA bound to that name only is removed (file and hash
+   * link); one bound to other names too keeps those. A CA placed by hand is not touched. Returns the
+   * fingerprints that lost the binding (none when the name had no attested CA).
+   */
+  async revokeName(name: string): Promise<readonly string[]> {
+    return await this.#serial(async () => {
+      await this.#ensureLoaded();
+      const bound = [...this.#entries.values()].filter((e) => e.attestedNames?.includes(name));
+      if (bound.length === 0) return [];
+      const updates: Array<{ file: string; record: FileRecord | undefined }> = [];
+      for (const e of bound) {
+        const rest = (e.attestedNames ?? []).filter((n) => n !== name);
+        for (const f of e.files) {
+          const file = basename(f);
+          const record = this.#files.get(file);
+          if (!record?.names) continue; // a copy placed by hand stays as the operator left it
+          if (rest.length === 0) {
+            await unlink(f).catch(ignoreMissing);
+            updates.push({ file, record: undefined });
+          } else {
+            const text = boundPem(rest, record.ca.pem);
+            await writeFileAtomic({ path: f, data: text, mode: 0o644 });
+            updates.push({ file, record: { ca: record.ca, names: rest, text } });
+          }
+        }
+      }
+      await this.#change(
+        bound.map((e) => e.fingerprint),
+        () => {
+          for (const u of updates) this.#setFile(u.file, u.record);
+        },
+        [name],
+      );
+      for (const e of bound) {
+        this.#log?.warn(`trust store: revoked the binding of CA ${e.fingerprint} to ${name}`, { peer: name, event: 'CA_REVOKED' });
+      }
+      return bound.map((e) => e.fingerprint);
+    });
+  }
+
+  /**
+   * Why an established link whose peer certificate (`leafDer`, for `name`) was accepted earlier must
+   * now close, or undefined while some trusted CA still issued it and may vouch for that name. Unlike
+   * nameBindingRefusal (run after TLS verified the chain) it also checks that a trusted CA issued it:
+   * its CA, or its binding to the name, may be gone since the handshake.
+   */
+  establishedLinkRefusal(leafDer: Uint8Array, name: string): string | undefined {
+    return this.#scopeRefusal(leafDer, name, {
+      unissued: `no trusted CA issued the certificate of ${name} any more`,
+      unbound: () => `the CA of ${name}'s certificate is no longer trusted for ${name}`,
+    });
   }
 
   /** Stops trusting a CA: removes every file holding it and its hash link. False if it was not there. */
@@ -421,7 +491,7 @@ export class TrustStore {
   }
 
   /** Applies an in-memory change of some CAs' files, then their links, logs and listeners. */
-  async #change(fps: readonly string[], apply: () => void): Promise<void> {
+  async #change(fps: readonly string[], apply: () => void, revoked?: readonly string[]): Promise<void> {
     const before = this.#scopes(fps);
     const previous = new Map(fps.flatMap((fp) => {
       const e = this.#entries.get(fp);
@@ -439,7 +509,7 @@ export class TrustStore {
       if (now) touched = (await this.#links.add({ hash, target: basename(now.file) })) || touched;
     }
     if (touched) await syncDir(this.dir);
-    this.#report({ fps: new Set(fps), before, previous });
+    this.#report({ fps: new Set(fps), before, previous, ...(revoked ? { revoked } : {}) });
   }
 
   /** Derives one CA's entry from the files holding it (or drops it when none does). */
@@ -496,7 +566,7 @@ export class TrustStore {
   }
 
   /** Logs what changed for `fps` and tells the listeners whom it concerns. */
-  #report(r: { fps: ReadonlySet<string>; before: ReadonlyMap<string, ScopeKey>; previous: ReadonlyMap<string, Entry> }): void {
+  #report(r: { fps: ReadonlySet<string>; before: ReadonlyMap<string, ScopeKey>; previous: ReadonlyMap<string, Entry>; revoked?: readonly string[] }): void {
     let anyName = false;
     const names = new Set<string>();
     for (const fp of r.fps) {
@@ -517,7 +587,7 @@ export class TrustStore {
       }
     }
     if (!anyName && names.size === 0) return;
-    const change: TrustChange = { anyName, names: [...names].sort() };
+    const change: TrustChange = { anyName, names: [...names].sort(), ...(r.revoked ? { revoked: r.revoked } : {}) };
     for (const l of this.#listeners) {
       try {
         l(change);

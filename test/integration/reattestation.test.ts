@@ -1,0 +1,128 @@
+/**
+ * Continuous attestation between two BMCs (provisioningd + attestationd each, private buses, no CA
+ * placed by hand), re-attesting every 2 s: passes change nothing visible but lastAttested; a new
+ * value approved in the manifests first is no failure; a measured file changed to a value no
+ * manifest accepts revokes the peer (trust store, both links, per-peer object, signal); restoring it
+ * and ProvisionPeer bring it back.
+ */
+import assert from 'node:assert/strict';
+import { appendFileSync, copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { peerObjectPath } from '../../src/dbus/peer-objects.ts';
+import { measuredConf, pairOutput, startAttestedPair, writePairManifests, type PairBmc } from '../harness/attested-pair.ts';
+import { useBusFixture } from '../harness/bus-fixture.ts';
+import { busctl, eventually, freePort, IFACE, OBJECT, SERVICE, STATUS } from '../harness/daemon.ts';
+import { getMetricsPath, metricSample } from '../harness/metrics-scrape.ts';
+import { peerProperty } from '../harness/peer-property.ts';
+import { recordPeerStatus, type PeerStatusRecorder } from '../harness/peer-status-recorder.ts';
+
+const LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 1, idle_timeout: 3, handshake_timeout: 2, retry_base: 0.2, retry_timer: 1 };
+const REATTEST_S = 2;
+const DEADLINE_MS = 60_000;
+const CONNECTED = `${STATUS}.Connected`;
+
+const attestedCaFiles = (b: PairBmc) => {
+  const dir = join(b.dir, 'state', 'trust');
+  return existsSync(dir) ? readdirSync(dir).filter((n) => n.endsWith('.pem')) : [];
+};
+
+const stateFile = (b: PairBmc) => join(b.dir, 'state', 'state.json');
+/** bmc-b's attestation record in `b`'s state file. */
+const persistedPeer = (b: PairBmc): { lastAttestedMs?: number; verdict?: string } | undefined =>
+  (JSON.parse(readFileSync(stateFile(b), 'utf8')) as { version: number; peers?: Record<string, { lastAttestedMs?: number; verdict?: string }> }).peers?.['bmc-b'];
+
+/** Waits for `n` re-attestations of `peer` that passed (lastAttested moved), recorded after `since`. */
+async function passes(rec: PeerStatusRecorder, peer: string, since: number, n: number): Promise<boolean> {
+  const hit = await rec.waitFor((c) => c.peer === peer && c.lastAttested !== undefined && rec.changes.filter((x) => x.at >= since && x.peer === peer && x.lastAttested !== undefined).length >= n, {
+    since,
+    timeoutMs: DEADLINE_MS,
+  });
+  return hit !== undefined;
+}
+
+/** The statuses other than Connected that `peer` had after `since` (signals and lastAttested left out). */
+const dropsSince = (rec: PeerStatusRecorder, peer: string, since: number) =>
+  rec.statusChanges().filter((c) => c.peer === peer && c.at >= since && c.status !== 'Connected').map((c) => c.status);
+
+describe('continuous attestation between two BMCs', () => {
+  const fixture = useBusFixture();
+
+  it('re-attests on the interval without touching the link, survives an approved update, revokes a tampered peer, and takes it back after ProvisionPeer', async () => {
+    const metricsPort = await freePort();
+    const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, reattest_interval_s: REATTEST_S, ...LINK_CONFIG }, DEADLINE_MS, (name) =>
+      name === 'bmc-a' ? { metrics_port: metricsPort } : {},
+    );
+    const reattestations = async (verdict: string) =>
+      metricSample((await getMetricsPath(metricsPort, '/metrics')).text, `provisioning_reattestations_total{verdict="${verdict}"}`) ?? -1;
+    const output = () => pairOutput([a, b]);
+    const recA = await recordPeerStatus(a.bus);
+    fixture.cleanup(() => recA.close());
+    const bOnA = peerObjectPath('bmc-b');
+
+    const r = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
+    assert.equal(r.code, 0, r.stderr);
+    const connected = async () => {
+      for (const self of [a, b]) {
+        const path = peerObjectPath(self === a ? 'bmc-b' : 'bmc-a');
+        assert.ok(await eventually(async () => (await peerProperty(self.bus, path, 'peerConnected')) === CONNECTED, DEADLINE_MS, 100), `${self.name} Connected\n${output()}`);
+      }
+    };
+    await connected();
+
+    // 1. Passes: lastAttested moves, the link never leaves Connected.
+    const up = Date.now();
+    assert.ok(await passes(recA, 'bmc-b', up, 2), `bmc-a re-attested bmc-b twice\n${output()}`);
+    assert.deepEqual(dropsSince(recA, 'bmc-b', up), [], 'bmc-b never left Connected while it was re-attested');
+    const lastAttested = BigInt((await peerProperty(a.bus, bOnA, 'lastAttested')) ?? '0');
+    assert.ok(lastAttested > BigInt(up - 60_000) * 1000n && lastAttested <= BigInt(Date.now()) * 1000n, `lastAttested is a time in µs: ${lastAttested}`);
+    assert.equal(await peerProperty(a.bus, bOnA, 'attestationStale'), 'false');
+    // The last attestation is persisted with the flag, atomically (state.json, version 2).
+    assert.ok(
+      await eventually(() => persistedPeer(a)?.verdict === 'passed' && (persistedPeer(a)?.lastAttestedMs ?? 0) >= up - 60_000, DEADLINE_MS, 100),
+      `state.json of bmc-a records bmc-b's last pass: ${readFileSync(stateFile(a), 'utf8')}`,
+    );
+    assert.match(a.daemon?.output() ?? '', /re-attested bmc-b .*same CA, measurements accepted/);
+
+    // 2. A firmware/config update done in the documented order: approve the new value in every
+    //    manifest, then change the file. No revocation.
+    const next = join(b.dir, 'provisioning.conf.next');
+    writeFileSync(next, `${readFileSync(measuredConf(b), 'utf8')}\n`);
+    writePairManifests([a, b], [next]);
+    const updated = Date.now();
+    copyFileSync(next, measuredConf(b));
+    assert.ok(await passes(recA, 'bmc-b', updated, 2), `bmc-a re-attested the updated bmc-b\n${output()}`);
+    assert.deepEqual(dropsSince(recA, 'bmc-b', up), [], 'the approved update dropped nothing');
+    assert.equal(recA.changes.filter((c) => c.revoked !== undefined).length, 0);
+
+    // 3. Tampering: bmc-b's measured file gets a value no manifest accepts.
+    const tampered = Date.now();
+    appendFileSync(measuredConf(b), '\n');
+    const revoked = await recA.waitFor((c) => c.peer === 'bmc-b' && c.revoked !== undefined, { since: tampered, timeoutMs: DEADLINE_MS });
+    assert.ok(revoked, `AttestationRevoked for bmc-b on bmc-a\n${output()}`);
+    assert.match(revoked.revoked ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 2 \(provisioning\.conf\)/);
+    assert.ok(
+      (await recA.waitFor((c) => c.peer === 'bmc-b' && c.status === 'NotConnected' && c.revoked === undefined && c.lastAttested === undefined, { since: tampered, timeoutMs: DEADLINE_MS })) !== undefined,
+      `bmc-b NotConnected on bmc-a: both links closed\n${output()}`,
+    );
+    assert.equal(await peerProperty(a.bus, bOnA, 'attested'), 'false');
+    assert.match((await peerProperty(a.bus, bOnA, 'lastFailure')) ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 2/);
+    assert.deepEqual(attestedCaFiles(a), [], "bmc-b's CA left bmc-a's trust store");
+    assert.ok(await eventually(() => persistedPeer(a)?.verdict === 'revoked', DEADLINE_MS, 100), `state.json records the revocation: ${readFileSync(stateFile(a), 'utf8')}`);
+    assert.match(a.daemon?.output() ?? '', /closing the inbound link of bmc-b: /, "bmc-a dropped bmc-b's inbound link");
+    // Refused until ProvisionPeer: it stays down over several intervals (bmc-b keeps dialling).
+    assert.equal(await eventually(async () => (await peerProperty(a.bus, bOnA, 'peerConnected')) === CONNECTED, 3 * REATTEST_S * 1000, 200), false, 'bmc-b stays refused');
+
+    assert.equal(await reattestations('rejected'), 1, 'the metrics count the one rejected re-attestation');
+    assert.ok((await reattestations('passed')) >= 4, 'and the passes before it');
+
+    // 4. Restore the approved value, ProvisionPeer: trusted and Connected again.
+    copyFileSync(next, measuredConf(b));
+    const again = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
+    assert.equal(again.code, 0, again.stderr);
+    await connected();
+    assert.equal(await peerProperty(a.bus, bOnA, 'attested'), 'true');
+    assert.equal(await peerProperty(a.bus, bOnA, 'lastFailure'), '');
+    assert.equal(attestedCaFiles(a).length, 1);
+  });
+});
