@@ -61,12 +61,14 @@ function cpuSeconds(pid: number): number {
   return (utime + stime) / USER_HZ;
 }
 
-/** CPU seconds used by `pids` together while `during` runs. */
-async function cpuDuring(pids: readonly number[], during: () => Promise<unknown>): Promise<number> {
+/** CPU seconds used by each of `pids` while `during` runs. */
+async function cpuDuring(pids: readonly number[], during: () => Promise<unknown>): Promise<number[]> {
   const before = pids.map(cpuSeconds);
   await during();
-  return pids.reduce((sum, pid, i) => sum + cpuSeconds(pid) - (before[i] ?? Number.NaN), 0);
+  return pids.map((pid, i) => cpuSeconds(pid) - (before[i] ?? Number.NaN));
 }
+
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 
 /** A change that is the peer object's own status (not a signal, a lastAttested or a lastFailure alone). */
 const isStatus = (c: PeerStatusChange) => !c.failureOnly && c.revoked === undefined && c.lastAttested === undefined;
@@ -144,7 +146,9 @@ async function main(): Promise<void> {
     const n = reattestations(c0, c1);
     if (n === 0) throw new Error(`no re-attestation in ${windowMs} ms\n${logs()}`);
     const unreachable = bmcs.reduce((k, b) => k + b.daemon.output().split('\n').filter((l) => l.includes('could not run (no verdict)') && Date.parse(l.split(' ', 1)[0] ?? '') >= c0).length, 0);
-    const perReattestMs = ((busyCpu - idleCpu) / n) * 1000;
+    const perReattestMs = ((sum(busyCpu) - sum(idleCpu)) / n) * 1000;
+    // The provisioningds come first in pids(), then the attestationds.
+    const splitMs = (from: number, to: number) => ((sum(busyCpu.slice(from, to)) - sum(idleCpu.slice(from, to))) / n) * 1000;
     const share = ((COST_PEERS * perReattestMs) / 1000 / DEFAULT_REATTEST_INTERVAL_S) * 100;
 
     // The floor's attestation: bmc-3 attested by bmc-1's attestationd alone, as the reattestPeer actor asks for it.
@@ -162,6 +166,7 @@ async function main(): Promise<void> {
     // 2. Detection rounds.
     const detection: number[] = [];
     const bothWays: number[] = [];
+    const revokedToClosed: number[] = [];
     const original = readFileSync(provisioningConf(b3), 'utf8');
     for (let r = 0; r < ROUNDS; r++) {
       await sleep(Math.random() * INTERVAL_S * 1000);
@@ -176,6 +181,7 @@ async function main(): Promise<void> {
         const down = await x.recorder.waitFor((c) => c.peer === b3.node.name && c.status === 'NotConnected' && isStatus(c), { since: tampered, timeoutMs: STEP_MS });
         if (!down) throw new Error(`round ${r + 1}: ${x.node.name}'s object for bmc-3 never showed NotConnected\n${logs()}`);
         closed.push(down.at);
+        revokedToClosed.push(down.at - revoked.at);
         // The other direction: bmc-3's own link to x, closed by x.
         const back = await b3.recorder.waitFor((c) => c.peer === x.node.name && c.status !== 'Connected' && isStatus(c), { since: tampered, timeoutMs: STEP_MS });
         if (!back) throw new Error(`round ${r + 1}: bmc-3's object for ${x.node.name} never left Connected\n${logs()}`);
@@ -199,14 +205,18 @@ async function main(): Promise<void> {
     console.log(formatFigure({ name: `detection: bmc-3's measured file changed → bmc-1 and bmc-2 both closed their links to it, median (n=${ROUNDS})`, value: med(detection), unit: 'ms', ratio: { value: med(detection) / floorMs, against } }));
     console.log(formatFigure({ name: `  max`, value: max(detection), unit: 'ms', ratio: { value: max(detection) / floorMs, against } }));
     console.log(`  goal ≤ 1.1x: median ${goal(med(detection) / floorMs, 1.1)}, max ${goal(max(detection) / floorMs, 1.1)}`);
-    console.log(formatFigure({ name: `  floor: ${INTERVAL_S * 1000 * (1 + REATTEST_JITTER)} ms (interval + jitter bound) + one attestation`, value: floorMs, unit: 'ms' }));
+    console.log(formatFigure({ name: `  floor: ${Math.round(INTERVAL_S * 1000 * (1 + REATTEST_JITTER))} ms (interval + jitter bound) + one attestation`, value: floorMs, unit: 'ms' }));
     console.log(formatFigure({ name: `    one attestation of bmc-3 by bmc-1's attestationd alone, median (n=${FLOOR_ATTESTATIONS}; max ${max(alone).toFixed(0)} ms)`, value: attestationMs, unit: 'ms' }));
     console.log(
       formatFigure({ name: `  both directions (bmc-3's objects for bmc-1 and bmc-2 left Connected too), median (max ${max(bothWays).toFixed(0)} ms)`, value: med(bothWays), unit: 'ms', ratio: { value: med(bothWays) / floorMs, against } }),
     );
+    console.log(`  AttestationRevoked signal → that BMC's object for bmc-3 NotConnected: median ${med(revokedToClosed).toFixed(0)} ms, max ${max(revokedToClosed).toFixed(0)} ms (n=${revokedToClosed.length})`);
     console.log(`  every round: ${detection.map((d) => d.toFixed(0)).join(', ')} ms`);
     console.log(formatFigure({ name: `cost: CPU per re-attestation (verifier and responder, provisioningd + attestationd; ${n} re-attestations in ${(windowMs / 1000).toFixed(0)} s)`, value: perReattestMs, unit: 'ms' }));
-    console.log(`  CPU of the rack's 6 processes over ${(windowMs / 1000).toFixed(0)} s: ${busyCpu.toFixed(2)} s re-attesting, ${idleCpu.toFixed(2)} s idle (mesh up, re-attestation off); ${unreachable} re-attestations could not run`);
+    console.log(`    of which provisioningd ${splitMs(0, 3).toFixed(1)} ms, attestationd ${splitMs(3, 6).toFixed(1)} ms`);
+    console.log(
+      `  CPU of the rack's 6 processes over ${(windowMs / 1000).toFixed(0)} s: ${sum(busyCpu).toFixed(2)} s re-attesting, ${sum(idleCpu).toFixed(2)} s idle before (mesh up, re-attestation off); ${unreachable} re-attestations could not run`,
+    );
     console.log(
       formatFigure({ name: `  ${COST_PEERS} peers at the default interval (${DEFAULT_REATTEST_INTERVAL_S} s), verified and verifying: ${COST_PEERS} × per re-attestation / ${DEFAULT_REATTEST_INTERVAL_S} s`, value: share, unit: '% of one core' }),
     );
