@@ -147,6 +147,11 @@ async function main(): Promise<void> {
     const n = reattestations(c0, c1);
     if (n === 0) throw new Error(`no re-attestation in ${windowMs} ms\n${logs()}`);
     const unreachable = bmcs.reduce((k, b) => k + b.daemon.output().split('\n').filter((l) => l.includes('could not run (no verdict)') && Date.parse(l.split(' ', 1)[0] ?? '') >= c0).length, 0);
+    // The gaps between one peer's consecutive re-attestations (lastAttested changes), every pair.
+    const gaps = directed.flatMap(([x, y]) => {
+      const at = x.recorder.changes.filter((c) => c.peer === y.node.name && c.lastAttested !== undefined && c.at >= c0 && c.at <= c1).map((c) => c.at);
+      return at.slice(1).map((t, i) => t - (at[i] ?? Number.NaN));
+    });
     const splitMs = (from: number, to: number) => ((sum(busyCpu.slice(from, to)) - sum(idleCpu.slice(from, to))) / n) * 1000;
     const perReattestMs = splitMs(0, 6);
     const share = ((COST_PEERS * perReattestMs) / 1000 / DEFAULT_REATTEST_INTERVAL_S) * 100;
@@ -219,6 +224,11 @@ async function main(): Promise<void> {
     console.log(
       `  CPU of the rack's 6 daemons over ${(windowMs / 1000).toFixed(0)} s: ${sum(busyCpu.slice(0, 6)).toFixed(2)} s re-attesting, ${sum(idleCpu.slice(0, 6)).toFixed(2)} s idle before (mesh up, re-attestation off, the processes before their restart); ${unreachable} re-attestations could not run`,
     );
+    if (gaps.length) {
+      console.log(
+        `  gaps between a peer's consecutive re-attestations: min ${Math.min(...gaps).toFixed(0)} ms, median ${quantile(gaps, 0.5).toFixed(0)} ms, max ${Math.max(...gaps).toFixed(0)} ms (n=${gaps.length}; the interval ±${REATTEST_JITTER * 100} % is ${Math.round(INTERVAL_S * 1000 * (1 - REATTEST_JITTER))}–${Math.round(INTERVAL_S * 1000 * (1 + REATTEST_JITTER))} ms, plus the attestation)`,
+      );
+    }
     console.log(
       formatFigure({ name: `  ${COST_PEERS} peers at the default interval (${DEFAULT_REATTEST_INTERVAL_S} s), verified and verifying: ${COST_PEERS} × per re-attestation / ${DEFAULT_REATTEST_INTERVAL_S} s`, value: share, unit: '% of one core' }),
     );
