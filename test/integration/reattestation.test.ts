@@ -127,6 +127,11 @@ describe('continuous attestation between two BMCs', () => {
     assert.equal(await peerProperty(a.bus, bOnA, 'lastFailure'), '');
     assert.equal(attestedCaFiles(a).length, 1);
   });
+});
+
+describe('re-attestation on a renewed leaf seen inbound', () => {
+  // A bus fixture of its own: the pair above still owns the names on the other one.
+  const fixture = useBusFixture();
 
   it('re-attests a peer at once when it dials in with a renewed leaf, while our own link to it stays up', async () => {
     // An interval far beyond the test: only the new leaf can make bmc-a re-attest bmc-b here.
