@@ -19,6 +19,12 @@ export type LinkEvent =
 export type ResponderEvent =
   | { type: 'INBOUND_UP'; peer: string; connectionId: string }
   | { type: 'INBOUND_DOWN'; peer: string; connectionId: string; reason: string }
+  /**
+   * An inbound link from `name` came up with a client leaf (SHA-256 fingerprint, lowercase hex)
+   * other than the last one this responder saw from that name (or the first): the root machine
+   * forwards it to the peer machine, which re-attests when it differs from the leaf it noted.
+   */
+  | { type: 'INBOUND_PEER_LEAF'; name: string; fingerprint: string }
   | { type: 'RESPONDER_FAILED'; reason: string };
 
 /** Sent by the lldpNeighbors actor: a neighbour to dial (new, or at a new address), or one gone. */

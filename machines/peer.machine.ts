@@ -72,11 +72,14 @@ export interface RevocationTarget {
  * the peer has just attested this BMC (our attestation responder said so): attest it in return
  * unless that was done already, so that trust ends up mutual. ATTESTATION_BOUND says whether the
  * trust store (still) holds a CA attested for this peer. PEER_ANNOUNCED: LLDP announced the peer
- * (again), so a link waiting to retry dials at once.
+ * (again), so a link waiting to retry dials at once. PEER_LEAF_CHANGED: the peer presented another TLS
+ * leaf (a new boot, a renewal); `peerLeaf` is the leaf an inbound link from it presented (the root
+ * machine forwards it), compared here with the one noted last; without it (raised by noteLeaf), the
+ * change is already established.
  */
 export type PeerEvent =
   | { type: 'ATTEST' }
-  | { type: 'PEER_LEAF_CHANGED' }
+  | { type: 'PEER_LEAF_CHANGED'; peerLeaf?: string }
   | { type: 'ATTEST_BACK' }
   | { type: 'ATTESTATION_BOUND'; bound: boolean; anyName?: boolean }
   | { type: 'PEER_ANNOUNCED' }
@@ -155,6 +158,12 @@ export const peerMachine = setup({
       not(stateIn('Revoking')),
       not(stateIn('Revoked')),
     ]),
+    /**
+     * The leaf is another than the one noted last: always when noteLeaf raised it; for a leaf an
+     * inbound link presented, only when one was noted and this one differs.
+     */
+    leafChanged: ({ context, event }) =>
+      event.type !== 'PEER_LEAF_CHANGED' || event.peerLeaf === undefined || (context.peerLeaf !== undefined && event.peerLeaf !== context.peerLeaf),
     /** The re-attestation ended in a verdict against the peer. */
     rejected: ({ event }) => toFailure((event as { error?: unknown }).error).code === ATTESTATION_REJECTED,
     ...reattestation(DEFAULT_REATTEST_POLICY, () => 0.5).guards,
@@ -192,6 +201,10 @@ export const peerMachine = setup({
       if (leaf === undefined) return;
       if (context.peerLeaf !== undefined && context.peerLeaf !== leaf) enqueue.raise({ type: 'PEER_LEAF_CHANGED' });
       enqueue.assign({ peerLeaf: leaf });
+    }),
+    /** Keeps the leaf an inbound link presented (PEER_LEAF_CHANGED from the root machine), so that it re-attests once. */
+    noteInboundLeaf: assign({
+      peerLeaf: ({ context, event }) => (event.type === 'PEER_LEAF_CHANGED' ? event.peerLeaf ?? context.peerLeaf : context.peerLeaf),
     }),
     /** A verdict against the peer: its trust goes, and it stays refused until a ProvisionPeer. */
     recordRevocation: assign({
@@ -284,7 +297,8 @@ export const peerMachine = setup({
         },
         /**
          * The link is up. An attested peer is attested again: soon after a link that comes back
-         * (or after our restart), at once when its TLS leaf changed or ProvisionPeer asks, and every
+         * (or after our restart), at once when its TLS leaf changed (seen on our link, or on an
+         * inbound link from it) or ProvisionPeer asks, and every
          * reattest_interval_s (jittered). A pass changes nothing visible but lastAttested; a verdict
          * against it revokes (Revoking); one that could not run is counted (attestationStale).
          */
@@ -300,13 +314,16 @@ export const peerMachine = setup({
             /** Due soon (spread by jitter, so a rack coming back does not attest in lockstep). */
             Due: {
               after: { reattestSoon: 'Reattesting' },
-              on: { ATTEST: 'Reattesting', PEER_LEAF_CHANGED: 'Reattesting' },
+              on: {
+                ATTEST: 'Reattesting',
+                PEER_LEAF_CHANGED: { guard: 'leafChanged', target: 'Reattesting', actions: 'noteInboundLeaf' },
+              },
             },
             Trusted: {
               after: { reattestInterval: { guard: 'reattestable', target: 'Reattesting' } },
               on: {
                 ATTEST: { guard: 'reattestable', target: 'Reattesting' },
-                PEER_LEAF_CHANGED: { guard: 'reattestable', target: 'Reattesting' },
+                PEER_LEAF_CHANGED: { guard: and(['leafChanged', 'reattestable']), target: 'Reattesting', actions: 'noteInboundLeaf' },
               },
             },
             Reattesting: {

@@ -274,6 +274,12 @@ const attestBack = enqueueActions(({ context, event, enqueue }) => {
   for (const name of names) if (context.peerNames.includes(name)) enqueue.sendTo(peerChildId(name), { type: 'ATTEST_BACK' });
 });
 
+/** A leaf an inbound link presented goes to that peer's machine (a name without one has nothing to re-attest). */
+const forwardInboundLeaf = enqueueActions(({ context, event, enqueue }) => {
+  if (event.type !== 'INBOUND_PEER_LEAF' || !context.peerNames.includes(event.name)) return;
+  enqueue.sendTo(peerChildId(event.name), { type: 'PEER_LEAF_CHANGED', peerLeaf: event.fingerprint });
+});
+
 /** provisioned = true is on disk, or its write failed (and was logged): it may be published now. */
 const allowPublishingProvisioned = assignContext({ provisionedPublishable: true });
 
@@ -327,6 +333,7 @@ export const provisioningActions = {
   recordAttestedNames,
   relayTrustStoreChange,
   attestBack,
+  forwardInboundLeaf,
   allowPublishingProvisioned,
   inboundUp,
   inboundDown,

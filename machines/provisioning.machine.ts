@@ -82,6 +82,8 @@ export const provisioningMachine = provisioningSetup
       'xstate.done.actor.*': { guard: 'peerEnded', actions: 'dropEndedPeer' },
       INBOUND_UP: { actions: 'inboundUp' },
       INBOUND_DOWN: { actions: 'inboundDown' },
+      // A peer dialled us with another TLS leaf (a renewal): its machine re-attests it if it is attested.
+      INBOUND_PEER_LEAF: { actions: 'forwardInboundLeaf' },
       // From the trustStoreWatch actor after every change: raises ATTESTED_NAMES and TRUST_UPDATED.
       TRUST_STORE_CHANGED: { actions: 'relayTrustStoreChange' },
       // Whom an attested CA vouches for, after every change of the trust store.

@@ -9,7 +9,8 @@ import type { TlsActorDeps } from './tls-client.actor.ts';
 /**
  * The root machine's `tlsResponder` actor: the BmcResponder on `config.port` while this BMC is
  * provisioned, on the addresses of `interface_id` (or on `listen_addresses` when configured),
- * following them as they come and go. Sends INBOUND_UP / INBOUND_DOWN per link and
+ * following them as they come and go. Sends INBOUND_UP / INBOUND_DOWN per link, INBOUND_PEER_LEAF
+ * when a peer name presents another client leaf than last time (a renewal), and
  * RESPONDER_FAILED if it cannot listen at all (no credentials, port taken on every address); an
  * address it could not bind while others work is tried again at the next address poll. It renews
  * its TLS context on CREDENTIALS_UPDATED / TRUST_UPDATED from the machine and also on the

@@ -27,7 +27,10 @@ export interface BmcResponderOptions {
   readonly credentials: CredentialHolder;
   readonly trust: TrustedCaSource;
   readonly log: Logger;
-  /** INBOUND_UP / INBOUND_DOWN as links come and go (never after close()). */
+  /**
+   * INBOUND_UP / INBOUND_DOWN as links come and go, and INBOUND_PEER_LEAF after an INBOUND_UP whose
+   * client leaf is another than the last one seen from that name (never after close()).
+   */
   readonly onEvent: (event: ResponderEvent) => void;
 }
 
@@ -53,6 +56,8 @@ export class BmcResponder {
   /** `address:port` of each TCP connection, noted on accept (a refused TLS socket forgets it). */
   #remote = new WeakMap<Socket, string>();
   #links = new Set<InboundLink>();
+  /** The client leaf (fingerprint) each peer name last presented on a link that came up. */
+  #lastLeaf = new Map<string, string>();
   #nextId = 1;
   #stopped = false;
   #unsubscribe: (() => void)[] = [];
@@ -226,7 +231,10 @@ export class BmcResponder {
       log: this.#opts.log,
       noisy: this.#noisy,
       ...(this.#opts.trust.nameBindingRefusal ? { nameBinding: this.#opts.trust.nameBindingRefusal.bind(this.#opts.trust) } : {}),
-      onUp: (peer) => this.#emit({ type: 'INBOUND_UP', peer, connectionId }),
+      onUp: (peer) => {
+        this.#emit({ type: 'INBOUND_UP', peer, connectionId });
+        this.#noteLeaf(peer, link.leafFingerprint);
+      },
       onDown: (peer, reason) => this.#emit({ type: 'INBOUND_DOWN', peer, connectionId, reason }),
       onClosed: () => this.#links.delete(link),
     });
@@ -256,6 +264,15 @@ export class BmcResponder {
     if (socket.remoteAddress !== undefined) return remoteOf(socket);
     const parent = (socket as unknown as { _parent?: Socket })._parent;
     return (parent && this.#remote.get(parent)) ?? remoteOf(socket);
+  }
+
+  /** A leaf other than the one `peer` presented last (a renewal, a new boot) is reported once. */
+  #noteLeaf(peer: string, fingerprint: string | undefined): void {
+    const last = this.#lastLeaf.get(peer);
+    if (fingerprint === undefined || fingerprint === last) return;
+    this.#lastLeaf.set(peer, fingerprint);
+    if (last !== undefined) this.#opts.log.info(`${peer} presents another leaf on its inbound link`, { peer, event: 'INBOUND_PEER_LEAF' });
+    this.#emit({ type: 'INBOUND_PEER_LEAF', name: peer, fingerprint });
   }
 
   #emit(event: ResponderEvent): void {

@@ -5,6 +5,7 @@ import { LineFramer, MAX_LINE_BYTES, WORDS, lineOf, printableLine, wordOf } from
 import { secondsText, type LinkTimings } from './link-timings.ts';
 import { checkClientPeer, type NameBindingCheck } from './peer-identity.ts';
 import { failureReason } from './tls-failure.ts';
+import { leafFingerprint } from './leaf-fingerprint.ts';
 
 /**
  * Lines a client may send per second (a burst of this many, refilled at this rate). A peer sends one
@@ -76,6 +77,11 @@ export class InboundLink {
     this.peer = identity.name;
     this.#arm(opts.timings.handshakeTimeoutMs, `no Hello within ${secondsText(opts.timings.handshakeTimeoutMs)} of the handshake`);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+  }
+
+  /** SHA-256 fingerprint (lowercase hex) of the client's leaf, once the handshake has completed. */
+  get leafFingerprint(): string | undefined {
+    return leafFingerprint(this.#socket);
   }
 
   /** True once the client completed Hello → alive and until the connection ends. */

@@ -10,6 +10,7 @@ import { checkServerPeer } from './peer-identity.ts';
 import { linkClientContext, type TrustedCaSource } from './tls-profile.ts';
 import { failureReason, isLocalVerificationFailure, isPeerAlert, isUnknownIssuer } from './tls-failure.ts';
 import type { ExpectedRefusals } from './expected-refusals.ts';
+import { leafFingerprint } from './leaf-fingerprint.ts';
 
 /** Everything one outbound link needs. */
 export interface TlsLinkClientOptions {
@@ -147,8 +148,8 @@ export class TlsLinkClient {
         this.#phase = 'up';
         this.#opts.log.info('link up', { peer: this.#opts.target.name, event: 'LINK_UP' });
         this.#opts.expected?.clear(this.#opts.target.name);
-        const leaf = this.#socket?.getPeerCertificate().fingerprint256;
-        this.#opts.onEvent(leaf ? { type: 'LINK_UP', peerLeaf: leaf.replace(/:/g, '').toLowerCase() } : { type: 'LINK_UP' });
+        const leaf = leafFingerprint(this.#socket);
+        this.#opts.onEvent(leaf ? { type: 'LINK_UP', peerLeaf: leaf } : { type: 'LINK_UP' });
       }
       const interval = this.#opts.timings.keepaliveIntervalMs;
       this.#timer = this.#replaceTimer(setTimeout(() => this.#send(WORDS.ping), interval));

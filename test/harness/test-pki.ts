@@ -212,5 +212,10 @@ export async function createTestPki(dir = mkdtempSync(join(tmpdir(), 'tls-pki-')
 
 /** The LINK_UP a client sends when `server` answered: it carries the SHA-256 of that leaf (lowercase hex). */
 export function linkUpFrom(server: Pick<TestLeaf, 'certPem'>): { type: 'LINK_UP'; peerLeaf: string } {
-  return { type: 'LINK_UP', peerLeaf: new X509Certificate(server.certPem).fingerprint256.replace(/:/g, '').toLowerCase() };
+  return { type: 'LINK_UP', peerLeaf: leafFingerprintOf(server) };
+}
+
+/** A leaf's SHA-256 fingerprint as the link events carry it (lowercase hex, no colons). */
+export function leafFingerprintOf(leaf: Pick<TestLeaf, 'certPem'>): string {
+  return new X509Certificate(leaf.certPem).fingerprint256.replace(/:/g, '').toLowerCase();
 }

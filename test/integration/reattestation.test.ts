@@ -3,9 +3,11 @@
  * placed by hand), re-attesting every 2 s: passes change nothing visible but lastAttested; a new
  * value approved in the manifests first is no failure; a measured file changed to a value no
  * manifest accepts revokes the peer (trust store, both links, per-peer object, signal); restoring it
- * and ProvisionPeer bring it back.
+ * and ProvisionPeer bring it back. A peer that renews its leaf and dials again is re-attested at once,
+ * while our own link to it never dropped.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -124,5 +126,39 @@ describe('continuous attestation between two BMCs', () => {
     assert.equal(await peerProperty(a.bus, bOnA, 'attested'), 'true');
     assert.equal(await peerProperty(a.bus, bOnA, 'lastFailure'), '');
     assert.equal(attestedCaFiles(a).length, 1);
+  });
+});
+
+describe('re-attestation on a renewed leaf seen inbound', () => {
+  // A bus fixture of its own: the pair above still owns the names on the other one.
+  const fixture = useBusFixture();
+
+  it('re-attests a peer at once when it dials in with a renewed leaf, while our own link to it stays up', async () => {
+    // An interval far beyond the test: only the new leaf can make bmc-a re-attest bmc-b here.
+    const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, reattest_interval_s: 3600, ...LINK_CONFIG }, DEADLINE_MS);
+    const output = () => pairOutput([a, b]);
+    const recA = await recordPeerStatus(a.bus);
+    fixture.cleanup(() => recA.close());
+    const r = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
+    assert.equal(r.code, 0, r.stderr);
+    for (const [self, path] of [[a, peerObjectPath('bmc-b')], [b, peerObjectPath('bmc-a')]] as const) {
+      assert.ok(await eventually(async () => (await peerProperty(self.bus, path, 'peerConnected')) === CONNECTED, DEADLINE_MS, 100), `${self.name} Connected\n${output()}`);
+    }
+    // peerConnected counts inbound links too: wait for each one's own link, so that bmc-a has noted bmc-b's leaf.
+    for (const [self, peer] of [[a, 'bmc-b'], [b, 'bmc-a']] as const) {
+      assert.ok(await self.daemon?.waitForOutput(new RegExp(`info +link up peer=${peer} `), DEADLINE_MS), `${self.name}'s link to ${peer} is up\n${output()}`);
+    }
+    const renewedAt = Date.now();
+    // bmc-b renews its leaf (ProvisionPeer("self") while provisioned); established links keep the old one.
+    const renewal = await busctl(b.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+    assert.equal(renewal.code, 0, renewal.stderr);
+    // bmc-b's own link to bmc-a drops (its socket destroyed in the kernel): it dials again, with the renewed leaf.
+    const killed = spawnSync('ss', ['-K', 'dst', '127.0.0.1', 'dport', '=', `:${a.port}`], { encoding: 'utf8', timeout: 10_000 });
+    assert.equal(killed.status, 0, killed.stderr);
+    assert.ok(await b.daemon?.waitForOutput(/link down/, DEADLINE_MS), `bmc-b saw its link to bmc-a drop\n${output()}`);
+    assert.ok(await a.daemon?.waitForOutput(/bmc-b presents another leaf on its inbound link/, DEADLINE_MS), `bmc-a saw the new leaf inbound\n${output()}`);
+    assert.ok(await passes(recA, 'bmc-b', renewedAt, 1), `bmc-a re-attested bmc-b long before the interval\n${output()}`);
+    assert.deepEqual(dropsSince(recA, 'bmc-b', renewedAt), [], "bmc-a's own link to bmc-b never dropped");
+    assert.match(a.daemon?.output() ?? '', /re-attested bmc-b .*same CA, measurements accepted/);
   });
 });

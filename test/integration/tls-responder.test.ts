@@ -16,7 +16,7 @@ import type { LinkTimings } from '../../src/tls/link-timings.ts';
 import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
-import { createTestPki, crossTrust, holderOf, issueTestLeaf, type TestLeaf, type TestPki, linkUpFrom } from '../harness/test-pki.ts';
+import { createTestPki, crossTrust, holderOf, issueTestLeaf, leafFingerprintOf, type TestLeaf, type TestPki, linkUpFrom } from '../harness/test-pki.ts';
 
 const SERVER_TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 500, handshakeTimeoutMs: 1000, idleTimeoutMs: 1500 };
 // The real peer pings every 100 ms; a generous 2 s for each alive keeps a loaded CI machine from faking a failure.
@@ -109,7 +109,11 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
     peerLink.start();
     assert.ok(await eventually(() => peerEvents.length > 0, 5000), 'the real peer link came up');
     assert.deepEqual(peerEvents, [linkUpFrom(pki.a.server)]);
-    assert.deepEqual(events, [{ type: 'INBOUND_UP', peer: 'bmc-b', connectionId: 'in-1' }]);
+    assert.deepEqual(events, [
+      { type: 'INBOUND_UP', peer: 'bmc-b', connectionId: 'in-1' },
+      // The first leaf seen from bmc-b is reported (the peer machine compares it with the one it noted).
+      { type: 'INBOUND_PEER_LEAF', name: 'bmc-b', fingerprint: leafFingerprintOf(pki.b.client) },
+    ]);
   }, { timeout: 300_000 });
 
   after(async () => {
@@ -410,6 +414,23 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
         s.once('error', rej);
       });
       assert.equal(served, new X509Certificate(renewed.certPem).fingerprint256);
+      assertPeerLinkUntouched();
+    });
+
+    it('reports a peer that dials with a renewed client leaf once (INBOUND_PEER_LEAF), not its same leaf again', async () => {
+      const leafReports = () => events.filter((e) => e.type === 'INBOUND_PEER_LEAF' && e.name === 'bmc-b');
+      assert.equal(leafReports().length, 1, 'only the first leaf so far: every earlier bmc-b client presented it');
+      const renewed = await issueTestLeaf({ dir: pki.dir, ca: pki.b.ca, stem: 'bmc-b-client-renewed', commonName: 'bmc-b', dnsName: 'bmc-b', eku: ['clientAuth'] });
+      for (let i = 0; i < 2; i++) {
+        const run = await sClient(clientCert(renewed));
+        assert.ok(run.gotAlive, `no alive; stderr: ${run.stderr}`);
+      }
+      assert.ok(await eventually(() => leafReports().length > 1, 3000), 'the renewed leaf is reported');
+      const fingerprint = leafFingerprintOf(renewed);
+      assert.deepEqual(leafReports().slice(1), [{ type: 'INBOUND_PEER_LEAF', name: 'bmc-b', fingerprint }], 'once, for two links with it');
+      const up = events.findLastIndex((e) => e.type === 'INBOUND_UP' && e.peer === 'bmc-b');
+      assert.ok(events.findIndex((e) => e.type === 'INBOUND_PEER_LEAF' && e.fingerprint === fingerprint) < up, 'reported with the first link that presented it, before the second came up');
+      assert.ok(logFor('INBOUND_PEER_LEAF').some((r) => r['peer'] === 'bmc-b'), 'logged');
       assertPeerLinkUntouched();
     });
 

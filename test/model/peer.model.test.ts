@@ -52,6 +52,9 @@ const EVENTS: ModelEvent[] = [
   { type: 'xstate.after.reattestSoon.peer.Link.Connected.Due' },
   { type: 'xstate.after.reattestInterval.peer.Link.Connected.Trusted' },
   { type: 'PEER_LEAF_CHANGED' },
+  // The leaf an inbound link from the peer presented (forwarded by the root machine): the one noted, or another.
+  { type: 'PEER_LEAF_CHANGED', peerLeaf: 'aa' },
+  { type: 'PEER_LEAF_CHANGED', peerLeaf: 'bb' },
   { type: 'xstate.done.actor.0.peer.Link.Connected.Reattesting', output: { atMs: 1_700_000_000_000 } },
   { type: 'xstate.error.actor.0.peer.Link.Connected.Reattesting', error: { code: ATTESTATION_REJECTED, message: 'MEASUREMENT_MISMATCH: measurement 3 (config) is 5e0f…, not one of its 1 reference digest(s)' } },
   { type: 'xstate.error.actor.0.peer.Link.Connected.Reattesting', error: { code: 'ATTESTATION_TIMEOUT', message: 'CONNECTION: connect ECONNREFUSED' } },
@@ -474,6 +477,30 @@ describe('re-attestation of an attested peer', () => {
     assert.equal(reattestDelayMs({ policy, unreachable: 0, retry, jitter: 0.999999 }), 3_959_999, '10 % late at most');
   });
 
+  it('a new leaf on an inbound link re-attests at once and is noted; the noted leaf again, inbound or on our link, does not', async () => {
+    const sut = await connected();
+    const s = () => sut.actor.getSnapshot();
+    assert.equal(s().context.peerLeaf, 'aa');
+    await sut.apply({ type: 'PEER_LEAF_CHANGED', peerLeaf: 'aa' });
+    assert.deepEqual(s().value, { Link: { Connected: 'Trusted' } }, 'the leaf already noted: nothing to do');
+    await sut.apply({ type: 'PEER_LEAF_CHANGED', peerLeaf: 'bb' });
+    assert.deepEqual(s().value, { Link: { Connected: 'Reattesting' } }, 'another leaf inbound: at once');
+    assert.equal(s().context.peerLeaf, 'bb', 'and noted');
+    await sut.apply({ type: 'PEER_LEAF_CHANGED', peerLeaf: 'bb' });
+    await sut.apply(REATTESTED);
+    assert.deepEqual(s().value, { Link: { Connected: 'Trusted' } });
+    await sut.apply({ type: 'PEER_LEAF_CHANGED', peerLeaf: 'bb' });
+    assert.deepEqual(s().value, { Link: { Connected: 'Trusted' } }, 'the same new leaf on the next inbound link: not again');
+    // Our link comes back with that leaf: re-attested soon as any link back, not at once as a new leaf.
+    await sut.apply(ev('LINK_DOWN'));
+    await sut.apply(BACKOFF);
+    await sut.apply(NEW_LEAF);
+    assert.deepEqual(s().value, { Link: { Connected: 'Due' } }, 'the leaf was noted inbound: no second change');
+    await sut.apply({ type: 'PEER_LEAF_CHANGED', peerLeaf: 'bb' });
+    assert.deepEqual(s().value, { Link: { Connected: 'Due' } });
+    sut.actor.stop();
+  });
+
   it('a link back after a loss, and a new leaf, re-attest; with reattest_interval_s 0 nothing does', async () => {
     const sut = await connected();
     await sut.apply(ev('LINK_DOWN'));
@@ -499,6 +526,7 @@ describe('re-attestation of an attested peer', () => {
     off.send({ type: 'LINK_UP', peerLeaf: 'aa' });
     assert.deepEqual(off.getSnapshot().value, { Link: { Connected: 'Trusted' } }, 'off: not re-attested on connect');
     off.send({ type: 'PEER_LEAF_CHANGED' });
+    off.send({ type: 'PEER_LEAF_CHANGED', peerLeaf: 'bb' });
     off.send({ type: 'ATTEST' });
     assert.deepEqual(off.getSnapshot().value, { Link: { Connected: 'Trusted' } }, 'off: not re-attested at all');
     off.stop();

@@ -552,6 +552,25 @@ describe('provisioning statechart, replayed on the real actor', () => {
     sut.actor.stop();
   });
 
+  it('a leaf an inbound link presented goes to that peer’s machine as PEER_LEAF_CHANGED; an unknown name goes nowhere', async () => {
+    const sut = realDaemon(variants['with static peers'] as ProvisioningInput, coverage);
+    const toPeers: { to: string; event: unknown }[] = [];
+    sut.actor.system.inspect((e) => {
+      const to = (e.actorRef as { id?: string }).id ?? '';
+      if (e.type === '@xstate.event' && to.startsWith('peer:') && e.event.type === 'PEER_LEAF_CHANGED') toPeers.push({ to, event: e.event });
+    });
+    for (const e of [E.self, E.issued, E.neighbour]) await sut.apply(e);
+    assert.ok(sut.responder.sendBack, 'the responder runs once provisioned');
+    sut.responder.sendBack({ type: 'INBOUND_PEER_LEAF', name: 'bmc-n', fingerprint: 'ab12' });
+    await sut.settle();
+    assert.deepEqual(toPeers, [{ to: 'peer:bmc-n', event: { type: 'PEER_LEAF_CHANGED', peerLeaf: 'ab12' } }], 'only bmc-n is told, with the leaf');
+    sut.responder.sendBack({ type: 'INBOUND_PEER_LEAF', name: 'bmc-unknown', fingerprint: 'cd34' });
+    await sut.settle();
+    assert.equal(toPeers.length, 1, 'a name without a peer machine: nothing to re-attest');
+    assert.deepEqual(Object.keys(sut.actor.getSnapshot().context.inbound), [], 'no inbound link is invented by it');
+    sut.actor.stop();
+  });
+
   it('provisioned = true is published only once it is on disk, or once its write failed', async () => {
     const held = realDaemon(base, coverage, 'held');
     for (const e of [E.self, E.issued]) await held.apply(e);
