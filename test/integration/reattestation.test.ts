@@ -4,7 +4,8 @@
  * value approved in the manifests first is no failure; a measured file changed to a value no
  * manifest accepts revokes the peer (trust store, both links, per-peer object, signal); restoring it
  * and ProvisionPeer bring it back. A peer that renews its leaf and dials again is re-attested at once,
- * while our own link to it never dropped.
+ * while our own link to it never dropped. A peer our own link to cannot come up (it still dials us)
+ * is re-attested on the interval all the same, and revoked when its measurements change.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -160,5 +161,52 @@ describe('re-attestation on a renewed leaf seen inbound', () => {
     assert.ok(await passes(recA, 'bmc-b', renewedAt, 1), `bmc-a re-attested bmc-b long before the interval\n${output()}`);
     assert.deepEqual(dropsSince(recA, 'bmc-b', renewedAt), [], "bmc-a's own link to bmc-b never dropped");
     assert.match(a.daemon?.output() ?? '', /re-attested bmc-b .*same CA, measurements accepted/);
+  });
+});
+
+describe('re-attestation of a peer our own link to is down', () => {
+  // A bus fixture of its own: the pairs above still own the names on theirs.
+  const fixture = useBusFixture();
+
+  it('re-attests it on the interval while our dials to it fail (it still dials us), and revokes it when its measurements change', async () => {
+    // bmc-a knows bmc-b at a port nothing listens on: every dial of bmc-a's fails, bmc-b's SPDM
+    // responder is reachable, and bmc-b dials bmc-a as usual.
+    const deadPort = await freePort();
+    const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, reattest_interval_s: REATTEST_S, ...LINK_CONFIG }, DEADLINE_MS, (name, peer) =>
+      name === 'bmc-a' ? { peers: [{ name: peer.name, address: '127.0.0.1', port: deadPort, spdm_port: peer.att.spdmPort }] } : {},
+    );
+    const output = () => pairOutput([a, b]);
+    const recA = await recordPeerStatus(a.bus);
+    fixture.cleanup(() => recA.close());
+    const bOnA = peerObjectPath('bmc-b');
+
+    const r = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(await eventually(async () => (await peerProperty(a.bus, bOnA, 'attested')) === 'true', DEADLINE_MS, 100), `bmc-a attested bmc-b\n${output()}`);
+    // bmc-b attests bmc-a back and dials it: bmc-a has an inbound link from bmc-b, and none of its own.
+    assert.ok(await b.daemon?.waitForOutput(/info +link up peer=bmc-a /, DEADLINE_MS), `bmc-b's link to bmc-a is up\n${output()}`);
+    assert.ok(await a.daemon?.waitForOutput(new RegExp(`link attempt failed \\(127\\.0\\.0\\.1:${deadPort}\\)`), DEADLINE_MS), `bmc-a's dials to bmc-b fail\n${output()}`);
+
+    // 1. On the interval alone (no link of ours came back, no new leaf): lastAttested moves.
+    const down = Date.now();
+    assert.ok(await passes(recA, 'bmc-b', down, 2), `bmc-a re-attested bmc-b twice while its link to it was down\n${output()}`);
+    assert.equal(await peerProperty(a.bus, bOnA, 'attestationStale'), 'false');
+    assert.equal(await peerProperty(a.bus, bOnA, 'attested'), 'true');
+    assert.doesNotMatch(a.daemon?.output() ?? '', /info +link up peer=bmc-b /, "bmc-a's own link to bmc-b never came up");
+
+    // 2. bmc-b's measured file gets a value no manifest accepts: the interval detects it, bmc-a revokes.
+    const tampered = Date.now();
+    appendFileSync(measuredConf(b), '\n');
+    const revoked = await recA.waitFor((c) => c.peer === 'bmc-b' && c.revoked !== undefined, { since: tampered, timeoutMs: DEADLINE_MS });
+    assert.ok(revoked, `AttestationRevoked for bmc-b on bmc-a\n${output()}`);
+    assert.match(revoked.revoked ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 2 \(provisioning\.conf\)/);
+    assert.equal(await peerProperty(a.bus, bOnA, 'attested'), 'false');
+    assert.match((await peerProperty(a.bus, bOnA, 'lastFailure')) ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 2/);
+    assert.deepEqual(attestedCaFiles(a), [], "bmc-b's CA left bmc-a's trust store");
+    assert.ok(await a.daemon?.waitForOutput(/closing the inbound link of bmc-b: /, DEADLINE_MS), `bmc-a dropped bmc-b's inbound link\n${output()}`);
+    assert.ok(
+      await eventually(async () => (await peerProperty(a.bus, bOnA, 'peerConnected')) === `${STATUS}.NotConnected`, DEADLINE_MS, 100),
+      `bmc-b NotConnected on bmc-a: its inbound link closed, ours down\n${output()}`,
+    );
   });
 });
