@@ -44,6 +44,10 @@ async function passes(rec: PeerStatusRecorder, peer: string, since: number, n: n
   return hit !== undefined;
 }
 
+/** provisioning_reattestations_total{verdict} of the daemon whose metrics listen on `port` (-1: absent). */
+const reattestationsCounted = async (port: number, verdict: string) =>
+  metricSample((await getMetricsPath(port, '/metrics')).text, `provisioning_reattestations_total{verdict="${verdict}"}`) ?? -1;
+
 /** The statuses other than Connected that `peer` had after `since` (signals and lastAttested left out). */
 const dropsSince = (rec: PeerStatusRecorder, peer: string, since: number) =>
   rec.statusChanges().filter((c) => c.peer === peer && c.at >= since && c.status !== 'Connected').map((c) => c.status);
@@ -56,8 +60,7 @@ describe('continuous attestation between two BMCs', () => {
     const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, reattest_interval_s: REATTEST_S, ...LINK_CONFIG }, DEADLINE_MS, (name) =>
       name === 'bmc-a' ? { metrics_port: metricsPort } : {},
     );
-    const reattestations = async (verdict: string) =>
-      metricSample((await getMetricsPath(metricsPort, '/metrics')).text, `provisioning_reattestations_total{verdict="${verdict}"}`) ?? -1;
+    const reattestations = (verdict: string) => reattestationsCounted(metricsPort, verdict);
     const output = () => pairOutput([a, b]);
     const recA = await recordPeerStatus(a.bus);
     fixture.cleanup(() => recA.close());
@@ -172,8 +175,9 @@ describe('re-attestation of a peer our own link to is down', () => {
     // bmc-a knows bmc-b at a port nothing listens on: every dial of bmc-a's fails, bmc-b's SPDM
     // responder is reachable, and bmc-b dials bmc-a as usual.
     const deadPort = await freePort();
+    const metricsPort = await freePort();
     const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, reattest_interval_s: REATTEST_S, ...LINK_CONFIG }, DEADLINE_MS, (name, peer) =>
-      name === 'bmc-a' ? { peers: [{ name: peer.name, address: '127.0.0.1', port: deadPort, spdm_port: peer.att.spdmPort }] } : {},
+      name === 'bmc-a' ? { metrics_port: metricsPort, peers: [{ name: peer.name, address: '127.0.0.1', port: deadPort, spdm_port: peer.att.spdmPort }] } : {},
     );
     const output = () => pairOutput([a, b]);
     const recA = await recordPeerStatus(a.bus);
@@ -193,6 +197,7 @@ describe('re-attestation of a peer our own link to is down', () => {
     assert.equal(await peerProperty(a.bus, bOnA, 'attestationStale'), 'false');
     assert.equal(await peerProperty(a.bus, bOnA, 'attested'), 'true');
     assert.doesNotMatch(a.daemon?.output() ?? '', /info +link up peer=bmc-b /, "bmc-a's own link to bmc-b never came up");
+    assert.ok((await reattestationsCounted(metricsPort, 'passed')) >= 2, 'the metrics count the passes between dials');
 
     // 2. bmc-b's measured file gets a value no manifest accepts: the interval detects it, bmc-a revokes.
     const tampered = Date.now();
@@ -208,5 +213,6 @@ describe('re-attestation of a peer our own link to is down', () => {
       await eventually(async () => (await peerProperty(a.bus, bOnA, 'peerConnected')) === `${STATUS}.NotConnected`, DEADLINE_MS, 100),
       `bmc-b NotConnected on bmc-a: its inbound link closed, ours down\n${output()}`,
     );
+    assert.equal(await reattestationsCounted(metricsPort, 'rejected'), 1, 'the metrics count the one rejected re-attestation');
   });
 });
