@@ -130,6 +130,28 @@ export function reattestation(policy: ReattestPolicy, random: () => number) {
   };
 }
 
+/**
+ * A re-attestation running (over our link, or between dials), with no periodic one scheduled
+ * meanwhile: a pass, or one that could not run (counted; stale after too many in a row), goes on to
+ * `next`; a verdict against the peer revokes it.
+ */
+function reattesting(next: string) {
+  const noVerdict = [
+    { guard: 'staleNow', target: next, actions: ['countUnreachable', 'markStale'] },
+    { target: next, actions: 'countUnreachable' },
+  ] as const;
+  return {
+    entry: 'disarmReattest',
+    invoke: {
+      src: 'reattestPeer',
+      input: ({ context }: { context: PeerContext }) => ({ name: context.name, address: context.address, port: context.port }),
+      onDone: { target: next, actions: 'recordAttested' },
+      onError: [{ guard: 'rejected', target: '#peer.Revoking', actions: 'recordRevocation' }, ...noVerdict],
+    },
+    after: { attestationTimeout: noVerdict },
+  } as const;
+}
+
 /** Names of the effects a peer needs; src/ provides them with `.provide({ actors })`. */
 const notProvided = (what: string) => () => {
   throw new Error(`${what} is not provided`);
@@ -399,26 +421,7 @@ export const peerMachine = setup({
               },
             },
             /** Cut short by the link going down, it is owed: NotConnected runs it again at once. */
-            Reattesting: {
-              entry: 'disarmReattest',
-              exit: assign({ reattestOwed: true }),
-              invoke: {
-                src: 'reattestPeer',
-                input: ({ context }) => ({ name: context.name, address: context.address, port: context.port }),
-                onDone: { target: 'Trusted', actions: 'recordAttested' },
-                onError: [
-                  { guard: 'rejected', target: '#peer.Revoking', actions: 'recordRevocation' },
-                  { guard: 'staleNow', target: 'Trusted', actions: ['countUnreachable', 'markStale'] },
-                  { target: 'Trusted', actions: 'countUnreachable' },
-                ],
-              },
-              after: {
-                attestationTimeout: [
-                  { guard: 'staleNow', target: 'Trusted', actions: ['countUnreachable', 'markStale'] },
-                  { target: 'Trusted', actions: 'countUnreachable' },
-                ],
-              },
-            },
+            Reattesting: { ...reattesting('Trusted'), exit: assign({ reattestOwed: true }) },
           },
         },
       },
@@ -473,26 +476,7 @@ export const peerMachine = setup({
          * in Connected: a pass updates lastAttested, one against the peer revokes, one that could not
          * run is counted (attestationStale). LLDP announcing the peer does not cut it short.
          */
-        Reattesting: {
-          entry: 'disarmReattest',
-          invoke: {
-            src: 'reattestPeer',
-            input: ({ context }) => ({ name: context.name, address: context.address, port: context.port }),
-            onDone: { target: '#peer.Link', actions: 'recordAttested' },
-            onError: [
-              { guard: 'rejected', target: '#peer.Revoking', actions: 'recordRevocation' },
-              { guard: 'staleNow', target: '#peer.Link', actions: ['countUnreachable', 'markStale'] },
-              { target: '#peer.Link', actions: 'countUnreachable' },
-            ],
-          },
-          after: {
-            attestationTimeout: [
-              { guard: 'staleNow', target: '#peer.Link', actions: ['countUnreachable', 'markStale'] },
-              { target: '#peer.Link', actions: 'countUnreachable' },
-            ],
-          },
-          on: { PEER_ANNOUNCED: {} },
-        },
+        Reattesting: { ...reattesting('#peer.Link'), on: { PEER_ANNOUNCED: {} } },
       },
       on: { ATTEST: 'Attesting', PEER_ANNOUNCED: '#peer.Link' },
     },

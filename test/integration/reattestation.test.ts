@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { peerObjectPath } from '../../src/dbus/peer-objects.ts';
 import { measuredConf, pairOutput, startAttestedPair, writePairManifests, type PairBmc } from '../harness/attested-pair.ts';
-import { useBusFixture } from '../harness/bus-fixture.ts';
+import { useBusFixture, type BusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, IFACE, OBJECT, SERVICE, STATUS } from '../harness/daemon.ts';
 import { getMetricsPath, metricSample } from '../harness/metrics-scrape.ts';
 import { peerProperty } from '../harness/peer-property.ts';
@@ -44,6 +44,22 @@ async function passes(rec: PeerStatusRecorder, peer: string, since: number, n: n
   return hit !== undefined;
 }
 
+/** bmc-b's object on bmc-a. */
+const bOnA = peerObjectPath('bmc-b');
+
+/**
+ * bmc-a and bmc-b started (`config` and `perBmc` on top of the pair's own keys and LINK_CONFIG),
+ * bmc-a recording its peer objects, and asked to ProvisionPeer bmc-b.
+ */
+async function provisionedPair(fixture: BusFixture, config: Record<string, unknown>, perBmc?: Parameters<typeof startAttestedPair>[3]) {
+  const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, ...LINK_CONFIG, ...config }, DEADLINE_MS, perBmc);
+  const recA = await recordPeerStatus(a.bus);
+  fixture.cleanup(() => recA.close());
+  const r = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
+  assert.equal(r.code, 0, r.stderr);
+  return { a, b, recA, output: () => pairOutput([a, b]) };
+}
+
 /** provisioning_reattestations_total{verdict} of the daemon whose metrics listen on `port` (-1: absent). */
 const reattestationsCounted = async (port: number, verdict: string) =>
   metricSample((await getMetricsPath(port, '/metrics')).text, `provisioning_reattestations_total{verdict="${verdict}"}`) ?? -1;
@@ -57,17 +73,8 @@ describe('continuous attestation between two BMCs', () => {
 
   it('re-attests on the interval without touching the link, survives an approved update, revokes a tampered peer, and takes it back after ProvisionPeer', async () => {
     const metricsPort = await freePort();
-    const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, reattest_interval_s: REATTEST_S, ...LINK_CONFIG }, DEADLINE_MS, (name) =>
-      name === 'bmc-a' ? { metrics_port: metricsPort } : {},
-    );
+    const { a, b, recA, output } = await provisionedPair(fixture, { reattest_interval_s: REATTEST_S }, (name) => (name === 'bmc-a' ? { metrics_port: metricsPort } : {}));
     const reattestations = (verdict: string) => reattestationsCounted(metricsPort, verdict);
-    const output = () => pairOutput([a, b]);
-    const recA = await recordPeerStatus(a.bus);
-    fixture.cleanup(() => recA.close());
-    const bOnA = peerObjectPath('bmc-b');
-
-    const r = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
-    assert.equal(r.code, 0, r.stderr);
     const connected = async () => {
       for (const self of [a, b]) {
         const path = peerObjectPath(self === a ? 'bmc-b' : 'bmc-a');
@@ -139,12 +146,7 @@ describe('re-attestation on a renewed leaf seen inbound', () => {
 
   it('re-attests a peer at once when it dials in with a renewed leaf, while our own link to it stays up', async () => {
     // An interval far beyond the test: only the new leaf can make bmc-a re-attest bmc-b here.
-    const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, reattest_interval_s: 3600, ...LINK_CONFIG }, DEADLINE_MS);
-    const output = () => pairOutput([a, b]);
-    const recA = await recordPeerStatus(a.bus);
-    fixture.cleanup(() => recA.close());
-    const r = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
-    assert.equal(r.code, 0, r.stderr);
+    const { a, b, recA, output } = await provisionedPair(fixture, { reattest_interval_s: 3600 });
     for (const [self, path] of [[a, peerObjectPath('bmc-b')], [b, peerObjectPath('bmc-a')]] as const) {
       assert.ok(await eventually(async () => (await peerProperty(self.bus, path, 'peerConnected')) === CONNECTED, DEADLINE_MS, 100), `${self.name} Connected\n${output()}`);
     }
@@ -176,16 +178,9 @@ describe('re-attestation of a peer our own link to is down', () => {
     // responder is reachable, and bmc-b dials bmc-a as usual.
     const deadPort = await freePort();
     const metricsPort = await freePort();
-    const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, reattest_interval_s: REATTEST_S, ...LINK_CONFIG }, DEADLINE_MS, (name, peer) =>
+    const { a, b, recA, output } = await provisionedPair(fixture, { reattest_interval_s: REATTEST_S }, (name, peer) =>
       name === 'bmc-a' ? { metrics_port: metricsPort, peers: [{ name: peer.name, address: '127.0.0.1', port: deadPort, spdm_port: peer.att.spdmPort }] } : {},
     );
-    const output = () => pairOutput([a, b]);
-    const recA = await recordPeerStatus(a.bus);
-    fixture.cleanup(() => recA.close());
-    const bOnA = peerObjectPath('bmc-b');
-
-    const r = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
-    assert.equal(r.code, 0, r.stderr);
     assert.ok(await eventually(async () => (await peerProperty(a.bus, bOnA, 'attested')) === 'true', DEADLINE_MS, 100), `bmc-a attested bmc-b\n${output()}`);
     // bmc-b attests bmc-a back and dials it: bmc-a has an inbound link from bmc-b, and none of its own.
     assert.ok(await b.daemon?.waitForOutput(/info +link up peer=bmc-a /, DEADLINE_MS), `bmc-b's link to bmc-a is up\n${output()}`);
