@@ -19,7 +19,7 @@ const provisionSelfUnlessClockImplausible = [
  * `responder` runs the mutual-TLS server while `self` is provisioned. It spawns one peer machine
  * per peer (`peer:<name>`) and keeps the table of inbound links. The root invokes the observers
  * (transition log, metrics, inspector) and the busName actor, the daemon's lock: `self` waits in
- * Boot until the name is owned, and only then are the effects that watch the world spawned
+ * OwningName until the name is owned, and only then are the effects that watch the world spawned
  * (clock, trust store, LLDP, attestationd's responder, the D-Bus projection, the attestation
  * records); nothing touches the token or the network before. Stopping the actor stops them all;
  * the busName actor releases the name last. Actions: provisioning.actions.ts.
@@ -67,7 +67,7 @@ export const provisioningMachine = provisioningSetup
     type: 'parallel',
     // Always running, in this order: the observers first, so that they see everything after them;
     // then the lock. The effects that watch the world are spawned once the name is owned
-    // (startWatching, in self.Boot). Stopping the daemon actor stops each; the busName actor
+    // (startWatching, on the way out of self.OwningName). Stopping the daemon actor stops each; the busName actor
     // releases the name only once the others' closes have settled.
     invoke: [
       { id: 'transitionLog', src: 'transitionLog' },
@@ -98,7 +98,7 @@ export const provisioningMachine = provisioningSetup
     },
     states: {
       self: {
-        initial: 'Boot',
+        initial: 'OwningName',
         // While an issuance runs, a ProvisionPeer("self") call waits for its outcome. States that
         // start an issuance on the request have their own PROVISION_SELF, which wins over this one.
         // The clock's plausibility (from the clockWatch actor) is recorded here, in the region that
@@ -110,8 +110,8 @@ export const provisioningMachine = provisioningSetup
         },
         states: {
           /** The bus name is this daemon's lock: a second instance never gets past here. */
-          Boot: {
-            always: { guard: 'ownsBusName', target: 'Started', actions: 'startWatching' },
+          OwningName: {
+            always: { guard: 'ownsBusName', target: 'Boot', actions: 'startWatching' },
             on: {
               BUS_NAME_OWNED: { actions: 'recordBusNameOwned' },
               BUS_NAME_REFUSED: { target: 'NameNotOwned', actions: 'recordBusNameRefusal' },
@@ -120,7 +120,7 @@ export const provisioningMachine = provisioningSetup
           /** The name could not be owned: nothing was started; the daemon exits (busNameProblem). */
           NameNotOwned: { type: 'final' },
           /** The name is owned: where this BMC starts from. */
-          Started: {
+          Boot: {
             always: [
               { guard: and(['provisioned', 'clockImplausible']), target: 'WaitingForClock' },
               { guard: 'provisioned', target: 'Restoring' },

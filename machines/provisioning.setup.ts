@@ -16,7 +16,7 @@ const observing = (what: string) => fromCallback(notProvided(what));
 
 /**
  * The daemon machine's types and the effects it invokes by name. src/ provides the effects with
- * `.provide({ actors })` (src/daemon.ts, the one place); the actions (provisioning.actions.ts) and
+ * `.provide({ actors })` (src/daemon-effects.ts, the one place); the actions (provisioning.actions.ts) and
  * the chart build on this.
  */
 export const provisioningSetup = setup({

@@ -56,7 +56,7 @@ const base: ProvisioningInput = {
   // Owned from the start in every variant but one: the lock has its own variant below.
   ownsBusName: true,
 };
-/** The variant that starts as the daemon does: waiting in Boot for the busName actor. */
+/** The variant that starts as the daemon does: waiting in OwningName for the busName actor. */
 const WAITING = 'waiting for the bus name';
 const variants: Record<string, ProvisioningInput> = {
   fresh: base,
@@ -118,14 +118,14 @@ const forgettable = (s: Snapshot) =>
   s.context.peerNames.includes('bmc-b') && !s.context.attestedNames.includes('bmc-b') && !('bmc-b' in s.context.discovered);
 
 /**
- * The lock: in Boot only the busName actor speaks; a daemon that could not own its name hears
+ * The lock: in OwningName only the busName actor speaks; a daemon that could not own its name hears
  * nothing more. Once owned, the graph search leaves the rest to the variants that start owned.
  */
-const lockEventsFor = (s: Snapshot): ModelEvent[] => (s.matches({ self: 'Boot' }) ? [E.owned, E.refused] : []);
+const lockEventsFor = (s: Snapshot): ModelEvent[] => (s.matches({ self: 'OwningName' }) ? [E.owned, E.refused] : []);
 
 /** Inbound and responder events only come from the responder, which runs while the responder region listens. */
 const eventsFor = (s: Snapshot): ModelEvent[] => {
-  if (s.matches({ self: 'Boot' }) || s.matches({ self: 'NameNotOwned' })) return lockEventsFor(s);
+  if (s.matches({ self: 'OwningName' }) || s.matches({ self: 'NameNotOwned' })) return lockEventsFor(s);
   const selfTimers = [E.renewalDue, E.retryRestore, E.retryRenewal];
   // Forgetting runs the clock for forgetFailedMs: not while the responder's shorter retry is due.
   const forget = forgettable(s) && !s.matches({ responder: 'Failed' }) ? [E.forgotten, E.peerC] : [];
