@@ -168,7 +168,13 @@ export async function exportProvisioningService(deps: ProvisioningServiceDeps): 
       try {
         await withTimeout(deps.bus.releaseName(PROVISIONING_SERVICE), deps.busCallTimeoutMs, 'ReleaseName');
       } finally {
-        deps.bus.unexport(PROVISIONING_PATH, iface);
+        // The per-peer objects' ObjectManager shares this path, and dbus-next removes the whole
+        // object when one of its interfaces is unexported: ours may be gone already.
+        try {
+          deps.bus.unexport(PROVISIONING_PATH, iface);
+        } catch {
+          // Already unexported with the ObjectManager: nothing left to do.
+        }
       }
     },
   };
