@@ -23,6 +23,7 @@ import type { Config } from './config/schema.ts';
 import type { DaemonParts } from './daemon-parts.ts';
 import type { BusConnection } from './dbus/system-bus.ts';
 import type { Logger } from './log.ts';
+import type { DaemonLiveState } from './metrics/daemon-metrics-server.ts';
 import type { CredentialHolder } from './pki/certificate/index.ts';
 import type { TrustStore } from './pki/trust/index.ts';
 import type { StateStore } from './state/state-store.ts';
@@ -54,7 +55,7 @@ export interface DaemonEffectsDeps {
 const seconds = (s: number) => Math.round(s * 1000);
 
 /** The root's observers: real ones where configured (and their parts loaded), else ones that do nothing. */
-function observerActors(d: DaemonEffectsDeps, live: { readonly actor: ProvisioningActor; readonly owned: boolean }) {
+function observerActors(d: DaemonEffectsDeps, live: DaemonLiveState) {
   const { config, log, parts } = d;
   const nothing = fromCallback(() => undefined);
   const metrics = parts.metrics?.createDaemonMetrics({ actor: d.root });
@@ -91,7 +92,8 @@ export function provideDaemonEffects(d: DaemonEffectsDeps): ProvisioningMachine 
   const busActor = { conn, log, busCallTimeoutMs, closing: d.closing };
   const reattest = reattestationOf(config);
   const slot: ServiceSlot = { current: undefined };
-  const live = {
+  // What /healthz reads: the daemon actor, and whether it owns its name on a bus still there.
+  const live: DaemonLiveState = {
     get actor() {
       return d.root();
     },
