@@ -67,8 +67,8 @@ export const provisioningMachine = provisioningSetup
     type: 'parallel',
     // Always running, in this order: the observers first, so that they see everything after them;
     // then the lock. The effects that watch the world are spawned once the name is owned
-    // (startWatching, on the way out of self.OwningName). Stopping the daemon actor stops each; the busName actor
-    // releases the name only once the others' closes have settled.
+    // (startWatching, on the way out of self.OwningName). Stopping the daemon actor stops each;
+    // the busName actor releases the name only once the others' closes have settled.
     invoke: [
       { id: 'transitionLog', src: 'transitionLog' },
       { id: 'metrics', src: 'metrics' },
@@ -76,7 +76,7 @@ export const provisioningMachine = provisioningSetup
       { id: 'busName', src: 'busName' },
     ],
     on: {
-      // From LLDP discovery (src/lldp/lldp-discovery.ts), from the start; neighbours are dialled once this BMC is provisioned.
+      // From LLDP discovery (src/lldp/lldp-discovery.ts), once the name is owned; neighbours are dialled once this BMC is provisioned.
       LLDP_NEIGHBOR: [
         { guard: 'inProvisionedState', actions: ['dialNeighbour', 'recordNeighbour'] },
         { actions: 'recordNeighbour' },
