@@ -11,6 +11,7 @@ import {
   reattestSoonMs,
   type AttestationDone,
   type ReattestPolicy,
+  verdictCodeOf,
 } from './reattestation.ts';
 
 /** What the root machine knows about a peer when it spawns its machine. */
@@ -216,6 +217,11 @@ export const peerMachine = setup({
     ]),
     /** The REATTEST_DUE that arrived is the one scheduled (a stray one is ignored). */
     reattestScheduled: ({ context }) => context.reattestScheduled,
+    /** A CA attested for the peer's name is trusted here (it was attested before, and not revoked since). */
+    attestedBefore: ({ context }) => context.attested,
+    /** A full attestation of a peer attested before ended in attestationd's verdict against it (not: could not run). */
+    verdictAgainstAttested: ({ context, event }) =>
+      context.attested && verdictCodeOf(toFailure((event as { error?: unknown }).error).message) !== undefined,
     /** The re-attestation ended in a verdict against the peer. */
     rejected: ({ event }) => toFailure((event as { error?: unknown }).error).code === ATTESTATION_REJECTED,
     ...reattestation(DEFAULT_REATTEST_POLICY, () => 0.5).guards,
@@ -240,6 +246,12 @@ export const peerMachine = setup({
     }),
     recordFailure: assign({
       lastError: (_, params: { code: string; reason: string }) => ({ code: params.code, message: params.reason }),
+    }),
+    /** A full attestation failed: why, for lastFailure. */
+    recordAttestationFailure: assign({ lastError: ({ event }) => toFailure((event as { error?: unknown }).error, 'ATTESTATION_FAILED') }),
+    /** A full attestation gave no verdict in time. */
+    recordAttestationTimeout: assign({
+      lastError: ({ context }) => ({ code: 'ATTESTATION_TIMEOUT', message: `no attestation verdict within ${context.attestationTimeoutMs / 1000} s` }),
     }),
     countAttempt: assign({ attempt: ({ context }) => context.attempt + 1 }),
     resetAttempts: assign({ attempt: 0, lastError: undefined }),
@@ -340,29 +352,29 @@ export const peerMachine = setup({
     },
     /** The machine ends: the daemon machine stops it and drops the peer (its D-Bus object leaves). */
     Forgotten: { type: 'final' },
-    /** A full attestation (ProvisionPeer, attest-back): the periodic schedule starts again from its verdict. */
+    /**
+     * A full attestation (ProvisionPeer, attest-back): the periodic schedule starts again from its
+     * verdict. Of a peer attested before, a verdict against it revokes it as a re-attestation's
+     * would; one that could not run leaves its trust as it was (back to its link, the failure
+     * recorded). A peer not attested yet goes back to NotDetermined.
+     */
     Attesting: {
       entry: 'disarmReattest',
       invoke: {
         src: 'attestPeer',
         input: ({ context }) => ({ name: context.name, address: context.address, port: context.port }),
         onDone: { target: 'Provisioned', actions: ['recordAttested', assign({ justAttested: true })] },
-        onError: {
-          target: 'NotDetermined',
-          actions: assign({ lastError: ({ event }) => toFailure(event.error, 'ATTESTATION_FAILED') }),
-        },
+        onError: [
+          { guard: 'verdictAgainstAttested', target: 'Revoking', actions: 'recordRevocation' },
+          { guard: 'attestedBefore', target: 'Provisioned', actions: 'recordAttestationFailure' },
+          { target: 'NotDetermined', actions: 'recordAttestationFailure' },
+        ],
       },
       after: {
-        attestationTimeout: {
-          target: 'NotDetermined',
-          actions: {
-            type: 'recordFailure',
-            params: ({ context }) => ({
-              code: 'ATTESTATION_TIMEOUT',
-              reason: `no attestation verdict within ${context.attestationTimeoutMs / 1000} s`,
-            }),
-          },
-        },
+        attestationTimeout: [
+          { guard: 'attestedBefore', target: 'Provisioned', actions: 'recordAttestationTimeout' },
+          { target: 'NotDetermined', actions: 'recordAttestationTimeout' },
+        ],
       },
     },
     Provisioned: {

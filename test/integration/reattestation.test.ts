@@ -5,7 +5,9 @@
  * manifest accepts revokes the peer (trust store, both links, per-peer object, signal); restoring it
  * and ProvisionPeer bring it back. A peer that renews its leaf and dials again is re-attested at once,
  * while our own link to it never dropped. A peer our own link to cannot come up (it still dials us)
- * is re-attested on the interval all the same, and revoked when its measurements change.
+ * is re-attested on the interval all the same, and revoked when its measurements change. A
+ * ProvisionPeer of a peer attested before, our link to it down, keeps its trust and its dials when
+ * the attestation cannot run, and revokes it on a verdict against it.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,6 +15,7 @@ import { appendFileSync, copyFileSync, existsSync, readdirSync, readFileSync, wr
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { peerObjectPath } from '../../src/dbus/peer-objects.ts';
+import { startAttestationd } from '../harness/attestationd.ts';
 import { measuredConf, pairOutput, startAttestedPair, writePairManifests, type PairBmc } from '../harness/attested-pair.ts';
 import { useBusFixture, type BusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, IFACE, OBJECT, SERVICE, STATUS } from '../harness/daemon.ts';
@@ -209,5 +212,54 @@ describe('re-attestation of a peer our own link to is down', () => {
       `bmc-b NotConnected on bmc-a: its inbound link closed, ours down\n${output()}`,
     );
     assert.equal(await reattestationsCounted(metricsPort, 'rejected'), 1, 'the metrics count the one rejected re-attestation');
+  });
+});
+
+describe('ProvisionPeer of a peer attested before, our own link to it down', () => {
+  const fixture = useBusFixture();
+
+  it('keeps its trust and goes on dialling it when the attestation cannot run, and revokes it on a verdict against it', async () => {
+    // Periodic re-attestation off: only ProvisionPeer attests. bmc-a's dials to bmc-b fail (nothing
+    // listens at the port it knows for it); bmc-b's SPDM responder answers, and bmc-b dials bmc-a.
+    // bmc-b is in bmc-a's `peers`; the same failure of an LLDP neighbour's attestation is the peer
+    // model test's ("ProvisionPeer on a peer attested before, our link to it down").
+    const deadPort = await freePort();
+    const { a, b, recA, output } = await provisionedPair(fixture, { reattest_interval_s: 0 }, (name, peer) =>
+      name === 'bmc-a' ? { peers: [{ name: peer.name, address: '127.0.0.1', port: deadPort, spdm_port: peer.att.spdmPort }] } : {},
+    );
+    assert.ok(await eventually(async () => (await peerProperty(a.bus, bOnA, 'attested')) === 'true', DEADLINE_MS, 100), `bmc-a attested bmc-b\n${output()}`);
+    assert.ok(await b.daemon?.waitForOutput(/info +link up peer=bmc-a /, DEADLINE_MS), `bmc-b's link to bmc-a is up\n${output()}`);
+    const dialFailed = new RegExp(`link attempt failed \\(127\\.0\\.0\\.1:${deadPort}\\)`);
+    assert.ok(await a.daemon?.waitForOutput(dialFailed, DEADLINE_MS), `bmc-a's dials to bmc-b fail\n${output()}`);
+
+    // 1. bmc-b's SPDM responder is gone: the attestation cannot run. No verdict: bmc-b stays trusted,
+    //    and bmc-a goes on dialling it (each failed dial then is its lastFailure).
+    await b.attestationd?.stop();
+    const r1 = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
+    assert.equal(r1.code, 0, r1.stderr);
+    assert.ok(await a.daemon?.waitForOutput(/attestation of bmc-b failed: /, DEADLINE_MS), `bmc-a's attestation of bmc-b failed\n${output()}`);
+    const failedAt = a.daemon?.output().length ?? 0;
+    assert.equal(await peerProperty(a.bus, bOnA, 'attested'), 'true', 'an attestation that could not run revokes nothing');
+    assert.equal(attestedCaFiles(a).length, 1, "bmc-b's CA is still in bmc-a's trust store");
+    assert.ok(
+      await eventually(async () => dialFailed.test((a.daemon?.output() ?? '').slice(failedAt)), DEADLINE_MS, 100),
+      `bmc-a dials bmc-b again after the failed attestation\n${output()}`,
+    );
+    assert.notEqual(await peerProperty(a.bus, bOnA, 'peerConnected'), `${STATUS}.NotDetermined`, 'bmc-b is not left undetermined');
+
+    // 2. bmc-b's responder back, its measured file changed to a value no manifest accepts:
+    //    ProvisionPeer gets attestationd's verdict against it, and bmc-a revokes it.
+    b.attestationd = await startAttestationd({ bus: b.bus, setup: b.att });
+    fixture.cleanup(() => b.attestationd?.stop());
+    appendFileSync(measuredConf(b), '\n');
+    const asked = Date.now();
+    const r2 = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
+    assert.equal(r2.code, 0, r2.stderr);
+    const revoked = await recA.waitFor((c) => c.peer === 'bmc-b' && c.revoked !== undefined, { since: asked, timeoutMs: DEADLINE_MS });
+    assert.ok(revoked, `AttestationRevoked for bmc-b on bmc-a\n${output()}`);
+    assert.match(revoked.revoked ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 2 \(provisioning\.conf\)/);
+    assert.equal(await peerProperty(a.bus, bOnA, 'attested'), 'false');
+    assert.deepEqual(attestedCaFiles(a), [], "bmc-b's CA left bmc-a's trust store");
+    assert.ok(await a.daemon?.waitForOutput(/closing the inbound link of bmc-b: /, DEADLINE_MS), `bmc-a dropped bmc-b's inbound link\n${output()}`);
   });
 });

@@ -30,6 +30,8 @@ const EVENTS: ModelEvent[] = [
   { type: 'ATTEST_BACK' },
   { type: 'xstate.done.actor.0.peer.Attesting', output: true },
   { type: 'xstate.error.actor.0.peer.Attesting', error: new Error('evidence did not match the reference values') },
+  // attestationd's verdict against the peer (a code it reports, e.g. MEASUREMENT_MISMATCH): of a peer attested before, it revokes.
+  { type: 'xstate.error.actor.0.peer.Attesting', error: { code: 'ATTESTATION_FAILED', message: 'MEASUREMENT_MISMATCH: measurement 3 (config) is 9c1d…, not one of its 1 reference digest(s)' } },
   { type: 'xstate.after.attestationTimeout.peer.Attesting' },
   { type: 'LINK_UP', peerLeaf: 'aa' },
   // The peer presents another leaf than before (a new boot, a renewal).
@@ -100,7 +102,7 @@ const REFUSED_RETRY = ev('xstate.after.retryBackoff.peer.NotConnected.Refused');
 const FAILED = ev('LINK_FAILED');
 const REJECTED = ev('LINK_REJECTED');
 const FORGET = ev('xstate.after.forgetFailed.peer.NotDetermined');
-const ATTEST_FAILED = ev('xstate.error.actor.0.peer.Attesting');
+const [ATTEST_FAILED, ATTEST_VERDICT] = EVENTS.filter((e) => e.type === 'xstate.error.actor.0.peer.Attesting') as [ModelEvent, ModelEvent];
 const REATTEST_SOON = ev('xstate.after.reattestSoon.peer.Link.Connected.Due');
 const REATTEST_DUE = ev('REATTEST_DUE');
 const REATTESTED = ev('xstate.done.actor.0.peer.Link.Connected.Reattesting');
@@ -135,6 +137,9 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
     [ev('ATTEST'), ATTESTED, FAILED, REATTEST_DUE, ev('PEER_ANNOUNCED'), NC_REATTEST_TIMEOUT, FAILED, REATTEST_DUE, NC_UNREACHABLE, REJECTED, REATTEST_DUE, NC_REATTEST_TIMEOUT, FAILED, REATTEST_DUE, NC_REATTESTED],
     // A link back after a loss is re-attested soon; a new leaf at once; a verdict against it revokes.
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, NEW_LEAF, REATTESTED, ev('LINK_DOWN'), BACKOFF, ev('LINK_UP'), ev('PEER_LEAF_CHANGED'), REJECTED_VERDICT, REVOKE_FAILED, REVOKE_RETRY, REVOKED, ev('ATTEST_BACK'), ev('ATTEST'), ATTESTED, ev('LINK_UP')],
+    // ProvisionPeer on a peer attested before, our link to it down: no verdict (unreachable, timeout)
+    // keeps its trust and its link is dialled again; a verdict against it revokes it.
+    [ev('ATTEST'), ATTESTED, FAILED, ev('ATTEST'), ATTEST_FAILED, FAILED, ev('ATTEST'), ev('xstate.after.attestationTimeout.peer.Attesting'), ev('LINK_UP'), ev('LINK_DOWN'), ev('ATTEST'), ATTEST_VERDICT, REVOKED, ev('ATTEST'), ATTESTED, ev('LINK_UP')],
   ],
   static: [
     [ev('CREDENTIALS_UPDATED'), ev('LINK_REJECTED'), ev('CREDENTIALS_UPDATED'), ev('LINK_UP')],
