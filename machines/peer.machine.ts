@@ -103,6 +103,9 @@ export interface ReattestDueEvent {
   readonly type: 'REATTEST_DUE';
 }
 
+/** Attested, and no verdict on it in this run: its trust comes from before our (re)start. */
+export const trustedFromBefore = (context: Pick<PeerContext, 'attested' | 'lastVerdict'>) => context.attested && context.lastVerdict === undefined;
+
 /** The id of the delayed REATTEST_DUE, by which a new schedule cancels the one before. */
 const REATTEST_TIMER = 'reattest';
 
@@ -125,7 +128,7 @@ export function reattestation(policy: ReattestPolicy, random: () => number) {
     },
     delays: {
       reattestInterval: ({ context }: { context: PeerContext }) =>
-        reattestDelayMs({ policy, unreachable: context.unreachable, retry: context.retry, jitter: random() }),
+        reattestDelayMs({ policy, unreachable: context.unreachable, retry: context.retry, jitter: random(), trustedFromBefore: trustedFromBefore(context) }),
       reattestSoon: () => reattestSoonMs(random()),
     },
   };

@@ -61,9 +61,12 @@ export function verdictCodeOf(lastFailure: string): string | undefined {
  * When the next re-attestation is due: the interval moved by up to ±10 % (`jitter` in [0, 1) picks
  * where: 0.5 is the interval itself), so that a rack does not attest in lockstep. After attempts
  * that could not run it is retried sooner, on the link's backoff (never later than the interval).
- * Pure: the caller supplies the randomness.
+ * A peer trusted from before this run (`trustedFromBefore`: attested, no verdict on it since we
+ * started) is due soon (reattestSoonMs), whether or not our link to it comes up. Pure: the caller
+ * supplies the randomness.
  */
-export function reattestDelayMs(opts: { policy: ReattestPolicy; unreachable: number; retry: RetryPolicy; jitter?: number }): number {
+export function reattestDelayMs(opts: { policy: ReattestPolicy; unreachable: number; retry: RetryPolicy; jitter?: number; trustedFromBefore?: boolean }): number {
+  if (opts.trustedFromBefore === true && opts.unreachable <= 0) return reattestSoonMs(opts.jitter ?? 0.5);
   const j = Math.min(Math.max(opts.jitter ?? 0.5, 0), 0.999999);
   const interval = Math.round(opts.policy.intervalMs * (1 + REATTEST_JITTER * (2 * j - 1)));
   if (opts.unreachable <= 0) return interval;
