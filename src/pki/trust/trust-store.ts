@@ -89,6 +89,8 @@ export class TrustStore {
   #filesOf = new Map<string, Set<string>>();
   #entries = new Map<string, Entry>();
   #pems: readonly string[] | undefined;
+  /** The entries changed since #pems was made: caPems() compares before handing it out again. */
+  #pemsStale = false;
   #hashes = new Map<string, string>();
   #links: HashLinks;
   /** Files skipped as unreadable, with the reason last logged (one line per file and reason). */
@@ -124,8 +126,18 @@ export class TrustStore {
     return [...this.#entries.values()].filter((e) => e.attestedNames?.includes(name)).map((e) => e.fingerprint);
   }
 
-  /** The trusted CA certificates as of the last read, for `tls.createSecureContext({ ca })`. */
+  /**
+   * The trusted CA certificates as of the last read, for `tls.createSecureContext({ ca })`. The same
+   * array until the set of certificates changes (a change of a CA's name binding alone keeps it), so
+   * a TLS context built from it is rebuilt only when the CAs themselves changed.
+   */
   caPems(): readonly string[] {
+    if (this.#pemsStale) {
+      this.#pemsStale = false;
+      const now = [...this.#entries.values()].map((e) => e.pem);
+      const before = this.#pems;
+      if (!before || before.length !== now.length || now.some((pem, i) => pem !== before[i])) this.#pems = Object.freeze(now);
+    }
     this.#pems ??= Object.freeze([...this.#entries.values()].map((e) => e.pem));
     return this.#pems;
   }
@@ -514,7 +526,7 @@ export class TrustStore {
 
   /** Derives one CA's entry from the files holding it (or drops it when none does). */
   #recompute(fp: string): void {
-    this.#pems = undefined;
+    this.#pemsStale = true;
     const files = [...(this.#filesOf.get(fp) ?? [])].sort();
     const records = files.flatMap((f) => {
       const r = this.#files.get(f);
