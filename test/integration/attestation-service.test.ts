@@ -18,6 +18,7 @@ import {
   RESPONDER_INTERFACE,
   requesterPath,
 } from '../../src/attestationd/names.ts';
+import { AttestationError, requestAttestation } from '../../src/attestation-client/attestation-client.ts';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { createAttestationd, startAttestationd, writeManifest, writeRoots, type AttestationdSetup } from '../harness/attestationd.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
@@ -161,6 +162,25 @@ describe('attestationd on a private bus', () => {
     const port = (silent.address() as { port: number }).port;
     assert.equal(await attestWithBusctl('bmc-silent', port), false);
     assert.match(await deviceProperty(fixture.bus(), 'bmc-silent', 'last_failure'), /^TIMEOUT: /);
+  });
+
+  it("provisioningd's client counts only the verdict of the owner that answered AddDevice: a forged Attested(true) is ignored", async () => {
+    const port = (silent.address() as { port: number }).port;
+    const forger = dbus.systemBus();
+    fixture.cleanup(() => forger.disconnect());
+    const id = 'bmc-silent-forged';
+    const outcome = requestAttestation({ bus: client, id, ip: '127.0.0.1', spdmPort: port, timeoutMs: 30_000, busCallTimeoutMs: 10_000 }).then(
+      () => 'attested',
+      (err: unknown) => err,
+    );
+    // attestationd is attesting the silent device (its verdict comes after attest_timeout): another
+    // connection on the bus emits the verdict first, on the same object.
+    assert.ok(await eventually(async () => (await deviceProperty(fixture.bus(), id, 'status').catch(() => '')) === 'Attesting', 10_000));
+    forger.send(dbus.Message.newSignal(requesterPath(id), DEVICE_INTERFACE, 'Attested', 'b', [true]));
+    const result = await outcome;
+    assert.ok(result instanceof AttestationError, `the forged verdict was taken: ${String(result)}`);
+    assert.equal(result.code, 'ATTESTATION_FAILED');
+    assert.match(result.message, /^TIMEOUT: /, "attestationd's own verdict (its last_failure), not the forged one");
   });
 
   it('refuses bad AddDevice arguments with InvalidArgument', async () => {
