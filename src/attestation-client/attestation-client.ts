@@ -3,7 +3,7 @@ import { ATTESTATION_SERVICE, DEVICE_INTERFACE, DEVICES_INTERFACE, REQUESTER_ROO
 import { CodedError } from '../util/coded-error.ts';
 import { TimeoutError } from '../util/with-timeout.ts';
 import { callForReply, getAllProperties, nameOwner } from './bus-calls.ts';
-import { deviceVerdicts, type PendingVerdict } from './device-verdicts.ts';
+import { deviceVerdicts, type DeviceVerdict, type PendingVerdict } from './device-verdicts.ts';
 
 /** Why attestationd did not vouch for a peer; `code` is stable (for lastError), the message one line. */
 export class AttestationError extends CodedError<'ATTESTATION_FAILED' | 'ATTESTATION_TIMEOUT' | 'ATTESTATION_SERVICE_UNAVAILABLE' | 'ATTESTATION_CANCELLED'> {
@@ -36,8 +36,8 @@ const oneLine = (err: unknown) => (err instanceof Error ? err.message : String(e
 /**
  * Asks attestationd to attest a peer over D-Bus (docs/attestation.md, "D-Bus API"): makes or finds
  * the requester object with AddDevice, waits for its `Attested(b)`, calls `attest()` and waits for
- * the verdict, then reads the verdict's details with GetAll: three round trips, plus one AddMatch
- * per bus connection (device-verdicts.ts). Only a signal from the unique name that answered
+ * the verdict, whose details come with the PropertiesChanged just before it (read with GetAll when
+ * they did not): two round trips, plus two AddMatch per bus connection (device-verdicts.ts). Only a signal from the unique name that answered
  * AddDevice counts, the owner of `xyz.openbmc_project.attestation` then (anyone may emit a
  * signal); attest() must be answered by that same name, and the details are read from it.
  */
@@ -86,7 +86,7 @@ export async function requestAttestation(call: AttestationCall): Promise<Atteste
     if (!owner) throw new AttestationError('ATTESTATION_SERVICE_UNAVAILABLE', `the attestation service ${ATTESTATION_SERVICE} is not running`);
     const waiting = verdicts.wait(path, owner);
     pending = waiting;
-    const verdict = new Promise<boolean>((resolve, reject) => {
+    const verdict = new Promise<DeviceVerdict>((resolve, reject) => {
       waiting.verdict.then(resolve, reject);
       timer = setTimeout(
         () => reject(new AttestationError('ATTESTATION_TIMEOUT', `no Attested verdict for ${call.id} within ${call.timeoutMs / 1000} s`)),
@@ -107,8 +107,8 @@ export async function requestAttestation(call: AttestationCall): Promise<Atteste
     if (answeredBy !== undefined && answeredBy !== owner) {
       throw new AttestationError('ATTESTATION_FAILED', `${ATTESTATION_SERVICE} changed owner during the attestation of ${call.id} (${owner}, then ${answeredBy})`);
     }
-    const ok = await verdict;
-    const props = await getAllProperties(bus, { destination: owner, path, interface: DEVICE_INTERFACE }, Math.min(t, remaining()));
+    const { ok, properties } = await verdict;
+    const props = properties ?? (await getAllProperties(bus, { destination: owner, path, interface: DEVICE_INTERFACE }, Math.min(t, remaining())));
     const caPem = typeof props['provisioning_ca'] === 'string' ? props['provisioning_ca'] : '';
     if (!ok || props['status'] !== 'Attested' || !caPem) {
       const why = typeof props['last_failure'] === 'string' && props['last_failure'] ? props['last_failure'] : 'attestation failed';
