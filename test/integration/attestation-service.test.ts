@@ -208,6 +208,31 @@ describe('attestationd on a private bus', () => {
     assert.equal(read.errorName, undefined, read.stderr);
   });
 
+  it('sends the verdict\'s four properties in one PropertiesChanged right before Attested(b)', async () => {
+    const watcher = dbus.systemBus();
+    fixture.cleanup(() => watcher.disconnect());
+    const path = requesterPath('bmc-a');
+    const seen: Array<{ member: string; body: unknown[] }> = [];
+    await watcher.call(
+      new dbus.Message({
+        destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch',
+        signature: 's', body: [`type='signal',sender='${ATTESTATION_SERVICE}',path='${path}'`],
+      }),
+    );
+    watcher.on('message', (msg) => {
+      if (msg.type === dbus.MessageType.SIGNAL && msg.path === path) seen.push({ member: msg.member, body: msg.body });
+    });
+    assert.equal(await attestWithBusctl('bmc-a', setup.spdmPort), true, daemon.output());
+    assert.ok(await eventually(() => seen.some((m) => m.member === 'Attested'), 10_000), JSON.stringify(seen.map((m) => m.member)));
+    const at = seen.findIndex((m) => m.member === 'Attested');
+    const before = seen[at - 1];
+    assert.equal(before?.member, 'PropertiesChanged', `the signal right before Attested: ${JSON.stringify(seen.map((m) => m.member))}`);
+    const changed = (before?.body[1] ?? {}) as Record<string, dbus.Variant>;
+    assert.deepEqual(Object.keys(changed).sort(), ['device_subject', 'last_failure', 'provisioning_ca', 'status']);
+    assert.equal(changed['status']?.value, 'Attested');
+    assert.equal(changed['provisioning_ca']?.value, ca.pem);
+  });
+
   it('after every failure the service still attests, and never crashed', async () => {
     assert.equal(await attestWithBusctl('bmc-a', setup.spdmPort), true, daemon.output());
     assert.equal(daemon.process.exitCode, null);
