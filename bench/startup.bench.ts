@@ -27,9 +27,16 @@ function rssMiB(pid: number | undefined): number {
   return Number(m[1]) / 1024;
 }
 
-/** The least a D-Bus service can do: connect, own its name, wait for SIGTERM. */
+/**
+ * The least a D-Bus service can do: connect, own its name, wait for SIGTERM. With BARE_WORKER=1 it
+ * also starts one idle worker thread: the floor for a daemon that keeps its token in a worker
+ * (both daemons run the PKCS#11 worker, src/pki/token/), so that what the worker costs by itself
+ * is printed apart from what our code costs.
+ */
 const BARE_SCRIPT = `
 import dbus from 'dbus-next';
+import { Worker } from 'node:worker_threads';
+if (process.env.BARE_WORKER === '1') new Worker('setInterval(() => {}, 1 << 30)', { eval: true });
 const bus = dbus.systemBus();
 bus.on('error', (err) => { console.error(err); process.exit(1); });
 const reply = await bus.requestName(${JSON.stringify(SERVICE)}, dbus.NameFlag.DO_NOT_QUEUE);
@@ -113,10 +120,18 @@ try {
   await sleep(IDLE_MS);
   const bareRss = rssMiB(owner.child.pid);
   await stopProcess(owner.child);
+  const ownerWithWorker = await startUntilOwned({ ...spec, argv: [bare], env: { ...cached.bare, BARE_WORKER: '1' } });
+  await sleep(IDLE_MS);
+  const bareWorkerRss = rssMiB(ownerWithWorker.child.pid);
+  await stopProcess(ownerWithWorker.child);
   const againstBare = (value: number) => ({ value: value / bareRss, against: 'bare owner' });
+  const againstBareWorker = (value: number) => ({ value: value / bareWorkerRss, against: 'bare owner with one idle worker thread' });
   console.log(formatFigure({ name: 'bare dbus-next owner: RSS idle', value: bareRss, unit: 'MiB' }));
+  console.log(formatFigure({ name: 'bare dbus-next owner with one idle worker thread: RSS idle', value: bareWorkerRss, unit: 'MiB', ratio: againstBare(bareWorkerRss) }));
   console.log(formatFigure({ name: 'node dist/provisioningd.js: RSS idle after ProvisionPeer("self")', value: daemonRss, unit: 'MiB', ratio: againstBare(daemonRss) }));
+  console.log(formatFigure({ name: 'node dist/provisioningd.js: RSS idle after ProvisionPeer("self")', value: daemonRss, unit: 'MiB', ratio: againstBareWorker(daemonRss) }));
   console.log(formatFigure({ name: 'node dist/attestationd.js: RSS idle (software identity)', value: attestationdRss, unit: 'MiB', ratio: againstBare(attestationdRss) }));
+  console.log(formatFigure({ name: 'node dist/attestationd.js: RSS idle (software identity)', value: attestationdRss, unit: 'MiB', ratio: againstBareWorker(attestationdRss) }));
 } finally {
   await releaseBench({ children, watcher, bus, work });
 }

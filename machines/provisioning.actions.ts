@@ -56,6 +56,24 @@ const recordClockImplausible = assignContext(({ event }) =>
   event.type === 'CLOCK_IMPLAUSIBLE' ? { clockPlausible: false, clockProblem: event.reason } : {},
 );
 
+/** The busName actor owns the bus name: the daemon may start what touches the world. */
+const recordBusNameOwned = assignContext({ ownsBusName: true });
+
+/** The bus name could not be owned (another instance holds it): the daemon exits with the reason. */
+const recordBusNameRefusal = assignContext(({ event }) => (event.type === 'BUS_NAME_REFUSED' ? { busNameProblem: event.reason } : {}));
+
+/**
+ * Once the bus name is owned: the effects that watch the world for as long as the daemon runs. They
+ * are spawned (not invoked) because they start with the lock, not with the machine; stopping the
+ * daemon actor stops them, after the observers and the busName actor (child order), and the
+ * busName actor releases the name only once their closes have settled.
+ */
+const startWatching = enqueueActions(({ enqueue }) => {
+  for (const src of ['clockWatch', 'trustStoreWatch', 'lldpDiscovery', 'responderAttestations', 'dbusProjection', 'persistAttestations'] as const) {
+    enqueue.spawnChild(src, { id: src });
+  }
+});
+
 /** The clock watch says the wall clock is plausible again. */
 const recordClockPlausible = assignContext({ clockPlausible: true, clockProblem: undefined });
 
@@ -322,6 +340,9 @@ export const provisioningActions = {
   recordClockImplausible,
   recordClockPlausible,
   refuseForClock,
+  recordBusNameOwned,
+  recordBusNameRefusal,
+  startWatching,
   spawnStaticPeers,
   spawnDiscoveredPeers,
   recordNeighbour,

@@ -17,9 +17,12 @@ const provisionSelfUnlessClockImplausible = [
  * The daemon: one per BMC, two parallel regions. `self` holds this BMC's own credentials (issue on
  * ProvisionPeer("self"), restore after a restart, renew at two thirds of the leaf lifetime);
  * `responder` runs the mutual-TLS server while `self` is provisioned. It spawns one peer machine
- * per peer (`peer:<name>`) and keeps the table of inbound links. For as long as it runs, the root
- * invokes the effects that watch the world (clock, trust store, LLDP, attestationd's responder)
- * and the D-Bus projection; stopping the actor stops them. Actions: provisioning.actions.ts.
+ * per peer (`peer:<name>`) and keeps the table of inbound links. The root invokes the observers
+ * (transition log, metrics, inspector) and the busName actor, the daemon's lock: `self` waits in
+ * OwningName until the name is owned, and only then are the effects that watch the world spawned
+ * (clock, trust store, LLDP, attestationd's responder, the D-Bus projection, the attestation
+ * records); nothing touches the token or the network before. Stopping the actor stops them all;
+ * the busName actor releases the name last. Actions: provisioning.actions.ts.
  *
  * `self.Provisioned` means "this BMC has its CA and leaves"; a peer machine's `Provisioned`
  * (peer.machine.ts) means "that peer was attested and its CA installed here".
@@ -38,6 +41,8 @@ export const provisioningMachine = provisioningSetup
       peerEnded: ({ event }) => endedPeer(event) !== undefined,
       /** The wall clock is implausible (clockWatch): no certificate may be issued with it. */
       clockImplausible: ({ context }) => !context.clockPlausible,
+      /** This daemon owns its bus name (busName actor, or ownsBusName in the input). */
+      ownsBusName: ({ context }) => context.ownsBusName,
     },
     delays: {
       leafRenewal: ({ context }) => renewalDelayMs(context.leafLifetimeMs),
@@ -57,21 +62,21 @@ export const provisioningMachine = provisioningSetup
       departed: [],
       // Read from the state file: on disk already.
       provisionedPublishable: input.provisioned,
+      ownsBusName: input.ownsBusName ?? false,
     }),
     type: 'parallel',
-    // Always running, in this order; stopping the daemon actor stops each (their cleanup closes
-    // what they opened). Where order matters on the way out, src/daemon.ts waits for their closes
-    // before it releases the bus name.
+    // Always running, in this order: the observers first, so that they see everything after them;
+    // then the lock. The effects that watch the world are spawned once the name is owned
+    // (startWatching, on the way out of self.OwningName). Stopping the daemon actor stops each;
+    // the busName actor releases the name only once the others' closes have settled.
     invoke: [
-      { id: 'clockWatch', src: 'clockWatch' },
-      { id: 'trustStoreWatch', src: 'trustStoreWatch' },
-      { id: 'lldpDiscovery', src: 'lldpDiscovery' },
-      { id: 'responderAttestations', src: 'responderAttestations' },
-      { id: 'dbusProjection', src: 'dbusProjection' },
-      { id: 'persistAttestations', src: 'persistAttestations' },
+      { id: 'transitionLog', src: 'transitionLog' },
+      { id: 'metrics', src: 'metrics' },
+      { id: 'inspector', src: 'inspector' },
+      { id: 'busName', src: 'busName' },
     ],
     on: {
-      // From LLDP discovery (src/lldp/lldp-discovery.ts), from the start; neighbours are dialled once this BMC is provisioned.
+      // From LLDP discovery (src/lldp/lldp-discovery.ts), once the name is owned; neighbours are dialled once this BMC is provisioned.
       LLDP_NEIGHBOR: [
         { guard: 'inProvisionedState', actions: ['dialNeighbour', 'recordNeighbour'] },
         { actions: 'recordNeighbour' },
@@ -93,7 +98,7 @@ export const provisioningMachine = provisioningSetup
     },
     states: {
       self: {
-        initial: 'Boot',
+        initial: 'OwningName',
         // While an issuance runs, a ProvisionPeer("self") call waits for its outcome. States that
         // start an issuance on the request have their own PROVISION_SELF, which wins over this one.
         // The clock's plausibility (from the clockWatch actor) is recorded here, in the region that
@@ -104,6 +109,17 @@ export const provisioningMachine = provisioningSetup
           CLOCK_PLAUSIBLE: { actions: 'recordClockPlausible' },
         },
         states: {
+          /** The bus name is this daemon's lock: a second instance never gets past here. */
+          OwningName: {
+            always: { guard: 'ownsBusName', target: 'Boot', actions: 'startWatching' },
+            on: {
+              BUS_NAME_OWNED: { actions: 'recordBusNameOwned' },
+              BUS_NAME_REFUSED: { target: 'NameNotOwned', actions: 'recordBusNameRefusal' },
+            },
+          },
+          /** The name could not be owned: nothing was started; the daemon exits (busNameProblem). */
+          NameNotOwned: { type: 'final' },
+          /** The name is owned: where this BMC starts from. */
           Boot: {
             always: [
               { guard: and(['provisioned', 'clockImplausible']), target: 'WaitingForClock' },

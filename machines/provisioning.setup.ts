@@ -11,9 +11,12 @@ const notProvided = (what: string) => () => {
 /** An effect that runs as long as the daemon and only sends events (it receives none). */
 const watching = (what: string) => fromCallback(notProvided(what));
 
+/** An observer of the daemon's actor system: it sends nothing and receives nothing. */
+const observing = (what: string) => fromCallback(notProvided(what));
+
 /**
  * The daemon machine's types and the effects it invokes by name. src/ provides the effects with
- * `.provide({ actors })` (src/daemon.ts, the one place); the actions (provisioning.actions.ts) and
+ * `.provide({ actors })` (src/daemon-effects.ts, the one place); the actions (provisioning.actions.ts) and
  * the chart build on this.
  */
 export const provisioningSetup = setup({
@@ -24,6 +27,14 @@ export const provisioningSetup = setup({
     emitted: {} as SelfProvisionResult,
   },
   actors: {
+    /** The daemon's lock: owns the bus name and serves the Provisioning object: BUS_NAME_OWNED or BUS_NAME_REFUSED. Released last. */
+    busName: watching('busName'),
+    /** Logs every state change of the daemon and its peers. */
+    transitionLog: observing('transitionLog'),
+    /** Prometheus metrics and /healthz on metrics_port (does nothing when it is 0). */
+    metrics: observing('metrics'),
+    /** The live inspector page on inspect_port (does nothing when it is 0). */
+    inspector: observing('inspector'),
     issueCertificates: fromPromise<IssueSummary, IssueRequest>(notProvided('issueCertificates')),
     tlsResponder: fromCallback<CredentialsEvent>(notProvided('tlsResponder')),
     peer: peerMachine,

@@ -45,7 +45,16 @@ export interface ProvisioningInput {
   readonly attestationHistory?: AttestationHistory;
   /** A CA placed by hand, which vouches for any name, is trusted (updated by ATTESTED_NAMES). */
   readonly anyNameTrusted?: boolean;
+  /**
+   * The bus name, the daemon's lock, is owned before the machine starts: true for a machine run
+   * without the daemon around it (tests, tools). The daemon starts without it, and its busName
+   * actor says BUS_NAME_OWNED or BUS_NAME_REFUSED.
+   */
+  readonly ownsBusName?: boolean;
 }
+
+/** From the busName actor: the daemon owns its bus name (its lock) and serves D-Bus, or it cannot. */
+export type BusNameEvent = { type: 'BUS_NAME_OWNED' } | { type: 'BUS_NAME_REFUSED'; reason: string };
 
 /** The daemon's state beyond its state value; pure data, safe to show in the inspector. */
 export interface ProvisioningContext extends ProvisioningInput {
@@ -71,6 +80,10 @@ export interface ProvisioningContext extends ProvisioningInput {
    * (persistProvisioned) has settled, so that a crash never takes back what clients were told.
    */
   readonly provisionedPublishable: boolean;
+  /** This daemon owns its bus name: until it does, nothing touches the token, the network or the state file. */
+  readonly ownsBusName: boolean;
+  /** Why the bus name could not be owned (another instance runs, or the bus refused): the daemon exits with it. */
+  readonly busNameProblem?: string;
 }
 
 /** Events the daemon accepts: from D-Bus, from the actors it invokes (responder, discovery, trust store, clock, attestationd's responder). */
@@ -83,7 +96,8 @@ export type ProvisioningEvent =
   | AttestedNamesEvent
   | TrustStoreChangedEvent
   | ResponderAttestedEvent
-  | ClockEvent;
+  | ClockEvent
+  | BusNameEvent;
 
 /** Emitted when a ProvisionPeer("self") call can be answered. */
 export type SelfProvisionResult =

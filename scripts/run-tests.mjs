@@ -6,7 +6,8 @@
 //   TEST_WATCHDOG_IDLE_S   fail the run when no test has started or finished for this long (default 1200 s)
 //   TEST_WATCHDOG_TOTAL_S  fail the run when it takes longer than this in all (default 3600 s)
 // When the watchdog fires it prints what is still running, stops the runner and every process
-// under it (daemons, swtpm, browsers) by PID, prints the closing `# pass N` / `# fail N` lines
+// under it (daemons, swtpm, browsers) by PID, deletes the network namespaces the rack harness made
+// for them, prints the closing `# pass N` / `# fail N` lines
 // (the pending tests counted as failed) and exits 1.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
@@ -14,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { pathToFileURL } from 'node:url';
-import { stopProcessTree, TestProgress } from './test-watchdog.mjs';
+import { removeNamespacesOf, stopProcessTree, TestProgress } from './test-watchdog.mjs';
 
 const KINDS = ['unit', 'model', 'integration', 'e2e'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : KINDS;
@@ -110,8 +111,11 @@ async function fire(reason) {
   const say = (line) => process.stdout.write(`# ${line}\n`);
   say(`watchdog: ${reason}; stopping the run. Still running:`);
   for (const line of pending) say(`  ${line}`);
-  await stopProcessTree(child.pid);
+  const stopped = await stopProcessTree(child.pid);
   say(`watchdog: stopped the test runner (pid ${child.pid}) and every process under it`);
+  // A rack test killed before its teardown leaves its network namespaces behind.
+  const removed = removeNamespacesOf(stopped);
+  if (removed.length > 0) say(`watchdog: removed the network namespaces they left behind: ${removed.join(' ')}`);
   say(`pass ${progress.passed}`);
   say(`fail ${progress.failed + Math.max(1, progress.pendingTests())}`);
   rmSync(progressDir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 // The watchdog of scripts/run-tests.mjs: follows what node:test is running (the JSON lines of
 // scripts/test-progress-reporter.mjs), says what is still pending when the run stalls or runs too
 // long, and stops the runner with every process under it, by PID.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
 
@@ -130,7 +131,8 @@ const alive = (pid) => {
 /**
  * Stops `root` (the test runner, leader of its own process group) and everything under it, each
  * by PID: daemons, swtpm, browsers (which sit in process groups of their own). SIGTERM first so
- * that they can clean up; SIGKILL for whatever is left after `graceMs`.
+ * that they can clean up; SIGKILL for whatever is left after `graceMs`. Returns every PID it
+ * signalled, for removeNamespacesOf().
  */
 export async function stopProcessTree(root, graceMs = 5000) {
   const seen = new Set(processesUnder(root));
@@ -142,6 +144,42 @@ export async function stopProcessTree(root, graceMs = 5000) {
     for (const pid of processesUnder(root)) seen.add(pid);
   }
   for (const pid of seen) if (alive(pid)) signal(pid, 'SIGKILL');
+  return [...seen];
+}
+
+/**
+ * The network namespaces, among `names`, that the rack harness (test/harness/netns.ts) created for
+ * one of `pids`: it names them `pd<pid in base 36>_<random>-<n>`, so a test process killed before
+ * its teardown (SIGKILL runs no exit hook) can be cleaned up after by the one who killed it.
+ */
+export function namespacesOf(pids, names) {
+  const prefixes = pids.map((pid) => `pd${pid.toString(36)}_`);
+  return names.filter((name) => prefixes.some((prefix) => name.startsWith(prefix)));
+}
+
+/**
+ * Deletes the network namespaces the stopped processes `pids` left behind (namespacesOf) and
+ * returns their names. Without `ip`, or without the right to use it, there is nothing to remove.
+ */
+export function removeNamespacesOf(pids) {
+  let listing;
+  try {
+    listing = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 });
+  } catch {
+    return [];
+  }
+  // One line per namespace: "NAME" or "NAME (id: N)".
+  const names = listing.split('\n').map((line) => line.split(' ')[0] ?? '').filter(Boolean);
+  const removed = [];
+  for (const ns of namespacesOf(pids, names)) {
+    try {
+      execFileSync('ip', ['netns', 'del', ns], { stdio: 'ignore', timeout: 5000 });
+      removed.push(ns);
+    } catch {
+      // gone meanwhile, or not ours to delete
+    }
+  }
+  return removed;
 }
 
 function signal(pid, sig) {

@@ -1,8 +1,12 @@
 import type { ProvisioningInput } from '../machines/provisioning.machine.ts';
-import type { ClockWatch } from './clock/clock-watch.ts';
+import { BUILD_TIME_MS } from './clock/build-time.ts';
+import { watchClock, type ClockWatch } from './clock/clock-watch.ts';
 import type { Config } from './config/schema.ts';
-import type { TrustStore } from './pki/trust/index.ts';
-import type { PersistedState } from './state/state-store.ts';
+import type { Logger } from './log.ts';
+import { caStartReader, certPaths } from './pki/certificate/index.ts';
+import { legacyAuthorityDirOf, migrateLegacyTrustStore, TrustStore, trustDirOf } from './pki/trust/index.ts';
+import { StateStore, type PersistedState } from './state/state-store.ts';
+import { withTimeout } from './util/with-timeout.ts';
 
 const seconds = (s: number) => Math.round(s * 1000);
 
@@ -27,4 +31,42 @@ export function daemonMachineInput(o: { config: Config; loaded: PersistedState; 
     clockPlausible: clockProblem === undefined,
     ...(clockProblem ? { clockProblem } : {}),
   };
+}
+
+/** What the daemon machine starts from, and the stores and the clock watch its effects keep using. */
+export interface PreparedInput {
+  readonly input: ProvisioningInput;
+  readonly stateStore: StateStore;
+  readonly trustStore: TrustStore;
+  readonly clock: ClockWatch;
+}
+
+/**
+ * Reads what the machine's input says: the state file, the trust store (moving our attested CAs
+ * out of bmcweb's store first, after an upgrade), and the clock's first verdict; later changes come
+ * from the machine's actors (trustStoreWatch, clockWatch).
+ */
+export async function prepareDaemonInput(o: { config: Config; log: Logger; timeoutMs: number }): Promise<PreparedInput> {
+  const { config, log } = o;
+  const stateStore = new StateStore(config.state_dir);
+  const loaded = stateStore.load();
+  if (loaded.problem) log.warn(loaded.problem, { code: 'STATE_FILE_CORRUPT' });
+
+  const trustDir = trustDirOf(config);
+  // If the move cannot finish (e.g. a read-only directory), what was copied is trusted from
+  // trustDir already and the next start tries again.
+  await withTimeout(
+    migrateLegacyTrustStore({ from: legacyAuthorityDirOf(config.cert_root), to: trustDir, log }),
+    o.timeoutMs,
+    'moving attested CAs out of the old trust store',
+  ).catch((err: unknown) =>
+    log.error(`trust store: cannot move the attested CAs out of ${legacyAuthorityDirOf(config.cert_root)}: ${err instanceof Error ? err.message : String(err)}`, {
+      code: 'TRUST_STORE_MIGRATION',
+    }),
+  );
+  const trustStore = new TrustStore({ dir: trustDir, log });
+  await withTimeout(trustStore.reload(), o.timeoutMs, 'reading the trust store');
+
+  const clock = watchClock({ buildTimeMs: BUILD_TIME_MS, caNotBeforeMs: caStartReader(certPaths(config.cert_root).selfCa), log });
+  return { input: daemonMachineInput({ config, loaded: loaded.state, trustStore, clock }), stateStore, trustStore, clock };
 }

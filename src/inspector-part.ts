@@ -17,3 +17,6 @@ export async function loadInspector(log: Logger) {
     return undefined;
   }
 }
+
+/** The loaded inspector module, for code outside src/inspect/ that must not import it. */
+export type InspectorPart = NonNullable<Awaited<ReturnType<typeof loadInspector>>>;

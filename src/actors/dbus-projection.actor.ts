@@ -8,14 +8,14 @@ import { exportPeerObjects } from '../dbus/peer-objects.ts';
 import type { ProvisioningService } from '../dbus/provisioning-service.ts';
 import type dbus from 'dbus-next';
 
-/** What the projection reads from and writes to; getters, because the daemon actor and its service exist only once the machine is provided. */
+/** What the projection reads from and writes to; getters, because the daemon actor exists only once the machine is provided, and its service once the bus name is owned. */
 export interface DbusProjectionDeps {
   readonly bus: dbus.MessageBus;
   readonly log: Logger;
   /** The daemon actor whose snapshot (with its peer machines') is projected. */
   readonly root: () => ProvisioningActor;
-  /** The exported provisioning service that publishes the properties. */
-  readonly service: () => ProvisioningService;
+  /** The exported provisioning service that publishes the properties (there once the bus name is owned). */
+  readonly service: () => ProvisioningService | undefined;
 }
 
 /**
@@ -34,7 +34,7 @@ export function createDbusProjectionActor(deps: DbusProjectionDeps) {
       pending = undefined;
       const snapshot = deps.root().getSnapshot();
       peerObjects.publish(selectPeerViews(snapshot));
-      deps.service().publish(selectPublishedProperties(snapshot));
+      deps.service()?.publish(selectPublishedProperties(snapshot));
     };
     const stop = eachSnapshot(
       system,

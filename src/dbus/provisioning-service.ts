@@ -27,6 +27,8 @@ export interface ProvisioningServiceDeps {
   readonly busCallTimeoutMs: number;
   /** The projection to serve from the first moment the name is owned. */
   readonly initial: DbusProperties;
+  /** Calls wait for it: settles once the machine knows that the name is owned (a call can come first). */
+  readonly ready?: Promise<void>;
 }
 
 /** The exported service: push a new projection with publish(); close() releases the name. */
@@ -65,6 +67,7 @@ class ProvisioningInterface extends Interface {
   async ProvisionPeer(deviceId: string): Promise<void> {
     const deps = this.deps;
     if (!deps) throw new dbus.DBusError(CommonError.Unavailable, 'service is starting');
+    await deps.ready;
     const check = checkDeviceId(deviceId, { ownName: deps.ownName });
     const log = deps.log.child({ event: 'ProvisionPeer' });
     const refuse = (code: keyof typeof CommonError, text: string): never => {
@@ -165,7 +168,13 @@ export async function exportProvisioningService(deps: ProvisioningServiceDeps): 
       try {
         await withTimeout(deps.bus.releaseName(PROVISIONING_SERVICE), deps.busCallTimeoutMs, 'ReleaseName');
       } finally {
-        deps.bus.unexport(PROVISIONING_PATH, iface);
+        // The per-peer objects' ObjectManager shares this path, and dbus-next removes the whole
+        // object when one of its interfaces is unexported: ours may be gone already.
+        try {
+          deps.bus.unexport(PROVISIONING_PATH, iface);
+        } catch {
+          // Already unexported with the ObjectManager: nothing left to do.
+        }
       }
     },
   };

@@ -1,6 +1,7 @@
 /**
  * The self-hosted live inspector (issue 5): loaded only when `inspect_port` is set, through a
- * dynamic import in src/daemon.ts; nothing else in src/ imports this directory.
+ * dynamic import in src/inspector-part.ts, and run by the root machine's `inspector` actor
+ * (src/actors/inspector.actor.ts); nothing else in src/ imports this directory.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,7 +33,7 @@ export interface InspectorOptions {
   layoutTimeoutMs?: number;
 }
 
-/** A listening inspector: pass `observer` to `createActor(machine, { inspect })`. */
+/** A listening inspector: feed `observer` the actor system's inspection events (the `inspector` actor does). */
 export interface RunningInspector {
   /** `http://127.0.0.1:<port>/` */
   readonly url: string;

@@ -5,6 +5,7 @@
  */
 export class Settling {
   readonly #pending = new Set<Promise<void>>();
+  #failure: Error | undefined;
 
   /** Tracks `work`; its failure is the actor's to log, so it is only waited for here. */
   add(work: Promise<unknown>): void {
@@ -16,8 +17,18 @@ export class Settling {
     void p.then(() => this.#pending.delete(p));
   }
 
-  /** Resolves once everything added so far (and anything added meanwhile) has settled. */
+  /** Tracks `work` that the daemon cannot run without (a port to listen on): its failure makes settled() reject. */
+  mustSucceed(work: Promise<unknown>): void {
+    this.add(
+      work.catch((err: unknown) => {
+        this.#failure ??= err instanceof Error ? err : new Error(String(err));
+      }),
+    );
+  }
+
+  /** Resolves once everything added so far (and anything added meanwhile) has settled; rejects with the first failure of mustSucceed(). */
   async settled(): Promise<void> {
     while (this.#pending.size) await Promise.all([...this.#pending]);
+    if (this.#failure) throw this.#failure;
   }
 }

@@ -1,6 +1,6 @@
 import type { ProvisioningInput } from '../../machines/provisioning.machine.ts';
 
-/** A daemon machine input with the configuration defaults (in ms); tests override what they need. */
+/** A daemon machine input with the configuration defaults (in ms), owning its bus name from the start; tests override what they need. */
 export function daemonInput(overrides: Partial<ProvisioningInput> = {}): ProvisioningInput {
   return {
     provisioned: false,
@@ -14,6 +14,7 @@ export function daemonInput(overrides: Partial<ProvisioningInput> = {}): Provisi
     forgetFailedMs: 600_000,
     maxDepartedPeers: 256,
     clockPlausible: true,
+    ownsBusName: true,
     ...overrides,
   };
 }

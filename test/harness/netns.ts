@@ -77,7 +77,9 @@ export async function createRack(opts: RackOptions): Promise<Rack> {
   if (opts.size < 2 || opts.size > 32) throw new Error('a rack has 2..32 BMCs');
   installExitHook();
   const subnet = opts.subnet ?? 77;
-  const tag = `pd${process.pid.toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+  // `pd<pid>_`: the test runner's watchdog (scripts/test-watchdog.mjs) finds the namespaces of a
+  // test process it had to kill by this prefix. At most 10 characters, so `${tag}p31` fits IFNAMSIZ.
+  const tag = `pd${process.pid.toString(36)}_${Math.floor(Math.random() * 1296).toString(36)}`;
   const namespaces: string[] = [];
   const children: ChildProcess[] = [];
   const nodes: RackNode[] = Array.from({ length: opts.size }, (_, i) => ({

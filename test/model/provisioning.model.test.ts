@@ -53,12 +53,17 @@ const base: ProvisioningInput = {
   // One departed neighbour without trust is remembered: a second one that leaves replaces it.
   maxDepartedPeers: 1,
   clockPlausible: true,
+  // Owned from the start in every variant but one: the lock has its own variant below.
+  ownsBusName: true,
 };
+/** The variant that starts as the daemon does: waiting in OwningName for the busName actor. */
+const WAITING = 'waiting for the bus name';
 const variants: Record<string, ProvisioningInput> = {
   fresh: base,
   restored: { ...base, provisioned: true },
   'restored, implausible clock at start': { ...base, provisioned: true, clockPlausible: false, clockProblem: 'it says 1970-01-01T00:00:00.000Z, before this build' },
   'with static peers': { ...base, staticPeers: [{ name: 'bmc-s', address: '127.0.0.1', port: 8090 }] },
+  [WAITING]: { ...base, provisioned: true, ownsBusName: false },
 };
 
 const E = {
@@ -93,7 +98,12 @@ const E = {
   clockBad: { type: 'CLOCK_IMPLAUSIBLE', reason: 'it says 1970-01-01T00:00:00.000Z, before this build' },
   clockGood: { type: 'CLOCK_PLAUSIBLE' },
   jumped: { type: 'CLOCK_JUMPED', byMs: 86_400_000 },
+  owned: { type: 'BUS_NAME_OWNED' },
+  refused: { type: 'BUS_NAME_REFUSED', reason: 'cannot own xyz.openbmc_project.Provisioning: another process owns it (reply 3)' },
 } satisfies Record<string, ModelEvent>;
+
+/** The effects spawned once the bus name is owned (startWatching). */
+const WATCHES = ['clockWatch', 'trustStoreWatch', 'lldpDiscovery', 'responderAttestations', 'dbusProjection', 'persistAttestations'];
 
 /** Each delayed event: the state whose timer it is, and its delay. */
 const TIMERS: Record<string, { state: string; ms: (input: ProvisioningInput) => number }> = {
@@ -107,8 +117,15 @@ const TIMERS: Record<string, { state: string; ms: (input: ProvisioningInput) => 
 const forgettable = (s: Snapshot) =>
   s.context.peerNames.includes('bmc-b') && !s.context.attestedNames.includes('bmc-b') && !('bmc-b' in s.context.discovered);
 
+/**
+ * The lock: in OwningName only the busName actor speaks; a daemon that could not own its name hears
+ * nothing more. Once owned, the graph search leaves the rest to the variants that start owned.
+ */
+const lockEventsFor = (s: Snapshot): ModelEvent[] => (s.matches({ self: 'OwningName' }) ? [E.owned, E.refused] : []);
+
 /** Inbound and responder events only come from the responder, which runs while the responder region listens. */
 const eventsFor = (s: Snapshot): ModelEvent[] => {
+  if (s.matches({ self: 'OwningName' }) || s.matches({ self: 'NameNotOwned' })) return lockEventsFor(s);
   const selfTimers = [E.renewalDue, E.retryRestore, E.retryRenewal];
   // Forgetting runs the clock for forgetFailedMs: not while the responder's shorter retry is due.
   const forget = forgettable(s) && !s.matches({ responder: 'Failed' }) ? [E.forgotten, E.peerC] : [];
@@ -132,7 +149,7 @@ const eventsFor = (s: Snapshot): ModelEvent[] => {
 const serializeState = (s: Snapshot) =>
   JSON.stringify([s.value, s.context.provisioned, s.context.pendingSelfRequests.length > 0, s.context.peerNames,
     Object.keys(s.context.inbound), Boolean(s.context.selfError), Boolean(s.context.responderError), s.context.discovered, s.context.departed, s.context.attestedNames,
-    s.context.clockPlausible]);
+    s.context.clockPlausible, s.context.ownsBusName]);
 
 /** Events only the stories below use: more ProvisionPeer names around the cap. */
 const STORY_EVENTS: ModelEvent[] = [E.peerC, E.peerStatic, E.peerNeighbour, E.forgotten, E.neighbourM, E.goneM];
@@ -160,6 +177,8 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
   'restored, implausible clock at start': [
     [E.self, E.clockGood, E.restoreFailed, E.clockBad, E.retryRestore, E.self, E.clockGood, E.restored, E.jumped, E.renewed],
   ],
+  // Once the name is owned the daemon starts as every other variant: it restores its credentials.
+  [WAITING]: [[E.owned, E.restored, E.self, E.renewed]],
   'with static peers': [
     [E.self, E.issued, E.trust, E.peer],
     // Attested CAs in the trust store: peers spawned later start attested, running ones follow changes.
@@ -369,7 +388,8 @@ describe('provisioning statechart, replayed on the real actor', () => {
   for (const [variant, input] of Object.entries(variants)) {
     // getPathsFromEvents builds its start from the machine without the input: hand it the real one.
     const [fromState] = initialTransition(provisioningMachine, input);
-    const options = { input, fromState, events: eventsFor as (s: Snapshot) => ProvisioningEvent[], serializeState };
+    const graphEvents = variant === WAITING ? lockEventsFor : eventsFor;
+    const options = { input, fromState, events: graphEvents as (s: Snapshot) => ProvisioningEvent[], serializeState };
     const shortest = getShortestPaths(provisioningMachine, options);
     const simple = getSimplePaths(provisioningMachine, { ...options, serializeState: (s) => JSON.stringify(s.value) });
     /** A sequence of model events as a path of the model's graph (serialized as above, so its context is exact). */
@@ -396,6 +416,13 @@ describe('provisioning statechart, replayed on the real actor', () => {
           const where = `${variant}: ${trail.join(' > ')}`;
           const real = sut.actor.getSnapshot();
           assert.deepEqual(real.value, step.state.value, `state after ${where}`);
+          // The lock: nothing that touches the world runs before the bus name is owned, and never without it.
+          assert.deepEqual(WATCHES.filter((id) => id in real.children), real.context.ownsBusName ? WATCHES : [], `watches run iff the name is owned (${where})`);
+          if (!real.context.ownsBusName) {
+            assert.equal(sut.issuesStarted.n, 0, `the token is not touched before the name is owned (${where})`);
+            assert.deepEqual(real.context.peerNames, [], `no peer before the name is owned (${where})`);
+          }
+          if (event.type === E.refused.type) assert.match(real.context.busNameProblem ?? '', /another process owns it/, where);
           const props = selectDbusProperties(real);
           assert.equal(props.provisioned, step.state.context.provisioned, `provisioned after ${where}`);
           assert.equal(props.peerConnected, expectedPeerConnected(step.state), `peerConnected after ${where}`);

@@ -10,6 +10,7 @@ import { runTool } from '../harness/run-tool.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const FIXTURE = 'test/fixtures/watchdog/hangs-forever.test.ts';
+const RACK_FIXTURE = 'test/fixtures/watchdog/hangs-in-a-rack.test.ts';
 
 const alive = (pid: number) => {
   try {
@@ -25,16 +26,17 @@ describe('the test runner watchdog (scripts/run-tests.mjs)', () => {
   after(() => rmSync(dir, { recursive: true, force: true }), { timeout: 60_000 });
 
   /** Runs the fixture through the script with the given bounds; the run's own net is far above them. */
-  async function runFixture(name: string, bounds: Record<string, string>) {
+  async function runFixture(name: string, bounds: Record<string, string>, fixture = FIXTURE) {
     const pids = join(dir, `${name}.pids`);
+    const namespaces = join(dir, `${name}.namespaces`);
     // Not a terminal: the runner reports TAP, as in CI.
-    const run = await runTool(process.execPath, ['scripts/run-tests.mjs', FIXTURE], {
+    const run = await runTool(process.execPath, ['scripts/run-tests.mjs', fixture], {
       cwd: REPO,
-      env: { ...bounds, WATCHDOG_FIXTURE_PIDS: pids },
+      env: { ...bounds, WATCHDOG_FIXTURE_PIDS: pids, WATCHDOG_FIXTURE_NAMESPACES: namespaces },
       timeoutMs: 300_000,
     });
-    const started = existsSync(pids) ? readFileSync(pids, 'utf8').trim().split(' ').map(Number) : [];
-    return { ...run, started };
+    const listed = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').trim().split(' ').filter(Boolean) : []);
+    return { ...run, started: listed(pids).map(Number), namespaces: listed(namespaces) };
   }
 
   it('stops a run in which nothing has started or finished for TEST_WATCHDOG_IDLE_S, naming the test still running', async () => {
@@ -60,5 +62,15 @@ describe('the test runner watchdog (scripts/run-tests.mjs)', () => {
     assert.match(run.stdout, /^# watchdog: the run has taken more than 20 s \(bound: TEST_WATCHDOG_TOTAL_S=20\); stopping the run\. Still running:/m, out);
     assert.match(run.stdout, /^# fail [1-9]\d*$/m, out);
     for (const pid of run.started) assert.equal(alive(pid), false, `process ${pid} started by the test was stopped`);
+  });
+
+  it('removes the network namespaces a rack test it had to kill left behind (as root)', async () => {
+    const run = await runFixture('rack', { TEST_WATCHDOG_IDLE_S: '5', TEST_WATCHDOG_TOTAL_S: '3600' }, RACK_FIXTURE);
+    const out = `${run.stdout}\n${run.stderr}`;
+    assert.equal(run.code, 1, out);
+    assert.equal(run.namespaces.length, 2, `the fixture built its two-BMC rack: ${out}`);
+    assert.match(run.stdout, /^# watchdog: removed the network namespaces they left behind: /m, out);
+    const left = (await runTool('ip', ['netns', 'list'], { timeoutMs: 10_000 })).stdout;
+    for (const ns of run.namespaces) assert.doesNotMatch(left, new RegExp(`^${ns}\\b`, 'm'), `namespace ${ns} is gone`);
   });
 });
