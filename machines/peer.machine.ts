@@ -1,4 +1,4 @@
-import { and, assign, enqueueActions, fromCallback, fromPromise, not, setup, stateIn } from 'xstate';
+import { and, assign, cancel, enqueueActions, fromCallback, fromPromise, not, or, raise, setup, stateIn } from 'xstate';
 import { backoffDelay, type RetryPolicy } from './backoff.ts';
 import type { AttestationTarget, CredentialsEvent, LinkEvent, LinkTarget } from './events.ts';
 import { toFailure, type Failure } from './failure.ts';
@@ -56,6 +56,13 @@ export interface PeerContext extends PeerInput {
   readonly attestationStale: boolean;
   /** Revocations of this peer's trust in this run (the D-Bus adapter signals each new one). */
   readonly revocations: number;
+  /** The next periodic re-attestation is scheduled (REATTEST_DUE raised with the reattestInterval delay). */
+  readonly reattestScheduled: boolean;
+  /**
+   * A re-attestation is owed: it fell due (or was cut short by the link going down) where none could
+   * start, e.g. while a dial was in flight; the next state that can re-attest does so at once.
+   */
+  readonly reattestOwed: boolean;
 }
 
 /** How the last attestation of a peer ended, as persisted and shown. */
@@ -83,8 +90,20 @@ export type PeerEvent =
   | { type: 'ATTEST_BACK' }
   | { type: 'ATTESTATION_BOUND'; bound: boolean; anyName?: boolean }
   | { type: 'PEER_ANNOUNCED' }
+  | ReattestDueEvent
   | LinkEvent
   | CredentialsEvent;
+
+/**
+ * The peer machine raises this to itself, delayed by `reattestInterval` (id REATTEST_TIMER): the
+ * periodic re-attestation of an attested peer is due, whatever the state of our link to it.
+ */
+export interface ReattestDueEvent {
+  readonly type: 'REATTEST_DUE';
+}
+
+/** The id of the delayed REATTEST_DUE, by which a new schedule cancels the one before. */
+const REATTEST_TIMER = 'reattest';
 
 /**
  * The re-attestation policy as guards and delays: the machine runs with the defaults; src/
@@ -98,6 +117,8 @@ export function reattestation(policy: ReattestPolicy, random: () => number) {
       reattestable: ({ context }: { context: PeerContext }) => on && context.attested,
       /** The link came up without an attestation right before it (a link back after a loss, our restart). */
       reattestOnConnect: ({ context }: { context: PeerContext }) => on && context.attested && context.justAttested !== true,
+      /** A periodic re-attestation of this attested peer should be scheduled and is not (see `scheduleReattest`). */
+      reattestUnscheduled: ({ context }: { context: PeerContext }) => on && context.attested && !context.reattestScheduled && !context.reattestOwed,
       /** This re-attestation that could not run is one too many in a row: the peer becomes stale. */
       staleNow: ({ context }: { context: PeerContext }) => context.unreachable + 1 >= policy.maxUnreachable,
     },
@@ -107,6 +128,28 @@ export function reattestation(policy: ReattestPolicy, random: () => number) {
       reattestSoon: () => reattestSoonMs(random()),
     },
   };
+}
+
+/**
+ * A re-attestation running (over our link, or between dials), with no periodic one scheduled
+ * meanwhile: a pass, or one that could not run (counted; stale after too many in a row), goes on to
+ * `next`; a verdict against the peer revokes it.
+ */
+function reattesting(next: string) {
+  const noVerdict = [
+    { guard: 'staleNow', target: next, actions: ['countUnreachable', 'markStale'] },
+    { target: next, actions: 'countUnreachable' },
+  ] as const;
+  return {
+    entry: 'disarmReattest',
+    invoke: {
+      src: 'reattestPeer',
+      input: ({ context }: { context: PeerContext }) => ({ name: context.name, address: context.address, port: context.port }),
+      onDone: { target: next, actions: 'recordAttested' },
+      onError: [{ guard: 'rejected', target: '#peer.Revoking', actions: 'recordRevocation' }, ...noVerdict],
+    },
+    after: { attestationTimeout: noVerdict },
+  } as const;
 }
 
 /** Names of the effects a peer needs; src/ provides them with `.provide({ actors })`. */
@@ -164,6 +207,15 @@ export const peerMachine = setup({
      */
     leafChanged: ({ context, event }) =>
       event.type !== 'PEER_LEAF_CHANGED' || event.peerLeaf === undefined || (context.peerLeaf !== undefined && event.peerLeaf !== context.peerLeaf),
+    /** A re-attestation is owed and the peer is (still) attested with re-attestation on. */
+    reattestOwed: and([({ context }) => context.reattestOwed, 'reattestable']),
+    /** The periodic schedule should run now: attested, none scheduled or owed, and no attestation of it running or revoked. */
+    scheduleReattest: and([
+      'reattestUnscheduled',
+      not(or([stateIn('Attesting'), stateIn({ Link: { Connected: 'Reattesting' } }), stateIn({ NotConnected: 'Reattesting' }), stateIn('Revoking'), stateIn('Revoked')])),
+    ]),
+    /** The REATTEST_DUE that arrived is the one scheduled (a stray one is ignored). */
+    reattestScheduled: ({ context }) => context.reattestScheduled,
     /** The re-attestation ended in a verdict against the peer. */
     rejected: ({ event }) => toFailure((event as { error?: unknown }).error).code === ATTESTATION_REJECTED,
     ...reattestation(DEFAULT_REATTEST_POLICY, () => 0.5).guards,
@@ -175,6 +227,17 @@ export const peerMachine = setup({
     ...reattestation(DEFAULT_REATTEST_POLICY, () => 0.5).delays,
   },
   actions: {
+    /** The next periodic re-attestation, reattestInterval from now (the one scheduled before, if any, is cancelled). */
+    armReattest: enqueueActions(({ enqueue }) => {
+      enqueue(cancel(REATTEST_TIMER));
+      enqueue(raise({ type: 'REATTEST_DUE' }, { id: REATTEST_TIMER, delay: 'reattestInterval' }));
+      enqueue.assign({ reattestScheduled: true });
+    }),
+    /** No periodic re-attestation pending, and none owed: one is starting, or trust just changed. */
+    disarmReattest: enqueueActions(({ enqueue }) => {
+      enqueue(cancel(REATTEST_TIMER));
+      enqueue.assign({ reattestScheduled: false, reattestOwed: false });
+    }),
     recordFailure: assign({
       lastError: (_, params: { code: string; reason: string }) => ({ code: params.code, message: params.reason }),
     }),
@@ -188,11 +251,13 @@ export const peerMachine = setup({
       lastAttestedMs: ({ context, event }) => attestedAtOf((event as { output?: unknown }).output) ?? context.lastAttestedMs,
       unreachable: 0,
       attestationStale: false,
+      reattestOwed: false,
     }),
     /** A re-attestation could not run (no verdict): counted, trust kept. */
     countUnreachable: assign({
       unreachable: ({ context }) => context.unreachable + 1,
       lastVerdict: 'unreachable' as const,
+      reattestOwed: false,
     }),
     markStale: assign({ attestationStale: true }),
     /** Keeps the peer's TLS leaf fingerprint; another one than last time (a new boot, a renewal) re-attests. */
@@ -213,21 +278,47 @@ export const peerMachine = setup({
       lastVerdict: 'revoked' as const,
       unreachable: 0,
       attestationStale: false,
+      reattestOwed: false,
       revocations: ({ context }) => context.revocations + 1,
       lastError: ({ event }) => ({ code: ATTESTATION_REVOKED, message: `${ATTESTATION_REVOKED}: ${toFailure((event as { error?: unknown }).error).message}` }),
     }),
   },
 }).createMachine({
   id: 'peer',
-  context: ({ input }) => ({ ...input, attempt: 0, attested: input.attested ?? false, unreachable: 0, attestationStale: false, revocations: 0 }),
+  context: ({ input }) => ({
+    ...input,
+    attempt: 0,
+    attested: input.attested ?? false,
+    unreachable: 0,
+    attestationStale: false,
+    revocations: 0,
+    reattestScheduled: false,
+    reattestOwed: false,
+  }),
   initial: 'NotDetermined',
+  /**
+   * The periodic re-attestation lives here, not in a link state: an attested peer is re-attested
+   * every reattest_interval_s (jittered) whether our link to it is up, being dialled, or down (it may
+   * still dial us, or be down). Whenever it is attested and nothing is scheduled, owed or running, the
+   * next one is scheduled (from its last verdict: a pass restarts the interval).
+   */
+  always: { guard: 'scheduleReattest', actions: 'armReattest' },
   on: {
+    // Due: the state that can re-attest now does so (Connected, or NotConnected between dials);
+    // one that cannot (a dial in flight) leaves it owed until the link is up or has failed.
+    REATTEST_DUE: { guard: 'reattestScheduled', actions: assign({ reattestScheduled: false, reattestOwed: true }) },
     ATTEST_BACK: { guard: 'owesAttestation', target: '.Attesting' },
     ATTESTATION_BOUND: {
-      actions: assign({
-        attested: ({ event }) => event.bound,
-        anyNameTrusted: ({ context, event }) => event.anyName ?? context.anyNameTrusted,
-      }),
+      actions: [
+        assign({
+          attested: ({ event }) => event.bound,
+          anyNameTrusted: ({ context, event }) => event.anyName ?? context.anyNameTrusted,
+        }),
+        // No attested CA for it any more: nothing to re-attest.
+        enqueueActions(({ event, enqueue }) => {
+          if (!event.bound) enqueue('disarmReattest');
+        }),
+      ],
     },
   },
   states: {
@@ -249,7 +340,9 @@ export const peerMachine = setup({
     },
     /** The machine ends: the daemon machine stops it and drops the peer (its D-Bus object leaves). */
     Forgotten: { type: 'final' },
+    /** A full attestation (ProvisionPeer, attest-back): the periodic schedule starts again from its verdict. */
     Attesting: {
+      entry: 'disarmReattest',
       invoke: {
         src: 'attestPeer',
         input: ({ context }) => ({ name: context.name, address: context.address, port: context.port }),
@@ -313,6 +406,7 @@ export const peerMachine = setup({
             },
             /** Due soon (spread by jitter, so a rack coming back does not attest in lockstep). */
             Due: {
+              always: { guard: 'reattestOwed', target: 'Reattesting' },
               after: { reattestSoon: 'Reattesting' },
               on: {
                 ATTEST: 'Reattesting',
@@ -320,30 +414,14 @@ export const peerMachine = setup({
               },
             },
             Trusted: {
-              after: { reattestInterval: { guard: 'reattestable', target: 'Reattesting' } },
+              always: { guard: 'reattestOwed', target: 'Reattesting' },
               on: {
                 ATTEST: { guard: 'reattestable', target: 'Reattesting' },
                 PEER_LEAF_CHANGED: { guard: and(['leafChanged', 'reattestable']), target: 'Reattesting', actions: 'noteInboundLeaf' },
               },
             },
-            Reattesting: {
-              invoke: {
-                src: 'reattestPeer',
-                input: ({ context }) => ({ name: context.name, address: context.address, port: context.port }),
-                onDone: { target: 'Trusted', actions: 'recordAttested' },
-                onError: [
-                  { guard: 'rejected', target: '#peer.Revoking', actions: 'recordRevocation' },
-                  { guard: 'staleNow', target: 'Trusted', actions: ['countUnreachable', 'markStale'] },
-                  { target: 'Trusted', actions: 'countUnreachable' },
-                ],
-              },
-              after: {
-                attestationTimeout: [
-                  { guard: 'staleNow', target: 'Trusted', actions: ['countUnreachable', 'markStale'] },
-                  { target: 'Trusted', actions: 'countUnreachable' },
-                ],
-              },
-            },
+            /** Cut short by the link going down, it is owed: NotConnected runs it again at once. */
+            Reattesting: { ...reattesting('Trusted'), exit: assign({ reattestOwed: true }) },
           },
         },
       },
@@ -377,6 +455,7 @@ export const peerMachine = setup({
       initial: 'Backoff',
       states: {
         Backoff: {
+          always: { guard: 'reattestOwed', target: 'Reattesting' },
           after: { retryBackoff: '#peer.Link' },
         },
         /**
@@ -387,9 +466,17 @@ export const peerMachine = setup({
          * change: re-dialling it could only be refused again.
          */
         Refused: {
+          always: { guard: 'reattestOwed', target: 'Reattesting' },
           after: { retryBackoff: { guard: 'mayBeVouchedFor', target: '#peer.Link' } },
           on: { TRUST_UPDATED: '#peer.Link', CREDENTIALS_UPDATED: '#peer.Link' },
         },
+        /**
+         * The periodic re-attestation of a peer our link to it is down from (it may still dial us):
+         * it takes the place of the wait before the next dial, and the dial follows it. Verdicts as
+         * in Connected: a pass updates lastAttested, one against the peer revokes, one that could not
+         * run is counted (attestationStale). LLDP announcing the peer does not cut it short.
+         */
+        Reattesting: { ...reattesting('#peer.Link'), on: { PEER_ANNOUNCED: {} } },
       },
       on: { ATTEST: 'Attesting', PEER_ANNOUNCED: '#peer.Link' },
     },

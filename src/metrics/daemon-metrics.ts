@@ -37,12 +37,12 @@ const FAILURE_REASON: Record<string, string | undefined> = {
   RESPONDER_FAILED: 'responder_failed',
 };
 
-/** The re-attesting state of a peer machine; its invoke's outcomes and its timeout end with its id. */
-const REATTESTING = '.peer.Link.Connected.Reattesting';
+/** The re-attesting states of a peer machine (over our link, or between dials); their invoke's outcomes and timeout end with their id. */
+const REATTESTING = ['.peer.Link.Connected.Reattesting', '.peer.NotConnected.Reattesting'];
 
 /** How a re-attestation ended, from the event that ended it (undefined for any other event). */
 function reattestVerdictOf(event: { type: string; error?: unknown }): 'passed' | 'rejected' | 'unreachable' | undefined {
-  if (!event.type.endsWith(REATTESTING)) return undefined;
+  if (!REATTESTING.some((state) => event.type.endsWith(state))) return undefined;
   if (event.type.startsWith('xstate.done.actor.')) return 'passed';
   if (event.type.startsWith('xstate.error.actor.')) {
     return (event.error as { code?: unknown } | undefined)?.code === ATTESTATION_REJECTED ? 'rejected' : 'unreachable';

@@ -47,8 +47,8 @@ export async function startAttestedPair(
   fixture: BusFixture,
   config: Record<string, unknown>,
   deadlineMs: number,
-  /** More configuration for one BMC, by name (e.g. its metrics_port). */
-  perBmc: (name: string) => Record<string, unknown> = () => ({}),
+  /** More configuration for one BMC, by name (e.g. its metrics_port); `peer` is the other BMC of the pair. */
+  perBmc: (name: string, peer: PairBmc) => Record<string, unknown> = () => ({}),
 ): Promise<[PairBmc, PairBmc]> {
   const make = async (name: string, bus: PrivateBus): Promise<PairBmc> => {
     const dir = fixture.tempDir(`att2-${name}-`);
@@ -78,7 +78,7 @@ export async function startAttestedPair(
         state_dir: join(self.dir, 'state'),
         peers: [{ name: peer.name, address: '127.0.0.1', port: peer.port, spdm_port: peer.att.spdmPort }],
         ...config,
-        ...perBmc(self.name),
+        ...perBmc(self.name, peer),
       },
     });
   }

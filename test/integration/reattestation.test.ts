@@ -4,7 +4,8 @@
  * value approved in the manifests first is no failure; a measured file changed to a value no
  * manifest accepts revokes the peer (trust store, both links, per-peer object, signal); restoring it
  * and ProvisionPeer bring it back. A peer that renews its leaf and dials again is re-attested at once,
- * while our own link to it never dropped.
+ * while our own link to it never dropped. A peer our own link to cannot come up (it still dials us)
+ * is re-attested on the interval all the same, and revoked when its measurements change.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -13,7 +14,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { peerObjectPath } from '../../src/dbus/peer-objects.ts';
 import { measuredConf, pairOutput, startAttestedPair, writePairManifests, type PairBmc } from '../harness/attested-pair.ts';
-import { useBusFixture } from '../harness/bus-fixture.ts';
+import { useBusFixture, type BusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, IFACE, OBJECT, SERVICE, STATUS } from '../harness/daemon.ts';
 import { getMetricsPath, metricSample } from '../harness/metrics-scrape.ts';
 import { peerProperty } from '../harness/peer-property.ts';
@@ -43,6 +44,26 @@ async function passes(rec: PeerStatusRecorder, peer: string, since: number, n: n
   return hit !== undefined;
 }
 
+/** bmc-b's object on bmc-a. */
+const bOnA = peerObjectPath('bmc-b');
+
+/**
+ * bmc-a and bmc-b started (`config` and `perBmc` on top of the pair's own keys and LINK_CONFIG),
+ * bmc-a recording its peer objects, and asked to ProvisionPeer bmc-b.
+ */
+async function provisionedPair(fixture: BusFixture, config: Record<string, unknown>, perBmc?: Parameters<typeof startAttestedPair>[3]) {
+  const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, ...LINK_CONFIG, ...config }, DEADLINE_MS, perBmc);
+  const recA = await recordPeerStatus(a.bus);
+  fixture.cleanup(() => recA.close());
+  const r = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
+  assert.equal(r.code, 0, r.stderr);
+  return { a, b, recA, output: () => pairOutput([a, b]) };
+}
+
+/** provisioning_reattestations_total{verdict} of the daemon whose metrics listen on `port` (-1: absent). */
+const reattestationsCounted = async (port: number, verdict: string) =>
+  metricSample((await getMetricsPath(port, '/metrics')).text, `provisioning_reattestations_total{verdict="${verdict}"}`) ?? -1;
+
 /** The statuses other than Connected that `peer` had after `since` (signals and lastAttested left out). */
 const dropsSince = (rec: PeerStatusRecorder, peer: string, since: number) =>
   rec.statusChanges().filter((c) => c.peer === peer && c.at >= since && c.status !== 'Connected').map((c) => c.status);
@@ -52,18 +73,8 @@ describe('continuous attestation between two BMCs', () => {
 
   it('re-attests on the interval without touching the link, survives an approved update, revokes a tampered peer, and takes it back after ProvisionPeer', async () => {
     const metricsPort = await freePort();
-    const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, reattest_interval_s: REATTEST_S, ...LINK_CONFIG }, DEADLINE_MS, (name) =>
-      name === 'bmc-a' ? { metrics_port: metricsPort } : {},
-    );
-    const reattestations = async (verdict: string) =>
-      metricSample((await getMetricsPath(metricsPort, '/metrics')).text, `provisioning_reattestations_total{verdict="${verdict}"}`) ?? -1;
-    const output = () => pairOutput([a, b]);
-    const recA = await recordPeerStatus(a.bus);
-    fixture.cleanup(() => recA.close());
-    const bOnA = peerObjectPath('bmc-b');
-
-    const r = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
-    assert.equal(r.code, 0, r.stderr);
+    const { a, b, recA, output } = await provisionedPair(fixture, { reattest_interval_s: REATTEST_S }, (name) => (name === 'bmc-a' ? { metrics_port: metricsPort } : {}));
+    const reattestations = (verdict: string) => reattestationsCounted(metricsPort, verdict);
     const connected = async () => {
       for (const self of [a, b]) {
         const path = peerObjectPath(self === a ? 'bmc-b' : 'bmc-a');
@@ -135,12 +146,7 @@ describe('re-attestation on a renewed leaf seen inbound', () => {
 
   it('re-attests a peer at once when it dials in with a renewed leaf, while our own link to it stays up', async () => {
     // An interval far beyond the test: only the new leaf can make bmc-a re-attest bmc-b here.
-    const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, reattest_interval_s: 3600, ...LINK_CONFIG }, DEADLINE_MS);
-    const output = () => pairOutput([a, b]);
-    const recA = await recordPeerStatus(a.bus);
-    fixture.cleanup(() => recA.close());
-    const r = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
-    assert.equal(r.code, 0, r.stderr);
+    const { a, b, recA, output } = await provisionedPair(fixture, { reattest_interval_s: 3600 });
     for (const [self, path] of [[a, peerObjectPath('bmc-b')], [b, peerObjectPath('bmc-a')]] as const) {
       assert.ok(await eventually(async () => (await peerProperty(self.bus, path, 'peerConnected')) === CONNECTED, DEADLINE_MS, 100), `${self.name} Connected\n${output()}`);
     }
@@ -160,5 +166,48 @@ describe('re-attestation on a renewed leaf seen inbound', () => {
     assert.ok(await passes(recA, 'bmc-b', renewedAt, 1), `bmc-a re-attested bmc-b long before the interval\n${output()}`);
     assert.deepEqual(dropsSince(recA, 'bmc-b', renewedAt), [], "bmc-a's own link to bmc-b never dropped");
     assert.match(a.daemon?.output() ?? '', /re-attested bmc-b .*same CA, measurements accepted/);
+  });
+});
+
+describe('re-attestation of a peer our own link to is down', () => {
+  // A bus fixture of its own: the pairs above still own the names on theirs.
+  const fixture = useBusFixture();
+
+  it('re-attests it on the interval while our dials to it fail (it still dials us), and revokes it when its measurements change', async () => {
+    // bmc-a knows bmc-b at a port nothing listens on: every dial of bmc-a's fails, bmc-b's SPDM
+    // responder is reachable, and bmc-b dials bmc-a as usual.
+    const deadPort = await freePort();
+    const metricsPort = await freePort();
+    const { a, b, recA, output } = await provisionedPair(fixture, { reattest_interval_s: REATTEST_S }, (name, peer) =>
+      name === 'bmc-a' ? { metrics_port: metricsPort, peers: [{ name: peer.name, address: '127.0.0.1', port: deadPort, spdm_port: peer.att.spdmPort }] } : {},
+    );
+    assert.ok(await eventually(async () => (await peerProperty(a.bus, bOnA, 'attested')) === 'true', DEADLINE_MS, 100), `bmc-a attested bmc-b\n${output()}`);
+    // bmc-b attests bmc-a back and dials it: bmc-a has an inbound link from bmc-b, and none of its own.
+    assert.ok(await b.daemon?.waitForOutput(/info +link up peer=bmc-a /, DEADLINE_MS), `bmc-b's link to bmc-a is up\n${output()}`);
+    assert.ok(await a.daemon?.waitForOutput(new RegExp(`link attempt failed \\(127\\.0\\.0\\.1:${deadPort}\\)`), DEADLINE_MS), `bmc-a's dials to bmc-b fail\n${output()}`);
+
+    // 1. On the interval alone (no link of ours came back, no new leaf): lastAttested moves.
+    const down = Date.now();
+    assert.ok(await passes(recA, 'bmc-b', down, 2), `bmc-a re-attested bmc-b twice while its link to it was down\n${output()}`);
+    assert.equal(await peerProperty(a.bus, bOnA, 'attestationStale'), 'false');
+    assert.equal(await peerProperty(a.bus, bOnA, 'attested'), 'true');
+    assert.doesNotMatch(a.daemon?.output() ?? '', /info +link up peer=bmc-b /, "bmc-a's own link to bmc-b never came up");
+    assert.ok((await reattestationsCounted(metricsPort, 'passed')) >= 2, 'the metrics count the passes between dials');
+
+    // 2. bmc-b's measured file gets a value no manifest accepts: the interval detects it, bmc-a revokes.
+    const tampered = Date.now();
+    appendFileSync(measuredConf(b), '\n');
+    const revoked = await recA.waitFor((c) => c.peer === 'bmc-b' && c.revoked !== undefined, { since: tampered, timeoutMs: DEADLINE_MS });
+    assert.ok(revoked, `AttestationRevoked for bmc-b on bmc-a\n${output()}`);
+    assert.match(revoked.revoked ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 2 \(provisioning\.conf\)/);
+    assert.equal(await peerProperty(a.bus, bOnA, 'attested'), 'false');
+    assert.match((await peerProperty(a.bus, bOnA, 'lastFailure')) ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 2/);
+    assert.deepEqual(attestedCaFiles(a), [], "bmc-b's CA left bmc-a's trust store");
+    assert.ok(await a.daemon?.waitForOutput(/closing the inbound link of bmc-b: /, DEADLINE_MS), `bmc-a dropped bmc-b's inbound link\n${output()}`);
+    assert.ok(
+      await eventually(async () => (await peerProperty(a.bus, bOnA, 'peerConnected')) === `${STATUS}.NotConnected`, DEADLINE_MS, 100),
+      `bmc-b NotConnected on bmc-a: its inbound link closed, ours down\n${output()}`,
+    );
+    assert.equal(await reattestationsCounted(metricsPort, 'rejected'), 1, 'the metrics count the one rejected re-attestation');
   });
 });

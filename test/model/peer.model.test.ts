@@ -48,9 +48,10 @@ const EVENTS: ModelEvent[] = [
   // A CA placed by hand came (or went): it vouches for any name, this peer's too.
   { type: 'ATTESTATION_BOUND', bound: false, anyName: true },
   { type: 'ATTESTATION_BOUND', bound: false, anyName: false },
-  // Re-attestation of an attested peer over a working link.
+  // Re-attestation of an attested peer: soon after a link back, and on its schedule (REATTEST_DUE,
+  // raised by the machine with the reattestInterval delay) whatever the state of the link.
   { type: 'xstate.after.reattestSoon.peer.Link.Connected.Due' },
-  { type: 'xstate.after.reattestInterval.peer.Link.Connected.Trusted' },
+  { type: 'REATTEST_DUE' },
   { type: 'PEER_LEAF_CHANGED' },
   // The leaf an inbound link from the peer presented (forwarded by the root machine): the one noted, or another.
   { type: 'PEER_LEAF_CHANGED', peerLeaf: 'aa' },
@@ -59,6 +60,11 @@ const EVENTS: ModelEvent[] = [
   { type: 'xstate.error.actor.0.peer.Link.Connected.Reattesting', error: { code: ATTESTATION_REJECTED, message: 'MEASUREMENT_MISMATCH: measurement 3 (config) is 5e0f…, not one of its 1 reference digest(s)' } },
   { type: 'xstate.error.actor.0.peer.Link.Connected.Reattesting', error: { code: 'ATTESTATION_TIMEOUT', message: 'CONNECTION: connect ECONNREFUSED' } },
   { type: 'xstate.after.attestationTimeout.peer.Link.Connected.Reattesting' },
+  // The same, while our link to the peer is down (between dials).
+  { type: 'xstate.done.actor.0.peer.NotConnected.Reattesting', output: { atMs: 1_700_000_003_600 } },
+  { type: 'xstate.error.actor.0.peer.NotConnected.Reattesting', error: { code: ATTESTATION_REJECTED, message: 'MEASUREMENT_MISMATCH: measurement 3 (config) is 77a1…, not one of its 1 reference digest(s)' } },
+  { type: 'xstate.error.actor.0.peer.NotConnected.Reattesting', error: { code: 'ATTESTATION_TIMEOUT', message: 'CONNECTION: connect EHOSTUNREACH' } },
+  { type: 'xstate.after.attestationTimeout.peer.NotConnected.Reattesting' },
   { type: 'xstate.done.actor.0.peer.Revoking.Removing' },
   { type: 'xstate.error.actor.0.peer.Revoking.Removing', error: new Error('EROFS: read-only file system') },
   { type: 'xstate.after.retryBackoff.peer.Revoking.Retrying' },
@@ -79,6 +85,7 @@ const EXPECTED_STATUS: Record<string, PeerStatus> = {
   '"Revoked"': 'NotConnected',
   '{"NotConnected":"Backoff"}': 'NotConnected',
   '{"NotConnected":"Refused"}': 'NotConnected',
+  '{"NotConnected":"Reattesting"}': 'NotConnected',
 };
 
 /** Stories the graph search does not produce on its own: repeated attestation, and a long outage. */
@@ -95,11 +102,14 @@ const REJECTED = ev('LINK_REJECTED');
 const FORGET = ev('xstate.after.forgetFailed.peer.NotDetermined');
 const ATTEST_FAILED = ev('xstate.error.actor.0.peer.Attesting');
 const REATTEST_SOON = ev('xstate.after.reattestSoon.peer.Link.Connected.Due');
-const REATTEST_DUE = ev('xstate.after.reattestInterval.peer.Link.Connected.Trusted');
+const REATTEST_DUE = ev('REATTEST_DUE');
 const REATTESTED = ev('xstate.done.actor.0.peer.Link.Connected.Reattesting');
 const REATTEST_ERRORS = EVENTS.filter((e) => e.type === 'xstate.error.actor.0.peer.Link.Connected.Reattesting');
 const [REJECTED_VERDICT, UNREACHABLE] = REATTEST_ERRORS as [ModelEvent, ModelEvent];
 const REATTEST_TIMEOUT = ev('xstate.after.attestationTimeout.peer.Link.Connected.Reattesting');
+const NC_REATTESTED = ev('xstate.done.actor.0.peer.NotConnected.Reattesting');
+const [NC_REJECTED_VERDICT, NC_UNREACHABLE] = EVENTS.filter((e) => e.type === 'xstate.error.actor.0.peer.NotConnected.Reattesting') as [ModelEvent, ModelEvent];
+const NC_REATTEST_TIMEOUT = ev('xstate.after.attestationTimeout.peer.NotConnected.Reattesting');
 const REVOKED = ev('xstate.done.actor.0.peer.Revoking.Removing');
 const REVOKE_FAILED = ev('xstate.error.actor.0.peer.Revoking.Removing');
 const REVOKE_RETRY = ev('xstate.after.retryBackoff.peer.Revoking.Retrying');
@@ -119,6 +129,10 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, ev('LINK_UP'), ev('ATTEST'), REATTESTED, ev('LINK_DOWN'), BACKOFF, ev('LINK_UP'), REATTEST_SOON, REATTESTED],
     // Re-attested on the interval, three times unreachable in a row (stale), then passing again.
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), REATTEST_DUE, REATTESTED, REATTEST_DUE, UNREACHABLE, REATTEST_DUE, REATTEST_TIMEOUT, REATTEST_DUE, UNREACHABLE, REATTEST_DUE, REATTEST_TIMEOUT, REATTEST_DUE, REATTESTED],
+    // The schedule falls due right after a link back (before reattestSoon): at once.
+    [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, ev('LINK_UP'), REATTEST_DUE, REATTESTED],
+    // Our link stays down: re-attested between dials, LLDP does not cut it short; three that could not run make it stale.
+    [ev('ATTEST'), ATTESTED, FAILED, REATTEST_DUE, ev('PEER_ANNOUNCED'), NC_REATTEST_TIMEOUT, FAILED, REATTEST_DUE, NC_UNREACHABLE, REJECTED, REATTEST_DUE, NC_REATTEST_TIMEOUT, FAILED, REATTEST_DUE, NC_REATTESTED],
     // A link back after a loss is re-attested soon; a new leaf at once; a verdict against it revokes.
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, NEW_LEAF, REATTESTED, ev('LINK_DOWN'), BACKOFF, ev('LINK_UP'), ev('PEER_LEAF_CHANGED'), REJECTED_VERDICT, REVOKE_FAILED, REVOKE_RETRY, REVOKED, ev('ATTEST_BACK'), ev('ATTEST'), ATTESTED, ev('LINK_UP')],
   ],
@@ -150,10 +164,23 @@ const serializeState = (s: PeerSnapshot) =>
     s.context.justAttested ? 1 : 0,
     s.context.peerLeaf ?? '',
     Math.min(s.context.unreachable, DEFAULT_REATTEST_POLICY.maxUnreachable),
+    // reattestScheduled follows from the rest (attested, owed, the state); the replay checks the scheduler agrees.
+    s.context.reattestOwed ? 1 : 0,
   ].join('|');
 
-/** A real peer actor whose effects (attestation, link) are driven by the test, on a simulated clock. */
-function realPeer(input: PeerInput, coverage: CoverageRecorder) {
+/** Longer than any path of the model runs on the simulated clock: the schedule never fires on its own. */
+const NEVER_MS = 1000 * 24 * 3600_000;
+
+/**
+ * A real peer actor whose effects (attestation, link) are driven by the test, on a simulated clock.
+ * `scheduleOnClock` (the default): REATTEST_DUE comes when the simulated clock reaches the delay the
+ * schedule was armed with. Otherwise (the graph's paths, which deliver events in any order) its
+ * timer never fires by itself and the model's REATTEST_DUE is delivered the moment it is one of the
+ * path, provided one is scheduled: with a configured interval and jitter, it may come before or
+ * after any other timer.
+ */
+function realPeer(input: PeerInput, coverage: CoverageRecorder, opts: { scheduleOnClock?: boolean } = {}) {
+  const scheduleOnClock = opts.scheduleOnClock ?? true;
   const clock = new SimulatedClock();
   type Pending = { resolve: (v: unknown) => void; reject: (e: unknown) => void };
   let attestation: Pending | undefined;
@@ -163,6 +190,7 @@ function realPeer(input: PeerInput, coverage: CoverageRecorder) {
   const running: Record<string, { pending: () => Pending | undefined; state: Parameters<PeerSnapshot['matches']>[0] }> = {
     'peer.Attesting': { pending: () => attestation, state: 'Attesting' },
     'peer.Link.Connected.Reattesting': { pending: () => reattestation, state: { Link: { Connected: 'Reattesting' } } },
+    'peer.NotConnected.Reattesting': { pending: () => reattestation, state: { NotConnected: 'Reattesting' } },
     'peer.Revoking.Removing': { pending: () => revocation, state: { Revoking: 'Removing' } },
   };
   const revoked: RevocationTarget[] = [];
@@ -170,6 +198,7 @@ function realPeer(input: PeerInput, coverage: CoverageRecorder) {
   let linksStarted = 0;
   let linksStopped = 0;
   const machine = peerMachine.provide({
+    ...(scheduleOnClock ? {} : { delays: { reattestInterval: NEVER_MS } }),
     actors: {
       attestPeer: fromPromise<unknown, AttestationTarget>(
         () => new Promise((resolve, reject) => (attestation = { resolve, reject })),
@@ -193,9 +222,25 @@ function realPeer(input: PeerInput, coverage: CoverageRecorder) {
     },
   });
   const actor = createActor(machine, { input, clock, inspect: coverage.inspect });
+  /** The pending REATTEST_DUE in the actor system's scheduler, if any. */
+  const scheduled = () => Object.values(actor.system.getSnapshot()._scheduledEvents).find((e) => e.source === actor && e.event.type === 'REATTEST_DUE');
+  /** When the pending REATTEST_DUE was armed (simulated clock) and with how many attempts in a row that could not run. */
+  let armed: { event: object; atMs: number; unreachable: number } | undefined;
+  /** Notes a newly armed schedule, and checks the context says what the scheduler holds. */
+  const noteSchedule = () => {
+    const pending = scheduled();
+    const { reattestScheduled, unreachable } = actor.getSnapshot().context;
+    if (reattestScheduled) assert.ok(pending, 'reattestScheduled, and a REATTEST_DUE is pending');
+    if (scheduleOnClock) assert.equal(pending !== undefined, reattestScheduled, 'a REATTEST_DUE is pending exactly while reattestScheduled');
+    if (pending && pending !== armed?.event) armed = { event: pending, atMs: clock.now(), unreachable };
+  };
   actor.start();
   coverage.noteSnapshot(actor.getSnapshot());
-  const settle = () => new Promise((r) => setImmediate(r));
+  const settle = async () => {
+    await new Promise((r) => setImmediate(r));
+    noteSchedule();
+  };
+  noteSchedule();
 
   async function apply(event: ModelEvent): Promise<void> {
     const before = actor.getSnapshot();
@@ -215,23 +260,43 @@ function realPeer(input: PeerInput, coverage: CoverageRecorder) {
       return;
     }
     switch (event.type) {
+      case 'REATTEST_DUE': {
+        const pending = scheduled();
+        if (!before.context.reattestScheduled) {
+          // None scheduled: the machine ignores a stray one (the graph's path holds it as a no-op).
+          actor.send(event as PeerEvent);
+          break;
+        }
+        assert.ok(pending && armed, 'REATTEST_DUE: one is scheduled');
+        if (!scheduleOnClock) {
+          actor.send(event as PeerEvent);
+          break;
+        }
+        const ms = reattestDelayMs({ policy: DEFAULT_REATTEST_POLICY, unreachable: armed.unreachable, retry: input.retry });
+        assert.equal(pending.delay, ms, 'armed with the interval (or its backoff after attempts that could not run)');
+        const left = armed.atMs + ms - clock.now();
+        clock.increment(left - 1);
+        await settle();
+        assert.deepEqual(actor.getSnapshot().value, before.value, `REATTEST_DUE fired before ${ms} ms`);
+        assert.equal(actor.getSnapshot().context.reattestScheduled, true, `REATTEST_DUE came before ${ms} ms`);
+        clock.increment(1);
+        break;
+      }
       case 'xstate.after.attestationTimeout.peer.Attesting':
       case 'xstate.after.attestationTimeout.peer.Link.Connected.Reattesting':
+      case 'xstate.after.attestationTimeout.peer.NotConnected.Reattesting':
       case 'xstate.after.forgetFailed.peer.NotDetermined':
       case 'xstate.after.retryBackoff.peer.NotConnected.Backoff':
       case 'xstate.after.retryBackoff.peer.NotConnected.Refused':
       case 'xstate.after.retryBackoff.peer.Revoking.Retrying':
-      case 'xstate.after.reattestSoon.peer.Link.Connected.Due':
-      case 'xstate.after.reattestInterval.peer.Link.Connected.Trusted': {
+      case 'xstate.after.reattestSoon.peer.Link.Connected.Due': {
         const ms = event.type.includes('attestationTimeout')
           ? input.attestationTimeoutMs
           : event.type.includes('forgetFailed')
             ? input.forgetFailedMs
             : event.type.includes('reattestSoon')
               ? reattestSoonMs(0.5)
-              : event.type.includes('reattestInterval')
-                ? reattestDelayMs({ policy: DEFAULT_REATTEST_POLICY, unreachable: before.context.unreachable, retry: input.retry })
-                : backoffDelay(input.retry, before.context.attempt);
+              : backoffDelay(input.retry, before.context.attempt);
         clock.increment(ms - 1);
         await settle();
         assert.deepEqual(actor.getSnapshot().value, before.value, `${event.type} fired before ${ms} ms`);
@@ -274,7 +339,7 @@ describe('peer statechart, replayed on the real actor', () => {
     it(`${variant} peer: ${shortest.length} shortest, ${simple.length} simple, ${stories.length} scenario paths`, async () => {
       assert.ok(shortest.length > 0);
       for (const path of paths) {
-        const sut = realPeer(input, coverage);
+        const sut = realPeer(input, coverage, { scheduleOnClock: false });
         const trail: string[] = [];
         for (const step of path.steps) {
           // The graph's paths are typed by the machine's own events; the model's include actor outcomes and timers.
@@ -465,6 +530,64 @@ describe('re-attestation of an attested peer', () => {
     s = sut.actor.getSnapshot();
     assert.equal(s.context.attestationStale, false);
     assert.equal(s.context.unreachable, 0);
+    sut.actor.stop();
+  });
+
+  it('with our link down, it is re-attested on the interval all the same: between dials, a pass moves lastAttested, a verdict revokes', async () => {
+    const sut = realPeer(attested, new CoverageRecorder('peer-reattest'));
+    const s = () => sut.actor.getSnapshot();
+    for (const e of [ev('ATTEST'), ATTESTED, FAILED, BACKOFF]) await sut.apply(e);
+    assert.deepEqual(s().value, { Link: 'InProgress' });
+    // The interval runs out while a dial hangs: owed, and run the moment the dial has failed.
+    await sut.apply(REATTEST_DUE);
+    assert.deepEqual(s().value, { Link: 'InProgress' }, 'a dial in flight is not cut short');
+    assert.equal(s().context.reattestOwed, true);
+    await sut.apply(FAILED);
+    assert.deepEqual(s().value, { NotConnected: 'Reattesting' }, 'due: re-attested before the next dial');
+    await sut.apply(NC_UNREACHABLE);
+    assert.deepEqual(s().value, { Link: 'InProgress' }, 'then dialled');
+    assert.equal(s().context.unreachable, 1);
+    assert.equal(s().context.attested, true, 'no verdict: trust kept');
+    // After one that could not run the next comes on the backoff: here before the next dial.
+    await sut.apply(FAILED);
+    await sut.apply(REATTEST_DUE);
+    assert.deepEqual(s().value, { NotConnected: 'Reattesting' });
+    await sut.apply(NC_REATTESTED);
+    assert.deepEqual(s().value, { Link: 'InProgress' });
+    assert.equal(s().context.lastAttestedMs, 1_700_000_003_600, 'lastAttested moves with no link of ours');
+    assert.equal(s().context.lastVerdict, 'passed');
+    assert.equal(s().context.unreachable, 0);
+    // A whole interval later, our dials refused meanwhile: a verdict against it revokes.
+    await sut.apply(REATTEST_DUE);
+    await sut.apply(REJECTED);
+    assert.deepEqual(s().value, { NotConnected: 'Reattesting' });
+    await sut.apply(NC_REJECTED_VERDICT);
+    assert.deepEqual(s().value, { Revoking: 'Removing' });
+    assert.equal(s().context.attested, false);
+    assert.equal(s().context.lastError?.code, 'ATTESTATION_REVOKED');
+    assert.equal(s().context.revocations, 1);
+    assert.equal(sut.revoked.length, 1);
+    assert.match(sut.revoked[0]?.reason ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 3 \(config\)/);
+    await sut.apply(REVOKED);
+    assert.equal(s().value, 'Revoked');
+    assert.equal(s().context.reattestScheduled, false, 'nothing left to re-attest');
+    const { linksStarted, linksStopped } = sut.counts();
+    assert.equal(linksStarted, linksStopped, 'no link of ours left');
+    sut.actor.stop();
+  });
+
+  it('a link that goes down during a re-attestation leaves it owed: it runs again at once, before the next dial', async () => {
+    const sut = realPeer(attested, new CoverageRecorder('peer-reattest'));
+    const s = () => sut.actor.getSnapshot();
+    for (const e of [ev('ATTEST'), ATTESTED, ev('LINK_UP'), REATTEST_DUE]) await sut.apply(e);
+    assert.deepEqual(s().value, { Link: { Connected: 'Reattesting' } });
+    await sut.apply(ev('LINK_DOWN'));
+    assert.deepEqual(s().value, { NotConnected: 'Reattesting' }, 'the one cut short runs again, not twice at once');
+    await sut.apply(ev('PEER_ANNOUNCED'));
+    assert.deepEqual(s().value, { NotConnected: 'Reattesting' }, 'LLDP does not cut it short');
+    await sut.apply(NC_REATTESTED);
+    assert.deepEqual(s().value, { Link: 'InProgress' });
+    assert.equal(s().context.reattestScheduled, true, 'the next one is scheduled from this pass');
     sut.actor.stop();
   });
 
