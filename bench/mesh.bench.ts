@@ -12,9 +12,12 @@
 //     daemon's attestPeer actor, from here on each BMC's bus), every BMC's at once, as concurrent as
 //     in the build. Every peer is attested by then, so no daemon attests back. Goal: build ≤ 1.5x.
 //  4. RSS and CPU time of each process type (provisioningd, attestationd, lldp bridge), from /proc.
+// Also printed: from attestationd's verdict to provisioningd trusting the peer's CA, per attestation
+// of the build (both logs' timestamps), the part of convergence that is provisioningd's own.
 // MESH_CPU_PROF=DIR: the first BMC's provisioningd writes a V8 CPU profile (--cpu-prof) into DIR
 // when it stops, to see what holds its main thread during the build (open it in Chrome DevTools).
-import { readFileSync } from 'node:fs';
+// MESH_LOGS=DIR: every provisioningd's and attestationd's log of the run is written into DIR.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +34,7 @@ import { formatFigure, quantile } from './harness.ts';
 
 const SIZE = Number(process.env['MESH_SIZE'] ?? 8);
 const CPU_PROF_DIR = process.env['MESH_CPU_PROF'];
+const LOGS_DIR = process.env['MESH_LOGS'];
 /** Deadline of the whole build and of each wait (hang protection, not a measurement). */
 const BUILD_MS = 10 * 60_000;
 const STEP_MS = 120_000;
@@ -61,6 +65,17 @@ function linesSince(output: string, since: number, re: RegExp): string[] {
     const t = Date.parse(line.split(' ', 1)[0] ?? '');
     return !Number.isNaN(t) && t >= since && re.test(line);
   });
+}
+
+/** Epoch ms of the first line of `output` matching `re`, keyed by the re's first group (a peer name). */
+function firstLineTimes(output: string, re: RegExp): Map<string, number> {
+  const at = new Map<string, number>();
+  for (const line of output.split('\n')) {
+    const name = re.exec(line)?.[1];
+    const t = Date.parse(line.split(' ', 1)[0] ?? '');
+    if (name && !Number.isNaN(t) && !at.has(name)) at.set(name, t);
+  }
+  return at;
 }
 
 /**
@@ -172,6 +187,21 @@ async function main(): Promise<void> {
     const inbound = outputs.flatMap((o) => linesSince(o, since, /handshake refused|inbound connection refused/)).filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
     const warns = outputs.flatMap((o) => linesSince(o, since, /^\S+ warn /)).filter((l) => Date.parse(l.split(' ', 1)[0] ?? '') <= until);
     const attestedLines = outputs.flatMap((o) => linesSince(o, since, /^\S+ info +attested \S+ \(/));
+    // attestationd's verdict (its log) → provisioningd trusts the CA (its PEER_ATTESTED line), per attestation.
+    const verdictToTrust = bmcs.flatMap((_, i) => {
+      const verdicts = firstLineTimes(linesSince(attestationds[i]?.daemon.output() ?? '', since, /event=ATTESTED\b/).join('\n'), / attested (\S+) \(/);
+      const trusted = firstLineTimes(linesSince(outputs[i] ?? '', since, /event=PEER_ATTESTED\b/).join('\n'), / attested (\S+) \(/);
+      return [...trusted].flatMap(([peer, t]) => {
+        const v = verdicts.get(peer);
+        return v === undefined ? [] : [t - v];
+      });
+    });
+    if (LOGS_DIR) {
+      for (const [i, b] of bmcs.entries()) {
+        writeFileSync(join(LOGS_DIR, `${b.node.name}.provisioningd.log`), outputs[i] ?? '');
+        writeFileSync(join(LOGS_DIR, `${b.node.name}.attestationd.log`), attestationds[i]?.daemon.output() ?? '');
+      }
+    }
 
     // 2. Idle round trips on the standing mesh, once it has settled.
     const idle: number[] = [];
@@ -203,6 +233,11 @@ async function main(): Promise<void> {
     console.log(`  goal ≤ 1.5x: ${ratio <= 1.5 ? 'met' : 'NOT met'}`);
     console.log(formatFigure({ name: `  the operator's ProvisionPeer calls, all answered after`, value: callsMs, unit: 'ms' }));
     console.log(`  attestations completed by the daemons during the build: ${attestedLines.length} (${n} needed)`);
+    if (verdictToTrust.length) {
+      console.log(
+        `  attestationd's verdict → provisioningd trusts the CA: p50 ${quantile(verdictToTrust, 0.5).toFixed(0)} ms, p95 ${quantile(verdictToTrust, 0.95).toFixed(0)} ms, max ${Math.max(...verdictToTrust).toFixed(0)} ms (n=${verdictToTrust.length})`,
+      );
+    }
     const failed = outbound.length;
     console.log(
       `  link attempts failed or refused: ${failed} (peer machines' LINK_FAILED / LINK_REJECTED; ${inbound.length} refused-handshake lines at info or warn on the responders); goal ≤ ${n}: ${failed <= n ? 'met' : 'NOT met'}`,

@@ -19,25 +19,34 @@ export interface DbusProjectionDeps {
 }
 
 /**
- * The root machine's `dbusProjection` actor: after every snapshot of any actor of the daemon
- * (coalesced to one per microtask), publishes what machines/ selects: the service's properties
- * (selectPublishedProperties) and one object per peer (selectPeerViews). Stopping it unexports the
- * peer objects and publishes nothing more.
+ * The root machine's `dbusProjection` actor: after the snapshots of any actor of the daemon change,
+ * publishes what machines/ selects: the service's properties (selectPublishedProperties) and one
+ * object per peer (selectPeerViews). It publishes once per turn of the event loop (setImmediate),
+ * after the I/O of that turn: a reply the turn's work owes a caller (ProvisionPeer) goes out first,
+ * and the states a peer passed through within one turn make one PropertiesChanged with its last
+ * values. Stopping it unexports the peer objects and publishes nothing more.
  */
 export function createDbusProjectionActor(deps: DbusProjectionDeps) {
   return fromCallback(({ system }) => {
     const peerObjects = exportPeerObjects({ bus: deps.bus, log: deps.log });
+    let pending: NodeJS.Immediate | undefined;
+    const project = () => {
+      pending = undefined;
+      const snapshot = deps.root().getSnapshot();
+      peerObjects.publish(selectPeerViews(snapshot));
+      deps.service()?.publish(selectPublishedProperties(snapshot));
+    };
     const stop = eachSnapshot(
       system,
       () => {
-        const snapshot = deps.root().getSnapshot();
-        peerObjects.publish(selectPeerViews(snapshot));
-        deps.service()?.publish(selectPublishedProperties(snapshot));
+        pending ??= setImmediate(project);
       },
       { now: true },
     );
     return () => {
       stop();
+      if (pending) clearImmediate(pending);
+      pending = undefined;
       peerObjects.close();
     };
   });

@@ -44,7 +44,13 @@ export function createTlsClientActor(deps: TlsActorDeps) {
       onEvent: (event: LinkEvent) => sendBack(event),
     });
     receive(() => undefined);
-    client.start();
-    return () => client.close();
+    // Invoked inside a machine's transition, which may run within a D-Bus call (ProvisionPeer) or a
+    // burst of trust changes: the dial (its TLS context, the connect) starts on the next turn of the
+    // event loop, after what that turn owes its callers.
+    const starting = setImmediate(() => client.start());
+    return () => {
+      clearImmediate(starting);
+      client.close();
+    };
   });
 }

@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type dbus from 'dbus-next';
 import { fromPromise } from 'xstate';
 import type { AttestationTarget } from '../../machines/events.ts';
@@ -35,6 +36,11 @@ export async function attestAtPeerAddress(
   call: { input: AttestationTarget; signal: AbortSignal; log: Logger; what: string },
 ): Promise<AttestedPeer> {
   const { input } = call;
+  // Started inside a machine's transition, which may run within a D-Bus call (ProvisionPeer): the
+  // call is answered first, the attestation's own work (its log line, the bus calls) starts on the
+  // next turn of the event loop.
+  await nextTurn();
+  if (call.signal.aborted) throw new AttestationError('ATTESTATION_CANCELLED', `attestation of ${input.name} abandoned`);
   const known = deps.config.peers.find((p) => p.name === input.name);
   const ip = input.address ?? known?.address;
   if (!ip) throw new AttestationError('ATTESTATION_FAILED', `no address known for ${input.name}: list it under "peers"`);

@@ -1,8 +1,9 @@
-import dbus from 'dbus-next';
+import type dbus from 'dbus-next';
 import { ATTESTATION_SERVICE, DEVICE_INTERFACE, DEVICES_INTERFACE, REQUESTER_ROOT } from '../attestationd/names.ts';
 import { CodedError } from '../util/coded-error.ts';
 import { TimeoutError } from '../util/with-timeout.ts';
-import { addMatch, callWithTimeout, getAllProperties, nameOwner, signalRule } from './bus-calls.ts';
+import { callForReply, getAllProperties, nameOwner } from './bus-calls.ts';
+import { deviceVerdicts, type DeviceVerdict, type PendingVerdict } from './device-verdicts.ts';
 
 /** Why attestationd did not vouch for a peer; `code` is stable (for lastError), the message one line. */
 export class AttestationError extends CodedError<'ATTESTATION_FAILED' | 'ATTESTATION_TIMEOUT' | 'ATTESTATION_SERVICE_UNAVAILABLE' | 'ATTESTATION_CANCELLED'> {
@@ -34,17 +35,24 @@ const oneLine = (err: unknown) => (err instanceof Error ? err.message : String(e
 
 /**
  * Asks attestationd to attest a peer over D-Bus (docs/attestation.md, "D-Bus API"): makes or finds
- * the requester object with AddDevice, subscribes to its `Attested(b)`, calls `attest()` and waits
- * for the verdict. Only signals from the current owner of `xyz.openbmc_project.attestation` count
- * (anyone may emit a signal); the verdict's details are read back from that owner's properties.
+ * the requester object with AddDevice, waits for its `Attested(b)`, calls `attest()` and waits for
+ * the verdict, whose details come with the PropertiesChanged just before it (read with GetAll when
+ * they did not): two round trips, plus two AddMatch per bus connection (device-verdicts.ts). Only a signal from the unique name that answered
+ * AddDevice counts, the owner of `xyz.openbmc_project.attestation` then (anyone may emit a
+ * signal); attest() must be answered by that same name, and the details are read from it.
  */
 export async function requestAttestation(call: AttestationCall): Promise<AttestedPeer> {
   const { bus, busCallTimeoutMs: t } = call;
   const deadline = performance.now() + call.timeoutMs;
   const remaining = () => Math.max(1, deadline - performance.now());
+  const verdicts = deviceVerdicts(bus);
+  // The match rule goes in alongside AddDevice; it is in place before attest() is called.
+  const subscribed = verdicts.subscribe(Math.min(t, remaining()));
+  subscribed.catch(() => undefined); // observed below
   let path: string;
+  let owner: string | undefined;
   try {
-    const [p] = await callWithTimeout(
+    const reply = await callForReply(
       bus,
       {
         destination: ATTESTATION_SERVICE,
@@ -56,8 +64,10 @@ export async function requestAttestation(call: AttestationCall): Promise<Atteste
       },
       Math.min(t, remaining()),
     );
+    const [p] = reply.body;
     if (typeof p !== 'string') throw new Error('AddDevice returned no object path');
     path = p;
+    owner = reply.sender;
   } catch (err) {
     const type = (err as { type?: unknown }).type;
     if (type === 'org.freedesktop.DBus.Error.ServiceUnknown' || type === 'org.freedesktop.DBus.Error.NameHasNoOwner') {
@@ -66,21 +76,18 @@ export async function requestAttestation(call: AttestationCall): Promise<Atteste
     throw new AttestationError('ATTESTATION_FAILED', `asking ${ATTESTATION_SERVICE} to add ${call.id}: ${oneLine(err)}`);
   }
 
-  const rule = signalRule({ sender: ATTESTATION_SERVICE, path, interface: DEVICE_INTERFACE, member: 'Attested' });
-  const removeMatch = await addMatch(bus, rule, Math.min(t, remaining()));
-  let onMessage: ((msg: dbus.Message) => void) | undefined;
+  let pending: PendingVerdict | undefined;
   let onAbort: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
   try {
-    const owner = await nameOwner(bus, ATTESTATION_SERVICE, Math.min(t, remaining()));
+    await subscribed;
+    // A reply always names its sender on a bus; asking the bus daemon is only the fallback.
+    owner ??= await nameOwner(bus, ATTESTATION_SERVICE, Math.min(t, remaining()));
     if (!owner) throw new AttestationError('ATTESTATION_SERVICE_UNAVAILABLE', `the attestation service ${ATTESTATION_SERVICE} is not running`);
-    const verdict = new Promise<boolean>((resolve, reject) => {
-      onMessage = (msg) => {
-        if (msg.type !== dbus.MessageType.SIGNAL || msg.sender !== owner || msg.path !== path) return;
-        if (msg.interface !== DEVICE_INTERFACE || msg.member !== 'Attested') return;
-        resolve(msg.body[0] === true);
-      };
-      bus.on('message', onMessage);
+    const waiting = verdicts.wait(path, owner);
+    pending = waiting;
+    const verdict = new Promise<DeviceVerdict>((resolve, reject) => {
+      waiting.verdict.then(resolve, reject);
       timer = setTimeout(
         () => reject(new AttestationError('ATTESTATION_TIMEOUT', `no Attested verdict for ${call.id} within ${call.timeoutMs / 1000} s`)),
         remaining(),
@@ -90,14 +97,18 @@ export async function requestAttestation(call: AttestationCall): Promise<Atteste
       else call.signal?.addEventListener('abort', onAbort, { once: true });
     });
     verdict.catch(() => undefined); // observed below; never an unhandled rejection
+    let answeredBy: string | undefined;
     try {
-      await callWithTimeout(bus, { destination: ATTESTATION_SERVICE, path, interface: DEVICE_INTERFACE, member: 'attest' }, Math.min(t, remaining()));
+      answeredBy = (await callForReply(bus, { destination: ATTESTATION_SERVICE, path, interface: DEVICE_INTERFACE, member: 'attest' }, Math.min(t, remaining()))).sender;
     } catch (err) {
       if (err instanceof TimeoutError) throw new AttestationError('ATTESTATION_TIMEOUT', `attest() on ${path}: ${err.message}`);
       throw new AttestationError('ATTESTATION_FAILED', `attest() on ${path}: ${oneLine(err)}`);
     }
-    const ok = await verdict;
-    const props = await getAllProperties(bus, { destination: ATTESTATION_SERVICE, path, interface: DEVICE_INTERFACE }, Math.min(t, remaining()));
+    if (answeredBy !== undefined && answeredBy !== owner) {
+      throw new AttestationError('ATTESTATION_FAILED', `${ATTESTATION_SERVICE} changed owner during the attestation of ${call.id} (${owner}, then ${answeredBy})`);
+    }
+    const { ok, properties } = await verdict;
+    const props = properties ?? (await getAllProperties(bus, { destination: owner, path, interface: DEVICE_INTERFACE }, Math.min(t, remaining())));
     const caPem = typeof props['provisioning_ca'] === 'string' ? props['provisioning_ca'] : '';
     if (!ok || props['status'] !== 'Attested' || !caPem) {
       const why = typeof props['last_failure'] === 'string' && props['last_failure'] ? props['last_failure'] : 'attestation failed';
@@ -111,8 +122,7 @@ export async function requestAttestation(call: AttestationCall): Promise<Atteste
     throw new AttestationError('ATTESTATION_FAILED', oneLine(err));
   } finally {
     clearTimeout(timer);
-    if (onMessage) bus.off('message', onMessage);
+    pending?.cancel();
     if (onAbort) call.signal?.removeEventListener('abort', onAbort);
-    await removeMatch();
   }
 }

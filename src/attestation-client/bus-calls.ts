@@ -13,6 +13,14 @@ export interface BusCall {
 
 /** A method call with a deadline; rejects with the D-Bus error (its `type` is the error name) or a TimeoutError. */
 export async function callWithTimeout(bus: dbus.MessageBus, call: BusCall, timeoutMs: number): Promise<unknown[]> {
+  return (await callForReply(bus, call, timeoutMs)).body;
+}
+
+/**
+ * A method call with a deadline, answered with its reply: the body, and the unique name of the
+ * connection that answered (`sender`, set by the bus daemon, so nobody can forge it).
+ */
+export async function callForReply(bus: dbus.MessageBus, call: BusCall, timeoutMs: number): Promise<{ body: unknown[]; sender: string | undefined }> {
   const msg = new dbus.Message({
     destination: call.destination,
     path: call.path,
@@ -22,7 +30,7 @@ export async function callWithTimeout(bus: dbus.MessageBus, call: BusCall, timeo
     body: call.body ?? [],
   });
   const reply = await withTimeout(bus.call(msg), timeoutMs, `${call.interface}.${call.member} on ${call.path}`);
-  return reply?.body ?? [];
+  return { body: reply?.body ?? [], sender: reply?.sender ?? undefined };
 }
 
 const BUS = { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus' } as const;

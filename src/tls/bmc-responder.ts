@@ -9,7 +9,7 @@ import type { TrustChange } from '../pki/trust/index.ts';
 import { withTimeout } from '../util/with-timeout.ts';
 import { InboundLink, remoteOf } from './inbound-link.ts';
 import type { LinkTimings } from './link-timings.ts';
-import { linkContextOptions, type TrustedCaSource } from './tls-profile.ts';
+import { linkContextOptions, type LinkContextInput, type TrustedCaSource } from './tls-profile.ts';
 import { failureReason, isUnknownIssuer } from './tls-failure.ts';
 import { expectedRefusals, type ExpectedRefusals } from './expected-refusals.ts';
 
@@ -62,6 +62,8 @@ export class BmcResponder {
   #stopped = false;
   #unsubscribe: (() => void)[] = [];
   #refreshPending: string[] = [];
+  /** What each server's current context was built from. */
+  #builtFrom = new WeakMap<Server, LinkContextInput>();
   /** Warnings any client can trigger (refused handshakes, silent connections) are rate limited. */
   #noisy: ThrottledWarnings;
   /** Refusals expected before mutual attestation: info once per client address. */
@@ -98,7 +100,7 @@ export class BmcResponder {
   /** Checks the TLS context can be built (credentials exist) and follows credential and trust changes, once. */
   #start(): void {
     if (this.#started) return;
-    this.#contextOptions();
+    this.#contextInput();
     this.#started = true;
     const refresh = (why: string) => () => this.refreshSecureContext(why);
     this.#unsubscribe.push(
@@ -110,12 +112,14 @@ export class BmcResponder {
 
   #createServer(): Server {
     const { log, timings } = this.#opts;
+    const input = this.#contextInput();
     const server = createServer({
-      ...this.#contextOptions(),
+      ...linkContextOptions(input),
       requestCert: true,
       rejectUnauthorized: true,
       handshakeTimeout: timings.handshakeTimeoutMs,
     });
+    this.#builtFrom.set(server, input);
     server.on('connection', (raw: Socket) => this.#onConnection(raw));
     server.on('secureConnection', (socket: TLSSocket) => this.#onSecureConnection(socket));
     server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
@@ -149,8 +153,19 @@ export class BmcResponder {
       this.#refreshPending = [];
       if (this.#stopped || !this.#started) return;
       try {
-        const context = this.#contextOptions();
-        for (const server of this.#listeners.servers) server.setSecureContext(context);
+        const input = this.#contextInput();
+        // The machine's TRUST_UPDATED / CREDENTIALS_UPDATED follow the store's and the holder's own
+        // notices of the same change: the context is rebuilt once per change, not once per notice.
+        const stale = this.#listeners.servers.filter((server) => {
+          const built = this.#builtFrom.get(server);
+          return built?.credentials !== input.credentials || built.trustedCas !== input.trustedCas;
+        });
+        if (stale.length === 0) return;
+        const context = linkContextOptions(input);
+        for (const server of stale) {
+          server.setSecureContext(context);
+          this.#builtFrom.set(server, input);
+        }
         this.#opts.log.info(`responder TLS context renewed (${reasons})`, { event: 'CONTEXT_UPDATED', reason: reasons });
       } catch (err) {
         this.#opts.log.error(`responder kept its previous TLS context: ${failureReason(err)}`, {
@@ -199,10 +214,11 @@ export class BmcResponder {
     this.#opts.log.info('responder stopped', { event: 'RESPONDER_DOWN' });
   }
 
-  #contextOptions() {
+  /** What a new context is built from now: the server credentials and the CA list (both replaced, never mutated, on a change). */
+  #contextInput(): LinkContextInput {
     const credentials = this.#opts.credentials.current()?.server;
     if (!credentials) throw new Error('no server certificate has been issued yet');
-    return linkContextOptions({ credentials, trustedCas: this.#opts.trust.caPems() });
+    return { credentials, trustedCas: this.#opts.trust.caPems() };
   }
 
   #onConnection(raw: Socket): void {

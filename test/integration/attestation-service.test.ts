@@ -18,6 +18,7 @@ import {
   RESPONDER_INTERFACE,
   requesterPath,
 } from '../../src/attestationd/names.ts';
+import { AttestationError, requestAttestation } from '../../src/attestation-client/attestation-client.ts';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { createAttestationd, startAttestationd, writeManifest, writeRoots, type AttestationdSetup } from '../harness/attestationd.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
@@ -163,6 +164,25 @@ describe('attestationd on a private bus', () => {
     assert.match(await deviceProperty(fixture.bus(), 'bmc-silent', 'last_failure'), /^TIMEOUT: /);
   });
 
+  it("provisioningd's client counts only the verdict of the owner that answered AddDevice: a forged Attested(true) is ignored", async () => {
+    const port = (silent.address() as { port: number }).port;
+    const forger = dbus.systemBus();
+    fixture.cleanup(() => forger.disconnect());
+    const id = 'bmc-silent-forged';
+    const outcome = requestAttestation({ bus: client, id, ip: '127.0.0.1', spdmPort: port, timeoutMs: 30_000, busCallTimeoutMs: 10_000 }).then(
+      () => 'attested',
+      (err: unknown) => err,
+    );
+    // attestationd is attesting the silent device (its verdict comes after attest_timeout): another
+    // connection on the bus emits the verdict first, on the same object.
+    assert.ok(await eventually(async () => (await deviceProperty(fixture.bus(), id, 'status').catch(() => '')) === 'Attesting', 10_000));
+    forger.send(dbus.Message.newSignal(requesterPath(id), DEVICE_INTERFACE, 'Attested', 'b', [true]));
+    const result = await outcome;
+    assert.ok(result instanceof AttestationError, `the forged verdict was taken: ${String(result)}`);
+    assert.equal(result.code, 'ATTESTATION_FAILED');
+    assert.match(result.message, /^TIMEOUT: /, "attestationd's own verdict (its last_failure), not the forged one");
+  });
+
   it('refuses bad AddDevice arguments with InvalidArgument', async () => {
     for (const args of [['bmc b', '127.0.0.1', '2323'], ['bmc-b', 'not-an-ip', '2323'], ['bmc-b', '127.0.0.1', '70000']]) {
       const r = await dbusSend({
@@ -186,6 +206,31 @@ describe('attestationd on a private bus', () => {
       args: [`string:${DEVICE_INTERFACE}`, 'string:status'], asNobody: true,
     });
     assert.equal(read.errorName, undefined, read.stderr);
+  });
+
+  it('sends the verdict\'s four properties in one PropertiesChanged right before Attested(b)', async () => {
+    const watcher = dbus.systemBus();
+    fixture.cleanup(() => watcher.disconnect());
+    const path = requesterPath('bmc-a');
+    const seen: Array<{ member: string; body: unknown[] }> = [];
+    await watcher.call(
+      new dbus.Message({
+        destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch',
+        signature: 's', body: [`type='signal',sender='${ATTESTATION_SERVICE}',path='${path}'`],
+      }),
+    );
+    watcher.on('message', (msg) => {
+      if (msg.type === dbus.MessageType.SIGNAL && msg.path === path) seen.push({ member: msg.member, body: msg.body });
+    });
+    assert.equal(await attestWithBusctl('bmc-a', setup.spdmPort), true, daemon.output());
+    assert.ok(await eventually(() => seen.some((m) => m.member === 'Attested'), 10_000), JSON.stringify(seen.map((m) => m.member)));
+    const at = seen.findIndex((m) => m.member === 'Attested');
+    const before = seen[at - 1];
+    assert.equal(before?.member, 'PropertiesChanged', `the signal right before Attested: ${JSON.stringify(seen.map((m) => m.member))}`);
+    const changed = (before?.body[1] ?? {}) as Record<string, dbus.Variant>;
+    assert.deepEqual(Object.keys(changed).sort(), ['device_subject', 'last_failure', 'provisioning_ca', 'status']);
+    assert.equal(changed['status']?.value, 'Attested');
+    assert.equal(changed['provisioning_ca']?.value, ca.pem);
   });
 
   it('after every failure the service still attests, and never crashed', async () => {

@@ -129,6 +129,36 @@ describe('trust store changes (one CA at a time)', () => {
     }
   });
 
+  it('binds CAs asked for at once together, each to its own name, and the later of two for one name wins', async () => {
+    const dir = join(work, 'at-once');
+    const store = new TrustStore({ dir });
+    await store.reload();
+    const changes: TrustChange[] = [];
+    store.onChange((c) => changes.push(c));
+    // A rack attesting its peers: the first binding takes the store's turn, the next ones wait together.
+    const [a, b, c, x1, x2] = await Promise.all([
+      store.addAttested(caA.pem, 'bmc-a'),
+      store.addAttested(caB.pem, 'bmc-b'),
+      store.addAttested(caC.pem, 'bmc-c'),
+      store.addAttested(flood[0] ?? '', 'bmc-x'),
+      store.addAttested(flood[1] ?? '', 'bmc-x'),
+    ]);
+    assert.deepEqual([a, b, c].map((ca) => ca.attestedNames), [['bmc-a'], ['bmc-b'], ['bmc-c']]);
+    assert.deepEqual(store.attestedNames(), ['bmc-a', 'bmc-b', 'bmc-c', 'bmc-x']);
+    assert.deepEqual(store.attestedFingerprintsFor('bmc-x'), [x2.fingerprint], 'the later CA for bmc-x superseded the earlier one');
+    assert.notEqual(x1.fingerprint, x2.fingerprint);
+    assert.equal(store.caPems().length, 4);
+    const named = changes.flatMap((ch) => ch.names);
+    assert.deepEqual([...new Set(named)].sort(), ['bmc-a', 'bmc-b', 'bmc-c', 'bmc-x'], 'every name told, and no other');
+    assert.ok(changes.every((ch) => !ch.anyName), 'no change concerned every peer');
+    assert.equal(readdirSync(dir).filter((n) => /^[0-9a-f]{8}\.\d+$/.test(n)).length, 4, 'one hash link each');
+    const verify = await runTool('openssl', ['verify', '-no-CAfile', '-no-CAstore', '-CApath', dir, leafC]);
+    assert.equal(verify.code, 0, `openssl verify -CApath sees them: ${verify.stdout}${verify.stderr}`);
+    const reread = new TrustStore({ dir });
+    await reread.reload();
+    assert.deepEqual(reread.attestedNames(), ['bmc-a', 'bmc-b', 'bmc-c', 'bmc-x'], 'the files say the same after a reload');
+  });
+
   it(`keeps nothing behind after ${FLOOD} CAs added and removed`, async () => {
     const dir = join(work, 'flood');
     const store = new TrustStore({ dir });

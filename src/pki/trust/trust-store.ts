@@ -65,6 +65,23 @@ interface FileRecord {
   readonly text: string;
 }
 
+/** One addAttested call waiting for its turn. */
+interface PendingBinding {
+  readonly parsed: ParsedCa;
+  readonly name: string;
+  readonly resolve: (ca: TrustedCa) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/** What one binding will write: its file's text (undefined: already there) and the CAs it supersedes. */
+interface BindingPlan {
+  readonly binding: PendingBinding;
+  readonly fileName: string;
+  readonly names: readonly string[];
+  readonly superseded: readonly Entry[];
+  readonly text?: string;
+}
+
 /** A CA's scope as a comparable key: absent, any name, or its sorted bound names. */
 type ScopeKey = undefined | '*' | string;
 
@@ -89,6 +106,8 @@ export class TrustStore {
   #filesOf = new Map<string, Set<string>>();
   #entries = new Map<string, Entry>();
   #pems: readonly string[] | undefined;
+  /** The entries changed since #pems was made: caPems() compares before handing it out again. */
+  #pemsStale = false;
   #hashes = new Map<string, string>();
   #links: HashLinks;
   /** Files skipped as unreadable, with the reason last logged (one line per file and reason). */
@@ -96,6 +115,8 @@ export class TrustStore {
   /** Parsed certificates by fingerprint, for the name-binding check on each handshake. */
   #parsed = new Map<string, X509Certificate>();
   #queue = new SerialQueue();
+  /** addAttested calls waiting for their turn in the queue. */
+  #bindings: PendingBinding[] = [];
   #listeners = new Set<(change: TrustChange) => void>();
   #watcher: FSWatcher | undefined;
   #debounce: NodeJS.Timeout | undefined;
@@ -124,8 +145,18 @@ export class TrustStore {
     return [...this.#entries.values()].filter((e) => e.attestedNames?.includes(name)).map((e) => e.fingerprint);
   }
 
-  /** The trusted CA certificates as of the last read, for `tls.createSecureContext({ ca })`. */
+  /**
+   * The trusted CA certificates as of the last read, for `tls.createSecureContext({ ca })`. The same
+   * array until the set of certificates changes (a change of a CA's name binding alone keeps it), so
+   * a TLS context built from it is rebuilt only when the CAs themselves changed.
+   */
   caPems(): readonly string[] {
+    if (this.#pemsStale) {
+      this.#pemsStale = false;
+      const now = [...this.#entries.values()].map((e) => e.pem);
+      const before = this.#pems;
+      if (!before || before.length !== now.length || now.some((pem, i) => pem !== before[i])) this.#pems = Object.freeze(now);
+    }
     this.#pems ??= Object.freeze([...this.#entries.values()].map((e) => e.pem));
     return this.#pems;
   }
@@ -164,37 +195,117 @@ export class TrustStore {
    * bound to this name alone (the peer's previous CA, also written by attestation) is removed: the
    * name now belongs to the CA just attested. Throws TrustStoreError for anything but one CA
    * certificate or a name that is not a host name; nothing is written then.
+   * Bindings asked for while the store is busy (a rack attesting its peers at once) are written
+   * together when its turn comes: their files in parallel, their links and the directory's fsync
+   * once, one change to the listeners naming each peer. Each still costs the work of its own CA.
    */
   async addAttested(pem: string, name: string): Promise<TrustedCa> {
     const parsed = parseCaPem(pem);
     if (!BINDABLE_NAME.test(name)) {
       throw new TrustStoreError('BAD_NAME', `cannot bind a CA to "${name}": not a host name`);
     }
-    return await this.#serial(async () => {
+    return await new Promise<TrustedCa>((resolve, reject) => {
+      this.#bindings.push({ parsed, name, resolve, reject });
+      if (this.#bindings.length === 1) this.#scheduleBindings();
+    });
+  }
+
+  #scheduleBindings(): void {
+    // #bindPending settles every binding it took, whatever fails; nothing is left to reject here.
+    this.#serial(() => this.#bindPending()).catch((err: unknown) => this.#log?.warn(`trust store: writing attested CAs failed: ${String(err)}`));
+  }
+
+  /**
+   * Writes the bindings waiting now. Those that touch a CA or a name another one of them touches
+   * (the same CA, the same name, a CA one of them supersedes) wait for the next turn, in order.
+   */
+  async #bindPending(): Promise<void> {
+    const waiting = this.#bindings.splice(0);
+    try {
       await this.#ensureLoaded();
-      const fileName = `${parsed.fingerprint}.pem`;
-      const existing = this.#entries.get(parsed.fingerprint);
-      const names = [...new Set([...(existing?.attestedNames ?? []), name])].sort();
-      const current = this.#files.get(fileName);
-      const superseded = [...this.#entries.values()].filter(
-        (e) => e.fingerprint !== parsed.fingerprint && e.unboundFiles.length === 0 && e.attestedNames?.length === 1 && e.attestedNames[0] === name,
-      );
-      const text = boundPem(names, parsed.pem);
-      if (current?.text === text && superseded.length === 0) return this.#entryOrThrow(parsed.fingerprint);
-      await writeFileAtomic({ path: join(this.dir, fileName), data: text, mode: 0o644 });
-      for (const e of superseded) for (const f of e.files) await unlink(f).catch(ignoreMissing);
-      await this.#change([parsed.fingerprint, ...superseded.map((e) => e.fingerprint)], () => {
-        this.#setFile(fileName, { ca: parsed, names, text });
-        for (const e of superseded) for (const f of e.files) this.#setFile(basename(f), undefined);
-      });
-      for (const e of superseded) {
-        this.#log?.info(`trust store: CA ${e.fingerprint} was bound to ${name} only; replaced by ${parsed.fingerprint}`, {
-          peer: name,
+      await this.#bindPlanned(waiting);
+    } catch (err) {
+      // Those settled already ignore this; those put back for the next turn are not concerned.
+      for (const b of waiting) if (!this.#bindings.includes(b)) b.reject(err);
+    }
+  }
+
+  async #bindPlanned(waiting: readonly PendingBinding[]): Promise<void> {
+    const plans: BindingPlan[] = [];
+    const later: PendingBinding[] = [];
+    const touched = new Set<string>();
+    for (const b of waiting) {
+      const plan = this.#planBinding(b);
+      const keys = [`name:${b.name}`, `ca:${b.parsed.fingerprint}`, ...plan.superseded.map((e) => `ca:${e.fingerprint}`)];
+      if (later.length > 0 || keys.some((k) => touched.has(k))) {
+        later.push(b);
+        continue;
+      }
+      for (const k of keys) touched.add(k);
+      plans.push(plan);
+    }
+    if (later.length > 0) {
+      this.#bindings.unshift(...later);
+      if (this.#bindings.length === later.length) this.#scheduleBindings();
+    }
+    const unchanged = plans.filter((p) => p.text === undefined);
+    for (const p of unchanged) this.#settle(p);
+    const changed = plans.filter((p) => p.text !== undefined);
+    if (changed.length === 0) return;
+    const written = await Promise.allSettled(
+      changed.map(async (p) => {
+        await writeFileAtomic({ path: join(this.dir, p.fileName), data: p.text ?? '', mode: 0o644 });
+        for (const e of p.superseded) for (const f of e.files) await unlink(f).catch(ignoreMissing);
+      }),
+    );
+    const done: BindingPlan[] = [];
+    changed.forEach((p, i) => {
+      const w = written[i];
+      if (w?.status === 'rejected') p.binding.reject(w.reason);
+      else done.push(p);
+    });
+    if (done.length === 0) return;
+    await this.#change(
+      done.flatMap((p) => [p.binding.parsed.fingerprint, ...p.superseded.map((e) => e.fingerprint)]),
+      () => {
+        for (const p of done) {
+          this.#setFile(p.fileName, { ca: p.binding.parsed, names: p.names, text: p.text ?? '' });
+          for (const e of p.superseded) for (const f of e.files) this.#setFile(basename(f), undefined);
+        }
+      },
+    );
+    for (const p of done) {
+      for (const e of p.superseded) {
+        this.#log?.info(`trust store: CA ${e.fingerprint} was bound to ${p.binding.name} only; replaced by ${p.binding.parsed.fingerprint}`, {
+          peer: p.binding.name,
           event: 'CA_SUPERSEDED',
         });
       }
-      return this.#entryOrThrow(parsed.fingerprint);
-    });
+      this.#settle(p);
+    }
+  }
+
+  /** What one binding writes against the store as it is now; `text` undefined when it is there already. */
+  #planBinding(binding: PendingBinding): BindingPlan {
+    const { parsed, name } = binding;
+    const fileName = `${parsed.fingerprint}.pem`;
+    const existing = this.#entries.get(parsed.fingerprint);
+    const names = [...new Set([...(existing?.attestedNames ?? []), name])].sort();
+    const superseded = [...this.#entries.values()].filter(
+      (e) => e.fingerprint !== parsed.fingerprint && e.unboundFiles.length === 0 && e.attestedNames?.length === 1 && e.attestedNames[0] === name,
+    );
+    const text = boundPem(names, parsed.pem);
+    const current = this.#files.get(fileName);
+    const unchanged = current?.text === text && superseded.length === 0;
+    return { binding, fileName, names, superseded, ...(unchanged ? {} : { text }) };
+  }
+
+  #settle(plan: BindingPlan): void {
+    try {
+      plan.binding.resolve(this.#entryOrThrow(plan.binding.parsed.fingerprint));
+    } catch (err) {
+      plan.binding.reject(err);
+    }
   }
 
   /**
@@ -490,7 +601,12 @@ export class TrustStore {
     this.#filesOf.set(record.ca.fingerprint, set);
   }
 
-  /** Applies an in-memory change of some CAs' files, then their links, logs and listeners. */
+  /**
+   * Applies an in-memory change of some CAs' files, logs it and tells the listeners (new handshakes
+   * see it from then on), then updates their hash links. The links only serve `openssl verify
+   * -CApath` and are rebuilt from the files on every full read, so their writes and fsync stay off
+   * the path from an attestation (or a revocation) to the TLS contexts.
+   */
   async #change(fps: readonly string[], apply: () => void, revoked?: readonly string[]): Promise<void> {
     const before = this.#scopes(fps);
     const previous = new Map(fps.flatMap((fp) => {
@@ -498,23 +614,26 @@ export class TrustStore {
       return e ? [[fp, e] as const] : [];
     }));
     apply();
-    let touched = false;
+    const links: Array<{ hash: string; was: Entry | undefined; now: Entry | undefined }> = [];
     for (const fp of new Set(fps)) {
       const was = previous.get(fp);
       this.#recompute(fp);
       const now = this.#entries.get(fp);
       const hash = this.#hashOf(now ?? was);
-      if (!hash) continue;
+      if (hash) links.push({ hash, was, now });
+    }
+    this.#report({ fps: new Set(fps), before, previous, ...(revoked ? { revoked } : {}) });
+    let touched = false;
+    for (const { hash, was, now } of links) {
       if (was && (!now || was.file !== now.file)) touched = (await this.#links.remove({ hash, target: basename(was.file) })) || touched;
       if (now) touched = (await this.#links.add({ hash, target: basename(now.file) })) || touched;
     }
     if (touched) await syncDir(this.dir);
-    this.#report({ fps: new Set(fps), before, previous, ...(revoked ? { revoked } : {}) });
   }
 
   /** Derives one CA's entry from the files holding it (or drops it when none does). */
   #recompute(fp: string): void {
-    this.#pems = undefined;
+    this.#pemsStale = true;
     const files = [...(this.#filesOf.get(fp) ?? [])].sort();
     const records = files.flatMap((f) => {
       const r = this.#files.get(f);
