@@ -601,12 +601,7 @@ export class TrustStore {
     this.#filesOf.set(record.ca.fingerprint, set);
   }
 
-  /**
-   * Applies an in-memory change of some CAs' files, logs it and tells the listeners (new handshakes
-   * see it from then on), then updates their hash links. The links only serve `openssl verify
-   * -CApath` and are rebuilt from the files on every full read, so their writes and fsync stay off
-   * the path from an attestation (or a revocation) to the TLS contexts.
-   */
+  /** Applies an in-memory change of some CAs' files, then their links, logs and listeners. */
   async #change(fps: readonly string[], apply: () => void, revoked?: readonly string[]): Promise<void> {
     const before = this.#scopes(fps);
     const previous = new Map(fps.flatMap((fp) => {
@@ -614,21 +609,18 @@ export class TrustStore {
       return e ? [[fp, e] as const] : [];
     }));
     apply();
-    const links: Array<{ hash: string; was: Entry | undefined; now: Entry | undefined }> = [];
+    let touched = false;
     for (const fp of new Set(fps)) {
       const was = previous.get(fp);
       this.#recompute(fp);
       const now = this.#entries.get(fp);
       const hash = this.#hashOf(now ?? was);
-      if (hash) links.push({ hash, was, now });
-    }
-    this.#report({ fps: new Set(fps), before, previous, ...(revoked ? { revoked } : {}) });
-    let touched = false;
-    for (const { hash, was, now } of links) {
+      if (!hash) continue;
       if (was && (!now || was.file !== now.file)) touched = (await this.#links.remove({ hash, target: basename(was.file) })) || touched;
       if (now) touched = (await this.#links.add({ hash, target: basename(now.file) })) || touched;
     }
     if (touched) await syncDir(this.dir);
+    this.#report({ fps: new Set(fps), before, previous, ...(revoked ? { revoked } : {}) });
   }
 
   /** Derives one CA's entry from the files holding it (or drops it when none does). */
