@@ -49,7 +49,10 @@ export class StateStore {
   #last: PersistedState | undefined;
   /** The state as loaded or last asked for, whatever became of its write: update() builds on it. */
   #current: PersistedState = EMPTY;
+  /** Every write started so far, in order; settles with the last one. */
   #writing: Promise<void> = Promise.resolve();
+  /** The write waiting for the one in flight: later saves replace its state and share its outcome. */
+  #queued: { state: PersistedState; data: string; done: Promise<void> } | undefined;
 
   constructor(readonly dir: string) {
     this.file = join(dir, 'state.json');
@@ -83,22 +86,37 @@ export class StateStore {
 
   /**
    * Persists the state unless it is the one already on disk or being written (temp file, fsync,
-   * rename), in order. The returned promise (and flushed()) settles once it is on disk; after a
-   * failed write the next save() tries again.
+   * rename), in order. Saves made while a write is in flight are coalesced: only the last of them
+   * is written next (a rack attesting its peers changes the records many times a second, and each
+   * write waits for an fsync). The returned promise (and flushed()) settles once this state, or a
+   * later one, is on disk; after a failed write the next save() tries again.
    */
   save(state: PersistedState): Promise<void> {
     this.#current = state;
     const data = `${JSON.stringify(state)}\n`;
-    if (this.#last && `${JSON.stringify(this.#last)}\n` === data) return this.#writing;
+    if (this.#last && `${JSON.stringify(this.#last)}\n` === data) return this.#queued?.done ?? this.#writing;
     this.#last = state;
-    this.#writing = this.#writing
+    const queued = this.#queued;
+    if (queued) {
+      queued.state = state;
+      queued.data = data;
+      return queued.done;
+    }
+    const next: { state: PersistedState; data: string; done: Promise<void> } = { state, data, done: Promise.resolve() };
+    next.done = this.#writing
       .catch(() => undefined)
-      .then(() => writeFileAtomic({ path: this.file, data, mode: 0o600, dirMode: 0o700 }))
+      .then(() => {
+        // From here on, a new save waits for this write rather than changing what it writes.
+        if (this.#queued === next) this.#queued = undefined;
+        return writeFileAtomic({ path: this.file, data: next.data, mode: 0o600, dirMode: 0o700 });
+      })
       .catch((err: unknown) => {
-        if (this.#last === state) this.#last = undefined;
+        if (this.#last === next.state) this.#last = undefined;
         throw err;
       });
-    return this.#writing;
+    this.#queued = next;
+    this.#writing = next.done;
+    return next.done;
   }
 
   /**

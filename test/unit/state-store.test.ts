@@ -56,6 +56,23 @@ describe('state store: writing', () => {
     assert.deepEqual(readdirSync(dir), ['state.json']);
   });
 
+  it('saves made while a write is in flight are coalesced: the next write holds the last of them', async () => {
+    const { dir, store } = loadedStore();
+    const at = (ms: number) => ({ version: 2 as const, provisioned: true, peers: { 'bmc-b': { lastAttestedMs: ms, verdict: 'passed' as const } } });
+    const first = store.save(at(1));
+    const second = store.save(at(2));
+    void store.save(at(3));
+    const fourth = store.save(at(4));
+    await first;
+    await second;
+    // The second save settled with the write that followed the first: it holds the fourth state.
+    assert.deepEqual(new StateStore(dir).load().state, at(4));
+    await fourth;
+    await store.flushed();
+    assert.deepEqual(new StateStore(dir).load().state, at(4));
+    assert.deepEqual(readdirSync(dir), ['state.json']);
+  });
+
   it('a reader never sees a torn file while writes are going on', async () => {
     const { dir, store } = loadedStore();
     await store.save({ version: 2, provisioned: true });
