@@ -7,7 +7,8 @@
  * while our own link to it never dropped. A peer our own link to cannot come up (it still dials us)
  * is re-attested on the interval all the same, and revoked when its measurements change. A
  * ProvisionPeer of a peer attested before, our link to it down, keeps its trust and its dials when
- * the attestation cannot run, and revokes it on a verdict against it.
+ * the attestation cannot run, and revokes it on a verdict against it. After our own restart, a peer
+ * trusted from before is re-attested soon, though our link to it never comes up.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -261,5 +262,35 @@ describe('ProvisionPeer of a peer attested before, our own link to it down', () 
     assert.equal(await peerProperty(a.bus, bOnA, 'attested'), 'false');
     assert.deepEqual(attestedCaFiles(a), [], "bmc-b's CA left bmc-a's trust store");
     assert.ok(await a.daemon?.waitForOutput(/closing the inbound link of bmc-b: /, DEADLINE_MS), `bmc-a dropped bmc-b's inbound link\n${output()}`);
+  });
+});
+
+describe('re-attestation after our own restart, our own link to the peer down', () => {
+  const fixture = useBusFixture();
+
+  it('re-attests a peer trusted from before the restart soon after it, though our link to it never comes up and the interval is an hour', async () => {
+    // bmc-a's dials to bmc-b fail (nothing listens at the port it knows for it); bmc-b's SPDM
+    // responder answers. The interval (3600 s) is far beyond the test: only the restart rule acts.
+    const deadPort = await freePort();
+    const { a, output } = await provisionedPair(fixture, { reattest_interval_s: 3600 }, (name, peer) =>
+      name === 'bmc-a' ? { peers: [{ name: peer.name, address: '127.0.0.1', port: deadPort, spdm_port: peer.att.spdmPort }] } : {},
+    );
+    assert.ok(await eventually(async () => (await peerProperty(a.bus, bOnA, 'attested')) === 'true', DEADLINE_MS, 100), `bmc-a attested bmc-b\n${output()}`);
+    assert.ok(await eventually(() => persistedPeer(a)?.verdict === 'passed', DEADLINE_MS, 100), `bmc-a persisted the attestation\n${output()}`);
+    const before = Number(await peerProperty(a.bus, bOnA, 'lastAttested'));
+    assert.ok(before > 0, `lastAttested set: ${before}`);
+
+    // bmc-a restarts on the same directories: bmc-b is trusted from before (its CA bound in the trust store).
+    const old = a.daemon;
+    assert.ok(old);
+    await old.stop();
+    a.daemon = await fixture.startDaemon({ bus: a.bus, dir: old.dir, config: old.config });
+    assert.ok(await eventually(async () => (await peerProperty(a.bus, bOnA, 'attested')) === 'true', DEADLINE_MS, 100), `still trusted after the restart\n${output()}`);
+    assert.ok(
+      await eventually(async () => Number(await peerProperty(a.bus, bOnA, 'lastAttested')) > before, DEADLINE_MS, 200),
+      `bmc-a re-attested bmc-b after its restart\n${output()}`,
+    );
+    assert.ok(await a.daemon.waitForOutput(/re-attested bmc-b .*same CA/, DEADLINE_MS), `the log says so\n${output()}`);
+    assert.doesNotMatch(a.daemon.output(), /info +link up peer=bmc-b /, "bmc-a's own link to bmc-b never came up");
   });
 });
