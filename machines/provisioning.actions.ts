@@ -62,6 +62,9 @@ const recordBusNameOwned = assignContext({ ownsBusName: true });
 /** The bus name could not be owned (another instance holds it): the daemon exits with the reason. */
 const recordBusNameRefusal = assignContext(({ event }) => (event.type === 'BUS_NAME_REFUSED' ? { busNameProblem: event.reason } : {}));
 
+/** The effects that watch the world, spawned in this order once the bus name is owned (startWatching). */
+export const WATCHES = ['clockWatch', 'trustStoreWatch', 'lldpDiscovery', 'responderAttestations', 'dbusProjection', 'persistAttestations'] as const;
+
 /**
  * Once the bus name is owned: the effects that watch the world for as long as the daemon runs. They
  * are spawned (not invoked) because they start with the lock, not with the machine; stopping the
@@ -69,9 +72,7 @@ const recordBusNameRefusal = assignContext(({ event }) => (event.type === 'BUS_N
  * busName actor releases the name only once their closes have settled.
  */
 const startWatching = enqueueActions(({ enqueue }) => {
-  for (const src of ['clockWatch', 'trustStoreWatch', 'lldpDiscovery', 'responderAttestations', 'dbusProjection', 'persistAttestations'] as const) {
-    enqueue.spawnChild(src, { id: src });
-  }
+  for (const src of WATCHES) enqueue.spawnChild(src, { id: src });
 });
 
 /** The clock watch says the wall clock is plausible again. */

@@ -1,5 +1,5 @@
 import { and, forwardTo, raise, stateIn, type ActorRefFrom } from 'xstate';
-import { endedPeer, provisioningActions } from './provisioning.actions.ts';
+import { endedPeer, provisioningActions, WATCHES } from './provisioning.actions.ts';
 import { provisioningSetup } from './provisioning.setup.ts';
 import { renewalDelayMs } from './renewal.ts';
 import { roomForRequestedPeer } from './requested-peers.ts';
@@ -65,6 +65,8 @@ export const provisioningMachine = provisioningSetup
       ownsBusName: input.ownsBusName ?? false,
     }),
     type: 'parallel',
+    // For the picture (src/inspect/statechart-graph.ts): what startWatching spawns as the root's children.
+    meta: { spawns: WATCHES },
     // Always running, in this order: the observers first, so that they see everything after them;
     // then the lock. The effects that watch the world are spawned once the name is owned
     // (startWatching, on the way out of self.OwningName). Stopping the daemon actor stops each;

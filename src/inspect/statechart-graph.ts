@@ -14,6 +14,11 @@ export interface ChartState {
   readonly initial: boolean;
   /** Names (`src`) of the actors invoked while in this state. */
   readonly invokes: readonly string[];
+  /**
+   * Names of the actors an action spawns to run as this state's children, as its `meta.spawns`
+   * says (xstate cannot see them in the definition): drawn beside the invoked ones.
+   */
+  readonly spawns: readonly string[];
   /** Transitions that change no state (actions only), as labels such as `INBOUND_UP / inboundUp`. */
   readonly internal: readonly string[];
   readonly children: readonly ChartState[];
@@ -31,6 +36,17 @@ export interface ChartTransition {
   /** Event name, plus the guard in brackets when there is one: `PROVISION_SELF`, `always [provisioned]`. */
   readonly label: string;
   readonly kind: ChartTransitionKind;
+}
+
+/** A state's `meta.spawns` (the names of the actors it spawns), or none. */
+function spawnsOf(node: AnyStateNode): string[] {
+  const spawns: unknown = (node.meta as { spawns?: unknown } | undefined)?.spawns;
+  return Array.isArray(spawns) ? spawns.filter((s): s is string => typeof s === 'string') : [];
+}
+
+/** The lines a picture writes inside a state, under its name: what it invokes, spawns, and handles without leaving. */
+export function stateDetails(state: ChartState): string[] {
+  return [...state.invokes.map((src) => `invoke ${src}`), ...state.spawns.map((src) => `spawn ${src}`), ...state.internal];
 }
 
 /** A machine reduced to plain data: the state tree and its transitions. Pure; no DOM, no layout. */
@@ -139,6 +155,7 @@ export function statechartGraph(machine: Pick<AnyStateMachine, 'root' | 'id'>): 
       kind: kindOf(node),
       initial,
       invokes: node.invoke.map((i) => (typeof i.src === 'string' ? i.src : i.id)),
+      spawns: spawnsOf(node),
       internal,
       children,
     };

@@ -1,6 +1,6 @@
 import type { ElkExtendedEdge, ElkNode } from 'elkjs/lib/elk-api.js';
 import { layoutOnThread, type ElkThreadOptions } from './elk-layout-thread.ts';
-import type { ChartState, ChartTransition, StatechartGraph } from './statechart-graph.ts';
+import { stateDetails, type ChartState, type ChartTransition, type StatechartGraph } from './statechart-graph.ts';
 
 /** Text metrics of the picture: a monospace font, so widths are known without a browser. */
 export const CHART_FONT = {
@@ -68,12 +68,9 @@ const round = (n: number | undefined) => Math.round((n ?? 0) * 10) / 10;
 const textWidth = (text: string) => text.length * CHART_FONT.charWidth;
 const initialNodeId = (parent: string) => `${parent}/initial`;
 
-function detailsOf(state: ChartState): string[] {
-  return [...state.invokes.map((src) => `invoke ${src}`), ...state.internal];
-}
 
 function headerSize(state: ChartState): { width: number; height: number } {
-  const lines = [state.key, ...detailsOf(state)];
+  const lines = [state.key, ...stateDetails(state)];
   const width = Math.max(MIN_WIDTH, ...lines.map(textWidth)) + 2 * PAD_X;
   return { width: Math.ceil(width), height: lines.length * CHART_FONT.lineHeight + 2 * PAD_Y };
 }
@@ -198,7 +195,7 @@ function placedLayout({ graph, initialEdges }: ElkInput, laid: ElkNode): Statech
       kind: s.kind,
       depth,
       region,
-      details: detailsOf(s),
+      details: stateDetails(s),
       hasChildren: s.children.length > 0,
       x: round(n.x),
       y: round(n.y),

@@ -1,4 +1,4 @@
-import type { ChartState, StatechartGraph } from './statechart-graph.ts';
+import { stateDetails, type ChartState, type StatechartGraph } from './statechart-graph.ts';
 
 /** A machine graph with the caption it gets in the diagram. */
 export interface TitledGraph {
@@ -16,7 +16,7 @@ function emitState(state: ChartState, indent: string, out: string[]): void {
   const id = mermaidId(state.id);
   out.push(`${indent}state "${mermaidText(state.key)}" as ${id}`);
   if (state.children.length === 0) {
-    for (const d of [...state.invokes.map((s) => `invoke ${s}`), ...state.internal]) out.push(`${indent}${id} : ${mermaidText(d)}`);
+    for (const d of stateDetails(state)) out.push(`${indent}${id} : ${mermaidText(d)}`);
     return;
   }
   out.push(`${indent}state ${id} {`);
@@ -27,7 +27,7 @@ function emitState(state: ChartState, indent: string, out: string[]): void {
     if (child.initial) out.push(`${inner}[*] --> ${mermaidId(child.id)}`);
   });
   out.push(`${indent}}`);
-  const notes = [...state.invokes.map((s) => `invoke ${s}`), ...state.internal];
+  const notes = stateDetails(state);
   if (notes.length) {
     out.push(`${indent}note right of ${id}`);
     for (const n of notes) out.push(`${indent}  ${mermaidText(n)}`);

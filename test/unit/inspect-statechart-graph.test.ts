@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createActor } from 'xstate';
 import { peerMachine } from '../../machines/peer.machine.ts';
 import { provisioningMachine } from '../../machines/provisioning.machine.ts';
 import { activeStateIds, formatStateValue } from '../../src/inspect/active-states.ts';
-import { allStates, statechartGraph } from '../../src/inspect/statechart-graph.ts';
+import { allStates, stateDetails, statechartGraph } from '../../src/inspect/statechart-graph.ts';
+import { daemonInput } from '../harness/daemon-input.ts';
+import { quietEffects } from '../harness/quiet-effects.ts';
 
 describe('statechartGraph', () => {
   const root = statechartGraph(provisioningMachine);
@@ -26,6 +29,22 @@ describe('statechartGraph', () => {
       ],
     );
     assert.deepEqual(link?.invokes, ['tlsClient']);
+  });
+
+  it("draws the actors the root spawns once the name is owned: exactly the children the real machine starts beside the invoked ones", () => {
+    const actor = createActor(provisioningMachine.provide({ actors: quietEffects }), { input: daemonInput({ ownsBusName: true }) }).start();
+    try {
+      const children = Object.keys(actor.getSnapshot().children);
+      const invoked = root.root.invokes;
+      assert.deepEqual(
+        children.filter((id) => !invoked.includes(id)),
+        [...root.root.spawns],
+        'the picture names what runs',
+      );
+      assert.ok(stateDetails(root.root).includes('spawn trustStoreWatch'));
+    } finally {
+      actor.stop();
+    }
   });
 
   it('labels transitions by event, timer, completion and guard', () => {
