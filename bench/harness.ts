@@ -237,3 +237,17 @@ export async function writeDaemonConfig(dir: string, extra: Record<string, unkno
 
 /** Lets the machine settle between phases (GC, page cache) so that phases do not bleed into each other. */
 export const settle = () => sleep(200);
+
+/**
+ * Runs a bench's `main` as the process's whole work: exits 0 when it is done, or prints why it
+ * failed (`<name> bench failed: …`) and exits 1, whatever it left running.
+ */
+export function runBench(name: string, main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(`${name} bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      process.exit(1);
+    },
+  );
+}

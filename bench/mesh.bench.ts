@@ -17,8 +17,7 @@
 // MESH_CPU_PROF=DIR: the first BMC's provisioningd writes a V8 CPU profile (--cpu-prof) into DIR
 // when it stops, to see what holds its main thread during the build (open it in Chrome DevTools).
 // MESH_LOGS=DIR: every provisioningd's and attestationd's log of the run is written into DIR.
-import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dbus from 'dbus-next';
@@ -30,7 +29,8 @@ import { canCreateNamespaces, createRack, type Rack } from '../test/harness/netn
 import { startRackAttestationds, type RackAttestationd } from '../test/harness/netns-attestationd.ts';
 import { provisionPeer, startRackBmcs, stopRackBmcs, type RackBmc } from '../test/harness/netns-bmc.ts';
 import type { PrivateBus } from '../test/harness/private-bus.ts';
-import { formatFigure, quantile } from './harness.ts';
+import { formatFigure, quantile, runBench } from './harness.ts';
+import { cpuSeconds, rssMiB } from './proc-usage.ts';
 
 const SIZE = Number(process.env['MESH_SIZE'] ?? 8);
 const CPU_PROF_DIR = process.env['MESH_CPU_PROF'];
@@ -42,18 +42,10 @@ const BUS_CALL_MS = 30_000;
 const IDLE_CALLS = 60;
 /** Quiet time after convergence before the idle round trips (the last renewals, log lines and GC of the build). */
 const SETTLE_MS = 2000;
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
-
-/** Resident set size (MiB) and CPU time (s, user + system) of a process, from /proc. */
+/** Resident set size (MiB) and CPU time (s, user + system) of a process; NaN for one that is gone. */
 function usage(pid: number | undefined): { rssMiB: number; cpuS: number } {
-  if (!pid) return { rssMiB: Number.NaN, cpuS: Number.NaN };
   try {
-    const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cpu = (Number(fields[11]) + Number(fields[12])) / USER_HZ;
-    return { rssMiB: Number(rss?.[1] ?? Number.NaN) / 1024, cpuS: cpu };
+    return { rssMiB: rssMiB(pid), cpuS: cpuSeconds(pid) };
   } catch {
     return { rssMiB: Number.NaN, cpuS: Number.NaN };
   }
@@ -269,10 +261,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(`mesh bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench('mesh', main);

@@ -43,7 +43,7 @@ import { provisionPeer, startRackBmcs, type RackBmc } from '../test/harness/netn
 import { startLldpd } from '../test/harness/netns-lldp.ts';
 import type { PrivateBus } from '../test/harness/private-bus.ts';
 import { stopProcess } from '../test/harness/private-bus.ts';
-import { formatFigure, quantile } from './harness.ts';
+import { formatFigure, quantile, runBench } from './harness.ts';
 
 const TRIALS = 5;
 /** Deadline of each wait: an attestation each way plus LLDP ageing, on a loaded machine. */
@@ -298,10 +298,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(`rack bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench('rack', main);

@@ -31,7 +31,8 @@ import { provisioningConf, startRackAttestationds, writeRackManifest, type RackA
 import { expectPeerStatus, provisionPeer, rackLogs, startRackBmcs, stopRackBmcs, type RackBmc } from '../test/harness/netns-bmc.ts';
 import type { PeerStatusChange } from '../test/harness/peer-status-recorder.ts';
 import type { PrivateBus } from '../test/harness/private-bus.ts';
-import { formatFigure, quantile } from './harness.ts';
+import { formatFigure, quantile, runBench } from './harness.ts';
+import { cpuSeconds } from './proc-usage.ts';
 
 const INTERVAL_S = Number(process.env['REATTEST_INTERVAL_S'] ?? 3);
 const ROUNDS = Number(process.env['REATTEST_ROUNDS'] ?? 10);
@@ -46,21 +47,6 @@ const STEP_MS = 60_000;
 const BUS_CALL_MS = 10_000;
 /** 169.254.95.0/24: the rack tests use 77–84, the mesh bench 93. */
 const SUBNET = 95;
-/** Clock ticks per second of /proc/<pid>/stat (USER_HZ, 100 on Linux). */
-const USER_HZ = 100;
-
-/** CPU seconds (user + system) a process has used so far, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const [utime, stime] = stat
-    .slice(stat.lastIndexOf(')') + 2)
-    .split(' ')
-    .slice(11, 13)
-    .map(Number);
-  if (utime === undefined || stime === undefined) throw new Error(`/proc/${pid}/stat: no utime/stime`);
-  return (utime + stime) / USER_HZ;
-}
-
 /** CPU seconds used by each of `pids` while `during` runs. */
 async function cpuDuring(pids: readonly number[], during: () => Promise<unknown>): Promise<number[]> {
   const before = pids.map(cpuSeconds);
@@ -239,10 +225,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    console.error(`reattest bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-    process.exit(1);
-  },
-);
+runBench('reattest', main);

@@ -6,26 +6,20 @@
 // software token) and settled, and of attestationd (from its bundle, software identity) beside it,
 // each against the bare owner's, all on the same Node with the compile cache as deployed.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAttestationd, startAttestationd } from '../test/harness/attestationd.ts';
 import { busctl, IFACE, OBJECT, REPO, SERVICE } from '../test/harness/daemon.ts';
 import { startPrivateBus, stopProcess, type PrivateBus } from '../test/harness/private-bus.ts';
+import { rssMiB } from './proc-usage.ts';
 import { buildBundle, coldStart, formatFigure, NameOwnerWatcher, printStats, releaseBench, settle, startUntilOwned, stats, type Stats, writeDaemonConfig } from './harness.ts';
 
 const N = 10;
 /** Idle time before the resident set is read: timers, GC and the bus settle. */
 const IDLE_MS = 3000;
 const START_TIMEOUT_MS = 20_000;
-
-/** VmRSS of a process in MiB. */
-function rssMiB(pid: number | undefined): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid ?? 0}/status`, 'utf8'));
-  if (!m?.[1]) throw new Error(`no VmRSS for ${String(pid)}`);
-  return Number(m[1]) / 1024;
-}
 
 /**
  * The least a D-Bus service can do: connect, own its name, wait for SIGTERM. With BARE_WORKER=1 it
