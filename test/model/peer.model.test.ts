@@ -98,26 +98,31 @@ const ev = (type: string): ModelEvent => {
   if (!found) throw new Error(`no model event ${type}`);
   return found;
 };
+/** The model's two events of one type, in their order in EVENTS (e.g. an outcome that could not run, and a verdict). */
+const twoEvs = (type: string): [ModelEvent, ModelEvent] => {
+  const [first, second] = EVENTS.filter((e) => e.type === type);
+  if (!first || !second) throw new Error(`fewer than two model events ${type}`);
+  return [first, second];
+};
 const ATTESTED = ev('xstate.done.actor.0.peer.Attesting');
 const BACKOFF = ev('xstate.after.retryBackoff.peer.NotConnected.Backoff');
 const REFUSED_RETRY = ev('xstate.after.retryBackoff.peer.NotConnected.Refused');
 const FAILED = ev('LINK_FAILED');
 const REJECTED = ev('LINK_REJECTED');
 const FORGET = ev('xstate.after.forgetFailed.peer.NotDetermined');
-const [ATTEST_FAILED, ATTEST_VERDICT] = EVENTS.filter((e) => e.type === 'xstate.error.actor.0.peer.Attesting') as [ModelEvent, ModelEvent];
+const [ATTEST_FAILED, ATTEST_VERDICT] = twoEvs('xstate.error.actor.0.peer.Attesting');
 const REATTEST_SOON = ev('xstate.after.reattestSoon.peer.Link.Connected.Due');
 const REATTEST_DUE = ev('REATTEST_DUE');
 const REATTESTED = ev('xstate.done.actor.0.peer.Link.Connected.Reattesting');
-const REATTEST_ERRORS = EVENTS.filter((e) => e.type === 'xstate.error.actor.0.peer.Link.Connected.Reattesting');
-const [REJECTED_VERDICT, UNREACHABLE] = REATTEST_ERRORS as [ModelEvent, ModelEvent];
+const [REJECTED_VERDICT, UNREACHABLE] = twoEvs('xstate.error.actor.0.peer.Link.Connected.Reattesting');
 const REATTEST_TIMEOUT = ev('xstate.after.attestationTimeout.peer.Link.Connected.Reattesting');
 const NC_REATTESTED = ev('xstate.done.actor.0.peer.NotConnected.Reattesting');
-const [NC_REJECTED_VERDICT, NC_UNREACHABLE] = EVENTS.filter((e) => e.type === 'xstate.error.actor.0.peer.NotConnected.Reattesting') as [ModelEvent, ModelEvent];
+const [NC_REJECTED_VERDICT, NC_UNREACHABLE] = twoEvs('xstate.error.actor.0.peer.NotConnected.Reattesting');
 const NC_REATTEST_TIMEOUT = ev('xstate.after.attestationTimeout.peer.NotConnected.Reattesting');
 const REVOKED = ev('xstate.done.actor.0.peer.Revoking.Removing');
 const REVOKE_FAILED = ev('xstate.error.actor.0.peer.Revoking.Removing');
 const REVOKE_RETRY = ev('xstate.after.retryBackoff.peer.Revoking.Retrying');
-const NEW_LEAF = EVENTS.filter((e) => e.type === 'LINK_UP')[1] as ModelEvent;
+const NEW_LEAF = twoEvs('LINK_UP')[1];
 const SCENARIOS: Record<string, ModelEvent[][]> = {
   attested: [
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, ev('LINK_UP')],
