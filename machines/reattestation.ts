@@ -66,7 +66,7 @@ export function verdictCodeOf(lastFailure: string): string | undefined {
  * supplies the randomness.
  */
 export function reattestDelayMs(opts: { policy: ReattestPolicy; unreachable: number; retry: RetryPolicy; jitter?: number; trustedFromBefore?: boolean }): number {
-  if (opts.trustedFromBefore === true && opts.unreachable <= 0) return reattestSoonMs(opts.jitter ?? 0.5);
+  if (opts.trustedFromBefore === true) return reattestSoonMs(opts.jitter ?? 0.5);
   const j = Math.min(Math.max(opts.jitter ?? 0.5, 0), 0.999999);
   const interval = Math.round(opts.policy.intervalMs * (1 + REATTEST_JITTER * (2 * j - 1)));
   if (opts.unreachable <= 0) return interval;
