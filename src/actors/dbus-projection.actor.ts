@@ -29,24 +29,17 @@ export interface DbusProjectionDeps {
 export function createDbusProjectionActor(deps: DbusProjectionDeps) {
   return fromCallback(({ system }) => {
     const peerObjects = exportPeerObjects({ bus: deps.bus, log: deps.log });
-    let pending: NodeJS.Immediate | undefined;
-    const project = () => {
-      pending = undefined;
-      const snapshot = deps.root().getSnapshot();
-      peerObjects.publish(selectPeerViews(snapshot));
-      deps.service()?.publish(selectPublishedProperties(snapshot));
-    };
     const stop = eachSnapshot(
       system,
       () => {
-        pending ??= setImmediate(project);
+        const snapshot = deps.root().getSnapshot();
+        peerObjects.publish(selectPeerViews(snapshot));
+        deps.service()?.publish(selectPublishedProperties(snapshot));
       },
-      { now: true },
+      { now: true, perTurn: true },
     );
     return () => {
       stop();
-      if (pending) clearImmediate(pending);
-      pending = undefined;
       peerObjects.close();
     };
   });

@@ -14,8 +14,8 @@ export interface PersistAttestationsDeps {
 }
 
 /**
- * The root machine's `persistAttestations` actor: after every snapshot (coalesced to one per
- * microtask), writes each peer's last attestation (time, verdict) to the state file with the flag,
+ * The root machine's `persistAttestations` actor: after the snapshots change (coalesced to one
+ * call per turn of the event loop, as the D-Bus projection), writes each peer's last attestation (time, verdict) to the state file with the flag,
  * atomically; the store writes only when a record changed (a re-attestation, a revocation).
  * A failed write is logged; the next change tries again.
  */
@@ -27,6 +27,6 @@ export function createPersistAttestationsActor(deps: PersistAttestationsDeps) {
       deps.stateStore.update({ peers }).catch((err: unknown) => {
         deps.log.error(`cannot persist the peers' attestations: ${err instanceof Error ? err.message : String(err)}`, { code: 'STATE_WRITE' });
       });
-    }),
+    }, { perTurn: true }),
   );
 }
