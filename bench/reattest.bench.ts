@@ -47,6 +47,7 @@ const STEP_MS = 60_000;
 const BUS_CALL_MS = 10_000;
 /** 169.254.95.0/24: the rack tests use 77–84, the mesh bench 93. */
 const SUBNET = 95;
+
 /** CPU seconds used by each of `pids` while `during` runs. */
 async function cpuDuring(pids: readonly number[], during: () => Promise<unknown>): Promise<number[]> {
   const before = pids.map(cpuSeconds);
