@@ -169,7 +169,8 @@ describe('re-attestation on a renewed leaf seen inbound', () => {
     assert.ok(await a.daemon?.waitForOutput(/bmc-b presents another leaf on its inbound link/, DEADLINE_MS), `bmc-a saw the new leaf inbound\n${output()}`);
     assert.ok(await passes(recA, 'bmc-b', renewedAt, 1), `bmc-a re-attested bmc-b long before the interval\n${output()}`);
     assert.deepEqual(dropsSince(recA, 'bmc-b', renewedAt), [], "bmc-a's own link to bmc-b never dropped");
-    assert.match(a.daemon?.output() ?? '', /re-attested bmc-b .*same CA, measurements accepted/);
+    // The log line reaches the pipe a little after the property changed on the bus: waited for.
+    assert.ok(await a.daemon?.waitForOutput(/re-attested bmc-b .*same CA, measurements accepted/, DEADLINE_MS), `the log says so\n${output()}`);
   });
 });
 
