@@ -8,10 +8,11 @@
  * re-attested, still trusted. Every wait has a deadline; nothing here measures time.
  */
 import assert from 'node:assert/strict';
-import { appendFileSync, copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
+import { writeFileAtomic } from '../../src/util/atomic-file.ts';
 import { eventually } from '../harness/daemon.ts';
 import { provisioningConf, useAttestedRack, writeRackManifest } from '../harness/netns-attestationd.ts';
 import {
@@ -87,7 +88,7 @@ describe('a rack of three BMCs re-attesting each other: a tampered BMC is revoke
     assert.equal(await eventually(async () => (await peerProperty(b1, b3, 'attested')) === 'b true', 3 * REATTEST_S * 1000, 200), false, 'bmc-3 stays revoked');
 
     // 3. Restored, and ProvisionPeer on each BMC that revoked it: trusted and Connected again.
-    writeFileSync(provisioningConf(b3), original);
+    await writeFileAtomic({ path: provisioningConf(b3), data: original, mode: 0o644 });
     since = Date.now();
     await provisionPeer(b1, b3.node.name);
     await provisionPeer(b2, b3.node.name);
@@ -113,7 +114,9 @@ describe('a rack of three BMCs re-attesting each other: a tampered BMC is revoke
     writeFileSync(next, `${original}\n`);
     for (const att of attestationds) writeRackManifest(att.setup, bmcs, [next]);
     const updated = Date.now();
-    copyFileSync(next, provisioningConf(b3));
+    // Replaced in one rename, as an update installs a file: a read in the middle of a copy would
+    // measure a truncated file, which no manifest accepts (a revocation the test did not ask for).
+    await writeFileAtomic({ path: provisioningConf(b3), data: readFileSync(next), mode: 0o644 });
     for (const x of [b1, b2]) await reattested(x, b3, updated, 2, 'after the approved update');
     for (const x of [b1, b2]) assert.deepEqual(drops(x, b3, updated), [], `${x.node.name} kept bmc-3 Connected through the approved update`);
     for (const x of bmcs) assert.deepEqual(revocationsSince(x, updated), [], `${x.node.name} revoked nobody after the approved update`);

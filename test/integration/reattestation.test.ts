@@ -12,10 +12,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { peerObjectPath } from '../../src/dbus/peer-objects.ts';
+import { writeFileAtomic } from '../../src/util/atomic-file.ts';
 import { startAttestationd } from '../harness/attestationd.ts';
 import { measuredConf, pairOutput, startAttestedPair, writePairManifests, type PairBmc } from '../harness/attested-pair.ts';
 import { useBusFixture, type BusFixture } from '../harness/bus-fixture.ts';
@@ -107,7 +108,9 @@ describe('continuous attestation between two BMCs', () => {
     writeFileSync(next, `${readFileSync(measuredConf(b), 'utf8')}\n`);
     writePairManifests([a, b], [next]);
     const updated = Date.now();
-    copyFileSync(next, measuredConf(b));
+    // Replaced in one rename, as an update installs a file: a read in the middle of a copy would
+    // measure a truncated file, which no manifest accepts (a revocation the test did not ask for).
+    await writeFileAtomic({ path: measuredConf(b), data: readFileSync(next), mode: 0o644 });
     assert.ok(await passes(recA, 'bmc-b', updated, 2), `bmc-a re-attested the updated bmc-b\n${output()}`);
     assert.deepEqual(dropsSince(recA, 'bmc-b', up), [], 'the approved update dropped nothing');
     assert.equal(recA.changes.filter((c) => c.revoked !== undefined).length, 0);
@@ -134,7 +137,7 @@ describe('continuous attestation between two BMCs', () => {
     assert.ok((await reattestations('passed')) >= 4, 'and the passes before it');
 
     // 4. Restore the approved value, ProvisionPeer: trusted and Connected again.
-    copyFileSync(next, measuredConf(b));
+    await writeFileAtomic({ path: measuredConf(b), data: readFileSync(next), mode: 0o644 });
     const again = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
     assert.equal(again.code, 0, again.stderr);
     await connected();
