@@ -1,6 +1,6 @@
 // @peculiar/x509 needs a Reflect metadata polyfill loaded before it (tsyringe); import it, and the
-// ASN.1 schema it is built on, from here only (the certificate room's PEM reader takes PemConverter
-// itself: it needs nothing else).
+// ASN.1 schema it is built on, from here only (the certificate room's PEM reader uses
+// @peculiar/utils, so that reading PEM never loads this library).
 import 'reflect-metadata';
 
 export {
