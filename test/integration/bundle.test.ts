@@ -39,6 +39,24 @@ describe('the production bundle (pnpm build; node dist/provisioningd.js)', () =>
     assert.doesNotMatch(code, /from\s+["']tsx["']/);
   });
 
+  it('starts without the X.509 library: both daemons load @peculiar/x509 only when they issue or sign (dynamic import)', () => {
+    const meta = JSON.parse(readFileSync(join(REPO, 'dist/meta.json'), 'utf8')) as {
+      outputs: Record<string, { imports?: { path: string; kind: string; external?: boolean }[]; inputs: Record<string, unknown> }>;
+    };
+    for (const program of ['provisioningd', 'attestationd']) {
+      // Every output file the program loads before it runs its first line: its static import graph.
+      const loaded = new Set<string>();
+      const visit = (path: string) => {
+        if (loaded.has(path)) return;
+        loaded.add(path);
+        for (const imp of meta.outputs[path]?.imports ?? []) if (!imp.external && imp.kind !== 'dynamic-import') visit(imp.path);
+      };
+      visit(`dist/${program}.js`);
+      const x509 = [...loaded].flatMap((out) => Object.keys(meta.outputs[out]?.inputs ?? {})).filter((input) => input.includes('@peculiar/x509'));
+      assert.deepEqual(x509, [], `${program} loads the X.509 library at start`);
+    }
+  });
+
   it('runs the documented busctl commands like the daemon from source', async () => {
     const d = await fixture.startDaemon({ entry: 'dist', config: { name: NAME } });
     assert.equal(await getProperty(theBus(), 'provisioned'), 'false');
