@@ -1,21 +1,18 @@
-import * as z from 'zod';
-import { listenAddress, tokenSchema } from '../config/schema.ts';
+import { listenAddress, seconds, tcpPort, text, tokenSchema, whole } from '../config/schema.ts';
 import { DEFAULT_SPDM_MAX_CONNECTIONS } from '../spdm/index.ts';
+import * as z from '../util/zod.ts';
 import { PROVISIONING_CA_INDEX } from './names.ts';
-
-const seconds = (min: number, max: number) => z.number().min(min).max(max);
-const tcpPort = z.number().int().min(1).max(65535);
 
 /** One measured file: its measurement index and what kind of measurement it is. */
 export const measuredFileSchema = z.object({
-  index: z.number().int().min(1).max(PROVISIONING_CA_INDEX - 1, `must be 1 to ${PROVISIONING_CA_INDEX - 1} (${PROVISIONING_CA_INDEX} carries the provisioning CA)`),
-  file: z.string().min(1),
-  kind: z.enum(['firmware', 'configuration']).default('firmware'),
+  index: z.int().check(z.minimum(1), z.maximum(PROVISIONING_CA_INDEX - 1, `must be 1 to ${PROVISIONING_CA_INDEX - 1} (${PROVISIONING_CA_INDEX} carries the provisioning CA)`)),
+  file: text(),
+  kind: z._default(z.enum(['firmware', 'configuration']), 'firmware'),
 });
 
 /** The identity key on a PKCS#11 token: the `token` keys of provisioningd, with its own key label. */
-export const identityTokenSchema = tokenSchema.extend({
-  key_label: z.string().min(1).max(64).default('attestation-identity'),
+export const identityTokenSchema = z.extend(tokenSchema, {
+  key_label: z._default(text(64), 'attestation-identity'),
 });
 
 /**
@@ -24,37 +21,36 @@ export const identityTokenSchema = tokenSchema.extend({
  */
 export const attestationConfigSchema = z
   .object({
-    interface_id: z.string().min(1).max(15).default('eth1'),
-    spdm_address: listenAddress.optional(),
-    spdm_port: tcpPort.default(2323),
-    cert_root: z.string().min(1).default('/'),
-    state_dir: z.string().min(1).default('/var/lib/attestation'),
-    identity_token: identityTokenSchema.optional(),
-    identity_chain: z.string().min(1).default('/etc/attestation/identity-chain.pem'),
-    roots: z.string().min(1).default('/etc/attestation/roots.pem'),
-    identity_name: z.enum(['match', 'any']).default('match'),
-    reference_manifest: z.string().min(1).default('/etc/attestation/reference-manifest.json'),
-    measurements: z
-      .array(measuredFileSchema)
-      .max(64)
-      .default([
-        { index: 1, file: '/usr/lib/provisioningd/provisioningd.js', kind: 'firmware' },
-        { index: 2, file: '/var/provisioning/provisioning.conf', kind: 'configuration' },
-      ]),
-    attest_timeout: seconds(0.1, 600).default(20),
-    request_timeout: seconds(0.05, 600).default(10),
-    token_timeout: seconds(0.1, 600).default(30),
-    max_devices: z.number().int().min(1).max(4096).default(256),
-    max_connections: z.number().int().min(1).max(1024).default(DEFAULT_SPDM_MAX_CONNECTIONS),
-    log_level: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+    interface_id: z._default(text(15), 'eth1'),
+    spdm_address: z.optional(listenAddress),
+    spdm_port: z._default(tcpPort, 2323),
+    cert_root: z._default(text(), '/'),
+    state_dir: z._default(text(), '/var/lib/attestation'),
+    identity_token: z.optional(identityTokenSchema),
+    identity_chain: z._default(text(), '/etc/attestation/identity-chain.pem'),
+    roots: z._default(text(), '/etc/attestation/roots.pem'),
+    identity_name: z._default(z.enum(['match', 'any']), 'match'),
+    reference_manifest: z._default(text(), '/etc/attestation/reference-manifest.json'),
+    measurements: z._default(z.array(measuredFileSchema).check(z.maxLength(64)), [
+      { index: 1, file: '/usr/lib/provisioningd/provisioningd.js', kind: 'firmware' },
+      { index: 2, file: '/var/provisioning/provisioning.conf', kind: 'configuration' },
+    ]),
+    attest_timeout: z._default(seconds(0.1, 600), 20),
+    request_timeout: z._default(seconds(0.05, 600), 10),
+    token_timeout: z._default(seconds(0.1, 600), 30),
+    max_devices: z._default(whole(1, 4096), 256),
+    max_connections: z._default(whole(1, 1024), DEFAULT_SPDM_MAX_CONNECTIONS),
+    log_level: z._default(z.enum(['error', 'warn', 'info', 'debug']), 'info'),
   })
-  .superRefine((c, ctx) => {
-    const seen = new Set<number>();
-    c.measurements.forEach((m, i) => {
-      if (seen.has(m.index)) ctx.addIssue({ code: 'custom', path: ['measurements', i, 'index'], message: `index ${m.index} is used twice` });
-      seen.add(m.index);
-    });
-  });
+  .check(
+    z.superRefine((c, ctx) => {
+      const seen = new Set<number>();
+      c.measurements.forEach((m, i) => {
+        if (seen.has(m.index)) ctx.addIssue({ code: 'custom', path: ['measurements', i, 'index'], message: `index ${m.index} is used twice` });
+        seen.add(m.index);
+      });
+    }),
+  );
 
 /** attestationd's validated configuration. */
 export type AttestationConfig = z.infer<typeof attestationConfigSchema>;

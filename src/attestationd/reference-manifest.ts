@@ -1,17 +1,17 @@
 import { readFile, stat } from 'node:fs/promises';
-import * as z from 'zod';
+import * as z from '../util/zod.ts';
 import { PROVISIONING_CA_INDEX } from './names.ts';
 
-const sha256Hex = z
-  .string()
-  .regex(/^[0-9a-fA-F]{64}$/, 'must be a SHA-256 digest: 64 hex digits')
-  .transform((s) => s.toLowerCase());
+const sha256Hex = z.pipe(
+  z.string().check(z.regex(/^[0-9a-fA-F]{64}$/, 'must be a SHA-256 digest: 64 hex digits')),
+  z.transform((s: string) => s.toLowerCase()),
+);
 
 /** One reference entry: the digests a measurement index may have (several firmware versions, per-BMC configs). */
 export const referenceEntrySchema = z.object({
-  index: z.number().int().min(1).max(PROVISIONING_CA_INDEX - 1, `must be 1 to ${PROVISIONING_CA_INDEX - 1} (${PROVISIONING_CA_INDEX} carries the provisioning CA, not a reference value)`),
-  description: z.string().max(200).optional(),
-  sha256: z.array(sha256Hex).min(1),
+  index: z.int().check(z.minimum(1), z.maximum(PROVISIONING_CA_INDEX - 1, `must be 1 to ${PROVISIONING_CA_INDEX - 1} (${PROVISIONING_CA_INDEX} carries the provisioning CA, not a reference value)`)),
+  description: z.optional(z.string().check(z.maxLength(200))),
+  sha256: z.array(sha256Hex).check(z.minLength(1)),
 });
 
 /**
@@ -19,14 +19,16 @@ export const referenceEntrySchema = z.object({
  * digests. Nothing outside it may be reported (besides the provisioning CA block).
  */
 export const referenceManifestSchema = z
-  .object({ version: z.literal(1), measurements: z.array(referenceEntrySchema).min(1).max(64) })
-  .superRefine((m, ctx) => {
-    const seen = new Set<number>();
-    m.measurements.forEach((e, i) => {
-      if (seen.has(e.index)) ctx.addIssue({ code: 'custom', path: ['measurements', i, 'index'], message: `index ${e.index} is listed twice` });
-      seen.add(e.index);
-    });
-  });
+  .object({ version: z.literal(1), measurements: z.array(referenceEntrySchema).check(z.minLength(1), z.maxLength(64)) })
+  .check(
+    z.superRefine((m, ctx) => {
+      const seen = new Set<number>();
+      m.measurements.forEach((e, i) => {
+        if (seen.has(e.index)) ctx.addIssue({ code: 'custom', path: ['measurements', i, 'index'], message: `index ${e.index} is listed twice` });
+        seen.add(e.index);
+      });
+    }),
+  );
 
 /** A validated reference manifest. */
 export type ReferenceManifest = z.infer<typeof referenceManifestSchema>;

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type * as z from 'zod';
+import type * as z from '../util/zod.ts';
 
 /** A configuration problem the operator must fix; its message is one line naming file and field. */
 export class ConfigError extends Error {
@@ -14,7 +14,7 @@ export interface NestedKnownKeys {
 }
 
 /** What one daemon's JSON config file is: its schema, and the keys it knows so unknown ones are reported. */
-export interface JsonConfigSpec<S extends z.ZodType> {
+export interface JsonConfigSpec<S extends z.ZodMiniType> {
   readonly schema: S;
   readonly topKeys: ReadonlySet<string>;
   readonly nested: readonly NestedKnownKeys[];
@@ -32,7 +32,7 @@ export interface LoadedJsonConfig<T> {
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 
-function unknownKeyWarnings<S extends z.ZodType>(spec: JsonConfigSpec<S>, raw: Record<string, unknown>, path: string): string[] {
+function unknownKeyWarnings<S extends z.ZodMiniType>(spec: JsonConfigSpec<S>, raw: Record<string, unknown>, path: string): string[] {
   const out: string[] = [];
   const note = (key: string) => out.push(`${path}: unknown key "${key}" ignored`);
   for (const key of Object.keys(raw)) if (!spec.topKeys.has(key)) note(key);
@@ -54,7 +54,7 @@ function fieldName(path: readonly PropertyKey[]): string {
 }
 
 /** Parses config text; throws ConfigError with a one-line message naming the file and field. */
-export function parseJsonConfig<S extends z.ZodType>(spec: JsonConfigSpec<S>, text: string, path: string): LoadedJsonConfig<z.output<S>> {
+export function parseJsonConfig<S extends z.ZodMiniType>(spec: JsonConfigSpec<S>, text: string, path: string): LoadedJsonConfig<z.output<S>> {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -73,7 +73,7 @@ export function parseJsonConfig<S extends z.ZodType>(spec: JsonConfigSpec<S>, te
 }
 
 /** Reads a config file; a missing file means defaults, anything else wrong is a ConfigError. */
-export function loadJsonConfig<S extends z.ZodType>(spec: JsonConfigSpec<S>, path: string): LoadedJsonConfig<z.output<S>> {
+export function loadJsonConfig<S extends z.ZodMiniType>(spec: JsonConfigSpec<S>, path: string): LoadedJsonConfig<z.output<S>> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -94,7 +94,7 @@ export interface JsonConfigFile<T> {
 }
 
 /** Binds the loader to one daemon's config file. */
-export function jsonConfigFile<S extends z.ZodType>(spec: JsonConfigSpec<S>): JsonConfigFile<z.output<S>> {
+export function jsonConfigFile<S extends z.ZodMiniType>(spec: JsonConfigSpec<S>): JsonConfigFile<z.output<S>> {
   return {
     parse: (text, path) => parseJsonConfig(spec, text, path),
     load: (path = spec.defaultPath) => loadJsonConfig(spec, path),

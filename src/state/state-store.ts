@@ -1,6 +1,6 @@
 import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import * as z from 'zod';
+import * as z from '../util/zod.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 
 /** Version 1 (before re-attestation): the flag alone. Still read; written as version 2. */
@@ -12,9 +12,9 @@ const stateV1 = z.strictObject({
 /** The last attestation of one peer, as remembered across a restart. */
 const peerAttestation = z.strictObject({
   /** Wall-clock time of the last attestation that passed, epoch milliseconds. */
-  lastAttestedMs: z.number().int().min(0).optional(),
+  lastAttestedMs: z.optional(z.int().check(z.minimum(0))),
   /** How the last attestation ended. */
-  verdict: z.enum(['passed', 'revoked', 'unreachable']).optional(),
+  verdict: z.optional(z.enum(['passed', 'revoked', 'unreachable'])),
 });
 
 /** What survives a restart; only facts, never key material. */
@@ -22,7 +22,7 @@ const persistedState = z.strictObject({
   version: z.literal(2),
   provisioned: z.boolean(),
   /** Per peer name: its last attestation (docs/attestation.md, "Re-attestation"). */
-  peers: z.record(z.string().max(253), peerAttestation).optional(),
+  peers: z.optional(z.record(z.string().check(z.maxLength(253)), peerAttestation)),
 });
 
 /** The persisted state of this BMC. */

@@ -1,4 +1,4 @@
-import * as z from 'zod';
+import * as z from '../../util/zod.ts';
 
 /**
  * The one definition of what the daemon and its PKCS#11 thread (pkcs11-worker.ts) say to each
@@ -9,7 +9,7 @@ import * as z from 'zod';
 
 /** Bytes: a Uint8Array (a Buffer arrives as one after crossing the thread boundary). */
 const bytes = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'expected bytes');
-const sessionId = z.number().int().nonnegative();
+const sessionId = z.int().check(z.nonnegative());
 
 /** What the daemon asks the PKCS#11 thread to do (one PKCS#11 step, or a few that belong together). */
 export const pkcs11RequestSchema = z.discriminatedUnion('op', [
@@ -47,7 +47,7 @@ const foundKeySchema = z.object({
   neverExtractable: z.boolean(),
   sign: z.boolean(),
   /** CKA_EC_PARAMS and CKA_EC_POINT of the matching public key object; null when there is none. */
-  publicKey: z.object({ ecParams: bytes, ecPoint: bytes }).nullable(),
+  publicKey: z.nullable(z.object({ ecParams: bytes, ecPoint: bytes })),
 });
 
 /** What each request answers when it succeeds. */
@@ -64,11 +64,11 @@ export const pkcs11ResultSchemas = {
   login: z.null(),
   closeSession: z.null(),
   /** `matches` private keys carry the label; `key` describes the first one (null when none). */
-  findKey: z.object({ matches: z.number().int().nonnegative(), key: foundKeySchema.nullable() }),
+  findKey: z.object({ matches: z.int().check(z.nonnegative()), key: z.nullable(foundKeySchema) }),
   generateKey: z.null(),
   /** IEEE P1363 r||s; null when no private key carries the label. */
-  sign: z.object({ signature: bytes.nullable() }),
-} satisfies Record<Pkcs11Op, z.ZodType>;
+  sign: z.object({ signature: z.nullable(bytes) }),
+} satisfies Record<Pkcs11Op, z.ZodMiniType>;
 
 /** The success value of request `K`. */
 export type Pkcs11Result<K extends Pkcs11Op> = z.infer<(typeof pkcs11ResultSchemas)[K]>;
@@ -91,14 +91,14 @@ export const pkcs11FailureSchema = z.discriminatedUnion('kind', [
 export type Pkcs11Failure = z.infer<typeof pkcs11FailureSchema>;
 
 /** A request on its way to the thread, numbered so that its reply can find it. */
-export const pkcs11MessageSchema = z.object({ id: z.number().int(), request: pkcs11RequestSchema });
+export const pkcs11MessageSchema = z.object({ id: z.int(), request: pkcs11RequestSchema });
 /** A request with its number. */
 export type Pkcs11Message = z.infer<typeof pkcs11MessageSchema>;
 
 /** The thread's answer to message `id`: the result (checked by the daemon against the request's schema) or a failure. */
 export const pkcs11ReplySchema = z.discriminatedUnion('ok', [
-  z.object({ id: z.number().int(), ok: z.literal(true), result: z.unknown() }),
-  z.object({ id: z.number().int(), ok: z.literal(false), failure: pkcs11FailureSchema }),
+  z.object({ id: z.int(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ id: z.int(), ok: z.literal(false), failure: pkcs11FailureSchema }),
 ]);
 /** One reply from the thread. A message without a usable id is answered with id -1. */
 export type Pkcs11Reply = z.infer<typeof pkcs11ReplySchema>;
