@@ -3,8 +3,8 @@ import type { ProvisioningActor } from '../machines/provisioning.machine.ts';
 import type { CertificateIssuing } from './actors/issue-certificates.actor.ts';
 import type { Config } from './config/schema.ts';
 import { provideDaemonEffects } from './daemon-effects.ts';
-import { prepareDaemonInput } from './daemon-input.ts';
-import { loadDaemonParts } from './daemon-parts.ts';
+import { prepareDaemonInput, type PreparedInput } from './daemon-input.ts';
+import { type DaemonParts, loadDaemonParts } from './daemon-parts.ts';
 import { connectSystemBus } from './dbus/system-bus.ts';
 import type { Logger } from './log.ts';
 import type { CredentialHolder } from './pki/certificate/index.ts';
@@ -38,9 +38,18 @@ const OWN_NAME_DEADLINE_MS = 3 * BUS_CALL_TIMEOUT_MS;
  */
 export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   const { config, log } = deps;
-  const prepared = await prepareDaemonInput({ config, log, timeoutMs: BUS_CALL_TIMEOUT_MS });
-  const parts = await loadDaemonParts(config, log);
+  // Connecting first: the bus handshake (a few round trips) runs while the state file, the trust
+  // store and the optional parts are read, so the name is asked for sooner.
   const conn = connectSystemBus();
+  let prepared: PreparedInput;
+  let parts: DaemonParts;
+  try {
+    prepared = await prepareDaemonInput({ config, log, timeoutMs: BUS_CALL_TIMEOUT_MS });
+    parts = await loadDaemonParts(config, log);
+  } catch (err) {
+    conn.close();
+    throw err;
+  }
   // What the actors start or close in the background (src/util/settling.ts).
   const starting = new Settling();
   const closing = new Settling();

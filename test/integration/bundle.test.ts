@@ -119,6 +119,8 @@ describe('the production bundle (pnpm build; node dist/provisioningd.js)', () =>
   it('serves the inspector from the bundle when inspect_port is set', async () => {
     const port = await freePort();
     const d = await fixture.startDaemon({ entry: 'dist', config: { name: NAME, inspect_port: port } });
+    // The line reaches the pipe a little after the name is owned (the log is written asynchronously).
+    await d.waitForOutput(/inspector at \S+/);
     const url = /inspector at (\S+)/.exec(d.output())?.[1];
     assert.ok(url, `the daemon logs the inspector's address:\n${d.output()}`);
     assert.ok(url.startsWith(`http://127.0.0.1:${port}`), url);
