@@ -7,7 +7,14 @@ import type { CredentialHolder } from '../pki/certificate/index.ts';
 import type { TrustStore } from '../pki/trust/index.ts';
 import { expectedRefusals } from '../tls/expected-refusals.ts';
 import { linkTimings } from '../tls/link-timings.ts';
-import { TlsLinkClient } from '../tls/tls-link-client.ts';
+import { failureReason } from '../tls/tls-failure.ts';
+import type { TlsLinkClient } from '../tls/tls-link-client.ts';
+
+/**
+ * The link client's code, loaded on the first dial: node:tls (and OpenSSL's TLS set-up, about 8 ms)
+ * stays out of the daemon's start, which owns its bus name before any link is dialled.
+ */
+const loadLinkClient = () => import('../tls/tls-link-client.ts');
 
 /** What the peer-link actors (tlsClient, tlsResponder) are built from: the daemon builds them once and provides them to the machines. */
 export interface TlsActorDeps {
@@ -33,24 +40,35 @@ export function createTlsClientActor(deps: TlsActorDeps) {
   // A peer that does not trust us yet refuses us until it has attested us: info once per peer.
   const expected = expectedRefusals(deps.log);
   return fromCallback<CredentialsEvent, LinkTarget>(({ input, sendBack, receive }) => {
-    const client = new TlsLinkClient({
-      target: input,
-      timings,
-      credentials: deps.credentials,
-      trust: deps.trustStore,
-      log: deps.log,
-      refusals,
-      expected,
-      onEvent: (event: LinkEvent) => sendBack(event),
-    });
+    let client: TlsLinkClient | undefined;
+    let stopped = false;
+    const dial = (loaded: { TlsLinkClient: typeof TlsLinkClient }) => {
+      if (stopped) return;
+      client = new loaded.TlsLinkClient({
+        target: input,
+        timings,
+        credentials: deps.credentials,
+        trust: deps.trustStore,
+        log: deps.log,
+        refusals,
+        expected,
+        onEvent: (event: LinkEvent) => sendBack(event),
+      });
+      client.start();
+    };
     receive(() => undefined);
     // Invoked inside a machine's transition, which may run within a D-Bus call (ProvisionPeer) or a
-    // burst of trust changes: the dial (its TLS context, the connect) starts on the next turn of the
-    // event loop, after what that turn owes its callers.
-    const starting = setImmediate(() => client.start());
+    // burst of trust changes: the dial (its TLS context, the connect) starts on a later turn of the
+    // event loop, after what this turn owes its callers.
+    const starting = setImmediate(() => {
+      loadLinkClient().then(dial, (err: unknown) => {
+        if (!stopped) sendBack({ type: 'LINK_FAILED', reason: `cannot load the TLS link client: ${failureReason(err)}` } satisfies LinkEvent);
+      });
+    });
     return () => {
+      stopped = true;
       clearImmediate(starting);
-      client.close();
+      client?.close();
     };
   });
 }

@@ -1,10 +1,15 @@
 import { fromCallback } from 'xstate';
 import type { CredentialsEvent, ResponderEvent } from '../../machines/events.ts';
 import { followListenAddresses } from '../net/listen-address-follower.ts';
-import { BmcResponder } from '../tls/bmc-responder.ts';
 import { linkTimings } from '../tls/link-timings.ts';
 import { failureReason } from '../tls/tls-failure.ts';
 import type { TlsActorDeps } from './tls-client.actor.ts';
+
+/**
+ * The responder's code, loaded when the responder first starts (once this BMC is provisioned):
+ * node:tls (and OpenSSL's TLS set-up) stays out of the daemon's start, which owns its bus name first.
+ */
+const loadResponder = () => import('../tls/bmc-responder.ts');
 
 /**
  * The root machine's `tlsResponder` actor: the BmcResponder on `config.port` while this BMC is
@@ -20,39 +25,44 @@ import type { TlsActorDeps } from './tls-client.actor.ts';
 export function createTlsResponderActor(deps: TlsActorDeps) {
   const timings = linkTimings(deps.config);
   return fromCallback<CredentialsEvent>(({ sendBack, receive }) => {
-    const responder = new BmcResponder({
-      port: deps.config.port,
-      timings,
-      maxConnections: deps.config.max_connections,
-      credentials: deps.credentials,
-      trust: deps.trustStore,
-      log: deps.log,
-      onEvent: (event: ResponderEvent) => sendBack(event),
-    });
+    const responder = loadResponder().then(
+      ({ BmcResponder }) =>
+        new BmcResponder({
+          port: deps.config.port,
+          timings,
+          maxConnections: deps.config.max_connections,
+          credentials: deps.credentials,
+          trust: deps.trustStore,
+          log: deps.log,
+          onEvent: (event: ResponderEvent) => sendBack(event),
+        }),
+    );
     let stopped = false;
+    const closeResponder = () => void responder.then((r) => r.close()).catch(() => undefined);
     const fail = (why: string) => {
       if (stopped) return;
       stopped = true; // the machine stops this actor on RESPONDER_FAILED and starts a new one later
       follower.close();
       const reason = `cannot listen on port ${deps.config.port}: ${why}`;
       deps.log.error(reason, { event: 'RESPONDER_FAILED', reason });
-      void responder.close();
+      closeResponder();
       sendBack({ type: 'RESPONDER_FAILED', reason } satisfies ResponderEvent);
     };
-    receive((event) => responder.refreshSecureContext(event.type === 'CREDENTIALS_UPDATED' ? 'credentials updated' : 'trust updated'));
+    // A responder still loading builds its context from the current credentials and trust anyway.
+    receive((event) => void responder.then((r) => r.refreshSecureContext(event.type === 'CREDENTIALS_UPDATED' ? 'credentials updated' : 'trust updated'), () => undefined));
     const follower = followListenAddresses({
       explicit: deps.config.listen_addresses,
       interfaceId: deps.config.interface_id,
       what: 'responder',
       log: deps.log,
-      apply: (hosts) => responder.listen(hosts),
+      apply: (hosts) => responder.then((r) => r.listen(hosts)),
       onFailure: fail,
     });
     follower.started.catch((err: unknown) => fail(failureReason(err)));
     return () => {
       stopped = true;
       follower.close();
-      void responder.close();
+      closeResponder();
     };
   });
 }
