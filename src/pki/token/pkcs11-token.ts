@@ -5,8 +5,14 @@ import { SerialQueue } from '../../util/serial-queue.ts';
 import type { CaKeyToken, CaPublicKey } from './ca-key-token.ts';
 import { P256_EC_PARAMS, spkiFromEcPoint } from './ec-p256.ts';
 import { readPinFile } from './pin-file.ts';
-import { Pkcs11Module } from './pkcs11-module.ts';
+import type { Pkcs11Module } from './pkcs11-module.ts';
 import { needsReopen, TokenError } from './token-error.ts';
+
+/**
+ * The module's code (its worker thread, the thread's protocol schemas), loaded on the token's first
+ * operation: a daemon on the software token never loads it, and none loads it before its bus name.
+ */
+const loadPkcs11Module = () => import('./pkcs11-module.ts');
 
 /** What a PKCS#11 token needs: the `token` config, the per-call timeout, a logger. */
 export interface Pkcs11TokenOptions {
@@ -86,7 +92,7 @@ export class Pkcs11Token implements CaKeyToken {
       const key = cached && cached.epoch === this.#module?.epoch ? cached : await this.#findKey();
       if (!key) throw new TokenError('CA_KEY_MISSING', `the CA key "${keyLabel}" is no longer on token "${label}"`);
       const session = await this.#openSession();
-      const sig = await this.#mod().sign({ session: session.id, keyLabel, digest, timeoutMs: this.#opts.timeoutMs });
+      const sig = await (await this.#mod()).sign({ session: session.id, keyLabel, digest, timeoutMs: this.#opts.timeoutMs });
       if (!sig) throw new TokenError('CA_KEY_MISSING', `the CA key "${keyLabel}" is no longer on token "${label}"`);
       if (sig.length !== 64) throw new TokenError('FAILED', `C_Sign returned ${sig.length} bytes, expected 64 (P-256 r||s)`, { operation: 'C_Sign' });
       return sig;
@@ -141,13 +147,14 @@ export class Pkcs11Token implements CaKeyToken {
     });
   }
 
-  #mod(): Pkcs11Module {
-    this.#module ??= Pkcs11Module.acquire(this.#opts.token.module);
+  /** The module, loaded and acquired on first use (every caller runs inside the token's queue, one at a time). */
+  async #mod(): Promise<Pkcs11Module> {
+    this.#module ??= (await loadPkcs11Module()).Pkcs11Module.acquire(this.#opts.token.module);
     return this.#module;
   }
 
   async #openSession(): Promise<Session> {
-    const mod = this.#mod();
+    const mod = await this.#mod();
     const timeoutMs = this.#opts.timeoutMs;
     await mod.ensureInitialized(timeoutMs);
     if (this.#session && this.#session.epoch === mod.epoch) return this.#session;
@@ -178,7 +185,7 @@ export class Pkcs11Token implements CaKeyToken {
 
   /** Finds the CA key pair by label (the private key) and CKA_ID (its public key), and checks it. */
   async #findKey(): Promise<CaKey | undefined> {
-    const mod = this.#mod();
+    const mod = await this.#mod();
     const session = await this.#openSession();
     const { key_label: keyLabel, label } = this.#opts.token;
     const found = await mod.findKey({ session: session.id, keyLabel, timeoutMs: this.#opts.timeoutMs });
@@ -205,7 +212,7 @@ export class Pkcs11Token implements CaKeyToken {
     const session = await this.#openSession();
     const keyLabel = this.#opts.token.key_label;
     const id = new Uint8Array(randomBytes(16));
-    await this.#mod().generateKey({ session: session.id, keyLabel, id, timeoutMs: this.#opts.timeoutMs });
+    await (await this.#mod()).generateKey({ session: session.id, keyLabel, id, timeoutMs: this.#opts.timeoutMs });
     const key = await this.#findKey();
     if (!key) throw new TokenError('FAILED', `the CA key "${keyLabel}" was generated but cannot be found again`);
     this.#opts.log.info(`generated the CA key "${keyLabel}" on token "${this.#opts.token.label}"`, { event: 'CA_KEY_GENERATED' });
