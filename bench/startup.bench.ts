@@ -19,7 +19,7 @@ import { startPrivateBus, stopProcess, type PrivateBus } from '../test/harness/p
 import { rssMiB } from './proc-usage.ts';
 import { buildBundle, coldStart, formatFigure, NameOwnerWatcher, printStats, releaseBench, settle, startUntilOwned, stats, type Stats, writeDaemonConfig } from './harness.ts';
 
-const N = 10;
+const N = 20;
 /** Idle time before the resident set is read first: timers and the bus settle. */
 const IDLE_MS = 3000;
 /** Idle time before it is read again: V8's memory reducer starts about 8 s after the last GC of a heap that stopped growing. */
