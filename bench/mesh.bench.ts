@@ -1,6 +1,7 @@
 // The full mesh of a rack, built as an operator builds it (root only): N BMCs in network
 // namespaces (N=8 by default; MESH_SIZE=12 pnpm bench mesh for twelve), each with its own bus,
-// lldpd + lldp bridge, attestationd and provisioningd, set up as the e2e rack tests set them up.
+// lldpd + lldp bridge (from source), attestationd and provisioningd (both from the bundle, dist/,
+// built first, as a BMC runs them), set up as the e2e rack tests set them up.
 // No trust is placed by hand.
 //  1. The build: on every BMC at once, ProvisionPeer(<peer>) for each other BMC, one call after
 //     another (busctl, as an operator's script would). Converged when every BMC shows every peer
@@ -29,7 +30,7 @@ import { canCreateNamespaces, createRack, type Rack } from '../test/harness/netn
 import { startRackAttestationds, type RackAttestationd } from '../test/harness/netns-attestationd.ts';
 import { provisionPeer, startRackBmcs, stopRackBmcs, type RackBmc } from '../test/harness/netns-bmc.ts';
 import type { PrivateBus } from '../test/harness/private-bus.ts';
-import { formatFigure, quantile, runBench } from './harness.ts';
+import { buildBundle, formatFigure, quantile, runBench } from './harness.ts';
 import { cpuSeconds, rssMiB } from './proc-usage.ts';
 
 const SIZE = Number(process.env['MESH_SIZE'] ?? 8);
@@ -90,10 +91,12 @@ async function main(): Promise<void> {
   let bmcs: RackBmc[] = [];
   let attestationds: RackAttestationd[] = [];
   try {
+    // The daemons run from the bundle, as a BMC runs them (pnpm build).
+    await buildBundle();
     rack = await createRack({ size: SIZE, subnet: 93 });
     const profiled = CPU_PROF_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` } : undefined;
-    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 60 }, { daemonEnv: (i) => (i === 0 ? profiled : undefined) });
-    attestationds = await startRackAttestationds(rack, bmcs);
+    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 60 }, { daemonEnv: (i) => (i === 0 ? profiled : undefined), entry: 'dist' });
+    attestationds = await startRackAttestationds(rack, bmcs, { entry: 'dist' });
     await Promise.all(bmcs.map((b) => provisionPeer(b, 'self')));
     // Every BMC knows every other from LLDP before the operator starts.
     for (const x of bmcs) {
@@ -251,7 +254,7 @@ async function main(): Promise<void> {
     for (const [kind, list] of Object.entries(pids)) {
       const rss = list.map((pid) => usage(pid).rssMiB);
       console.log(
-        `${kind} (${list.length}, run from source with tsx): RSS median ${quantile(rss, 0.5).toFixed(1)} MiB (max ${Math.max(...rss).toFixed(1)}), CPU during the build ${(cpuBuild[kind] ?? Number.NaN).toFixed(2)} s per process`,
+        `${kind} (${list.length}, run from ${kind === 'lldp bridge' ? 'source with tsx' : 'the bundle'}): RSS median ${quantile(rss, 0.5).toFixed(1)} MiB (max ${Math.max(...rss).toFixed(1)}), CPU during the build ${(cpuBuild[kind] ?? Number.NaN).toFixed(2)} s per process`,
       );
     }
     for (const w of warns.slice(0, 10)) console.log(`  warn sample: ${w.slice(0, 220)}`);

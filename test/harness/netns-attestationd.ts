@@ -31,9 +31,10 @@ export const provisioningConf = (bmc: Pick<RackBmc, 'dir'>) => join(bmc.dir, 'pr
 
 /**
  * Creates each BMC's attestationd files (identity, roots of every rack BMC, reference manifest),
- * then starts each inside its namespace. Start provisioningd first: its config file is measured.
+ * then starts each inside its namespace (from source, or from the bundle when `opts.entry` says
+ * so). Start provisioningd first: its config file is measured.
  */
-export async function startRackAttestationds(rack: Rack, bmcs: readonly RackBmc[]): Promise<RackAttestationd[]> {
+export async function startRackAttestationds(rack: Rack, bmcs: readonly RackBmc[], opts: { readonly entry?: 'src' | 'dist' } = {}): Promise<RackAttestationd[]> {
   const setups: AttestationdSetup[] = [];
   for (const bmc of bmcs) {
     setups.push(
@@ -59,7 +60,7 @@ export async function startRackAttestationds(rack: Rack, bmcs: readonly RackBmc[
     if (!setup) throw new Error(`no attestationd setup for ${bmc.node.name}`);
     writeRoots(setup, setups.map((s) => s.rootPem));
     writeRackManifest(setup, bmcs);
-    const daemon = await startAttestationd({ bus: bmc.bus, setup, wrap: ['ip', 'netns', 'exec', bmc.node.ns], startTimeoutMs: 60_000 });
+    const daemon = await startAttestationd({ bus: bmc.bus, setup, wrap: ['ip', 'netns', 'exec', bmc.node.ns], startTimeoutMs: 60_000, ...(opts.entry ? { entry: opts.entry } : {}) });
     rack.track(daemon.process);
     out.push({ setup, daemon });
   }
