@@ -39,21 +39,29 @@ describe('the production bundle (pnpm build; node dist/provisioningd.js)', () =>
     assert.doesNotMatch(code, /from\s+["']tsx["']/);
   });
 
-  it('starts without the X.509 library: both daemons load @peculiar/x509 only when they issue or sign (dynamic import)', () => {
+  it('starts light: neither daemon loads the X.509 library, TLS or the PKCS#11 module before its first line runs (they come with import() when used)', () => {
     const meta = JSON.parse(readFileSync(join(REPO, 'dist/meta.json'), 'utf8')) as {
       outputs: Record<string, { imports?: { path: string; kind: string; external?: boolean }[]; inputs: Record<string, unknown> }>;
     };
     for (const program of ['provisioningd', 'attestationd']) {
-      // Every output file the program loads before it runs its first line: its static import graph.
+      // Every output file the program loads before it runs its first line: its static import graph,
+      // and the Node modules those files import.
       const loaded = new Set<string>();
+      const builtins = new Set<string>();
       const visit = (path: string) => {
         if (loaded.has(path)) return;
         loaded.add(path);
-        for (const imp of meta.outputs[path]?.imports ?? []) if (!imp.external && imp.kind !== 'dynamic-import') visit(imp.path);
+        for (const imp of meta.outputs[path]?.imports ?? []) {
+          if (imp.kind === 'dynamic-import') continue;
+          if (imp.external) builtins.add(imp.path.replace(/^node:/, ''));
+          else visit(imp.path);
+        }
       };
       visit(`dist/${program}.js`);
-      const x509 = [...loaded].flatMap((out) => Object.keys(meta.outputs[out]?.inputs ?? {})).filter((input) => input.includes('@peculiar/x509'));
-      assert.deepEqual(x509, [], `${program} loads the X.509 library at start`);
+      const inputs = [...loaded].flatMap((out) => Object.keys(meta.outputs[out]?.inputs ?? {}));
+      assert.deepEqual(inputs.filter((input) => input.includes('@peculiar/x509')), [], `${program} loads the X.509 library at start`);
+      assert.deepEqual(inputs.filter((input) => /src\/pki\/token\/pkcs11-module\.ts$|src\/tls\/(bmc-responder|tls-link-client)\.ts$/.test(input)), [], `${program} loads TLS or PKCS#11 code at start`);
+      assert.ok(!builtins.has('tls') && !builtins.has('worker_threads'), `${program} imports node:tls or node:worker_threads at start: ${[...builtins].join(', ')}`);
     }
   });
 
