@@ -61,9 +61,11 @@ export function createTlsClientActor(deps: TlsActorDeps) {
     // burst of trust changes: the dial (its TLS context, the connect) starts on a later turn of the
     // event loop, after what this turn owes its callers.
     const starting = setImmediate(() => {
-      loadLinkClient().then(dial, (err: unknown) => {
-        if (!stopped) sendBack({ type: 'LINK_FAILED', reason: `cannot load the TLS link client: ${failureReason(err)}` } satisfies LinkEvent);
-      });
+      loadLinkClient()
+        .then(dial)
+        .catch((err: unknown) => {
+          if (!stopped) sendBack({ type: 'LINK_FAILED', reason: `cannot start the TLS link client: ${failureReason(err)}` } satisfies LinkEvent);
+        });
     });
     return () => {
       stopped = true;

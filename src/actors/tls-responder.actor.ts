@@ -37,6 +37,8 @@ export function createTlsResponderActor(deps: TlsActorDeps) {
           onEvent: (event: ResponderEvent) => sendBack(event),
         }),
     );
+    // A responder that cannot be loaded or built fails the actor through the follower's first apply.
+    responder.catch(() => undefined);
     let stopped = false;
     const closeResponder = () => void responder.then((r) => r.close()).catch(() => undefined);
     const fail = (why: string) => {
