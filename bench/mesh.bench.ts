@@ -4,7 +4,8 @@
 // built first, as a BMC runs them), set up as the e2e rack tests set them up.
 // No trust is placed by hand.
 //  1. The build: on every BMC at once, ProvisionPeer(<peer>) for each other BMC, one call after
-//     another (busctl, as an operator's script would). Converged when every BMC shows every peer
+//     another (on one D-Bus connection per BMC, as an operator's tool holding its connection would
+//     call). Converged when every BMC shows every peer
 //     Connected. Printed: convergence time, the ProvisionPeer round trips during the build (p50,
 //     p95, max), the link attempts that failed or were refused and the warn lines of the build.
 //  2. Idle: the ProvisionPeer round trip on a connected peer (a no-op for its machine) once the
