@@ -1,7 +1,8 @@
-import { listenAddress, seconds, tcpPort, text, tokenSchema, whole } from '../config/schema.ts';
+import { listenAddress, logLevel, seconds, tcpPort, text, tokenSchema, whole } from '../config/schema.ts';
 import { DEFAULT_SPDM_MAX_CONNECTIONS } from '../spdm/index.ts';
 import * as z from '../util/zod.ts';
 import { PROVISIONING_CA_INDEX } from './names.ts';
+import { uniqueMeasurementIndexes } from './unique-indexes.ts';
 
 /** One measured file: its measurement index and what kind of measurement it is. */
 export const measuredFileSchema = z.object({
@@ -40,17 +41,9 @@ export const attestationConfigSchema = z
     token_timeout: z._default(seconds(0.1, 600), 30),
     max_devices: z._default(whole(1, 4096), 256),
     max_connections: z._default(whole(1, 1024), DEFAULT_SPDM_MAX_CONNECTIONS),
-    log_level: z._default(z.enum(['error', 'warn', 'info', 'debug']), 'info'),
+    log_level: logLevel,
   })
-  .check(
-    z.superRefine((c, ctx) => {
-      const seen = new Set<number>();
-      c.measurements.forEach((m, i) => {
-        if (seen.has(m.index)) ctx.addIssue({ code: 'custom', path: ['measurements', i, 'index'], message: `index ${m.index} is used twice` });
-        seen.add(m.index);
-      });
-    }),
-  );
+  .check(uniqueMeasurementIndexes('used twice'));
 
 /** attestationd's validated configuration. */
 export type AttestationConfig = z.infer<typeof attestationConfigSchema>;

@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import * as z from '../util/zod.ts';
 import { PROVISIONING_CA_INDEX } from './names.ts';
+import { uniqueMeasurementIndexes } from './unique-indexes.ts';
 
 const sha256Hex = z.pipe(
   z.string().check(z.regex(/^[0-9a-fA-F]{64}$/, 'must be a SHA-256 digest: 64 hex digits')),
@@ -20,15 +21,7 @@ export const referenceEntrySchema = z.object({
  */
 export const referenceManifestSchema = z
   .object({ version: z.literal(1), measurements: z.array(referenceEntrySchema).check(z.minLength(1), z.maxLength(64)) })
-  .check(
-    z.superRefine((m, ctx) => {
-      const seen = new Set<number>();
-      m.measurements.forEach((e, i) => {
-        if (seen.has(e.index)) ctx.addIssue({ code: 'custom', path: ['measurements', i, 'index'], message: `index ${e.index} is listed twice` });
-        seen.add(e.index);
-      });
-    }),
-  );
+  .check(uniqueMeasurementIndexes('listed twice'));
 
 /** A validated reference manifest. */
 export type ReferenceManifest = z.infer<typeof referenceManifestSchema>;

@@ -6,8 +6,6 @@ import { isListenAddress } from '../net/listen-hosts.ts';
 /** Seconds as configured; fractions allowed so tests can use sub-second timings. */
 export const seconds = (min: number, max: number) => z.number().check(z.minimum(min), z.maximum(max));
 
-/** A TCP port number. */
-export const tcpPort = z.int().check(z.minimum(1), z.maximum(65535));
 
 /** The TCP port attestationd serves SPDM on unless configured otherwise (as DMTF's spdm-emu does). */
 export const DEFAULT_SPDM_PORT = 2323;
@@ -33,6 +31,10 @@ export const bmcName = z
 export const text = (max?: number) => z.string().check(z.minLength(1), ...(max === undefined ? [] : [z.maxLength(max)]));
 /** A whole number from `min` to `max`. */
 export const whole = (min: number, max: number) => z.int().check(z.minimum(min), z.maximum(max));
+/** A TCP port number. */
+export const tcpPort = whole(1, 65535);
+/** How much a daemon logs. */
+export const logLevel = z._default(z.enum(['error', 'warn', 'info', 'debug']), 'info');
 
 export const tokenSchema = z.object({
   module: text(),
@@ -82,7 +84,7 @@ export const configSchema = z
     max_requested_peers: z._default(whole(1, 4096), 64),
     failed_peer_lifetime: z._default(seconds(0.1, 7 * 86400), 600),
     token_timeout: z._default(seconds(0.1, 600), 30),
-    log_level: z._default(z.enum(['error', 'warn', 'info', 'debug']), 'info'),
+    log_level: logLevel,
     lldp_service: z._default(dbusName, 'xyz.openbmc_project.LLDP'),
     lldp_object_root: z._default(dbusPath, '/xyz/openbmc_project/network/lldp'),
     lldp_interface: z._default(dbusName, 'xyz.openbmc_project.Network.LLDP.TLVs'),
