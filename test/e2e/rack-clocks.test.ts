@@ -71,7 +71,7 @@ describe('two BMCs whose clocks disagree link up through attestation, and a cloc
       rmSync(String(b.config['state_dir']), { recursive: true, force: true });
       clock.set(offset);
       const since = Date.now();
-      b.daemon = await startRackDaemon(rack, b, clock.env);
+      b.daemon = await startRackDaemon(rack, b, { env: clock.env });
       await provisionPeer(b, 'self');
       assertMadeAt(paths(b).selfCa, offsetMs, `${offset}: bmc-2's CA`);
       await provisionPeer(a, b.node.name);

@@ -39,16 +39,15 @@ export const RACK_LINK_STEP_MS = 20_000;
 /** Peer-link timings short enough for tests: a silent link is down within 1.5 s, retries ≤ 1 s apart. */
 export const RACK_LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 1, idle_timeout: 3, handshake_timeout: 2, retry_base: 0.2, retry_timer: 1 };
 
-/**
- * Starts provisioningd inside the node's namespace (again, after a kill), with `env` added to its
- * environment; from source, or from the bundle (dist/, built beforehand) when `entry` says so.
- */
-export async function startRackDaemon(
-  rack: Rack,
-  bmc: Pick<RackBmc, 'node' | 'bus' | 'dir' | 'config'>,
-  env?: Record<string, string>,
-  entry: 'src' | 'dist' = 'src',
-): Promise<DaemonHandle> {
+/** How a rack daemon is started: what its environment adds, and whether it runs from source (the default) or the bundle (dist/, built beforehand). */
+export interface RackDaemonStart {
+  readonly env?: Record<string, string> | undefined;
+  readonly entry?: 'src' | 'dist' | undefined;
+}
+
+/** Starts provisioningd inside the node's namespace (again, after a kill). */
+export async function startRackDaemon(rack: Rack, bmc: Pick<RackBmc, 'node' | 'bus' | 'dir' | 'config'>, start: RackDaemonStart = {}): Promise<DaemonHandle> {
+  const { env, entry = 'src' } = start;
   const daemon = await startDaemon({ bus: bmc.bus, dir: bmc.dir, config: bmc.config, wrap: ['ip', 'netns', 'exec', bmc.node.ns], startTimeoutMs: 60_000, entry, ...(env ? { env } : {}) });
   rack.track(daemon.process);
   return daemon;
@@ -80,7 +79,7 @@ export async function startRackBmcs(rack: Rack, dir: string, buses: PrivateBus[]
       ...extraConfig,
     };
     const recorder = await recordPeerStatus(bus);
-    const daemon = await startRackDaemon(rack, { node, bus, dir: bmcDir, config }, opts.daemonEnv?.(index), opts.entry);
+    const daemon = await startRackDaemon(rack, { node, bus, dir: bmcDir, config }, { env: opts.daemonEnv?.(index), entry: opts.entry });
     out.push({ node, bus, dir: bmcDir, config, lldpd, bridge, daemon, recorder });
   }
   return out;
