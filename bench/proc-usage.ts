@@ -23,3 +23,15 @@ export function cpuSeconds(pid: number | undefined): number {
   if (utime === undefined || stime === undefined || Number.isNaN(utime + stime)) throw new Error(`/proc/${String(pid)}/stat: no utime/stime`);
   return (utime + stime) / USER_HZ;
 }
+
+/**
+ * Busy CPU seconds of the whole machine so far, all cores (user, nice, system, irq, softirq, steal
+ * of /proc/stat): what a stretch of a bench cost every process together, ours or not.
+ */
+export function machineCpuSeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+  const busy = [user, nice, system, irq, softirq, steal].reduce<number>((s, v) => s + (v ?? 0), 0);
+  if (!line.startsWith('cpu ') || Number.isNaN(busy)) throw new Error('/proc/stat: no cpu line');
+  return busy / USER_HZ;
+}
