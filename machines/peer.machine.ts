@@ -80,7 +80,9 @@ export interface RevocationTarget {
  * the peer has just attested this BMC (our attestation responder said so): attest it in return
  * unless that was done already, so that trust ends up mutual. ATTESTATION_BOUND says whether the
  * trust store (still) holds a CA attested for this peer. PEER_ANNOUNCED: LLDP announced the peer
- * (again), so a link waiting to retry dials at once. PEER_LEAF_CHANGED: the peer presented another TLS
+ * (again), so a link waiting to retry dials at once. PEER_DIALLED_IN: the peer has just opened a
+ * mutual-TLS link to us, so it trusts our CA now and a link waiting to retry dials at once too (a
+ * refusal that came only from its not trusting us yet is over). PEER_LEAF_CHANGED: the peer presented another TLS
  * leaf (a new boot, a renewal); `peerLeaf` is the leaf an inbound link from it presented (the root
  * machine forwards it), compared here with the one noted last; without it (raised by noteLeaf), the
  * change is already established.
@@ -91,6 +93,7 @@ export type PeerEvent =
   | { type: 'ATTEST_BACK' }
   | { type: 'ATTESTATION_BOUND'; bound: boolean; anyName?: boolean }
   | { type: 'PEER_ANNOUNCED' }
+  | { type: 'PEER_DIALLED_IN' }
   | ReattestDueEvent
   | LinkEvent
   | CredentialsEvent;
@@ -489,11 +492,12 @@ export const peerMachine = setup({
          * The periodic re-attestation of a peer our link to it is down from (it may still dial us):
          * it takes the place of the wait before the next dial, and the dial follows it. Verdicts as
          * in Connected: a pass updates lastAttested, one against the peer revokes, one that could not
-         * run is counted (attestationStale). LLDP announcing the peer does not cut it short.
+         * run is counted (attestationStale). Neither LLDP announcing the peer nor the peer dialling
+         * us cuts it short.
          */
-        Reattesting: { ...reattesting('#peer.Link'), on: { PEER_ANNOUNCED: {} } },
+        Reattesting: { ...reattesting('#peer.Link'), on: { PEER_ANNOUNCED: {}, PEER_DIALLED_IN: {} } },
       },
-      on: { ATTEST: 'Attesting', PEER_ANNOUNCED: '#peer.Link' },
+      on: { ATTEST: 'Attesting', PEER_ANNOUNCED: '#peer.Link', PEER_DIALLED_IN: '#peer.Link' },
     },
     /**
      * A re-attestation's verdict went against the peer: its name binding leaves the trust store (one

@@ -302,6 +302,17 @@ const forwardInboundLeaf = enqueueActions(({ context, event, enqueue }) => {
 /** provisioned = true is on disk, or its write failed (and was logged): it may be published now. */
 const allowPublishingProvisioned = assignContext({ provisionedPublishable: true });
 
+/**
+ * A new inbound link from a peer we have a machine for: it verified our certificate, so it trusts
+ * our CA now, and our own link to it, if it waits to retry, dials at once (PEER_DIALLED_IN). Runs
+ * before inboundUp notes the connection, so a repeated INBOUND_UP wakes nobody.
+ */
+const wakeLinkOfDialler = enqueueActions(({ context, event, enqueue }) => {
+  if (event.type !== 'INBOUND_UP' || !context.peerNames.includes(event.peer)) return;
+  if ((context.inbound[event.peer] ?? []).includes(event.connectionId)) return;
+  enqueue.sendTo(peerChildId(event.peer), { type: 'PEER_DIALLED_IN' });
+});
+
 /** Notes an inbound link the responder accepted (once per connection id). */
 const inboundUp = assignContext({
   inbound: ({ context, event }) => {
@@ -357,6 +368,7 @@ export const provisioningActions = {
   attestBack,
   forwardInboundLeaf,
   allowPublishingProvisioned,
+  wakeLinkOfDialler,
   inboundUp,
   inboundDown,
   forgetInbound,

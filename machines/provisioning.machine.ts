@@ -87,7 +87,8 @@ export const provisioningMachine = provisioningSetup
       PROVISION_PEER: { guard: 'provisionedWithRoom', actions: 'startAttestation' },
       // A peer machine ends only when a failed ProvisionPeer is forgotten (peer.machine.ts, Forgotten).
       'xstate.done.actor.*': { guard: 'peerEnded', actions: 'dropEndedPeer' },
-      INBOUND_UP: { actions: 'inboundUp' },
+      // A peer that dialled us trusts us now: its machine's link, if waiting to retry, dials at once.
+      INBOUND_UP: { actions: ['wakeLinkOfDialler', 'inboundUp'] },
       INBOUND_DOWN: { actions: 'inboundDown' },
       // A peer dialled us with another TLS leaf (a renewal): its machine re-attests it if it is attested.
       INBOUND_PEER_LEAF: { actions: 'forwardInboundLeaf' },

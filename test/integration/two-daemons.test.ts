@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/index.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, getProperty, IFACE, OBJECT, SERVICE, STATUS, type DaemonHandle } from '../harness/daemon.ts';
@@ -26,6 +26,7 @@ const DEADLINE_MS = 30_000;
 
 describe('two daemons hold a mutual-TLS link', () => {
   const fixture = useBusFixture();
+  afterEach(() => fixture.stopDaemons(), { timeout: 120_000 });
 
   interface Bmc {
     readonly name: string;
@@ -100,5 +101,52 @@ describe('two daemons hold a mutual-TLS link', () => {
     await start(b);
     assert.ok(await becomes(b, CONNECTED), `bmc-b after restart: ${await peerConnected(b)}\n${b.daemon?.output()}`);
     assert.ok(await becomes(a, CONNECTED), `bmc-a after bmc-b restarted: ${await peerConnected(a)}\n${a.daemon?.output()}`);
+  });
+
+  it('a link waiting out a long retry dials at once when the peer, trusting us now, dials in', async () => {
+    // One fast retry (0.2 s), then one every 600 s: only the peer dialling in can bring the link up
+    // within the deadline.
+    const slowRetry = { ...LINK_CONFIG, retry_count: 1, retry_timer: 600 };
+    const [portA, portB] = [await freePort(), await freePort()];
+    const make = (name: string, port: number, peer: { name: string; port: number }, bus: PrivateBus): Bmc => {
+      const dir = fixture.tempDir(`pd-${name}-`);
+      const config = {
+        name,
+        port,
+        cert_root: `${join(dir, 'root')}/`,
+        state_dir: join(dir, 'state'),
+        peers: [{ name: peer.name, address: '127.0.0.1', port: peer.port }],
+        ...slowRetry,
+      };
+      return { name, port, dir, bus, config };
+    };
+    const a = make('bmc-a', portA, { name: 'bmc-b', port: portB }, fixture.bus());
+    const b = make('bmc-b', portB, { name: 'bmc-a', port: portA }, await fixture.newBus());
+    for (const bmc of [a, b]) {
+      await start(bmc);
+      const r = await busctl(bmc.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(await eventually(() => selfProvisioningFilesExist(certRoot(bmc)), DEADLINE_MS), `${bmc.name} wrote its certificates`);
+    }
+    const placeCa = (from: Bmc, to: Bmc) => {
+      const dir = daemonTrustDir(to.config);
+      mkdirSync(dir, { recursive: true });
+      copyFileSync(certPaths(certRoot(from)).selfCa, join(dir, `${from.name}-ca.pem`));
+    };
+    // bmc-a trusts bmc-b, bmc-b does not trust bmc-a yet: bmc-b closes bmc-a's handshakes.
+    placeCa(b, a);
+    const failures = () => (a.daemon?.output().match(/peer=bmc-b state=\S+ event=LINK_FAILED/g) ?? []).length;
+    assert.ok(await eventually(() => failures() >= 2, DEADLINE_MS, 50), `bmc-a's dials of bmc-b fail twice, then wait 600 s\n${a.daemon?.output()}`);
+    placeCa(a, b);
+    // bmc-b trusts bmc-a now and dials it; bmc-a accepts, and dials bmc-b back at once.
+    assert.ok(
+      (await a.daemon?.waitForOutput(/peer=bmc-b state=\S+ event=PEER_DIALLED_IN/, DEADLINE_MS)) === true,
+      `bmc-a's waiting link is woken by bmc-b dialling in\n${a.daemon?.output()}`,
+    );
+    assert.ok(
+      (await a.daemon?.waitForOutput(/peer=bmc-b state=\S+ event=LINK_UP/, DEADLINE_MS)) === true,
+      `bmc-a's own link to bmc-b is up, long before its next retry\n${a.daemon?.output()}`,
+    );
+    assert.ok(await becomes(b, CONNECTED), `bmc-b: ${await peerConnected(b)}`);
   });
 });

@@ -45,6 +45,7 @@ const EVENTS: ModelEvent[] = [
   { type: 'xstate.after.retryBackoff.peer.NotConnected.Refused' },
   { type: 'xstate.after.forgetFailed.peer.NotDetermined' },
   { type: 'PEER_ANNOUNCED' },
+  { type: 'PEER_DIALLED_IN' },
   { type: 'TRUST_UPDATED' },
   { type: 'CREDENTIALS_UPDATED' },
   { type: 'ATTESTATION_BOUND', bound: false },
@@ -134,14 +135,16 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, REJECTED, REFUSED_RETRY, REJECTED, REFUSED_RETRY, FAILED, BACKOFF, REJECTED, REFUSED_RETRY, REJECTED, REFUSED_RETRY, ev('LINK_UP')],
     // LLDP announces the peer again: a link waiting to retry, refused or failed, dials at once.
     [ev('ATTEST'), ATTESTED, REJECTED, ev('PEER_ANNOUNCED'), FAILED, ev('PEER_ANNOUNCED'), ev('LINK_UP'), ev('PEER_ANNOUNCED')],
+    // The peer dials us (it trusts us now): a link waiting to retry dials at once; one up is kept.
+    [ev('ATTEST'), ATTESTED, FAILED, ev('PEER_DIALLED_IN'), REJECTED, ev('PEER_DIALLED_IN'), ev('LINK_UP'), ev('PEER_DIALLED_IN')],
     // A link back after a loss: re-attested soon, or at once when ProvisionPeer asks.
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, ev('LINK_UP'), ev('ATTEST'), REATTESTED, ev('LINK_DOWN'), BACKOFF, ev('LINK_UP'), REATTEST_SOON, REATTESTED],
     // Re-attested on the interval, three times unreachable in a row (stale), then passing again.
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), REATTEST_DUE, REATTESTED, REATTEST_DUE, UNREACHABLE, REATTEST_DUE, REATTEST_TIMEOUT, REATTEST_DUE, UNREACHABLE, REATTEST_DUE, REATTEST_TIMEOUT, REATTEST_DUE, REATTESTED],
     // The schedule falls due right after a link back (before reattestSoon): at once.
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, ev('LINK_UP'), REATTEST_DUE, REATTESTED],
-    // Our link stays down: re-attested between dials, LLDP does not cut it short; three that could not run make it stale.
-    [ev('ATTEST'), ATTESTED, FAILED, REATTEST_DUE, ev('PEER_ANNOUNCED'), NC_REATTEST_TIMEOUT, FAILED, REATTEST_DUE, NC_UNREACHABLE, REJECTED, REATTEST_DUE, NC_REATTEST_TIMEOUT, FAILED, REATTEST_DUE, NC_REATTESTED],
+    // Our link stays down: re-attested between dials, neither LLDP nor the peer dialling us cuts it short; three that could not run make it stale.
+    [ev('ATTEST'), ATTESTED, FAILED, REATTEST_DUE, ev('PEER_ANNOUNCED'), ev('PEER_DIALLED_IN'), NC_REATTEST_TIMEOUT, FAILED, REATTEST_DUE, NC_UNREACHABLE, REJECTED, REATTEST_DUE, NC_REATTEST_TIMEOUT, FAILED, REATTEST_DUE, NC_REATTESTED],
     // A link back after a loss is re-attested soon; a new leaf at once; a verdict against it revokes.
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, NEW_LEAF, REATTESTED, ev('LINK_DOWN'), BACKOFF, ev('LINK_UP'), ev('PEER_LEAF_CHANGED'), REJECTED_VERDICT, REVOKE_FAILED, REVOKE_RETRY, REVOKED, ev('ATTEST_BACK'), ev('ATTEST'), ATTESTED, ev('LINK_UP')],
     // ProvisionPeer on a peer attested before, our link to it down: no verdict (unreachable, timeout)
@@ -460,6 +463,24 @@ describe('peer statechart, replayed on the real actor', () => {
     }
   });
 
+  it('the peer dialling us dials a waiting link at once (it trusts us now), and leaves a dial in flight, a link that is up, or a revoked peer alone', async () => {
+    for (const failure of [FAILED, REJECTED]) {
+      const sut = realPeer(variants.static as PeerInput, new CoverageRecorder('peer-dialled-in'));
+      await sut.apply(ev('PEER_DIALLED_IN'));
+      assert.deepEqual(sut.counts(), { linksStarted: 1, linksStopped: 0 }, 'a dial in flight is not restarted');
+      await sut.apply(failure);
+      assert.deepEqual(sut.actor.getSnapshot().value, { NotConnected: failure === FAILED ? 'Backoff' : 'Refused' });
+      await sut.apply(ev('PEER_DIALLED_IN'));
+      assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'InProgress' }, `after ${failure.type}: dialled without waiting for the backoff`);
+      assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 });
+      await sut.apply(ev('LINK_UP'));
+      await sut.apply(ev('PEER_DIALLED_IN'));
+      assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Trusted' } });
+      assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 }, 'an established link is kept');
+      sut.actor.stop();
+    }
+  });
+
   it('every state and every transition of the peer machine was taken by the real actor', () => {
     assert.ok(replayed > 10);
     assert.deepEqual(missing(inventory.states, coverage.states), [], 'states never entered');
@@ -512,9 +533,9 @@ describe('re-attestation of an attested peer', () => {
     assert.equal(sut.revoked[0]?.name, 'bmc-b');
     assert.match(sut.revoked[0]?.reason ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 3 \(config\)/);
     await sut.apply(REVOKED);
-    for (const e of [ev('ATTEST_BACK'), ev('PEER_ANNOUNCED'), ev('TRUST_UPDATED')]) await sut.apply(e);
+    for (const e of [ev('ATTEST_BACK'), ev('PEER_ANNOUNCED'), ev('PEER_DIALLED_IN'), ev('TRUST_UPDATED')]) await sut.apply(e);
     s = sut.actor.getSnapshot();
-    assert.equal(s.value, 'Revoked', 'neither the peer attesting us, LLDP nor a trust change brings it back');
+    assert.equal(s.value, 'Revoked', 'neither the peer attesting us or dialling us, LLDP nor a trust change brings it back');
     assert.deepEqual(sut.counts(), { linksStarted: 1, linksStopped: 1 }, 'not dialled');
     await sut.apply(ev('ATTEST'));
     assert.equal(sut.actor.getSnapshot().value, 'Attesting');
@@ -601,7 +622,8 @@ describe('re-attestation of an attested peer', () => {
     await sut.apply(ev('LINK_DOWN'));
     assert.deepEqual(s().value, { NotConnected: 'Reattesting' }, 'the one cut short runs again, not twice at once');
     await sut.apply(ev('PEER_ANNOUNCED'));
-    assert.deepEqual(s().value, { NotConnected: 'Reattesting' }, 'LLDP does not cut it short');
+    await sut.apply(ev('PEER_DIALLED_IN'));
+    assert.deepEqual(s().value, { NotConnected: 'Reattesting' }, 'neither LLDP nor the peer dialling us cuts it short');
     await sut.apply(NC_REATTESTED);
     assert.deepEqual(s().value, { Link: 'InProgress' });
     assert.equal(s().context.reattestScheduled, true, 'the next one is scheduled from this pass');

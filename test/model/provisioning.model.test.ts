@@ -598,6 +598,26 @@ describe('provisioning statechart, replayed on the real actor', () => {
     sut.actor.stop();
   });
 
+  it('a new inbound link from a known peer makes that peer’s waiting link dial at once; a repeated or unknown one wakes nobody', async () => {
+    const sut = realDaemon(variants['with static peers'] as ProvisioningInput, new CoverageRecorder('provisioning-dialled-in'));
+    for (const e of [E.self, E.issued, E.neighbour]) await sut.apply(e);
+    const peer = (name: string) => (sut.actor.getSnapshot().children as Record<string, { getSnapshot(): { value: unknown } } | undefined>)[`peer:${name}`];
+    for (const name of ['bmc-s', 'bmc-n']) assert.deepEqual(peer(name)?.getSnapshot().value, { NotConnected: 'Refused' }, `${name} refused, waiting for its retry`);
+    assert.ok(sut.responder.sendBack, 'the responder runs once provisioned');
+    let before = sut.links.started;
+    sut.responder.sendBack({ type: 'INBOUND_UP', peer: 'bmc-n', connectionId: 'in-1' });
+    await sut.settle();
+    assert.equal(sut.links.started - before, 1, 'bmc-n dialled again at once, no simulated time passed');
+    assert.deepEqual(peer('bmc-s')?.getSnapshot().value, { NotConnected: 'Refused' }, 'bmc-s is not woken');
+    assert.deepEqual(sut.actor.getSnapshot().context.inbound, { 'bmc-n': ['in-1'] }, 'the inbound link is noted');
+    before = sut.links.started;
+    sut.responder.sendBack({ type: 'INBOUND_UP', peer: 'bmc-n', connectionId: 'in-1' });
+    sut.responder.sendBack({ type: 'INBOUND_UP', peer: 'bmc-unknown', connectionId: 'in-2' });
+    await sut.settle();
+    assert.equal(sut.links.started - before, 0, 'the same connection again, or a name without a machine: no dial');
+    sut.actor.stop();
+  });
+
   it('provisioned = true is published only once it is on disk, or once its write failed', async () => {
     const held = realDaemon(base, coverage, 'held');
     for (const e of [E.self, E.issued]) await held.apply(e);
