@@ -45,9 +45,10 @@ describe('two daemons hold a mutual-TLS link', () => {
   const becomes = (b: Bmc, status: string) => eventually(async () => (await peerConnected(b)) === status, DEADLINE_MS, 50);
   const certRoot = (b: Bmc) => String(b.config['cert_root']);
 
-  it('both Connected; a hung or SIGKILLed one is NotConnected on the other; after a restart both are Connected again', async () => {
+  /** bmc-a and bmc-b, each on its own bus and port, naming the other as a static peer, both self-provisioned; no CA placed yet. */
+  const startPair = async (linkConfig: Record<string, unknown>): Promise<[Bmc, Bmc]> => {
     const [portA, portB] = [await freePort(), await freePort()];
-    const make = async (name: string, port: number, peer: { name: string; port: number }, bus: PrivateBus): Promise<Bmc> => {
+    const make = (name: string, port: number, peer: { name: string; port: number }, bus: PrivateBus): Bmc => {
       const dir = fixture.tempDir(`pd-${name}-`);
       const config = {
         name,
@@ -55,25 +56,32 @@ describe('two daemons hold a mutual-TLS link', () => {
         cert_root: `${join(dir, 'root')}/`,
         state_dir: join(dir, 'state'),
         peers: [{ name: peer.name, address: '127.0.0.1', port: peer.port }],
-        ...LINK_CONFIG,
+        ...linkConfig,
       };
       return { name, port, dir, bus, config };
     };
-    const a = await make('bmc-a', portA, { name: 'bmc-b', port: portB }, fixture.bus());
-    const b = await make('bmc-b', portB, { name: 'bmc-a', port: portA }, await fixture.newBus());
-
+    const a = make('bmc-a', portA, { name: 'bmc-b', port: portB }, fixture.bus());
+    const b = make('bmc-b', portB, { name: 'bmc-a', port: portA }, await fixture.newBus());
     for (const bmc of [a, b]) {
       await start(bmc);
       const r = await busctl(bmc.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
       assert.equal(r.code, 0, r.stderr);
       assert.ok(await eventually(() => selfProvisioningFilesExist(certRoot(bmc)), DEADLINE_MS), `${bmc.name} wrote its certificates`);
     }
-    // Each trusts the other's CA: its self_ca.pem placed in the other's trust directory (trust_dir).
-    for (const [from, to] of [[a, b], [b, a]] as const) {
-      const dir = daemonTrustDir(to.config);
-      mkdirSync(dir, { recursive: true });
-      copyFileSync(certPaths(certRoot(from)).selfCa, join(dir, `${from.name}-ca.pem`));
-    }
+    return [a, b];
+  };
+  /** `to` trusts `from`'s CA: its self_ca.pem placed in `to`'s trust directory (trust_dir). */
+  const placeCa = (from: Bmc, to: Bmc) => {
+    const dir = daemonTrustDir(to.config);
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(certPaths(certRoot(from)).selfCa, join(dir, `${from.name}-ca.pem`));
+  };
+
+  it('both Connected; a hung or SIGKILLed one is NotConnected on the other; after a restart both are Connected again', async () => {
+    const [a, b] = await startPair(LINK_CONFIG);
+    // Each trusts the other's CA.
+    placeCa(a, b);
+    placeCa(b, a);
 
     assert.ok(await becomes(a, CONNECTED), `bmc-a: ${await peerConnected(a)}\n${a.daemon?.output()}`);
     assert.ok(await becomes(b, CONNECTED), `bmc-b: ${await peerConnected(b)}\n${b.daemon?.output()}`);
@@ -106,33 +114,7 @@ describe('two daemons hold a mutual-TLS link', () => {
   it('a link waiting out a long retry dials at once when the peer, trusting us now, dials in', async () => {
     // One fast retry (0.2 s), then one every 600 s: only the peer dialling in can bring the link up
     // within the deadline.
-    const slowRetry = { ...LINK_CONFIG, retry_count: 1, retry_timer: 600 };
-    const [portA, portB] = [await freePort(), await freePort()];
-    const make = (name: string, port: number, peer: { name: string; port: number }, bus: PrivateBus): Bmc => {
-      const dir = fixture.tempDir(`pd-${name}-`);
-      const config = {
-        name,
-        port,
-        cert_root: `${join(dir, 'root')}/`,
-        state_dir: join(dir, 'state'),
-        peers: [{ name: peer.name, address: '127.0.0.1', port: peer.port }],
-        ...slowRetry,
-      };
-      return { name, port, dir, bus, config };
-    };
-    const a = make('bmc-a', portA, { name: 'bmc-b', port: portB }, fixture.bus());
-    const b = make('bmc-b', portB, { name: 'bmc-a', port: portA }, await fixture.newBus());
-    for (const bmc of [a, b]) {
-      await start(bmc);
-      const r = await busctl(bmc.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
-      assert.equal(r.code, 0, r.stderr);
-      assert.ok(await eventually(() => selfProvisioningFilesExist(certRoot(bmc)), DEADLINE_MS), `${bmc.name} wrote its certificates`);
-    }
-    const placeCa = (from: Bmc, to: Bmc) => {
-      const dir = daemonTrustDir(to.config);
-      mkdirSync(dir, { recursive: true });
-      copyFileSync(certPaths(certRoot(from)).selfCa, join(dir, `${from.name}-ca.pem`));
-    };
+    const [a, b] = await startPair({ ...LINK_CONFIG, retry_count: 1, retry_timer: 600 });
     // bmc-a trusts bmc-b, bmc-b does not trust bmc-a yet: bmc-b closes bmc-a's handshakes.
     placeCa(b, a);
     const failures = () => (a.daemon?.output().match(/peer=bmc-b state=\S+ event=LINK_FAILED/g) ?? []).length;

@@ -446,40 +446,29 @@ describe('peer statechart, replayed on the real actor', () => {
     sut.actor.stop();
   });
 
-  it('an LLDP announcement dials a waiting link at once, and leaves a dial in flight or a link that is up alone', async () => {
-    for (const failure of [REJECTED, FAILED]) {
-      const sut = realPeer(variants.static as PeerInput, new CoverageRecorder('peer-announced'));
-      await sut.apply(ev('PEER_ANNOUNCED'));
-      assert.deepEqual(sut.counts(), { linksStarted: 1, linksStopped: 0 }, 'a dial in flight is not restarted');
-      await sut.apply(failure);
-      await sut.apply(ev('PEER_ANNOUNCED'));
-      assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'InProgress' }, `after ${failure.type}: dialled without waiting for the backoff`);
-      assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 });
-      await sut.apply(ev('LINK_UP'));
-      await sut.apply(ev('PEER_ANNOUNCED'));
-      assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Trusted' } });
-      assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 }, 'an established link is kept');
-      sut.actor.stop();
-    }
-  });
-
-  it('the peer dialling us dials a waiting link at once (it trusts us now), and leaves a dial in flight, a link that is up, or a revoked peer alone', async () => {
-    for (const failure of [FAILED, REJECTED]) {
-      const sut = realPeer(variants.static as PeerInput, new CoverageRecorder('peer-dialled-in'));
-      await sut.apply(ev('PEER_DIALLED_IN'));
-      assert.deepEqual(sut.counts(), { linksStarted: 1, linksStopped: 0 }, 'a dial in flight is not restarted');
-      await sut.apply(failure);
-      assert.deepEqual(sut.actor.getSnapshot().value, { NotConnected: failure === FAILED ? 'Backoff' : 'Refused' });
-      await sut.apply(ev('PEER_DIALLED_IN'));
-      assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'InProgress' }, `after ${failure.type}: dialled without waiting for the backoff`);
-      assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 });
-      await sut.apply(ev('LINK_UP'));
-      await sut.apply(ev('PEER_DIALLED_IN'));
-      assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Trusted' } });
-      assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 }, 'an established link is kept');
-      sut.actor.stop();
-    }
-  });
+  // LLDP announcing the peer again, or the peer dialling us (it trusts us now): the same wake.
+  for (const [wake, what] of [
+    ['PEER_ANNOUNCED', 'an LLDP announcement'],
+    ['PEER_DIALLED_IN', 'the peer dialling us'],
+  ] as const) {
+    it(`${what} dials a waiting link at once, and leaves a dial in flight or a link that is up alone`, async () => {
+      for (const failure of [REJECTED, FAILED]) {
+        const sut = realPeer(variants.static as PeerInput, new CoverageRecorder(`peer-wake-${wake}`));
+        await sut.apply(ev(wake));
+        assert.deepEqual(sut.counts(), { linksStarted: 1, linksStopped: 0 }, 'a dial in flight is not restarted');
+        await sut.apply(failure);
+        assert.deepEqual(sut.actor.getSnapshot().value, { NotConnected: failure === FAILED ? 'Backoff' : 'Refused' });
+        await sut.apply(ev(wake));
+        assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'InProgress' }, `after ${failure.type}: dialled without waiting for the backoff`);
+        assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 });
+        await sut.apply(ev('LINK_UP'));
+        await sut.apply(ev(wake));
+        assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Trusted' } });
+        assert.deepEqual(sut.counts(), { linksStarted: 2, linksStopped: 1 }, 'an established link is kept');
+        sut.actor.stop();
+      }
+    });
+  }
 
   it('every state and every transition of the peer machine was taken by the real actor', () => {
     assert.ok(replayed > 10);
