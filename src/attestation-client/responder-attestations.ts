@@ -1,8 +1,9 @@
 import dbus from 'dbus-next';
 import { plainAddress } from '../../machines/attest-back-targets.ts';
 import { ATTESTATION_SERVICE, RESPONDER_INTERFACE, RESPONDER_ROOT } from '../attestationd/names.ts';
+import { watchNameOwner } from '../dbus/name-owner-watch.ts';
 import type { Logger } from '../log.ts';
-import { addMatch, getAllProperties, nameOwner, signalRule } from './bus-calls.ts';
+import { addMatch, getAllProperties, signalRule } from './bus-calls.ts';
 
 /** What the watch needs, and whom it tells. */
 export interface ResponderAttestationsOptions {
@@ -13,34 +14,67 @@ export interface ResponderAttestationsOptions {
   readonly onAttested: (address: string) => void;
 }
 
+/** Responder objects whose `remote_ip` is remembered at most (one per requesting address: attestationd bounds them too). */
+const MAX_REMEMBERED = 1024;
+
 /**
  * Watches attestationd's responder objects (`/xyz/openbmc_project/attestation_responder/tcp/*`)
  * for `Attested(true)`: a peer has just attested this BMC. Signals count only from the current
- * owner of `xyz.openbmc_project.attestation`; the requester's address is read from that owner's
- * `remote_ip` property. Returns the function that stops watching.
+ * owner of `xyz.openbmc_project.attestation` (followed from NameOwnerChanged, asked of the bus
+ * daemon when a sender does not match). The requester's address is that owner's `remote_ip`:
+ * taken from the PropertiesChanged it sends for the object right before `Attested`, or read with
+ * GetAll when none came. Returns the function that stops watching.
  */
 export async function watchResponderAttestations(opts: ResponderAttestationsOptions): Promise<() => Promise<void>> {
   const { bus, log, busCallTimeoutMs: t } = opts;
-  const rule = signalRule({ sender: ATTESTATION_SERVICE, interface: RESPONDER_INTERFACE, member: 'Attested', path_namespace: RESPONDER_ROOT });
-  const removeMatch = await addMatch(bus, rule, t);
+  const owner = await watchNameOwner({ bus, name: ATTESTATION_SERVICE, timeoutMs: t });
+  /** The `remote_ip` last announced per responder object, with the connection that announced it. */
+  const announced = new Map<string, { sender: string; ip: string }>();
   const onMessage = (msg: dbus.Message) => {
-    if (msg.type !== dbus.MessageType.SIGNAL || msg.interface !== RESPONDER_INTERFACE || msg.member !== 'Attested') return;
-    if (!msg.path.startsWith(`${RESPONDER_ROOT}/`) || msg.body[0] !== true) return;
+    if (msg.type !== dbus.MessageType.SIGNAL || msg.sender === undefined || !msg.path?.startsWith(`${RESPONDER_ROOT}/`)) return;
+    if (msg.interface === 'org.freedesktop.DBus.Properties' && msg.member === 'PropertiesChanged') {
+      const [iface, changed] = msg.body as [unknown, unknown];
+      const ip: unknown = changed && typeof changed === 'object' ? (changed as Record<string, unknown>)['remote_ip'] : undefined;
+      if (iface !== RESPONDER_INTERFACE || !(ip instanceof dbus.Variant) || typeof ip.value !== 'string') return;
+      if (msg.sender !== owner.owner()) return;
+      if (!announced.has(msg.path) && announced.size >= MAX_REMEMBERED) return;
+      announced.set(msg.path, { sender: msg.sender, ip: ip.value });
+      return;
+    }
+    if (msg.interface !== RESPONDER_INTERFACE || msg.member !== 'Attested') return;
+    const path = msg.path;
+    const sender = msg.sender;
+    const carried = announced.get(path);
+    announced.delete(path);
+    if (msg.body[0] !== true) return;
     void (async () => {
-      const owner = await nameOwner(bus, ATTESTATION_SERVICE, t);
-      if (!owner || msg.sender !== owner) {
-        log.warn(`ignoring an Attested signal on ${msg.path} from ${msg.sender}: not ${ATTESTATION_SERVICE}`, { code: 'FORGED_SIGNAL' });
+      if (!(await owner.isOwner(sender))) {
+        log.warn(`ignoring an Attested signal on ${path} from ${sender}: not ${ATTESTATION_SERVICE}`, { code: 'FORGED_SIGNAL' });
         return;
       }
-      const props = await getAllProperties(bus, { destination: ATTESTATION_SERVICE, path: msg.path, interface: RESPONDER_INTERFACE }, t);
-      const ip = props['remote_ip'];
+      const ip =
+        carried?.sender === sender
+          ? carried.ip
+          : (await getAllProperties(bus, { destination: ATTESTATION_SERVICE, path, interface: RESPONDER_INTERFACE }, t))['remote_ip'];
       if (typeof ip !== 'string' || !ip) return;
       opts.onAttested(plainAddress(ip));
-    })().catch((err: unknown) => log.warn(`reading who attested us (${msg.path}): ${err instanceof Error ? err.message : String(err)}`));
+    })().catch((err: unknown) => log.warn(`reading who attested us (${path}): ${err instanceof Error ? err.message : String(err)}`));
   };
   bus.on('message', onMessage);
+  const rules = [
+    signalRule({ sender: ATTESTATION_SERVICE, interface: RESPONDER_INTERFACE, member: 'Attested', path_namespace: RESPONDER_ROOT }),
+    signalRule({ sender: ATTESTATION_SERVICE, interface: 'org.freedesktop.DBus.Properties', member: 'PropertiesChanged', path_namespace: RESPONDER_ROOT, arg0: RESPONDER_INTERFACE }),
+  ];
+  const removers: Array<() => Promise<void>> = [];
+  try {
+    for (const rule of rules) removers.push(await addMatch(bus, rule, t));
+  } catch (err) {
+    bus.off('message', onMessage);
+    await Promise.all([...removers.map((r) => r()), owner.close()]);
+    throw err;
+  }
   return async () => {
     bus.off('message', onMessage);
-    await removeMatch();
+    await Promise.all([...removers.map((r) => r()), owner.close()]);
   };
 }

@@ -245,7 +245,9 @@ export async function exportAttestationService(deps: AttestationServiceDeps): Pr
         responders.set(path, iface);
       }
       iface.port = String(e.remotePort);
-      Interface.emitPropertiesChanged(iface, { remote_port: iface.port }, []);
+      // remote_ip comes along although it never changes for this object: a watcher learns who
+      // attested us from this one signal, without a GetAll.
+      Interface.emitPropertiesChanged(iface, { remote_ip: iface.ip, remote_port: iface.port }, []);
       iface.Attested(e.completed);
     },
     devices: () => new Map([...devices].map(([id, d]) => [id, d.path])),

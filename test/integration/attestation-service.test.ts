@@ -16,12 +16,17 @@ import {
   PROVISIONING_CA_INDEX,
   REQUESTER_ROOT,
   RESPONDER_INTERFACE,
+  RESPONDER_ROOT,
   requesterPath,
+  responderPath,
 } from '../../src/attestationd/names.ts';
 import { AttestationError, requestAttestation } from '../../src/attestation-client/attestation-client.ts';
+import { watchResponderAttestations } from '../../src/attestation-client/responder-attestations.ts';
+import { nameOwner } from '../../src/dbus/bus-call.ts';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { createAttestationd, startAttestationd, writeManifest, writeRoots, type AttestationdSetup } from '../harness/attestationd.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
+import { captureLog } from '../harness/capture-log.ts';
 import { busctl, eventually, freePort, REPO, type DaemonHandle } from '../harness/daemon.ts';
 import { dbusSend } from '../harness/dbus-send.ts';
 import { makeTestCa, type TestCa } from '../harness/openssl-test-ca.ts';
@@ -231,6 +236,45 @@ describe('attestationd on a private bus', () => {
     assert.deepEqual(Object.keys(changed).sort(), ['device_subject', 'last_failure', 'provisioning_ca', 'status']);
     assert.equal(changed['status']?.value, 'Attested');
     assert.equal(changed['provisioning_ca']?.value, ca.pem);
+  });
+
+  it("provisioningd's responder watch: who attested us comes with the PropertiesChanged before Attested(true); a forged Attested(true) is ignored", async () => {
+    const seen: Array<{ sender: string; member: string; body: unknown[] }> = [];
+    client.on('message', (msg) => {
+      if (msg.type === dbus.MessageType.SIGNAL && msg.path?.startsWith(`${RESPONDER_ROOT}/`)) seen.push({ sender: msg.sender ?? '', member: msg.member, body: msg.body });
+    });
+    await client.call(
+      new dbus.Message({
+        destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'AddMatch',
+        signature: 's', body: [`type='signal',sender='${ATTESTATION_SERVICE}',path_namespace='${RESPONDER_ROOT}'`],
+      }),
+    );
+    const captured = captureLog();
+    const attestedBy: string[] = [];
+    const unwatch = await watchResponderAttestations({ bus: client, log: captured.log, busCallTimeoutMs: 10_000, onAttested: (a) => attestedBy.push(a) });
+    fixture.cleanup(() => unwatch());
+    // Another connection emits Attested(true) on a responder object: this client's own broad
+    // match (member='Attested', in before) routes it to the watch, which must not take it.
+    const forger = dbus.systemBus();
+    fixture.cleanup(() => forger.disconnect());
+    forger.send(dbus.Message.newSignal(responderPath('127.0.0.1'), RESPONDER_INTERFACE, 'Attested', 'b', [true]));
+    assert.ok(
+      await eventually(() => captured.lines().some((l) => /^warn ignoring an Attested signal on .* not xyz\.openbmc_project\.attestation code=FORGED_SIGNAL/.test(l)), 10_000),
+      `the forged signal is refused with one line: ${captured.lines().join('\n')}`,
+    );
+    assert.deepEqual(attestedBy, [], 'the forged signal attests nobody back');
+    // attestationd attests itself over loopback: its responder object says so, with the address.
+    assert.equal(await attestWithBusctl('bmc-a', setup.spdmPort), true, daemon.output());
+    assert.ok(await eventually(() => attestedBy.length === 1, 10_000), `the watch reports the real one: ${captured.lines().join('\n')}`);
+    assert.deepEqual(attestedBy, ['127.0.0.1']);
+    const owner = await nameOwner(client, ATTESTATION_SERVICE, 10_000);
+    const real = seen.filter((m) => m.sender === owner);
+    const at = real.findIndex((m) => m.member === 'Attested' && m.body[0] === true);
+    const before = real[at - 1];
+    assert.equal(before?.member, 'PropertiesChanged', `the signal right before Attested: ${JSON.stringify(real.map((m) => m.member))}`);
+    const changed = (before?.body[1] ?? {}) as Record<string, dbus.Variant>;
+    assert.match(String(changed['remote_ip']?.value), /^(::ffff:)?127\.0\.0\.1$/, 'remote_ip comes with it: no GetAll needed');
+    assert.match(String(changed['remote_port']?.value), /^\d+$/);
   });
 
   it('after every failure the service still attests, and never crashed', async () => {
