@@ -45,10 +45,13 @@ describe('two daemons hold a mutual-TLS link', () => {
   const becomes = (b: Bmc, status: string) => eventually(async () => (await peerConnected(b)) === status, DEADLINE_MS, 50);
   const certRoot = (b: Bmc) => String(b.config['cert_root']);
 
-  /** bmc-a and bmc-b, each on its own bus and port, naming the other as a static peer, both self-provisioned; no CA placed yet. */
-  const startPair = async (linkConfig: Record<string, unknown>): Promise<[Bmc, Bmc]> => {
+  /**
+   * bmc-a and bmc-b, each on its own bus and port, naming the other as a static peer, both
+   * self-provisioned; no CA placed yet. `linkConfigB` defaults to bmc-a's.
+   */
+  const startPair = async (linkConfig: Record<string, unknown>, linkConfigB = linkConfig): Promise<[Bmc, Bmc]> => {
     const [portA, portB] = [await freePort(), await freePort()];
-    const make = (name: string, port: number, peer: { name: string; port: number }, bus: PrivateBus): Bmc => {
+    const make = (name: string, port: number, peer: { name: string; port: number }, bus: PrivateBus, link: Record<string, unknown>): Bmc => {
       const dir = fixture.tempDir(`pd-${name}-`);
       const config = {
         name,
@@ -56,12 +59,12 @@ describe('two daemons hold a mutual-TLS link', () => {
         cert_root: `${join(dir, 'root')}/`,
         state_dir: join(dir, 'state'),
         peers: [{ name: peer.name, address: '127.0.0.1', port: peer.port }],
-        ...linkConfig,
+        ...link,
       };
       return { name, port, dir, bus, config };
     };
-    const a = make('bmc-a', portA, { name: 'bmc-b', port: portB }, fixture.bus());
-    const b = make('bmc-b', portB, { name: 'bmc-a', port: portA }, await fixture.newBus());
+    const a = make('bmc-a', portA, { name: 'bmc-b', port: portB }, fixture.bus(), linkConfig);
+    const b = make('bmc-b', portB, { name: 'bmc-a', port: portA }, await fixture.newBus(), linkConfigB);
     for (const bmc of [a, b]) {
       await start(bmc);
       const r = await busctl(bmc.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
@@ -112,13 +115,19 @@ describe('two daemons hold a mutual-TLS link', () => {
   });
 
   it('a link waiting out a long retry dials at once when the peer, trusting us now, dials in', async () => {
-    // One fast retry (0.2 s), then one every 600 s: only the peer dialling in can bring the link up
-    // within the deadline.
-    const [a, b] = await startPair({ ...LINK_CONFIG, retry_count: 1, retry_timer: 600 });
-    // bmc-a trusts bmc-b, bmc-b does not trust bmc-a yet: bmc-b closes bmc-a's handshakes.
+    // bmc-a: one fast retry (0.2 s), then one every 600 s, so only bmc-b dialling in can bring its
+    // link up within the deadline. bmc-b retries at least every second.
+    const [a, b] = await startPair({ ...LINK_CONFIG, retry_count: 1, retry_timer: 600 }, LINK_CONFIG);
+    // bmc-a trusts bmc-b, bmc-b does not trust bmc-a yet: bmc-a's dials fail (bmc-b not listening
+    // yet, or closing the handshake) until it waits out the long retry.
     placeCa(b, a);
-    const failures = () => (a.daemon?.output().match(/peer=bmc-b state=\S+ event=LINK_FAILED/g) ?? []).length;
-    assert.ok(await eventually(() => failures() >= 2, DEADLINE_MS, 50), `bmc-a's dials of bmc-b fail twice, then wait 600 s\n${a.daemon?.output()}`);
+    const states = () => [...(a.daemon?.output() ?? '').matchAll(/peer=bmc-b state=(\S+) event=(\S+)/g)].map((m) => ({ state: m[1], event: m[2] }));
+    const waitingLong = () => {
+      const all = states();
+      const failures = all.filter((x) => x.event === 'LINK_FAILED' || x.event === 'LINK_REJECTED').length;
+      return failures >= 2 && all.at(-1)?.state === '{"NotConnected":"Backoff"}';
+    };
+    assert.ok(await eventually(waitingLong, DEADLINE_MS, 50), `bmc-a's dials of bmc-b failed twice; it waits 600 s\n${a.daemon?.output()}`);
     placeCa(a, b);
     // bmc-b trusts bmc-a now and dials it; bmc-a accepts, and dials bmc-b back at once.
     assert.ok(
