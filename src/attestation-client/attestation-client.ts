@@ -2,7 +2,7 @@ import type dbus from 'dbus-next';
 import { ATTESTATION_SERVICE, DEVICE_INTERFACE, DEVICES_INTERFACE, REQUESTER_ROOT } from '../attestationd/names.ts';
 import { CodedError } from '../util/coded-error.ts';
 import { TimeoutError } from '../util/with-timeout.ts';
-import { callForReply, getAllProperties, nameOwner } from './bus-calls.ts';
+import { callForReply, getAllProperties, nameOwner } from '../dbus/bus-call.ts';
 import { deviceVerdicts, type DeviceVerdict, type PendingVerdict } from './device-verdicts.ts';
 
 /** Why attestationd did not vouch for a peer; `code` is stable (for lastError), the message one line. */
@@ -57,7 +57,7 @@ export async function requestAttestation(call: AttestationCall): Promise<Atteste
       {
         destination: ATTESTATION_SERVICE,
         path: REQUESTER_ROOT,
-        interface: DEVICES_INTERFACE,
+        iface: DEVICES_INTERFACE,
         member: 'AddDevice',
         signature: 'sss',
         body: [call.id, call.ip, String(call.spdmPort)],
@@ -99,7 +99,7 @@ export async function requestAttestation(call: AttestationCall): Promise<Atteste
     verdict.catch(() => undefined); // observed below; never an unhandled rejection
     let answeredBy: string | undefined;
     try {
-      answeredBy = (await callForReply(bus, { destination: ATTESTATION_SERVICE, path, interface: DEVICE_INTERFACE, member: 'attest' }, Math.min(t, remaining()))).sender;
+      answeredBy = (await callForReply(bus, { destination: ATTESTATION_SERVICE, path, iface: DEVICE_INTERFACE, member: 'attest' }, Math.min(t, remaining()))).sender;
     } catch (err) {
       if (err instanceof TimeoutError) throw new AttestationError('ATTESTATION_TIMEOUT', `attest() on ${path}: ${err.message}`);
       throw new AttestationError('ATTESTATION_FAILED', `attest() on ${path}: ${oneLine(err)}`);
@@ -108,7 +108,7 @@ export async function requestAttestation(call: AttestationCall): Promise<Atteste
       throw new AttestationError('ATTESTATION_FAILED', `${ATTESTATION_SERVICE} changed owner during the attestation of ${call.id} (${owner}, then ${answeredBy})`);
     }
     const { ok, properties } = await verdict;
-    const props = properties ?? (await getAllProperties(bus, { destination: owner, path, interface: DEVICE_INTERFACE }, Math.min(t, remaining())));
+    const props = properties ?? (await getAllProperties(bus, { destination: owner, path, iface: DEVICE_INTERFACE }, Math.min(t, remaining())));
     const caPem = typeof props['provisioning_ca'] === 'string' ? props['provisioning_ca'] : '';
     if (!ok || props['status'] !== 'Attested' || !caPem) {
       const why = typeof props['last_failure'] === 'string' && props['last_failure'] ? props['last_failure'] : 'attestation failed';

@@ -1,6 +1,6 @@
 import dbus from 'dbus-next';
 import { ATTESTATION_SERVICE, DEVICE_INTERFACE, REQUESTER_ROOT } from '../attestationd/names.ts';
-import { addMatch, signalRule } from './bus-calls.ts';
+import { addMatch, signalRule } from '../dbus/bus-call.ts';
 
 /** The properties attestationd sets for a verdict, all four, in one PropertiesChanged just before Attested(b). */
 const VERDICT_PROPERTIES = ['status', 'last_failure', 'provisioning_ca', 'device_subject'] as const;

@@ -1,9 +1,9 @@
 import dbus from 'dbus-next';
 import { plainAddress } from '../../machines/attest-back-targets.ts';
 import { ATTESTATION_SERVICE, RESPONDER_INTERFACE, RESPONDER_ROOT } from '../attestationd/names.ts';
+import { addMatch, getAllProperties, removeMatch, signalRule } from '../dbus/bus-call.ts';
 import { watchNameOwner } from '../dbus/name-owner-watch.ts';
 import type { Logger } from '../log.ts';
-import { addMatch, getAllProperties, signalRule } from './bus-calls.ts';
 
 /** What the watch needs, and whom it tells. */
 export interface ResponderAttestationsOptions {
@@ -55,7 +55,7 @@ export async function watchResponderAttestations(opts: ResponderAttestationsOpti
       const ip =
         carried?.sender === sender
           ? carried.ip
-          : (await getAllProperties(bus, { destination: ATTESTATION_SERVICE, path, interface: RESPONDER_INTERFACE }, t))['remote_ip'];
+          : (await getAllProperties(bus, { destination: ATTESTATION_SERVICE, path, iface: RESPONDER_INTERFACE }, t))['remote_ip'];
       if (typeof ip !== 'string' || !ip) return;
       opts.onAttested(plainAddress(ip));
     })().catch((err: unknown) => log.warn(`reading who attested us (${path}): ${err instanceof Error ? err.message : String(err)}`));
@@ -65,16 +65,19 @@ export async function watchResponderAttestations(opts: ResponderAttestationsOpti
     signalRule({ sender: ATTESTATION_SERVICE, interface: RESPONDER_INTERFACE, member: 'Attested', path_namespace: RESPONDER_ROOT }),
     signalRule({ sender: ATTESTATION_SERVICE, interface: 'org.freedesktop.DBus.Properties', member: 'PropertiesChanged', path_namespace: RESPONDER_ROOT, arg0: RESPONDER_INTERFACE }),
   ];
-  const removers: Array<() => Promise<void>> = [];
-  try {
-    for (const rule of rules) removers.push(await addMatch(bus, rule, t));
-  } catch (err) {
+  const added: string[] = [];
+  const unwatch = async () => {
     bus.off('message', onMessage);
-    await Promise.all([...removers.map((r) => r()), owner.close()]);
+    await Promise.all([...added.map((rule) => removeMatch(bus, rule, t).catch(() => undefined)), owner.close()]);
+  };
+  try {
+    for (const rule of rules) {
+      await addMatch(bus, rule, t);
+      added.push(rule);
+    }
+  } catch (err) {
+    await unwatch();
     throw err;
   }
-  return async () => {
-    bus.off('message', onMessage);
-    await Promise.all([...removers.map((r) => r()), owner.close()]);
-  };
+  return unwatch;
 }

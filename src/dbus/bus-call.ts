@@ -11,8 +11,12 @@ export interface BusCall {
   readonly body?: readonly unknown[];
 }
 
-/** Calls a method and returns its reply body; rejects on a D-Bus error or after `timeoutMs`. */
-export async function callMethod(bus: dbus.MessageBus, call: BusCall, timeoutMs: number): Promise<unknown[]> {
+/**
+ * Calls a method and returns its reply: the body, and the unique name of the connection that
+ * answered (`sender`, set by the bus daemon, so nobody can forge it). Rejects on a D-Bus error (its
+ * `type` is the error name) or after `timeoutMs` (TimeoutError).
+ */
+export async function callForReply(bus: dbus.MessageBus, call: BusCall, timeoutMs: number): Promise<{ body: unknown[]; sender: string | undefined }> {
   const msg = new dbus.Message({
     destination: call.destination,
     path: call.path,
@@ -21,7 +25,12 @@ export async function callMethod(bus: dbus.MessageBus, call: BusCall, timeoutMs:
     ...(call.signature ? { signature: call.signature, body: [...(call.body ?? [])] } : {}),
   });
   const reply = await withTimeout(bus.call(msg), timeoutMs, `${call.iface}.${call.member} on ${call.destination} ${call.path}`);
-  return reply?.body ?? [];
+  return { body: reply?.body ?? [], sender: reply?.sender ?? undefined };
+}
+
+/** Calls a method and returns its reply body; rejects as callForReply does. */
+export async function callMethod(bus: dbus.MessageBus, call: BusCall, timeoutMs: number): Promise<unknown[]> {
+  return (await callForReply(bus, call, timeoutMs)).body;
 }
 
 /** The D-Bus error name of a failed call, if it was one. */
@@ -55,4 +64,27 @@ export async function nameOwner(bus: dbus.MessageBus, name: string, timeoutMs: n
 /** The plain value inside a dbus-next Variant (or the value itself when it is not one). */
 export function variantValue(v: unknown): unknown {
   return v instanceof dbus.Variant ? v.value : v;
+}
+
+/** Reads every property of one interface of an object as plain values (GetAll). */
+export async function getAllProperties(
+  bus: dbus.MessageBus,
+  target: { readonly destination: string; readonly path: string; readonly iface: string },
+  timeoutMs: number,
+): Promise<Record<string, unknown>> {
+  const [props] = await callMethod(
+    bus,
+    { destination: target.destination, path: target.path, iface: 'org.freedesktop.DBus.Properties', member: 'GetAll', signature: 's', body: [target.iface] },
+    timeoutMs,
+  );
+  const out: Record<string, unknown> = {};
+  if (props && typeof props === 'object') {
+    for (const [k, v] of Object.entries(props as Record<string, unknown>)) out[k] = variantValue(v);
+  }
+  return out;
+}
+
+/** A signal-match rule with every value quoted (D-Bus match rule syntax). */
+export function signalRule(fields: Record<string, string>): string {
+  return ["type='signal'", ...Object.entries(fields).map(([k, v]) => `${k}='${v.replace(/'/g, "'\\''")}'`)].join(',');
 }
