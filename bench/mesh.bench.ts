@@ -21,8 +21,12 @@
 // MESH_CPU_PROF=DIR: the first BMC's provisioningd writes a V8 CPU profile (--cpu-prof) into DIR
 // when it stops, to see what holds its main thread during the build (open it in Chrome DevTools).
 // MESH_LOGS=DIR: every provisioningd's and attestationd's log of the run is written into DIR.
+// MESH_FAVOUR_FIRST=1: during the build every process of the other BMCs runs at nice 19, so that the
+// first BMC gets the CPU it asks for, as a BMC on its own SoC would: its own ProvisionPeer round
+// trips and pings then tell what our code costs a caller, apart from the wait for a shared core.
+// The rack-wide figures of such a run are skewed by design and are not judged against the goals.
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism, setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import dbus from 'dbus-next';
 import { requestAttestation } from '../src/attestation-client/attestation-client.ts';
@@ -39,6 +43,9 @@ import { cpuSeconds, machineCpuSeconds, rssMiB } from './proc-usage.ts';
 const SIZE = Number(process.env['MESH_SIZE'] ?? 8);
 const CPU_PROF_DIR = process.env['MESH_CPU_PROF'];
 const LOGS_DIR = process.env['MESH_LOGS'];
+const FAVOUR_FIRST = process.env['MESH_FAVOUR_FIRST'] === '1';
+/** The nice value of the other BMCs' processes while the first is favoured (the lowest priority). */
+const UNFAVOURED_NICE = 19;
 /** Deadline of the whole build and of each wait (hang protection, not a measurement). */
 const BUILD_MS = 10 * 60_000;
 const STEP_MS = 120_000;
@@ -158,13 +165,25 @@ async function main(): Promise<void> {
     })();
 
     // 1. The build.
+    const others = Object.values(pids).flatMap((list) => list.slice(1));
+    const renice = (nice: number) => {
+      for (const pid of others) if (pid > 0) setPriority(pid, nice);
+    };
+    if (FAVOUR_FIRST) renice(UNFAVOURED_NICE);
     const since = Date.now();
     const t0 = performance.now();
     const rtts: number[] = [];
+    /** The first BMC's own calls: what its operator sees. */
+    const firstRtts: number[] = [];
     let callsMs = Number.NaN;
     const calls = Promise.all(
       bmcs.map(async (x, i) => {
-        for (const y of bmcs) if (y !== x) rtts.push(await timedProvisionPeer(busOf(i), y.node.name));
+        for (const y of bmcs) {
+          if (y === x) continue;
+          const rtt = await timedProvisionPeer(busOf(i), y.node.name);
+          rtts.push(rtt);
+          if (i === 0) firstRtts.push(rtt);
+        }
       }),
     ).then(() => {
       callsMs = performance.now() - t0;
@@ -184,6 +203,7 @@ async function main(): Promise<void> {
     const ats = await converged;
     building = false;
     await pinger;
+    if (FAVOUR_FIRST) renice(0);
     const buildMs = Math.max(...ats) - since;
     const cpuBuild = buildCpu();
     const until = Date.now();
@@ -240,9 +260,11 @@ async function main(): Promise<void> {
     const n = SIZE * (SIZE - 1);
     const ratio = buildMs / floorMs;
     console.log(`rack of ${SIZE} BMCs, ${n} attestations (ordered pairs)`);
+    const judged = (met: boolean) => (FAVOUR_FIRST ? 'not judged (MESH_FAVOUR_FIRST skews the rack by design)' : met ? 'met' : 'NOT met');
+    if (FAVOUR_FIRST) console.log(`the first BMC favoured during the build: every process of the others at nice ${UNFAVOURED_NICE}`);
     console.log(formatFigure({ name: 'full mesh: first ProvisionPeer → every BMC shows every peer Connected', value: buildMs, unit: 'ms', ratio: { value: ratio, against: `the same ${n} attestations by attestationd alone` } }));
     console.log(formatFigure({ name: `  floor: ${n} attestations, attestationd alone, all BMCs at once`, value: floorMs, unit: 'ms' }));
-    console.log(`  goal ≤ 1.5x: ${ratio <= 1.5 ? 'met' : 'NOT met'}`);
+    console.log(`  goal ≤ 1.5x: ${judged(ratio <= 1.5)}`);
     console.log(formatFigure({ name: `  the operator's ProvisionPeer calls (one after another per BMC), the last answered after`, value: callsMs, unit: 'ms' }));
     const cores = availableParallelism();
     const busyLine = (cpu: { machine: number }, ms: number) => `${cpu.machine.toFixed(1)} CPU s busy on ${cores} cores (${((100 * cpu.machine) / (cores * (ms / 1000))).toFixed(0)} % of them)`;
@@ -271,8 +293,9 @@ async function main(): Promise<void> {
     const idleP95 = quantile(idle, 0.95);
     console.log(formatFigure({ name: `ProvisionPeer round trip during the build, p95 (n=${rtts.length}; p50 ${quantile(rtts, 0.5).toFixed(0)} ms, max ${Math.max(...rtts).toFixed(0)} ms)`, value: p95, unit: 'ms', ratio: { value: p95 / idleP95, against: 'idle p95' } }));
     console.log(formatFigure({ name: `  idle, on the standing mesh, p95 (n=${IDLE_CALLS}; p50 ${quantile(idle, 0.5).toFixed(0)} ms)`, value: idleP95, unit: 'ms' }));
-    console.log(`  goal ≤ 2x: ${p95 / idleP95 <= 2 ? 'met' : 'NOT met'}`);
+    console.log(`  goal ≤ 2x: ${judged(p95 / idleP95 <= 2)}`);
     const pingLine = (xs: number[]) => `p50 ${quantile(xs, 0.5).toFixed(1)} ms, p95 ${quantile(xs, 0.95).toFixed(1)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
+    console.log(`  ${first.node.name}'s own ProvisionPeer calls during the build: ${pingLine(firstRtts)} (n=${firstRtts.length}), its idle p95 ${idleP95.toFixed(1)} ms`);
     console.log(`  during the build, ${first.node.name}: Peer.Ping to provisioningd ${pingLine(pings.daemon)}; GetId to the bus daemon ${pingLine(pings.bus)} (n=${pings.bus.length})`);
     for (const [kind, list] of Object.entries(pids)) {
       const rss = list.map((pid) => usage(pid).rssMiB);
