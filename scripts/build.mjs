@@ -9,11 +9,14 @@
 // dist/<name>.js, which src/util/module-worker.ts starts in place of the .ts source. The
 // inspector's layout engine, elkjs, is copied to dist/node_modules/elkjs: only the inspector's
 // layout worker loads it, never the daemon's main thread.
+// Each bundled module's wrapper is rewritten so that V8 compiles it with its script and NODE_COMPILE_CACHE
+// holds it (scripts/eager-module-wrappers.mjs); the source maps are shifted to match.
 import { build } from 'esbuild';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { eagerModuleWrappers } from './eager-module-wrappers.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(repo, 'dist');
@@ -153,8 +156,21 @@ const replace = (path, contents) => {
   writeFileSync(tmp, contents);
   renameSync(tmp, path);
 };
+// Module wrappers compiled with their script, so that the compile cache holds them
+// (scripts/eager-module-wrappers.mjs); each source map is shifted with its file.
+const outputs = new Map(result.outputFiles.map((f) => [f.path, f.contents]));
+let wrappers = 0;
+for (const file of result.outputFiles) {
+  if (!file.path.endsWith('.js')) continue;
+  const mapText = outputs.get(`${file.path}.map`);
+  const out = eagerModuleWrappers({ code: file.text, map: mapText ? JSON.parse(Buffer.from(mapText).toString('utf8')) : undefined });
+  if (!out.wrappers) continue;
+  wrappers += out.wrappers;
+  outputs.set(file.path, Buffer.from(out.code));
+  if (mapText) outputs.set(`${file.path}.map`, Buffer.from(JSON.stringify(out.map)));
+}
 mkdirSync(chunkDir, { recursive: true });
-for (const file of result.outputFiles) replace(file.path, file.contents);
+for (const [path, contents] of outputs) replace(path, contents);
 replace(join(outdir, 'meta.json'), JSON.stringify(result.metafile));
 // Chunk names carry a content hash: drop the ones this build no longer refers to.
 const current = new Set(result.outputFiles.map((f) => f.path));
@@ -173,10 +189,10 @@ replace(join(elkOut, 'package.json'), JSON.stringify({ name: elkPackage.name, ve
 replace(join(elkOut, 'lib/elk.bundled.js'), readFileSync(requireHere.resolve('elkjs/lib/elk.bundled.js')));
 replace(join(outdir, 'parts.json'), `${JSON.stringify(splitParts(result.metafile), null, 1)}\n`);
 const output = result.metafile.outputs[relative(repo, outfile)];
-const chunks = result.outputFiles.filter((f) => f.path.startsWith(chunkDir) && f.path.endsWith('.js'));
+const chunks = [...outputs].filter(([path]) => path.startsWith(chunkDir) && path.endsWith('.js'));
 const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;
 const workers = workerNames.map((name) => `${name}.js`);
 console.log(
-  `build: ${relative(repo, outfile)} ${kib(output?.bytes ?? 0)}, workers ${workers.join(', ')}, + ${chunks.length} chunks (shared or loaded on demand) ${kib(chunks.reduce((n, f) => n + f.contents.length, 0))}` +
-    ` from ${inputs.length} inputs; external: ${external.join(', ')}`,
+  `build: ${relative(repo, outfile)} ${kib(output?.bytes ?? 0)}, workers ${workers.join(', ')}, + ${chunks.length} chunks (shared or loaded on demand) ${kib(chunks.reduce((n, [, contents]) => n + contents.length, 0))}` +
+    ` from ${inputs.length} inputs; external: ${external.join(', ')}; ${wrappers} module wrappers compiled eagerly`,
 );
