@@ -163,7 +163,13 @@ let wrappers = 0;
 for (const file of result.outputFiles) {
   if (!file.path.endsWith('.js')) continue;
   const mapText = outputs.get(`${file.path}.map`);
-  const out = eagerModuleWrappers({ code: file.text, map: mapText ? JSON.parse(Buffer.from(mapText).toString('utf8')) : undefined });
+  let out;
+  try {
+    out = eagerModuleWrappers({ code: file.text, map: mapText ? JSON.parse(Buffer.from(mapText).toString('utf8')) : undefined });
+  } catch (err) {
+    console.error(`build: cannot rewrite the module wrappers of ${relative(repo, file.path)}: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  }
   if (!out.wrappers) continue;
   wrappers += out.wrappers;
   outputs.set(file.path, Buffer.from(out.code));
