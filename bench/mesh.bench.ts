@@ -303,9 +303,9 @@ async function main(): Promise<void> {
     console.log(formatFigure({ name: `ProvisionPeer round trip during the build, p95 (n=${rtts.length}; p50 ${quantile(rtts, 0.5).toFixed(0)} ms, max ${Math.max(...rtts).toFixed(0)} ms)`, value: p95, unit: 'ms', ratio: { value: p95 / idleP95, against: 'idle p95' } }));
     console.log(formatFigure({ name: `  idle, on the standing mesh, p95 (n=${IDLE_CALLS}; p50 ${quantile(idle, 0.5).toFixed(0)} ms)`, value: idleP95, unit: 'ms' }));
     console.log(`  goal ≤ 2x: ${judged(p95 / idleP95 <= 2)}`);
-    const pingLine = (xs: number[]) => `p50 ${quantile(xs, 0.5).toFixed(1)} ms, p95 ${quantile(xs, 0.95).toFixed(1)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
-    console.log(`  ${first.node.name}'s own ProvisionPeer calls during the build: ${pingLine(firstRtts)} (n=${firstRtts.length}), its idle p95 ${idleP95.toFixed(1)} ms`);
-    console.log(`  during the build, ${first.node.name}: Peer.Ping to provisioningd ${pingLine(pings.daemon)}; GetId to the bus daemon ${pingLine(pings.bus)} (n=${pings.bus.length})`);
+    const spread = (xs: number[]) => `p50 ${quantile(xs, 0.5).toFixed(1)} ms, p95 ${quantile(xs, 0.95).toFixed(1)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
+    console.log(`  ${first.node.name}'s own ProvisionPeer calls during the build: ${spread(firstRtts)} (n=${firstRtts.length}), its idle p95 ${idleP95.toFixed(1)} ms`);
+    console.log(`  during the build, ${first.node.name}: Peer.Ping to provisioningd ${spread(pings.daemon)}; GetId to the bus daemon ${spread(pings.bus)} (n=${pings.bus.length})`);
     const delayMs = (ns: number) => Math.max(0, ns / 1e6 - CALLER_DELAY_RESOLUTION_MS).toFixed(1);
     console.log(
       `  the caller's own event-loop delay during the build (this process, part of every round trip above): p50 ${delayMs(callerDelay.percentile(50))} ms, p95 ${delayMs(callerDelay.percentile(95))} ms, max ${delayMs(callerDelay.max)} ms`,

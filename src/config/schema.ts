@@ -6,7 +6,6 @@ import { isListenAddress } from '../net/listen-hosts.ts';
 /** Seconds as configured; fractions allowed so tests can use sub-second timings. */
 export const seconds = (min: number, max: number) => z.number().check(z.minimum(min), z.maximum(max));
 
-
 /** The TCP port attestationd serves SPDM on unless configured otherwise (as DMTF's spdm-emu does). */
 export const DEFAULT_SPDM_PORT = 2323;
 

@@ -1,5 +1,5 @@
 import dbus from 'dbus-next';
-import { addMatch, nameOwner, removeMatch } from './bus-call.ts';
+import { addMatch, nameOwner, removeMatch, signalRule } from './bus-call.ts';
 
 /** The bus daemon's own name: the sender it puts on the signals it emits, which no client can take. */
 const BUS_DAEMON = 'org.freedesktop.DBus';
@@ -39,7 +39,7 @@ export async function watchNameOwner(opts: NameOwnerWatchOptions): Promise<NameO
     const now: unknown = msg.body[2];
     owner = typeof now === 'string' && now ? now : undefined;
   };
-  const rule = `type='signal',sender='${BUS_DAEMON}',interface='${BUS_DAEMON}',member='NameOwnerChanged',arg0='${name}'`;
+  const rule = signalRule({ sender: BUS_DAEMON, interface: BUS_DAEMON, member: 'NameOwnerChanged', arg0: name });
   bus.on('message', onMessage);
   try {
     await addMatch(bus, rule, timeoutMs);
