@@ -8,8 +8,10 @@
 // cache as deployed. Each is read twice: 3 s after the work (the heap still holds what start-up and
 // the issuance left), and settled, once idle for SETTLED_MS (V8's memory reducer, which shrinks an
 // idle heap, has run by then: what a BMC sees for the daemon's life between events).
+// "As the unit runs it" includes the glibc malloc settings of provisioningd's unit (its
+// Environment=MALLOC_* lines); the bare owner gets the same ones, so that only the code differs.
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -57,6 +59,10 @@ const cacheEnv = (program: string) => {
   return { NODE_COMPILE_CACHE: dir };
 };
 
+/** The glibc malloc settings a unit file sets (its `Environment=MALLOC_…=…` lines). */
+const unitMallocEnv = (unitFile: string): Record<string, string> =>
+  Object.fromEntries([...readFileSync(join(REPO, 'service', unitFile), 'utf8').matchAll(/^Environment=(MALLOC_[A-Z_]+)=(\S+)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
+
 /** The resident sets of `pids` (MiB, in order) IDLE_MS after now, and again once settled (SETTLED_MS). */
 async function idleRss(pids: readonly (number | undefined)[]): Promise<{ after3s: number[]; settled: number[] }> {
   await sleep(IDLE_MS);
@@ -76,7 +82,13 @@ try {
   const b = bus;
   const spec = { busAddress: b.address, watcher, name: SERVICE, cwd: REPO, timeoutMs: START_TIMEOUT_MS, track: (c: ChildProcess) => children.push(c) };
   const bundle = join(REPO, 'dist/provisioningd.js');
-  const cached = { daemon: cacheEnv('provisioningd'), bare: cacheEnv('bare'), attestationd: cacheEnv('attestationd') };
+  const malloc = unitMallocEnv('xyz.openbmc_project.Provisioning.service');
+  console.log(`malloc settings of provisioningd's unit, also given to the bare owner: ${Object.entries(malloc).map(([k, v]) => `${k}=${v}`).join(' ') || 'none'}`);
+  const cached = {
+    daemon: { ...cacheEnv('provisioningd'), ...malloc },
+    bare: { ...cacheEnv('bare'), ...malloc },
+    attestationd: { ...cacheEnv('attestationd'), ...unitMallocEnv('xyz.openbmc_project.attestation.service') },
+  };
 
   /** The four ways of starting, each measured from spawn until the name is owned. */
   const variants = [

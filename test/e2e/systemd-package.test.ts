@@ -96,7 +96,7 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
     assert.equal((await container().exec('test', ['-e', '/var/lib/tpm2-pkcs11'])).code, 1);
   });
 
-  it('with the identity made as docs/attestation.md says, all three services are active and own their bus names (Type=dbus)', async () => {
+  it("with the identity made as docs/attestation.md says, all three services are active and own their bus names (Type=dbus), provisioningd with its unit's malloc setting", async () => {
     await container().sh(GIVE_IDENTITY);
     // One unknown key, and the inspector asked for though its part (provisioningd-inspector) is not
     // installed: two warnings, checked in the journal below; the daemon runs.
@@ -107,6 +107,9 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
       const owner = await container().sh(`busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus GetConnectionUnixProcessID s ${bus}`);
       assert.equal(owner.trim(), `u ${pid}`, `${bus} is owned by ${unit}'s main process`);
     }
+    // provisioningd runs with its unit's malloc setting (docs/operations.md, "The units").
+    const { MainPID: daemonPid } = await active(PROVISIONING);
+    assert.match(await container().sh(`tr '\\0' '\\n' < /proc/${daemonPid}/environ`), /^MALLOC_ARENA_MAX=2$/m);
   });
 
   it("V8's compile cache: each unit writes it to its own CacheDirectory (0700) once up, and a restart starts from it", async () => {
