@@ -1,5 +1,5 @@
 import dbus from 'dbus-next';
-import { addMatch, callMethod, dbusErrorName, nameOwner, removeMatch, variantValue } from '../dbus/bus-call.ts';
+import { addMatch, callMethod, dbusErrorName, getAllProperties, nameOwner, removeMatch, signalRule, variantValue } from '../dbus/bus-call.ts';
 import type { Logger } from '../log.ts';
 import { throttleWarnings } from '../log-throttle.ts';
 import { isNeighbourPath, type LldpNames } from './lldp-names.ts';
@@ -70,12 +70,7 @@ export async function watchLldp(deps: LldpWatcherDeps): Promise<LldpWatcher> {
 
   const getAll = async (path: string): Promise<RawNeighbour | undefined> => {
     try {
-      const [props] = await callMethod(
-        bus,
-        { destination: names.service, path, iface: PROPERTIES, member: 'GetAll', signature: 's', body: [names.iface] },
-        deps.callTimeoutMs,
-      );
-      return rawOf(names, props);
+      return rawOf(names, await getAllProperties(bus, { destination: names.service, path, iface: names.iface }, deps.callTimeoutMs));
     } catch (err) {
       if (ABSENT.test(dbusErrorName(err) ?? '')) return undefined;
       throw err;
@@ -184,9 +179,9 @@ export async function watchLldp(deps: LldpWatcherDeps): Promise<LldpWatcher> {
   }
 
   const rules = [
-    `type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${names.service}'`,
-    `type='signal',sender='${names.service}',interface='${OBJECT_MANAGER}'`,
-    `type='signal',sender='${names.service}',interface='${PROPERTIES}',member='PropertiesChanged',path_namespace='${names.receivePath}'`,
+    signalRule({ sender: 'org.freedesktop.DBus', interface: 'org.freedesktop.DBus', member: 'NameOwnerChanged', arg0: names.service }),
+    signalRule({ sender: names.service, interface: OBJECT_MANAGER }),
+    signalRule({ sender: names.service, interface: PROPERTIES, member: 'PropertiesChanged', path_namespace: names.receivePath }),
   ];
   bus.on('message', handle);
   for (const rule of rules) await addMatch(bus, rule, deps.callTimeoutMs);
