@@ -11,7 +11,7 @@ import { InboundLink, remoteOf } from './inbound-link.ts';
 import type { LinkTimings } from './link-timings.ts';
 import { linkContextOptions, type LinkContextInput, type TrustedCaSource } from './tls-profile.ts';
 import { failureReason, isUnknownIssuer } from './tls-failure.ts';
-import { expectedRefusals, type ExpectedRefusals } from './expected-refusals.ts';
+import { expectedRefusals, type AwaitedAttestation, type ExpectedRefusals } from './expected-refusals.ts';
 
 /** How long close() may take before it is reported as failed. */
 const SERVER_OP_TIMEOUT_MS = 5000;
@@ -126,7 +126,8 @@ export class BmcResponder {
       const reason = handshakeFailure(err, socket);
       const peer = this.#remoteOfTls(socket);
       const fields = { peer, event: 'HANDSHAKE_FAILED', reason };
-      if (this.#notTrustedYet(err, socket)) this.#expected.note(hostOf(peer), `handshake refused: ${reason}`, fields);
+      const awaiting = this.#awaitedAttestation(err, socket);
+      if (awaiting) this.#expected.note({ peer: hostOf(peer), message: `handshake refused: ${reason}`, fields, awaiting });
       else this.#noisy.warn(`handshake refused: ${reason}`, fields);
       socket.destroy();
     });
@@ -258,24 +259,25 @@ export class BmcResponder {
   }
 
   /**
+   * Whose attestation ends a refusal expected while a rack builds its mesh (undefined for any other
+   * refusal): the client closed the handshake (it does not trust us yet: the peer's); or its chain
+   * has no trusted issuer while only attestation puts CAs in the trust store (none placed by hand)
+   * and none may vouch for the name its certificate claims, when it is still readable (ours: we
+   * have not attested that peer yet).
+   */
+  #awaitedAttestation(err: Error, socket: TLSSocket): AwaitedAttestation | undefined {
+    const verify: unknown = socket.authorizationError;
+    if (!verify) return (err as NodeJS.ErrnoException).code === 'ECONNRESET' ? 'by-peer' : undefined;
+    const trust = this.#opts.trust;
+    if (!isUnknownIssuer(verify) || trust.vouchesForAnyName?.() !== false) return undefined;
+    const claimed = claimedDnsName(socket);
+    return claimed === undefined || trust.vouchesFor?.(claimed) === false ? 'by-us' : undefined;
+  }
+
+  /**
    * Where a TLS socket came from, even after Node destroyed it for a refused client certificate:
    * then only the TCP socket it wrapped (Node's `_parent`) leads back to the address noted on accept.
    */
-  /**
-   * A refusal expected while a rack builds its mesh: the client closed the handshake (it does not
-   * trust us yet), or its chain has no trusted issuer while only attestation puts CAs in the trust
-   * store (none placed by hand) and none may vouch for the name its certificate claims, when it is
-   * still readable: we have not attested that peer yet.
-   */
-  #notTrustedYet(err: Error, socket: TLSSocket): boolean {
-    const verify: unknown = socket.authorizationError;
-    if (!verify) return (err as NodeJS.ErrnoException).code === 'ECONNRESET';
-    const trust = this.#opts.trust;
-    if (!isUnknownIssuer(verify) || trust.vouchesForAnyName?.() !== false) return false;
-    const claimed = claimedDnsName(socket);
-    return claimed === undefined || trust.vouchesFor?.(claimed) === false;
-  }
-
   #remoteOfTls(socket: TLSSocket): string {
     if (socket.remoteAddress !== undefined) return remoteOf(socket);
     const parent = (socket as unknown as { _parent?: Socket })._parent;

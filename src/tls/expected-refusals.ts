@@ -4,13 +4,33 @@ import type { Logger } from '../log.ts';
 const MAX_PEERS = 1024;
 
 /**
- * Refusals that are expected while a rack builds its mesh: the other side does not trust this BMC
- * yet (it has not attested us). Logged at info, once per peer until a link to it comes up, so a
+ * Whose attestation ends the refusals, so that the line tells the operator which way round it is:
+ * the peer's of this BMC (it refused us) or this BMC's of the peer (we refused it).
+ */
+export type AwaitedAttestation = 'by-peer' | 'by-us';
+
+/** What the line says after the refusal itself, per awaited attestation. */
+const UNTIL: Record<AwaitedAttestation, string> = {
+  'by-peer': 'expected until it has attested this BMC',
+  'by-us': 'expected until this BMC has attested it',
+};
+
+/** One refusal to note: the peer, the line and its fields, and whose attestation ends it. */
+export interface ExpectedRefusal {
+  readonly peer: string;
+  readonly message: string;
+  readonly fields: Record<string, unknown>;
+  readonly awaiting: AwaitedAttestation;
+}
+
+/**
+ * Refusals that are expected while a rack builds its mesh: one side does not trust the other yet
+ * (it has not attested it). Logged at info, once per peer until a link to it comes up, so a
  * healthy build leaves no warnings; later ones go to debug.
  */
 export interface ExpectedRefusals {
-  /** Logs the line at info the first time for `peer` (since its last link), at debug after that. */
-  note(peer: string, message: string, fields: Record<string, unknown>): void;
+  /** Logs the line at info the first time for its peer (since its last link), at debug after that. */
+  note(refusal: ExpectedRefusal): void;
   /** A link with `peer` came up: its next refusal is news again. */
   clear(peer: string): void;
 }
@@ -19,14 +39,14 @@ export interface ExpectedRefusals {
 export function expectedRefusals(log: Logger): ExpectedRefusals {
   const noted = new Set<string>();
   return {
-    note(peer, message, fields) {
+    note({ peer, message, fields, awaiting }) {
       if (noted.has(peer)) {
         log.debug(message, fields);
         return;
       }
       if (noted.size >= MAX_PEERS) noted.clear();
       noted.add(peer);
-      log.info(`${message} (expected until it has attested this BMC; logged once per peer)`, fields);
+      log.info(`${message} (${UNTIL[awaiting]}; logged once per peer)`, fields);
     },
     clear(peer) {
       noted.delete(peer);

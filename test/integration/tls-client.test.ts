@@ -180,10 +180,16 @@ describe('TlsLinkClient: one outbound peer link', () => {
     assert.deepEqual(await next(1), { type: 'LINK_FAILED', reason: 'no alive to Hello within 2 s of connecting' });
   });
 
-  /** A responder whose trust store (under `dirName`) is empty: it refuses every client certificate. */
-  async function pickyResponder(dirName: string): Promise<number> {
+  /** An empty trust store under `dirName`: it vouches for nobody, as before any attestation. */
+  async function emptyTrust(dirName: string): Promise<TrustStore> {
     const stranger = new TrustStore({ dir: join(pki.dir, dirName) });
     await stranger.reload();
+    return stranger;
+  }
+
+  /** A responder whose trust store (under `dirName`) is empty: it refuses every client certificate. */
+  async function pickyResponder(dirName: string, log = captureLog().log): Promise<number> {
+    const stranger = await emptyTrust(dirName);
     const picky = new BmcResponder({
       port: 0,
       host: '127.0.0.1',
@@ -191,7 +197,7 @@ describe('TlsLinkClient: one outbound peer link', () => {
       maxConnections: 8,
       credentials: credsA,
       trust: stranger,
-      log: captureLog().log,
+      log,
       onEvent: () => undefined,
     });
     const p = (await picky.listen()).port;
@@ -209,7 +215,8 @@ describe('TlsLinkClient: one outbound peer link', () => {
   });
 
   it('a peer that refuses us (does not trust us yet) is logged at info once, not warned on every attempt', async () => {
-    const p = await pickyResponder('empty-authority-2');
+    const responderLog = captureLog();
+    const p = await pickyResponder('empty-authority-2', responderLog.log);
     const captured = captureLog();
     const expected = expectedRefusals(captured.log);
     for (let i = 0; i < 3; i++) {
@@ -232,8 +239,37 @@ describe('TlsLinkClient: one outbound peer link', () => {
     }
     const records = captured.records().filter((r) => r['event'] === 'LINK_FAILED');
     assert.deepEqual(records.map((r) => r['level']), ['info', 'debug', 'debug'], JSON.stringify(records));
-    assert.match(String(records[0]?.['message']), /link attempt failed .*logged once per peer/);
+    assert.match(String(records[0]?.['message']), /link attempt failed .*\(expected until it has attested this BMC; logged once per peer\)$/);
     assert.equal(captured.records().filter((r) => r['level'] === 'warn').length, 0, 'no warning');
+    // The responder refused a client it has not attested: its line says so the other way round.
+    const refused = responderLog.records().filter((r) => r['event'] === 'HANDSHAKE_FAILED');
+    assert.deepEqual(refused.map((r) => r['level']), ['info', 'debug', 'debug'], JSON.stringify(refused));
+    assert.match(String(refused[0]?.['message']), /^handshake refused: .*\(expected until this BMC has attested it; logged once per peer\)$/);
+  });
+
+  it('a server we have not attested yet (no CA may vouch for its name) is refused at info once, saying it awaits our attestation', async () => {
+    const captured = captureLog();
+    const expected = expectedRefusals(captured.log);
+    const stranger = await emptyTrust('empty-authority-3');
+    for (let i = 0; i < 2; i++) {
+      const event = await new Promise<LinkEvent>((resolve) => {
+        const client = new TlsLinkClient({
+          target: { name: 'bmc-a', address: '127.0.0.1', port },
+          timings: TIMINGS,
+          credentials: credsB,
+          trust: stranger,
+          log: captured.log,
+          expected,
+          onEvent: resolve,
+        });
+        cleanup.push(async () => client.close());
+        client.start();
+      });
+      assert.equal(event.type, 'LINK_REJECTED', JSON.stringify(event));
+    }
+    const records = captured.records().filter((r) => r['event'] === 'LINK_REJECTED');
+    assert.deepEqual(records.map((r) => r['level']), ['info', 'debug'], JSON.stringify(records));
+    assert.match(String(records[0]?.['message']), /server certificate refused: .*\(expected until this BMC has attested it; logged once per peer\)$/);
   });
 
   it('LINK_FAILED before any certificate was issued', async () => {
