@@ -8,7 +8,7 @@ import { LineFramer, MAX_LINE_BYTES, WORDS, lineOf, printableLine, wordOf } from
 import { secondsText, type LinkTimings } from './link-timings.ts';
 import { checkServerPeer } from './peer-identity.ts';
 import { linkClientContext, type TrustedCaSource } from './tls-profile.ts';
-import { failureReason, isLocalVerificationFailure, isPeerAlert, isUnknownIssuer } from './tls-failure.ts';
+import { failureReason, isLocalVerificationFailure, isPeerAlert } from './tls-failure.ts';
 import type { ExpectedRefusals } from './expected-refusals.ts';
 import { leafFingerprint } from './leaf-fingerprint.ts';
 
@@ -26,8 +26,8 @@ export interface TlsLinkClientOptions {
   readonly refusals?: ThrottledWarnings;
   /**
    * Where an expected refusal goes when given (info once per peer instead of a warning on every
-   * attempt): the peer refused us (it has not attested us yet), or we refused a peer no trusted CA
-   * may vouch for yet (we have not attested it yet).
+   * attempt): the peer refused us (it has not attested us yet), or the dial was to a peer no trusted
+   * CA may vouch for yet (we have not attested it yet), which could only end refused.
    */
   readonly expected?: ExpectedRefusals;
   /** Receives LINK_UP, then exactly one of LINK_FAILED / LINK_REJECTED / LINK_DOWN (never after close()). */
@@ -170,8 +170,10 @@ export class TlsLinkClient {
     // connection reset or closed right after the handshake, before its answer to Hello.
     const closedAfterHandshake = phase === 'hello' && (this.#error === undefined ? !this.#timedOut : (this.#error as NodeJS.ErrnoException).code === 'ECONNRESET');
     const refusedByPeer = phase !== 'up' && !isLocalVerificationFailure(this.#error) && (isPeerAlert(this.#error) || closedAfterHandshake);
-    // We refused a peer no trusted CA may vouch for yet (not attested yet): expected, not an impostor.
-    const notTrustedYet = phase !== 'up' && isUnknownIssuer(this.#error) && this.#opts.trust.vouchesFor?.(peer) === false;
+    // A peer no trusted CA may vouch for yet (not attested yet, none placed by hand): this dial could
+    // only end in our refusal, so however it failed (refused by us, not listening yet while its rack
+    // comes up) is expected, not an impostor and not news.
+    const notTrustedYet = phase !== 'up' && this.#opts.trust.vouchesFor?.(peer) === false;
     if (phase === 'up') {
       event = { type: 'LINK_DOWN', reason };
     } else if (isLocalVerificationFailure(this.#error)) {

@@ -166,6 +166,29 @@ describe('TlsLinkClient: one outbound peer link', () => {
     assert.match(e?.type === 'LINK_FAILED' ? e.reason : '', /ECONNREFUSED/);
   });
 
+  it('a closed port is a warning for a peer some trusted CA vouches for, and an expected info line (once) for one not attested yet', async () => {
+    const closed = await freePort();
+    const attempt = async (trust: TrustStore, log: ReturnType<typeof captureLog>, expected = expectedRefusals(log.log)) =>
+      new Promise<LinkEvent>((resolve) => {
+        const client = new TlsLinkClient({ target: { name: 'bmc-a', address: '127.0.0.1', port: closed }, timings: TIMINGS, credentials: credsB, trust, log: log.log, expected, onEvent: resolve });
+        cleanup.push(async () => client.close());
+        client.start();
+      });
+    const trusted = captureLog();
+    assert.equal((await attempt(trustB, trusted)).type, 'LINK_FAILED');
+    const warned = trusted.records().filter((r) => r['event'] === 'LINK_FAILED');
+    assert.deepEqual(warned.map((r) => r['level']), ['warn'], 'bmc-a is attested here: its daemon not listening is news');
+    assert.match(String(warned[0]?.['message']), /ECONNREFUSED/);
+
+    const stranger = await emptyTrust('empty-authority-4');
+    const early = captureLog();
+    const expected = expectedRefusals(early.log);
+    for (let i = 0; i < 2; i++) assert.equal((await attempt(stranger, early, expected)).type, 'LINK_FAILED');
+    const noted = early.records().filter((r) => r['event'] === 'LINK_FAILED');
+    assert.deepEqual(noted.map((r) => r['level']), ['info', 'debug'], JSON.stringify(noted));
+    assert.match(String(noted[0]?.['message']), /ECONNREFUSED.*\(expected until this BMC has attested it; logged once per peer\)$/);
+  });
+
   it('LINK_FAILED when a server accepts TCP but never speaks TLS (handshake timeout)', async () => {
     const server: NetServer = netCreateServer((s: Socket) => s.on('error', () => undefined));
     cleanup.push(closerOf(server, 'a server that never speaks TLS'));
