@@ -8,7 +8,7 @@ import { LineFramer, MAX_LINE_BYTES, WORDS, lineOf, printableLine, wordOf } from
 import { secondsText, type LinkTimings } from './link-timings.ts';
 import { checkServerPeer } from './peer-identity.ts';
 import { linkClientContext, type TrustedCaSource } from './tls-profile.ts';
-import { failureReason, isLocalVerificationFailure, isPeerAlert } from './tls-failure.ts';
+import { failureReason, isLocalVerificationFailure, isPeerAlert, isUnknownIssuer } from './tls-failure.ts';
 import type { ExpectedRefusals } from './expected-refusals.ts';
 import { leafFingerprint } from './leaf-fingerprint.ts';
 
@@ -171,9 +171,12 @@ export class TlsLinkClient {
     const closedAfterHandshake = phase === 'hello' && (this.#error === undefined ? !this.#timedOut : (this.#error as NodeJS.ErrnoException).code === 'ECONNRESET');
     const refusedByPeer = phase !== 'up' && !isLocalVerificationFailure(this.#error) && (isPeerAlert(this.#error) || closedAfterHandshake);
     // A peer no trusted CA may vouch for yet (not attested yet, none placed by hand): this dial could
-    // only end in our refusal, so however it failed (refused by us, not listening yet while its rack
-    // comes up) is expected, not an impostor and not news.
-    const notTrustedYet = phase !== 'up' && this.#opts.trust.vouchesFor?.(peer) === false;
+    // only end in our refusal, so its failing before any certificate was judged (not listening yet
+    // while its rack comes up, silent) or on a chain no trusted CA issued is expected, not news. A
+    // certificate from a trusted CA with the wrong identity (another peer's name, a CA bound to
+    // another name, EKU, validity) still warns: something answers for a name it should not.
+    const notTrustedYet =
+      phase !== 'up' && this.#opts.trust.vouchesFor?.(peer) === false && (isUnknownIssuer(this.#error) || !isLocalVerificationFailure(this.#error));
     if (phase === 'up') {
       event = { type: 'LINK_DOWN', reason };
     } else if (isLocalVerificationFailure(this.#error)) {

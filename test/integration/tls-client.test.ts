@@ -189,6 +189,30 @@ describe('TlsLinkClient: one outbound peer link', () => {
     assert.match(String(noted[0]?.['message']), /ECONNREFUSED.*\(expected until this BMC has attested it; logged once per peer\)$/);
   });
 
+  it('a server answering for a peer not attested yet with a leaf from a CA attested for another name still warns', async () => {
+    // bmc-a's CA is attested for bmc-a only; the real responder (bmc-a's leaf) answers where we dial bmc-c.
+    const bound = await emptyTrust('bound-to-bmc-a');
+    await bound.addAttested(pki.a.ca.pem, 'bmc-a');
+    const captured = captureLog();
+    const event = await new Promise<LinkEvent>((resolve) => {
+      const client = new TlsLinkClient({
+        target: { name: 'bmc-c', address: '127.0.0.1', port },
+        timings: TIMINGS,
+        credentials: credsB,
+        trust: bound,
+        log: captured.log,
+        expected: expectedRefusals(captured.log),
+        onEvent: resolve,
+      });
+      cleanup.push(async () => client.close());
+      client.start();
+    });
+    assert.equal(event.type, 'LINK_REJECTED', JSON.stringify(event));
+    const logged = captured.records().filter((r) => r['event'] === 'LINK_REJECTED');
+    assert.deepEqual(logged.map((r) => r['level']), ['warn'], JSON.stringify(logged));
+    assert.doesNotMatch(String(logged[0]?.['message']), /expected until/);
+  });
+
   it('LINK_FAILED when a server accepts TCP but never speaks TLS (handshake timeout)', async () => {
     const server: NetServer = netCreateServer((s: Socket) => s.on('error', () => undefined));
     cleanup.push(closerOf(server, 'a server that never speaks TLS'));
