@@ -65,6 +65,34 @@ describe('TlsLinkClient: one outbound peer link', () => {
     return { client, events, next };
   }
 
+  /** What one dial of bmc-b's client is given besides its credentials: where, what it trusts, where it logs. */
+  interface DialOnce {
+    readonly port: number;
+    readonly name?: string;
+    readonly trust: TrustStore;
+    readonly log: ReturnType<typeof captureLog>['log'];
+    readonly expected: ReturnType<typeof expectedRefusals>;
+  }
+
+  /** One dial of bmc-b's client: the event that ended it (a LINK_UP is passed over). */
+  function dialOnce(o: DialOnce): Promise<LinkEvent> {
+    return new Promise<LinkEvent>((resolve) => {
+      const client = new TlsLinkClient({
+        target: { name: o.name ?? 'bmc-a', address: '127.0.0.1', port: o.port },
+        timings: TIMINGS,
+        credentials: credsB,
+        trust: o.trust,
+        log: o.log,
+        expected: o.expected,
+        onEvent: (ev) => {
+          if (ev.type !== 'LINK_UP') resolve(ev);
+        },
+      });
+      cleanup.push(async () => client.close());
+      client.start();
+    });
+  }
+
   /** A TLS server with `leaf` as its certificate that answers lines with `reply` (undefined = silence). */
   async function scriptedServer(leaf: TestLeaf, reply: (line: string, n: number) => string | undefined): Promise<number> {
     const server: TlsServer = tlsCreateServer({ key: leaf.keyPem, cert: leaf.chainPem });
@@ -168,12 +196,7 @@ describe('TlsLinkClient: one outbound peer link', () => {
 
   it('a closed port is a warning for a peer some trusted CA vouches for, and an expected info line (once) for one not attested yet', async () => {
     const closed = await freePort();
-    const attempt = async (trust: TrustStore, log: ReturnType<typeof captureLog>, expected = expectedRefusals(log.log)) =>
-      new Promise<LinkEvent>((resolve) => {
-        const client = new TlsLinkClient({ target: { name: 'bmc-a', address: '127.0.0.1', port: closed }, timings: TIMINGS, credentials: credsB, trust, log: log.log, expected, onEvent: resolve });
-        cleanup.push(async () => client.close());
-        client.start();
-      });
+    const attempt = (trust: TrustStore, log: ReturnType<typeof captureLog>, expected = expectedRefusals(log.log)) => dialOnce({ port: closed, trust, log: log.log, expected });
     const trusted = captureLog();
     assert.equal((await attempt(trustB, trusted)).type, 'LINK_FAILED');
     const warned = trusted.records().filter((r) => r['event'] === 'LINK_FAILED');
@@ -194,19 +217,7 @@ describe('TlsLinkClient: one outbound peer link', () => {
     const bound = await emptyTrust('bound-to-bmc-a');
     await bound.addAttested(pki.a.ca.pem, 'bmc-a');
     const captured = captureLog();
-    const event = await new Promise<LinkEvent>((resolve) => {
-      const client = new TlsLinkClient({
-        target: { name: 'bmc-c', address: '127.0.0.1', port },
-        timings: TIMINGS,
-        credentials: credsB,
-        trust: bound,
-        log: captured.log,
-        expected: expectedRefusals(captured.log),
-        onEvent: resolve,
-      });
-      cleanup.push(async () => client.close());
-      client.start();
-    });
+    const event = await dialOnce({ port, name: 'bmc-c', trust: bound, log: captured.log, expected: expectedRefusals(captured.log) });
     assert.equal(event.type, 'LINK_REJECTED', JSON.stringify(event));
     const logged = captured.records().filter((r) => r['event'] === 'LINK_REJECTED');
     assert.deepEqual(logged.map((r) => r['level']), ['warn'], JSON.stringify(logged));
@@ -267,21 +278,7 @@ describe('TlsLinkClient: one outbound peer link', () => {
     const captured = captureLog();
     const expected = expectedRefusals(captured.log);
     for (let i = 0; i < 3; i++) {
-      const event = await new Promise<LinkEvent>((resolve) => {
-        const client = new TlsLinkClient({
-          target: { name: 'bmc-a', address: '127.0.0.1', port: p },
-          timings: TIMINGS,
-          credentials: credsB,
-          trust: trustB,
-          log: captured.log,
-          expected,
-          onEvent: (ev) => {
-            if (ev.type !== 'LINK_UP') resolve(ev);
-          },
-        });
-        cleanup.push(async () => client.close());
-        client.start();
-      });
+      const event = await dialOnce({ port: p, trust: trustB, log: captured.log, expected });
       assert.equal(event.type, 'LINK_FAILED', JSON.stringify(event));
     }
     const records = captured.records().filter((r) => r['event'] === 'LINK_FAILED');
@@ -299,19 +296,7 @@ describe('TlsLinkClient: one outbound peer link', () => {
     const expected = expectedRefusals(captured.log);
     const stranger = await emptyTrust('empty-authority-3');
     for (let i = 0; i < 2; i++) {
-      const event = await new Promise<LinkEvent>((resolve) => {
-        const client = new TlsLinkClient({
-          target: { name: 'bmc-a', address: '127.0.0.1', port },
-          timings: TIMINGS,
-          credentials: credsB,
-          trust: stranger,
-          log: captured.log,
-          expected,
-          onEvent: resolve,
-        });
-        cleanup.push(async () => client.close());
-        client.start();
-      });
+      const event = await dialOnce({ port, trust: stranger, log: captured.log, expected });
       assert.equal(event.type, 'LINK_REJECTED', JSON.stringify(event));
     }
     const records = captured.records().filter((r) => r['event'] === 'LINK_REJECTED');
