@@ -37,7 +37,7 @@ export function createTlsClientActor(deps: TlsActorDeps) {
   const timings = linkTimings(deps.config);
   // One budget for every link's refusals: impostors at many addresses cannot flood the journal either.
   const refusals = throttleWarnings({ log: deps.log });
-  // A peer that does not trust us yet refuses us until it has attested us: info once per peer.
+  // Expected refusals (the peer has not attested us yet, or we have not attested it): info once per peer and kind.
   const expected = expectedRefusals(deps.log);
   return fromCallback<CredentialsEvent, LinkTarget>(({ input, sendBack, receive }) => {
     let client: TlsLinkClient | undefined;

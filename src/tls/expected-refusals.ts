@@ -15,38 +15,48 @@ const UNTIL: Record<AwaitedAttestation, string> = {
   'by-us': 'expected until this BMC has attested it',
 };
 
-/** One refusal to note: the peer, the line and its fields, and whose attestation ends it. */
+/** One refusal to note: the peer, the line and its fields, what kind of refusal, and whose attestation ends it. */
 export interface ExpectedRefusal {
   readonly peer: string;
   readonly message: string;
   readonly fields: Record<string, unknown>;
+  /**
+   * Each kind is news once per peer (its event: not listening yet, we refused its certificate, it
+   * refused ours), so a first failure of one kind does not hide the first of another.
+   */
+  readonly kind: string;
   readonly awaiting: AwaitedAttestation;
 }
 
 /**
  * Refusals that are expected while a rack builds its mesh: one side does not trust the other yet
- * (it has not attested it). Logged at info, once per peer until a link to it comes up, so a
- * healthy build leaves no warnings; later ones go to debug.
+ * (it has not attested it). Logged at info, once per peer and kind until a link to it comes up, so
+ * a healthy build leaves no warnings; repeats go to debug.
  */
 export interface ExpectedRefusals {
-  /** Logs the line at info the first time for its peer (since its last link), at debug after that. */
+  /** Logs the line at info the first time for its peer and kind (since its last link), at debug after that. */
   note(refusal: ExpectedRefusal): void;
   /** A link with `peer` came up: its next refusal is news again. */
   clear(peer: string): void;
 }
 
-/** One memory of noted peers, shared by every link of a daemon (outbound or inbound). */
+/** One memory of noted peers and kinds, shared by every link of a daemon (outbound or inbound). */
 export function expectedRefusals(log: Logger): ExpectedRefusals {
-  const noted = new Set<string>();
+  const noted = new Map<string, Set<string>>();
   return {
-    note({ peer, message, fields, awaiting }) {
-      if (noted.has(peer)) {
+    note({ peer, message, fields, kind, awaiting }) {
+      const kinds = noted.get(peer);
+      const key = `${awaiting} ${kind}`;
+      if (kinds?.has(key)) {
         log.debug(message, fields);
         return;
       }
-      if (noted.size >= MAX_PEERS) noted.clear();
-      noted.add(peer);
-      log.info(`${message} (${UNTIL[awaiting]}; logged once per peer)`, fields);
+      if (kinds) kinds.add(key);
+      else {
+        if (noted.size >= MAX_PEERS) noted.clear();
+        noted.set(peer, new Set([key]));
+      }
+      log.info(`${message} (${UNTIL[awaiting]}; repeats at debug)`, fields);
     },
     clear(peer) {
       noted.delete(peer);

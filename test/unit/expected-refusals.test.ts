@@ -1,12 +1,13 @@
-/** Refusals expected before mutual attestation: info once per peer, debug after, again after a link. */
+/** Refusals expected before mutual attestation: info once per peer and kind, debug after, again after a link. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { expectedRefusals, type AwaitedAttestation } from '../../src/tls/expected-refusals.ts';
 import { captureLog } from '../harness/capture-log.ts';
 
-/** A refusal of `peer` with the fields the links log, awaiting the peer's attestation unless told. */
-function refusal(peer: string, message: string, awaiting: AwaitedAttestation = 'by-peer') {
-  return { peer, message, fields: { peer, event: 'LINK_FAILED' }, awaiting };
+/** A refusal of `peer` as the links note it: a LINK_FAILED awaiting the peer's attestation unless told. */
+function refusal(peer: string, message: string, o: { kind?: string; awaiting?: AwaitedAttestation } = {}) {
+  const kind = o.kind ?? 'LINK_FAILED';
+  return { peer, message, fields: { peer, event: kind }, kind, awaiting: o.awaiting ?? 'by-peer' };
 }
 
 describe('expected refusals', () => {
@@ -29,14 +30,26 @@ describe('expected refusals', () => {
   it('says whose attestation ends the refusals: the peer of this BMC, or this BMC of the peer', () => {
     const { log, records } = captureLog();
     const expected = expectedRefusals(log);
-    expected.note(refusal('bmc-2', 'link attempt failed', 'by-peer'));
-    expected.note(refusal('bmc-3', 'link attempt failed', 'by-us'));
+    expected.note(refusal('bmc-2', 'link attempt failed', { awaiting: 'by-peer' }));
+    expected.note(refusal('bmc-3', 'link attempt failed', { awaiting: 'by-us' }));
     assert.deepEqual(
       records().map((r) => r['message']),
       [
-        'link attempt failed (expected until it has attested this BMC; logged once per peer)',
-        'link attempt failed (expected until this BMC has attested it; logged once per peer)',
+        'link attempt failed (expected until it has attested this BMC; repeats at debug)',
+        'link attempt failed (expected until this BMC has attested it; repeats at debug)',
       ],
+    );
+  });
+
+  it('a first failure of one kind does not hide the first of another: not listening yet, then its certificate refused', () => {
+    const { log, records } = captureLog();
+    const expected = expectedRefusals(log);
+    for (let i = 0; i < 2; i++) expected.note(refusal('bmc-2', 'connect ECONNREFUSED', { kind: 'LINK_FAILED', awaiting: 'by-us' }));
+    for (let i = 0; i < 2; i++) expected.note(refusal('bmc-2', 'server certificate refused', { kind: 'LINK_REJECTED', awaiting: 'by-us' }));
+    expected.note(refusal('bmc-2', 'connection closed before the link was up', { kind: 'LINK_FAILED', awaiting: 'by-peer' }));
+    assert.deepEqual(
+      records().map((r) => `${r['level']} ${String(r['message']).split(' (')[0]}`),
+      ['info connect ECONNREFUSED', 'debug connect ECONNREFUSED', 'info server certificate refused', 'debug server certificate refused', 'info connection closed before the link was up'],
     );
   });
 
