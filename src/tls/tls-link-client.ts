@@ -25,9 +25,9 @@ export interface TlsLinkClientOptions {
    */
   readonly refusals?: ThrottledWarnings;
   /**
-   * Where an expected refusal goes when given (info once per peer and kind instead of a warning on every
-   * attempt): the peer refused us (it has not attested us yet), or the dial was to a peer no trusted
-   * CA may vouch for yet (we have not attested it yet), which could only end refused.
+   * Where an expected refusal goes when given (info once per peer and kind instead of a warning on
+   * every attempt): the peer refused us (it has not attested us yet), or the dial was to a peer no
+   * trusted CA may vouch for yet (we have not attested it yet), which could only end refused.
    */
   readonly expected?: ExpectedRefusals;
   /** Receives LINK_UP, then exactly one of LINK_FAILED / LINK_REJECTED / LINK_DOWN (never after close()). */
