@@ -127,7 +127,7 @@ export class BmcResponder {
       const peer = this.#remoteOfTls(socket);
       const fields = { peer, event: 'HANDSHAKE_FAILED', reason };
       const awaiting = this.#awaitedAttestation(err, socket);
-      if (awaiting) this.#expected.note({ peer: hostOf(peer), message: `handshake refused: ${reason}`, fields, kind: fields.event, awaiting });
+      if (awaiting) this.#expected.note({ peer: hostOf(peer), message: `handshake refused: ${reason}`, fields, awaiting });
       else this.#noisy.warn(`handshake refused: ${reason}`, fields);
       socket.destroy();
     });

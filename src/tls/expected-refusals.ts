@@ -15,16 +15,16 @@ const UNTIL: Record<AwaitedAttestation, string> = {
   'by-us': 'expected until this BMC has attested it',
 };
 
-/** One refusal to note: the peer, the line and its fields, what kind of refusal, and whose attestation ends it. */
+/** One refusal to note: the peer, the line and its fields, and whose attestation ends it. */
 export interface ExpectedRefusal {
   readonly peer: string;
   readonly message: string;
-  readonly fields: Record<string, unknown>;
   /**
-   * Each kind is news once per peer (its event: not listening yet, we refused its certificate, it
-   * refused ours), so a first failure of one kind does not hide the first of another.
+   * The line's fields. Its event and the awaited attestation make the kind of refusal (not
+   * listening yet, we refused its certificate, it refused ours): each kind is news once per peer,
+   * so a first failure of one kind does not hide the first of another.
    */
-  readonly kind: string;
+  readonly fields: Readonly<Record<string, unknown>> & { readonly event: string };
   readonly awaiting: AwaitedAttestation;
 }
 
@@ -44,9 +44,9 @@ export interface ExpectedRefusals {
 export function expectedRefusals(log: Logger): ExpectedRefusals {
   const noted = new Map<string, Set<string>>();
   return {
-    note({ peer, message, fields, kind, awaiting }) {
+    note({ peer, message, fields, awaiting }) {
       const kinds = noted.get(peer);
-      const key = `${awaiting} ${kind}`;
+      const key = `${awaiting} ${fields.event}`;
       if (kinds?.has(key)) {
         log.debug(message, fields);
         return;

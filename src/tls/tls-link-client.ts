@@ -189,7 +189,7 @@ export class TlsLinkClient {
     const where = `${this.#opts.target.address}:${this.#opts.target.port}`;
     const line = `${event.type === 'LINK_DOWN' ? 'link down' : 'link attempt failed'} (${where}): ${event.reason}`;
     const fields = { peer, event: event.type, reason: event.reason };
-    if ((refusedByPeer || notTrustedYet) && this.#opts.expected) this.#opts.expected.note({ peer, message: line, fields, kind: event.type, awaiting: notTrustedYet ? 'by-us' : 'by-peer' });
+    if ((refusedByPeer || notTrustedYet) && this.#opts.expected) this.#opts.expected.note({ peer, message: line, fields, awaiting: notTrustedYet ? 'by-us' : 'by-peer' });
     else if (event.type === 'LINK_REJECTED' && this.#opts.refusals) this.#opts.refusals.warn(line, fields);
     else this.#opts.log.warn(line, fields);
     this.#opts.onEvent(event);

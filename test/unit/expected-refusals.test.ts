@@ -5,9 +5,9 @@ import { expectedRefusals, type AwaitedAttestation } from '../../src/tls/expecte
 import { captureLog } from '../harness/capture-log.ts';
 
 /** A refusal of `peer` as the links note it: a LINK_FAILED awaiting the peer's attestation unless told. */
-function refusal(peer: string, message: string, o: { kind?: string; awaiting?: AwaitedAttestation } = {}) {
-  const kind = o.kind ?? 'LINK_FAILED';
-  return { peer, message, fields: { peer, event: kind }, kind, awaiting: o.awaiting ?? 'by-peer' };
+function refusal(peer: string, message: string, o: { event?: string; awaiting?: AwaitedAttestation } = {}) {
+  const event = o.event ?? 'LINK_FAILED';
+  return { peer, message, fields: { peer, event }, awaiting: o.awaiting ?? 'by-peer' };
 }
 
 describe('expected refusals', () => {
@@ -44,9 +44,9 @@ describe('expected refusals', () => {
   it('a first failure of one kind does not hide the first of another: not listening yet, then its certificate refused', () => {
     const { log, records } = captureLog();
     const expected = expectedRefusals(log);
-    for (let i = 0; i < 2; i++) expected.note(refusal('bmc-2', 'connect ECONNREFUSED', { kind: 'LINK_FAILED', awaiting: 'by-us' }));
-    for (let i = 0; i < 2; i++) expected.note(refusal('bmc-2', 'server certificate refused', { kind: 'LINK_REJECTED', awaiting: 'by-us' }));
-    expected.note(refusal('bmc-2', 'connection closed before the link was up', { kind: 'LINK_FAILED', awaiting: 'by-peer' }));
+    for (let i = 0; i < 2; i++) expected.note(refusal('bmc-2', 'connect ECONNREFUSED', { event: 'LINK_FAILED', awaiting: 'by-us' }));
+    for (let i = 0; i < 2; i++) expected.note(refusal('bmc-2', 'server certificate refused', { event: 'LINK_REJECTED', awaiting: 'by-us' }));
+    expected.note(refusal('bmc-2', 'connection closed before the link was up', { event: 'LINK_FAILED', awaiting: 'by-peer' }));
     assert.deepEqual(
       records().map((r) => `${r['level']} ${String(r['message']).split(' (')[0]}`),
       ['info connect ECONNREFUSED', 'debug connect ECONNREFUSED', 'info server certificate refused', 'debug server certificate refused', 'info connection closed before the link was up'],
