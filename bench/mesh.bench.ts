@@ -14,12 +14,16 @@
 //     mesh has stood for SETTLE_MS; goal: p95 during the build ≤ 2x the idle p95.
 //  3. The floor: the same N(N-1) attestations run by the attestationds alone (the calls of the
 //     daemon's attestPeer actor, from here on each BMC's bus), every BMC's at once, as concurrent as
-//     in the build. Every peer is attested by then, so no daemon attests back. Goal: build ≤ 1.5x.
+//     in the build. Every peer is attested by then, so no daemon attests back. Twice: on
+//     attestationds started afresh, as cold as in the build (where they ran their first
+//     attestations), then on the same ones again, warm (about a tenth faster, a third run faster
+//     still). Goal: build ≤ 1.5x the faster of the two.
 //  4. RSS and CPU time of each process type (provisioningd, attestationd, lldp bridge, bus daemon),
-//     from /proc, during the build and during the floor, and the busy CPU time of the whole machine
-//     in each: what the build costs beyond the floor, and whether the cores were saturated. That
-//     excess is split by process type (this process, the caller, too), and provisioningd's CPU per
-//     attestation is set against what 1.5x the floor's busy CPU would leave it.
+//     from /proc, during the build and during each floor, and the busy CPU time of the whole machine
+//     in each: what the build costs beyond the floor, and whether the cores were saturated. The
+//     excess over the cold floor (like for like) is split by process type (this process, the caller,
+//     too), and provisioningd's CPU per attestation is set against what 1.5x either floor's busy CPU
+//     would leave it. The attestationds' RSS is that of the restarted ones, after both floors.
 // Also printed: from attestationd's verdict to provisioningd trusting the peer's CA, per attestation
 // of the build (both logs' timestamps), the part of convergence that is provisioningd's own.
 // MESH_CPU_PROF=DIR: the first BMC's provisioningd writes a V8 CPU profile (--cpu-prof) into DIR
@@ -40,7 +44,7 @@ import { DEFAULT_SPDM_PORT } from '../src/config/schema.ts';
 import { callMethod } from '../src/dbus/bus-call.ts';
 import { IFACE, OBJECT, SERVICE } from '../test/harness/daemon.ts';
 import { canCreateNamespaces, createRack, type Rack } from '../test/harness/netns.ts';
-import { startRackAttestationds, type RackAttestationd } from '../test/harness/netns-attestationd.ts';
+import { restartRackAttestationd, startRackAttestationds, type RackAttestationd } from '../test/harness/netns-attestationd.ts';
 import { provisionPeer, startRackBmcs, stopRackBmcs, type RackBmc } from '../test/harness/netns-bmc.ts';
 import type { PrivateBus } from '../test/harness/private-bus.ts';
 import { buildBundle, formatFigure, quantile, runBench } from './harness.ts';
@@ -271,22 +275,36 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     for (let i = 0; i < IDLE_CALLS; i++) idle.push(await timedProvisionPeer(busOf(0), second.node.name));
 
-    // 3. The floor: the same attestations by the attestationds alone, every BMC's at once.
-    const floorCpu = cpuMark();
-    const f0 = performance.now();
-    await Promise.all(
-      bmcs.map((x, i) =>
-        Promise.all(
-          bmcs
-            .filter((y) => y !== x)
-            .map(async (y) => {
-              await requestAttestation({ bus: busOf(i), id: y.node.name, ip: y.node.address, spdmPort: DEFAULT_SPDM_PORT, timeoutMs: STEP_MS, busCallTimeoutMs: BUS_CALL_MS });
-            }),
+    // 3. The floor: the same attestations by the attestationds alone, every BMC's at once. First on
+    // attestationds started afresh, as cold as in the build (where each ran its first
+    // attestations), then on the same ones again, warm. The goal is judged against the faster.
+    for (const [i, att] of attestationds.entries()) {
+      const bmc = bmcs[i];
+      if (!bmc) throw new Error(`no BMC for attestationd ${i}`);
+      await att.daemon.stop();
+      await restartRackAttestationd(rack, bmc, att, { entry: 'dist' });
+    }
+    pids.attestationd = attestationds.map((a) => a.daemon.pid);
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const runFloor = async () => {
+      const mark = cpuMark();
+      const f0 = performance.now();
+      await Promise.all(
+        bmcs.map((x, i) =>
+          Promise.all(
+            bmcs
+              .filter((y) => y !== x)
+              .map(async (y) => {
+                await requestAttestation({ bus: busOf(i), id: y.node.name, ip: y.node.address, spdmPort: DEFAULT_SPDM_PORT, timeoutMs: STEP_MS, busCallTimeoutMs: BUS_CALL_MS });
+              }),
+          ),
         ),
-      ),
-    );
-    const floorMs = performance.now() - f0;
-    const cpuFloor = floorCpu();
+      );
+      return { ms: performance.now() - f0, cpu: mark() };
+    };
+    const cold = await runFloor();
+    const warm = await runFloor();
+    const floorMs = Math.min(cold.ms, warm.ms);
 
     const n = SIZE * (SIZE - 1);
     const ratio = buildMs / floorMs;
@@ -294,28 +312,32 @@ async function main(): Promise<void> {
     const judged = (met: boolean) => (FAVOUR_FIRST ? 'not judged (MESH_FAVOUR_FIRST skews the rack by design)' : met ? 'met' : 'NOT met');
     if (FAVOUR_FIRST) console.log(`the first BMC favoured during the build: every thread of the others at nice ${UNFAVOURED_NICE}`);
     console.log(formatFigure({ name: 'full mesh: first ProvisionPeer → every BMC shows every peer Connected', value: buildMs, unit: 'ms', ratio: { value: ratio, against: `the same ${n} attestations by attestationd alone` } }));
-    console.log(formatFigure({ name: `  floor: ${n} attestations, attestationd alone, all BMCs at once`, value: floorMs, unit: 'ms' }));
-    console.log(`  goal ≤ 1.5x: ${judged(ratio <= 1.5)}`);
+    const floorLine = (label: string, ms: number) => `${formatFigure({ name: `  floor: ${n} attestations, attestationd alone, all BMCs at once, ${label}`, value: ms, unit: 'ms' })} (the build ${(buildMs / ms).toFixed(2)}x it)`;
+    console.log(floorLine('attestationds started afresh (as cold as in the build)', cold.ms));
+    console.log(floorLine('the same attestationds again (warm)', warm.ms));
+    console.log(`  goal ≤ 1.5x, against the faster floor: ${judged(ratio <= 1.5)}`);
     console.log(formatFigure({ name: `  the operator's ProvisionPeer calls (one after another per BMC), the last answered after`, value: callsMs, unit: 'ms' }));
     const cores = availableParallelism();
     const busyLine = (cpu: { machine: number }, ms: number) => `${cpu.machine.toFixed(1)} CPU s busy on ${cores} cores (${((100 * cpu.machine) / (cores * (ms / 1000))).toFixed(0)} % of them)`;
-    console.log(`  the whole machine: build ${busyLine(cpuBuild, buildMs)}; floor ${busyLine(cpuFloor, floorMs)}`);
+    console.log(`  the whole machine: build ${busyLine(cpuBuild, buildMs)}; cold floor ${busyLine(cold.cpu, cold.ms)}; warm floor ${busyLine(warm.cpu, warm.ms)}`);
     // With the cores saturated in both, the wall-time ratio follows the work: the build's busy CPU
     // over the floor's is what the 1.5x goal asks of the work itself.
-    console.log(`  busy CPU, build over floor: ${(cpuBuild.machine / cpuFloor.machine).toFixed(2)}x`);
-    // Where the build's CPU beyond the floor's goes, and what the goal leaves provisioningd.
-    const extra = (kind: string) => (cpuBuild.byKind[kind] ?? 0) - (cpuFloor.byKind[kind] ?? 0);
-    const counted = Object.keys(pids).reduce((s, kind) => s + extra(kind), 0) + cpuBuild.caller - cpuFloor.caller;
-    const excess = cpuBuild.machine - cpuFloor.machine;
+    console.log(`  busy CPU, build over floor: ${(cpuBuild.machine / cold.cpu.machine).toFixed(2)}x the cold one, ${(cpuBuild.machine / warm.cpu.machine).toFixed(2)}x the warm one`);
+    // Where the build's CPU beyond the cold floor's goes (like for like: attestationd as cold in
+    // both), and what the goal leaves provisioningd against either floor.
+    const extra = (kind: string) => (cpuBuild.byKind[kind] ?? 0) - (cold.cpu.byKind[kind] ?? 0);
+    const counted = Object.keys(pids).reduce((s, kind) => s + extra(kind), 0) + cpuBuild.caller - cold.cpu.caller;
+    const excess = cpuBuild.machine - cold.cpu.machine;
     console.log(
-      `  busy CPU beyond the floor: ${excess.toFixed(1)} s: ${Object.keys(pids)
+      `  busy CPU beyond the cold floor: ${excess.toFixed(1)} s: ${Object.keys(pids)
         .map((kind) => `${kind} ${extra(kind).toFixed(2)} s`)
-        .join(', ')}, this process ${(cpuBuild.caller - cpuFloor.caller).toFixed(2)} s, the kernel and the rest ${(excess - counted).toFixed(2)} s`,
+        .join(', ')}, this process ${(cpuBuild.caller - cold.cpu.caller).toFixed(2)} s, the kernel and the rest ${(excess - counted).toFixed(2)} s`,
     );
     const provisioningdBuild = cpuBuild.byKind['provisioningd'] ?? 0;
-    const provisioningdBudget = 1.5 * cpuFloor.machine - (cpuBuild.machine - provisioningdBuild);
+    const perAttestation = (cpuS: number) => `${((1000 * Math.max(0, cpuS)) / n).toFixed(1)} ms`;
+    const budget = (floor: { machine: number }) => perAttestation(1.5 * floor.machine - (cpuBuild.machine - provisioningdBuild));
     console.log(
-      `  provisioningd's CPU per attestation of the build: ${((1000 * provisioningdBuild) / n).toFixed(1)} ms; within 1.5x of the floor's busy CPU (the rest as it is): ${((1000 * Math.max(0, provisioningdBudget)) / n).toFixed(1)} ms`,
+      `  provisioningd's CPU per attestation of the build: ${perAttestation(provisioningdBuild)}; within 1.5x of a floor's busy CPU (the rest as it is): ${budget(cold.cpu)} (cold), ${budget(warm.cpu)} (warm)`,
     );
     console.log(`  attestations completed by the daemons during the build: ${attestedLines.length} (${n} needed)`);
     if (verdictToTrust.length) {
@@ -350,7 +372,7 @@ async function main(): Promise<void> {
       const rss = list.map((pid) => usage(pid).rssMiB);
       const from = kind === 'bus daemon' ? 'dbus-daemon' : kind === 'lldp bridge' ? 'source with tsx' : 'the bundle';
       console.log(
-        `${kind} (${list.length}, ${from}): RSS median ${quantile(rss, 0.5).toFixed(1)} MiB (max ${Math.max(...rss).toFixed(1)}), CPU per process: build ${((cpuBuild.byKind[kind] ?? Number.NaN) / list.length).toFixed(2)} s, floor ${((cpuFloor.byKind[kind] ?? Number.NaN) / list.length).toFixed(2)} s`,
+        `${kind} (${list.length}, ${from}): RSS median ${quantile(rss, 0.5).toFixed(1)} MiB (max ${Math.max(...rss).toFixed(1)}), CPU per process: build ${((cpuBuild.byKind[kind] ?? Number.NaN) / list.length).toFixed(2)} s, cold floor ${((cold.cpu.byKind[kind] ?? Number.NaN) / list.length).toFixed(2)} s, warm floor ${((warm.cpu.byKind[kind] ?? Number.NaN) / list.length).toFixed(2)} s`,
       );
     }
     for (const w of warns.slice(0, 10)) console.log(`  warn sample: ${w.slice(0, 220)}`);

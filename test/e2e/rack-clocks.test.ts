@@ -61,7 +61,7 @@ describe('two BMCs whose clocks disagree link up through attestation, and a cloc
 
     // The whole of bmc-2 runs on the fake clock: its attestationd checks bmc-1's identity chain with it.
     await bAtt.daemon.stop();
-    await restartRackAttestationd(rack, b, bAtt, clock.env);
+    await restartRackAttestationd(rack, b, bAtt, { env: clock.env });
     await provisionPeer(a, 'self');
 
     /** bmc-2 starts afresh at `offset` (new CA, new leaves, nobody trusted) and is attested by bmc-1, which it attests back. */

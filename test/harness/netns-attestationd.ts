@@ -85,9 +85,24 @@ export interface AttestedRack {
   readonly attestationds: readonly RackAttestationd[];
 }
 
-/** Starts a BMC's attestationd again (after it was stopped) inside its namespace, with `env` added to its environment. */
-export async function restartRackAttestationd(rack: Rack, bmc: RackBmc, att: RackAttestationd, env?: Record<string, string>): Promise<void> {
-  att.daemon = await startAttestationd({ bus: bmc.bus, setup: att.setup, wrap: ['ip', 'netns', 'exec', bmc.node.ns], startTimeoutMs: 60_000, ...(env ? { env } : {}) });
+/**
+ * Starts a BMC's attestationd again (after it was stopped) inside its namespace: with `opts.env`
+ * added to its environment, from source or from the bundle as `opts.entry` says.
+ */
+export async function restartRackAttestationd(
+  rack: Rack,
+  bmc: RackBmc,
+  att: RackAttestationd,
+  opts: { readonly env?: Record<string, string>; readonly entry?: 'src' | 'dist' } = {},
+): Promise<void> {
+  att.daemon = await startAttestationd({
+    bus: bmc.bus,
+    setup: att.setup,
+    wrap: ['ip', 'netns', 'exec', bmc.node.ns],
+    startTimeoutMs: 60_000,
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.entry ? { entry: opts.entry } : {}),
+  });
   rack.track(att.daemon.process);
 }
 
