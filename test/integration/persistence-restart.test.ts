@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/index.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, getProperty, IFACE, OBJECT, SERVICE, type DaemonHandle, type DaemonOptions } from '../harness/daemon.ts';
+import { dbusSend } from '../harness/dbus-send.ts';
 import { stopProcess } from '../harness/private-bus.ts';
 import { checkSelfProvisioningFiles, selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
 
@@ -228,6 +229,28 @@ describe('persistence across restarts', () => {
     } finally {
       execFileSync('chattr', ['-i', file]);
     }
+  });
+
+  it('ProvisionPeer("self") whose state file cannot be written answers InternalFailure STATE_WRITE (no stack), and works once it can', async () => {
+    const dir = freshDir();
+    const d = await start({ dir });
+    // Read at the start; from now on every write of state.json fails (a file cannot be renamed over a directory).
+    const file = stateFile(d);
+    mkdirSync(file, { recursive: true });
+
+    const sent = await dbusSend({ bus: theBus(), args: ['string:self'] });
+    assert.equal(sent.errorName, 'xyz.openbmc_project.Common.Error.InternalFailure', sent.stderr);
+    const call = await busctl(theBus(), 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+    assert.notEqual(call.code, 0);
+    for (const text of [sent.stderr, call.stderr]) {
+      assert.match(text, /STATE_WRITE: the certificates were issued, but the state file could not be written: EISDIR/);
+      assert.doesNotMatch(text, / {4}at /, 'no stack trace');
+    }
+    assert.ok(await d.waitForOutput(/self provisioning failed: .* code=STATE_WRITE/), d.output());
+
+    rmSync(file, { recursive: true });
+    await provisionSelf();
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), PROVISIONED_STATE);
   });
 
   it('a state_dir that does not exist yet is created on the first provisioning', async () => {
