@@ -12,10 +12,10 @@ import { after, before, describe, it } from 'node:test';
 import dbus from 'dbus-next';
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import type { IssueSummary } from '../../machines/events.ts';
-import { provisioningMachine } from '../../machines/provisioning.machine.ts';
+import { provisioningMachine, type ProvisioningActor } from '../../machines/provisioning.machine.ts';
 import { createBusNameActor } from '../../src/actors/bus-name.actor.ts';
 import { CommonError, PROVISIONING_INTERFACE, PROVISIONING_PATH, PROVISIONING_SERVICE } from '../../src/dbus/names.ts';
-import { exportProvisioningService } from '../../src/dbus/provisioning-service.ts';
+import { exportProvisioningService, type ProvisioningServiceDeps } from '../../src/dbus/provisioning-service.ts';
 import { connectSystemBus, type BusConnection } from '../../src/dbus/system-bus.ts';
 import { Settling } from '../../src/util/settling.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
@@ -96,6 +96,20 @@ describe('ProvisionPeer is always answered, within its deadline', () => {
     return { actor, released };
   };
 
+  /** The adapter alone on `conn`, serving `root`; what a test does not give is the daemon's (ready at once). */
+  const exportService = (o: { conn: BusConnection; root: ProvisioningActor } & Partial<Pick<ProvisioningServiceDeps, 'selfDeadlineMs' | 'beforeSelfReply' | 'busCallTimeoutMs' | 'ready'>>) =>
+    exportProvisioningService({
+      bus: o.conn.bus,
+      actor: o.root,
+      log: captureLog().log,
+      ownName: 'bmc-ready',
+      selfDeadlineMs: o.selfDeadlineMs ?? 10_000,
+      beforeSelfReply: o.beforeSelfReply ?? (async () => undefined),
+      busCallTimeoutMs: o.busCallTimeoutMs ?? 10_000,
+      initial: selectPublishedProperties(o.root.getSnapshot()),
+      ready: o.ready ?? Promise.resolve(),
+    });
+
   /** What the call was answered: the D-Bus error name and text. */
   const answerOf = async (call: Promise<unknown>) => {
     try {
@@ -145,17 +159,7 @@ describe('ProvisionPeer is always answered, within its deadline', () => {
   it('the machine never says: the call is answered NOT_SERVING after the bus call timeout', async () => {
     const conn = await connect();
     const root = createActor(provisioningMachine, { input: daemonInput({ ownsBusName: false }) });
-    const service = await exportProvisioningService({
-      bus: conn.bus,
-      actor: root,
-      log: captureLog().log,
-      ownName: 'bmc-ready',
-      selfDeadlineMs: 10_000,
-      beforeSelfReply: async () => undefined,
-      busCallTimeoutMs: 500,
-      initial: selectPublishedProperties(root.getSnapshot()),
-      ready: new Promise<void>(() => undefined),
-    });
+    const service = await exportService({ conn, root, busCallTimeoutMs: 500, ready: new Promise<void>(() => undefined) });
     try {
       const answer = await answerOf(callOwnObject(conn));
       assert.equal(answer.name, CommonError.Unavailable);
@@ -176,17 +180,7 @@ describe('ProvisionPeer is always answered, within its deadline', () => {
       { input: daemonInput() },
     );
     root.start();
-    const service = await exportProvisioningService({
-      bus: conn.bus,
-      actor: root,
-      log: captureLog().log,
-      ownName: 'bmc-ready',
-      selfDeadlineMs: 1000,
-      beforeSelfReply: () => new Promise<void>(() => undefined),
-      busCallTimeoutMs: 10_000,
-      initial: selectPublishedProperties(root.getSnapshot()),
-      ready: Promise.resolve(),
-    });
+    const service = await exportService({ conn, root, selfDeadlineMs: 1000, beforeSelfReply: () => new Promise<void>(() => undefined) });
     try {
       const answer = await answerOf(callOwnObject(conn));
       assert.ok(root.getSnapshot().matches({ self: 'Provisioned' }), 'the issuance itself succeeded');
