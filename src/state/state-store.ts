@@ -152,7 +152,10 @@ export class StateStore {
       if (this.#queued === next) this.#queued = undefined;
       return startAtomicWrite({ path: this.file, data: next.data, mode: 0o600, dirMode: 0o700, timeoutMs: this.#writeTimeoutMs });
     });
-    this.#settled = run.then((w) => w.settled);
+    this.#settled = run.then(
+      (w) => w.settled,
+      () => undefined,
+    );
     next.outcome = run
       .then((w) => w.done)
       .catch((err: unknown) => {
