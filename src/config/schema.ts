@@ -64,7 +64,8 @@ export const configSchema = z
     retry_count: z._default(whole(0, 100), 3),
     retry_timer: z._default(seconds(0.05, 3600), 30),
     retry_base: z._default(seconds(0.01, 3600), 1),
-    name: z._default(bmcName, () => hostname()),
+    // prefault, not _default: the host name goes through bmcName like a configured name would.
+    name: z.prefault(bmcName, () => hostname()),
     state_dir: z._default(text(), '/var/lib/provisioning'),
     /** The trusted peer CAs; absent means `<state_dir>/trust` (src/pki/trust/trust-dir.ts). */
     trust_dir: z.optional(text()),

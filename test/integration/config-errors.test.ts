@@ -76,6 +76,26 @@ describe('configuration errors and warnings (the daemon process)', () => {
     assert.match(stderr, /usage: provisioningd \[--conf FILE\]/);
   });
 
+  it('an invalid host name is refused as the default of "name" (exit 78 naming the field), not put in a certificate', async () => {
+    // A UTS namespace gives the daemon a host name of its own (written to the kernel directly:
+    // hostname(1) refuses "_"); the tmpfs mounts keep the real state
+    // untouched should it run after all.
+    const missing = '/nonexistent/provisioning.conf';
+    const script = 'echo bmc_1 > /proc/sys/kernel/hostname && mount -t tmpfs tmpfs /etc/ssl/certs && mount -t tmpfs tmpfs /var/lib && exec "$@"';
+    const child = fixture.track(spawn(
+      'unshare',
+      ['--uts', '--mount', '--net', '--propagation', 'private', 'sh', '-c', script, 'sh', process.execPath, '--import', 'tsx', join(REPO, 'src/main.ts'), '--conf', missing],
+      { cwd: REPO, env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: theBus().address }, stdio: ['ignore', 'pipe', 'pipe'] },
+    ));
+    let out = '';
+    child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+    const code = await withTimeout(new Promise<number | null>((res) => child.once('exit', (c) => res(c))), STARTUP_DEADLINE_MS, 'daemon exit');
+    assertConfigError({ code, output: out, confPath: missing }, 'name');
+    assert.match(out, /not in the file: its default/);
+    assert.match(out, /must be a host name/);
+  });
+
   it('a missing file means defaults, logged once (run in its own mount and network namespace)', async () => {
     // The defaults point at the real /etc/ssl/certs and /var/lib/provisioning: hide both behind
     // tmpfs mounts that only this daemon sees, and give it a network namespace of its own.

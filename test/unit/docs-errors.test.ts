@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { ATTESTATION_REJECTED, ATTESTATION_REVOKED, VERDICT_CODES } from '../../machines/reattestation.ts';
@@ -29,6 +29,15 @@ describe('every error an operator can meet is explained in docs/', () => {
       .join('\n');
     assert.deepEqual(events.filter((e) => !source.includes(`event: '${e}'`)), [], 'the events the docs name are the ones logged');
     assert.deepEqual(events.filter((e) => !attestation.includes(`event=${e}`)), [], 'events not shown in docs/attestation.md');
+  });
+
+  it('every event= and code= the daemons log is named in docs/', () => {
+    const files = readdirSync(resolve(import.meta.dirname, '../../src'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.ts'));
+    const logged = new Set<string>();
+    for (const f of files) for (const m of read(`src/${f}`).matchAll(/\b(?:event|code): '([A-Z][A-Z0-9_]+)'/g)) logged.add(m[1] ?? '');
+    assert.ok(logged.size > 50, `found ${logged.size} codes`);
+    const docs = readdirSync(resolve(import.meta.dirname, '../../docs')).filter((f) => f.endsWith('.md')).map((f) => read(`docs/${f}`)).join('\n');
+    assert.deepEqual([...logged].filter((c) => !new RegExp(`\\b${c}\\b`).test(docs)).sort(), [], 'logged codes no page of docs/ names');
   });
 
   it('each exit status of src/main.ts is in the table of docs/operations.md', () => {
