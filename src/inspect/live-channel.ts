@@ -35,7 +35,7 @@ export function startLiveChannel(opts: LiveChannelOptions): LiveChannel {
     maxPayload: 1024,
     verifyClient: (info: { origin: string; req: { headers: { host?: string } } }) =>
       isAllowedHost(info.req.headers.host) &&
-      isAllowedOrigin(info.origin || undefined) &&
+      isAllowedOrigin(info.origin || undefined, info.req.headers.host) &&
       wss.clients.size < maxClients,
   });
   wss.on('error', (err) => opts.log.warn(`inspector live channel: ${err.message}`));

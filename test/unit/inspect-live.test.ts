@@ -204,8 +204,9 @@ describe('the inspector server', () => {
       req.end();
     });
 
-  function liveSocket(port: number, origin?: string): { ws: WebSocket; messages: LiveMessage[]; opened: Promise<void> } {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/live`, { handshakeTimeout: 5000, ...(origin ? { origin } : {}) });
+  /** A WebSocket to /live; `host` sets the Host header, as a browser at the end of a tunnel sends it. */
+  function liveSocket(port: number, origin?: string, host?: string): { ws: WebSocket; messages: LiveMessage[]; opened: Promise<void> } {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/live`, { handshakeTimeout: 5000, ...(origin ? { origin } : {}), ...(host ? { headers: { host } } : {}) });
     sockets.push(ws);
     const messages: LiveMessage[] = [];
     ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString()) as LiveMessage));
@@ -307,7 +308,21 @@ describe('the inspector server', () => {
     await assert.rejects(liveSocket(port, 'http://attacker.example').opened, /refused with 401/);
     await assert.rejects(liveSocket(port, 'https://127.0.0.1.attacker.example').opened, /refused with 401/);
     await liveSocket(port, `http://127.0.0.1:${port}`).opened;
-    await liveSocket(port, 'http://localhost:9091').opened;
+    await liveSocket(port, 'http://localhost:9091', 'localhost:9091').opened;
+  });
+
+  it('refuses a WebSocket from a page of another local port: the Origin must name the Host the request was sent to', async () => {
+    const { port } = await started();
+    // Another web application on this machine (or on the workstation at a tunnel's end).
+    await assert.rejects(liveSocket(port, 'http://127.0.0.1:3000').opened, /refused with 401/);
+    await assert.rejects(liveSocket(port, `http://localhost:${port}`).opened, /refused with 401/, 'another name of the same port is another origin');
+    await assert.rejects(liveSocket(port, 'http://localhost:3000', 'localhost:9091').opened, /refused with 401/);
+    // The inspector's own page, reached directly or through a tunnel on another local port.
+    const { messages, opened } = liveSocket(port, `http://127.0.0.1:${port}`);
+    await opened;
+    assert.equal((await waitFor('the first view', () => messages[0])).kind, 'view');
+    await liveSocket(port, 'http://localhost:9091', 'localhost:9091').opened;
+    await liveSocket(port, 'http://[::1]:9091', '[::1]:9091').opened;
   });
 
   it('reports a port in use clearly, and frees its port on close', async () => {
