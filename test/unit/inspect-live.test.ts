@@ -14,13 +14,14 @@ import { createActor, fromCallback, fromPromise, type InspectionEvent } from 'xs
 import type { AttestationTarget, IssueSummary } from '../../machines/events.ts';
 import { peerMachine } from '../../machines/peer.machine.ts';
 import { quietEffects } from '../harness/quiet-effects.ts';
+import { captureLog } from '../harness/capture-log.ts';
 import { provisioningMachine, type ProvisioningActor } from '../../machines/provisioning.machine.ts';
 import { daemonSummary } from '../../src/inspect/daemon-summary.ts';
 import { InspectionStore } from '../../src/inspect/inspection-store.ts';
 import { startInspector, type RunningInspector } from '../../src/inspect/inspector.ts';
 import type { InspectorView, LiveMessage } from '../../src/inspect/inspector-view.ts';
 import { daemonCharts } from '../../src/inspect/statechart-docs.ts';
-import { startStatelyForwarder } from '../../src/inspect/stately-forwarder.ts';
+import { MAX_INCOMING_BYTES, startStatelyForwarder } from '../../src/inspect/stately-forwarder.ts';
 import { createLogger } from '../../src/log.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 
@@ -407,6 +408,10 @@ describe('forwarding to a Stately-compatible WebSocket endpoint', () => {
     const event = got.find((m) => m.type === '@xstate.event' && m.event?.type === 'PROVISION_SELF');
     assert.deepEqual(event?.event, { type: 'PROVISION_SELF', requestId: 'req-1', pin: '[redacted]', nonce: '[redacted]', note: '[redacted]' });
     assert.deepEqual(leaks(relay.received.join('\n')), []);
+    // A relay replays these to the next forwarder (and sends them to other daemons'): they must
+    // fit well under what a forwarder accepts from its endpoint.
+    const largest = Math.max(...relay.received.map((t) => Buffer.byteLength(t)));
+    assert.ok(largest * 8 < MAX_INCOMING_BYTES, `the largest message has ${largest} bytes`);
   });
 
   it("carries the same fields as @statelyai/inspect's own createWebSocketInspector", async () => {
@@ -441,6 +446,66 @@ describe('forwarding to a Stately-compatible WebSocket endpoint', () => {
     await waitFor('both streams', () => (done(ours.received) && done(theirs.received) ? true : undefined), 5000);
     actor.stop();
     assert.deepEqual(shapes(ours.received), shapes(theirs.received));
+  });
+
+  it('ends the connection of an endpoint that stops reading, says so, and reconnects', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => wss.once('listening', resolve));
+    cleanup.push(() => closeRelay(wss));
+    const address = wss.address();
+    const url = `ws://127.0.0.1:${address && typeof address === 'object' ? address.port : 0}`;
+    const connections: Array<{ ws: WebSocket; resume: () => void; closed: boolean; received: string[] }> = [];
+    wss.on('connection', (ws, req) => {
+      const c = { ws, resume: () => req.socket.resume(), closed: false, received: [] as string[] };
+      connections.push(c);
+      ws.on('close', () => (c.closed = true));
+      ws.on('message', (d: Buffer) => c.received.push(d.toString()));
+      // The first connection is never read: what the daemon sends piles up behind it.
+      if (connections.length === 1) req.socket.pause();
+    });
+    const captured = captureLog();
+    const forwarder = startStatelyForwarder({ url, log: captured.log, retryMinMs: 50, retryMaxMs: 100, maxUnreadBytes: 64 * 1024 });
+    const actor = testDaemon((ev) => forwarder.observe(ev), []);
+    cleanup.push(async () => {
+      actor.stop();
+      await forwarder.close();
+    });
+    actor.start();
+    await waitFor('the first connection', () => connections[0], 10_000);
+
+    // Events until the forwarder gives up on the connection (the kernel's socket buffers fill first).
+    const stalled = () => captured.lines().find((l) => l.includes('stopped reading') && l.includes('code=STATELY_DISCONNECTED'));
+    const end = Date.now() + 120_000;
+    while (!stalled()) {
+      if (Date.now() > end) assert.fail('the forwarder kept buffering for an endpoint that does not read');
+      for (let i = 0; i < 200; i++) actor.send({ type: 'TRUST_UPDATED' });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.match(stalled() ?? '', /^warn ws:\/\/127\.0\.0\.1:\d+\/ stopped reading \(over 65536 bytes unsent\)/);
+    // The endpoint, reading again, finds its end of the connection closed.
+    connections[0]?.resume();
+    await waitFor('the first connection closed', () => (connections[0]?.closed ? true : undefined), 30_000);
+    // The forwarder connected again, and the new connection carries the stream.
+    await waitFor('the second connection', () => connections[1], 10_000);
+    actor.send({ type: 'PROVISION_SELF', requestId: 'after-stall' });
+    await waitFor('the stream on the new connection', () => (connections[1]?.received.some((t) => t.includes('"after-stall"')) ? true : undefined), 10_000);
+  });
+
+  it('closes the connection when the endpoint sends a message larger than it accepts', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => wss.once('listening', resolve));
+    cleanup.push(() => closeRelay(wss));
+    const address = wss.address();
+    const url = `ws://127.0.0.1:${address && typeof address === 'object' ? address.port : 0}`;
+    const closes: number[] = [];
+    wss.on('connection', (ws) => {
+      ws.on('close', (code: number) => closes.push(code));
+      ws.send('x'.repeat(MAX_INCOMING_BYTES + 1));
+    });
+    const forwarder = startStatelyForwarder({ url, log, retryMinMs: 60_000, retryMaxMs: 60_000 });
+    cleanup.push(() => forwarder.close());
+    const code = await waitFor('the connection closed', () => closes[0], 10_000);
+    assert.equal(code, 1009, 'closed as "message too big"');
   });
 
   it('buffers while the endpoint is down and delivers once it is up', async () => {
