@@ -345,10 +345,17 @@ describe('the inspector server', () => {
   });
 });
 
-/** A relay like `@statelyai/inspect/server`'s: every message goes to every other client; loopback only. */
-async function startRelay(port = 0): Promise<{ wss: WebSocketServer; url: string; received: string[] }> {
+/** A WebSocket server on 127.0.0.1 for a forwarder to connect to; port 0 takes a free one. */
+async function startEndpoint(port = 0): Promise<{ wss: WebSocketServer; url: string }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port });
   await new Promise<void>((resolve) => wss.once('listening', resolve));
+  const address = wss.address();
+  return { wss, url: `ws://127.0.0.1:${address && typeof address === 'object' ? address.port : port}` };
+}
+
+/** A relay like `@statelyai/inspect/server`'s: every message goes to every other client; loopback only. */
+async function startRelay(port = 0): Promise<{ wss: WebSocketServer; url: string; received: string[] }> {
+  const { wss, url } = await startEndpoint(port);
   const received: string[] = [];
   wss.on('connection', (ws) => {
     ws.on('message', (data: Buffer) => {
@@ -357,8 +364,7 @@ async function startRelay(port = 0): Promise<{ wss: WebSocketServer; url: string
       for (const other of wss.clients) if (other !== ws && other.readyState === WebSocket.OPEN) other.send(text);
     });
   });
-  const address = wss.address();
-  return { wss, url: `ws://127.0.0.1:${address && typeof address === 'object' ? address.port : port}`, received };
+  return { wss, url, received };
 }
 
 const closeRelay = (wss: WebSocketServer) =>
@@ -449,11 +455,8 @@ describe('forwarding to a Stately-compatible WebSocket endpoint', () => {
   });
 
   it('ends the connection of an endpoint that stops reading, says so, and reconnects', async () => {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await new Promise<void>((resolve) => wss.once('listening', resolve));
+    const { wss, url } = await startEndpoint();
     cleanup.push(() => closeRelay(wss));
-    const address = wss.address();
-    const url = `ws://127.0.0.1:${address && typeof address === 'object' ? address.port : 0}`;
     const connections: Array<{ ws: WebSocket; resume: () => void; closed: boolean; received: string[] }> = [];
     wss.on('connection', (ws, req) => {
       const c = { ws, resume: () => req.socket.resume(), closed: false, received: [] as string[] };
@@ -492,11 +495,8 @@ describe('forwarding to a Stately-compatible WebSocket endpoint', () => {
   });
 
   it('closes the connection when the endpoint sends a message larger than it accepts', async () => {
-    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await new Promise<void>((resolve) => wss.once('listening', resolve));
+    const { wss, url } = await startEndpoint();
     cleanup.push(() => closeRelay(wss));
-    const address = wss.address();
-    const url = `ws://127.0.0.1:${address && typeof address === 'object' ? address.port : 0}`;
     const closes: number[] = [];
     wss.on('connection', (ws) => {
       ws.on('close', (code: number) => closes.push(code));
