@@ -4,7 +4,7 @@
 import { daemonInput } from '../harness/daemon-input.ts';
 import { acceptsConnections, freePort } from '../harness/daemon.ts';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
+import { createServer as createHttpServer, request } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { after, afterEach, describe, it } from 'node:test';
 import { Script } from 'node:vm';
@@ -19,6 +19,7 @@ import { provisioningMachine, type ProvisioningActor } from '../../machines/prov
 import { daemonSummary } from '../../src/inspect/daemon-summary.ts';
 import { InspectionStore } from '../../src/inspect/inspection-store.ts';
 import { startInspector, type RunningInspector } from '../../src/inspect/inspector.ts';
+import { startLiveChannel } from '../../src/inspect/live-channel.ts';
 import type { InspectorView, LiveMessage } from '../../src/inspect/inspector-view.ts';
 import { daemonCharts } from '../../src/inspect/statechart-docs.ts';
 import { MAX_INCOMING_BYTES, startStatelyForwarder } from '../../src/inspect/stately-forwarder.ts';
@@ -342,6 +343,43 @@ describe('the inspector server', () => {
     await withTimeout(closedWs, 5000, 'pages disconnected');
     const again = await startInspector({ port: busy, log });
     await again.close();
+  });
+});
+
+describe('the live channel', () => {
+  it('drops a page that stops reading instead of buffering for it', async () => {
+    const server = createHttpServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const channel = startLiveChannel({ server, path: '/live', greeting: () => '{}', log, maxBufferedBytes: 64 * 1024 });
+    const port = (server.address() as { port: number }).port;
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/live`, { handshakeTimeout: 5000 });
+    let closed = false;
+    ws.on('close', () => (closed = true));
+    ws.on('error', () => undefined);
+    try {
+      // The page's end never reads: what the channel sends piles up behind it.
+      const socket = await new Promise<{ pause(): void; resume(): void }>((resolve, reject) => {
+        ws.once('upgrade', (res) => {
+          res.socket.pause();
+          resolve(res.socket);
+        });
+        ws.once('error', reject);
+      });
+      await waitFor('the page connected', () => (channel.clients === 1 ? true : undefined), 10_000);
+      const chunk = JSON.stringify({ kind: 'update', filler: 'x'.repeat(60_000) });
+      const end = Date.now() + 120_000;
+      while (channel.clients > 0) {
+        if (Date.now() > end) assert.fail('the channel kept buffering for a page that does not read');
+        for (let i = 0; i < 20; i++) channel.broadcast(chunk);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      socket.resume();
+      await waitFor('the page to see its connection closed', () => (closed ? true : undefined), 30_000);
+    } finally {
+      ws.terminate();
+      await channel.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });
 
