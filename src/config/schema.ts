@@ -72,7 +72,12 @@ export const configSchema = z
     token: z.optional(tokenSchema),
     peers: z._default(z.array(peerSchema).check(z.maxLength(64)), []),
     inspect_port: z._default(whole(0, 65535), 0),
-    stately_inspector_url: z.optional(z.url({ protocol: /^wss?$/ })),
+    // Inspection data leaves the BMC: encrypted (wss://) to any host, in clear (ws://) only to this machine (an SSH tunnel's end).
+    stately_inspector_url: z.optional(
+      z.url({ protocol: /^wss?$/ }).check(
+        z.refine((url) => !URL.canParse(url) || new URL(url).protocol === 'wss:' || ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname), 'ws:// (unencrypted) may only name 127.0.0.1, localhost or [::1]; use wss:// for another host'),
+      ),
+    ),
     keepalive_interval: z._default(seconds(0.05, 3600), 5),
     keepalive_timeout: z._default(seconds(0.05, 3600), 3),
     handshake_timeout: z._default(seconds(0.05, 600), 10),

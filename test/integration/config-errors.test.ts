@@ -52,6 +52,12 @@ describe('configuration errors and warnings (the daemon process)', () => {
     assertConfigError(await runWithConfig('{"peers": [{"name": "bmc-b", "address": "127.0.0.1", "port": 0}]}'), 'peers[0].port');
   });
 
+  it('an unencrypted stately_inspector_url to another host: exit 78 naming the field and the rule', async () => {
+    const r = await runWithConfig('{"stately_inspector_url": "ws://192.0.2.1:8080"}');
+    assertConfigError(r, 'stately_inspector_url');
+    assert.match(r.output, /ws:\/\/ \(unencrypted\) may only name 127\.0\.0\.1, localhost or \[::1\]; use wss:\/\/ for another host/);
+  });
+
   it('an unknown key is a warning naming it, and the daemon runs', async () => {
     const d = await fixture.startDaemon({ config: { colour: 'blue', retry_count: 2 } });
     const warnings = d.output().split('\n').filter((l) => l.includes('unknown key'));
