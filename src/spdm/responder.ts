@@ -217,8 +217,11 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
 
   socket.on('data', (chunk: Buffer) => {
     let frames: Frame[];
+    // Decoding stops one frame past what may still be queued: a chunk full of frames costs at most
+    // that many before the connection is closed, however many it holds.
+    const room = MAX_IN_FLIGHT - inFlight;
     try {
-      frames = decoder.push(chunk);
+      frames = decoder.push(chunk, room + 1);
     } catch (err) {
       reason = isSpdmError(err) ? err.message : String(err);
       o.log.warn('SPDM framing error, closing the connection', { peer, reason });
@@ -226,13 +229,13 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
       else socket.destroy();
       return;
     }
-    inFlight += frames.length;
-    if (inFlight > MAX_IN_FLIGHT) {
+    if (frames.length > room) {
       reason = `more than ${MAX_IN_FLIGHT} requests sent without waiting for their responses`;
       o.log.warn('SPDM requester floods the responder, closing the connection', { peer, reason });
       socket.destroy();
       return;
     }
+    inFlight += frames.length;
     for (const f of frames) {
       queue = queue
         .then(() => handleFrame(f))

@@ -3,7 +3,7 @@
  * (`max_connections`) that holds, connections beyond it closed at once with a rate-limited log
  * line, the admitted connections served, nothing verified that should not be, and attestationd's
  * memory back near its baseline afterwards (VmRSS from /proc, a generous bound: a flood must not
- * cost memory for good).
+ * cost memory for good). A chunk of queued requests is cut off after the first 33.
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
@@ -12,6 +12,7 @@ import { connect, type Socket } from 'node:net';
 import { before, describe, it } from 'node:test';
 import { attest, isSpdmError } from '../../src/spdm/index.ts';
 import { encodeTcpFrame, FrameDecoder } from '../../src/spdm/transport.ts';
+import { GET_VERSION, SpdmRawClient } from '../harness/spdm-raw-client.ts';
 import { createAttestationd, startAttestationd, type AttestationdSetup } from '../harness/attestationd.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { eventually, type DaemonHandle } from '../harness/daemon.ts';
@@ -93,6 +94,22 @@ describe('attestationd SPDM responder under a flood', () => {
     const line = /SPDM connection dropped: max_connections \(16\) reached/g;
     assert.ok(await daemon.waitForOutput(/more SPDM_CONNECTION_DROPPED warnings in the last 10 s were not logged \(rate limit\)/, DEADLINE_MS), daemon.output());
     assert.equal(daemon.output().match(line)?.length, 20, 'the first 20 drops of a window are logged, the rest counted in one line');
+  });
+
+  it('stops reading a chunk of requests once more than 32 are queued: a malformed frame after them is never reached', async () => {
+    const c = await SpdmRawClient.open({ port: setup.spdmPort });
+    const peer = `127\\.0\\.0\\.1:${c.socket.localPort ?? 0}\\b`;
+    try {
+      const requests = Array.from({ length: 40 }, () => encodeTcpFrame(GET_VERSION));
+      // PayloadLength 1: a framing error, answered with the DSP0287 error 0xC0, had it been decoded.
+      c.writeRaw(Buffer.concat([...requests, Uint8Array.of(0x01, 0x00, 0x01, 0x05)]));
+      assert.equal(await c.binding(), undefined, 'closed without a DSP0287 error: the malformed frame was never decoded');
+      await c.whenClosed();
+      assert.ok(await daemon.waitForOutput(new RegExp(`SPDM requester floods the responder, closing the connection.*peer=${peer}`), DEADLINE_MS), daemon.output());
+      assert.doesNotMatch(daemon.output(), new RegExp(`SPDM framing error.*peer=${peer}`));
+    } finally {
+      c.close();
+    }
   });
 
   it(`${ROUNDS} rounds of ${FLOOD} concurrent attestations: each is verified or refused at the door, and memory comes back`, async () => {
