@@ -50,6 +50,10 @@ export interface SpdmResponderOptions {
   readonly onSession?: (e: SpdmSessionEvent) => void;
   /** Per request and idle deadline of a connection. */
   readonly timeoutMs: number;
+  /** The longest a connection lasts from its accept, whatever it sends (default DEFAULT_SPDM_CONNECTION_LIFETIME_MS). */
+  readonly lifetimeMs?: number;
+  /** Signed responses one connection may get; one more is answered ERROR and closes it (default DEFAULT_SPDM_MAX_SIGNATURES). */
+  readonly maxSignatures?: number;
   readonly log: Logger;
 }
 
@@ -66,6 +70,9 @@ export interface SpdmResponder {
 
 /** Connections a responder serves at once unless told otherwise: a BMC is attested by a few peers at a time. */
 export const DEFAULT_SPDM_MAX_CONNECTIONS = 16;
+
+/** How long a connection may last unless told otherwise: a slow client must not hold a slot for good. */
+export const DEFAULT_SPDM_CONNECTION_LIFETIME_MS = 60_000;
 
 /**
  * A signer whose key is not the one the slot-0 leaf certifies would serve signatures no requester
@@ -156,16 +163,26 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
   let reason: string | undefined;
   let queue: Promise<void> = Promise.resolve();
   let inFlight = 0;
+  /** Set once the connection is being closed: what still arrives is not read. */
+  let closing = false;
   socket.setNoDelay(true);
   socket.setTimeout(o.timeoutMs);
   socket.on('timeout', () => {
     reason ??= `idle for ${o.timeoutMs} ms`;
     socket.destroy();
   });
+  // The idle deadline restarts with every byte: a client dribbling bytes would keep its slot
+  // (and max_connections of them every slot) for ever without this one, which nothing restarts.
+  const lifetimeMs = o.lifetimeMs ?? DEFAULT_SPDM_CONNECTION_LIFETIME_MS;
+  const lifetime = setTimeout(() => {
+    reason = `open for ${lifetimeMs} ms, the longest a connection may last`;
+    socket.destroy();
+  }, lifetimeMs);
   socket.on('error', (err) => {
     reason ??= `connection error: ${err.message}`;
   });
   socket.on('close', () => {
+    clearTimeout(lifetime);
     if (decoder.pending > 0) reason ??= 'connection closed in the middle of a message (truncated)';
     if (!completed) reason ??= 'closed before signed measurements were served';
     o.log.info('SPDM responder connection closed', { peer, completed, reason: completed ? undefined : reason });
@@ -173,10 +190,11 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
   });
 
   const send = (bytes: Uint8Array) => {
-    if (!socket.destroyed) socket.write(bytes);
+    if (!closing && !socket.destroyed) socket.write(bytes);
   };
 
   const handleFrame = async (f: Frame): Promise<void> => {
+    if (closing) return;
     if (f.kind === 'binding') {
       reason = `DSP0287 message type 0x${f.messageType.toString(16)} is not served`;
       if (o.transport === 'tcp') send(encodeTcpFrame(new Uint8Array(0), MESSAGE_TYPE_ERROR_NOT_SUPPORTED));
@@ -189,6 +207,7 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
           return;
         case EmuCommand.CONTINUE:
         case EmuCommand.SHUTDOWN:
+          closing = true;
           socket.end(encodeEmuPacket(f.command, new Uint8Array(0)));
           return;
         default:
@@ -212,10 +231,17 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
       completed = true;
       reason = undefined;
     }
+    if (reply.closeConnection) {
+      o.log.warn('SPDM requester used up its signatures, closing the connection', { peer, reason: reply.refused });
+      if (!socket.destroyed) socket.end(encodeFrame(o.transport, reply.response));
+      closing = true;
+      return;
+    }
     send(encodeFrame(o.transport, reply.response));
   };
 
   socket.on('data', (chunk: Buffer) => {
+    if (closing) return;
     let frames: Frame[];
     // Decoding stops one frame past what may still be queued: a chunk full of frames costs at most
     // that many before the connection is closed, however many it holds.
@@ -225,6 +251,7 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
     } catch (err) {
       reason = isSpdmError(err) ? err.message : String(err);
       o.log.warn('SPDM framing error, closing the connection', { peer, reason });
+      closing = true;
       if (o.transport === 'tcp') socket.end(encodeTcpFrame(new Uint8Array(0), MESSAGE_TYPE_ERROR_TOO_LARGE));
       else socket.destroy();
       return;

@@ -3,7 +3,8 @@
  * (`max_connections`) that holds, connections beyond it closed at once with a rate-limited log
  * line, the admitted connections served, nothing verified that should not be, and attestationd's
  * memory back near its baseline afterwards (VmRSS from /proc, a generous bound: a flood must not
- * cost memory for good). A chunk of queued requests is cut off after the first 33.
+ * cost memory for good). A chunk of queued requests is cut off after the first 33, and clients
+ * that dribble bytes to hold every slot lose them when their connection's lifetime ends.
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
@@ -65,8 +66,13 @@ describe('attestationd SPDM responder under a flood', () => {
 
   before(
     async () => {
-      // request_timeout long enough that the admitted idle connections stay open while the test looks at them.
-      setup = await createAttestationd({ dir: fixture.tempDir('attd-flood-'), name: 'bmc-f', config: { max_connections: CAP, request_timeout: 120 } });
+      // request_timeout and attest_timeout (a connection's lifetime) long enough that the admitted
+      // idle connections stay open while the test looks at them.
+      setup = await createAttestationd({
+        dir: fixture.tempDir('attd-flood-'),
+        name: 'bmc-f',
+        config: { max_connections: CAP, request_timeout: 120, attest_timeout: 120 },
+      });
       root = new Uint8Array(new X509Certificate(setup.rootPem).raw);
       daemon = await startAttestationd({ bus: fixture.bus(), setup });
       fixture.cleanup(() => daemon.stop());
@@ -136,5 +142,53 @@ describe('attestationd SPDM responder under a flood', () => {
     );
     assert.ok(settled, `VmRSS ${last.toFixed(1)} MiB stayed above baseline ${baseline.toFixed(1)} + ${RSS_BOUND_MIB} MiB`);
     assert.equal(daemon.process.exitCode, null, 'attestationd kept running');
+  });
+});
+
+describe('attestationd SPDM responder against clients that dribble bytes to hold every slot', () => {
+  const fixture = useBusFixture();
+  const SLOTS = 4;
+  /** attest_timeout, s: also the longest an SPDM connection lasts. */
+  const LIFETIME_S = 3;
+  let setup: AttestationdSetup;
+  let daemon: DaemonHandle;
+
+  before(
+    async () => {
+      // request_timeout (the idle deadline) far beyond the test: only the lifetime can end these connections.
+      setup = await createAttestationd({
+        dir: fixture.tempDir('attd-dribble-'),
+        name: 'bmc-d',
+        config: { max_connections: SLOTS, request_timeout: 300, attest_timeout: LIFETIME_S },
+      });
+      daemon = await startAttestationd({ bus: fixture.bus(), setup });
+      fixture.cleanup(() => daemon.stop());
+    },
+    { timeout: 120_000 },
+  );
+
+  it('closes each connection attest_timeout after its accept, however it keeps sending, and serves an attestation after them', async () => {
+    const clients = await Promise.all(Array.from({ length: SLOTS }, () => SpdmRawClient.open({ port: setup.spdmPort })));
+    const peers = clients.map((c) => `127\\.0\\.0\\.1:${c.socket.localPort ?? 0}`);
+    // A header announcing a 4000-byte request, then one byte of it every 500 ms: never idle, never complete.
+    const dribbles = clients.map((c) => {
+      c.writeRaw(Uint8Array.of(0xa2, 0x0f, 0x01, 0x05));
+      return setInterval(() => {
+        if (!c.closed) c.writeRaw(Uint8Array.of(0));
+      }, 500);
+    });
+    try {
+      await Promise.all(clients.map((c) => c.whenClosed()));
+    } finally {
+      for (const t of dribbles) clearInterval(t);
+      for (const c of clients) c.close();
+    }
+    for (const peer of peers) {
+      const why = new RegExp(`attestation by ${peer} ended early: open for ${LIFETIME_S * 1000} ms, the longest a connection may last`);
+      assert.ok(await daemon.waitForOutput(why, DEADLINE_MS), `${why.source}\n${daemon.output()}`);
+    }
+    const root = new Uint8Array(new X509Certificate(setup.rootPem).raw);
+    const report = await attest({ host: '127.0.0.1', port: setup.spdmPort, transport: 'tcp', roots: [root], timeoutMs: DEADLINE_MS });
+    assert.ok(report.measurements.length > 0, 'the slots are free again: an attestation is served in full');
   });
 });

@@ -6,13 +6,16 @@
  * measurement or a replayed CHALLENGE_AUTH fails with a clear reason code.
  */
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Pkcs11Token } from '../../src/pki/token/pkcs11-token.ts';
+import { encodeChallenge } from '../../src/spdm/challenge-messages.ts';
+import { SummaryHash } from '../../src/spdm/constants.ts';
 import { parseError } from '../../src/spdm/message-header.ts';
 import {
   attest,
+  DEFAULT_SPDM_MAX_SIGNATURES,
   type MeasurementBlock,
   softwareSigner,
   SpdmError,
@@ -26,7 +29,7 @@ import { encodeTcpFrame, FrameDecoder, type SpdmTransport } from '../../src/spdm
 import { captureLog } from '../harness/capture-log.ts';
 import { startSoftHsmToken, type TestToken } from '../harness/softhsm.ts';
 import { createSpdmTestIdentity, type SpdmTestIdentity, type TestCurve } from '../harness/spdm-identity.ts';
-import { GET_CAPS, GET_VERSION, NEGOTIATE, SpdmRawClient } from '../harness/spdm-raw-client.ts';
+import { completeSignedMeasurements, GET_CAPS, GET_VERSION, NEGOTIATE, signedGetMeasurements, SpdmRawClient } from '../harness/spdm-raw-client.ts';
 
 const TIMEOUT_MS = 10_000;
 const SIGNER = { 'P-256': 'ECDSA_P256_SHA256', 'P-384': 'ECDSA_P384_SHA384' } as const;
@@ -383,6 +386,32 @@ describe('SPDM responder against a hostile raw-socket client', () => {
     const report = await attest({ host: '127.0.0.1', port: s.responder.port, transport: 'tcp', roots: [s.id.rootDer], timeoutMs: TIMEOUT_MS });
     assert.equal(report.measurements.length, 3);
     await eventually(() => s.sessions.some((e) => !e.completed && /truncated/.test(e.reason ?? '')));
+  });
+
+  it(`answers a connection's signed responses up to the limit (${DEFAULT_SPDM_MAX_SIGNATURES}), then ERROR Unspecified and closes it; a new connection is served`, async () => {
+    const greedy = await SpdmRawClient.open({ port: s.responder.port });
+    try {
+      for (const msg of [GET_VERSION, GET_CAPS, NEGOTIATE]) assert.notEqual((await greedy.ask(msg))[1], 0x7f, 'VCA answered');
+      const challenge = () => encodeChallenge({ slot: 0, summaryHashType: SummaryHash.NONE, nonce: new Uint8Array(randomBytes(32)) });
+      // CHALLENGE_AUTH and signed MEASUREMENTS both count; unsigned MEASUREMENTS cost no signature and do not.
+      const signed = [challenge, signedGetMeasurements, challenge, signedGetMeasurements];
+      assert.equal(signed.length, DEFAULT_SPDM_MAX_SIGNATURES);
+      for (const ask of signed) {
+        assert.equal((await greedy.ask(Uint8Array.of(0x12, 0xe0, 0, 0)))[1], 0x60, 'unsigned MEASUREMENTS');
+        const request = ask();
+        assert.equal((await greedy.ask(request))[1], request[1] === 0x83 ? 0x03 : 0x60, 'a signed response within the limit');
+      }
+      assert.equal(errorCodeOf(await greedy.ask(challenge())), 0x05, 'one signature more: Unspecified');
+      await greedy.whenClosed();
+    } finally {
+      greedy.close();
+    }
+    const again = await SpdmRawClient.open({ port: s.responder.port });
+    try {
+      await completeSignedMeasurements(again);
+    } finally {
+      again.close();
+    }
   });
 
   it('cuts off a connection that floods it with requests, and serves the others meanwhile', async () => {
