@@ -39,6 +39,8 @@ export interface SpdmResponderOptions {
   readonly port: number;
   /** Connections served at once over all addresses; more are closed at once (default DEFAULT_SPDM_MAX_CONNECTIONS). */
   readonly maxConnections?: number;
+  /** Of those, connections from one remote address; more are closed at once (default DEFAULT_SPDM_MAX_CONNECTIONS_PER_ADDRESS). */
+  readonly maxConnectionsPerAddress?: number;
   readonly transport: SpdmTransport;
   readonly signer: SpdmSigner;
   /** DER, root first … device leaf last (slot 0); fixed for the responder's life. */
@@ -71,6 +73,13 @@ export interface SpdmResponder {
 /** Connections a responder serves at once unless told otherwise: a BMC is attested by a few peers at a time. */
 export const DEFAULT_SPDM_MAX_CONNECTIONS = 16;
 
+/**
+ * Connections from one address served at once unless told otherwise: a peer attests us over one
+ * connection at a time, and one address cannot take every slot by opening new ones as its old
+ * ones end.
+ */
+export const DEFAULT_SPDM_MAX_CONNECTIONS_PER_ADDRESS = 4;
+
 /** How long a connection may last unless told otherwise: a slow client must not hold a slot for good. */
 export const DEFAULT_SPDM_CONNECTION_LIFETIME_MS = 60_000;
 
@@ -100,6 +109,9 @@ export async function startSpdmResponder(o: SpdmResponderOptions): Promise<SpdmR
   new ResponderSession(o);
   await checkSignerMatchesLeaf(o);
   const maxConnections = o.maxConnections ?? DEFAULT_SPDM_MAX_CONNECTIONS;
+  const maxPerAddress = o.maxConnectionsPerAddress ?? DEFAULT_SPDM_MAX_CONNECTIONS_PER_ADDRESS;
+  /** Open connections by remote address, over all the addresses listened on. */
+  const perAddress = new Map<string, number>();
   // Anyone on the segment can open connections: what a flood makes us log is rate limited.
   const noisy = throttleWarnings({ log: o.log });
   const listeners = new ListenerSet({
@@ -110,8 +122,25 @@ export async function startSpdmResponder(o: SpdmResponderOptions): Promise<SpdmR
     log: o.log,
     createServer: () => {
       const server = createServer((socket) => {
+        const from = socket.remoteAddress ?? '?';
+        const open = perAddress.get(from) ?? 0;
+        if (open >= maxPerAddress) {
+          noisy.warn(`SPDM connection dropped: ${maxPerAddress} connections from ${from} open already`, {
+            peer: `${from}:${socket.remotePort ?? 0}`,
+            event: 'SPDM_CONNECTION_DROPPED',
+            reason: 'per_address',
+          });
+          socket.destroy();
+          return;
+        }
+        perAddress.set(from, open + 1);
         sockets.add(socket);
-        socket.once('close', () => sockets.delete(socket));
+        socket.once('close', () => {
+          sockets.delete(socket);
+          const left = (perAddress.get(from) ?? 1) - 1;
+          if (left > 0) perAddress.set(from, left);
+          else perAddress.delete(from);
+        });
         serveConnection(socket, o);
       });
       server.on('drop', (info?: { remoteAddress?: string; remotePort?: number }) =>
@@ -132,7 +161,7 @@ export async function startSpdmResponder(o: SpdmResponderOptions): Promise<SpdmR
       throw new SpdmError('CONNECTION', failed[0].reason);
     }
   }
-  o.log.info('SPDM responder ready', { port: listeners.port, transport: o.transport, algorithm: o.signer.algorithm, maxConnections });
+  o.log.info('SPDM responder ready', { port: listeners.port, transport: o.transport, algorithm: o.signer.algorithm, maxConnections, maxPerAddress });
   return {
     get port() {
       return listeners.port;

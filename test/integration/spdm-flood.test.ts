@@ -3,8 +3,9 @@
  * (`max_connections`) that holds, connections beyond it closed at once with a rate-limited log
  * line, the admitted connections served, nothing verified that should not be, and attestationd's
  * memory back near its baseline afterwards (VmRSS from /proc, a generous bound: a flood must not
- * cost memory for good). A chunk of queued requests is cut off after the first 33, and clients
- * that dribble bytes to hold every slot lose them when their connection's lifetime ends.
+ * cost memory for good). A chunk of queued requests is cut off after the first 33; clients
+ * that dribble bytes to hold every slot lose them when their connection's lifetime ends; one
+ * address gets at most 4 connections at once.
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
@@ -40,9 +41,9 @@ interface RawConnection {
   readonly answers: Uint8Array[];
 }
 
-function openRaw(port: number): Promise<RawConnection> {
+function openRaw(port: number, localAddress: string): Promise<RawConnection> {
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: '127.0.0.1', port });
+    const socket = connect({ host: '127.0.0.1', port, localAddress });
     const decoder = new FrameDecoder('tcp', 0xffff);
     const c: RawConnection = { socket, closed: false, answers: [] };
     socket.on('data', (chunk: Buffer) => {
@@ -81,7 +82,8 @@ describe('attestationd SPDM responder under a flood', () => {
   );
 
   it(`serves at most max_connections (${CAP}) at once: the rest is closed at once, logged rate-limited; the admitted ones are served`, async () => {
-    const opened = await Promise.allSettled(Array.from({ length: FLOOD }, () => openRaw(setup.spdmPort)));
+    // From FLOOD / 4 source addresses, 4 each: no address exceeds its own limit, only max_connections counts.
+    const opened = await Promise.allSettled(Array.from({ length: FLOOD }, (_, i) => openRaw(setup.spdmPort, `127.0.0.${10 + (i % (FLOOD / 4))}`)));
     const conns = opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     try {
       const refused = opened.flatMap((r) => (r.status === 'rejected' ? [String(r.reason)] : []));
@@ -147,7 +149,7 @@ describe('attestationd SPDM responder under a flood', () => {
 
 describe('attestationd SPDM responder against clients that dribble bytes to hold every slot', () => {
   const fixture = useBusFixture();
-  const SLOTS = 4;
+  const SLOTS = 6;
   /** attest_timeout, s: also the longest an SPDM connection lasts. */
   const LIFETIME_S = 3;
   let setup: AttestationdSetup;
@@ -168,8 +170,10 @@ describe('attestationd SPDM responder against clients that dribble bytes to hold
   );
 
   it('closes each connection attest_timeout after its accept, however it keeps sending, and serves an attestation after them', async () => {
-    const clients = await Promise.all(Array.from({ length: SLOTS }, () => SpdmRawClient.open({ port: setup.spdmPort })));
-    const peers = clients.map((c) => `127\\.0\\.0\\.1:${c.socket.localPort ?? 0}`);
+    // From two addresses, so that the limit per address does not stop them first.
+    const addresses = Array.from({ length: SLOTS }, (_, i) => `127.0.0.${1 + (i % 2)}`);
+    const clients = await Promise.all(addresses.map((localAddress) => SpdmRawClient.open({ port: setup.spdmPort, localAddress })));
+    const peers = clients.map((c, i) => `${(addresses[i] ?? '').replaceAll('.', '\\.')}:${c.socket.localPort ?? 0}`);
     // A header announcing a 4000-byte request, then one byte of it every 500 ms: never idle, never complete.
     const dribbles = clients.map((c) => {
       c.writeRaw(Uint8Array.of(0xa2, 0x0f, 0x01, 0x05));
@@ -190,5 +194,45 @@ describe('attestationd SPDM responder against clients that dribble bytes to hold
     const root = new Uint8Array(new X509Certificate(setup.rootPem).raw);
     const report = await attest({ host: '127.0.0.1', port: setup.spdmPort, transport: 'tcp', roots: [root], timeoutMs: DEADLINE_MS });
     assert.ok(report.measurements.length > 0, 'the slots are free again: an attestation is served in full');
+  });
+});
+
+describe('attestationd SPDM responder against one address opening many connections', () => {
+  const fixture = useBusFixture();
+  /** DEFAULT_SPDM_MAX_CONNECTIONS_PER_ADDRESS. */
+  const PER_ADDRESS = 4;
+  let setup: AttestationdSetup;
+  let daemon: DaemonHandle;
+
+  before(
+    async () => {
+      // Idle deadline and lifetime far beyond the test: the connections held stay open while it looks.
+      setup = await createAttestationd({
+        dir: fixture.tempDir('attd-per-address-'),
+        name: 'bmc-p',
+        config: { max_connections: CAP, request_timeout: 300, attest_timeout: 300 },
+      });
+      daemon = await startAttestationd({ bus: fixture.bus(), setup });
+      fixture.cleanup(() => daemon.stop());
+    },
+    { timeout: 120_000 },
+  );
+
+  it(`gives one address at most ${PER_ADDRESS} connections at once: one more is closed at once and logged, other addresses are served`, async () => {
+    const address = '127.0.0.77';
+    const held = await Promise.all(Array.from({ length: PER_ADDRESS }, () => SpdmRawClient.open({ port: setup.spdmPort, localAddress: address })));
+    try {
+      for (const c of held) assert.equal((await c.ask(GET_VERSION))[1], 0x04, 'the first ones are served');
+      const extra = await SpdmRawClient.open({ port: setup.spdmPort, localAddress: address });
+      await extra.whenClosed();
+      const line = new RegExp(`SPDM connection dropped: ${PER_ADDRESS} connections from 127\\.0\\.0\\.77 open already.*event=SPDM_CONNECTION_DROPPED`);
+      assert.ok(await daemon.waitForOutput(line, DEADLINE_MS), daemon.output());
+      assert.ok(held.every((c) => !c.closed), 'the admitted ones stay open');
+      const root = new Uint8Array(new X509Certificate(setup.rootPem).raw);
+      const report = await attest({ host: '127.0.0.1', port: setup.spdmPort, transport: 'tcp', roots: [root], timeoutMs: DEADLINE_MS });
+      assert.ok(report.measurements.length > 0, 'another address is attested meanwhile');
+    } finally {
+      for (const c of held) c.close();
+    }
   });
 });
