@@ -7,6 +7,7 @@ import { saveCompileCache } from '../util/compile-cache.ts';
 import { executablePath } from './executable-path.ts';
 import { BridgeNameTakenError, DEFAULT_BRIDGE_NAMES, startLldpBridge } from './lldp-bridge.ts';
 import { showNeighbours, watchNeighbours, type LldpcliTarget, type LldpWatchProcess } from './lldpcli.ts';
+import { TableReadOrder } from './table-read-order.ts';
 
 // The exit statuses (docs/operations.md, "The LLDP bridge"); the unit does not restart after 64, 72, 73.
 const EX_USAGE = 64;
@@ -88,22 +89,37 @@ async function main(): Promise<void> {
   let stopping = false;
   let watch: LldpWatchProcess | undefined;
   let retryMs = 500;
-  const resync = async () => {
+  // One full read at a time; a table read before the latest watch event is not applied (read again).
+  const reads = new TableReadOrder();
+  const resync = async (): Promise<void> => {
+    const read = reads.begin();
+    if (!read) return; // one runs: it reads again when it ends
+    let table: Awaited<ReturnType<typeof showNeighbours>> | undefined;
     try {
-      bridge.apply(await showNeighbours(target, READ_TIMEOUT_MS));
+      table = await showNeighbours(target, READ_TIMEOUT_MS);
     } catch (err) {
       log.warn(`reading lldpd's neighbours: ${err instanceof Error ? err.message : String(err)}`, { code: 'LLDPD_UNAVAILABLE' });
     }
+    const outcome = reads.end(read);
+    if (stopping) return;
+    if (table && outcome.apply) bridge.apply(table);
+    else if (table) log.debug("lldpd's table was read before the latest watch event: not applied");
+    if (outcome.again) await resync();
   };
   const runWatch = async () => {
     while (!stopping) {
       const started = Date.now();
       watch = watchNeighbours({
         target,
-        onReport: (r) => bridge.apply(r),
+        onReport: (r) => {
+          reads.event();
+          bridge.apply(r);
+        },
         onProblem: (m) => log.warn(`lldpcli watch: ${m}`, { code: 'LLDPD_BAD_OUTPUT' }),
       });
-      // The table is read once the watch runs, so that nothing between the two is missed.
+      // The table is read once the watch runs, so that nothing between the two is missed; a read
+      // that began before this watch is out of date.
+      reads.event();
       await resync();
       const why = await watch.ended;
       if (stopping) return;
