@@ -47,4 +47,17 @@ describe('every error an operator can meet is explained in docs/', () => {
     const operations = read('docs/operations.md');
     assert.deepEqual(statuses.filter((s) => !new RegExp(`^\\| ${s} \\|`, 'm').test(operations)), []);
   });
+
+  it("each exit status of the lldp bridge is in its table in docs/operations.md, and the unit does not restart on exactly those the table says", () => {
+    const statuses = [...read('src/lldp/bridge-main.ts').matchAll(/const EX_\w+ = (\d+);/g)].map((m) => m[1] ?? '');
+    assert.deepEqual(statuses.sort(), ['64', '69', '70', '72', '73']);
+    const operations = read('docs/operations.md');
+    const section = operations.slice(operations.indexOf('## The LLDP bridge'));
+    const rows = new Map([...section.matchAll(/^\| (\d+) \| (.*)$/gm)].map((m) => [m[1] ?? '', m[2] ?? '']));
+    assert.deepEqual(statuses.filter((s) => !rows.has(s)), [], "statuses without a row in docs/operations.md's bridge table");
+    const notRestarted = [...rows].filter(([, text]) => /not restarted/i.test(text)).map(([status]) => status);
+    const unit = /^RestartPreventExitStatus=(.*)$/m.exec(read('service/lldp-bridge.service'))?.[1]?.split(/\s+/) ?? [];
+    assert.deepEqual(unit.sort(), notRestarted.sort(), 'RestartPreventExitStatus= of lldp-bridge.service');
+    assert.deepEqual(unit, ['64', '72', '73']);
+  });
 });
