@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import { CLOCK_SKEW_ALLOWANCE_MS } from '../../src/clock/skew-allowance.ts';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
@@ -21,6 +21,7 @@ const STEP_MS = 20_000;
 describe('an implausible wall clock', () => {
   const fixture = useBusFixture();
   const bus = fixture.bus;
+  afterEach(() => fixture.stopDaemons(), { timeout: 120_000 });
   const provisionSelf = () => busctl(bus(), 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
   const plausible = async (value: 'true' | 'false') => eventually(async () => (await getProperty(bus(), 'clockPlausible')) === value, STEP_MS, 200);
 
