@@ -11,9 +11,17 @@ import { leafNotAfterMs, watchLeafExpiry, type LeafExpiryWatch } from './peer-le
 /**
  * Lines a client may send per second (a burst of this many, refilled at this rate). A peer sends one
  * ping per keepalive_interval (at least 50 ms) and waits for its `alive`; a client past this bound is
- * flooding, and is closed before its unread replies can pile up in memory.
+ * flooding, and is closed.
  */
 const MAX_LINES_PER_SECOND = 64;
+
+/**
+ * Bytes of `alive` replies that may wait in this process for a client to read them. A peer reads
+ * each reply before its next ping, so its replies never wait here; a client that pings (within the
+ * line rate) and never reads fills the kernel's socket buffers first, then this, and is closed
+ * before its unread replies can pile up in memory.
+ */
+export const MAX_UNREAD_REPLY_BYTES = 4096;
 
 /** What the responder hands one authenticated connection. */
 export interface InboundLinkOptions {
@@ -39,7 +47,8 @@ type Phase = 'awaiting-hello' | 'up' | 'closed';
  * The server side of one peer link after a successful mutual-TLS handshake: checks the client's
  * EKU and name, answers `Hello` and `ping` with `alive`, and closes on anything else, on a line over
  * the limit, on silence (no Hello within handshake_timeout, then no ping within idle_timeout; bytes
- * without a newline do not count), on a flood of lines, or when the client's leaf expires (however
+ * without a newline do not count), on a flood of lines, on replies it does not read, or when the
+ * client's leaf expires (however
  * long its pings keep coming). Errors stay on this socket.
  */
 export class InboundLink {
@@ -133,6 +142,10 @@ export class InboundLink {
       return false;
     }
     this.#socket.write(lineOf(WORDS.alive));
+    if (this.#socket.writableLength > MAX_UNREAD_REPLY_BYTES) {
+      this.close(`not reading: more than ${MAX_UNREAD_REPLY_BYTES} bytes of replies unread`);
+      return false;
+    }
     if (this.#phase === 'up') {
       this.#timer?.refresh(); // the idle deadline again, from now: nothing to rebuild per ping
     } else {
