@@ -3,6 +3,7 @@
  * 127.0.0.1: the handshake checked the leaf once, the pings would keep the link up for ever.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { LinkEvent, ResponderEvent } from '../../machines/events.ts';
@@ -13,6 +14,7 @@ import type { LinkTimings } from '../../src/tls/link-timings.ts';
 import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog, type CapturedLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
+import { stopProcess, waitForExit } from '../harness/private-bus.ts';
 import { createTestPki, credentialsOf, crossTrust, holderOf, issueTestLeaf, type TestBmc, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
 
 // Pings every 100 ms and an idle timeout of 1.5 s: the link is kept alive well past the leaf's end unless the expiry closes it.
@@ -82,6 +84,32 @@ describe('an established link ends with the peer leaf', () => {
     assert.equal(line?.['message'], `closing the inbound link of bmc-b: its client certificate expired at ${at}`);
     assert.equal(line?.['peer'], 'bmc-b');
     assert.equal(expiredLines(pair.clientLog).length, 0, "the client's view of the server's leaf is not concerned");
+  });
+
+  it("openssl s_client with a short-lived client leaf is closed by the responder when the leaf expires", async () => {
+    const { leaf, notAfterMs } = await shortLivedLeaf(pki.b, 'clientAuth');
+    const serverLog = captureLog();
+    const inbound: ResponderEvent[] = [];
+    // An idle_timeout far past the leaf's end: s_client sends Hello and nothing after it.
+    const timings: LinkTimings = { ...TIMINGS, idleTimeoutMs: 10 * SHORT_LIFE_S * 1000 };
+    const responder = new BmcResponder({ port: 0, host: '127.0.0.1', timings, maxConnections: 8, credentials: holderOf(pki.a), trust: trustA, log: serverLog.log, onEvent: (e) => inbound.push(e) });
+    stops.push(() => responder.close());
+    const { port } = await responder.listen();
+    const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'bmc-a', '-CAfile', pki.a.ca.certFile, '-verify_return_error', '-quiet', '-cert', leaf.certFile, '-key', leaf.keyFile], { stdio: ['pipe', 'pipe', 'pipe'] });
+    stops.push(() => stopProcess(child));
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdin.on('error', () => undefined);
+    child.stdin.write('Hello\n'); // stdin stays open: s_client ends only when the server closes
+    assert.ok(await eventually(() => stdout.includes('alive\n'), DEADLINE_MS), `no alive; stderr: ${stderr}`);
+    await waitForExit(child, { timeoutMs: DEADLINE_MS + SHORT_LIFE_S * 1000, after: 'its leaf expired' });
+    assert.ok(Date.now() > notAfterMs, 'not before the leaf ended');
+    const at = new Date(notAfterMs).toISOString();
+    assert.ok(await eventually(() => inbound.some((e) => e.type === 'INBOUND_DOWN'), DEADLINE_MS));
+    assert.deepEqual(inbound.find((e) => e.type === 'INBOUND_DOWN'), { type: 'INBOUND_DOWN', peer: 'bmc-b', connectionId: 'in-1', reason: `peer leaf expired at ${at}` });
+    assert.equal(expiredLines(serverLog)[0]?.['message'], `closing the inbound link of bmc-b: its client certificate expired at ${at}`);
   });
 
   it("the client ends its link when the server's leaf expires (LINK_DOWN), and the responder sees INBOUND_DOWN", async () => {
