@@ -48,8 +48,7 @@ type Phase = 'awaiting-hello' | 'up' | 'closed';
  * EKU and name, answers `Hello` and `ping` with `alive`, and closes on anything else, on a line over
  * the limit, on silence (no Hello within handshake_timeout, then no ping within idle_timeout; bytes
  * without a newline do not count), on a flood of lines, on replies it does not read, or when the
- * client's leaf expires (however
- * long its pings keep coming). Errors stay on this socket.
+ * client's leaf expires (however long its pings keep coming). Errors stay on this socket.
  */
 export class InboundLink {
   readonly connectionId: string;
