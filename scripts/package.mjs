@@ -21,6 +21,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { postinst } from './package-maintainer-scripts.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const dist = join(repo, 'dist');
@@ -146,11 +147,7 @@ write(
 // Units are enabled and started on install (attestationd stays failed with exit 78 until it has an
 // identity: docs/attestation.md); dbus-daemon picks up the new policies by itself.
 const ifSystemd = 'if [ -d /run/systemd/system ]; then';
-write(
-  join(root, 'DEBIAN/postinst'),
-  `#!/bin/sh\nset -e\nif [ "$1" = configure ]; then\n  ${ifSystemd}\n    systemctl daemon-reload\n    systemctl enable ${units.join(' ')} >/dev/null\n    systemctl restart --no-block ${units.join(' ')}\n  else\n    systemctl enable ${units.join(' ')} >/dev/null 2>&1 || true\n  fi\nfi\n`,
-  0o755,
-);
+write(join(root, 'DEBIAN/postinst'), postinst(units), 0o755);
 write(
   join(root, 'DEBIAN/prerm'),
   `#!/bin/sh\nset -e\nif [ "$1" = remove ] && [ -d /run/systemd/system ]; then\n  systemctl disable --now ${units.join(' ')} >/dev/null 2>&1 || true\nfi\n`,

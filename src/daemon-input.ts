@@ -5,7 +5,7 @@ import type { Config } from './config/schema.ts';
 import type { Logger } from './log.ts';
 import { caStartReader, certPaths } from './pki/certificate/index.ts';
 import { legacyAuthorityDirOf, migrateLegacyTrustStore, TrustStore, trustDirOf } from './pki/trust/index.ts';
-import { StateStore, type PersistedState } from './state/state-store.ts';
+import type { PersistedState, StateStore } from './state/state-store.ts';
 import { withTimeout } from './util/with-timeout.ts';
 
 const seconds = (s: number) => Math.round(s * 1000);
@@ -42,15 +42,17 @@ export interface PreparedInput {
 }
 
 /**
- * Reads what the machine's input says: the state file, the trust store (moving our attested CAs
- * out of bmcweb's store first, after an upgrade), and the clock's first verdict; later changes come
- * from the machine's actors (trustStoreWatch, clockWatch).
+ * Reads what the machine's input says besides the state file (read before the start): the trust
+ * store (moving our attested CAs out of bmcweb's store first, after an upgrade), and the clock's
+ * first verdict; later changes come from the machine's actors (trustStoreWatch, clockWatch).
  */
-export async function prepareDaemonInput(o: { config: Config; log: Logger; timeoutMs: number }): Promise<PreparedInput> {
+export async function prepareDaemonInput(o: {
+  config: Config;
+  log: Logger;
+  timeoutMs: number;
+  state: { readonly store: StateStore; readonly loaded: PersistedState };
+}): Promise<PreparedInput> {
   const { config, log } = o;
-  const stateStore = new StateStore(config.state_dir);
-  const loaded = stateStore.load();
-  if (loaded.problem) log.warn(loaded.problem, { code: 'STATE_FILE_CORRUPT' });
 
   const trustDir = trustDirOf(config);
   // If the move cannot finish (e.g. a read-only directory), what was copied is trusted from
@@ -68,5 +70,5 @@ export async function prepareDaemonInput(o: { config: Config; log: Logger; timeo
   await withTimeout(trustStore.reload(), o.timeoutMs, 'reading the trust store');
 
   const clock = watchClock({ buildTimeMs: BUILD_TIME_MS, caNotBeforeMs: caStartReader(certPaths(config.cert_root).selfCa), log });
-  return { input: daemonMachineInput({ config, loaded: loaded.state, trustStore, clock }), stateStore, trustStore, clock };
+  return { input: daemonMachineInput({ config, loaded: o.state.loaded, trustStore, clock }), stateStore: o.state.store, trustStore, clock };
 }

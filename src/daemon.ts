@@ -8,6 +8,7 @@ import { type DaemonParts, loadDaemonParts } from './daemon-parts.ts';
 import { connectSystemBus } from './dbus/system-bus.ts';
 import type { Logger } from './log.ts';
 import type { CredentialHolder } from './pki/certificate/index.ts';
+import type { PersistedState, StateStore } from './state/state-store.ts';
 import { Settling } from './util/settling.ts';
 
 /** Everything the daemon is built from; the issuer is passed in so the token choice stays in main. */
@@ -16,6 +17,8 @@ export interface DaemonDeps {
   readonly log: Logger;
   readonly credentials: CredentialHolder;
   readonly issuer: CertificateIssuing & { close(): Promise<void> };
+  /** The state file, read before the start (one that cannot be read stops it there), and what it held. */
+  readonly state: { readonly store: StateStore; readonly loaded: PersistedState };
 }
 
 /** A started daemon: `lost` settles if the bus goes away; stop() shuts down cleanly. */
@@ -38,13 +41,13 @@ const OWN_NAME_DEADLINE_MS = 3 * BUS_CALL_TIMEOUT_MS;
  */
 export async function startDaemon(deps: DaemonDeps): Promise<RunningDaemon> {
   const { config, log } = deps;
-  // Connecting first: the bus handshake (a few round trips) runs while the state file, the trust
-  // store and the optional parts are read, so the name is asked for sooner.
+  // Connecting first: the bus handshake (a few round trips) runs while the trust store and the
+  // optional parts are read, so the name is asked for sooner.
   const conn = connectSystemBus();
   let prepared: PreparedInput;
   let parts: DaemonParts;
   try {
-    prepared = await prepareDaemonInput({ config, log, timeoutMs: BUS_CALL_TIMEOUT_MS });
+    prepared = await prepareDaemonInput({ config, log, timeoutMs: BUS_CALL_TIMEOUT_MS, state: deps.state });
     parts = await loadDaemonParts(config, log);
   } catch (err) {
     conn.close();

@@ -32,7 +32,8 @@ const errorText = (err: unknown) => (err instanceof Error ? err.message : String
  * The root machine's `busName` actor, the daemon's lock: exports the Provisioning object and owns
  * `xyz.openbmc_project.Provisioning`, then says BUS_NAME_OWNED (the machine starts what touches the
  * world only then), or BUS_NAME_REFUSED with the reason (another instance owns it). Calls that
- * reach the object before the machine knows wait for it.
+ * reach the object before the machine knows wait for it, and are refused (NOT_SERVING) if the name
+ * is refused or the actor stops first.
  *
  * Stopped with the daemon actor, it goes out last: once the others' closes (`closing`) have
  * settled, it releases the name, closes the bus connection, then what `closeLast` closes.
@@ -42,7 +43,15 @@ export function createBusNameActor(deps: BusNameDeps) {
   return fromCallback(({ sendBack }) => {
     let stopped = false;
     let open: () => void = () => undefined;
-    const ready = new Promise<void>((resolve) => (open = resolve));
+    let shut: (why: Error) => void = () => undefined;
+    // Calls that reach the object before the machine knows wait for `ready`: it opens once the name
+    // is owned, and shuts when it is refused or the daemon stops first, so that every call is answered.
+    const ready = new Promise<void>((resolve, reject) => {
+      open = resolve;
+      shut = reject;
+    });
+    // A shut gate nobody waits for is no error.
+    ready.catch(() => undefined);
     const root = deps.root();
     const owning = exportProvisioningService({
       bus: conn.bus,
@@ -63,6 +72,7 @@ export function createBusNameActor(deps: BusNameDeps) {
         return service;
       },
       (err: unknown) => {
+        shut(new Error(`the bus name could not be owned: ${errorText(err)}`));
         if (!stopped) sendBack({ type: 'BUS_NAME_REFUSED', reason: errorText(err) });
         return undefined;
       },
@@ -81,6 +91,8 @@ export function createBusNameActor(deps: BusNameDeps) {
     };
     return () => {
       stopped = true;
+      // Settles nothing once the gate is open: a call already past it is answered as usual.
+      shut(new Error('provisioningd is stopping'));
       deps.released.add(goOut());
     };
   });

@@ -31,7 +31,10 @@ export interface AttestationServiceDeps {
 
 /** The exported service: report responder sessions; close() releases the name. */
 export interface AttestationService {
-  /** A requester finished (completed) or abandoned an attestation of this BMC: the responder object's Attested(b). */
+  /**
+   * A requester finished (completed) or abandoned an attestation of this BMC: Attested(b) on the
+   * responder object of its address (made by a completed session only).
+   */
   responderSession(e: { remoteAddress: string; remotePort: number; completed: boolean; reason?: string }): void;
   /** The requester objects' paths by device id (tests, logs). */
   devices(): ReadonlyMap<string, string>;
@@ -230,20 +233,38 @@ export async function exportAttestationService(deps: AttestationServiceDeps): Pr
     throw new Error(`cannot own ${ATTESTATION_SERVICE}: another process owns it (reply ${reply})`);
   }
 
+  /**
+   * The responder object of `remoteAddress`, made for a completed session only (a connection that
+   * never got signed measurements, which anybody can open, gets none), and moved to the end of
+   * `responders`: the first one is the least recently reported, removed when a new one would
+   * exceed maxDevices, so a flood of addresses can never stop a later peer's Attested(true).
+   */
+  const responderFor = (remoteAddress: string, completed: boolean): ResponderInterface | undefined => {
+    const path = responderPath(remoteAddress);
+    const known = responders.get(path);
+    if (known) {
+      responders.delete(path);
+      responders.set(path, known);
+      return known;
+    }
+    if (!completed) return undefined;
+    for (const [oldest, iface] of responders) {
+      if (responders.size < deps.maxDevices) break;
+      bus.unexport(oldest, iface);
+      responders.delete(oldest);
+      log.debug(`responder object of ${iface.ip} removed: at most ${deps.maxDevices} (max_devices), it was reported least recently`);
+    }
+    const iface = new ResponderInterface(RESPONDER_INTERFACE);
+    iface.ip = remoteAddress;
+    bus.export(path, iface);
+    responders.set(path, iface);
+    return iface;
+  };
+
   return {
     responderSession(e) {
-      const path = responderPath(e.remoteAddress);
-      let iface = responders.get(path);
-      if (!iface) {
-        if (responders.size >= deps.maxDevices) {
-          log.warn(`not reporting the session from ${e.remoteAddress}: at most ${deps.maxDevices} responder objects`);
-          return;
-        }
-        iface = new ResponderInterface(RESPONDER_INTERFACE);
-        iface.ip = e.remoteAddress;
-        bus.export(path, iface);
-        responders.set(path, iface);
-      }
+      const iface = responderFor(e.remoteAddress, e.completed);
+      if (!iface) return;
       iface.port = String(e.remotePort);
       // remote_ip comes along although it never changes for this object: a watcher learns who
       // attested us from this one signal, without a GetAll.

@@ -20,6 +20,7 @@ export type StartSpdmResponder = (o: {
   measurements: () => Promise<ServedBlock[]>;
   onSession?: (e: { remoteAddress: string; remotePort: number; completed: boolean; reason?: string }) => void;
   timeoutMs: number;
+  lifetimeMs: number;
   log: Logger;
 }) => Promise<SpdmListener>;
 
@@ -76,6 +77,8 @@ export async function startAttestationd(deps: AttestationdDeps): Promise<Running
         if (!busGone) service?.responderSession(e);
       },
       timeoutMs: ms(config.request_timeout),
+      // A requester (ours, with the same attest_timeout) has given up on a connection by then.
+      lifetimeMs: ms(config.attest_timeout),
       log: log.child({ component: 'spdm' }),
     });
     const spdm = responder;

@@ -63,13 +63,21 @@ export function parseJsonConfig<S extends z.ZodMiniType>(spec: JsonConfigSpec<S>
     throw new ConfigError(`${path}: not valid JSON: ${why.split('\n')[0]}`);
   }
   if (!isObject(raw)) throw new ConfigError(`${path}: the top level must be a JSON object`);
+  return { config: validate(spec, raw, path), path, usedDefaults: false, warnings: unknownKeyWarnings(spec, raw, path) };
+}
+
+/**
+ * Applies the schema; throws ConfigError naming the field. A field the file does not set is said to
+ * be the default's fault (a default computed at run time, such as the host name, can be invalid).
+ */
+function validate<S extends z.ZodMiniType>(spec: JsonConfigSpec<S>, raw: Record<string, unknown>, path: string): z.output<S> {
   const result = spec.schema.safeParse(raw);
-  if (!result.success) {
-    const issue = result.error.issues[0];
-    const field = issue ? fieldName(issue.path) || '(top level)' : '(top level)';
-    throw new ConfigError(`${path}: field "${field}": ${issue?.message ?? 'invalid'}`);
-  }
-  return { config: result.data, path, usedDefaults: false, warnings: unknownKeyWarnings(spec, raw, path) };
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const field = issue ? fieldName(issue.path) || '(top level)' : '(top level)';
+  const top = issue?.path[0];
+  const unset = typeof top === 'string' && !(top in raw) ? ' (not in the file: its default)' : '';
+  throw new ConfigError(`${path}: field "${field}"${unset}: ${issue?.message ?? 'invalid'}`);
 }
 
 /** Reads a config file; a missing file means defaults, anything else wrong is a ConfigError. */
@@ -79,7 +87,7 @@ export function loadJsonConfig<S extends z.ZodMiniType>(spec: JsonConfigSpec<S>,
     text = readFileSync(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      return { config: spec.schema.parse({}), path, usedDefaults: true, warnings: [] };
+      return { config: validate(spec, {}, path), path, usedDefaults: true, warnings: [] };
     }
     const why = err instanceof Error ? err.message : String(err);
     throw new ConfigError(`${path}: cannot be read: ${why}`);

@@ -64,14 +64,20 @@ export const configSchema = z
     retry_count: z._default(whole(0, 100), 3),
     retry_timer: z._default(seconds(0.05, 3600), 30),
     retry_base: z._default(seconds(0.01, 3600), 1),
-    name: z._default(bmcName, () => hostname()),
+    // prefault, not _default: the host name goes through bmcName like a configured name would.
+    name: z.prefault(bmcName, () => hostname()),
     state_dir: z._default(text(), '/var/lib/provisioning'),
     /** The trusted peer CAs; absent means `<state_dir>/trust` (src/pki/trust/trust-dir.ts). */
     trust_dir: z.optional(text()),
     token: z.optional(tokenSchema),
     peers: z._default(z.array(peerSchema).check(z.maxLength(64)), []),
     inspect_port: z._default(whole(0, 65535), 0),
-    stately_inspector_url: z.optional(z.url({ protocol: /^wss?$/ })),
+    // Inspection data leaves the BMC: encrypted (wss://) to any host, in clear (ws://) only to this machine (an SSH tunnel's end).
+    stately_inspector_url: z.optional(
+      z.url({ protocol: /^wss?$/ }).check(
+        z.refine((url) => !URL.canParse(url) || new URL(url).protocol === 'wss:' || ['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname), 'ws:// (unencrypted) may only name 127.0.0.1, localhost or [::1]; use wss:// for another host'),
+      ),
+    ),
     keepalive_interval: z._default(seconds(0.05, 3600), 5),
     keepalive_timeout: z._default(seconds(0.05, 3600), 3),
     handshake_timeout: z._default(seconds(0.05, 600), 10),

@@ -2,7 +2,7 @@ import dbus from 'dbus-next';
 import { addMatch, nameOwner, removeMatch, signalRule } from './bus-call.ts';
 
 /** The bus daemon's own name: the sender it puts on the signals it emits, which no client can take. */
-const BUS_DAEMON = 'org.freedesktop.DBus';
+export const BUS_DAEMON = 'org.freedesktop.DBus';
 
 /** Who owns a well-known name, followed from the bus daemon's NameOwnerChanged. */
 export interface NameOwnerWatch {

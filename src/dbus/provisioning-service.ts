@@ -19,15 +19,19 @@ export interface ProvisioningServiceDeps {
   readonly log: Logger;
   /** This BMC's name (`name`): never a peer, whatever its case. */
   readonly ownName: string;
-  /** How long ProvisionPeer("self") waits for the issuance before answering Timeout. */
+  /** How long ProvisionPeer("self") waits for the issuance and persisting the flag before answering Timeout. */
   readonly selfDeadlineMs: number;
-  /** Runs before a successful ProvisionPeer("self") is answered (persisting the flag). */
+  /** Runs before a successful ProvisionPeer("self") is answered (persisting the flag), within selfDeadlineMs. */
   readonly beforeSelfReply: () => Promise<void>;
-  /** Deadline for bus-daemon calls such as RequestName. */
+  /** Deadline for bus-daemon calls such as RequestName, and for a call waiting for `ready`. */
   readonly busCallTimeoutMs: number;
   /** The projection to serve from the first moment the name is owned. */
   readonly initial: DbusProperties;
-  /** Calls wait for it: settles once the machine knows that the name is owned (a call can come first). */
+  /**
+   * Calls wait for it: resolves once the machine knows that the name is owned (a call can come
+   * first); rejects, with the reason, when the service will not serve (the name refused, the daemon
+   * stopping). A call waits at most busCallTimeoutMs for it.
+   */
   readonly ready?: Promise<void>;
 }
 
@@ -37,9 +41,20 @@ export interface ProvisioningService {
   close(): Promise<void>;
 }
 
+/** The failure code of a ProvisionPeer("self") whose certificates were issued but whose state file could not be written. */
+export const STATE_WRITE = 'STATE_WRITE';
+/** The failure code of a call the service will not answer: the name is not (or no longer) owned. */
+export const NOT_SERVING = 'NOT_SERVING';
+
+/** What ProvisionPeer("self") ends with: the machine's verdict, then the state file's write. */
+type SelfOutcome = { readonly ok: true } | { readonly ok: false; readonly failure: Failure };
+
+const errorLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+
 /** Maps a failure code from the actors to the OpenBMC common error a caller sees. */
 export function dbusErrorFor(failure: Failure): dbus.DBusError {
-  const name = failure.code === 'TIMEOUT' ? CommonError.Timeout : CommonError.Unavailable;
+  const name =
+    failure.code === 'TIMEOUT' ? CommonError.Timeout : failure.code === STATE_WRITE ? CommonError.InternalFailure : CommonError.Unavailable;
   const text = failure.message.startsWith(failure.code) ? failure.message : `${failure.code}: ${failure.message}`;
   return new dbus.DBusError(name, text);
 }
@@ -66,14 +81,18 @@ class ProvisioningInterface extends Interface {
 
   async ProvisionPeer(deviceId: string): Promise<void> {
     const deps = this.deps;
-    if (!deps) throw new dbus.DBusError(CommonError.Unavailable, 'service is starting');
-    await deps.ready;
-    const check = checkDeviceId(deviceId, { ownName: deps.ownName });
-    const log = deps.log.child({ event: 'ProvisionPeer' });
+    if (!deps) throw new dbus.DBusError(CommonError.Unavailable, `${NOT_SERVING}: the service is starting`);
     const refuse = (code: keyof typeof CommonError, text: string): never => {
       this.refusals?.warn(`ProvisionPeer(${quoteForLog(deviceId)}) refused: ${text}`, { event: 'ProvisionPeer', code });
       throw new dbus.DBusError(CommonError[code], text);
     };
+    try {
+      await withTimeout(deps.ready ?? Promise.resolve(), deps.busCallTimeoutMs, 'waiting until the bus name is owned');
+    } catch (err) {
+      return refuse('Unavailable', `${NOT_SERVING}: ${errorLine(err)}`);
+    }
+    const check = checkDeviceId(deviceId, { ownName: deps.ownName });
+    const log = deps.log.child({ event: 'ProvisionPeer' });
     if (check.kind === 'invalid') return refuse('InvalidArgument', check.reason);
     if (check.kind === 'own') return refuse('InvalidArgument', `deviceId is this BMC's own name (${deps.ownName}): "self" provisions this BMC`);
     if (check.kind === 'peer') {
@@ -95,20 +114,29 @@ class ProvisioningInterface extends Interface {
     }
     const requestId = randomUUID();
     const answered = new Promise<SelfProvisionResult>((resolve) => this.waiters.set(requestId, resolve));
+    // The issuance, then persisting the flag: both within the one deadline the caller is promised.
+    const finished = answered.then(async (result): Promise<SelfOutcome> => {
+      if (!result.ok) return result;
+      try {
+        await deps.beforeSelfReply();
+        return { ok: true };
+      } catch (err) {
+        return { ok: false, failure: { code: STATE_WRITE, message: `the certificates were issued, but the state file could not be written: ${errorLine(err)}` } };
+      }
+    });
     log.info('self provisioning requested');
     deps.actor.send({ type: 'PROVISION_SELF', requestId });
-    let result: SelfProvisionResult;
+    let outcome: SelfOutcome;
     try {
-      result = await withTimeout(answered, deps.selfDeadlineMs, 'ProvisionPeer("self")');
+      outcome = await withTimeout(finished, deps.selfDeadlineMs, 'ProvisionPeer("self")');
     } catch (err) {
       this.waiters.delete(requestId);
-      throw new dbus.DBusError(CommonError.Timeout, err instanceof Error ? err.message : String(err));
+      throw new dbus.DBusError(CommonError.Timeout, errorLine(err));
     }
-    if (!result.ok) {
-      log.error(`self provisioning failed: ${result.failure.message}`, { code: result.failure.code });
-      throw dbusErrorFor(result.failure);
+    if (!outcome.ok) {
+      log.error(`self provisioning failed: ${outcome.failure.message}`, { code: outcome.failure.code });
+      throw dbusErrorFor(outcome.failure);
     }
-    await deps.beforeSelfReply();
     log.info('self provisioning done');
   }
 }

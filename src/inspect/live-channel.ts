@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Logger } from '../log.ts';
 import { isAllowedHost, isAllowedOrigin } from './loopback-guard.ts';
+import { MAX_UNREAD_BYTES, sendWithinBound } from './unread-bound.ts';
 
 /** How the live channel is attached and bounded. */
 export interface LiveChannelOptions {
@@ -28,14 +29,14 @@ export interface LiveChannel {
  */
 export function startLiveChannel(opts: LiveChannelOptions): LiveChannel {
   const maxClients = opts.maxClients ?? 16;
-  const maxBuffered = opts.maxBufferedBytes ?? 4 * 1024 * 1024;
+  const maxBuffered = opts.maxBufferedBytes ?? MAX_UNREAD_BYTES;
   const wss = new WebSocketServer({
     server: opts.server,
     path: opts.path,
     maxPayload: 1024,
     verifyClient: (info: { origin: string; req: { headers: { host?: string } } }) =>
       isAllowedHost(info.req.headers.host) &&
-      isAllowedOrigin(info.origin || undefined) &&
+      isAllowedOrigin(info.origin || undefined, info.req.headers.host) &&
       wss.clients.size < maxClients,
   });
   wss.on('error', (err) => opts.log.warn(`inspector live channel: ${err.message}`));
@@ -53,12 +54,7 @@ export function startLiveChannel(opts: LiveChannelOptions): LiveChannel {
     },
     broadcast(text) {
       for (const ws of wss.clients) {
-        if (ws.readyState !== WebSocket.OPEN) continue;
-        if (ws.bufferedAmount > maxBuffered) {
-          ws.terminate();
-          continue;
-        }
-        ws.send(text);
+        if (ws.readyState === WebSocket.OPEN) sendWithinBound(ws, text, maxBuffered);
       }
     },
     close() {

@@ -2,6 +2,15 @@ import type { InspectionEvent } from 'xstate';
 import WebSocket from 'ws';
 import type { Logger } from '../log.ts';
 import { toStatelyMessage } from './stately-messages.ts';
+import { MAX_UNREAD_BYTES, sendWithinBound } from './unread-bound.ts';
+
+/**
+ * The largest message the forwarder accepts from the endpoint (it ignores them all, but a relay
+ * sends it other clients' messages and replays its recent ones, this stream's included): far above
+ * the largest message of the stream, far below ws's default of 100 MiB. A larger one closes the
+ * connection (status 1009), which is then retried like any lost connection.
+ */
+export const MAX_INCOMING_BYTES = 256 * 1024;
 
 /** Where and how to forward the inspection stream to a Stately-compatible WebSocket endpoint. */
 export interface StatelyForwarderOptions {
@@ -10,6 +19,8 @@ export interface StatelyForwarderOptions {
   readonly log: Logger;
   /** Messages kept while disconnected; the oldest go first. */
   readonly bufferLimit?: number;
+  /** Bytes the endpoint may leave unread while connected before its connection is ended; default MAX_UNREAD_BYTES. */
+  readonly maxUnreadBytes?: number;
   readonly connectTimeoutMs?: number;
   /** Reconnection delay bounds; doubled after each failure. */
   readonly retryMinMs?: number;
@@ -38,10 +49,12 @@ export function displayUrl(url: string): string {
  * Forwards the inspection stream to a Stately-compatible endpoint with the protocol of
  * `@statelyai/inspect`'s `createWebSocketInspector`, implemented over `ws` (no runtime dependency
  * on @statelyai/inspect). Messages are converted off the hot path, sanitised, buffered (bounded)
- * while disconnected, and the connection is retried with backoff.
+ * while disconnected, and the connection is retried with backoff. An endpoint that stops reading
+ * has its connection ended once MAX_UNREAD_BYTES wait for it, and is then retried like a lost one.
  */
 export function startStatelyForwarder(opts: StatelyForwarderOptions): StatelyForwarder {
   const bufferLimit = opts.bufferLimit ?? 500;
+  const maxUnread = opts.maxUnreadBytes ?? MAX_UNREAD_BYTES;
   const connectTimeoutMs = opts.connectTimeoutMs ?? 5000;
   const retryMin = opts.retryMinMs ?? 1000;
   const retryMax = opts.retryMaxMs ?? 30_000;
@@ -51,6 +64,8 @@ export function startStatelyForwarder(opts: StatelyForwarderOptions): StatelyFor
   let dropped = 0;
   let socket: WebSocket | undefined;
   let open = false;
+  /** The connection was ended because the endpoint stopped reading; its 'close' says so. */
+  let stalled = false;
   let closed = false;
   let retryMs = retryMin;
   let retryTimer: NodeJS.Timeout | undefined;
@@ -59,8 +74,10 @@ export function startStatelyForwarder(opts: StatelyForwarderOptions): StatelyFor
 
   const send = (text: string) => {
     if (open && socket) {
-      socket.send(text);
-      return;
+      if (sendWithinBound(socket, text, maxUnread)) return;
+      // Ended: what follows is buffered as while disconnected, until the connection is back.
+      open = false;
+      stalled = true;
     }
     buffer.push(text);
     if (buffer.length > bufferLimit) {
@@ -84,7 +101,7 @@ export function startStatelyForwarder(opts: StatelyForwarderOptions): StatelyFor
 
   const connect = () => {
     if (closed) return;
-    const ws = new WebSocket(opts.url, { handshakeTimeout: connectTimeoutMs });
+    const ws = new WebSocket(opts.url, { handshakeTimeout: connectTimeoutMs, maxPayload: MAX_INCOMING_BYTES });
     socket = ws;
     ws.on('open', () => {
       open = true;
@@ -94,7 +111,7 @@ export function startStatelyForwarder(opts: StatelyForwarderOptions): StatelyFor
       everConnected = true;
       if (dropped) opts.log.warn(`stately: ${dropped} inspection messages dropped while disconnected`, { code: 'STATELY_DROPPED' });
       dropped = 0;
-      for (const text of buffer.splice(0)) ws.send(text);
+      for (const text of buffer.splice(0)) send(text);
     });
     ws.on('message', () => {
       /* the endpoint relays other clients' messages; nothing for us */
@@ -104,10 +121,16 @@ export function startStatelyForwarder(opts: StatelyForwarderOptions): StatelyFor
     });
     ws.on('close', () => {
       const wasOpen = open;
+      const wasStalled = stalled;
       open = false;
+      stalled = false;
       socket = undefined;
       if (closed) return;
-      if (wasOpen) opts.log.warn(`lost the connection to ${where}; retrying`, { code: 'STATELY_DISCONNECTED' });
+      if (wasStalled) {
+        opts.log.warn(`${where} stopped reading (over ${maxUnread} bytes unsent): dropped the connection and what it had not read; retrying`, {
+          code: 'STATELY_DISCONNECTED',
+        });
+      } else if (wasOpen) opts.log.warn(`lost the connection to ${where}; retrying`, { code: 'STATELY_DISCONNECTED' });
       else if (retryMs === retryMin) opts.log.warn(`cannot reach ${where}; retrying every ${retryMax / 1000} s at most`, { code: 'STATELY_UNREACHABLE' });
       retryTimer = setTimeout(connect, retryMs);
       retryTimer.unref();

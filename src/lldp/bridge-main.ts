@@ -2,13 +2,23 @@
 // whose phosphor-networkd has no LLDP service yet (docs/discovery.md).
 import { parseArgs } from 'node:util';
 import { connectSystemBus } from '../dbus/system-bus.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, journalPrefix } from '../log.ts';
 import { saveCompileCache } from '../util/compile-cache.ts';
-import { DEFAULT_BRIDGE_NAMES, startLldpBridge } from './lldp-bridge.ts';
+import { executablePath } from './executable-path.ts';
+import { BridgeNameTakenError, DEFAULT_BRIDGE_NAMES, startLldpBridge } from './lldp-bridge.ts';
 import { showNeighbours, watchNeighbours, type LldpcliTarget, type LldpWatchProcess } from './lldpcli.ts';
+import { TableReadOrder } from './table-read-order.ts';
 
+// The exit statuses (docs/operations.md, "The LLDP bridge"); the unit does not restart after 64, 72, 73.
 const EX_USAGE = 64;
 const EX_UNAVAILABLE = 69;
+const EX_SOFTWARE = 70;
+/** lldpcli is not installed (no lldpd on this host): restarting cannot help. */
+const EX_OSFILE = 72;
+/** Another process owns the bus name (phosphor-networkd's LLDP service, another bridge): restarting cannot help. */
+const EX_NAME_TAKEN = 73;
+/** Longest a full read of lldpd's table (`lldpcli show neighbors`) may take. */
+const READ_TIMEOUT_MS = 10_000;
 const USAGE = `usage: lldp-bridge [--socket PATH] [--lldpcli PATH] [--service NAME] [--object-root PATH]
                    [--interface NAME] [--max-neighbours N] [--resync SECONDS] [--log-level LEVEL]
   --socket          lldpd's control socket (lldpcli -u); default: lldpd's own default
@@ -19,7 +29,7 @@ const USAGE = `usage: lldp-bridge [--socket PATH] [--lldpcli PATH] [--service NA
   --resync          seconds between full re-reads of lldpd's table; default 30`;
 
 function fail(message: string, status: number): never {
-  process.stderr.write(`lldp-bridge: ${message}\n`);
+  process.stderr.write(`${journalPrefix('error')}lldp-bridge: ${message}\n`);
   process.exit(status);
 }
 
@@ -60,6 +70,11 @@ async function main(): Promise<void> {
   const level = ['error', 'warn', 'info', 'debug'].includes(opts['log-level']) ? opts['log-level'] : 'info';
   const log = createLogger({ level });
   const target: LldpcliTarget = { lldpcli: opts.lldpcli, ...(opts.socket ? { socket: opts.socket } : {}) };
+  // Without lldpcli (lldpd not installed) the bridge has nothing to publish: one line, and a status
+  // the unit does not restart on, rather than a bridge that owns the name and reads nothing.
+  if (!executablePath(opts.lldpcli, process.env['PATH'] ?? '')) {
+    fail(`${opts.lldpcli} not found${opts.lldpcli.includes('/') ? '' : ' in PATH'}: is lldpd installed?`, EX_OSFILE);
+  }
   const conn = connectSystemBus();
   const bridge = await startLldpBridge({
     bus: conn.bus,
@@ -67,29 +82,44 @@ async function main(): Promise<void> {
     log,
     maxNeighbours: opts.max,
     busCallTimeoutMs: 10_000,
-  }).catch((err: unknown) => fail(err instanceof Error ? err.message : String(err), EX_UNAVAILABLE));
+  }).catch((err: unknown) => fail(err instanceof Error ? err.message : String(err), err instanceof BridgeNameTakenError ? EX_NAME_TAKEN : EX_UNAVAILABLE));
   log.info(`lldp-bridge owns ${opts.service}; reading lldpd through ${opts.socket ?? 'its default socket'}`);
   saveCompileCache();
 
   let stopping = false;
   let watch: LldpWatchProcess | undefined;
   let retryMs = 500;
-  const resync = async () => {
+  // One full read at a time; a table read before the latest watch event is not applied (read again).
+  const reads = new TableReadOrder();
+  const resync = async (): Promise<void> => {
+    const read = reads.begin();
+    if (!read) return; // one runs: it reads again when it ends
+    let table: Awaited<ReturnType<typeof showNeighbours>> | undefined;
     try {
-      bridge.apply(await showNeighbours(target, 10_000));
+      table = await showNeighbours(target, READ_TIMEOUT_MS);
     } catch (err) {
       log.warn(`reading lldpd's neighbours: ${err instanceof Error ? err.message : String(err)}`, { code: 'LLDPD_UNAVAILABLE' });
     }
+    const outcome = reads.end(read);
+    if (stopping) return;
+    if (table && outcome.apply) bridge.apply(table);
+    else if (table) log.debug("lldpd's table was read before the latest watch event: not applied");
+    if (outcome.again) await resync();
   };
   const runWatch = async () => {
     while (!stopping) {
       const started = Date.now();
       watch = watchNeighbours({
         target,
-        onReport: (r) => bridge.apply(r),
+        onReport: (r) => {
+          reads.event();
+          bridge.apply(r);
+        },
         onProblem: (m) => log.warn(`lldpcli watch: ${m}`, { code: 'LLDPD_BAD_OUTPUT' }),
       });
-      // The table is read once the watch runs, so that nothing between the two is missed.
+      // The table is read once the watch runs, so that nothing between the two is missed; a read
+      // that began before this watch is out of date.
+      reads.event();
       await resync();
       const why = await watch.ended;
       if (stopping) return;
@@ -120,4 +150,4 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch((err: unknown) => fail(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, 70));
+main().catch((err: unknown) => fail(`internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, EX_SOFTWARE));

@@ -62,6 +62,11 @@ interface Published {
   readonly iface: TlvsInterface;
 }
 
+/** Thrown by startLldpBridge when another process owns the name: starting again cannot help until it lets go. */
+export class BridgeNameTakenError extends Error {
+  override readonly name = 'BridgeNameTakenError';
+}
+
 /** Options of the bridge's D-Bus side. */
 export interface LldpBridgeOptions {
   readonly bus: dbus.MessageBus;
@@ -153,7 +158,7 @@ export async function startLldpBridge(opts: LldpBridgeOptions): Promise<LldpBrid
   const reply = await withTimeout(bus.requestName(names.service, dbus.NameFlag.DO_NOT_QUEUE), opts.busCallTimeoutMs, `RequestName ${names.service}`);
   if (reply !== dbus.RequestNameReply.PRIMARY_OWNER) {
     manager.close();
-    throw new Error(`cannot own ${names.service}: another process owns it (reply ${reply})`);
+    throw new BridgeNameTakenError(`cannot own ${names.service}: another process owns it (reply ${reply})`);
   }
 
   return {

@@ -1,5 +1,6 @@
 import dbus from 'dbus-next';
 import { addMatch, callMethod, dbusErrorName, getAllProperties, nameOwner, removeMatch, signalRule, variantValue } from '../dbus/bus-call.ts';
+import { BUS_DAEMON } from '../dbus/name-owner-watch.ts';
 import type { Logger } from '../log.ts';
 import { throttleWarnings } from '../log-throttle.ts';
 import { isNeighbourPath, type LldpNames } from './lldp-names.ts';
@@ -121,7 +122,9 @@ export async function watchLldp(deps: LldpWatcherDeps): Promise<LldpWatcher> {
   };
 
   const handleSignal = (msg: dbus.Message) => {
-    if (msg.interface === 'org.freedesktop.DBus' && msg.member === 'NameOwnerChanged') {
+    if (msg.interface === BUS_DAEMON && msg.member === 'NameOwnerChanged') {
+      // Only the bus daemon's word counts: any client may send us a signal of this name directly.
+      if (msg.sender !== BUS_DAEMON) return;
       const [name, , now] = msg.body as [unknown, unknown, unknown];
       if (name !== names.service) return;
       owner = typeof now === 'string' && now ? now : undefined;
@@ -179,7 +182,7 @@ export async function watchLldp(deps: LldpWatcherDeps): Promise<LldpWatcher> {
   }
 
   const rules = [
-    signalRule({ sender: 'org.freedesktop.DBus', interface: 'org.freedesktop.DBus', member: 'NameOwnerChanged', arg0: names.service }),
+    signalRule({ sender: BUS_DAEMON, interface: BUS_DAEMON, member: 'NameOwnerChanged', arg0: names.service }),
     signalRule({ sender: names.service, interface: OBJECT_MANAGER }),
     signalRule({ sender: names.service, interface: PROPERTIES, member: 'PropertiesChanged', path_namespace: names.receivePath }),
   ];

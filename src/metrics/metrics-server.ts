@@ -56,11 +56,16 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new Error(err.code === 'EADDRINUSE' ? `metrics_port ${opts.port} is already in use on 127.0.0.1` : `metrics server: ${err.message}`)),
-    );
-    server.listen(opts.port, '127.0.0.1', () => resolve());
+    const failed = (err: NodeJS.ErrnoException) =>
+      reject(new Error(err.code === 'EADDRINUSE' ? `metrics_port ${opts.port} is already in use on 127.0.0.1` : `metrics server: ${err.message}`));
+    server.once('error', failed);
+    server.listen(opts.port, '127.0.0.1', () => {
+      server.off('error', failed);
+      resolve();
+    });
   });
+  // Once listening, an error (a failed accept) is logged, never thrown: it must not end the daemon.
+  server.on('error', (err) => opts.log.warn(`metrics server: ${err.message}`, { code: 'METRICS_FAILED' }));
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}/`,

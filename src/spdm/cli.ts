@@ -7,12 +7,23 @@ import { createLogger } from '../log.ts';
 import { pemCertificates } from '../pki/certificate/index.ts';
 import { Pkcs11Token } from '../pki/token/index.ts';
 import type { SignerAlgorithm } from './algorithms.ts';
-import { attest, isSpdmError, type MeasurementBlock, signerAlgorithmOf, softwareSigner, type SpdmSigner, startSpdmResponder, tokenSigner } from './index.ts';
+import {
+  attest,
+  DEFAULT_SPDM_CONNECTION_LIFETIME_MS,
+  DEFAULT_SPDM_MAX_SIGNATURES,
+  isSpdmError,
+  type MeasurementBlock,
+  signerAlgorithmOf,
+  softwareSigner,
+  type SpdmSigner,
+  startSpdmResponder,
+  tokenSigner,
+} from './index.ts';
 import type { SpdmTransport } from './transport.ts';
 
 const ATTEST_USAGE = `  spdm attest --host H --port P --root FILE [--root FILE …] [--transport tcp|emu] [--timeout MS] [--algorithm ECDSA_P256_SHA256|ECDSA_P384_SHA384]
       prints the verified report as JSON; exit 0 on pass, 1 on fail (one line on stderr)`;
-const RESPOND_USAGE = `  spdm respond --port P [--host 127.0.0.1] --chain FILE (--key FILE | --token-conf FILE) [--measure FILE …] [--measure-raw FILE …] [--transport tcp|emu] [--timeout MS]
+const RESPOND_USAGE = `  spdm respond --port P [--host 127.0.0.1] --chain FILE (--key FILE | --token-conf FILE) [--measure FILE …] [--measure-raw FILE …] [--transport tcp|emu] [--timeout MS] [--lifetime MS] [--max-signatures N]
       serves until SIGTERM; prints {"port":N} on stdout once listening`;
 const HELP = '  spdm [attest|respond] --help   prints this usage and exits 0';
 const USAGE = `usage:\n${ATTEST_USAGE}\n${RESPOND_USAGE}\n${HELP}`;
@@ -45,6 +56,14 @@ function timeoutOf(v: string | undefined): number {
   if (v === undefined) return 30_000;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 600_000) throw new UsageError(`--timeout must be 1..600000 ms, not ${v}`);
+  return n;
+}
+
+/** A whole number from `min` to `max` given to option `name`, or `fallback` when absent. */
+function wholeOf(o: { name: string; value: string | undefined; min: number; max: number; fallback: number }): number {
+  if (o.value === undefined) return o.fallback;
+  const n = Number(o.value);
+  if (!Number.isInteger(n) || n < o.min || n > o.max) throw new UsageError(`--${o.name} must be ${o.min}..${o.max}, not ${o.value}`);
   return n;
 }
 
@@ -122,6 +141,8 @@ async function runRespond(argv: string[]): Promise<number> {
       'measure-raw': { type: 'string', multiple: true },
       transport: { type: 'string' },
       timeout: { type: 'string' },
+      lifetime: { type: 'string' },
+      'max-signatures': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -131,6 +152,8 @@ async function runRespond(argv: string[]): Promise<number> {
   if (Boolean(values.key) === Boolean(values['token-conf'])) throw new UsageError('give exactly one of --key and --token-conf');
   const log = createLogger({ level: process.env.LOG_LEVEL ?? 'info' });
   const timeoutMs = timeoutOf(values.timeout);
+  const lifetimeMs = wholeOf({ name: 'lifetime', value: values.lifetime, min: 1, max: 3_600_000, fallback: DEFAULT_SPDM_CONNECTION_LIFETIME_MS });
+  const maxSignatures = wholeOf({ name: 'max-signatures', value: values['max-signatures'], min: 1, max: 1_000_000, fallback: DEFAULT_SPDM_MAX_SIGNATURES });
   let signer: SpdmSigner;
   let closeToken: (() => Promise<void>) | undefined;
   if (values.key) {
@@ -154,6 +177,8 @@ async function runRespond(argv: string[]): Promise<number> {
     certificateChain: readCertificates(values.chain),
     measurements: measurementsOf(measure, measureRaw),
     timeoutMs,
+    lifetimeMs,
+    maxSignatures,
     log,
   });
   process.stdout.write(`${JSON.stringify({ port: responder.port })}\n`);

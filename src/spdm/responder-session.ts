@@ -41,6 +41,11 @@ import {
 
 /** The largest request (and DataTransferSize/MaxSPDMmsgSize) this responder accepts. */
 export const RESPONDER_MAX_MESSAGE = 4096;
+/**
+ * Signed responses (CHALLENGE_AUTH, signed MEASUREMENTS) one connection gets unless told otherwise:
+ * an attestation takes two (a re-attestation opens a new connection), so two spare.
+ */
+export const DEFAULT_SPDM_MAX_SIGNATURES = 4;
 /** CTExponent advertised: 2^20 µs (about 1 s) covers a token signature. */
 const CT_EXPONENT = 20;
 const RESPONDER_FLAGS = CapFlag.CERT | CapFlag.CHAL | CapFlag.MEAS_SIG | CapFlag.MEAS_FRESH;
@@ -56,6 +61,8 @@ export interface ResponderIdentity {
   readonly measurements: () => Promise<MeasurementBlock[]>;
   /** MeasurementHashAlgo selected; digest blocks (raw: false) must use it. Default SHA_256. */
   readonly measurementHash?: HashName;
+  /** Signed responses one connection may get (each costs an identity-key signature); default DEFAULT_SPDM_MAX_SIGNATURES. */
+  readonly maxSignatures?: number;
 }
 
 /** The answer to one request, and what it means for the connection. */
@@ -65,6 +72,8 @@ export interface ResponderReply {
   readonly refused?: string;
   /** True when this reply carried signed measurements (the requester's flow is complete). */
   readonly signedMeasurements?: boolean;
+  /** True when the connection must close once this reply is sent (it used up its signatures). */
+  readonly closeConnection?: boolean;
 }
 
 const EVENT_OF: Record<number, SpdmResponderEvent['type']> = {
@@ -135,6 +144,9 @@ class Refusal extends Error {
   }
 }
 
+/** The request for one signature more than a connection may get: ERROR, then the connection closes. */
+class SignatureLimit extends Refusal {}
+
 function u32le(v: number): Uint8Array {
   return new ByteWriter().u32(v).finish();
 }
@@ -152,6 +164,8 @@ export class ResponderSession {
   private chainDigest: Uint8Array;
   private peerTransferSize = RESPONDER_MAX_MESSAGE;
   private measurementSpec = 0;
+  /** Signed responses this connection was given (or is being given). */
+  private signatures = 0;
 
   constructor(private readonly id: ResponderIdentity) {
     const { asym, hash } = splitSignerAlgorithm(id.signer.algorithm);
@@ -210,6 +224,7 @@ export class ResponderSession {
         return {
           response: encodeError({ version, errorCode: err.errorCode, errorData: err.errorData, extended: err.extended }),
           refused: err.message,
+          ...(err instanceof SignatureLimit ? { closeConnection: true } : {}),
         };
       }
       if (isSpdmError(err)) {
@@ -340,9 +355,17 @@ export class ResponderSession {
     return { index: b.index, valueType: b.valueType, raw: false, value: digest(this.measurementHash, b.value) };
   }
 
+  /** Counts one signature for this connection, or refuses it before any work when they are used up. */
+  private claimSignature(what: string): void {
+    const max = this.id.maxSignatures ?? DEFAULT_SPDM_MAX_SIGNATURES;
+    if (this.signatures >= max) throw new SignatureLimit(ErrorCode.UNSPECIFIED, `${what}: more than ${max} signed responses asked for on one connection`);
+    this.signatures += 1;
+  }
+
   private async challenge(req: Uint8Array): Promise<ResponderReply> {
     const c = parseChallenge(req);
     if (c.slot !== 0) throw new Refusal(ErrorCode.INVALID_REQUEST, `CHALLENGE for empty slot ${c.slot}`);
+    this.claimSignature('CHALLENGE');
     let summaryHash: Uint8Array = new Uint8Array(0);
     if (c.summaryHashType !== SummaryHash.NONE) {
       if (!this.measurementSpec) throw new Refusal(ErrorCode.INVALID_REQUEST, 'measurement summary asked for without a measurement specification');
@@ -383,6 +406,7 @@ export class ResponderSession {
     if (!this.measurementSpec) throw new Refusal(ErrorCode.UNEXPECTED_REQUEST, 'GET_MEASUREMENTS without a negotiated measurement specification');
     const signed = (g.attributes & MeasAttr.SIGNATURE) !== 0;
     if (signed && g.slot !== 0) throw new Refusal(ErrorCode.INVALID_REQUEST, `GET_MEASUREMENTS signed with empty slot ${String(g.slot)}`);
+    if (signed) this.claimSignature('GET_MEASUREMENTS');
     if (!this.snapshot.matches({ Negotiated: 'Authenticated' })) {
       this.transcript.resetB();
       this.transcript.resetC();

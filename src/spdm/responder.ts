@@ -39,6 +39,8 @@ export interface SpdmResponderOptions {
   readonly port: number;
   /** Connections served at once over all addresses; more are closed at once (default DEFAULT_SPDM_MAX_CONNECTIONS). */
   readonly maxConnections?: number;
+  /** Of those, connections from one remote address; more are closed at once (default DEFAULT_SPDM_MAX_CONNECTIONS_PER_ADDRESS). */
+  readonly maxConnectionsPerAddress?: number;
   readonly transport: SpdmTransport;
   readonly signer: SpdmSigner;
   /** DER, root first … device leaf last (slot 0); fixed for the responder's life. */
@@ -50,6 +52,10 @@ export interface SpdmResponderOptions {
   readonly onSession?: (e: SpdmSessionEvent) => void;
   /** Per request and idle deadline of a connection. */
   readonly timeoutMs: number;
+  /** The longest a connection lasts from its accept, whatever it sends (default DEFAULT_SPDM_CONNECTION_LIFETIME_MS). */
+  readonly lifetimeMs?: number;
+  /** Signed responses one connection may get; one more is answered ERROR and closes it (default DEFAULT_SPDM_MAX_SIGNATURES). */
+  readonly maxSignatures?: number;
   readonly log: Logger;
 }
 
@@ -66,6 +72,16 @@ export interface SpdmResponder {
 
 /** Connections a responder serves at once unless told otherwise: a BMC is attested by a few peers at a time. */
 export const DEFAULT_SPDM_MAX_CONNECTIONS = 16;
+
+/**
+ * Connections from one address served at once unless told otherwise: a peer attests us over one
+ * connection at a time, and one address cannot take every slot by opening new ones as its old
+ * ones end.
+ */
+export const DEFAULT_SPDM_MAX_CONNECTIONS_PER_ADDRESS = 4;
+
+/** How long a connection may last unless told otherwise: a slow client must not hold a slot for good. */
+export const DEFAULT_SPDM_CONNECTION_LIFETIME_MS = 60_000;
 
 /**
  * A signer whose key is not the one the slot-0 leaf certifies would serve signatures no requester
@@ -93,6 +109,9 @@ export async function startSpdmResponder(o: SpdmResponderOptions): Promise<SpdmR
   new ResponderSession(o);
   await checkSignerMatchesLeaf(o);
   const maxConnections = o.maxConnections ?? DEFAULT_SPDM_MAX_CONNECTIONS;
+  const maxPerAddress = o.maxConnectionsPerAddress ?? DEFAULT_SPDM_MAX_CONNECTIONS_PER_ADDRESS;
+  /** Open connections by remote address, over all the addresses listened on. */
+  const perAddress = new Map<string, number>();
   // Anyone on the segment can open connections: what a flood makes us log is rate limited.
   const noisy = throttleWarnings({ log: o.log });
   const listeners = new ListenerSet({
@@ -103,8 +122,25 @@ export async function startSpdmResponder(o: SpdmResponderOptions): Promise<SpdmR
     log: o.log,
     createServer: () => {
       const server = createServer((socket) => {
+        const from = socket.remoteAddress ?? '?';
+        const open = perAddress.get(from) ?? 0;
+        if (open >= maxPerAddress) {
+          noisy.warn(`SPDM connection dropped: ${maxPerAddress} connections from ${from} open already`, {
+            peer: `${from}:${socket.remotePort ?? 0}`,
+            event: 'SPDM_CONNECTION_DROPPED',
+            reason: 'per_address',
+          });
+          socket.destroy();
+          return;
+        }
+        perAddress.set(from, open + 1);
         sockets.add(socket);
-        socket.once('close', () => sockets.delete(socket));
+        socket.once('close', () => {
+          sockets.delete(socket);
+          const left = (perAddress.get(from) ?? 1) - 1;
+          if (left > 0) perAddress.set(from, left);
+          else perAddress.delete(from);
+        });
         serveConnection(socket, o);
       });
       server.on('drop', (info?: { remoteAddress?: string; remotePort?: number }) =>
@@ -125,7 +161,7 @@ export async function startSpdmResponder(o: SpdmResponderOptions): Promise<SpdmR
       throw new SpdmError('CONNECTION', failed[0].reason);
     }
   }
-  o.log.info('SPDM responder ready', { port: listeners.port, transport: o.transport, algorithm: o.signer.algorithm, maxConnections });
+  o.log.info('SPDM responder ready', { port: listeners.port, transport: o.transport, algorithm: o.signer.algorithm, maxConnections, maxPerAddress });
   return {
     get port() {
       return listeners.port;
@@ -156,16 +192,26 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
   let reason: string | undefined;
   let queue: Promise<void> = Promise.resolve();
   let inFlight = 0;
+  /** Set once the connection is being closed: what still arrives is not read. */
+  let closing = false;
   socket.setNoDelay(true);
   socket.setTimeout(o.timeoutMs);
   socket.on('timeout', () => {
     reason ??= `idle for ${o.timeoutMs} ms`;
     socket.destroy();
   });
+  // The idle deadline restarts with every byte: a client dribbling bytes would keep its slot
+  // (and max_connections of them every slot) for ever without this one, which nothing restarts.
+  const lifetimeMs = o.lifetimeMs ?? DEFAULT_SPDM_CONNECTION_LIFETIME_MS;
+  const lifetime = setTimeout(() => {
+    reason = `open for ${lifetimeMs} ms, the longest a connection may last`;
+    socket.destroy();
+  }, lifetimeMs);
   socket.on('error', (err) => {
     reason ??= `connection error: ${err.message}`;
   });
   socket.on('close', () => {
+    clearTimeout(lifetime);
     if (decoder.pending > 0) reason ??= 'connection closed in the middle of a message (truncated)';
     if (!completed) reason ??= 'closed before signed measurements were served';
     o.log.info('SPDM responder connection closed', { peer, completed, reason: completed ? undefined : reason });
@@ -173,10 +219,11 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
   });
 
   const send = (bytes: Uint8Array) => {
-    if (!socket.destroyed) socket.write(bytes);
+    if (!closing && !socket.destroyed) socket.write(bytes);
   };
 
   const handleFrame = async (f: Frame): Promise<void> => {
+    if (closing) return;
     if (f.kind === 'binding') {
       reason = `DSP0287 message type 0x${f.messageType.toString(16)} is not served`;
       if (o.transport === 'tcp') send(encodeTcpFrame(new Uint8Array(0), MESSAGE_TYPE_ERROR_NOT_SUPPORTED));
@@ -189,6 +236,7 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
           return;
         case EmuCommand.CONTINUE:
         case EmuCommand.SHUTDOWN:
+          closing = true;
           socket.end(encodeEmuPacket(f.command, new Uint8Array(0)));
           return;
         default:
@@ -212,27 +260,38 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
       completed = true;
       reason = undefined;
     }
+    if (reply.closeConnection) {
+      o.log.warn('SPDM requester used up its signatures, closing the connection', { peer, reason: reply.refused });
+      if (!socket.destroyed) socket.end(encodeFrame(o.transport, reply.response));
+      closing = true;
+      return;
+    }
     send(encodeFrame(o.transport, reply.response));
   };
 
   socket.on('data', (chunk: Buffer) => {
+    if (closing) return;
     let frames: Frame[];
+    // Decoding stops one frame past what may still be queued: a chunk full of frames costs at most
+    // that many before the connection is closed, however many it holds.
+    const room = MAX_IN_FLIGHT - inFlight;
     try {
-      frames = decoder.push(chunk);
+      frames = decoder.push(chunk, room + 1);
     } catch (err) {
       reason = isSpdmError(err) ? err.message : String(err);
       o.log.warn('SPDM framing error, closing the connection', { peer, reason });
+      closing = true;
       if (o.transport === 'tcp') socket.end(encodeTcpFrame(new Uint8Array(0), MESSAGE_TYPE_ERROR_TOO_LARGE));
       else socket.destroy();
       return;
     }
-    inFlight += frames.length;
-    if (inFlight > MAX_IN_FLIGHT) {
+    if (frames.length > room) {
       reason = `more than ${MAX_IN_FLIGHT} requests sent without waiting for their responses`;
       o.log.warn('SPDM requester floods the responder, closing the connection', { peer, reason });
       socket.destroy();
       return;
     }
+    inFlight += frames.length;
     for (const f of frames) {
       queue = queue
         .then(() => handleFrame(f))

@@ -75,69 +75,94 @@ export function parseTcpFrame(frame: Uint8Array): Frame {
 }
 
 /**
- * Cuts a TCP byte stream into frames, holding at most one frame of at most `maxMessage` SPDM
- * bytes: a header announcing more is refused before its body is read (OVERSIZED), so a peer can
- * never make us buffer more than that.
+ * Cuts a TCP byte stream into frames. Between pushes it holds only the bytes of one incomplete
+ * frame of at most `maxMessage` SPDM bytes (a header announcing more is refused before its body is
+ * read: OVERSIZED), so a peer can never make us buffer more than that; a push that stops at its
+ * `maxFrames` also keeps the rest of its chunk, undecoded. Decoding is linear in the bytes pushed:
+ * frames are read at an offset, and what is left is copied once per push.
  */
 export class FrameDecoder {
-  private buf = new Uint8Array(0);
+  private buf: Uint8Array = new Uint8Array(0);
+  /** Where the next frame starts in `buf`. */
+  private at = 0;
   constructor(
     private readonly transport: SpdmTransport,
     private readonly maxMessage: number,
   ) {}
 
-  /** Bytes received but not yet a whole frame (a partial frame at close is a truncated message). */
+  /** Bytes received but not yet returned as a frame (a partial frame at close is a truncated message). */
   get pending(): number {
-    return this.buf.length;
+    return this.buf.length - this.at;
   }
 
-  push(chunk: Uint8Array): Frame[] {
-    const joined = new Uint8Array(this.buf.length + chunk.length);
-    joined.set(this.buf);
-    joined.set(chunk, this.buf.length);
-    this.buf = joined;
-    const out: Frame[] = [];
-    for (;;) {
-      const f = this.transport === 'tcp' ? this.nextTcp() : this.nextEmu();
-      if (!f) return out;
-      out.push(f);
+  /**
+   * Appends `chunk` and returns the frames it completes, at most `maxFrames` of them (a caller that
+   * will refuse more than that stops paying for them here); the bytes after the last frame
+   * returned are kept for the next push.
+   */
+  push(chunk: Uint8Array, maxFrames = Number.POSITIVE_INFINITY): Frame[] {
+    if (this.pending === 0) {
+      // A plain Uint8Array over the chunk's bytes: a Buffer's slice() would be a view, not a copy.
+      this.buf = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    } else {
+      const joined = new Uint8Array(this.pending + chunk.length);
+      joined.set(this.buf.subarray(this.at));
+      joined.set(chunk, this.pending);
+      this.buf = joined;
     }
+    this.at = 0;
+    const out: Frame[] = [];
+    try {
+      while (out.length < maxFrames) {
+        const f = this.transport === 'tcp' ? this.nextTcp() : this.nextEmu();
+        if (!f) break;
+        out.push(f);
+      }
+    } finally {
+      // Once per push: keep a copy of what is left (never a view that pins the whole chunk).
+      this.buf = this.at < this.buf.length ? this.buf.slice(this.at) : new Uint8Array(0);
+      this.at = 0;
+    }
+    return out;
   }
 
+  /** The next `n` bytes (a view: parseTcpFrame and nextEmu copy what they keep). */
   private take(n: number): Uint8Array {
-    const f = this.buf.slice(0, n);
-    this.buf = this.buf.slice(n);
+    const f = this.buf.subarray(this.at, this.at + n);
+    this.at += n;
     return f;
   }
 
   private nextTcp(): Frame | undefined {
-    if (this.buf.length < 2) return undefined;
-    const payloadLength = (this.buf[0] ?? 0) | ((this.buf[1] ?? 0) << 8);
-    const type = this.buf[3];
+    const b = this.buf;
+    const at = this.at;
+    if (this.pending < 2) return undefined;
+    const payloadLength = (b[at] ?? 0) | ((b[at + 1] ?? 0) << 8);
+    const type = this.pending >= 4 ? b[at + 3] : undefined;
     const isBinding = type !== undefined && (type >= MESSAGE_TYPE_ERROR_TOO_LARGE || type === 0xbf) && payloadLength === 0;
     const total = isBinding ? 4 : payloadLength + 2;
     if (!isBinding && payloadLength < 2) {
-      if (this.buf.length < 4) return undefined;
+      if (this.pending < 4) return undefined;
       throw new SpdmError('MALFORMED', `DSP0287 PayloadLength ${payloadLength} is shorter than its header`);
     }
     if (total - 4 > this.maxMessage) throw new SpdmError('OVERSIZED', `DSP0287 frame announces ${total - 4} bytes, limit ${this.maxMessage}`);
-    if (this.buf.length < total) return undefined;
+    if (this.pending < total) return undefined;
     return parseTcpFrame(this.take(total));
   }
 
   private nextEmu(): Frame | undefined {
-    if (this.buf.length < 12) return undefined;
-    const command = readU32be(this.buf, 0);
-    const transportType = readU32be(this.buf, 4);
-    const size = readU32be(this.buf, 8);
+    if (this.pending < 12) return undefined;
+    const command = readU32be(this.buf, this.at);
+    const transportType = readU32be(this.buf, this.at + 4);
+    const size = readU32be(this.buf, this.at + 8);
     if (transportType !== EMU_TRANSPORT_TCP && !(transportType === 0 && command !== EmuCommand.NORMAL)) {
       throw new SpdmError('MALFORMED', `spdm-emu transport type ${transportType} (expected 3, TCP)`);
     }
     if (size > this.maxMessage + 4) throw new SpdmError('OVERSIZED', `spdm-emu packet announces ${size} bytes, limit ${this.maxMessage + 4}`);
-    if (this.buf.length < 12 + size) return undefined;
+    if (this.pending < 12 + size) return undefined;
     const packet = this.take(12 + size);
-    const payload = packet.slice(12);
-    if (command !== EmuCommand.NORMAL) return { kind: 'emu', command, payload };
+    const payload = packet.subarray(12);
+    if (command !== EmuCommand.NORMAL) return { kind: 'emu', command, payload: payload.slice() };
     return parseTcpFrame(payload);
   }
 }

@@ -1,7 +1,9 @@
 import { readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from '../util/zod.ts';
-import { writeFileAtomic } from '../util/atomic-file.ts';
+import { ATOMIC_WRITE_TIMEOUT_MS, startAtomicWrite } from '../util/atomic-file.ts';
+import { CodedError } from '../util/coded-error.ts';
+import { withTimeout } from '../util/with-timeout.ts';
 
 /** Version 1 (before re-attestation): the flag alone. Still read; written as version 2. */
 const stateV1 = z.strictObject({
@@ -36,8 +38,31 @@ const anyVersion = z.union([persistedState, stateV1]);
 /** Outcome of reading the state file: a corrupt file is reported, kept aside, and read as "not provisioned". */
 export interface LoadedState {
   readonly state: PersistedState;
-  /** Set when the file existed but could not be used; the caller logs it. */
+  /** Set when the file was corrupt and has been moved aside; the caller logs it. */
   readonly problem?: string;
+}
+
+/** Why the state file stops the start: nothing may overwrite what could not be read or kept aside. */
+export type StateFileProblem = 'STATE_FILE_UNREADABLE' | 'STATE_FILE_CORRUPT';
+
+/**
+ * The state file exists but cannot be read (EACCES, EIO, a directory, ...), or is corrupt and could
+ * not be moved aside: it is left as it is, and the daemon does not start (exit 78, docs/operations.md),
+ * since an unreadable file is no evidence that this BMC was never provisioned.
+ */
+export class StateFileError extends CodedError<StateFileProblem> {}
+
+/** What a StateStore needs besides its directory. */
+export interface StateStoreOptions {
+  /** How long a save (or flushed()) may wait for the disk; default ATOMIC_WRITE_TIMEOUT_MS. */
+  readonly writeTimeoutMs?: number;
+}
+
+/** A write waiting for the one in flight: later saves replace its state and share its outcome. */
+interface QueuedWrite {
+  state: PersistedState;
+  data: string;
+  outcome: Promise<void>;
 }
 
 const EMPTY: PersistedState = { version: 2, provisioned: false };
@@ -49,15 +74,29 @@ export class StateStore {
   #last: PersistedState | undefined;
   /** The state as loaded or last asked for, whatever became of its write: update() builds on it. */
   #current: PersistedState = EMPTY;
-  /** Every write started so far, in order; settles with the last one. */
+  /** The outcome of the last write (rejects if it failed or ran out of time): flushed() reports it. */
   #writing: Promise<void> = Promise.resolve();
-  /** The write waiting for the one in flight: later saves replace its state and share its outcome. */
-  #queued: { state: PersistedState; data: string; done: Promise<void> } | undefined;
+  /**
+   * When the file system calls of the last write have really ended (never rejects): the next write
+   * starts only then, so that a write that ran out of time can never land after a later one.
+   */
+  #settled: Promise<void> = Promise.resolve();
+  #queued: QueuedWrite | undefined;
+  readonly #writeTimeoutMs: number;
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    opts: StateStoreOptions = {},
+  ) {
     this.file = join(dir, 'state.json');
+    this.#writeTimeoutMs = opts.writeTimeoutMs ?? ATOMIC_WRITE_TIMEOUT_MS;
   }
 
+  /**
+   * Reads the state file: missing means not provisioned; a corrupt one is moved aside and reads as
+   * not provisioned (`problem` says so). Throws a StateFileError, changing nothing, when the file
+   * cannot be read or a corrupt one cannot be moved aside.
+   */
   load(): LoadedState {
     let text: string;
     try {
@@ -67,7 +106,10 @@ export class StateStore {
         this.#last = EMPTY;
         return { state: EMPTY };
       }
-      return { state: EMPTY, problem: `${this.file}: cannot be read (${(err as Error).message}); treated as not provisioned` };
+      throw new StateFileError(
+        'STATE_FILE_UNREADABLE',
+        `${this.file} cannot be read (${(err as Error).message}): it is left as it is and provisioningd does not start, so that nothing overwrites it; make it readable (or move it away to start unprovisioned), then start again`,
+      );
     }
     let parsed: unknown;
     try {
@@ -89,34 +131,40 @@ export class StateStore {
    * rename), in order. Saves made while a write is in flight are coalesced: only the last of them
    * is written next (a rack attesting its peers changes the records many times a second, and each
    * write waits for an fsync). The returned promise (and flushed()) settles once this state, or a
-   * later one, is on disk; after a failed write the next save() tries again.
+   * later one, is on disk; it rejects if the write failed, or with a TimeoutError when the disk
+   * has not taken it within the write timeout (a hung disk). After a failed write the next save()
+   * tries again.
    */
   save(state: PersistedState): Promise<void> {
     this.#current = state;
     const data = `${JSON.stringify(state)}\n`;
-    if (this.#last && `${JSON.stringify(this.#last)}\n` === data) return this.#queued?.done ?? this.#writing;
+    if (this.#last && `${JSON.stringify(this.#last)}\n` === data) return this.#bounded(this.#queued?.outcome ?? this.#writing);
     this.#last = state;
     const queued = this.#queued;
     if (queued) {
       queued.state = state;
       queued.data = data;
-      return queued.done;
+      return this.#bounded(queued.outcome);
     }
-    const next: { state: PersistedState; data: string; done: Promise<void> } = { state, data, done: Promise.resolve() };
-    next.done = this.#writing
-      .catch(() => undefined)
-      .then(() => {
-        // From here on, a new save waits for this write rather than changing what it writes.
-        if (this.#queued === next) this.#queued = undefined;
-        return writeFileAtomic({ path: this.file, data: next.data, mode: 0o600, dirMode: 0o700 });
-      })
+    const next: QueuedWrite = { state, data, outcome: Promise.resolve() };
+    const run = this.#settled.then(() => {
+      // From here on, a new save waits for this write rather than changing what it writes.
+      if (this.#queued === next) this.#queued = undefined;
+      return startAtomicWrite({ path: this.file, data: next.data, mode: 0o600, dirMode: 0o700, timeoutMs: this.#writeTimeoutMs });
+    });
+    this.#settled = run.then(
+      (w) => w.settled,
+      () => undefined,
+    );
+    next.outcome = run
+      .then((w) => w.done)
       .catch((err: unknown) => {
         if (this.#last === next.state) this.#last = undefined;
         throw err;
       });
     this.#queued = next;
-    this.#writing = next.done;
-    return next.done;
+    this.#writing = next.outcome;
+    return this.#bounded(next.outcome);
   }
 
   /**
@@ -132,22 +180,31 @@ export class StateStore {
     });
   }
 
-  /** Settles when every save so far is on disk; rejects if the last one failed. */
+  /** Settles when every save so far is on disk; rejects if the last one failed or the disk did not take it within the write timeout. */
   flushed(): Promise<void> {
-    return this.#writing;
+    return this.#bounded(this.#writing);
   }
 
-  /** Moves a corrupt file aside (nothing is lost: an operator can inspect it) and reads as not provisioned. */
+  /** A write's outcome as a caller waits for it: never longer than the write timeout. */
+  #bounded(outcome: Promise<void>): Promise<void> {
+    return withTimeout(outcome, this.#writeTimeoutMs, `writing ${this.file}`);
+  }
+
+  /**
+   * Moves a corrupt file aside (nothing is lost: an operator can inspect it) and reads as not
+   * provisioned; if it cannot be moved, throws, leaving it in place for nothing to overwrite.
+   */
   #quarantine(why: string): LoadedState {
     const aside = `${this.file}.corrupt-${Date.now()}`;
-    let kept = '';
     try {
       renameSync(this.file, aside);
-      kept = `; kept as ${aside}`;
-    } catch {
-      kept = '';
+    } catch (err) {
+      throw new StateFileError(
+        'STATE_FILE_CORRUPT',
+        `${this.file} ${why}, and it could not be moved aside (${(err as Error).message}): nothing was kept aside, the file is left as it is and provisioningd does not start, so that nothing overwrites it; move it away (or repair it), then start again`,
+      );
     }
     this.#last = undefined;
-    return { state: EMPTY, problem: `${this.file} ${why}: treated as not provisioned${kept}` };
+    return { state: EMPTY, problem: `${this.file} ${why}: treated as not provisioned; kept as ${aside}` };
   }
 }

@@ -5,14 +5,13 @@
  * the fresh install (attestationd has no identity yet: exit 78, one line, not restarted), the
  * identity given as docs/attestation.md tells an operator, all three services active with their bus
  * names (Type=dbus), the shipped D-Bus policy, the journal (identifier and priority per line),
- * restart rules, state directory modes, V8's compile cache in each unit's CacheDirectory,
+ * restart rules (the bridge's when another process owns its name), state directory modes, V8's compile cache in each unit's CacheDirectory,
  * ProtectSystem=strict, and systemd-analyze on the installed units. Skipped, with the reason, where nspawn cannot run.
  */
 import assert from 'node:assert/strict';
-import { basename } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually, REPO } from '../harness/daemon.ts';
-import { bootContainer, type Container, containerUnavailable, journal, packageContainerInputs, unitProperties } from '../harness/systemd-container.ts';
+import { bootPackageContainer, type Container, containerUnavailable, journal, type PackageContainer, unitProperties, waitForUnit } from '../harness/systemd-container.ts';
 
 const PROVISIONING = 'xyz.openbmc_project.Provisioning.service';
 const ATTESTATION = 'xyz.openbmc_project.attestation.service';
@@ -46,40 +45,28 @@ cp device-ca.pem /etc/attestation/roots.pem
 const unavailable = await containerUnavailable();
 
 describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { skip: unavailable }, () => {
+  let booted: PackageContainer | undefined;
   let c: Container | undefined;
   let inspectorDeb = '';
-  let removePackage = () => {};
   const container = () => {
     assert.ok(c, 'the container booted');
     return c;
   };
   const show = (unit: string, ...props: string[]) => unitProperties(container(), unit, props);
-  const waitFor = async (unit: string, what: string, check: (p: Record<string, string>) => boolean, props: string[]) => {
-    let last: Record<string, string> = {};
-    const ok = await eventually(async () => {
-      last = await show(unit, ...props);
-      return check(last);
-    }, UNIT_DEADLINE_MS, 250);
-    assert.ok(ok, `${unit}: ${what}; now ${JSON.stringify(last)}\n${(await container().exec('journalctl', ['--no-pager', '-n', '30', '-u', unit])).stdout}`);
-    return last;
-  };
+  const waitFor = (unit: string, what: string, check: (p: Record<string, string>) => boolean, props: string[]) =>
+    waitForUnit(container(), { unit, what, check, props, deadlineMs: UNIT_DEADLINE_MS });
   const active = (unit: string) => waitFor(unit, 'active', (p) => p['ActiveState'] === 'active', ['ActiveState', 'MainPID', 'NRestarts']);
 
   before(
     async () => {
-      const inputs = await packageContainerInputs(REPO);
-      removePackage = inputs.remove;
-      const { node, deb, debDir, rootfs } = inputs;
-      inspectorDeb = deb.replace(/provisioningd_([^_]+)_[^_]+\.deb$/, 'provisioningd-inspector_$1_all.deb');
-      c = await bootContainer({ name: 'pd-deb', rootfs, node, bindRo: { [debDir]: '/mnt/pkg' } });
-      await c.sh(`dpkg -i /mnt/pkg/${basename(deb)}`);
+      booted = await bootPackageContainer(REPO, 'pd-deb');
+      c = booted.container;
+      inspectorDeb = booted.deb.replace(/provisioningd_([^_]+)_[^_]+\.deb$/, 'provisioningd-inspector_$1_all.deb');
+      await c.sh(`dpkg -i ${booted.deb}`);
     },
     { timeout: SETUP_DEADLINE_MS },
   );
-  after(async () => {
-    await c?.stop();
-    removePackage();
-  }, { timeout: 60_000 });
+  after(() => booted?.stop(), { timeout: 60_000 });
 
   it('fresh install: the units are enabled; attestationd, with no identity yet, fails with one error line and exit 78 and is not restarted; the others run without a tpm2-pkcs11 store', async () => {
     for (const { unit } of UNITS) assert.equal((await show(unit, 'UnitFileState'))['UnitFileState'], 'enabled', unit);
@@ -166,7 +153,7 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
   });
 
   it('the inspector is its own package: installed, the daemon loads it and serves the page on inspect_port', async () => {
-    await container().sh(`dpkg -i /mnt/pkg/${basename(inspectorDeb)} && systemctl restart ${PROVISIONING}`);
+    await container().sh(`dpkg -i ${inspectorDeb} && systemctl restart ${PROVISIONING}`);
     await active(PROVISIONING);
     // The first page lays the statecharts out (elkjs on its thread): generous, for a loaded machine.
     const page = await container().exec('node', ['-e', "fetch('http://127.0.0.1:9000/', { signal: AbortSignal.timeout(60000) }).then(async (r) => console.log(r.status, await r.text()))"], { timeoutMs: 90_000 });
@@ -255,4 +242,30 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
     }
     console.log(`# systemd-analyze security: ${scores.join(', ')}`);
   });
+
+  it("the bridge's name owned by another process (phosphor-networkd's LLDP service, here a second bridge): exit 73, one line, not restarted; it starts once the name is free", async () => {
+    await container().sh(`systemctl stop ${BRIDGE}`);
+    // The other owner: a transient unit (no BusName=: systemd lets one unit only claim a name).
+    await container().sh('systemd-run --unit=lldp-other-owner /usr/bin/node /usr/lib/provisioningd/lldp-bridge.js');
+    try {
+      const { MainPID: other } = await show('lldp-other-owner.service', 'MainPID');
+      const ownerPid = async () => (await container().exec('busctl', ['call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'GetConnectionUnixProcessID', 's', 'xyz.openbmc_project.LLDP'])).stdout.trim();
+      assert.ok(await eventually(async () => (await ownerPid()) === `u ${other}`, UNIT_DEADLINE_MS, 250), `the other process owns the name: ${await ownerPid()}`);
+      const since = (await container().sh('date +%s.%N')).trim();
+      await container().sh(`systemctl start ${BRIDGE} || true`);
+      // Failed, not restarting: Restart=on-failure would show activating/auto-restart instead.
+      const failed = await waitFor(BRIDGE, 'failed', (p) => p['ActiveState'] === 'failed', ['ActiveState', 'ExecMainStatus', 'NRestarts']);
+      assert.equal(failed['ExecMainStatus'], '73');
+      assert.equal(failed['NRestarts'], '0');
+      const out = await container().sh(`journalctl -o json --no-pager -t lldp-bridge --since @${since}`);
+      const errors = out.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).filter((e) => e['PRIORITY'] === '3');
+      assert.equal(errors.length, 1, JSON.stringify(errors.map((e) => e['MESSAGE'])));
+      assert.match(String(errors[0]?.['MESSAGE']), /cannot own xyz\.openbmc_project\.LLDP: another process owns it/);
+    } finally {
+      await container().sh('systemctl stop lldp-other-owner.service');
+    }
+    await container().sh(`systemctl reset-failed ${BRIDGE} && systemctl start ${BRIDGE}`);
+    await active(BRIDGE);
+  });
 });
+

@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { eventually } from './daemon.ts';
 import { stopProcess } from './private-bus.ts';
@@ -302,6 +302,30 @@ export async function unitProperties(c: Container, unit: string, props: readonly
   );
 }
 
+/** What waitForUnit waits for: a unit's properties passing `check`. */
+export interface UnitWait {
+  readonly unit: string;
+  /** The awaited state in words, for the failure message. */
+  readonly what: string;
+  readonly props: readonly string[];
+  readonly check: (p: Record<string, string>) => boolean;
+  readonly deadlineMs: number;
+}
+
+/** Asks `systemctl show` until the properties pass the check, and returns them; throws with them and the unit's last journal lines at the deadline. */
+export async function waitForUnit(c: Container, wait: UnitWait): Promise<Record<string, string>> {
+  let last: Record<string, string> = {};
+  const ok = await eventually(async () => {
+    last = await unitProperties(c, wait.unit, wait.props);
+    return wait.check(last);
+  }, wait.deadlineMs, 250);
+  if (!ok) {
+    const lines = (await c.exec('journalctl', ['--no-pager', '-n', '30', '-u', wait.unit])).stdout;
+    throw new Error(`${wait.unit}: ${wait.what}; now ${JSON.stringify(last)}\n${lines}`);
+  }
+  return last;
+}
+
 /** The journal of one unit as JSON entries (`journalctl -o json`). */
 export async function journal(c: Container, unit: string): Promise<Array<Record<string, unknown>>> {
   const out = await c.sh(`journalctl -o json --no-pager -u ${unit}`);
@@ -335,6 +359,34 @@ export async function packageContainerInputs(repo: string): Promise<PackageConta
     return { node, deb, debDir, rootfs, remove: () => rmSync(debDir, { recursive: true, force: true }) };
   } catch (err) {
     rmSync(debDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** A container booted with the freshly built packages bound read-only at /mnt/pkg. */
+export interface PackageContainer {
+  readonly container: Container;
+  /** The provisioningd .deb as the container sees it (/mnt/pkg/<file>). */
+  readonly deb: string;
+  /** Stops the container and removes the package's folder. */
+  stop(): Promise<void>;
+}
+
+/** Builds the package and boots a container (`name`) with it at /mnt/pkg, not installed yet. */
+export async function bootPackageContainer(repo: string, name: string): Promise<PackageContainer> {
+  const inputs = await packageContainerInputs(repo);
+  try {
+    const container = await bootContainer({ name, rootfs: inputs.rootfs, node: inputs.node, bindRo: { [inputs.debDir]: '/mnt/pkg' } });
+    return {
+      container,
+      deb: `/mnt/pkg/${basename(inputs.deb)}`,
+      stop: async () => {
+        await container.stop();
+        inputs.remove();
+      },
+    };
+  } catch (err) {
+    inputs.remove();
     throw err;
   }
 }

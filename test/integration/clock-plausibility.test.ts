@@ -4,7 +4,7 @@
  * that clock, and proceeds by itself once the clock is right, without a restart.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -62,5 +62,40 @@ describe('an implausible wall clock', () => {
     assert.ok(await plausible('true'), second.output());
     assert.ok(await second.waitForOutput(/issued leaf certificates for bmc-clock.*reason=boot/), `restored once the clock is right:\n${second.output()}`);
     assert.ok(await second.waitForOutput(/"self":\{"Provisioned":"Ready"\}/), second.output());
+  });
+
+  it('provisioned while the clock ran a year ahead, then corrected: it waits for its CA to start rather than re-date it; removing self_ca.pem, ProvisionPeer("self") re-signs it for the same key from today', async () => {
+    const dir = fixture.tempDir('pd-clock-ahead-');
+    const clock = fakeClock(join(dir, 'faketime'), '+365d');
+    const d = await fixture.startDaemon({ dir: join(dir, 'bmc'), config: { name: NAME }, env: clock.env });
+    const selfCa = certPaths(String(d.config['cert_root'])).selfCa;
+    const ok = await provisionSelf();
+    assert.equal(ok.code, 0, ok.stderr);
+    const ahead = new X509Certificate(readFileSync(selfCa));
+    assert.ok(Date.parse(ahead.validFrom) > Date.now() + 300 * 86_400_000, `the CA starts a year ahead: ${ahead.validFrom}`);
+
+    // NTP corrects the clock: it is now before the CA's start, which the daemon cannot tell from an RTC gone wrong.
+    clock.set('+0');
+    assert.ok(await plausible('false'), d.output());
+    assert.ok(await d.waitForOutput(/before this BMC's CA certificate starts/), d.output());
+    assert.equal(readFileSync(selfCa, 'utf8'), ahead.toString(), 'the CA is not re-dated by itself');
+
+    // The operator's deliberate recovery (docs/operations.md, Clocks).
+    rmSync(selfCa);
+    assert.ok(await plausible('true'), d.output());
+    const again = await provisionSelf();
+    assert.equal(again.code, 0, again.stderr);
+    assert.ok(existsSync(selfCa), `a new CA certificate is written:\n${d.output()}`);
+    const today = new X509Certificate(readFileSync(selfCa));
+    assert.ok(Math.abs(Date.parse(today.validFrom) - (Date.now() - CLOCK_SKEW_ALLOWANCE_MS)) < 10 * 60_000, `dated from today, less 48 h: ${today.validFrom}`);
+    assert.ok(today.publicKey.equals(ahead.publicKey), 'for the same key on the token');
+    const leaf = certPaths(String(d.config['cert_root'])).serverChain;
+    assert.ok(
+      await eventually(() => {
+        const first = new X509Certificate(readFileSync(leaf));
+        return first.checkIssued(today) && Date.parse(first.validFrom) < Date.now();
+      }, STEP_MS, 200),
+      `leaves from the new CA, valid now:\n${d.output()}`,
+    );
   });
 });

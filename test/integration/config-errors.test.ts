@@ -52,6 +52,12 @@ describe('configuration errors and warnings (the daemon process)', () => {
     assertConfigError(await runWithConfig('{"peers": [{"name": "bmc-b", "address": "127.0.0.1", "port": 0}]}'), 'peers[0].port');
   });
 
+  it('an unencrypted stately_inspector_url to another host: exit 78 naming the field and the rule', async () => {
+    const r = await runWithConfig('{"stately_inspector_url": "ws://192.0.2.1:8080"}');
+    assertConfigError(r, 'stately_inspector_url');
+    assert.match(r.output, /ws:\/\/ \(unencrypted\) may only name 127\.0\.0\.1, localhost or \[::1\]; use wss:\/\/ for another host/);
+  });
+
   it('an unknown key is a warning naming it, and the daemon runs', async () => {
     const d = await fixture.startDaemon({ config: { colour: 'blue', retry_count: 2 } });
     const warnings = d.output().split('\n').filter((l) => l.includes('unknown key'));
@@ -74,6 +80,26 @@ describe('configuration errors and warnings (the daemon process)', () => {
     const code = await withTimeout(new Promise<number | null>((res) => child.once('exit', (c) => res(c))), STARTUP_DEADLINE_MS, 'exit');
     assert.equal(code, EX_USAGE, stderr);
     assert.match(stderr, /usage: provisioningd \[--conf FILE\]/);
+  });
+
+  it('an invalid host name is refused as the default of "name" (exit 78 naming the field), not put in a certificate', async () => {
+    // A UTS namespace gives the daemon a host name of its own (written to the kernel directly:
+    // hostname(1) refuses "_"); the tmpfs mounts keep the real state
+    // untouched should it run after all.
+    const missing = '/nonexistent/provisioning.conf';
+    const script = 'echo bmc_1 > /proc/sys/kernel/hostname && mount -t tmpfs tmpfs /etc/ssl/certs && mount -t tmpfs tmpfs /var/lib && exec "$@"';
+    const child = fixture.track(spawn(
+      'unshare',
+      ['--uts', '--mount', '--net', '--propagation', 'private', 'sh', '-c', script, 'sh', process.execPath, '--import', 'tsx', join(REPO, 'src/main.ts'), '--conf', missing],
+      { cwd: REPO, env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: theBus().address }, stdio: ['ignore', 'pipe', 'pipe'] },
+    ));
+    let out = '';
+    child.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+    const code = await withTimeout(new Promise<number | null>((res) => child.once('exit', (c) => res(c))), STARTUP_DEADLINE_MS, 'daemon exit');
+    assertConfigError({ code, output: out, confPath: missing }, 'name');
+    assert.match(out, /not in the file: its default/);
+    assert.match(out, /must be a host name/);
   });
 
   it('a missing file means defaults, logged once (run in its own mount and network namespace)', async () => {

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import dbus from 'dbus-next';
 import { exportObjectManager, type InterfaceMap } from '../../src/dbus/object-manager.ts';
+import type { Logger } from '../../src/log.ts';
 import { lldpNames } from '../../src/lldp/lldp-names.ts';
 import { watchLldp, type LldpWatcher } from '../../src/lldp/lldp-watcher.ts';
 import type { NeighbourChange } from '../../src/lldp/neighbour-table.ts';
@@ -47,6 +48,25 @@ class IntNameTlvs extends Interface {
 IntNameTlvs.configureMembers({
   properties: { SystemName: { signature: 'i', access: ACCESS_READ }, ManagementAddressIPv4: { signature: 's', access: ACCESS_READ } },
 });
+
+/** A watcher of eth1's neighbours as provisioningd runs it, at most 50 objects, on `client`. */
+const startWatcher = (client: dbus.MessageBus, log: Logger, onChange: (c: NeighbourChange) => void) =>
+  watchLldp({
+    bus: client,
+    names: lldpNames({
+      lldp_service: LLDP,
+      lldp_object_root: ROOT,
+      lldp_interface: TLVS,
+      lldp_name_property: 'SystemName',
+      lldp_address_property: 'ManagementAddressIPv4',
+      interface_id: 'eth1',
+    }),
+    ownName: 'bmc-self',
+    maxObjects: 50,
+    log,
+    callTimeoutMs: 5000,
+    onChange,
+  });
 
 describe('the LLDP watcher against hostile neighbours', () => {
   let bus: PrivateBus;
@@ -88,22 +108,7 @@ describe('the LLDP watcher against hostile neighbours', () => {
 
     const captured = captureLog();
     const changes: NeighbourChange[] = [];
-    const watcher = await watchLldp({
-      bus: client,
-      names: lldpNames({
-        lldp_service: LLDP,
-        lldp_object_root: ROOT,
-        lldp_interface: TLVS,
-        lldp_name_property: 'SystemName',
-        lldp_address_property: 'ManagementAddressIPv4',
-        interface_id: 'eth1',
-      }),
-      ownName: 'bmc-self',
-      maxObjects: 50,
-      log: captured.log,
-      callTimeoutMs: 5000,
-      onChange: (c) => changes.push(c),
-    });
+    const watcher = await startWatcher(client, captured.log, (c) => changes.push(c));
     watchers.push(watcher);
     assert.deepEqual(watcher.neighbours(), [{ name: 'bmc-good', address: '192.0.2.10' }], 'read at start');
     assert.ok(captured.lines().some((l) => /SystemName is not a string \(number\)/.test(l)), captured.lines().join('\n'));
@@ -152,5 +157,63 @@ describe('the LLDP watcher against hostile neighbours', () => {
     published.delete(`${RECEIVE}/n1`);
     manager.removed(`${RECEIVE}/n1`, [TLVS]);
     assert.ok(await eventually(() => changes.some((c) => c.type === 'up' && c.neighbour.address === '192.0.2.66'), 10_000), JSON.stringify(changes.slice(0, 5)));
+  });
+});
+
+describe('the LLDP watcher against a forged owner change', () => {
+  let bus: PrivateBus;
+  const connections: dbus.MessageBus[] = [];
+  const watchers: LldpWatcher[] = [];
+
+  before(async () => {
+    bus = await startPrivateBus({ policies: [LLDP_BRIDGE_POLICY] });
+  }, { timeout: 300_000 });
+  after(async () => {
+    for (const w of watchers) await w.close();
+    for (const c of connections) c.disconnect();
+    await bus.stop();
+  }, { timeout: 120_000 });
+
+  const connect = () => {
+    const c = dbus.sessionBus({ busAddress: bus.address });
+    connections.push(c);
+    return c;
+  };
+
+  it('a NameOwnerChanged sent by a client, not the bus daemon, does not hand the LLDP service to it', async () => {
+    const server = connect();
+    const client = connect();
+    const rogue = connect();
+    const published = new Map<string, InterfaceMap>();
+    const manager = exportObjectManager(server, ROOT, () => published);
+    await server.requestName(LLDP, dbus.NameFlag.DO_NOT_QUEUE);
+    const captured = captureLog();
+    const watcher = await startWatcher(client, captured.log, () => undefined);
+    watchers.push(watcher);
+    // Unique names are known once each connection said Hello (a bus call answered); dbus-next
+    // keeps its own as `name`, which its typings leave out.
+    await Promise.all([rogue, client, server].map((c) => c.getProxyObject('org.freedesktop.DBus', '/org/freedesktop/DBus')));
+    const uniqueName = (c: dbus.MessageBus): string => {
+      const name: unknown = Reflect.get(c, 'name');
+      if (typeof name !== 'string') throw new Error('the connection has no unique name yet');
+      return name;
+    };
+    const direct = (msg: dbus.Message) => {
+      msg.destination = uniqueName(client);
+      rogue.send(msg);
+    };
+    const tlvs = (name: string, address: string) => ({ [TLVS]: { SystemName: new dbus.Variant('s', name), ManagementAddressIPv4: new dbus.Variant('s', address) } });
+
+    // The forgery: the LLDP name "moved" to the rogue client, then its own neighbour, sent to the watcher directly.
+    direct(dbus.Message.newSignal('/org/freedesktop/DBus', 'org.freedesktop.DBus', 'NameOwnerChanged', 'sss', [LLDP, uniqueName(server), uniqueName(rogue)]));
+    direct(dbus.Message.newSignal(ROOT, 'org.freedesktop.DBus.ObjectManager', 'InterfacesAdded', 'oa{sa{sv}}', [`${RECEIVE}/forged`, tlvs('bmc-forged', '192.0.2.99')]));
+
+    // The real owner's neighbour, published after the forgery, is still taken; the forged one never is.
+    const path = `${RECEIVE}/n1`;
+    published.set(path, tlvs('bmc-real', '192.0.2.10'));
+    manager.added(path, tlvs('bmc-real', '192.0.2.10'));
+    assert.ok(await eventually(() => watcher.neighbours().some((n) => n.name === 'bmc-real'), 10_000), `the real owner's neighbour: ${captured.lines().join('\n')}`);
+    assert.deepEqual(watcher.neighbours().map((n) => n.name), ['bmc-real'], 'the forged neighbour was not taken');
+    assert.ok(!captured.lines().some((l) => l.includes(uniqueName(rogue))), `the forged owner is never believed:\n${captured.lines().join('\n')}`);
   });
 });

@@ -1,17 +1,22 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/index.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, getProperty, IFACE, OBJECT, SERVICE, type DaemonHandle, type DaemonOptions } from '../harness/daemon.ts';
+import { dbusSend } from '../harness/dbus-send.ts';
 import { stopProcess } from '../harness/private-bus.ts';
 import { checkSelfProvisioningFiles, selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
 
 const NAME = 'bmc-persist';
 const PROVISIONED_STATE = { version: 2, provisioned: true };
+const EX_CONFIG = 78;
+/** Runs the daemon as systemd's unit does: root without any capability (CapabilityBoundingSet= empty). */
+const WITHOUT_CAPABILITIES = ['setpriv', '--bounding-set=-all', '--inh-caps=-all'];
 
 describe('persistence across restarts', () => {
   const fixture = useBusFixture();
@@ -167,6 +172,86 @@ describe('persistence across restarts', () => {
       await checkSelfProvisioningFiles({ certRoot: certRoot(second), name: NAME });
     });
   }
+
+  /** A state_dir under a fresh directory, holding what `make` puts there. */
+  const stateDirWith = (make: (file: string) => void) => {
+    const dir = freshDir();
+    const stateDir = join(dir, 'state');
+    mkdirSync(stateDir, { mode: 0o700 });
+    const file = join(stateDir, 'state.json');
+    make(file);
+    return { dir, stateDir, file };
+  };
+  /** Starts the daemon on a state_dir it must refuse, and waits for its exit: 78 and one line, the name never owned. */
+  const assertRefusedStart = async (o: { dir: string; stateDir: string; wrap?: string[]; line: RegExp }) => {
+    const d = await start({ dir: o.dir, waitForName: false, config: { name: NAME, state_dir: o.stateDir }, ...(o.wrap ? { wrap: o.wrap } : {}) });
+    const exit = await d.exited();
+    assert.deepEqual(exit, { code: EX_CONFIG, signal: null }, d.output());
+    const lines = d.output().trimEnd().split('\n');
+    assert.equal(lines.length, 1, `one line:\n${d.output()}`);
+    assert.match(lines[0] ?? '', o.line);
+    assert.equal(await nameOwned(), false, 'the name was never owned');
+  };
+
+  it('a state.json the daemon cannot read (EACCES) is never overwritten: exit 78, one line naming it, the file as it was', async () => {
+    const provisioned = `${JSON.stringify({ ...PROVISIONED_STATE, peers: { 'bmc-b': { lastAttestedMs: 1_700_000_000_000, verdict: 'passed' } } })}\n`;
+    const { dir, stateDir, file } = stateDirWith((f) => {
+      writeFileSync(f, provisioned);
+      chmodSync(f, 0o000);
+    });
+    await assertRefusedStart({
+      dir,
+      stateDir,
+      wrap: WITHOUT_CAPABILITIES,
+      line: new RegExp(`provisioningd: STATE_FILE_UNREADABLE: ${file} cannot be read \\(EACCES.*left as it is`),
+    });
+    assert.equal(readFileSync(file, 'utf8'), provisioned, 'what this BMC remembered is still there');
+    assert.equal(statSync(file).mode & 0o777, 0o000);
+    assert.deepEqual(readdirSync(stateDir), ['state.json'], 'nothing written beside it');
+  });
+
+  it('a state.json that is a directory (EISDIR): exit 78, left as it is', async () => {
+    const { dir, stateDir, file } = stateDirWith((f) => mkdirSync(f));
+    await assertRefusedStart({ dir, stateDir, line: new RegExp(`STATE_FILE_UNREADABLE: ${file} cannot be read \\(EISDIR`) });
+    assert.ok(statSync(file).isDirectory());
+  });
+
+  it('a corrupt state.json that cannot be moved aside (immutable): exit 78, saying nothing was kept aside; the file as it was', async () => {
+    const bad = '{"version":2,"provisi';
+    const { dir, stateDir, file } = stateDirWith((f) => {
+      writeFileSync(f, bad);
+      execFileSync('chattr', ['+i', f]);
+    });
+    try {
+      await assertRefusedStart({ dir, stateDir, line: new RegExp(`STATE_FILE_CORRUPT: ${file} is not valid JSON.*could not be moved aside \\(EPERM.*nothing was kept aside`) });
+      assert.equal(readFileSync(file, 'utf8'), bad);
+      assert.deepEqual(readdirSync(stateDir), ['state.json'], 'no copy made');
+    } finally {
+      execFileSync('chattr', ['-i', file]);
+    }
+  });
+
+  it('ProvisionPeer("self") whose state file cannot be written answers InternalFailure STATE_WRITE (no stack), and works once it can', async () => {
+    const dir = freshDir();
+    const d = await start({ dir });
+    // Read at the start; from now on every write of state.json fails (a file cannot be renamed over a directory).
+    const file = stateFile(d);
+    mkdirSync(file, { recursive: true });
+
+    const sent = await dbusSend({ bus: theBus(), args: ['string:self'] });
+    assert.equal(sent.errorName, 'xyz.openbmc_project.Common.Error.InternalFailure', sent.stderr);
+    const call = await busctl(theBus(), 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+    assert.notEqual(call.code, 0);
+    for (const text of [sent.stderr, call.stderr]) {
+      assert.match(text, /STATE_WRITE: the certificates were issued, but the state file could not be written: EISDIR/);
+      assert.doesNotMatch(text, / {4}at /, 'no stack trace');
+    }
+    assert.ok(await d.waitForOutput(/self provisioning failed: .* code=STATE_WRITE/), d.output());
+
+    rmSync(file, { recursive: true });
+    await provisionSelf();
+    assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), PROVISIONED_STATE);
+  });
 
   it('a state_dir that does not exist yet is created on the first provisioning', async () => {
     const dir = freshDir();

@@ -6,13 +6,16 @@
  * measurement or a replayed CHALLENGE_AUTH fails with a clear reason code.
  */
 import assert from 'node:assert/strict';
-import { createHash, X509Certificate } from 'node:crypto';
+import { createHash, randomBytes, X509Certificate } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Pkcs11Token } from '../../src/pki/token/pkcs11-token.ts';
+import { encodeChallenge } from '../../src/spdm/challenge-messages.ts';
+import { SummaryHash } from '../../src/spdm/constants.ts';
 import { parseError } from '../../src/spdm/message-header.ts';
 import {
   attest,
+  DEFAULT_SPDM_MAX_SIGNATURES,
   type MeasurementBlock,
   softwareSigner,
   SpdmError,
@@ -26,6 +29,7 @@ import { encodeTcpFrame, FrameDecoder, type SpdmTransport } from '../../src/spdm
 import { captureLog } from '../harness/capture-log.ts';
 import { startSoftHsmToken, type TestToken } from '../harness/softhsm.ts';
 import { createSpdmTestIdentity, type SpdmTestIdentity, type TestCurve } from '../harness/spdm-identity.ts';
+import { completeSignedMeasurements, GET_CAPS, GET_VERSION, NEGOTIATE, signedGetMeasurements, SpdmRawClient } from '../harness/spdm-raw-client.ts';
 
 const TIMEOUT_MS = 10_000;
 const SIGNER = { 'P-256': 'ECDSA_P256_SHA256', 'P-384': 'ECDSA_P384_SHA384' } as const;
@@ -285,49 +289,6 @@ describe('SPDM requester against hostile responders', () => {
   });
 });
 
-/** A raw DSP0287 client: sends SPDM messages as given and reads back each response. */
-class RawClient {
-  private readonly decoder = new FrameDecoder('tcp', 0xffff);
-  private readonly frames: Uint8Array[] = [];
-  private readonly bindings: number[] = [];
-  closed = false;
-  private constructor(private readonly socket: Socket) {
-    socket.on('data', (c: Buffer) => {
-      for (const f of this.decoder.push(c)) {
-        if (f.kind === 'spdm') this.frames.push(f.message);
-        if (f.kind === 'binding') this.bindings.push(f.messageType);
-      }
-    });
-    socket.on('close', () => {
-      this.closed = true;
-    });
-  }
-  static async open(port: number): Promise<RawClient> {
-    const socket = connect({ host: '127.0.0.1', port });
-    await new Promise<void>((r) => socket.once('connect', () => r()));
-    return new RawClient(socket);
-  }
-  writeRaw(bytes: Uint8Array): void {
-    this.socket.write(bytes);
-  }
-  async ask(msg: Uint8Array): Promise<Uint8Array> {
-    this.socket.write(encodeTcpFrame(msg));
-    await eventually(() => this.frames.length > 0);
-    return this.frames.shift() ?? new Uint8Array(0);
-  }
-  async binding(): Promise<number | undefined> {
-    await eventually(() => this.bindings.length > 0 || this.closed);
-    return this.bindings.shift();
-  }
-  close(): void {
-    this.socket.destroy();
-  }
-}
-
-const GET_VERSION = Uint8Array.of(0x10, 0x84, 0, 0);
-const GET_CAPS = Uint8Array.of(0x12, 0xe1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0x10, 0, 0);
-const NEGOTIATE = Uint8Array.of(0x12, 0xe3, 0, 0, 32, 0, 1, 2, 0x90, 0, 0, 0, 0x3, 0, 0, 0, ...new Array(16).fill(0));
-
 function errorCodeOf(rsp: Uint8Array): number {
   assert.equal(rsp[1], 0x7f, `expected ERROR, got code 0x${(rsp[1] ?? 0).toString(16)}`);
   return parseError(rsp).errorCode;
@@ -387,7 +348,7 @@ describe('SPDM responder against a hostile raw-socket client', () => {
   }, { timeout: 120_000 });
 
   it('answers ERROR to unknown, truncated, oversized, reordered and replayed requests, and keeps serving', async () => {
-    const c = await RawClient.open(s.responder.port);
+    const c = await SpdmRawClient.open({ port: s.responder.port });
     try {
       assert.equal(errorCodeOf(await c.ask(Uint8Array.of(0x12, 0x99, 0, 0))), 0x07, 'unknown request code: UnsupportedRequest');
       assert.equal(errorCodeOf(await c.ask(Uint8Array.of(0x12))), 0x01, 'a 1-byte message: InvalidRequest');
@@ -413,12 +374,12 @@ describe('SPDM responder against a hostile raw-socket client', () => {
       c.close();
     }
     // A frame announcing more than the responder accepts: a DSP0287 error, then that connection closes.
-    const big = await RawClient.open(s.responder.port);
+    const big = await SpdmRawClient.open({ port: s.responder.port });
     big.writeRaw(Uint8Array.of(0xff, 0xff, 0x01, 0x05));
     assert.equal(await big.binding(), 0xc0);
-    await eventually(() => big.closed);
+    await big.whenClosed();
     // A connection that sends half a frame and hangs up.
-    const half = await RawClient.open(s.responder.port);
+    const half = await SpdmRawClient.open({ port: s.responder.port });
     half.writeRaw(Uint8Array.of(0x06, 0x00, 0x01));
     half.close();
     // Others are served all along.
@@ -427,13 +388,39 @@ describe('SPDM responder against a hostile raw-socket client', () => {
     await eventually(() => s.sessions.some((e) => !e.completed && /truncated/.test(e.reason ?? '')));
   });
 
+  it(`answers a connection's signed responses up to the limit (${DEFAULT_SPDM_MAX_SIGNATURES}), then ERROR Unspecified and closes it; a new connection is served`, async () => {
+    const greedy = await SpdmRawClient.open({ port: s.responder.port });
+    try {
+      for (const msg of [GET_VERSION, GET_CAPS, NEGOTIATE]) assert.notEqual((await greedy.ask(msg))[1], 0x7f, 'VCA answered');
+      const challenge = () => encodeChallenge({ slot: 0, summaryHashType: SummaryHash.NONE, nonce: new Uint8Array(randomBytes(32)) });
+      // CHALLENGE_AUTH and signed MEASUREMENTS both count; unsigned MEASUREMENTS cost no signature and do not.
+      const signed = [challenge, signedGetMeasurements, challenge, signedGetMeasurements];
+      assert.equal(signed.length, DEFAULT_SPDM_MAX_SIGNATURES);
+      for (const ask of signed) {
+        assert.equal((await greedy.ask(Uint8Array.of(0x12, 0xe0, 0, 0)))[1], 0x60, 'unsigned MEASUREMENTS');
+        const request = ask();
+        assert.equal((await greedy.ask(request))[1], request[1] === 0x83 ? 0x03 : 0x60, 'a signed response within the limit');
+      }
+      assert.equal(errorCodeOf(await greedy.ask(challenge())), 0x05, 'one signature more: Unspecified');
+      await greedy.whenClosed();
+    } finally {
+      greedy.close();
+    }
+    const again = await SpdmRawClient.open({ port: s.responder.port });
+    try {
+      await completeSignedMeasurements(again);
+    } finally {
+      again.close();
+    }
+  });
+
   it('cuts off a connection that floods it with requests, and serves the others meanwhile', async () => {
-    const noisy = await RawClient.open(s.responder.port);
+    const noisy = await SpdmRawClient.open({ port: s.responder.port });
     const flood = Array.from({ length: 200 }, (_, i) => [...encodeTcpFrame(Uint8Array.of(0x12, 0x80 + (i % 0x7f), i, i))]);
     noisy.writeRaw(Uint8Array.from(flood.flat()));
     const report = await attest({ host: '127.0.0.1', port: s.responder.port, transport: 'tcp', roots: [s.id.rootDer], timeoutMs: TIMEOUT_MS });
     assert.equal(report.version, '1.2');
-    await eventually(() => noisy.closed);
+    await noisy.whenClosed();
     await eventually(() => s.sessions.some((e) => /without waiting for their responses/.test(e.reason ?? '')));
   });
 });

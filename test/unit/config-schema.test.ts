@@ -151,6 +151,19 @@ describe('configuration errors', () => {
     assertNamesFileAndField(errorOf('{"retry_timer": 0}'), 'retry_timer');
   });
 
+  it('stately_inspector_url: unencrypted ws:// only to this machine, wss:// to any host', () => {
+    const accepted = (url: string) => parseConfig(JSON.stringify({ stately_inspector_url: url }), FILE).config.stately_inspector_url;
+    for (const url of ['ws://127.0.0.1:8080', 'ws://localhost:8080/relay', 'ws://[::1]:8080', 'wss://relay.example:8443', 'wss://127.0.0.1:8443']) {
+      assert.equal(accepted(url), url);
+    }
+    // Another host in clear, however spelt: a user name before the host, upper case, a look-alike name.
+    for (const url of ['ws://relay.example:8080', 'WS://RELAY.EXAMPLE', 'ws://localhost@relay.example/', 'ws://127.0.0.1.relay.example', 'ws://169.254.0.2:8080']) {
+      const message = errorOf(JSON.stringify({ stately_inspector_url: url }));
+      assertNamesFileAndField(message, 'stately_inspector_url');
+      assert.match(message, /ws:\/\/ \(unencrypted\) may only name 127\.0\.0\.1, localhost or \[::1\]; use wss:\/\/ for another host$/, url);
+    }
+  });
+
   it('keys that contradict each other name the one to change', () => {
     const idle = errorOf('{"idle_timeout": 5, "keepalive_interval": 5, "keepalive_timeout": 3}');
     assertNamesFileAndField(idle, 'idle_timeout');

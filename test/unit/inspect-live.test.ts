@@ -4,7 +4,7 @@
 import { daemonInput } from '../harness/daemon-input.ts';
 import { acceptsConnections, freePort } from '../harness/daemon.ts';
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
+import { createServer as createHttpServer, request } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { after, afterEach, describe, it } from 'node:test';
 import { Script } from 'node:vm';
@@ -14,13 +14,15 @@ import { createActor, fromCallback, fromPromise, type InspectionEvent } from 'xs
 import type { AttestationTarget, IssueSummary } from '../../machines/events.ts';
 import { peerMachine } from '../../machines/peer.machine.ts';
 import { quietEffects } from '../harness/quiet-effects.ts';
+import { captureLog } from '../harness/capture-log.ts';
 import { provisioningMachine, type ProvisioningActor } from '../../machines/provisioning.machine.ts';
 import { daemonSummary } from '../../src/inspect/daemon-summary.ts';
 import { InspectionStore } from '../../src/inspect/inspection-store.ts';
 import { startInspector, type RunningInspector } from '../../src/inspect/inspector.ts';
+import { startLiveChannel } from '../../src/inspect/live-channel.ts';
 import type { InspectorView, LiveMessage } from '../../src/inspect/inspector-view.ts';
 import { daemonCharts } from '../../src/inspect/statechart-docs.ts';
-import { startStatelyForwarder } from '../../src/inspect/stately-forwarder.ts';
+import { MAX_INCOMING_BYTES, startStatelyForwarder } from '../../src/inspect/stately-forwarder.ts';
 import { createLogger } from '../../src/log.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 
@@ -204,8 +206,9 @@ describe('the inspector server', () => {
       req.end();
     });
 
-  function liveSocket(port: number, origin?: string): { ws: WebSocket; messages: LiveMessage[]; opened: Promise<void> } {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/live`, { handshakeTimeout: 5000, ...(origin ? { origin } : {}) });
+  /** A WebSocket to /live; `host` sets the Host header, as a browser at the end of a tunnel sends it. */
+  function liveSocket(port: number, origin?: string, host?: string): { ws: WebSocket; messages: LiveMessage[]; opened: Promise<void> } {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/live`, { handshakeTimeout: 5000, ...(origin ? { origin } : {}), ...(host ? { headers: { host } } : {}) });
     sockets.push(ws);
     const messages: LiveMessage[] = [];
     ws.on('message', (d: Buffer) => messages.push(JSON.parse(d.toString()) as LiveMessage));
@@ -307,7 +310,21 @@ describe('the inspector server', () => {
     await assert.rejects(liveSocket(port, 'http://attacker.example').opened, /refused with 401/);
     await assert.rejects(liveSocket(port, 'https://127.0.0.1.attacker.example').opened, /refused with 401/);
     await liveSocket(port, `http://127.0.0.1:${port}`).opened;
-    await liveSocket(port, 'http://localhost:9091').opened;
+    await liveSocket(port, 'http://localhost:9091', 'localhost:9091').opened;
+  });
+
+  it('refuses a WebSocket from a page of another local port: the Origin must name the Host the request was sent to', async () => {
+    const { port } = await started();
+    // Another web application on this machine (or on the workstation at a tunnel's end).
+    await assert.rejects(liveSocket(port, 'http://127.0.0.1:3000').opened, /refused with 401/);
+    await assert.rejects(liveSocket(port, `http://localhost:${port}`).opened, /refused with 401/, 'another name of the same port is another origin');
+    await assert.rejects(liveSocket(port, 'http://localhost:3000', 'localhost:9091').opened, /refused with 401/);
+    // The inspector's own page, reached directly or through a tunnel on another local port.
+    const { messages, opened } = liveSocket(port, `http://127.0.0.1:${port}`);
+    await opened;
+    assert.equal((await waitFor('the first view', () => messages[0])).kind, 'view');
+    await liveSocket(port, 'http://localhost:9091', 'localhost:9091').opened;
+    await liveSocket(port, 'http://[::1]:9091', '[::1]:9091').opened;
   });
 
   it('reports a port in use clearly, and frees its port on close', async () => {
@@ -329,10 +346,54 @@ describe('the inspector server', () => {
   });
 });
 
-/** A relay like `@statelyai/inspect/server`'s: every message goes to every other client; loopback only. */
-async function startRelay(port = 0): Promise<{ wss: WebSocketServer; url: string; received: string[] }> {
+describe('the live channel', () => {
+  it('drops a page that stops reading instead of buffering for it', async () => {
+    const server = createHttpServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const channel = startLiveChannel({ server, path: '/live', greeting: () => '{}', log, maxBufferedBytes: 64 * 1024 });
+    const port = (server.address() as { port: number }).port;
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/live`, { handshakeTimeout: 5000 });
+    let closed = false;
+    ws.on('close', () => (closed = true));
+    ws.on('error', () => undefined);
+    try {
+      // The page's end never reads: what the channel sends piles up behind it.
+      const socket = await new Promise<{ pause(): void; resume(): void }>((resolve, reject) => {
+        ws.once('upgrade', (res) => {
+          res.socket.pause();
+          resolve(res.socket);
+        });
+        ws.once('error', reject);
+      });
+      await waitFor('the page connected', () => (channel.clients === 1 ? true : undefined), 10_000);
+      const chunk = JSON.stringify({ kind: 'update', filler: 'x'.repeat(60_000) });
+      const end = Date.now() + 120_000;
+      while (channel.clients > 0) {
+        if (Date.now() > end) assert.fail('the channel kept buffering for a page that does not read');
+        for (let i = 0; i < 20; i++) channel.broadcast(chunk);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      socket.resume();
+      await waitFor('the page to see its connection closed', () => (closed ? true : undefined), 30_000);
+    } finally {
+      ws.terminate();
+      await channel.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+/** A WebSocket server on 127.0.0.1 for a forwarder to connect to; port 0 takes a free one. */
+async function startEndpoint(port = 0): Promise<{ wss: WebSocketServer; url: string }> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port });
   await new Promise<void>((resolve) => wss.once('listening', resolve));
+  const address = wss.address();
+  return { wss, url: `ws://127.0.0.1:${address && typeof address === 'object' ? address.port : port}` };
+}
+
+/** A relay like `@statelyai/inspect/server`'s: every message goes to every other client; loopback only. */
+async function startRelay(port = 0): Promise<{ wss: WebSocketServer; url: string; received: string[] }> {
+  const { wss, url } = await startEndpoint(port);
   const received: string[] = [];
   wss.on('connection', (ws) => {
     ws.on('message', (data: Buffer) => {
@@ -341,8 +402,7 @@ async function startRelay(port = 0): Promise<{ wss: WebSocketServer; url: string
       for (const other of wss.clients) if (other !== ws && other.readyState === WebSocket.OPEN) other.send(text);
     });
   });
-  const address = wss.address();
-  return { wss, url: `ws://127.0.0.1:${address && typeof address === 'object' ? address.port : port}`, received };
+  return { wss, url, received };
 }
 
 const closeRelay = (wss: WebSocketServer) =>
@@ -392,6 +452,10 @@ describe('forwarding to a Stately-compatible WebSocket endpoint', () => {
     const event = got.find((m) => m.type === '@xstate.event' && m.event?.type === 'PROVISION_SELF');
     assert.deepEqual(event?.event, { type: 'PROVISION_SELF', requestId: 'req-1', pin: '[redacted]', nonce: '[redacted]', note: '[redacted]' });
     assert.deepEqual(leaks(relay.received.join('\n')), []);
+    // A relay replays these to the next forwarder (and sends them to other daemons'): they must
+    // fit well under what a forwarder accepts from its endpoint.
+    const largest = Math.max(...relay.received.map((t) => Buffer.byteLength(t)));
+    assert.ok(largest * 8 < MAX_INCOMING_BYTES, `the largest message has ${largest} bytes`);
   });
 
   it("carries the same fields as @statelyai/inspect's own createWebSocketInspector", async () => {
@@ -426,6 +490,60 @@ describe('forwarding to a Stately-compatible WebSocket endpoint', () => {
     await waitFor('both streams', () => (done(ours.received) && done(theirs.received) ? true : undefined), 5000);
     actor.stop();
     assert.deepEqual(shapes(ours.received), shapes(theirs.received));
+  });
+
+  it('ends the connection of an endpoint that stops reading, says so, and reconnects', async () => {
+    const { wss, url } = await startEndpoint();
+    cleanup.push(() => closeRelay(wss));
+    const connections: Array<{ ws: WebSocket; resume: () => void; closed: boolean; received: string[] }> = [];
+    wss.on('connection', (ws, req) => {
+      const c = { ws, resume: () => req.socket.resume(), closed: false, received: [] as string[] };
+      connections.push(c);
+      ws.on('close', () => (c.closed = true));
+      ws.on('message', (d: Buffer) => c.received.push(d.toString()));
+      // The first connection is never read: what the daemon sends piles up behind it.
+      if (connections.length === 1) req.socket.pause();
+    });
+    const captured = captureLog();
+    const forwarder = startStatelyForwarder({ url, log: captured.log, retryMinMs: 50, retryMaxMs: 100, maxUnreadBytes: 64 * 1024 });
+    const actor = testDaemon((ev) => forwarder.observe(ev), []);
+    cleanup.push(async () => {
+      actor.stop();
+      await forwarder.close();
+    });
+    actor.start();
+    await waitFor('the first connection', () => connections[0], 10_000);
+
+    // Events until the forwarder gives up on the connection (the kernel's socket buffers fill first).
+    const stalled = () => captured.lines().find((l) => l.includes('stopped reading') && l.includes('code=STATELY_DISCONNECTED'));
+    const end = Date.now() + 120_000;
+    while (!stalled()) {
+      if (Date.now() > end) assert.fail('the forwarder kept buffering for an endpoint that does not read');
+      for (let i = 0; i < 200; i++) actor.send({ type: 'TRUST_UPDATED' });
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.match(stalled() ?? '', /^warn ws:\/\/127\.0\.0\.1:\d+\/ stopped reading \(over 65536 bytes unsent\)/);
+    // The endpoint, reading again, finds its end of the connection closed.
+    connections[0]?.resume();
+    await waitFor('the first connection closed', () => (connections[0]?.closed ? true : undefined), 30_000);
+    // The forwarder connected again, and the new connection carries the stream.
+    await waitFor('the second connection', () => connections[1], 10_000);
+    actor.send({ type: 'PROVISION_SELF', requestId: 'after-stall' });
+    await waitFor('the stream on the new connection', () => (connections[1]?.received.some((t) => t.includes('"after-stall"')) ? true : undefined), 10_000);
+  });
+
+  it('closes the connection when the endpoint sends a message larger than it accepts', async () => {
+    const { wss, url } = await startEndpoint();
+    cleanup.push(() => closeRelay(wss));
+    const closes: number[] = [];
+    wss.on('connection', (ws) => {
+      ws.on('close', (code: number) => closes.push(code));
+      ws.send('x'.repeat(MAX_INCOMING_BYTES + 1));
+    });
+    const forwarder = startStatelyForwarder({ url, log, retryMinMs: 60_000, retryMaxMs: 60_000 });
+    cleanup.push(() => forwarder.close());
+    const code = await waitFor('the connection closed', () => closes[0], 10_000);
+    assert.equal(code, 1009, 'closed as "message too big"');
   });
 
   it('buffers while the endpoint is down and delivers once it is up', async () => {

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { StateStore } from '../../src/state/state-store.ts';
+import { StateFileError, StateStore } from '../../src/state/state-store.ts';
+import { withTimeout } from '../../src/util/with-timeout.ts';
+import { eventually } from '../harness/daemon.ts';
+import { stallFileSystem } from '../harness/stalled-file-system.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'state-unit-'));
 let n = 0;
@@ -200,12 +204,96 @@ describe('state store: a corrupt file', () => {
     });
   }
 
-  it('a state.json that cannot be read is reported without touching it', () => {
+  it('a state.json that cannot be read (here a directory: EISDIR) stops the load, and is left as it is', () => {
     const dir = freshDir();
     mkdirSync(join(dir, 'state.json'), { recursive: true });
-    const loaded = new StateStore(dir).load();
-    assert.deepEqual(loaded.state, { version: 2, provisioned: false });
-    assert.match(loaded.problem ?? '', /state\.json: cannot be read/);
+    writeFileSync(join(dir, 'state.json', 'inside'), 'kept');
+    const store = new StateStore(dir);
+    assert.throws(
+      () => store.load(),
+      (err: unknown) => {
+        assert.ok(err instanceof StateFileError);
+        assert.equal(err.code, 'STATE_FILE_UNREADABLE');
+        assert.ok(err.message.includes(join(dir, 'state.json')), err.message);
+        assert.match(err.message, /cannot be read \(EISDIR/);
+        assert.match(err.message, /left as it is/);
+        return true;
+      },
+    );
     assert.ok(statSync(join(dir, 'state.json')).isDirectory(), 'left in place');
+    assert.equal(readFileSync(join(dir, 'state.json', 'inside'), 'utf8'), 'kept');
+    assert.deepEqual(readdirSync(dir), ['state.json'], 'nothing moved aside, nothing written');
+  });
+
+  it('a state_dir that is a file (ENOTDIR) stops the load too', () => {
+    const dir = blockedDir();
+    assert.throws(() => new StateStore(dir).load(), (err: unknown) => err instanceof StateFileError && err.code === 'STATE_FILE_UNREADABLE' && /ENOTDIR/.test(err.message));
+    assert.equal(readFileSync(dir, 'utf8'), 'a file where state_dir should be');
+  });
+
+  it('a corrupt state.json that cannot be moved aside (immutable) stops the load: nothing kept aside, the file as it was', () => {
+    const dir = freshDir();
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, 'state.json');
+    writeFileSync(file, '{"version":2,"provisi');
+    // chattr +i: not even root may rename the file (but may read it).
+    execFileSync('chattr', ['+i', file]);
+    try {
+      assert.throws(
+        () => new StateStore(dir).load(),
+        (err: unknown) => {
+          assert.ok(err instanceof StateFileError);
+          assert.equal(err.code, 'STATE_FILE_CORRUPT');
+          assert.ok(err.message.includes(file), err.message);
+          assert.match(err.message, /is not valid JSON/);
+          assert.match(err.message, /could not be moved aside \(EPERM/);
+          assert.match(err.message, /nothing was kept aside/);
+          assert.doesNotMatch(err.message, /; kept as /);
+          return true;
+        },
+      );
+      assert.deepEqual(readdirSync(dir), ['state.json'], 'no copy claimed or made');
+      assert.equal(readFileSync(file, 'utf8'), '{"version":2,"provisi', 'the file as it was');
+    } finally {
+      execFileSync('chattr', ['-i', file]);
+    }
+  });
+});
+
+describe('state store: a disk that hangs', () => {
+  it('a save the disk does not take in time rejects with a timeout; the late write never lands after a later one', async () => {
+    const dir = freshDir();
+    const store = new StateStore(dir, { writeTimeoutMs: 1000 });
+    store.load();
+    const at = (ms: number) => ({ version: 2 as const, provisioned: true, peers: { 'bmc-b': { lastAttestedMs: ms, verdict: 'passed' as const } } });
+    await store.save(at(1));
+
+    const release = await stallFileSystem(join(root, `fifos${++n}`));
+    let released = false;
+    try {
+      // The store's own deadline answers; the test's (far longer) only keeps a regression from hanging.
+      const storeTimedOut = (err: Error) => err.name === 'TimeoutError' && err.message === `writing ${store.file} timed out after 1000 ms`;
+      const bounded = (p: Promise<void>) => withTimeout(p, 30_000, 'the test waiting for the store');
+      await assert.rejects(bounded(store.save(at(2))), storeTimedOut);
+      await assert.rejects(bounded(store.flushed()), storeTimedOut, 'flushed() gives up too');
+      // Made while the first write still hangs: it waits for that write to end, then writes.
+      await assert.rejects(bounded(store.save(at(3))), storeTimedOut);
+      await release();
+      released = true;
+    } finally {
+      if (!released) await release();
+    }
+    // Once the disk answers again, the queued state is written; the one that ran out of time is not renamed in after it.
+    const landed = await eventually(() => {
+      try {
+        return JSON.parse(readFileSync(store.file, 'utf8')).peers['bmc-b'].lastAttestedMs === 3;
+      } catch {
+        return false;
+      }
+    }, 15_000);
+    assert.ok(landed, `the last state reached the disk: ${readFileSync(store.file, 'utf8')}`);
+    await store.flushed();
+    assert.deepEqual(new StateStore(dir).load().state, at(3));
+    assert.deepEqual(readdirSync(dir), ['state.json'], 'no temp file left behind');
   });
 });

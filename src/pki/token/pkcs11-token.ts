@@ -197,6 +197,14 @@ export class Pkcs11Token implements CaKeyToken {
     if (!key.sensitive || key.extractable) {
       throw new TokenError('FAILED', `the key "${keyLabel}" on token "${label}" is not sensitive and non-extractable; refusing to use it as the CA key`);
     }
+    // A key imported into the token (or once extractable) may have a copy outside it: only a key
+    // that was always sensitive and never extractable can be said never to have left the token.
+    if (!key.alwaysSensitive || !key.neverExtractable) {
+      throw new TokenError(
+        'FAILED',
+        `the key "${keyLabel}" on token "${label}" was not generated on the token (CKA_ALWAYS_SENSITIVE and CKA_NEVER_EXTRACTABLE are not both true: imported, or once extractable); refusing to use it as the CA key`,
+      );
+    }
     if (!key.publicKey) throw new TokenError('FAILED', `the CA key "${keyLabel}" on token "${label}" has no public key object`);
     if (!sameBytes(key.publicKey.ecParams, P256_EC_PARAMS)) {
       throw new TokenError('FAILED', `the key "${keyLabel}" on token "${label}" is not an ECDSA P-256 key`);
