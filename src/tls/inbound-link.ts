@@ -6,13 +6,22 @@ import { secondsText, type LinkTimings } from './link-timings.ts';
 import { checkClientPeer, type NameBindingCheck } from './peer-identity.ts';
 import { failureReason } from './tls-failure.ts';
 import { leafFingerprint } from './leaf-fingerprint.ts';
+import { leafNotAfterMs, watchLeafExpiry, type LeafExpiryWatch } from './peer-leaf-expiry.ts';
 
 /**
  * Lines a client may send per second (a burst of this many, refilled at this rate). A peer sends one
  * ping per keepalive_interval (at least 50 ms) and waits for its `alive`; a client past this bound is
- * flooding, and is closed before its unread replies can pile up in memory.
+ * flooding, and is closed.
  */
 const MAX_LINES_PER_SECOND = 64;
+
+/**
+ * Bytes of `alive` replies that may wait in this process for a client to read them. A peer reads
+ * each reply before its next ping, so its replies never wait here; a client that pings (within the
+ * line rate) and never reads fills the kernel's socket buffers first, then this, and is closed
+ * before its unread replies can pile up in memory.
+ */
+export const MAX_UNREAD_REPLY_BYTES = 4096;
 
 /** What the responder hands one authenticated connection. */
 export interface InboundLinkOptions {
@@ -38,7 +47,8 @@ type Phase = 'awaiting-hello' | 'up' | 'closed';
  * The server side of one peer link after a successful mutual-TLS handshake: checks the client's
  * EKU and name, answers `Hello` and `ping` with `alive`, and closes on anything else, on a line over
  * the limit, on silence (no Hello within handshake_timeout, then no ping within idle_timeout; bytes
- * without a newline do not count) or on a flood of lines. Errors stay on this socket.
+ * without a newline do not count), on a flood of lines, on replies it does not read, or when the
+ * client's leaf expires (however long its pings keep coming). Errors stay on this socket.
  */
 export class InboundLink {
   readonly connectionId: string;
@@ -49,6 +59,8 @@ export class InboundLink {
   #phase: Phase = 'awaiting-hello';
   #reason: string | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Closes the link when the client's leaf ends, however long the pings keep it up. */
+  #expiry: LeafExpiryWatch | undefined;
   #lineBudget = MAX_LINES_PER_SECOND;
   #budgetAt = performance.now();
 
@@ -75,6 +87,7 @@ export class InboundLink {
       return;
     }
     this.peer = identity.name;
+    this.#expiry = this.#watchExpiry(socket);
     this.#arm(opts.timings.handshakeTimeoutMs, `no Hello within ${secondsText(opts.timings.handshakeTimeoutMs)} of the handshake`);
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
   }
@@ -89,7 +102,6 @@ export class InboundLink {
     return this.#phase === 'up';
   }
 
-  /** Closes this connection now; `reason` is what INBOUND_DOWN and the log will say. */
   /**
    * Checks the client certificate of an established link again (after a trust change) and closes
    * the link when `refusal` gives a reason: its CA, or the CA's binding to its name, was revoked.
@@ -102,6 +114,7 @@ export class InboundLink {
     this.close(`trust revoked: ${why}`);
   }
 
+  /** Closes this connection now; `reason` is what INBOUND_DOWN and the log will say. */
   close(reason: string): void {
     this.#note(reason);
     this.#socket.destroy();
@@ -128,6 +141,10 @@ export class InboundLink {
       return false;
     }
     this.#socket.write(lineOf(WORDS.alive));
+    if (this.#socket.writableLength > MAX_UNREAD_REPLY_BYTES) {
+      this.close(`not reading: more than ${MAX_UNREAD_REPLY_BYTES} bytes of replies unread`);
+      return false;
+    }
     if (this.#phase === 'up') {
       this.#timer?.refresh(); // the idle deadline again, from now: nothing to rebuild per ping
     } else {
@@ -150,6 +167,21 @@ export class InboundLink {
     return true;
   }
 
+  /** Closes the link when the client's leaf ends (checkClientPeer has refused a leaf without a readable end). */
+  #watchExpiry(socket: TLSSocket): LeafExpiryWatch | undefined {
+    const notAfterMs = leafNotAfterMs(socket.getPeerCertificate());
+    if (notAfterMs === undefined) return undefined;
+    return watchLeafExpiry({
+      notAfterMs,
+      onExpired: () => {
+        const at = new Date(notAfterMs).toISOString();
+        const why = `its client certificate expired at ${at}`;
+        this.#opts.log.warn(`closing the inbound link of ${this.peer}: ${why}`, { peer: this.peer, event: 'PEER_LEAF_EXPIRED', code: this.connectionId, reason: why });
+        this.close(`peer leaf expired at ${at}`);
+      },
+    });
+  }
+
   /** Keeps the first reason given: it is the cause, later ones are consequences. */
   #note(reason: string): void {
     this.#reason ??= reason;
@@ -168,6 +200,7 @@ export class InboundLink {
     const was = this.#phase;
     this.#phase = 'closed';
     clearTimeout(this.#timer);
+    this.#expiry?.stop();
     const reason = this.#reason ?? 'connection closed';
     if (was === 'up') {
       this.#opts.log.warn(`inbound link down: ${reason}`, { peer: this.peer, event: 'INBOUND_DOWN', code: this.connectionId, reason });

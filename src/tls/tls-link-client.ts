@@ -11,6 +11,7 @@ import { linkClientContext, type TrustedCaSource } from './tls-profile.ts';
 import { failureReason, isLocalVerificationFailure, isPeerAlert, isUnknownIssuer } from './tls-failure.ts';
 import type { ExpectedRefusals } from './expected-refusals.ts';
 import { leafFingerprint } from './leaf-fingerprint.ts';
+import { leafNotAfterMs, watchLeafExpiry, type LeafExpiryWatch } from './peer-leaf-expiry.ts';
 
 /** Everything one outbound link needs. */
 export interface TlsLinkClientOptions {
@@ -40,13 +41,15 @@ type Phase = 'idle' | 'connecting' | 'hello' | 'up' | 'done';
  * TlsLinkClient: one outbound peer link, from connect to its end. It connects with this BMC's client
  * certificate, verifies the server's chain against the trust store and its DNS SAN and EKU against
  * the target and says Hello, all within handshake_timeout; then it pings every keepalive_interval
- * and expects `alive` within keepalive_timeout. It never retries: the statechart re-invokes it (with backoff) after a failure.
+ * and expects `alive` within keepalive_timeout, until the server's leaf expires. It never retries: the statechart re-invokes it (with backoff) after a failure.
  */
 export class TlsLinkClient {
   #opts: TlsLinkClientOptions;
   #phase: Phase = 'idle';
   #socket: TLSSocket | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Ends the link when the server's leaf ends, however long its alives keep coming. */
+  #expiry: LeafExpiryWatch | undefined;
   #framer = new LineFramer();
   #awaitingAlive = false;
   #error: unknown;
@@ -102,6 +105,7 @@ export class TlsLinkClient {
     const deadline = performance.now() + timings.handshakeTimeoutMs;
     socket.once('secureConnect', () => {
       this.#phase = 'hello';
+      this.#watchExpiry(socket);
       // The whole attempt, Hello → alive included, stays within handshake_timeout.
       this.#send(WORDS.hello, {
         ms: Math.max(0, deadline - performance.now()),
@@ -120,6 +124,7 @@ export class TlsLinkClient {
   close(): void {
     this.#phase = 'done';
     this.#clearTimer();
+    this.#expiry?.stop();
     this.#socket?.destroy();
   }
 
@@ -163,6 +168,7 @@ export class TlsLinkClient {
     if (phase === 'done' || phase === 'idle') return;
     this.#phase = 'done';
     this.#clearTimer();
+    this.#expiry?.stop();
     this.#socket?.destroy();
     const peer = this.#opts.target.name;
     let event: LinkEvent;
@@ -193,6 +199,23 @@ export class TlsLinkClient {
     else if (event.type === 'LINK_REJECTED' && this.#opts.refusals) this.#opts.refusals.warn(line, fields);
     else this.#opts.log.warn(line, fields);
     this.#opts.onEvent(event);
+  }
+
+  /** Ends the link when the server's leaf ends (checkServerPeer has refused a leaf without a readable end). */
+  #watchExpiry(socket: TLSSocket): void {
+    const notAfterMs = leafNotAfterMs(socket.getPeerCertificate());
+    if (notAfterMs === undefined) return;
+    this.#expiry = watchLeafExpiry({
+      notAfterMs,
+      onExpired: () => {
+        const peer = this.#opts.target.name;
+        const at = new Date(notAfterMs).toISOString();
+        const why = `its server certificate expired at ${at}`;
+        this.#opts.log.warn(`closing the link to ${peer}: ${why}`, { peer, event: 'PEER_LEAF_EXPIRED', reason: why });
+        this.#timedOut = true; // our deadline ended it, not the peer
+        this.#finish(`peer leaf expired at ${at}`);
+      },
+    });
   }
 
   #arm(ms: number, reason: string): void {

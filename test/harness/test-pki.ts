@@ -219,3 +219,15 @@ export function linkUpFrom(server: Pick<TestLeaf, 'certPem'>): { type: 'LINK_UP'
 export function leafFingerprintOf(leaf: Pick<TestLeaf, 'certPem'>): string {
   return new X509Certificate(leaf.certPem).fingerprint256.replace(/:/g, '').toLowerCase();
 }
+
+/** Writes `pki` as `<pki.dir>/pki.json`, for a process of its own (a fixture) to read; returns the file's path. */
+export function writePkiFile(pki: TestPki): string {
+  const file = join(pki.dir, 'pki.json');
+  writeFileSync(file, JSON.stringify(pki));
+  return file;
+}
+
+/** Reads what writePkiFile wrote (the leaves' notAfter as Dates again). */
+export function readPkiFile(file: string): TestPki {
+  return JSON.parse(readFileSync(file, 'utf8'), (key, value: unknown) => (key === 'notAfter' && typeof value === 'string' ? new Date(value) : value)) as TestPki;
+}

@@ -4,7 +4,7 @@
  * still vouches for any name (the behaviour the other tls-* tests rely on).
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -195,6 +195,49 @@ describe('attested CAs are bound to the attested name', () => {
       assert.deepEqual(await trustA.revokeName('bmc-b'), [], 'revoking again changes nothing');
       const reread = new TrustStore({ dir: trustA.dir });
       assert.ok(!(await reread.list()).some((ca) => ca.attestedNames?.includes('bmc-b')), 'the revocation is on disk');
+    });
+
+    it("revoking bmc-b closes its inbound link and refuses it even when the trust store cannot write its hash links", async () => {
+      const storeLog = captureLog();
+      const log = captureLog();
+      const trust = new TrustStore({ dir: join(work, 'a-blocked-authority'), log: storeLog.log });
+      await trust.addAttested(pki.b.ca.pem, 'bmc-b');
+      const events: ResponderEvent[] = [];
+      const own = new BmcResponder({
+        port: 0, host: '127.0.0.1', timings: TIMINGS, maxConnections: 8,
+        credentials: holderOf(pki.a), trust, log: log.log, onEvent: (e) => events.push(e),
+      });
+      try {
+        const ownPort = (await own.listen()).port;
+        const trustB = new TrustStore({ dir: join(work, 'b-blocked-authority') });
+        await trustB.add(pki.a.ca.pem);
+        const linkEvents: LinkEvent[] = [];
+        const client = new TlsLinkClient({
+          target: { name: 'bmc-a', address: '127.0.0.1', port: ownPort },
+          timings: TIMINGS, credentials: holderOf(pki.b), trust: trustB, log: captureLog().log,
+          onEvent: (e) => linkEvents.push(e),
+        });
+        clients.push(client);
+        client.start();
+        assert.ok(await eventually(() => linkEvents.length > 0 && events.some((e) => e.type === 'INBOUND_UP'), 10_000), 'the link came up');
+        // Something not ours holds the name of bmc-b's CA's hash link: removing the link fails (EISDIR).
+        const [link = ''] = readdirSync(trust.dir).filter((n) => /^[0-9a-f]{8}\.0$/.test(n));
+        unlinkSync(join(trust.dir, link));
+        mkdirSync(join(trust.dir, link));
+        writeFileSync(join(trust.dir, link, 'not-ours'), 'x');
+
+        assert.equal((await trust.revokeName('bmc-b')).length, 1, 'the revocation took place');
+        assert.ok(storeLog.records().some((r) => r['event'] === 'TRUST_LINKS_FAILED'), storeLog.lines().join('\n'));
+        assert.ok(await eventually(() => linkEvents.length > 1, 10_000), 'the client saw its link closed');
+        assert.equal(linkEvents[1]?.type, 'LINK_DOWN');
+        assert.ok(log.records().some((r) => r['event'] === 'INBOUND_REVOKED' && r['peer'] === 'bmc-b'), 'the responder closed the link for the revocation');
+        assert.ok(await eventually(() => log.records().some((r) => r['event'] === 'CONTEXT_UPDATED'), 10_000), 'and renewed its TLS context');
+        const again = await dial({ name: 'bmc-a', port: ownPort, credentials: holderOf(pki.b), trust: trustB });
+        assert.notEqual(again.type, 'LINK_UP', 'a revoked peer is refused');
+      } finally {
+        trust.close();
+        await own.close();
+      }
     });
   });
 });

@@ -4,13 +4,14 @@
  * skipped with one line, and a flood of additions and removals leaves nothing behind.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TrustStore, type TrustChange } from '../../src/pki/trust/index.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { makeTestCa, makeTestLeaf, type TestCa } from '../harness/openssl-test-ca.ts';
+import { eventually } from '../harness/daemon.ts';
 import { mustRun, runTool } from '../harness/run-tool.ts';
 
 const FLOOD = 120;
@@ -157,6 +158,54 @@ describe('trust store changes (one CA at a time)', () => {
     const reread = new TrustStore({ dir });
     await reread.reload();
     assert.deepEqual(reread.attestedNames(), ['bmc-a', 'bmc-b', 'bmc-c', 'bmc-x'], 'the files say the same after a reload');
+  });
+
+  it('a revocation whose hash link cannot be written still tells its listeners, and the links are repaired once they can be', async () => {
+    const dir = join(work, 'link-blocked');
+    const log = captureLog();
+    // Two CAs with one subject share a subject-hash bucket: <hash>.0 and <hash>.1.
+    const [twinB, twinC] = await Promise.all([
+      makeTestCa({ dir: work, stem: 'twin-b', subject: '/CN=twin Provisioning CA' }),
+      makeTestCa({ dir: work, stem: 'twin-c', subject: '/CN=twin Provisioning CA' }),
+    ]);
+    const leafTwinC = await makeTestLeaf({ ca: twinC, dir: work, stem: 'leaf-twin-c', name: 'bmc-c' });
+    const store = new TrustStore({ dir, log: log.log });
+    const links = () => Object.fromEntries(readdirSync(dir, { withFileTypes: true }).filter((d) => d.isSymbolicLink()).map((d) => [d.name, readlinkSync(join(dir, d.name))]));
+    try {
+      const b = await store.addAttested(twinB.pem, 'bmc-b');
+      const c = await store.addAttested(twinC.pem, 'bmc-c');
+      const [slot0 = '', slot1 = ''] = Object.keys(links()).sort();
+      assert.ok(slot0.endsWith('.0') && slot1.endsWith('.1'), `one bucket of two: ${JSON.stringify(links())}`);
+      assert.deepEqual(links(), { [slot0]: `${b.fingerprint}.pem`, [slot1]: `${c.fingerprint}.pem` });
+      // Something not ours takes the place of <hash>.0 (as root, a read-only directory would not stop us).
+      unlinkSync(join(dir, slot0));
+      mkdirSync(join(dir, slot0));
+      writeFileSync(join(dir, slot0, 'not-ours'), 'x');
+
+      const changed = nextChange(store);
+      // Revoking bmc-b moves bmc-c's link into <hash>.0: that rename fails (EISDIR).
+      assert.deepEqual(await store.revokeName('bmc-b'), [b.fingerprint], 'the CA file was removed: the revocation took place');
+      assert.deepEqual(await changed, { anyName: false, names: ['bmc-b'], revoked: ['bmc-b'] }, 'the listeners heard of the revocation');
+      assert.deepEqual(store.attestedNames(), ['bmc-c']);
+      assert.deepEqual(await store.revokeName('bmc-b'), [], 'nothing left to revoke');
+      const failed = log.records().filter((r) => r['event'] === 'TRUST_LINKS_FAILED');
+      assert.equal(failed.length, 1, log.lines().join('\n'));
+      assert.match(String(failed[0]?.['message']), /cannot update the hash links in .*: .*EISDIR/);
+      assert.ok(log.records().some((r) => r['event'] === 'CA_REVOKED'), 'the revocation is logged as usual');
+
+      // The way is cleared: the store repairs its links by itself (the repair retries on a timer).
+      rmSync(join(dir, slot0), { recursive: true });
+      assert.ok(await eventually(() => log.records().some((r) => r['event'] === 'TRUST_LINKS_REPAIRED'), 30_000), log.lines().join('\n'));
+      assert.deepEqual(links(), { [slot0]: `${c.fingerprint}.pem` }, 'bmc-c in the first slot, nothing else');
+      assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.')), [], 'no temp link left by the failed tries');
+      const verify = await runTool('openssl', ['verify', '-no-CAfile', '-no-CAstore', '-CApath', dir, leafTwinC]);
+      assert.equal(verify.code, 0, `openssl verify -CApath finds bmc-c's CA again: ${verify.stdout}${verify.stderr}`);
+      const reread = new TrustStore({ dir });
+      await reread.reload();
+      assert.deepEqual(reread.attestedNames(), ['bmc-c'], 'the files agree with the store');
+    } finally {
+      store.close();
+    }
   });
 
   it(`keeps nothing behind after ${FLOOD} CAs added and removed`, async () => {

@@ -102,7 +102,12 @@ export class HashLinks {
   async #place(link: string, target: string): Promise<void> {
     const tmp = join(this.#dir, `.${link}.${randomBytes(4).toString('hex')}.tmp`);
     await symlink(target, tmp);
-    await rename(tmp, join(this.#dir, link));
+    try {
+      await rename(tmp, join(this.#dir, link));
+    } catch (err) {
+      await unlink(tmp).catch(() => undefined); // a failed placement leaves no temp link behind
+      throw err;
+    }
   }
 }
 

@@ -48,6 +48,12 @@ export interface TrustChange {
 const CA_FILE = /^[^.].*\.(pem|crt|cer)$/i;
 const MAX_FILE_BYTES = 1024 * 1024;
 const WATCH_DEBOUNCE_MS = 200;
+/**
+ * When the hash links (or the directory's fsync) could not be updated: the first repair runs after
+ * this, each further one after twice the last wait, up to LINK_REPAIR_MAX_MS.
+ */
+const LINK_REPAIR_FIRST_MS = 1000;
+const LINK_REPAIR_MAX_MS = 5 * 60_000;
 /** The store is provisioningd's own: nobody else reads it, and only root may change what it trusts. */
 const DIR_MODE = 0o700;
 
@@ -123,6 +129,10 @@ export class TrustStore {
   /** File names the watcher saw change since the last refresh; undefined name means "reread all". */
   #dirty = new Set<string>();
   #dirtyAll = false;
+  /** The hash links on disk may not match the trusted set (an update failed): the next update rebuilds them all. */
+  #linksBroken = false;
+  #linkRepair: NodeJS.Timeout | undefined;
+  #linkRepairWaitMs = LINK_REPAIR_FIRST_MS;
 
   constructor(opts: TrustStoreOptions) {
     this.dir = opts.dir;
@@ -483,8 +493,10 @@ export class TrustStore {
     this.#watcher.on('error', (err) => this.#log?.warn(`trust store: watching ${this.dir} failed: ${err.message}`));
   }
 
-  /** Stops watching. */
+  /** Stops watching (and repairing the hash links). */
   close(): void {
+    clearTimeout(this.#linkRepair);
+    this.#linkRepair = undefined;
     if (this.#debounce) clearTimeout(this.#debounce);
     this.#debounce = undefined;
     this.#dirty.clear();
@@ -539,14 +551,62 @@ export class TrustStore {
     }
     const previous = new Map(this.#entries);
     for (const fp of fps) this.#recompute(fp);
+    this.#loaded = true;
+    await this.#keepLinks(() => this.#links.rebuild(this.#linkTargets()));
+    this.#report({ fps, before, previous });
+  }
+
+  /** The hash link every trusted CA needs. */
+  #linkTargets(): HashLinkTarget[] {
     const targets: HashLinkTarget[] = [];
     for (const e of this.#entries.values()) {
       const hash = this.#hashOf(e);
       if (hash) targets.push({ hash, target: basename(e.file) });
     }
-    if (await this.#links.rebuild(targets)) await syncDir(this.dir);
-    this.#loaded = true;
-    this.#report({ fps, before, previous });
+    return targets;
+  }
+
+  /**
+   * Brings the hash links in line with a change already in memory and in the CA files (`update`
+   * says whether it wrote), then fsyncs the directory. Never throws: a failure (ENOSPC, EACCES,
+   * something else in the way of a link) is logged (TRUST_LINKS_FAILED) and repaired later by a full
+   * rebuild, so the listeners still hear of the change and nothing it did is lost. While the links
+   * are broken, every update is such a rebuild.
+   */
+  async #keepLinks(update: () => Promise<boolean>): Promise<void> {
+    const repairing = this.#linksBroken;
+    try {
+      const touched = repairing ? await this.#links.rebuild(this.#linkTargets()) : await update();
+      if (touched) await syncDir(this.dir);
+    } catch (err) {
+      this.#linksBroken = true;
+      const reason = err instanceof Error ? err.message : String(err);
+      this.#log?.error(
+        `trust store: cannot update the hash links in ${this.dir}: ${reason}; the trusted set is in effect for the daemon, openssl -CApath may see an older one until they are repaired (tried again with the next change, and after a wait that doubles up to ${LINK_REPAIR_MAX_MS / 60_000} min)`,
+        { event: 'TRUST_LINKS_FAILED', reason },
+      );
+      this.#scheduleLinkRepair();
+      return;
+    }
+    if (!repairing) return;
+    this.#linksBroken = false;
+    this.#linkRepairWaitMs = LINK_REPAIR_FIRST_MS;
+    clearTimeout(this.#linkRepair);
+    this.#linkRepair = undefined;
+    this.#log?.info(`trust store: hash links in ${this.dir} repaired`, { event: 'TRUST_LINKS_REPAIRED' });
+  }
+
+  /** Tries the rebuild again later, waiting twice as long each time (a change in between tries sooner). */
+  #scheduleLinkRepair(): void {
+    if (this.#linkRepair) return;
+    const wait = this.#linkRepairWaitMs;
+    this.#linkRepairWaitMs = Math.min(wait * 2, LINK_REPAIR_MAX_MS);
+    this.#linkRepair = setTimeout(() => {
+      this.#linkRepair = undefined;
+      if (!this.#linksBroken) return;
+      this.#serial(() => this.#keepLinks(async () => false)).catch((err: unknown) => this.#log?.warn(`trust store: repairing the hash links failed: ${String(err)}`));
+    }, wait);
+    this.#linkRepair.unref(); // the daemon's other work keeps the process running, not a repair
   }
 
   /** Re-reads one file the watcher saw change; nothing happens when it holds what the store knows. */
@@ -601,7 +661,10 @@ export class TrustStore {
     this.#filesOf.set(record.ca.fingerprint, set);
   }
 
-  /** Applies an in-memory change of some CAs' files, then their links, logs and listeners. */
+  /**
+   * Applies an in-memory change of some CAs' files, then their links, logs and listeners. The
+   * listeners are told even when the links cannot be written (#keepLinks repairs them later).
+   */
   async #change(fps: readonly string[], apply: () => void, revoked?: readonly string[]): Promise<void> {
     const before = this.#scopes(fps);
     const previous = new Map(fps.flatMap((fp) => {
@@ -609,17 +672,22 @@ export class TrustStore {
       return e ? [[fp, e] as const] : [];
     }));
     apply();
-    let touched = false;
-    for (const fp of new Set(fps)) {
-      const was = previous.get(fp);
+    const moves = [...new Set(fps)].map((fp) => {
       this.#recompute(fp);
-      const now = this.#entries.get(fp);
-      const hash = this.#hashOf(now ?? was);
-      if (!hash) continue;
-      if (was && (!now || was.file !== now.file)) touched = (await this.#links.remove({ hash, target: basename(was.file) })) || touched;
-      if (now) touched = (await this.#links.add({ hash, target: basename(now.file) })) || touched;
-    }
-    if (touched) await syncDir(this.dir);
+      return { was: previous.get(fp), now: this.#entries.get(fp) };
+    });
+    // The change is in memory and in the CA files from here on: the listeners hear of it whatever
+    // becomes of the links (a revocation must close the peer's links even on a full disk).
+    await this.#keepLinks(async () => {
+      let touched = false;
+      for (const { was, now } of moves) {
+        const hash = this.#hashOf(now ?? was);
+        if (!hash) continue;
+        if (was && (!now || was.file !== now.file)) touched = (await this.#links.remove({ hash, target: basename(was.file) })) || touched;
+        if (now) touched = (await this.#links.add({ hash, target: basename(now.file) })) || touched;
+      }
+      return touched;
+    });
     this.#report({ fps: new Set(fps), before, previous, ...(revoked ? { revoked } : {}) });
   }
 
