@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { ConfigError } from '../../src/config/load-config.ts';
 import { attestationConfigSchema, attestationKnownKeys } from '../../src/attestationd/config-schema.ts';
 import { parseAttestationConfig } from '../../src/attestationd/load-config.ts';
+import { undocumentedLimits } from '../harness/documented-limits.ts';
 
 const FILE = '/etc/attestation.conf';
 const DOC = readFileSync(resolve(import.meta.dirname, '../../docs/attestation.md'), 'utf8');
@@ -66,5 +67,10 @@ describe('attestationd configuration', () => {
       if (key !== 'measurements' && rows.get(key) !== expected) wrong.push(`${key}: documented ${rows.get(key)}, default ${expected}`);
     }
     assert.deepEqual(wrong, []);
+  });
+
+  it('docs/attestation.md states each range and length limit the schema enforces', () => {
+    const section = DOC.slice(DOC.indexOf('\n## Configuration\n'), DOC.indexOf('\n## Running it\n'));
+    assert.deepEqual(undocumentedLimits(attestationConfigSchema, section), []);
   });
 });
