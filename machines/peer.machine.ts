@@ -117,7 +117,7 @@ export interface PeerMovedEvent {
  * peer passed a ProvisionPeer attestation (PEER_REINSTATED). The root keeps the revoked names, so
  * that a revocation outlives the peer's machine and its LLDP neighbour leaving and coming back.
  */
-export type PeerRevocationEvent = { type: 'PEER_REVOKED'; name: string } | { type: 'PEER_REINSTATED'; name: string };
+export type PeerRevocationEvent = { type: 'PEER_REVOKED'; name: string } | { type: 'PEER_REINSTATED'; name: string; atMs?: number };
 
 /**
  * The peer machine raises this to itself, delayed by `reattestInterval` (id REATTEST_TIMER): the
@@ -308,10 +308,11 @@ export const peerMachine = setup({
       if (self._parent) enqueue.sendParent(event);
     }),
     /** An attestation passed: a revoked peer is no longer refused, and the root machine is told so. */
-    reinstate: enqueueActions(({ context, self, enqueue }) => {
+    reinstate: enqueueActions(({ context, event: done, self, enqueue }) => {
       if (context.revokedBefore !== true) return;
       enqueue.assign({ revokedBefore: false });
-      const event: PeerRevocationEvent = { type: 'PEER_REINSTATED', name: context.name };
+      const atMs = attestedAtOf((done as { output?: unknown }).output);
+      const event: PeerRevocationEvent = { type: 'PEER_REINSTATED', name: context.name, ...(atMs !== undefined ? { atMs } : {}) };
       if (self._parent) enqueue.sendParent(event);
     }),
     /** A revoked peer's ProvisionPeer attestation failed (a verdict, or none): still refused, and why. */

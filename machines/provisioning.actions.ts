@@ -97,15 +97,26 @@ const refuseForClock = enqueueActions(({ context, event, enqueue }) => {
 const revokedBefore = (context: ProvisioningContext, name: string): { revokedBefore?: true } =>
   context.revoked.includes(name) ? { revokedBefore: true } : {};
 
-/** A peer machine says its peer's trust was revoked: remembered for as long as the daemon runs. */
-const recordRevoked = assignContext({
-  revoked: ({ context, event }) =>
-    event.type === 'PEER_REVOKED' && !context.revoked.includes(event.name) ? [...context.revoked, event.name] : context.revoked,
+/**
+ * A peer machine says its peer's trust was revoked: remembered for as long as the daemon runs, and
+ * in the attestation history persisted (whatever becomes of its machine).
+ */
+const recordRevoked = assignContext(({ context, event }) => {
+  if (event.type !== 'PEER_REVOKED') return {};
+  return {
+    revoked: context.revoked.includes(event.name) ? context.revoked : [...context.revoked, event.name],
+    attestationHistory: { ...context.attestationHistory, [event.name]: { ...context.attestationHistory?.[event.name], verdict: 'revoked' as const } },
+  };
 });
 
-/** A peer machine says a ProvisionPeer attested its revoked peer: no longer refused. */
-const recordReinstated = assignContext({
-  revoked: ({ context, event }) => (event.type === 'PEER_REINSTATED' ? context.revoked.filter((n) => n !== event.name) : context.revoked),
+/** A peer machine says a ProvisionPeer attested its revoked peer: no longer refused, and persisted as passed. */
+const recordReinstated = assignContext(({ context, event }) => {
+  if (event.type !== 'PEER_REINSTATED') return {};
+  const lastAttestedMs = event.atMs ?? context.attestationHistory?.[event.name]?.lastAttestedMs;
+  return {
+    revoked: context.revoked.filter((n) => n !== event.name),
+    attestationHistory: { ...context.attestationHistory, [event.name]: { ...(lastAttestedMs !== undefined ? { lastAttestedMs } : {}), verdict: 'passed' as const } },
+  };
 });
 
 /** Spawns a machine for each configured peer not yet known: their trust was placed by the operator. */

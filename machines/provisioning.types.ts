@@ -42,7 +42,11 @@ export interface ProvisioningInput {
   readonly clockPlausible: boolean;
   /** Why the clock is implausible, when it is. */
   readonly clockProblem?: string;
-  /** Each peer's last attestation from an earlier run (the state file): shown until this run has its own, and persisted again. */
+  /**
+   * Each peer's last attestation from an earlier run (the state file): shown until this run has its
+   * own, and persisted again. Revocations and reinstatements of this run are written into it
+   * (PEER_REVOKED, PEER_REINSTATED), so that they are persisted whatever becomes of the peer's machine.
+   */
   readonly attestationHistory?: AttestationHistory;
   /** A CA placed by hand, which vouches for any name, is trusted (updated by ATTESTED_NAMES). */
   readonly anyNameTrusted?: boolean;

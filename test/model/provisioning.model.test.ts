@@ -698,7 +698,12 @@ describe('provisioning statechart, replayed on the real actor', () => {
     const view = () => selectPeerViews(sut.actor.getSnapshot()).find((v) => v.name === 'bmc-n');
     assert.equal(view()?.lastVerdict, 'revoked');
     assert.match(view()?.lastFailure ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 2/);
-    assert.equal(attestationRecords(input.attestationHistory ?? {}, selectPeerViews(sut.actor.getSnapshot()))['bmc-n']?.verdict, 'revoked');
+    // What the persistAttestations actor writes to state.json.
+    const persisted = () => {
+      const snapshot = sut.actor.getSnapshot();
+      return attestationRecords(snapshot.context.attestationHistory ?? {}, selectPeerViews(snapshot))['bmc-n'];
+    };
+    assert.equal(persisted()?.verdict, 'revoked');
     // A ProvisionPeer that fails again leaves it revoked; one that passes brings it back.
     await sut.apply({ type: 'PROVISION_PEER', id: 'bmc-n' });
     await fail(verdict);
@@ -711,9 +716,10 @@ describe('provisioning statechart, replayed on the real actor', () => {
     assert.deepEqual(sut.actor.getSnapshot().context.revoked, [], 'no longer refused');
     assert.deepEqual(peer()?.getSnapshot().value, { NotConnected: 'Refused' }, 'dialled again (refused here, as every link of this model)');
     assert.equal(sut.links.started, linksBefore + 1);
-    // Now an ordinary neighbour again: its machine stops when it leaves.
+    // Now an ordinary neighbour again: its machine stops when it leaves, and it stays persisted as passed.
     await sut.apply(E.gone);
     assert.equal(peer(), undefined);
+    assert.deepEqual(persisted(), { lastAttestedMs: 2, verdict: 'passed' });
     sut.actor.stop();
 
     // Revoked in an earlier run (the state file) and no CA bound since: refused from the start, kept when it leaves.
