@@ -27,7 +27,10 @@ export interface PeerInput {
   readonly anyNameTrusted?: boolean;
   readonly retry: RetryPolicy;
   readonly attestationTimeoutMs: number;
-  /** A re-attestation revoked it in an earlier run (state file): it starts refused, until a ProvisionPeer. */
+  /**
+   * A re-attestation revoked it (in an earlier run: the state file; or in this one) and no
+   * ProvisionPeer has attested it since: it starts refused, and stays refused until one passes.
+   */
   readonly revokedBefore?: boolean;
   /** How long a peer that is only a failed attestation (no address, no trust) is kept before it is forgotten. */
   readonly forgetFailedMs: number;
@@ -94,9 +97,27 @@ export type PeerEvent =
   | { type: 'ATTESTATION_BOUND'; bound: boolean; anyName?: boolean }
   | { type: 'PEER_ANNOUNCED' }
   | { type: 'PEER_DIALLED_IN' }
+  | PeerMovedEvent
   | ReattestDueEvent
   | LinkEvent
   | CredentialsEvent;
+
+/**
+ * From the root machine: the LLDP neighbour of a revoked peer is announced at another address (its
+ * machine is kept, not started afresh, so that the revocation is not lost).
+ */
+export interface PeerMovedEvent {
+  readonly type: 'PEER_MOVED';
+  readonly address: string;
+  readonly port: number;
+}
+
+/**
+ * What a peer machine tells the root machine: its trust was revoked (PEER_REVOKED), or a revoked
+ * peer passed a ProvisionPeer attestation (PEER_REINSTATED). The root keeps the revoked names, so
+ * that a revocation outlives the peer's machine and its LLDP neighbour leaving and coming back.
+ */
+export type PeerRevocationEvent = { type: 'PEER_REVOKED'; name: string } | { type: 'PEER_REINSTATED'; name: string; atMs?: number };
 
 /**
  * The peer machine raises this to itself, delayed by `reattestInterval` (id REATTEST_TIMER): the
@@ -140,7 +161,8 @@ export function reattestation(policy: ReattestPolicy, random: () => number) {
 /**
  * A re-attestation running (over our link, or between dials), with no periodic one scheduled
  * meanwhile: a pass, or one that could not run (counted; stale after too many in a row), goes on to
- * `next`; a verdict against the peer revokes it.
+ * `next`; a verdict against the peer revokes it. When the peer's CA binding went while it ran
+ * (ATTESTATION_BOUND false), a pass or no verdict changes nothing: the peer stays not attested.
  */
 function reattesting(next: string) {
   const noVerdict = [
@@ -152,8 +174,10 @@ function reattesting(next: string) {
     invoke: {
       src: 'reattestPeer',
       input: ({ context }: { context: PeerContext }) => ({ name: context.name, address: context.address, port: context.port }),
-      onDone: { target: next, actions: 'recordAttested' },
-      onError: [{ guard: 'rejected', target: '#peer.Revoking', actions: 'recordRevocation' }, ...noVerdict],
+      // The binding went while it ran (ATTESTATION_BOUND false): a pass no longer makes it attested.
+      onDone: [{ guard: 'attestedBefore', target: next, actions: 'recordAttested' }, { target: next }],
+      // No verdict on a peer whose binding went meanwhile: nothing to count against it.
+      onError: [{ guard: 'rejected', target: '#peer.Revoking', actions: 'recordRevocation' }, { guard: not('attestedBefore'), target: next }, ...noVerdict],
     },
     after: { attestationTimeout: noVerdict },
   } as const;
@@ -278,6 +302,27 @@ export const peerMachine = setup({
       reattestOwed: false,
     }),
     markStale: assign({ attestationStale: true }),
+    /** Tells the root machine the peer is revoked (a peer machine run on its own, in tests, has no root to tell). */
+    reportRevoked: enqueueActions(({ context, self, enqueue }) => {
+      const event: PeerRevocationEvent = { type: 'PEER_REVOKED', name: context.name };
+      if (self._parent) enqueue.sendParent(event);
+    }),
+    /** An attestation passed: a revoked peer is no longer refused, and the root machine is told so. */
+    reinstate: enqueueActions(({ context, event: done, self, enqueue }) => {
+      if (context.revokedBefore !== true) return;
+      enqueue.assign({ revokedBefore: false });
+      const atMs = attestedAtOf((done as { output?: unknown }).output);
+      const event: PeerRevocationEvent = { type: 'PEER_REINSTATED', name: context.name, ...(atMs !== undefined ? { atMs } : {}) };
+      if (self._parent) enqueue.sendParent(event);
+    }),
+    /** A revoked peer's ProvisionPeer attestation failed (a verdict, or none): still refused, and why. */
+    recordStillRevoked: assign({
+      lastError: ({ event }) => ({ code: ATTESTATION_REVOKED, message: `${ATTESTATION_REVOKED}: ${toFailure((event as { error?: unknown }).error).message}` }),
+    }),
+    /** A revoked peer's ProvisionPeer attestation gave no verdict in time: still refused. */
+    recordStillRevokedTimeout: assign({
+      lastError: ({ context }) => ({ code: ATTESTATION_REVOKED, message: `${ATTESTATION_REVOKED}: no attestation verdict within ${context.attestationTimeoutMs / 1000} s` }),
+    }),
     /** Keeps the peer's TLS leaf fingerprint; another one than last time (a new boot, a renewal) re-attests. */
     noteLeaf: enqueueActions(({ context, event, enqueue }) => {
       const leaf = event.type === 'LINK_UP' ? event.peerLeaf : undefined;
@@ -326,6 +371,7 @@ export const peerMachine = setup({
     // one that cannot (a dial in flight) leaves it owed until the link is up or has failed.
     REATTEST_DUE: { guard: 'reattestScheduled', actions: assign({ reattestScheduled: false, reattestOwed: true }) },
     ATTEST_BACK: { guard: 'owesAttestation', target: '.Attesting' },
+    PEER_MOVED: { actions: assign(({ event }) => ({ address: event.address, port: event.port })) },
     ATTESTATION_BOUND: {
       actions: [
         assign({
@@ -362,30 +408,33 @@ export const peerMachine = setup({
      * A full attestation (ProvisionPeer, attest-back): the periodic schedule starts again from its
      * verdict. Of a peer attested before, a verdict against it revokes it as a re-attestation's
      * would; one that could not run leaves its trust as it was (back to its link, the failure
-     * recorded). A peer not attested yet goes back to NotDetermined.
+     * recorded). A revoked peer stays Revoked unless it passes (lastFailure says why it failed); a
+     * peer not attested yet goes back to NotDetermined.
      */
     Attesting: {
       entry: 'disarmReattest',
       invoke: {
         src: 'attestPeer',
         input: ({ context }) => ({ name: context.name, address: context.address, port: context.port }),
-        onDone: { target: 'Provisioned', actions: ['recordAttested', assign({ justAttested: true })] },
+        onDone: { target: 'Provisioned', actions: ['recordAttested', assign({ justAttested: true }), 'reinstate'] },
         onError: [
           { guard: 'verdictAgainstAttested', target: 'Revoking', actions: 'recordRevocation' },
+          { guard: 'revokedBefore', target: 'Revoked', actions: 'recordStillRevoked' },
           { guard: 'attestedBefore', target: 'Provisioned', actions: 'recordAttestationFailure' },
           { target: 'NotDetermined', actions: 'recordAttestationFailure' },
         ],
       },
       after: {
         attestationTimeout: [
+          { guard: 'revokedBefore', target: 'Revoked', actions: 'recordStillRevokedTimeout' },
           { guard: 'attestedBefore', target: 'Provisioned', actions: 'recordAttestationTimeout' },
           { target: 'NotDetermined', actions: 'recordAttestationTimeout' },
         ],
       },
     },
+    /** Attested (or trusted out of band): dialled, or, with no address to dial, NotConnected.NoAddress. */
     Provisioned: {
-      always: { guard: 'dialable', target: 'Link' },
-      on: { ATTEST: 'Attesting' },
+      always: [{ guard: 'dialable', target: 'Link' }, { target: 'NotConnected.NoAddress' }],
     },
     Link: {
       invoke: {
@@ -434,7 +483,13 @@ export const peerMachine = setup({
             Trusted: {
               always: { guard: 'reattestOwed', target: 'Reattesting' },
               on: {
-                ATTEST: { guard: 'reattestable', target: 'Reattesting' },
+                // ProvisionPeer: an attested peer is re-attested over the live link (not at all with
+                // re-attestation off); a peer not attested (its trust placed by the operator) gets a full
+                // attestation: our link to it closes, and is dialled again after the verdict.
+                ATTEST: [
+                  { guard: 'reattestable', target: 'Reattesting' },
+                  { guard: not('attestedBefore'), target: '#peer.Attesting' },
+                ],
                 PEER_LEAF_CHANGED: { guard: and(['leafChanged', 'reattestable']), target: 'Reattesting', actions: 'noteInboundLeaf' },
               },
             },
@@ -495,7 +550,20 @@ export const peerMachine = setup({
          * run is counted (attestationStale). Neither LLDP announcing the peer nor the peer dialling
          * us cuts it short.
          */
-        Reattesting: { ...reattesting('#peer.Link'), on: { PEER_ANNOUNCED: {}, PEER_DIALLED_IN: {} } },
+        Reattesting: { ...reattesting('#peer.Provisioned'), on: { PEER_ANNOUNCED: {}, PEER_DIALLED_IN: {} } },
+        /**
+         * Attested, but no address to dial (a ProvisionPeer of a name that is neither a static peer nor
+         * an LLDP neighbour now): lastFailure says why its attestation could not run. Re-attested on
+         * the schedule (each could not run: stale in the end); a CA no longer bound to its name makes
+         * it a failed ProvisionPeer like any other (NotDetermined, forgotten after failed_peer_lifetime).
+         */
+        NoAddress: {
+          always: [
+            { guard: 'reattestOwed', target: 'Reattesting' },
+            { guard: and([not('attestedBefore'), not('trustedOutOfBand')]), target: '#peer.NotDetermined' },
+          ],
+          on: { PEER_ANNOUNCED: {}, PEER_DIALLED_IN: {} },
+        },
       },
       on: { ATTEST: 'Attesting', PEER_ANNOUNCED: '#peer.Link', PEER_DIALLED_IN: '#peer.Link' },
     },
@@ -505,6 +573,7 @@ export const peerMachine = setup({
      * A failed write is retried on the backoff.
      */
     Revoking: {
+      entry: 'reportRevoked',
       initial: 'Removing',
       states: {
         Removing: {
@@ -520,9 +589,13 @@ export const peerMachine = setup({
         },
       },
     },
-    /** Refused until a ProvisionPeer attests it again: not dialled, not attested back on its own. */
+    /**
+     * Refused until a ProvisionPeer attests it again: not dialled, not attested back on its own. A
+     * ProvisionPeer whose attestation fails (a verdict, or none) leaves it here.
+     */
     Revoked: {
-      on: { ATTEST: { target: 'Attesting', actions: assign({ revokedBefore: false }) } },
+      entry: assign({ revokedBefore: true }),
+      on: { ATTEST: 'Attesting' },
     },
   },
 });

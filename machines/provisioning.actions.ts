@@ -91,11 +91,33 @@ const refuseForClock = enqueueActions(({ context, event, enqueue }) => {
 });
 
 /**
- * A peer whose trust a re-attestation revoked in an earlier run (the state file says so, and no CA
- * is bound to its name since) starts refused, as it was: only a ProvisionPeer brings it back.
+ * A peer whose trust a re-attestation revoked (in this run, or in an earlier one) and that no
+ * ProvisionPeer has attested since starts refused, as it was: only a ProvisionPeer brings it back.
  */
 const revokedBefore = (context: ProvisioningContext, name: string): { revokedBefore?: true } =>
-  context.attestationHistory?.[name]?.verdict === 'revoked' && !context.attestedNames.includes(name) ? { revokedBefore: true } : {};
+  context.revoked.includes(name) ? { revokedBefore: true } : {};
+
+/**
+ * A peer machine says its peer's trust was revoked: remembered for as long as the daemon runs, and
+ * in the attestation history persisted (whatever becomes of its machine).
+ */
+const recordRevoked = assignContext(({ context, event }) => {
+  if (event.type !== 'PEER_REVOKED') return {};
+  return {
+    revoked: context.revoked.includes(event.name) ? context.revoked : [...context.revoked, event.name],
+    attestationHistory: { ...context.attestationHistory, [event.name]: { ...context.attestationHistory?.[event.name], verdict: 'revoked' as const } },
+  };
+});
+
+/** A peer machine says a ProvisionPeer attested its revoked peer: no longer refused, and persisted as passed. */
+const recordReinstated = assignContext(({ context, event }) => {
+  if (event.type !== 'PEER_REINSTATED') return {};
+  const lastAttestedMs = event.atMs ?? context.attestationHistory?.[event.name]?.lastAttestedMs;
+  return {
+    revoked: context.revoked.filter((n) => n !== event.name),
+    attestationHistory: { ...context.attestationHistory, [event.name]: { ...(lastAttestedMs !== undefined ? { lastAttestedMs } : {}), verdict: 'passed' as const } },
+  };
+});
 
 /** Spawns a machine for each configured peer not yet known: their trust was placed by the operator. */
 const spawnStaticPeers = enqueueActions(({ context, enqueue }) => {
@@ -154,6 +176,7 @@ const recordNeighbour = assignContext({
  * Dials an LLDP neighbour (this BMC is provisioned): a new peer machine, or a fresh one when the
  * neighbour moved to another address. A static peer of the same name keeps its configured address.
  * A peer announced again where it was is told so (PEER_ANNOUNCED): a link waiting to retry dials at once.
+ * A revoked peer's machine is kept, back or moved, and told its address (PEER_MOVED): it stays refused.
  */
 const dialNeighbour = enqueueActions(({ context, event, enqueue }) => {
   if (event.type !== 'LLDP_NEIGHBOR') return;
@@ -162,6 +185,10 @@ const dialNeighbour = enqueueActions(({ context, event, enqueue }) => {
   const announced = () => enqueue.sendTo(id, { type: 'PEER_ANNOUNCED' });
   if (context.staticPeers.some((p) => p.name === peer.name)) {
     if (context.peerNames.includes(peer.name)) announced();
+    return;
+  }
+  if (context.peerNames.includes(peer.name) && context.revoked.includes(peer.name)) {
+    enqueue.sendTo(id, { type: 'PEER_MOVED', address: peer.address, port: peer.port });
     return;
   }
   if (context.peerNames.includes(peer.name)) {
@@ -183,12 +210,15 @@ const dialNeighbour = enqueueActions(({ context, event, enqueue }) => {
  * An LLDP neighbour left: it is no longer dialled (its machine stops), unless it is a static peer.
  * Its trust is kept: nothing here touches the trust store, so it is dialled again when it is back.
  * At most `maxDepartedPeers` departed ones without trust are remembered (the oldest go first).
+ * A revoked peer's machine is kept (it is not dialled anyway): its revocation, shown and persisted
+ * from it, must outlive the neighbour leaving and coming back.
  */
 const forgetNeighbour = enqueueActions(({ context, event, enqueue }) => {
   if (event.type !== 'LLDP_GONE') return;
   const { [event.name]: _gone, ...rest } = context.discovered;
   enqueue.assign({ discovered: rest });
   if (context.staticPeers.some((p) => p.name === event.name) || !context.peerNames.includes(event.name)) return;
+  if (context.revoked.includes(event.name)) return;
   enqueue.stopChild(peerChildId(event.name));
   enqueue.assign({
     peerNames: context.peerNames.filter((n) => n !== event.name),
@@ -360,6 +390,8 @@ export const provisioningActions = {
   recordNeighbour,
   dialNeighbour,
   forgetNeighbour,
+  recordRevoked,
+  recordReinstated,
   startAttestation,
   dropEndedPeer,
   notifyLinks,

@@ -60,6 +60,10 @@ export const provisioningMachine = provisioningSetup
       inbound: {},
       discovered: {},
       departed: [],
+      // Revoked in an earlier run, and no CA bound to the name since: refused until a ProvisionPeer.
+      revoked: Object.entries(input.attestationHistory ?? {})
+        .filter(([name, record]) => record?.verdict === 'revoked' && !input.attestedNames.includes(name))
+        .map(([name]) => name),
       // Read from the state file: on disk already.
       provisionedPublishable: input.provisioned,
       ownsBusName: input.ownsBusName ?? false,
@@ -84,6 +88,9 @@ export const provisioningMachine = provisioningSetup
         { actions: 'recordNeighbour' },
       ],
       LLDP_GONE: { actions: 'forgetNeighbour' },
+      // From the peer machines: a revocation, and a ProvisionPeer that brought a revoked peer back.
+      PEER_REVOKED: { actions: 'recordRevoked' },
+      PEER_REINSTATED: { actions: 'recordReinstated' },
       PROVISION_PEER: { guard: 'provisionedWithRoom', actions: 'startAttestation' },
       // A peer machine ends only when a failed ProvisionPeer is forgotten (peer.machine.ts, Forgotten).
       'xstate.done.actor.*': { guard: 'peerEnded', actions: 'dropEndedPeer' },

@@ -9,6 +9,7 @@ import type {
   TrustStoreChangedEvent,
 } from './events.ts';
 import type { Failure } from './failure.ts';
+import type { PeerRevocationEvent } from './peer.machine.ts';
 import type { AttestationHistory } from './reattestation.ts';
 
 /** A peer known before discovery: from the `peers` configuration key. */
@@ -41,7 +42,11 @@ export interface ProvisioningInput {
   readonly clockPlausible: boolean;
   /** Why the clock is implausible, when it is. */
   readonly clockProblem?: string;
-  /** Each peer's last attestation from an earlier run (the state file): shown until this run has its own, and persisted again. */
+  /**
+   * Each peer's last attestation from an earlier run (the state file): shown until this run has its
+   * own, and persisted again. Revocations and reinstatements of this run are written into it
+   * (PEER_REVOKED, PEER_REINSTATED), so that they are persisted whatever becomes of the peer's machine.
+   */
   readonly attestationHistory?: AttestationHistory;
   /** A CA placed by hand, which vouches for any name, is trusted (updated by ATTESTED_NAMES). */
   readonly anyNameTrusted?: boolean;
@@ -76,6 +81,13 @@ export interface ProvisioningContext extends ProvisioningInput {
   /** Discovered peers whose neighbour left: no longer dialled, still shown (NotConnected) until they are back. */
   readonly departed: readonly string[];
   /**
+   * Peers whose trust a re-attestation revoked (in this run: PEER_REVOKED; or in an earlier one: the
+   * state file, with no CA bound to the name since) and that no ProvisionPeer has attested since
+   * (PEER_REINSTATED). Their machines are never stopped (an LLDP neighbour leaving or moving keeps
+   * them), and a new machine of such a name starts refused.
+   */
+  readonly revoked: readonly string[];
+  /**
    * `provisioned = true` may be published on D-Bus: it was read from the state file, or its write
    * (persistProvisioned) has settled, so that a crash never takes back what clients were told.
    */
@@ -97,7 +109,8 @@ export type ProvisioningEvent =
   | TrustStoreChangedEvent
   | ResponderAttestedEvent
   | ClockEvent
-  | BusNameEvent;
+  | BusNameEvent
+  | PeerRevocationEvent;
 
 /** Emitted when a ProvisionPeer("self") call can be answered. */
 export type SelfProvisionResult =

@@ -22,7 +22,8 @@ export class ReattestationError extends CodedError<typeof ATTESTATION_REJECTED |
  * provisioning CA is the one bound to the peer's name: nothing is written. It rejects with
  * ATTESTATION_REJECTED when attestationd's verdict goes against the peer (a measurement not in the
  * manifest, an identity chain or signature that does not verify; docs/attestation.md) or the CA it
- * measured is another one (`CA_CHANGED`); the machine then revokes. Anything else (unreachable,
+ * measured is another one (`CA_CHANGED`); the machine then revokes. No CA bound to the name any more
+ * (deleted while it ran) is ATTESTATION_CANCELLED: no verdict. Anything else (unreachable,
  * timeout, attestationd absent, this BMC's manifest unusable) is no verdict and keeps its code.
  */
 export function createReattestPeerActor(deps: ReattestPeerDeps) {
@@ -32,7 +33,13 @@ export function createReattestPeerActor(deps: ReattestPeerDeps) {
       const attested = await attestAtPeerAddress(deps, { input, signal, log, what: 're-attesting' });
       const measured = parseCaPem(attested.caPem).fingerprint;
       const trusted = deps.trustStore.attestedFingerprintsFor(input.name);
-      if (trusted.length > 0 && !trusted.includes(measured)) {
+      if (trusted.length === 0) {
+        // The binding went while it ran (the CA deleted): nothing to compare with, so no verdict.
+        const reason = `no CA is bound to ${input.name} any more: nothing to compare the measured provisioning CA with`;
+        log.info(`re-attestation of ${input.name} ended without a verdict: ${reason}`, { event: 'REATTESTATION_UNBOUND' });
+        throw new ReattestationError('ATTESTATION_CANCELLED', reason);
+      }
+      if (!trusted.includes(measured)) {
         const reason = `CA_CHANGED: the peer now measures provisioning CA ${measured}, not the one trusted for ${input.name}`;
         log.error(`re-attestation of ${input.name} failed: ${reason}`, { event: 'REATTESTATION_REJECTED', code: 'CA_CHANGED', reason });
         throw new ReattestationError(ATTESTATION_REJECTED, reason);

@@ -3,7 +3,9 @@
  * bridge, attestationd, provisioningd), trust only through attestation, each re-attesting every
  * peer it trusts every 2 s. A file bmc-3's attestationd measures changes to a value no manifest
  * accepts → bmc-1 and bmc-2 each revoke bmc-3 and drop their links to it, while bmc-1 ↔ bmc-2 never
- * drops; restored + ProvisionPeer → back. bmc-3 restarted unchanged → no revocation. A new value
+ * drops; its cable pulled until its LLDP entry expires and plugged back → it attests them again, and
+ * stays revoked (not attested back, the verdict kept on D-Bus and in state.json); restored +
+ * ProvisionPeer → back. bmc-3 restarted unchanged → no revocation. A new value
  * approved in every manifest first, then the file changed → no revocation. bmc-3's leaves renewed →
  * re-attested, still trusted. Every wait has a deadline; nothing here measures time.
  */
@@ -13,7 +15,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
 import { writeFileAtomic } from '../../src/util/atomic-file.ts';
-import { eventually } from '../harness/daemon.ts';
+import { busctl, eventually } from '../harness/daemon.ts';
 import { provisioningConf, useAttestedRack, writeRackManifest } from '../harness/netns-attestationd.ts';
 import {
   isLinkUpState,
@@ -26,6 +28,27 @@ import {
   trustedCaFiles,
   type RackBmc,
 } from '../harness/netns-bmc.ts';
+
+const LLDP = 'xyz.openbmc_project.LLDP';
+const TLVS = 'xyz.openbmc_project.Network.LLDP.TLVs';
+
+/** The SystemNames of the LLDP neighbours `bmc`'s lldp bridge publishes, read with busctl as an operator would. */
+async function lldpNeighbourNames(bmc: RackBmc): Promise<string[]> {
+  const tree = await busctl(bmc.bus, 'tree', '--list', LLDP);
+  const names: string[] = [];
+  for (const path of tree.stdout.split('\n').map((l) => l.trim()).filter((l) => l.includes('/receive'))) {
+    const r = await busctl(bmc.bus, 'get-property', LLDP, path, TLVS, 'SystemName');
+    if (r.code === 0) names.push(JSON.parse(r.stdout.trim().replace(/^s /, '')) as string);
+  }
+  return names;
+}
+
+/** Occurrences of `re` in `text`. */
+const count = (text: string, re: RegExp) => text.match(new RegExp(re.source, 'g'))?.length ?? 0;
+
+/** bmc's last attestation record of `peer` in its state file. */
+const persistedVerdict = (bmc: RackBmc, peer: RackBmc) =>
+  (JSON.parse(readFileSync(join(bmc.dir, 'state', 'state.json'), 'utf8')) as { peers?: Record<string, { verdict?: string }> }).peers?.[peer.node.name]?.verdict;
 
 /** 169.254.84.0/24: the other rack tests use 77–83. */
 const SUBNET = 84;
@@ -86,6 +109,24 @@ describe('a rack of three BMCs re-attesting each other: a tampered BMC is revoke
     }
     // Refused until ProvisionPeer: bmc-3 keeps dialling and attesting, and stays out.
     assert.equal(await eventually(async () => (await peerProperty(b1, b3, 'attested')) === 'b true', 3 * REATTEST_S * 1000, 200), false, 'bmc-3 stays revoked');
+
+    // 2b. bmc-3's cable pulled until its LLDP entry expired on bmc-1 (as in a reboot), then plugged
+    //     back: LLDP announces it again and it attests bmc-1 again, but it stays revoked.
+    const attestingB3 = new RegExp(`(?<!re-)attesting ${b3.node.name} `);
+    const attestationsOfB3 = count(b1.daemon.output(), attestingB3);
+    await rack.linkDown(b3.node);
+    assert.ok(await eventually(async () => !(await lldpNeighbourNames(b1)).includes(b3.node.name), LINK_STEP_MS, 200), `bmc-3's LLDP entry expired on bmc-1\n${logs()}`);
+    const attestedByB3 = new RegExp(`attested by ${b3.node.address.replace(/\./g, '\\.')} \\(${b3.node.name}\\)`);
+    const attestedByB3Before = count(b1.daemon.output(), attestedByB3);
+    await rack.linkUp(b3.node);
+    assert.ok(
+      await eventually(() => count(b1.daemon.output(), attestedByB3) > attestedByB3Before, ATTEST_STEP_MS, 200),
+      `bmc-3, announced by LLDP again, attested bmc-1 again\n${logs()}`,
+    );
+    assert.equal(count(b1.daemon.output(), attestingB3), attestationsOfB3, 'bmc-1 did not attest the revoked bmc-3 back');
+    assert.equal(await peerProperty(b1, b3, 'attested'), 'b false');
+    assert.match(await peerProperty(b1, b3, 'lastFailure'), /^s "ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 2/, 'the revocation is still shown');
+    assert.equal(persistedVerdict(b1, b3), 'revoked', "bmc-1's state.json still records the revocation");
 
     // 3. Restored, and ProvisionPeer on each BMC that revoked it: trusted and Connected again.
     await writeFileAtomic({ path: provisioningConf(b3), data: original, mode: 0o644 });

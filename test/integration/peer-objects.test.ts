@@ -4,10 +4,11 @@
  * through busctl, GetManagedObjects (also as a non-root reader) and `busctl tree`.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/cert-paths.ts';
+import { TrustStore } from '../../src/pki/trust/index.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, getProperty, IFACE, OBJECT, SERVICE, STATUS, type DaemonHandle } from '../harness/daemon.ts';
 import { daemonTrustDir } from '../harness/daemon-trust-dir.ts';
@@ -68,6 +69,28 @@ describe('per-peer D-Bus objects', () => {
     );
     assert.equal(await peerProperty(busA, pathB, 'attested'), 'false', 'trust was placed by the operator, not attested');
 
+    // ProvisionPeer of the connected bmc-b, whose trust was placed by hand: its attestation starts
+    // (no attestationd on this bus, so it fails at once), and the link is dialled again after it.
+    const provisionB = await busctl(busA, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
+    assert.equal(provisionB.code, 0, provisionB.stderr);
+    assert.ok(await dA?.waitForOutput(/(?<!re-)attestation of bmc-b failed: /, DEADLINE_MS), `ProvisionPeer(bmc-b) attested the connected peer\n${dA?.output()}`);
+    assert.ok(await eventually(async () => (await peerProperty(busA, pathB, 'peerConnected')) === CONNECTED, DEADLINE_MS), `bmc-b Connected again\n${dA?.output()}`);
+
+    // A name attested in an earlier run (an attested CA bound to it), that is neither a static peer
+    // nor an LLDP neighbour: ProvisionPeer finds no address. Its object says so, NotConnected, not
+    // InProgress for ever (which would lift the root peerConnected, checked at the end).
+    await new TrustStore({ dir: daemonTrustDir(a.config) }).addAttested(readFileSync(certPaths(String(a.config.cert_root)).selfCa, 'utf8'), 'bmc-x');
+    assert.ok(await dA?.waitForOutput(/trust store: .*bmc-x/, DEADLINE_MS), `bmc-a's trust store bound a CA to bmc-x\n${dA?.output()}`);
+    const pathX = `${OBJECT}/peers/bmc_2dx`;
+    const provisionX = await busctl(busA, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-x');
+    assert.equal(provisionX.code, 0, provisionX.stderr);
+    assert.ok(
+      await eventually(async () => /^ATTESTATION_FAILED: no address known for bmc-x/.test((await peerProperty(busA, pathX, 'lastFailure')) ?? ''), DEADLINE_MS),
+      `bmc-x says why\n${dA?.output()}`,
+    );
+    assert.equal(await peerProperty(busA, pathX, 'peerConnected'), NOT_CONNECTED);
+    assert.ok(await eventually(async () => (await peerProperty(busA, pathX, 'attested')) === 'true', DEADLINE_MS), 'bmc-x keeps its attested trust');
+
     const tree = await busctl(busA, 'tree', SERVICE);
     assert.match(tree.stdout, /\/xyz\/openbmc_project\/Provisioning\/peers\/bmc_2db/);
     assert.match(tree.stdout, /\/xyz\/openbmc_project\/Provisioning\/peers\/bmc_2dc/);
@@ -85,7 +108,7 @@ describe('per-peer D-Bus objects', () => {
     await dB?.exited();
     assert.ok(await eventually(async () => (await peerProperty(busA, pathB, 'peerConnected')) === NOT_CONNECTED, DEADLINE_MS), 'bmc-b NotConnected');
     assert.match((await peerProperty(busA, pathB, 'lastFailure')) ?? '', /^LINK_(DOWN|FAILED): /);
-    assert.equal(await getProperty(busA, 'peerConnected'), NOT_CONNECTED);
+    assert.equal(await getProperty(busA, 'peerConnected'), NOT_CONNECTED, 'no peer is left InProgress (bmc-x has no address)');
   });
 });
 

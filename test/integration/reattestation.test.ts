@@ -136,7 +136,22 @@ describe('continuous attestation between two BMCs', () => {
     assert.equal(await reattestations('rejected'), 1, 'the metrics count the one rejected re-attestation');
     assert.ok((await reattestations('passed')) >= 4, 'and the passes before it');
 
-    // 4. Restore the approved value, ProvisionPeer: trusted and Connected again.
+    // 4. ProvisionPeer while bmc-b is still tampered: the verdict goes against it again, and it stays
+    //    revoked (not dialled, no CA installed), lastFailure saying why.
+    const still = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
+    assert.equal(still.code, 0, still.stderr);
+    assert.ok(await a.daemon?.waitForOutput(/(?<!re-)attestation of bmc-b failed: MEASUREMENT_MISMATCH/, DEADLINE_MS), `bmc-a's attestation of the tampered bmc-b failed\n${output()}`);
+    assert.ok(
+      await eventually(async () => /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 2/.test((await peerProperty(a.bus, bOnA, 'lastFailure')) ?? ''), DEADLINE_MS, 100),
+      `lastFailure keeps the verdict\n${output()}`,
+    );
+    assert.equal(await eventually(async () => (await peerProperty(a.bus, bOnA, 'peerConnected')) === CONNECTED, 3 * REATTEST_S * 1000, 200), false, 'bmc-b stays refused after a failed ProvisionPeer');
+    assert.equal(await peerProperty(a.bus, bOnA, 'attested'), 'false');
+    assert.match((await peerProperty(a.bus, bOnA, 'lastFailure')) ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 2/, 'not overwritten by a refused link');
+    assert.deepEqual(attestedCaFiles(a), [], 'no CA installed for it');
+    assert.equal(persistedPeer(a)?.verdict, 'revoked');
+
+    // 5. Restore the approved value, ProvisionPeer: trusted and Connected again.
     await writeFileAtomic({ path: measuredConf(b), data: readFileSync(next), mode: 0o644 });
     const again = await busctl(a.bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-b');
     assert.equal(again.code, 0, again.stderr);

@@ -21,6 +21,8 @@ const variants: Record<string, PeerInput> = {
   attested: { ...base, address: '127.0.0.1', port: 8090, trustedOutOfBand: false },
   static: { ...base, address: '127.0.0.1', port: 8090, trustedOutOfBand: true },
   undialable: { ...base, trustedOutOfBand: false },
+  // A name attested in an earlier run (its CA bound), not in LLDP now, named by ProvisionPeer: nothing to dial.
+  undialableAttested: { ...base, trustedOutOfBand: false, attested: true },
   // A configured or discovered peer attested before our restart (its CA bound in the trust store): re-attested soon, link or not.
   trustedBefore: { ...base, address: '127.0.0.1', port: 8090, trustedOutOfBand: true, attested: true },
   // An LLDP neighbour a re-attestation revoked before our restart (state.json): refused until ProvisionPeer.
@@ -46,6 +48,8 @@ const EVENTS: ModelEvent[] = [
   { type: 'xstate.after.forgetFailed.peer.NotDetermined' },
   { type: 'PEER_ANNOUNCED' },
   { type: 'PEER_DIALLED_IN' },
+  // The root machine: a revoked peer's LLDP neighbour is announced at another address.
+  { type: 'PEER_MOVED', address: '127.0.0.2', port: 8091 },
   { type: 'TRUST_UPDATED' },
   { type: 'CREDENTIALS_UPDATED' },
   { type: 'ATTESTATION_BOUND', bound: false },
@@ -91,6 +95,7 @@ const EXPECTED_STATUS: Record<string, PeerStatus> = {
   '{"NotConnected":"Backoff"}': 'NotConnected',
   '{"NotConnected":"Refused"}': 'NotConnected',
   '{"NotConnected":"Reattesting"}': 'NotConnected',
+  '{"NotConnected":"NoAddress"}': 'NotConnected',
 };
 
 /** Stories the graph search does not produce on its own: repeated attestation, and a long outage. */
@@ -124,6 +129,8 @@ const REVOKED = ev('xstate.done.actor.0.peer.Revoking.Removing');
 const REVOKE_FAILED = ev('xstate.error.actor.0.peer.Revoking.Removing');
 const REVOKE_RETRY = ev('xstate.after.retryBackoff.peer.Revoking.Retrying');
 const NEW_LEAF = twoEvs('LINK_UP')[1];
+const ATTEST_TIMEOUT = ev('xstate.after.attestationTimeout.peer.Attesting');
+const UNBOUND = { type: 'ATTESTATION_BOUND', bound: false } as const;
 const SCENARIOS: Record<string, ModelEvent[][]> = {
   attested: [
     [ev('ATTEST'), ATTESTED, ev('LINK_UP'), ev('LINK_DOWN'), BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, FAILED, BACKOFF, ev('LINK_UP')],
@@ -150,6 +157,20 @@ const SCENARIOS: Record<string, ModelEvent[][]> = {
     // ProvisionPeer on a peer attested before, our link to it down: no verdict (unreachable, timeout)
     // keeps its trust and its link is dialled again; a verdict against it revokes it.
     [ev('ATTEST'), ATTESTED, FAILED, ev('ATTEST'), ATTEST_FAILED, FAILED, ev('ATTEST'), ev('xstate.after.attestationTimeout.peer.Attesting'), ev('LINK_UP'), ev('LINK_DOWN'), ev('ATTEST'), ATTEST_VERDICT, REVOKED, ev('ATTEST'), ATTESTED, ev('LINK_UP')],
+    // Revoked, then a ProvisionPeer that fails (a verdict, a timeout): still Revoked; one that passes brings it back.
+    [ev('ATTEST'), ATTESTED, ev('LINK_UP'), REATTEST_DUE, REJECTED_VERDICT, REVOKED, ev('ATTEST'), ATTEST_VERDICT, ev('ATTEST'), ATTEST_TIMEOUT, ev('ATTEST'), ATTESTED, ev('LINK_UP')],
+    // The CA binding goes while a re-attestation runs (over our link, between dials): its outcome changes nothing.
+    [ev('ATTEST'), ATTESTED, ev('LINK_UP'), REATTEST_DUE, UNBOUND, UNREACHABLE, ev('LINK_DOWN'), { type: 'ATTESTATION_BOUND', bound: true }],
+    [ev('ATTEST'), ATTESTED, FAILED, REATTEST_DUE, UNBOUND, NC_REATTESTED],
+    [ev('ATTEST'), ATTESTED, FAILED, REATTEST_DUE, UNBOUND, NC_UNREACHABLE],
+  ],
+  revokedBefore: [
+    // Its LLDP neighbour moves while it is refused: the same machine, told the new address.
+    [ev('PEER_MOVED'), ev('ATTEST'), ATTEST_VERDICT, ev('ATTEST'), ATTEST_FAILED, ev('ATTEST'), ATTESTED, ev('LINK_UP')],
+  ],
+  undialableAttested: [
+    // No address: NotConnected, neither LLDP nor the peer dialling us dials it; re-attested on the schedule.
+    [ev('ATTEST'), ATTEST_FAILED, ev('PEER_ANNOUNCED'), ev('PEER_DIALLED_IN'), REATTEST_DUE, NC_UNREACHABLE, UNBOUND, FORGET],
   ],
   static: [
     [ev('CREDENTIALS_UPDATED'), ev('LINK_REJECTED'), ev('CREDENTIALS_UPDATED'), ev('LINK_UP')],
@@ -374,7 +395,7 @@ describe('peer statechart, replayed on the real actor', () => {
           const { linksStarted, linksStopped } = sut.counts();
           assert.equal(linksStarted - linksStopped, real.matches('Link') ? 1 : 0, `one link exactly while linking (${where})`);
           if (real.matches('Revoking') || real.matches('Revoked')) {
-            assert.match(real.context.lastError?.message ?? '', /^ATTESTATION_REVOKED: (MEASUREMENT_MISMATCH: measurement 3|revoked by a re-attestation before this BMC restarted)/, `lastFailure says why (${where})`);
+            assert.match(real.context.lastError?.message ?? '', /^ATTESTATION_REVOKED: (MEASUREMENT_MISMATCH: measurement 3|revoked by a re-attestation before this BMC restarted|evidence did not match|no attestation verdict within 5 s)/, `lastFailure says why (${where})`);
           }
           // Only a failed ProvisionPeer ends: an attestation failed, and no address, no trust.
           if (real.matches('Forgotten')) {
@@ -717,16 +738,108 @@ describe('forgetting a failed ProvisionPeer', () => {
     // A static peer or LLDP neighbour: it is dialled.
     ['one with an address', { ...undialable, address: '192.0.2.7', port: 8090 }, [ev('ATTEST'), ATTEST_FAILED], 'NotDetermined'],
     // Trust placed by the operator: it never waits in NotDetermined.
-    ['one trusted by the operator', { ...undialable, trustedOutOfBand: true }, [ev('ATTEST'), ATTEST_FAILED], 'Provisioned'],
+    ['one trusted by the operator', { ...undialable, trustedOutOfBand: true }, [ev('ATTEST'), ATTEST_FAILED], '{"NotConnected":"NoAddress"}'],
+    // Attested (its CA bound): no address to dial, shown NotConnected with why.
+    ['one attested before', variants.undialableAttested as PeerInput, [ev('ATTEST'), ATTEST_FAILED], '{"NotConnected":"NoAddress"}'],
   ];
   for (const [what, input, events, state] of kept) {
     it(`never ${what}`, async () => {
       const sut = realPeer(input, new CoverageRecorder('peer-forget'));
       for (const e of events) await sut.apply(e);
       await forget(sut);
-      assert.equal(sut.actor.getSnapshot().value, state);
+      const value = sut.actor.getSnapshot().value;
+      assert.equal(typeof value === 'string' ? value : JSON.stringify(value), state);
       assert.equal(sut.actor.getSnapshot().status, 'active');
       sut.actor.stop();
     });
   }
+});
+
+describe('a revoked peer stays revoked until a ProvisionPeer passes', () => {
+  it('a ProvisionPeer whose attestation fails (a verdict, a timeout) leaves it Revoked, not dialled, with the reason', async () => {
+    const sut = realPeer(variants.revokedBefore as PeerInput, new CoverageRecorder('peer-still-revoked'));
+    assert.equal(sut.actor.getSnapshot().value, 'Revoked');
+    await sut.apply(ev('ATTEST'));
+    await sut.apply(ATTEST_VERDICT);
+    let s = sut.actor.getSnapshot();
+    assert.equal(s.value, 'Revoked', 'a verdict against it: still refused');
+    assert.equal(s.context.lastError?.code, 'ATTESTATION_REVOKED');
+    assert.match(s.context.lastError?.message ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 3 \(config\)/, "lastFailure is this attestation's verdict");
+    assert.equal(selectPeerStatus(s), 'NotConnected');
+    await sut.apply(ev('ATTEST_BACK'));
+    assert.equal(sut.actor.getSnapshot().value, 'Revoked', 'the peer attesting us does not bring it back');
+    await sut.apply(ev('ATTEST'));
+    await sut.apply(ATTEST_TIMEOUT);
+    s = sut.actor.getSnapshot();
+    assert.equal(s.value, 'Revoked', 'no verdict in time: still refused');
+    assert.match(s.context.lastError?.message ?? '', /^ATTESTATION_REVOKED: no attestation verdict within 5 s/);
+    assert.deepEqual(sut.counts(), { linksStarted: 0, linksStopped: 0 }, 'never dialled');
+    await sut.apply(ev('PEER_MOVED'));
+    assert.equal(sut.actor.getSnapshot().context.address, '127.0.0.2', 'a move is noted, nothing else');
+    await sut.apply(ev('ATTEST'));
+    await sut.apply(ATTESTED);
+    s = sut.actor.getSnapshot();
+    assert.deepEqual(s.value, { Link: 'InProgress' }, 'a pass: dialled, at its new address');
+    assert.equal(s.context.revokedBefore, false);
+    assert.equal(s.context.attested, true);
+    sut.actor.stop();
+  });
+});
+
+describe('ProvisionPeer of a connected peer that is not attested', () => {
+  it('attests it in full: the link closes for the attestation and is dialled again after it', async () => {
+    const sut = realPeer(variants.static as PeerInput, new CoverageRecorder('peer-attest-connected'));
+    await sut.apply(ev('LINK_UP'));
+    assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Trusted' } });
+    await sut.apply(ev('ATTEST'));
+    assert.equal(sut.actor.getSnapshot().value, 'Attesting', 'ProvisionPeer starts its attestation');
+    assert.deepEqual(sut.counts(), { linksStarted: 1, linksStopped: 1 });
+    await sut.apply(ATTESTED);
+    assert.deepEqual(sut.actor.getSnapshot().value, { Link: 'InProgress' });
+    assert.equal(sut.actor.getSnapshot().context.attested, true);
+    await sut.apply(ev('LINK_UP'));
+    await sut.apply(ev('ATTEST'));
+    assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Reattesting' } }, 'attested now: re-attested over the live link');
+    sut.actor.stop();
+  });
+});
+
+describe('an attested peer with no address', () => {
+  it('a failed ProvisionPeer shows it NotConnected with why, and its re-attestations are counted, not left owed', async () => {
+    const sut = realPeer(variants.undialableAttested as PeerInput, new CoverageRecorder('peer-no-address'));
+    await sut.apply(ev('ATTEST'));
+    await sut.apply(ATTEST_FAILED);
+    let s = sut.actor.getSnapshot();
+    assert.deepEqual(s.value, { NotConnected: 'NoAddress' });
+    assert.equal(selectPeerStatus(s), 'NotConnected', 'not InProgress for ever');
+    assert.equal(s.context.lastError?.message, 'evidence did not match the reference values');
+    assert.equal(s.context.attested, true, 'its trust is kept');
+    await sut.apply(REATTEST_DUE);
+    assert.deepEqual(sut.actor.getSnapshot().value, { NotConnected: 'Reattesting' }, 'the re-attestation due runs');
+    await sut.apply(NC_UNREACHABLE);
+    s = sut.actor.getSnapshot();
+    assert.deepEqual(s.value, { NotConnected: 'NoAddress' });
+    assert.equal(s.context.reattestOwed, false);
+    assert.equal(s.context.unreachable, 1);
+    assert.deepEqual(sut.counts(), { linksStarted: 0, linksStopped: 0 }, 'nothing to dial');
+    sut.actor.send(UNBOUND);
+    assert.equal(sut.actor.getSnapshot().value, 'NotDetermined', 'its CA gone: a failed ProvisionPeer like any other');
+    await sut.apply(FORGET);
+    assert.equal(sut.actor.getSnapshot().status, 'done', 'forgotten after failed_peer_lifetime');
+  });
+});
+
+describe('a re-attestation that ends after the binding went', () => {
+  it('a pass does not make the peer attested again', async () => {
+    const sut = realPeer(variants.attested as PeerInput, new CoverageRecorder('peer-unbound-reattest'));
+    for (const e of [ev('ATTEST'), ATTESTED, ev('LINK_UP'), REATTEST_DUE]) await sut.apply(e);
+    assert.deepEqual(sut.actor.getSnapshot().value, { Link: { Connected: 'Reattesting' } });
+    sut.actor.send(UNBOUND);
+    await sut.apply(REATTESTED);
+    const s = sut.actor.getSnapshot();
+    assert.deepEqual(s.value, { Link: { Connected: 'Trusted' } });
+    assert.equal(s.context.attested, false, 'the CA file was deleted: not attested');
+    assert.equal(s.context.reattestScheduled, false, 'nothing to re-attest');
+    sut.actor.stop();
+  });
 });

@@ -15,7 +15,9 @@ import type {
   ResponderEvent,
   TrustStoreChangedEvent,
 } from '../../machines/events.ts';
-import { peerMachine } from '../../machines/peer.machine.ts';
+import { peerMachine, type RevocationTarget } from '../../machines/peer.machine.ts';
+import { selectPeerViews } from '../../machines/peer-projection.ts';
+import { attestationRecords } from '../../src/state/attestation-history.ts';
 import {
   MAX_TIMER_MS,
   provisioningMachine,
@@ -230,7 +232,10 @@ interface Watches {
 /** How the write of provisioned = true ends: at once, with an error, or not before the test says so. */
 type PersistOutcome = 'ok' | 'fails' | 'held';
 
-function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder, persist: PersistOutcome = 'ok') {
+/** The peer machines' trust-store effect, when a test revokes a peer (the model's peers never get that far). */
+type PeerRevocationActors = { revokePeerTrust: ReturnType<typeof fromPromise<unknown, RevocationTarget>> };
+
+function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder, persist: PersistOutcome = 'ok', peerActors?: PeerRevocationActors) {
   const clock = new SimulatedClock();
   const watches: Watches = { toldResponder: [] };
   const persisting: { started: number; finish: () => void } = { started: 0, finish: () => undefined };
@@ -240,6 +245,8 @@ function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder, persis
   const emitted: SelfProvisionResult[] = [];
   const links = { started: 0 };
   const attestations = new Map<string, (e: unknown) => void>();
+  /** Resolves the pending attestation of a peer (it passed), by name. */
+  const passes = new Map<string, (v: unknown) => void>();
   const machine = provisioningMachine.provide({
     actors: {
       ...quietEffects,
@@ -282,8 +289,13 @@ function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder, persis
         actors: {
           // Pending until the model fails one (E.forgotten).
           attestPeer: fromPromise<unknown, AttestationTarget>(
-            ({ input: target }) => new Promise((_, reject) => attestations.set(target.name, reject)),
+            ({ input: target }) =>
+              new Promise((resolve, reject) => {
+                attestations.set(target.name, reject);
+                passes.set(target.name, resolve);
+              }),
           ),
+          ...peerActors,
           // Every link is refused, so a peer waits in NotConnected.Refused until trust or credentials change.
           tlsClient: fromCallback<CredentialsEvent, LinkTarget>(({ sendBack }) => {
             links.started++;
@@ -377,7 +389,7 @@ function realDaemon(input: ProvisioningInput, coverage: CoverageRecorder, persis
     await settle();
     noteEntries();
   }
-  return { actor, apply, responder, emitted, issuances, issuesStarted, links, attestations, watches, persisting, settle };
+  return { actor, apply, responder, emitted, issuances, issuesStarted, links, attestations, passes, watches, persisting, settle };
 }
 
 describe('provisioning statechart, replayed on the real actor', () => {
@@ -637,6 +649,89 @@ describe('provisioning statechart, replayed on the real actor', () => {
     const restored = realDaemon(variants.restored as ProvisioningInput, coverage, 'held');
     assert.equal(selectPublishedProperties(restored.actor.getSnapshot()).provisioned, true, 'read from the state file: on disk already');
     restored.actor.stop();
+  });
+
+  it('a revocation survives the LLDP neighbour leaving, moving and coming back: the same machine, refused until a ProvisionPeer passes', async () => {
+    // bmc-n was attested in an earlier run (its CA bound): an LLDP neighbour dialled at start.
+    const input: ProvisioningInput = { ...base, provisioned: true, attestedNames: ['bmc-n'], attestationHistory: { 'bmc-n': { verdict: 'passed', lastAttestedMs: 1 } } };
+    const removed: string[] = [];
+    const sut = realDaemon(input, coverage, 'ok', {
+      revokePeerTrust: fromPromise<unknown, RevocationTarget>(async ({ input: target }) => removed.push(target.name)),
+    });
+    const peer = () =>
+      (sut.actor.getSnapshot().children as Record<string, { getSnapshot(): SnapshotFrom<typeof peerMachine> } | undefined>)['peer:bmc-n'];
+    const verdict = { code: 'ATTESTATION_FAILED', message: 'MEASUREMENT_MISMATCH: measurement 2 (provisioning.conf) is 5e0f…, not one of its 1 reference digest(s)' };
+    const fail = async (error: unknown) => {
+      const reject = sut.attestations.get('bmc-n');
+      assert.ok(reject, 'bmc-n is being attested');
+      sut.attestations.delete('bmc-n');
+      reject(error);
+      await sut.settle();
+      await sut.settle();
+    };
+    for (const e of [E.restored, E.neighbour]) await sut.apply(e);
+    assert.deepEqual(peer()?.getSnapshot().value, { NotConnected: 'Refused' });
+    // ProvisionPeer, and attestationd's verdict goes against it: revoked, the root machine told.
+    await sut.apply({ type: 'PROVISION_PEER', id: 'bmc-n' });
+    await fail(verdict);
+    assert.equal(peer()?.getSnapshot().value, 'Revoked');
+    assert.deepEqual(removed, ['bmc-n'], 'its binding left the trust store');
+    assert.deepEqual(sut.actor.getSnapshot().context.revoked, ['bmc-n']);
+    await sut.apply(E.noAttestedNames);
+    const revokedMachine = peer();
+    // Its LLDP entry expires (a reboot), it is announced again, then at another address: the same machine, still refused.
+    const linksBefore = sut.links.started;
+    await sut.apply(E.gone);
+    assert.equal(peer(), revokedMachine, 'the machine of a revoked peer is kept when its neighbour leaves');
+    assert.ok(!sut.actor.getSnapshot().context.departed.includes('bmc-n'), 'shown by its machine, not as departed');
+    for (const e of [E.neighbour, E.moved]) await sut.apply(e);
+    assert.equal(peer(), revokedMachine, 'and when it is back or moves');
+    assert.equal(peer()?.getSnapshot().value, 'Revoked');
+    assert.equal(peer()?.getSnapshot().context.address, '192.0.2.10', 'told its new address');
+    assert.equal(sut.links.started, linksBefore, 'never dialled');
+    // It attests us: not attested back.
+    sut.watches.responder?.({ type: 'RESPONDER_ATTESTED', address: '192.0.2.10' });
+    await sut.settle();
+    assert.equal(peer()?.getSnapshot().value, 'Revoked', 'not attested back when it attests us');
+    assert.equal(sut.attestations.has('bmc-n'), false);
+    // Shown and persisted as revoked all along.
+    const view = () => selectPeerViews(sut.actor.getSnapshot()).find((v) => v.name === 'bmc-n');
+    assert.equal(view()?.lastVerdict, 'revoked');
+    assert.match(view()?.lastFailure ?? '', /^ATTESTATION_REVOKED: MEASUREMENT_MISMATCH: measurement 2/);
+    // What the persistAttestations actor writes to state.json.
+    const persisted = () => {
+      const snapshot = sut.actor.getSnapshot();
+      return attestationRecords(snapshot.context.attestationHistory ?? {}, selectPeerViews(snapshot))['bmc-n'];
+    };
+    assert.equal(persisted()?.verdict, 'revoked');
+    // A ProvisionPeer that fails again leaves it revoked; one that passes brings it back.
+    await sut.apply({ type: 'PROVISION_PEER', id: 'bmc-n' });
+    await fail(verdict);
+    assert.equal(peer()?.getSnapshot().value, 'Revoked');
+    assert.deepEqual(sut.actor.getSnapshot().context.revoked, ['bmc-n']);
+    await sut.apply({ type: 'PROVISION_PEER', id: 'bmc-n' });
+    sut.passes.get('bmc-n')?.({ atMs: 2 });
+    await sut.settle();
+    await sut.settle();
+    assert.deepEqual(sut.actor.getSnapshot().context.revoked, [], 'no longer refused');
+    assert.deepEqual(peer()?.getSnapshot().value, { NotConnected: 'Refused' }, 'dialled again (refused here, as every link of this model)');
+    assert.equal(sut.links.started, linksBefore + 1);
+    // Now an ordinary neighbour again: its machine stops when it leaves, and it stays persisted as passed.
+    await sut.apply(E.gone);
+    assert.equal(peer(), undefined);
+    assert.deepEqual(persisted(), { lastAttestedMs: 2, verdict: 'passed' });
+    sut.actor.stop();
+
+    // Revoked in an earlier run (the state file) and no CA bound since: refused from the start, kept when it leaves.
+    const before = realDaemon({ ...base, provisioned: true, attestationHistory: { 'bmc-n': { verdict: 'revoked' } } }, coverage);
+    assert.deepEqual(before.actor.getSnapshot().context.revoked, ['bmc-n']);
+    for (const e of [E.restored, E.neighbour, E.gone, E.neighbour]) await before.apply(e);
+    assert.equal(
+      (before.actor.getSnapshot().children as Record<string, { getSnapshot(): { value: unknown } } | undefined>)['peer:bmc-n']?.getSnapshot().value,
+      'Revoked',
+    );
+    assert.equal(before.links.started, 0);
+    before.actor.stop();
   });
 
   it('every state and every transition of the daemon machine was taken by the real actor', () => {
