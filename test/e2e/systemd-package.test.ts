@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { eventually, REPO } from '../harness/daemon.ts';
-import { bootPackageContainer, type Container, containerUnavailable, journal, type PackageContainer, unitProperties, waitForUnit } from '../harness/systemd-container.ts';
+import { bootedUnits, bootPackageContainer, type Container, containerUnavailable, journal, type PackageContainer } from '../harness/systemd-container.ts';
 
 const PROVISIONING = 'xyz.openbmc_project.Provisioning.service';
 const ATTESTATION = 'xyz.openbmc_project.attestation.service';
@@ -48,13 +48,7 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
   let booted: PackageContainer | undefined;
   let c: Container | undefined;
   let inspectorDeb = '';
-  const container = () => {
-    assert.ok(c, 'the container booted');
-    return c;
-  };
-  const show = (unit: string, ...props: string[]) => unitProperties(container(), unit, props);
-  const waitFor = (unit: string, what: string, check: (p: Record<string, string>) => boolean, props: string[]) =>
-    waitForUnit(container(), { unit, what, check, props, deadlineMs: UNIT_DEADLINE_MS });
+  const { container, show, waitFor } = bootedUnits(() => c, UNIT_DEADLINE_MS);
   const active = (unit: string) => waitFor(unit, 'active', (p) => p['ActiveState'] === 'active', ['ActiveState', 'MainPID', 'NRestarts']);
 
   before(

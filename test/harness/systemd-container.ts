@@ -326,6 +326,27 @@ export async function waitForUnit(c: Container, wait: UnitWait): Promise<Record<
   return last;
 }
 
+/** What a package test asks of the container it booted in `before`: the container, a unit's properties, a wait for a unit's state. */
+export interface BootedUnits {
+  container(): Container;
+  show(unit: string, ...props: string[]): Promise<Record<string, string>>;
+  waitFor(unit: string, what: string, check: (p: Record<string, string>) => boolean, props: string[]): Promise<Record<string, string>>;
+}
+
+/** BootedUnits over the container `get` returns once booted (an error before), each wait bounded by `deadlineMs`. */
+export function bootedUnits(get: () => Container | undefined, deadlineMs: number): BootedUnits {
+  const container = () => {
+    const c = get();
+    if (!c) throw new Error('the container did not boot');
+    return c;
+  };
+  return {
+    container,
+    show: (unit, ...props) => unitProperties(container(), unit, props),
+    waitFor: (unit, what, check, props) => waitForUnit(container(), { unit, what, check, props, deadlineMs }),
+  };
+}
+
 /** The journal of one unit as JSON entries (`journalctl -o json`). */
 export async function journal(c: Container, unit: string): Promise<Array<Record<string, unknown>>> {
   const out = await c.sh(`journalctl -o json --no-pager -u ${unit}`);
