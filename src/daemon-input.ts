@@ -68,7 +68,25 @@ export async function prepareDaemonInput(o: {
   );
   const trustStore = new TrustStore({ dir: trustDir, log });
   await withTimeout(trustStore.reload(), o.timeoutMs, 'reading the trust store');
+  await reassertRevocations({ trustStore, loaded: o.state.loaded, log, timeoutMs: o.timeoutMs });
 
   const clock = watchClock({ buildTimeMs: BUILD_TIME_MS, caNotBeforeMs: caStartReader(certPaths(config.cert_root).selfCa), log });
   return { input: daemonMachineInput({ config, loaded: o.state.loaded, trustStore, clock }), stateStore: o.state.store, trustStore, clock };
+}
+
+/**
+ * A peer the state file records as revoked loses any attested binding still on disk: its removal may
+ * have failed before the restart (the store refused the name in memory only), or a ProvisionPeer
+ * bound it again just before a crash that kept its verdict from the state file. Either way it is
+ * refused until a ProvisionPeer attests it again: when in doubt, the trust model wins. A file that
+ * cannot be changed is logged by the store, which keeps the name refused for this run.
+ */
+async function reassertRevocations(o: { trustStore: TrustStore; loaded: PersistedState; log: Logger; timeoutMs: number }): Promise<void> {
+  for (const [name, record] of Object.entries(o.loaded.peers ?? {})) {
+    if (record.verdict !== 'revoked') continue;
+    // A file the store could not change it logs itself (CA_REVOKE_FILE_FAILED); a timeout is said here.
+    await withTimeout(o.trustStore.revokeName(name), o.timeoutMs, `revoking ${name} again at start`).catch((err: unknown) =>
+      o.log.warn(`trust store: ${name} stays refused for this run, its binding may still be on disk: ${err instanceof Error ? err.message : String(err)}`, { peer: name }),
+    );
+  }
 }

@@ -16,7 +16,7 @@ import type { LinkTimings } from '../../src/tls/link-timings.ts';
 import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
-import { runTool } from '../harness/run-tool.ts';
+import { mustRun, runTool } from '../harness/run-tool.ts';
 import { createTestPki, holderOf, issueTestLeaf, type TestLeaf, type TestPki, linkUpFrom } from '../harness/test-pki.ts';
 
 const TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 2000, handshakeTimeoutMs: 5000, idleTimeoutMs: 3000 };
@@ -197,19 +197,27 @@ describe('attested CAs are bound to the attested name', () => {
       assert.ok(!(await reread.list()).some((ca) => ca.attestedNames?.includes('bmc-b')), 'the revocation is on disk');
     });
 
-    it("revoking bmc-b closes its inbound link and refuses it even when the trust store cannot write its hash links", async () => {
+    /**
+     * A responder of its own whose trust store (a-`stem`-authority) binds bmc-b's CA to bmc-b, with
+     * bmc-b's link to it up; `close` stops both.
+     */
+    async function ownResponderLinked(stem: string) {
       const storeLog = captureLog();
       const log = captureLog();
-      const trust = new TrustStore({ dir: join(work, 'a-blocked-authority'), log: storeLog.log });
-      await trust.addAttested(pki.b.ca.pem, 'bmc-b');
+      const trust = new TrustStore({ dir: join(work, `a-${stem}-authority`), log: storeLog.log });
+      const bound = await trust.addAttested(pki.b.ca.pem, 'bmc-b');
       const events: ResponderEvent[] = [];
       const own = new BmcResponder({
         port: 0, host: '127.0.0.1', timings: TIMINGS, maxConnections: 8,
         credentials: holderOf(pki.a), trust, log: log.log, onEvent: (e) => events.push(e),
       });
+      const close = async () => {
+        trust.close();
+        await own.close();
+      };
       try {
         const ownPort = (await own.listen()).port;
-        const trustB = new TrustStore({ dir: join(work, 'b-blocked-authority') });
+        const trustB = new TrustStore({ dir: join(work, `b-${stem}-authority`) });
         await trustB.add(pki.a.ca.pem);
         const linkEvents: LinkEvent[] = [];
         const client = new TlsLinkClient({
@@ -220,6 +228,16 @@ describe('attested CAs are bound to the attested name', () => {
         clients.push(client);
         client.start();
         assert.ok(await eventually(() => linkEvents.length > 0 && events.some((e) => e.type === 'INBOUND_UP'), 10_000), 'the link came up');
+        return { storeLog, log, trust, bound, ownPort, trustB, linkEvents, close };
+      } catch (err) {
+        await close();
+        throw err;
+      }
+    }
+
+    it("revoking bmc-b closes its inbound link and refuses it even when the trust store cannot write its hash links", async () => {
+      const { storeLog, log, trust, ownPort, trustB, linkEvents, close } = await ownResponderLinked('blocked');
+      try {
         // Something not ours holds the name of bmc-b's CA's hash link: removing the link fails (EISDIR).
         const [link = ''] = readdirSync(trust.dir).filter((n) => /^[0-9a-f]{8}\.0$/.test(n));
         unlinkSync(join(trust.dir, link));
@@ -235,8 +253,33 @@ describe('attested CAs are bound to the attested name', () => {
         const again = await dial({ name: 'bmc-a', port: ownPort, credentials: holderOf(pki.b), trust: trustB });
         assert.notEqual(again.type, 'LINK_UP', 'a revoked peer is refused');
       } finally {
-        trust.close();
-        await own.close();
+        await close();
+      }
+    });
+
+    it('revoking bmc-b closes its inbound link and refuses it at once even when its CA file cannot be removed', async () => {
+      const { storeLog, log, trust, bound, ownPort, trustB, linkEvents, close } = await ownResponderLinked('immutable');
+      let blocked = '';
+      try {
+        // Not even root may delete an immutable file (EPERM).
+        blocked = bound.file;
+        await mustRun('chattr', ['+i', blocked]);
+
+        await assert.rejects(trust.revokeName('bmc-b'), /EPERM|not permitted/, 'the failure is reported: the peer machine retries');
+        assert.ok(storeLog.records().some((r) => r['event'] === 'CA_REVOKE_FILE_FAILED'), storeLog.lines().join('\n'));
+        assert.ok(await eventually(() => linkEvents.length > 1, 10_000), 'the client saw its link closed');
+        assert.equal(linkEvents[1]?.type, 'LINK_DOWN');
+        assert.ok(log.records().some((r) => r['event'] === 'INBOUND_REVOKED' && r['peer'] === 'bmc-b'), 'the responder closed the link for the revocation');
+        await trust.reload();
+        const again = await dial({ name: 'bmc-a', port: ownPort, credentials: holderOf(pki.b), trust: trustB });
+        assert.notEqual(again.type, 'LINK_UP', 'a revoked peer is refused, its CA file still on disk');
+
+        await mustRun('chattr', ['-i', blocked]);
+        assert.deepEqual(await trust.revokeName('bmc-b'), [bound.fingerprint], 'the retry removes the file');
+        assert.deepEqual(readdirSync(trust.dir).filter((n) => n.endsWith('.pem')), [], 'the CA file is gone');
+      } finally {
+        if (blocked) await runTool('chattr', ['-i', blocked]);
+        await close();
       }
     });
   });

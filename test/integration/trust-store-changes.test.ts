@@ -4,7 +4,8 @@
  * skipped with one line, and a flood of additions and removals leaves nothing behind.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -204,6 +205,67 @@ describe('trust store changes (one CA at a time)', () => {
       await reread.reload();
       assert.deepEqual(reread.attestedNames(), ['bmc-c'], 'the files agree with the store');
     } finally {
+      store.close();
+    }
+  });
+
+  it('a revocation whose CA file cannot be removed is in effect at once, survives a rescan, and the file goes on a retry', async () => {
+    const dir = join(work, 'file-blocked');
+    const log = captureLog();
+    const leafB = await makeTestLeaf({ ca: caB, dir: work, stem: 'leaf-b-blocked', name: 'bmc-b' });
+    const leafBDer = new X509Certificate(readFileSync(leafB)).raw;
+    const store = new TrustStore({ dir, log: log.log });
+    let blocked = '';
+    try {
+      await store.addAttested(caA.pem, 'bmc-a');
+      const b = await store.addAttested(caB.pem, 'bmc-b');
+      assert.equal(store.nameBindingRefusal(leafBDer, 'bmc-b'), undefined, 'bmc-b is vouched for before the revocation');
+      assert.equal(store.establishedLinkRefusal(leafBDer, 'bmc-b'), undefined);
+      // Not even root may unlink an immutable file (EPERM).
+      blocked = b.file;
+      await mustRun('chattr', ['+i', blocked]);
+
+      const heard: TrustChange[] = [];
+      const off = store.onChange((c) => heard.push(c));
+      await assert.rejects(store.revokeName('bmc-b'), /EPERM|not permitted/, 'the disk failure is reported, so the caller tries again');
+      off();
+      assert.deepEqual(heard, [{ anyName: false, names: ['bmc-b'], revoked: ['bmc-b'] }], 'the listeners heard of the revocation at once');
+      assert.ok(existsSync(blocked), 'the CA file is still on disk');
+      const refusedNow = () => {
+        assert.match(String(store.nameBindingRefusal(leafBDer, 'bmc-b')), /no trusted CA issued the certificate for bmc-b/);
+        assert.match(String(store.establishedLinkRefusal(leafBDer, 'bmc-b')), /no trusted CA issued the certificate of bmc-b any more/);
+        assert.equal(store.vouchesFor('bmc-b'), false);
+        assert.ok(!store.caPems().includes(caB.pem), "bmc-b's CA is out of the TLS context's CA list");
+        assert.deepEqual(store.attestedNames(), ['bmc-a']);
+      };
+      refusedNow();
+      const failed = log.records().filter((r) => r['event'] === 'CA_REVOKE_FILE_FAILED');
+      assert.equal(failed.length, 1, log.lines().join('\n'));
+      assert.match(String(failed[0]?.['message']), /cannot remove the binding to bmc-b from .*: .*(EPERM|not permitted)/);
+      assert.ok(log.records().some((r) => r['event'] === 'CA_REVOKED'), 'the revocation is logged as usual');
+
+      await store.reload();
+      refusedNow();
+      assert.deepEqual(
+        (await store.list()).map((ca) => ca.fingerprint),
+        store.attestedFingerprintsFor('bmc-a'),
+        'a rescan does not bring the binding back while its file is on disk',
+      );
+      await assert.rejects(store.addAttested(caB.pem, 'bmc-b'), /EPERM|not permitted/, 'no new binding while the old one is still on disk');
+      refusedNow();
+
+      await mustRun('chattr', ['-i', blocked]);
+      assert.deepEqual(await store.revokeName('bmc-b'), [b.fingerprint], 'the retry redoes the file work');
+      assert.ok(!existsSync(blocked), 'the CA file is gone');
+      await store.reload();
+      refusedNow();
+      assert.deepEqual(await store.revokeName('bmc-b'), [], 'nothing left to revoke');
+
+      await store.addAttested(caB.pem, 'bmc-b');
+      assert.equal(store.nameBindingRefusal(leafBDer, 'bmc-b'), undefined, 'an attestation binds the name again');
+      assert.equal(store.establishedLinkRefusal(leafBDer, 'bmc-b'), undefined);
+    } finally {
+      if (blocked) await runTool('chattr', ['-i', blocked]);
       store.close();
     }
   });

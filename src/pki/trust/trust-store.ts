@@ -133,6 +133,11 @@ export class TrustStore {
   #linksBroken = false;
   #linkRepair: NodeJS.Timeout | undefined;
   #linkRepairWaitMs = LINK_REPAIR_FIRST_MS;
+  /**
+   * Names whose revocation is in effect but whose CA files on disk may still bind them (removing or
+   * rewriting a file failed): every read of the files leaves these bindings out until the disk agrees.
+   */
+  #revoking = new Set<string>();
 
   constructor(opts: TrustStoreOptions) {
     this.dir = opts.dir;
@@ -233,7 +238,21 @@ export class TrustStore {
     const waiting = this.#bindings.splice(0);
     try {
       await this.#ensureLoaded();
-      await this.#bindPlanned(waiting);
+      const ready: PendingBinding[] = [];
+      for (const b of waiting) {
+        // A name revoked while its files could not be changed is bound again only once the disk agrees:
+        // otherwise the old binding, still on disk, would come back with the new one.
+        if (this.#revoking.has(b.name)) {
+          try {
+            await this.#revokeOnDisk(b.name);
+          } catch (err) {
+            b.reject(err);
+            continue;
+          }
+        }
+        ready.push(b);
+      }
+      await this.#bindPlanned(ready);
     } catch (err) {
       // Those settled already ignore this; those put back for the next turn are not concerned.
       for (const b of waiting) if (!this.#bindings.includes(b)) b.reject(err);
@@ -392,41 +411,70 @@ export class TrustStore {
    * binding, in one atomic write per CA file. A CA bound to that name only is removed (file and hash
    * link); one bound to other names too keeps those. A CA placed by hand is not touched. Returns the
    * fingerprints that lost the binding (none when the name had no attested CA).
+   * The revocation takes effect in memory (and the listeners hear of it) before the files are
+   * touched: when removing or rewriting a file fails, the name stays refused (a reload or the watch
+   * reading the old file does not bring its binding back), the failure is logged
+   * (CA_REVOKE_FILE_FAILED) and this rejects; calling it again redoes the file work.
    */
   async revokeName(name: string): Promise<readonly string[]> {
     return await this.#serial(async () => {
       await this.#ensureLoaded();
-      const bound = [...this.#entries.values()].filter((e) => e.attestedNames?.includes(name));
-      if (bound.length === 0) return [];
-      const updates: Array<{ file: string; record: FileRecord | undefined }> = [];
-      for (const e of bound) {
-        const rest = (e.attestedNames ?? []).filter((n) => n !== name);
-        for (const f of e.files) {
-          const file = basename(f);
-          const record = this.#files.get(file);
-          if (!record?.names) continue; // a copy placed by hand stays as the operator left it
-          if (rest.length === 0) {
-            await unlink(f).catch(ignoreMissing);
-            updates.push({ file, record: undefined });
-          } else {
-            const text = boundPem(rest, record.ca.pem);
-            await writeFileAtomic({ path: f, data: text, mode: 0o644 });
-            updates.push({ file, record: { ca: record.ca, names: rest, text } });
-          }
+      const fps = [...new Set(this.#filesBinding(name).map(([, r]) => r.ca.fingerprint))];
+      if (!this.#revoking.has(name) && fps.length > 0) {
+        const bound = fps.filter((fp) => this.#entries.get(fp)?.attestedNames?.includes(name));
+        this.#revoking.add(name);
+        await this.#change(fps, () => undefined, [name]);
+        for (const fp of bound) {
+          this.#log?.warn(`trust store: revoked the binding of CA ${fp} to ${name}`, { peer: name, event: 'CA_REVOKED' });
         }
       }
-      await this.#change(
-        bound.map((e) => e.fingerprint),
-        () => {
-          for (const u of updates) this.#setFile(u.file, u.record);
-        },
-        [name],
-      );
-      for (const e of bound) {
-        this.#log?.warn(`trust store: revoked the binding of CA ${e.fingerprint} to ${name}`, { peer: name, event: 'CA_REVOKED' });
-      }
-      return bound.map((e) => e.fingerprint);
+      await this.#revokeOnDisk(name);
+      return fps;
     });
+  }
+
+  /** The CA files (name, record as on disk) that bind `name`. */
+  #filesBinding(name: string): Array<readonly [string, FileRecord]> {
+    return [...this.#files].filter(([, r]) => r.names?.includes(name));
+  }
+
+  /**
+   * Removes `name` from the CA files that still bind it (a file bound to it alone is deleted), then
+   * forgets the pending revocation. Throws (after logging CA_REVOKE_FILE_FAILED) when a file could
+   * not be changed; the files changed are recorded either way.
+   */
+  async #revokeOnDisk(name: string): Promise<void> {
+    const done: Array<{ file: string; record: FileRecord | undefined }> = [];
+    let failure: { file: string; err: unknown } | undefined;
+    for (const [file, record] of this.#filesBinding(name)) {
+      const path = join(this.dir, file);
+      const rest = (record.names ?? []).filter((n) => n !== name);
+      try {
+        if (rest.length === 0) {
+          await unlink(path).catch(ignoreMissing);
+          done.push({ file, record: undefined });
+        } else {
+          const text = boundPem(rest, record.ca.pem);
+          await writeFileAtomic({ path, data: text, mode: 0o644 });
+          done.push({ file, record: { ca: record.ca, names: rest, text } });
+        }
+      } catch (err) {
+        failure ??= { file: path, err };
+      }
+    }
+    // Memory left these bindings out already (#inEffect): the files now say what it says, so the
+    // trusted set, its links and listeners stay as they are.
+    const fps = new Set(done.flatMap((d) => this.#files.get(d.file)?.ca.fingerprint ?? []));
+    for (const d of done) this.#setFile(d.file, d.record);
+    if (!failure) this.#revoking.delete(name);
+    for (const fp of fps) this.#recompute(fp);
+    if (!failure) return;
+    const reason = failure.err instanceof Error ? failure.err.message : String(failure.err);
+    this.#log?.error(
+      `trust store: cannot remove the binding to ${name} from ${failure.file}: ${reason}; the revocation is in effect for the daemon (${name} is refused), the file is changed when the revocation is tried again`,
+      { peer: name, event: 'CA_REVOKE_FILE_FAILED', reason },
+    );
+    throw failure.err;
   }
 
   /**
@@ -694,14 +742,15 @@ export class TrustStore {
   /** Derives one CA's entry from the files holding it (or drops it when none does). */
   #recompute(fp: string): void {
     this.#pemsStale = true;
-    const files = [...(this.#filesOf.get(fp) ?? [])].sort();
-    const records = files.flatMap((f) => {
-      const r = this.#files.get(f);
+    const held = [...(this.#filesOf.get(fp) ?? [])].sort();
+    const records = held.flatMap((f) => {
+      const r = this.#inEffect(this.#files.get(f));
       return r ? [[f, r] as const] : [];
     });
+    const files = records.map(([f]) => f);
     const first = records[0];
     if (!first) {
-      this.#filesOf.delete(fp);
+      if (held.length === 0) this.#filesOf.delete(fp);
       this.#entries.delete(fp);
       this.#parsed.delete(fp);
       this.#hashes.delete(fp);
@@ -724,6 +773,17 @@ export class TrustStore {
       unboundFiles: unbound,
       ...(attestedNames ? { attestedNames } : {}),
     });
+  }
+
+  /**
+   * A file's record as it counts now: without the bindings to names being revoked; undefined when it
+   * bound only such names (it must not count as a CA placed by hand, which vouches for any name).
+   */
+  #inEffect(r: FileRecord | undefined): FileRecord | undefined {
+    if (!r?.names || this.#revoking.size === 0) return r;
+    const names = r.names.filter((n) => !this.#revoking.has(n));
+    if (names.length === r.names.length) return r;
+    return names.length > 0 ? { ...r, names } : undefined;
   }
 
   #hashOf(e: Entry | undefined): string | undefined {
