@@ -60,9 +60,10 @@ export const provisioningMachine = provisioningSetup
       inbound: {},
       discovered: {},
       departed: [],
-      // Revoked in an earlier run, and no CA bound to the name since: refused until a ProvisionPeer.
+      // Revoked in an earlier run: refused until a ProvisionPeer (src/ revoked any binding of the
+      // name still on disk before this machine starts, so none is in attestedNames).
       revoked: Object.entries(input.attestationHistory ?? {})
-        .filter(([name, record]) => record?.verdict === 'revoked' && !input.attestedNames.includes(name))
+        .filter(([, record]) => record?.verdict === 'revoked')
         .map(([name]) => name),
       // Read from the state file: on disk already.
       provisionedPublishable: input.provisioned,
