@@ -82,7 +82,7 @@ export interface ProvisioningContext extends ProvisioningInput {
   readonly departed: readonly string[];
   /**
    * Peers whose trust a re-attestation revoked (in this run: PEER_REVOKED; or in an earlier one: the
-   * state file, with no CA bound to the name since) and that no ProvisionPeer has attested since
+   * state file, whose bindings the start revoked again) and that no ProvisionPeer has attested since
    * (PEER_REINSTATED). Their machines are never stopped (an LLDP neighbour leaving or moving keeps
    * them), and a new machine of such a name starts refused.
    */
