@@ -18,6 +18,7 @@ import { GET_VERSION, SpdmRawClient } from '../harness/spdm-raw-client.ts';
 import { createAttestationd, startAttestationd, type AttestationdSetup } from '../harness/attestationd.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { eventually, type DaemonHandle } from '../harness/daemon.ts';
+import { runTool } from '../harness/run-tool.ts';
 
 const CAP = 16;
 const FLOOD = 200;
@@ -56,6 +57,13 @@ function openRaw(port: number, localAddress: string): Promise<RawConnection> {
     socket.once('connect', () => resolve(c));
     socket.once('error', reject);
   });
+}
+
+/** TCP connections the responder on `port` still holds (accepted, and not yet closed on its side), from ss. */
+async function responderConnections(port: number): Promise<number> {
+  const r = await runTool('ss', ['-H', '-tn', 'state', 'established', 'state', 'close-wait', `( sport = :${port} )`]);
+  if (r.code !== 0) throw new Error(`ss exited ${r.code}: ${r.stderr}`);
+  return r.stdout.split('\n').filter((l) => l.trim()).length;
 }
 
 /** An attestationd with `config` on its own private bus for the enclosing describe: started in `before`, stopped with the bus. */
@@ -144,6 +152,9 @@ describe('attestationd SPDM responder under a flood', () => {
       const other = refusals.filter((e) => !(isSpdmError(e) && e.code === 'CONNECTION'));
       assert.deepEqual(other.map(String), [], `round ${round}: a refused attestation only ever saw its connection closed`);
     }
+    // The requester gives up on a connection as soon as it is closed; the responder counts it (for
+    // its limit per address) until it has seen the close itself. After the flood means: then.
+    assert.ok(await eventually(async () => (await responderConnections(bmc.setup.spdmPort)) === 0, DEADLINE_MS, 200), 'the responder let go of the flood');
     const report = await attestOnce();
     assert.ok(report.measurements.length > 0, 'after the flood an attestation is served in full');
     let last = rssMiB(bmc.daemon.pid);
