@@ -7,6 +7,7 @@ import { caStartReader, certPaths } from './pki/certificate/index.ts';
 import { legacyAuthorityDirOf, migrateLegacyTrustStore, TrustStore, trustDirOf } from './pki/trust/index.ts';
 import type { PersistedState, StateStore } from './state/state-store.ts';
 import { withTimeout } from './util/with-timeout.ts';
+import { errorMessage } from './util/error-message.ts';
 
 const seconds = (s: number) => Math.round(s * 1000);
 
@@ -62,7 +63,7 @@ export async function prepareDaemonInput(o: {
     o.timeoutMs,
     'moving attested CAs out of the old trust store',
   ).catch((err: unknown) =>
-    log.error(`trust store: cannot move the attested CAs out of ${legacyAuthorityDirOf(config.cert_root)}: ${err instanceof Error ? err.message : String(err)}`, {
+    log.error(`trust store: cannot move the attested CAs out of ${legacyAuthorityDirOf(config.cert_root)}: ${errorMessage(err)}`, {
       code: 'TRUST_STORE_MIGRATION',
     }),
   );
@@ -86,7 +87,7 @@ async function reassertRevocations(o: { trustStore: TrustStore; loaded: Persiste
     if (record.verdict !== 'revoked') continue;
     // A file the store could not change it logs itself (CA_REVOKE_FILE_FAILED); a timeout is said here.
     await withTimeout(o.trustStore.revokeName(name), o.timeoutMs, `revoking ${name} again at start`).catch((err: unknown) =>
-      o.log.warn(`trust store: ${name} stays refused for this run, its binding may still be on disk: ${err instanceof Error ? err.message : String(err)}`, { peer: name }),
+      o.log.warn(`trust store: ${name} stays refused for this run, its binding may still be on disk: ${errorMessage(err)}`, { peer: name }),
     );
   }
 }

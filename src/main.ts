@@ -3,6 +3,7 @@ import { startDaemon } from './daemon.ts';
 import { createCertificateIssuer, CredentialHolder } from './pki/certificate/index.ts';
 import { runServiceMain } from './service-main.ts';
 import { type LoadedState, StateFileError, StateStore } from './state/state-store.ts';
+import { errorMessage } from './util/error-message.ts';
 
 const USAGE = `usage: provisioningd [--conf FILE]
   --conf FILE   configuration (JSON); default ${DEFAULT_CONF_PATH}; a missing file means defaults`;
@@ -29,7 +30,7 @@ runServiceMain({
       issuer = createCertificateIssuer({ config, credentials, log });
     } catch (err) {
       // The token configuration is unusable before anything started (e.g. a PIN file others can read).
-      return fail(`${confPath}: ${err instanceof Error ? err.message : String(err)}`, EX_CONFIG);
+      return fail(`${confPath}: ${errorMessage(err)}`, EX_CONFIG);
     }
     return {
       start: () => startDaemon({ config, log, credentials, issuer, state: { store: stateStore, loaded: loaded.state } }),

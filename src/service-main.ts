@@ -3,6 +3,7 @@ import { ConfigError, EX_CONFIG } from './config/load-config.ts';
 import type { LoadedJsonConfig } from './config/json-config-loader.ts';
 import { createLogger, journalPrefix, type Logger } from './log.ts';
 import { saveCompileCache } from './util/compile-cache.ts';
+import { errorMessage } from './util/error-message.ts';
 
 /** sysexits.h codes, so that systemd and operators can tell failures apart (docs/operations.md). */
 export const EX_USAGE = 64;
@@ -48,7 +49,6 @@ export interface ServiceMainSpec<C extends { readonly log_level: string }> {
   prepare(ctx: ServiceContext<C>): Promise<ServiceLaunch | undefined>;
 }
 
-const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /** Runs a daemon: parse the command line, load the config, start, and stop on SIGTERM/SIGINT or a lost bus. */
 export function runServiceMain<C extends { readonly log_level: string }>(spec: ServiceMainSpec<C>): void {
@@ -77,7 +77,7 @@ export function runServiceMain<C extends { readonly log_level: string }>(spec: S
         flags: new Set(extra.filter((flag) => values[flag] === true)),
       };
     } catch (err) {
-      return fail(`${errorText(err)}\n${spec.usage}`, EX_USAGE);
+      return fail(`${errorMessage(err)}\n${spec.usage}`, EX_USAGE);
     }
   };
 
@@ -126,9 +126,9 @@ export function runServiceMain<C extends { readonly log_level: string }>(spec: S
     try {
       service = await launch.start();
     } catch (err) {
-      log.error(`cannot start: ${errorText(err)}`, { code: 'START_FAILED' });
+      log.error(`cannot start: ${errorMessage(err)}`, { code: 'START_FAILED' });
       await launch.closeOnFailure().catch(() => undefined);
-      return fail(`cannot start: ${errorText(err)}`, EX_UNAVAILABLE);
+      return fail(`cannot start: ${errorMessage(err)}`, EX_UNAVAILABLE);
     }
     const started = service;
     saveCompileCache();

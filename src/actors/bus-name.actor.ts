@@ -4,6 +4,7 @@ import type { ProvisioningActor } from '../../machines/provisioning.machine.ts';
 import { exportProvisioningService, type ProvisioningService } from '../dbus/provisioning-service.ts';
 import type { Settling } from '../util/settling.ts';
 import type { BusActorDeps } from './bus-actor-deps.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** Where the exported service is found by the D-Bus projection (set once the name is owned). */
 export interface ServiceSlot {
@@ -26,7 +27,6 @@ export interface BusNameDeps extends BusActorDeps {
   readonly released: Settling;
 }
 
-const errorText = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /**
  * The root machine's `busName` actor, the daemon's lock: exports the Provisioning object and owns
@@ -72,8 +72,8 @@ export function createBusNameActor(deps: BusNameDeps) {
         return service;
       },
       (err: unknown) => {
-        shut(new Error(`the bus name could not be owned: ${errorText(err)}`));
-        if (!stopped) sendBack({ type: 'BUS_NAME_REFUSED', reason: errorText(err) });
+        shut(new Error(`the bus name could not be owned: ${errorMessage(err)}`));
+        if (!stopped) sendBack({ type: 'BUS_NAME_REFUSED', reason: errorMessage(err) });
         return undefined;
       },
     );
@@ -85,7 +85,7 @@ export function createBusNameActor(deps: BusNameDeps) {
       await deps.closing.settled();
       deps.slot.current = undefined;
       // With the bus gone there is no name to release: waiting for a reply would only delay the exit.
-      if (service && !conn.isLost()) await service.close().catch((err: unknown) => log.warn(`releasing the bus name: ${errorText(err)}`));
+      if (service && !conn.isLost()) await service.close().catch((err: unknown) => log.warn(`releasing the bus name: ${errorMessage(err)}`));
       conn.close();
       await deps.closeLast();
     };

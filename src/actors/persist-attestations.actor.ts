@@ -5,6 +5,7 @@ import type { Logger } from '../log.ts';
 import { eachSnapshot } from './each-snapshot.ts';
 import { attestationRecords } from '../state/attestation-history.ts';
 import type { StateStore } from '../state/state-store.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** What the actor reads and writes; the daemon actor is a getter, as it exists only once the machine is provided. */
 export interface PersistAttestationsDeps {
@@ -25,7 +26,7 @@ export function createPersistAttestationsActor(deps: PersistAttestationsDeps) {
       const snapshot = deps.root().getSnapshot();
       const peers = attestationRecords(snapshot.context.attestationHistory ?? {}, selectPeerViews(snapshot));
       deps.stateStore.update({ peers }).catch((err: unknown) => {
-        deps.log.error(`cannot persist the peers' attestations: ${err instanceof Error ? err.message : String(err)}`, { code: 'STATE_WRITE' });
+        deps.log.error(`cannot persist the peers' attestations: ${errorMessage(err)}`, { code: 'STATE_WRITE' });
       });
     }, { perTurn: true }),
   );

@@ -1,6 +1,7 @@
 import { fromPromise } from 'xstate';
 import type { Logger } from '../log.ts';
 import type { StateStore } from '../state/state-store.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /**
  * The root machine's `persistProvisioned` actor: writes provisioned = true to the state file
@@ -10,7 +11,7 @@ import type { StateStore } from '../state/state-store.ts';
 export function createPersistProvisionedActor(deps: { readonly stateStore: StateStore; readonly log: Logger }) {
   return fromPromise<void>(() =>
     deps.stateStore.update({ provisioned: true }).catch((err: unknown) => {
-      deps.log.error(`cannot persist state: ${err instanceof Error ? err.message : String(err)}`, { code: 'STATE_WRITE' });
+      deps.log.error(`cannot persist state: ${errorMessage(err)}`, { code: 'STATE_WRITE' });
       throw err;
     }),
   );

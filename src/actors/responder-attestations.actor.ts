@@ -3,6 +3,7 @@ import type { AttestingBackEvent, ResponderAttestedEvent } from '../../machines/
 import { watchResponderAttestations } from '../attestation-client/responder-attestations.ts';
 import type { Settling } from '../util/settling.ts';
 import { closeOnBus, type BusActorDeps } from './bus-actor-deps.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /**
  * The root machine's `responderAttestations` actor: watches who attests this BMC through
@@ -27,7 +28,7 @@ export function createResponderAttestationsActor(deps: BusActorDeps & { readonly
         if (!stopped) sendBack({ type: 'RESPONDER_ATTESTED', address } satisfies ResponderAttestedEvent);
       },
     }).catch((err: unknown) => {
-      log.warn(`not watching the attestation responder (peers that attest us are not attested back): ${err instanceof Error ? err.message : String(err)}`);
+      log.warn(`not watching the attestation responder (peers that attest us are not attested back): ${errorMessage(err)}`);
       return async () => undefined;
     });
     deps.starting.add(unwatch);

@@ -8,6 +8,7 @@ import type { Logger } from '../log.ts';
 import type { TrustStore } from '../pki/trust/index.ts';
 import type { AttestationDone } from '../../machines/reattestation.ts';
 import { AttestationError, requestAttestation, type AttestedPeer } from './attestation-client.ts';
+import { errorFirstLine } from '../util/error-message.ts';
 
 /** How much later than the peer machine's attestation deadline the client's own one falls. */
 const CLIENT_DEADLINE_GRACE_MS = 1000;
@@ -86,7 +87,7 @@ export function createAttestPeerActor(deps: AttestPeerDeps) {
       const failure =
         err instanceof AttestationError
           ? err
-          : new AttestationError('ATTESTATION_FAILED', `trusting the CA of ${input.name}: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+          : new AttestationError('ATTESTATION_FAILED', `trusting the CA of ${input.name}: ${errorFirstLine(err)}`);
       if (failure.code !== 'ATTESTATION_CANCELLED') {
         log.warn(`attestation of ${input.name} failed: ${failure.message}`, { event: 'ATTESTATION_FAILED', code: failure.code, reason: failure.message });
       }

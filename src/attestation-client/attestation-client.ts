@@ -4,6 +4,7 @@ import { CodedError } from '../util/coded-error.ts';
 import { TimeoutError } from '../util/with-timeout.ts';
 import { callForReply, getAllProperties, nameOwner } from '../dbus/bus-call.ts';
 import { deviceVerdicts, type DeviceVerdict, type PendingVerdict } from './device-verdicts.ts';
+import { errorFirstLine } from '../util/error-message.ts';
 
 /** Why attestationd did not vouch for a peer; `code` is stable (for lastError), the message one line. */
 export class AttestationError extends CodedError<'ATTESTATION_FAILED' | 'ATTESTATION_TIMEOUT' | 'ATTESTATION_SERVICE_UNAVAILABLE' | 'ATTESTATION_CANCELLED'> {
@@ -31,7 +32,6 @@ export interface AttestedPeer {
   readonly deviceSubject: string;
 }
 
-const oneLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
 
 /**
  * Asks attestationd to attest a peer over D-Bus (docs/attestation.md, "D-Bus API"): makes or finds
@@ -73,7 +73,7 @@ export async function requestAttestation(call: AttestationCall): Promise<Atteste
     if (type === 'org.freedesktop.DBus.Error.ServiceUnknown' || type === 'org.freedesktop.DBus.Error.NameHasNoOwner') {
       throw new AttestationError('ATTESTATION_SERVICE_UNAVAILABLE', `the attestation service ${ATTESTATION_SERVICE} is not running`);
     }
-    throw new AttestationError('ATTESTATION_FAILED', `asking ${ATTESTATION_SERVICE} to add ${call.id}: ${oneLine(err)}`);
+    throw new AttestationError('ATTESTATION_FAILED', `asking ${ATTESTATION_SERVICE} to add ${call.id}: ${errorFirstLine(err)}`);
   }
 
   let pending: PendingVerdict | undefined;
@@ -102,7 +102,7 @@ export async function requestAttestation(call: AttestationCall): Promise<Atteste
       answeredBy = (await callForReply(bus, { destination: ATTESTATION_SERVICE, path, iface: DEVICE_INTERFACE, member: 'attest' }, Math.min(t, remaining()))).sender;
     } catch (err) {
       if (err instanceof TimeoutError) throw new AttestationError('ATTESTATION_TIMEOUT', `attest() on ${path}: ${err.message}`);
-      throw new AttestationError('ATTESTATION_FAILED', `attest() on ${path}: ${oneLine(err)}`);
+      throw new AttestationError('ATTESTATION_FAILED', `attest() on ${path}: ${errorFirstLine(err)}`);
     }
     if (answeredBy !== undefined && answeredBy !== owner) {
       throw new AttestationError('ATTESTATION_FAILED', `${ATTESTATION_SERVICE} changed owner during the attestation of ${call.id} (${owner}, then ${answeredBy})`);
@@ -119,7 +119,7 @@ export async function requestAttestation(call: AttestationCall): Promise<Atteste
   } catch (err) {
     if (err instanceof AttestationError) throw err;
     if (err instanceof TimeoutError) throw new AttestationError('ATTESTATION_TIMEOUT', err.message);
-    throw new AttestationError('ATTESTATION_FAILED', oneLine(err));
+    throw new AttestationError('ATTESTATION_FAILED', errorFirstLine(err));
   } finally {
     clearTimeout(timer);
     pending?.cancel();

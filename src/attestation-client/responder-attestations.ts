@@ -4,6 +4,7 @@ import { ATTESTATION_SERVICE, RESPONDER_INTERFACE, RESPONDER_ROOT } from '../att
 import { addMatch, getAllProperties, removeMatch, signalRule } from '../dbus/bus-call.ts';
 import { watchNameOwner } from '../dbus/name-owner-watch.ts';
 import type { Logger } from '../log.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** What the watch needs, and whom it tells. */
 export interface ResponderAttestationsOptions {
@@ -58,7 +59,7 @@ export async function watchResponderAttestations(opts: ResponderAttestationsOpti
           : (await getAllProperties(bus, { destination: ATTESTATION_SERVICE, path, iface: RESPONDER_INTERFACE }, t))['remote_ip'];
       if (typeof ip !== 'string' || !ip) return;
       opts.onAttested(plainAddress(ip));
-    })().catch((err: unknown) => log.warn(`reading who attested us (${path}): ${err instanceof Error ? err.message : String(err)}`));
+    })().catch((err: unknown) => log.warn(`reading who attested us (${path}): ${errorMessage(err)}`));
   };
   bus.on('message', onMessage);
   const rules = [

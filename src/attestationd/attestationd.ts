@@ -9,6 +9,7 @@ import type { AttestationConfig } from './config-schema.ts';
 import type { DeviceIdentity, IdentitySigner } from './device-identity.ts';
 import { measurementBlocks, type ServedBlock } from './measurement-blocks.ts';
 import { createRequester, type SpdmAttest } from './requester.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** The SPDM responder as src/spdm exports it (startSpdmResponder()); injected like the requester. */
 export type StartSpdmResponder = (o: {
@@ -96,7 +97,7 @@ export async function startAttestationd(deps: AttestationdDeps): Promise<Running
     });
   } catch (err) {
     conn.close();
-    throw new Error(`cannot serve SPDM on port ${config.spdm_port}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new Error(`cannot serve SPDM on port ${config.spdm_port}: ${errorMessage(err)}`);
   }
   try {
     service = await exportAttestationService({

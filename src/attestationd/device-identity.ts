@@ -5,6 +5,7 @@ import { pemCertificates } from '../pki/certificate/index.ts';
 import { type CaKeyToken, Pkcs11Token, SoftwareToken } from '../pki/token/index.ts';
 import { CodedError } from '../util/coded-error.ts';
 import type { AttestationConfig } from './config-schema.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** Why this BMC cannot answer attestation requests: the identity key or its chain is unusable. */
 export class IdentityError extends CodedError<'IDENTITY_KEY_MISSING' | 'IDENTITY_CHAIN_INVALID' | 'IDENTITY_KEY_MISMATCH' | 'IDENTITY_TOKEN'> {
@@ -52,20 +53,20 @@ export async function readCertificates(file: string, what: string): Promise<X509
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file} does not exist${what === IDENTITY_CHAIN ? `: ${NO_IDENTITY_YET}` : ''}`);
     }
-    throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file}: ${errorMessage(err)}`);
   }
   let blocks: Uint8Array[];
   try {
     blocks = pemCertificates(text);
   } catch (err) {
-    throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file}: a PEM block is not valid base64: ${err instanceof Error ? err.message : String(err)}`);
+    throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file}: a PEM block is not valid base64: ${errorMessage(err)}`);
   }
   if (!blocks.length) throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file}: no PEM certificate in it`);
   return blocks.map((b, i) => {
     try {
       return new X509Certificate(b);
     } catch (err) {
-      throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file}: certificate ${i + 1} is not valid X.509: ${err instanceof Error ? err.message : String(err)}`);
+      throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file}: certificate ${i + 1} is not valid X.509: ${errorMessage(err)}`);
     }
   });
 }
@@ -103,7 +104,7 @@ export async function loadDeviceIdentity(config: AttestationConfig, log: Logger)
     if (code === 'CA_KEY_MISSING') {
       throw new IdentityError('IDENTITY_KEY_MISSING', `no identity key on ${token.description}: create it with attestationd --create-identity-key`);
     }
-    throw new IdentityError('IDENTITY_TOKEN', `identity key on ${token.description}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new IdentityError('IDENTITY_TOKEN', `identity key on ${token.description}: ${errorMessage(err)}`);
   }
   const leafSpki = leaf.publicKey.export({ type: 'spki', format: 'der' });
   const tokenSpki = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'der' });

@@ -7,6 +7,7 @@ import { startAttestationd } from './attestationd.ts';
 import { IdentityError, loadDeviceIdentity, openIdentityToken, type DeviceIdentity } from './device-identity.ts';
 import { DEFAULT_ATTESTATION_CONF_PATH, loadAttestationConfig } from './load-config.ts';
 import { loadReferenceManifest } from './reference-manifest.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 const CREATE_KEY = 'create-identity-key';
 
@@ -29,7 +30,7 @@ runServiceMain({
         process.stdout.write(createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' }).export({ type: 'spki', format: 'pem' }).toString());
         log.info(`${created ? 'created' : 'found'} the identity key on ${token.description}`);
       } catch (err) {
-        return fail(`identity key on ${token.description}: ${err instanceof Error ? err.message : String(err)}`, EX_UNAVAILABLE);
+        return fail(`identity key on ${token.description}: ${errorMessage(err)}`, EX_UNAVAILABLE);
       } finally {
         await token.close().catch(() => undefined);
       }
@@ -40,7 +41,7 @@ runServiceMain({
       try {
         checkTokenInstalled(config.identity_token);
       } catch (err) {
-        return fail(`${confPath}: ${err instanceof Error ? err.message : String(err)}`, EX_CONFIG);
+        return fail(`${confPath}: ${errorMessage(err)}`, EX_CONFIG);
       }
     }
     let identity: DeviceIdentity;
@@ -54,7 +55,7 @@ runServiceMain({
       throw err;
     }
     await loadReferenceManifest(config.reference_manifest).catch((err: unknown) =>
-      log.warn(`${err instanceof Error ? err.message : String(err)}: every attestation of a peer fails until it is fixed`, {
+      log.warn(`${errorMessage(err)}: every attestation of a peer fails until it is fixed`, {
         code: 'MANIFEST_INVALID',
       }),
     );

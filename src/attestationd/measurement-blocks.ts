@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from '../log.ts';
 import type { MeasuredFile } from './config-schema.ts';
 import { PROVISIONING_CA_INDEX, VALUE_TYPE } from './names.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** One DMTF measurement block as the SPDM responder serves it (the shape of src/spdm's MeasurementBlock). */
 export interface ServedBlock {
@@ -37,7 +38,7 @@ export async function measurementBlocks(src: MeasurementSources): Promise<Served
     try {
       blocks.push({ index: m.index, valueType: VALUE_TYPE[m.kind], raw: false, value: await fileDigest(m.file) });
     } catch (err) {
-      src.log.warn(`measurement ${m.index}: cannot read ${m.file}: ${err instanceof Error ? err.message : String(err)}`, {
+      src.log.warn(`measurement ${m.index}: cannot read ${m.file}: ${errorMessage(err)}`, {
         code: 'MEASUREMENT_UNREADABLE',
       });
     }
@@ -48,7 +49,7 @@ export async function measurementBlocks(src: MeasurementSources): Promise<Served
   } catch (err) {
     const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
     src.log[missing ? 'debug' : 'warn'](
-      `no provisioning CA to serve (${src.provisioningCaFile}): ${missing ? 'not provisioned yet' : err instanceof Error ? err.message : String(err)}`,
+      `no provisioning CA to serve (${src.provisioningCaFile}): ${missing ? 'not provisioned yet' : errorMessage(err)}`,
       { code: 'NO_PROVISIONING_CA' },
     );
   }

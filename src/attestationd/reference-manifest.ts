@@ -2,6 +2,7 @@ import { readFile, stat } from 'node:fs/promises';
 import * as z from '../util/zod.ts';
 import { PROVISIONING_CA_INDEX } from './names.ts';
 import { uniqueMeasurementIndexes } from './unique-indexes.ts';
+import { errorMessage, errorFirstLine } from '../util/error-message.ts';
 
 const sha256Hex = z.pipe(
   z.string().check(z.regex(/^[0-9a-fA-F]{64}$/, 'must be a SHA-256 digest: 64 hex digits')),
@@ -42,13 +43,13 @@ export async function loadReferenceManifest(path: string): Promise<ReferenceMani
     if (st.size > MAX_MANIFEST_BYTES) throw new Error(`larger than ${MAX_MANIFEST_BYTES} bytes`);
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new ManifestError(`reference manifest ${path}: ${err instanceof Error ? err.message : String(err)}`);
+    throw new ManifestError(`reference manifest ${path}: ${errorMessage(err)}`);
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ManifestError(`reference manifest ${path}: not valid JSON: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`);
+    throw new ManifestError(`reference manifest ${path}: not valid JSON: ${errorFirstLine(err)}`);
   }
   const parsed = referenceManifestSchema.safeParse(raw);
   if (!parsed.success) {

@@ -4,6 +4,7 @@ import { readCertificates } from './device-identity.ts';
 import { checkIdentityName } from './identity-name.ts';
 import { loadReferenceManifest, type ReferenceManifest } from './reference-manifest.ts';
 import { verifyReport, type ReportToVerify } from './verify-report.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** The SPDM requester as src/spdm exports it (attest()); injected so the verdict logic stays testable. */
 export type SpdmAttest = (o: {
@@ -26,7 +27,7 @@ export interface RequesterOptions {
 }
 
 function failure(code: string, err: unknown): AttestationOutcome {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   return { ok: false, code, reason: message.split('\n')[0] ?? message };
 }
 

@@ -2,6 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { parseCaPem } from '../pki/trust/index.ts';
 import { PROVISIONING_CA_INDEX } from './names.ts';
 import type { ReferenceManifest } from './reference-manifest.ts';
+import { errorFirstLine } from '../util/error-message.ts';
 
 /** The parts of an SPDM attestation report (src/spdm attest()) this check reads. */
 export interface ReportToVerify {
@@ -87,7 +88,7 @@ export function verifyReport(report: ReportToVerify, manifest: ReferenceManifest
     return {
       ok: false,
       code: 'BAD_PROVISIONING_CA',
-      reason: `measurement ${PROVISIONING_CA_INDEX} is not a CA certificate: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`,
+      reason: `measurement ${PROVISIONING_CA_INDEX} is not a CA certificate: ${errorFirstLine(err)}`,
     };
   }
 }

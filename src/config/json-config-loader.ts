@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type * as z from '../util/zod.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** A configuration problem the operator must fix; its message is one line naming file and field. */
 export class ConfigError extends Error {
@@ -59,7 +60,7 @@ export function parseJsonConfig<S extends z.ZodMiniType>(spec: JsonConfigSpec<S>
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorMessage(err);
     throw new ConfigError(`${path}: not valid JSON: ${why.split('\n')[0]}`);
   }
   if (!isObject(raw)) throw new ConfigError(`${path}: the top level must be a JSON object`);
@@ -89,7 +90,7 @@ export function loadJsonConfig<S extends z.ZodMiniType>(spec: JsonConfigSpec<S>,
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       return { config: validate(spec, {}, path), path, usedDefaults: true, warnings: [] };
     }
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorMessage(err);
     throw new ConfigError(`${path}: cannot be read: ${why}`);
   }
   return parseJsonConfig(spec, text, path);

@@ -9,6 +9,7 @@ import type { Logger } from '../log.ts';
 import { throttleWarnings, type ThrottledWarnings } from '../log-throttle.ts';
 import { withTimeout } from '../util/with-timeout.ts';
 import { CommonError, PROVISIONING_INTERFACE, PROVISIONING_PATH, PROVISIONING_SERVICE } from './names.ts';
+import { errorFirstLine } from '../util/error-message.ts';
 
 const { Interface, ACCESS_READ } = dbus.interface;
 
@@ -49,7 +50,6 @@ export const NOT_SERVING = 'NOT_SERVING';
 /** What ProvisionPeer("self") ends with: the machine's verdict, then the state file's write. */
 type SelfOutcome = { readonly ok: true } | { readonly ok: false; readonly failure: Failure };
 
-const errorLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
 
 /** Maps a failure code from the actors to the OpenBMC common error a caller sees. */
 export function dbusErrorFor(failure: Failure): dbus.DBusError {
@@ -89,7 +89,7 @@ class ProvisioningInterface extends Interface {
     try {
       await withTimeout(deps.ready ?? Promise.resolve(), deps.busCallTimeoutMs, 'waiting until the bus name is owned');
     } catch (err) {
-      return refuse('Unavailable', `${NOT_SERVING}: ${errorLine(err)}`);
+      return refuse('Unavailable', `${NOT_SERVING}: ${errorFirstLine(err)}`);
     }
     const check = checkDeviceId(deviceId, { ownName: deps.ownName });
     const log = deps.log.child({ event: 'ProvisionPeer' });
@@ -121,7 +121,7 @@ class ProvisioningInterface extends Interface {
         await deps.beforeSelfReply();
         return { ok: true };
       } catch (err) {
-        return { ok: false, failure: { code: STATE_WRITE, message: `the certificates were issued, but the state file could not be written: ${errorLine(err)}` } };
+        return { ok: false, failure: { code: STATE_WRITE, message: `the certificates were issued, but the state file could not be written: ${errorFirstLine(err)}` } };
       }
     });
     log.info('self provisioning requested');
@@ -131,7 +131,7 @@ class ProvisioningInterface extends Interface {
       outcome = await withTimeout(finished, deps.selfDeadlineMs, 'ProvisionPeer("self")');
     } catch (err) {
       this.waiters.delete(requestId);
-      throw new dbus.DBusError(CommonError.Timeout, errorLine(err));
+      throw new dbus.DBusError(CommonError.Timeout, errorFirstLine(err));
     }
     if (!outcome.ok) {
       log.error(`self provisioning failed: ${outcome.failure.message}`, { code: outcome.failure.code });

@@ -1,5 +1,6 @@
 import type { EventEmitter } from 'node:events';
 import dbus from 'dbus-next';
+import { errorMessage } from '../util/error-message.ts';
 
 /** The bus connection plus a promise that settles when it is lost, so the daemon can exit non-zero. */
 export interface BusConnection {
@@ -22,14 +23,14 @@ export function connectSystemBus(): BusConnection {
   let gone = false;
   const lost = new Promise<string>((resolve) => {
     bus.on('error', (err: unknown) => {
-      if (!closing) resolve(`bus error: ${err instanceof Error ? err.message : String(err)}`);
+      if (!closing) resolve(`bus error: ${errorMessage(err)}`);
     });
     const connection = (bus as unknown as { _connection?: EventEmitter })._connection;
     connection?.on('end', () => {
       if (!closing) resolve('bus connection closed by the bus daemon');
     });
     connection?.on('error', (err: unknown) => {
-      if (!closing) resolve(`bus connection error: ${err instanceof Error ? err.message : String(err)}`);
+      if (!closing) resolve(`bus connection error: ${errorMessage(err)}`);
     });
   });
   void lost.then(() => {

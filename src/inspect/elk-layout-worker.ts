@@ -13,6 +13,7 @@ import { createRequire } from 'node:module';
 import type { ELK, ELKConstructorArguments, ElkNode } from 'elkjs/lib/elk-api.js';
 import { workerPort } from '../util/worker-port.ts';
 import type { LayoutReply, LayoutRequest } from './elk-layout-messages.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** What elkjs's one-file build exports (elk-api.d.ts declares it, but as a default export of that file). */
 type ElkConstructor = new (args?: ELKConstructorArguments) => ELK;
@@ -28,6 +29,6 @@ port.onRequest(async (request) => {
     for (const graph of request.graphs) laid.push(await elk.layout(graph));
     port.send({ kind: 'done', laid });
   } catch (e) {
-    port.send({ kind: 'failed', message: e instanceof Error ? e.message : String(e) });
+    port.send({ kind: 'failed', message: errorMessage(e) });
   }
 });

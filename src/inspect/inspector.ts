@@ -19,6 +19,7 @@ import { PAGE_STYLE } from './page-style.ts';
 import { daemonCharts } from './statechart-docs.ts';
 import { layoutStatecharts } from './statechart-layout.ts';
 import { startStatelyForwarder, type StatelyForwarder } from './stately-forwarder.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** How the daemon starts the inspector (from `inspect_port` and `stately_inspector_url`). */
 export interface InspectorOptions {
@@ -110,7 +111,7 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
       return laidOut;
     } catch (err) {
       if (!stopLayout.signal.aborted) {
-        const reason = err instanceof Error ? err.message : String(err);
+        const reason = errorMessage(err);
         log.error(`inspector cannot lay out the statecharts: ${reason}; the page shows the states without the pictures`);
       }
       return withoutPictures;
@@ -168,7 +169,7 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
           .then(
             (html) => send(res, 200, 'text/html; charset=utf-8', html, head),
             (err: unknown) => {
-              log.error(`inspector cannot render the page: ${err instanceof Error ? err.message : String(err)}`);
+              log.error(`inspector cannot render the page: ${errorMessage(err)}`);
               send(res, 500, 'text/plain; charset=utf-8', 'inspector: cannot render the page (see the daemon log)\n', head);
             },
           );
@@ -202,7 +203,7 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
     await channel.close();
     server.close();
     const code = (err as { code?: string }).code;
-    throw new Error(`inspector cannot listen on 127.0.0.1:${opts.port}: ${code ?? (err instanceof Error ? err.message : String(err))}`);
+    throw new Error(`inspector cannot listen on 127.0.0.1:${opts.port}: ${code ?? errorMessage(err)}`);
   });
   const port = (server.address() as AddressInfo).port;
   const url = `http://127.0.0.1:${port}/`;
@@ -229,7 +230,7 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
       if (!pushTimer && store.dirty) pushTimer = setTimeout(push, PUSH_INTERVAL_MS);
     } catch (err) {
       // The inspector must never disturb the daemon: report once, keep going.
-      if (!failed) log.warn(`inspector could not record ${ev.type}: ${err instanceof Error ? err.message : String(err)}`);
+      if (!failed) log.warn(`inspector could not record ${ev.type}: ${errorMessage(err)}`);
       failed = true;
     }
   };
@@ -249,7 +250,7 @@ export async function startInspector(opts: InspectorOptions): Promise<RunningIns
         }),
       ]);
       await withTimeout(closing, CLOSE_TIMEOUT_MS, 'closing the inspector').catch((err: unknown) => {
-        log.warn(err instanceof Error ? err.message : String(err));
+        log.warn(errorMessage(err));
       });
     },
   };

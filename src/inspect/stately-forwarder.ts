@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import type { Logger } from '../log.ts';
 import { toStatelyMessage } from './stately-messages.ts';
 import { MAX_UNREAD_BYTES, sendWithinBound } from './unread-bound.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /**
  * The largest message the forwarder accepts from the endpoint (it ignores them all, but a relay
@@ -94,7 +95,7 @@ export function startStatelyForwarder(opts: StatelyForwarderOptions): StatelyFor
         const msg = toStatelyMessage(ev, now);
         if (msg) send(JSON.stringify(msg));
       } catch (err) {
-        opts.log.debug(`stately: cannot convert ${ev.type}: ${err instanceof Error ? err.message : String(err)}`);
+        opts.log.debug(`stately: cannot convert ${ev.type}: ${errorMessage(err)}`);
       }
     }
   };

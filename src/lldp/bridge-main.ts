@@ -8,6 +8,7 @@ import { executablePath } from './executable-path.ts';
 import { BridgeNameTakenError, DEFAULT_BRIDGE_NAMES, startLldpBridge } from './lldp-bridge.ts';
 import { showNeighbours, watchNeighbours, type LldpcliTarget, type LldpWatchProcess } from './lldpcli.ts';
 import { TableReadOrder } from './table-read-order.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 // The exit statuses (docs/operations.md, "The LLDP bridge"); the unit does not restart after 64, 72, 73.
 const EX_USAGE = 64;
@@ -61,7 +62,7 @@ function options() {
     if (!/^(\/[A-Za-z0-9_]+)+$/.test(values['object-root'])) throw new Error('--object-root must be a D-Bus object path');
     return { ...values, max, resyncMs: resync * 1000 };
   } catch (err) {
-    return fail(`${err instanceof Error ? err.message : String(err)}\n${USAGE}`, EX_USAGE);
+    return fail(`${errorMessage(err)}\n${USAGE}`, EX_USAGE);
   }
 }
 
@@ -82,7 +83,7 @@ async function main(): Promise<void> {
     log,
     maxNeighbours: opts.max,
     busCallTimeoutMs: 10_000,
-  }).catch((err: unknown) => fail(err instanceof Error ? err.message : String(err), err instanceof BridgeNameTakenError ? EX_NAME_TAKEN : EX_UNAVAILABLE));
+  }).catch((err: unknown) => fail(errorMessage(err), err instanceof BridgeNameTakenError ? EX_NAME_TAKEN : EX_UNAVAILABLE));
   log.info(`lldp-bridge owns ${opts.service}; reading lldpd through ${opts.socket ?? 'its default socket'}`);
   saveCompileCache();
 
@@ -98,7 +99,7 @@ async function main(): Promise<void> {
     try {
       table = await showNeighbours(target, READ_TIMEOUT_MS);
     } catch (err) {
-      log.warn(`reading lldpd's neighbours: ${err instanceof Error ? err.message : String(err)}`, { code: 'LLDPD_UNAVAILABLE' });
+      log.warn(`reading lldpd's neighbours: ${errorMessage(err)}`, { code: 'LLDPD_UNAVAILABLE' });
     }
     const outcome = reads.end(read);
     if (stopping) return;

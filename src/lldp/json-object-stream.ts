@@ -1,3 +1,5 @@
+import { errorMessage } from '../util/error-message.ts';
+
 /**
  * Splits a text stream of concatenated JSON objects (what `lldpcli -f json0 watch` writes: each
  * event a pretty-printed object over many lines) into whole objects. Tracks brace depth outside
@@ -43,7 +45,7 @@ export class JsonObjectStream {
           try {
             this.onObject(JSON.parse(text));
           } catch (err) {
-            this.onProblem(`unparsable JSON object (${text.length} bytes): ${err instanceof Error ? err.message : String(err)}`);
+            this.onProblem(`unparsable JSON object (${text.length} bytes): ${errorMessage(err)}`);
           }
         }
       }

@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
 import { lldpNames } from './lldp-names.ts';
 import { watchLldp, type LldpWatcher } from './lldp-watcher.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** What discovery needs: the daemon's bus connection, its configuration, and where events go. */
 export interface LldpDiscoveryDeps {
@@ -55,7 +56,7 @@ export function startLldpDiscovery(deps: LldpDiscoveryDeps): LldpDiscovery {
       },
       (err: unknown) => {
         if (stopped) return;
-        log.warn(`LLDP discovery could not start: ${err instanceof Error ? err.message : String(err)}; trying again in ${RESTART_MS / 1000} s`, {
+        log.warn(`LLDP discovery could not start: ${errorMessage(err)}; trying again in ${RESTART_MS / 1000} s`, {
           code: 'LLDP_WATCH_FAILED',
         });
         timer = setTimeout(start, RESTART_MS);

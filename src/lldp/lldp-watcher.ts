@@ -6,6 +6,7 @@ import { throttleWarnings } from '../log-throttle.ts';
 import { isNeighbourPath, type LldpNames } from './lldp-names.ts';
 import type { LldpNeighbour } from './neighbour-check.ts';
 import { NeighbourTable, type NeighbourChange, type RawNeighbour, type TableUpdate } from './neighbour-table.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** What the watcher needs: the bus, the configured names, limits, and whom to tell. */
 export interface LldpWatcherDeps {
@@ -64,7 +65,7 @@ export async function watchLldp(deps: LldpWatcherDeps): Promise<LldpWatcher> {
       try {
         deps.onChange(c);
       } catch (err) {
-        log.error(`handling an LLDP change failed: ${err instanceof Error ? err.message : String(err)}`);
+        log.error(`handling an LLDP change failed: ${errorMessage(err)}`);
       }
     }
   };
@@ -111,7 +112,7 @@ export async function watchLldp(deps: LldpWatcherDeps): Promise<LldpWatcher> {
       if (!closed) apply(table.resync(found));
       log.info(`LLDP: ${table.neighbours().length} neighbour(s) on ${names.receivePath} from ${names.service}`);
     } catch (err) {
-      log.warn(`LLDP: cannot read ${names.receivePath} from ${names.service}: ${err instanceof Error ? err.message : String(err)}`, {
+      log.warn(`LLDP: cannot read ${names.receivePath} from ${names.service}: ${errorMessage(err)}`, {
         code: 'LLDP_READ_FAILED',
       });
     } finally {

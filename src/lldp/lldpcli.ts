@@ -1,6 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { JsonObjectStream } from './json-object-stream.ts';
 import { parseLldpdReport, type LldpdReport } from './lldpd-json.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** How to reach lldpd: the lldpcli binary and lldpd's control socket (absent: lldpd's default). */
 export interface LldpcliTarget {
@@ -26,7 +27,7 @@ export function showNeighbours(target: LldpcliTarget, timeoutMs: number): Promis
         try {
           report = parseLldpdReport(JSON.parse(stdout));
         } catch (e) {
-          reject(new Error(`lldpcli show neighbors printed no JSON: ${e instanceof Error ? e.message : String(e)}`));
+          reject(new Error(`lldpcli show neighbors printed no JSON: ${errorMessage(e)}`));
           return;
         }
         if (report?.kind === 'table') resolve(report);

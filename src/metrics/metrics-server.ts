@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** Whether the daemon is healthy, and why not. */
 export type Health = { readonly ok: true } | { readonly ok: false; readonly reason: string };
@@ -45,7 +46,7 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
           res.end(text);
         },
         (err: unknown) => {
-          opts.log.warn(`collecting metrics: ${err instanceof Error ? err.message : String(err)}`, { code: 'METRICS_FAILED' });
+          opts.log.warn(`collecting metrics: ${errorMessage(err)}`, { code: 'METRICS_FAILED' });
           res.writeHead(500, { 'content-type': 'text/plain' }).end('cannot collect metrics\n');
         },
       );

@@ -1,6 +1,7 @@
 import { SerialQueue } from '../util/serial-queue.ts';
 import { ADDRESS_POLL_MS, type ListenAddressOptions, watchListenAddresses } from './listen-address-watcher.ts';
 import type { ReconcileResult } from './listener-set.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** A listener to keep on the addresses it belongs on. */
 export interface FollowListenAddressesOptions extends Omit<ListenAddressOptions, 'onChange'> {
@@ -41,7 +42,7 @@ export function followListenAddresses(o: FollowListenAddressesOptions): ListenAd
         if (again && listening.length === 0) failure = failed[0]?.reason;
       } catch (err) {
         again = true;
-        failure = err instanceof Error ? err.message : String(err);
+        failure = errorMessage(err);
       }
       if (again && !closed) {
         retry = setTimeout(() => void apply(watch.current()).then(report), o.pollMs ?? ADDRESS_POLL_MS);

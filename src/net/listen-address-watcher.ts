@@ -1,6 +1,7 @@
 import { networkInterfaces } from 'node:os';
 import type { Logger } from '../log.ts';
 import { type InterfaceTable, interfaceListenHosts } from './listen-hosts.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** How often the interface's addresses are read again (documented in docs/operations.md). */
 export const ADDRESS_POLL_MS = 2000;
@@ -52,7 +53,7 @@ export function watchListenAddresses(o: ListenAddressOptions): ListenAddressWatc
     } catch (err) {
       // os.networkInterfaces() throws only if getifaddrs(3) fails (e.g. a sandbox without
       // AF_NETLINK): keep the set, read again later.
-      const message = err instanceof Error ? err.message : String(err);
+      const message = errorMessage(err);
       if (message !== readError) o.log.warn(`cannot read the addresses of ${o.interfaceId}: ${message}`, { event: 'ADDRESS_READ_FAILED' });
       readError = message;
       return;

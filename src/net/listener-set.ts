@@ -3,6 +3,7 @@ import type { Logger } from '../log.ts';
 import { SerialQueue } from '../util/serial-queue.ts';
 import { withTimeout } from '../util/with-timeout.ts';
 import { hostPort } from './listen-hosts.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** How long one listen() may take before it counts as failed. */
 const SERVER_OP_TIMEOUT_MS = 5000;
@@ -116,7 +117,7 @@ export class ListenerSet<S extends Server = Server> {
     try {
       server = this.#o.createServer();
     } catch (err) {
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = errorMessage(err);
       return { host, code: 'SERVER', reason };
     }
     const listener: Listener<S> = { server, open: 0 };
@@ -143,7 +144,7 @@ export class ListenerSet<S extends Server = Server> {
     } catch (err) {
       server.close();
       const code = (err as NodeJS.ErrnoException).code ?? 'ERROR';
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = errorMessage(err);
       if (this.#logged.get(host) !== reason) {
         this.#logged.set(host, reason);
         log.warn(`${what} cannot listen on ${hostPort(host, this.#port)}: ${reason}`, { event: 'LISTEN_FAILED', code, reason });

@@ -20,6 +20,7 @@ import {
   tokenSigner,
 } from './index.ts';
 import type { SpdmTransport } from './transport.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 const ATTEST_USAGE = `  spdm attest --host H --port P --root FILE [--root FILE …] [--transport tcp|emu] [--timeout MS] [--algorithm ECDSA_P256_SHA256|ECDSA_P384_SHA384]
       prints the verified report as JSON; exit 0 on pass, 1 on fail (one line on stderr)`;
@@ -109,7 +110,7 @@ async function runAttest(argv: string[]): Promise<number> {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     return 0;
   } catch (err) {
-    const line = isSpdmError(err) ? `${err.code}: ${err.message}` : `INTERNAL: ${err instanceof Error ? err.message : String(err)}`;
+    const line = isSpdmError(err) ? `${err.code}: ${err.message}` : `INTERNAL: ${errorMessage(err)}`;
     process.stderr.write(`spdm attest: ${line}\n`);
     return EX_FAIL;
   }
@@ -203,7 +204,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`spdm: ${err.message}\n${USAGE}\n`);
       return EX_USAGE;
     }
-    process.stderr.write(`spdm ${command ?? ''}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`spdm ${command ?? ''}: ${errorMessage(err)}\n`);
     return EX_FAIL;
   }
 }

@@ -1,4 +1,5 @@
 import { SpdmError } from './spdm-error.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /**
  * The one deadline of an attestation: connecting, the spdm-emu greeting, every response and the
@@ -22,7 +23,7 @@ export class RequesterDeadline {
   expired(step?: string): SpdmError | undefined {
     if (!this.signal.aborted) return undefined;
     const reason: unknown = this.signal.reason;
-    const message = reason instanceof Error ? reason.message : String(reason);
+    const message = errorMessage(reason);
     return new SpdmError('TIMEOUT', step === undefined ? message : `${step}: ${message}`);
   }
 

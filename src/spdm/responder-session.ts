@@ -38,6 +38,7 @@ import {
   parseGetVersion,
   parseNegotiateAlgorithms,
 } from './vca-messages.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** The largest request (and DataTransferSize/MaxSPDMmsgSize) this responder accepts. */
 export const RESPONDER_MAX_MESSAGE = 4096;
@@ -232,7 +233,7 @@ export class ResponderSession {
       }
       return {
         response: encodeError({ version, errorCode: ErrorCode.UNSPECIFIED, errorData: 0, extended: new Uint8Array(0) }),
-        refused: `internal: ${err instanceof Error ? err.message : String(err)}`,
+        refused: `internal: ${errorMessage(err)}`,
       };
     }
   }

@@ -21,6 +21,7 @@ import {
   MESSAGE_TYPE_ERROR_TOO_LARGE,
   type SpdmTransport,
 } from './transport.ts';
+import { errorMessage } from '../util/error-message.ts';
 
 /** How one connection ended, for the caller (attestationd reports it on D-Bus). */
 export interface SpdmSessionEvent {
@@ -296,7 +297,7 @@ function serveConnection(socket: Socket, o: SpdmResponderOptions): void {
       queue = queue
         .then(() => handleFrame(f))
         .catch((err: unknown) => {
-          reason = err instanceof Error ? err.message : String(err);
+          reason = errorMessage(err);
           o.log.warn('SPDM request failed, closing the connection', { peer, reason });
           socket.destroy();
         })

@@ -8,6 +8,7 @@ import { certPaths } from './cert-paths.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 import type { CredentialHolder, TlsCredentials } from './tls-credentials.ts';
 import { type CaKeyToken, checkPinFile, checkTokenInstalled, createCaKeyToken, TokenError } from '../token/index.ts';
+import { errorMessage } from '../../util/error-message.ts';
 
 /** What the statechart's issueCertificates actor calls: the token CA issuing this BMC's TLS leaves. */
 export interface CertificateIssuer {
@@ -95,7 +96,7 @@ class TokenCertificateIssuer implements CertificateIssuer {
       });
     } catch (err) {
       const code = err instanceof TokenError ? { code: err.code } : {};
-      log.error(`issuing certificates failed: ${err instanceof Error ? err.message : String(err)}`, { ...code, reason: req.reason });
+      log.error(`issuing certificates failed: ${errorMessage(err)}`, { ...code, reason: req.reason });
       throw err;
     }
   }

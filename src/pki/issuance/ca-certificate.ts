@@ -10,6 +10,7 @@ import { type CaKeyToken, keyIdentifier } from '../token/index.ts';
 import { TokenCrypto } from './token-crypto.ts';
 import { SubjectKeyIdentifierExtension, X509Certificate } from './x509.ts';
 import { CLOCK_SKEW_ALLOWANCE_MS } from '../../clock/skew-allowance.ts';
+import { errorMessage } from '../../util/error-message.ts';
 
 /** The CA as leaf issuance needs it: its certificate, the token signer and the leaf profile it issues with. */
 export interface IssuingCa {
@@ -97,7 +98,7 @@ export async function ensureCaCertificate(req: CaCertificateRequest): Promise<Is
     }
     why = problem ?? 'it has no subjectKeyIdentifier';
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') why = `it cannot be read: ${err instanceof Error ? err.message : String(err)}`;
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') why = `it cannot be read: ${errorMessage(err)}`;
   }
 
   const keyId = keyIdentifier(req.spki);

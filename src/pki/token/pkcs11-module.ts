@@ -15,6 +15,7 @@ import {
   pkcs11ResultSchemas,
 } from './pkcs11-worker-protocol.ts';
 import { TokenError } from './token-error.ts';
+import { errorMessage } from '../../util/error-message.ts';
 
 /** The PKCS#11 function each request stands for, in error messages and TokenError.operation. */
 const OPERATION: Record<Pkcs11Op, string> = {
@@ -192,7 +193,7 @@ export class Pkcs11Module {
       await withTimeout(thread.ready, THREAD_START_TIMEOUT_MS, 'starting the PKCS#11 thread');
     } catch (err) {
       if (this.#thread === thread) this.#abandonWorker();
-      const why = err instanceof Error ? err.message : String(err);
+      const why = errorMessage(err);
       throw new TokenError('FAILED', `${operation} on ${this.path} was not attempted: ${why}`, { operation });
     }
     return thread.worker;

@@ -35,6 +35,7 @@ import {
   pkcs11MessageSchema,
   pkcs11WorkerDataSchema,
 } from './pkcs11-worker-protocol.ts';
+import { errorMessage } from '../../util/error-message.ts';
 
 /** One open session and the CA keys found on it, by label. */
 interface OpenSession {
@@ -79,7 +80,7 @@ class Pkcs11Thread {
       try {
         this.#module = Module.load(this.#modulePath);
       } catch (err) {
-        throw new LoadFailure(err instanceof Error ? err.message : String(err));
+        throw new LoadFailure(errorMessage(err));
       }
     }
     // graphene accepts CKR_CRYPTOKI_ALREADY_INITIALIZED: a thread abandoned after a timeout may
@@ -230,7 +231,7 @@ function bytesOf(v: unknown): Uint8Array {
 function failureOf(err: unknown): Pkcs11Failure {
   if (err instanceof pkcs11js.Pkcs11Error) return { kind: 'pkcs11', ckr: err.message, code: err.code, method: err.method };
   if (err instanceof LoadFailure) return { kind: 'load', message: err.message };
-  return { kind: 'error', message: err instanceof Error ? err.message : String(err) };
+  return { kind: 'error', message: errorMessage(err) };
 }
 
 /** The message's id when it has one, so that even a malformed request gets its answer. */

@@ -7,6 +7,7 @@ import { ensureDir, writeFileAtomic } from '../../util/atomic-file.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 import type { CaKeyToken, CaPublicKey } from './ca-key-token.ts';
 import { TokenError } from './token-error.ts';
+import { errorMessage } from '../../util/error-message.ts';
 
 /** Where the software token keeps its key, and the per-call timeout. */
 export interface SoftwareTokenOptions {
@@ -81,7 +82,7 @@ export class SoftwareToken implements CaKeyToken {
       } catch (err) {
         if (err instanceof TokenError) throw err;
         const code = (err as { code?: unknown }).code === 'TIMEOUT' ? 'TIMEOUT' : 'FAILED';
-        throw new TokenError(code, `software token: ${what}: ${err instanceof Error ? err.message : String(err)}`);
+        throw new TokenError(code, `software token: ${what}: ${errorMessage(err)}`);
       }
     });
   }

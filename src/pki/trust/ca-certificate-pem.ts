@@ -1,6 +1,7 @@
 import { createHash, X509Certificate } from 'node:crypto';
 import { pemCertificates } from '../certificate/index.ts';
 import { TrustStoreError } from './trust-store-error.ts';
+import { errorMessage } from '../../util/error-message.ts';
 
 /** Largest PEM text accepted for one CA certificate. */
 export const MAX_CA_PEM_BYTES = 64 * 1024;
@@ -35,7 +36,7 @@ export function parseCaPem(text: string): ParsedCa {
   try {
     blocks = pemCertificates(text);
   } catch (err) {
-    throw new TrustStoreError('NOT_ONE_CERTIFICATE', `the PEM block is not valid base64: ${err instanceof Error ? err.message : String(err)}`);
+    throw new TrustStoreError('NOT_ONE_CERTIFICATE', `the PEM block is not valid base64: ${errorMessage(err)}`);
   }
   const first = blocks[0];
   if (blocks.length !== 1 || first === undefined) {
@@ -50,7 +51,7 @@ export function parseCaPem(text: string): ParsedCa {
   } catch (err) {
     throw new TrustStoreError(
       'NOT_ONE_CERTIFICATE',
-      `the PEM block is not a valid X.509 certificate: ${err instanceof Error ? err.message : String(err)}`,
+      `the PEM block is not a valid X.509 certificate: ${errorMessage(err)}`,
     );
   }
   const subject = cert.subject.split('\n').join(', ');

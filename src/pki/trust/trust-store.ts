@@ -10,6 +10,7 @@ import { opensslSubjectHash } from './openssl-subject-hash.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 import { HashLinks, type HashLinkTarget } from './hash-links.ts';
 import { TrustStoreError } from './trust-store-error.ts';
+import { errorMessage } from '../../util/error-message.ts';
 
 /** A peer CA this BMC trusts: one PEM file in the trust store directory. */
 export interface TrustedCa {
@@ -398,7 +399,7 @@ export class TrustStore {
     try {
       leaf = new X509Certificate(leafDer);
     } catch (err) {
-      return `cannot parse the peer certificate: ${err instanceof Error ? err.message : String(err)}`;
+      return `cannot parse the peer certificate: ${errorMessage(err)}`;
     }
     const scope = this.nameScopeFor(leaf);
     if (!scope) return why.unissued;
@@ -628,7 +629,7 @@ export class TrustStore {
       if (touched) await syncDir(this.dir);
     } catch (err) {
       this.#linksBroken = true;
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = errorMessage(err);
       this.#log?.error(
         `trust store: cannot update the hash links in ${this.dir}: ${reason}; the trusted set is in effect for the daemon, openssl -CApath may see an older one until they are repaired (tried again with the next change, and after a wait that doubles up to ${LINK_REPAIR_MAX_MS / 60_000} min)`,
         { event: 'TRUST_LINKS_FAILED', reason },
@@ -688,7 +689,7 @@ export class TrustStore {
         this.#skipped.delete(name);
         return undefined;
       }
-      const reason = err instanceof Error ? err.message : String(err);
+      const reason = errorMessage(err);
       if (this.#skipped.get(name) !== reason) this.#log?.warn(`trust store: ignoring ${file}: ${reason}`, { event: 'CA_FILE_SKIPPED' });
       this.#skipped.set(name, reason);
       return undefined;
@@ -795,7 +796,7 @@ export class TrustStore {
       this.#hashes.set(e.fingerprint, hash);
       return hash;
     } catch (err) {
-      this.#log?.warn(`trust store: no -CApath link for CA ${e.fingerprint}: ${err instanceof Error ? err.message : String(err)}`);
+      this.#log?.warn(`trust store: no -CApath link for CA ${e.fingerprint}: ${errorMessage(err)}`);
       return undefined;
     }
   }
