@@ -470,7 +470,7 @@ export class TrustStore {
     if (!failure) this.#revoking.delete(name);
     for (const fp of fps) this.#recompute(fp);
     if (!failure) return;
-    const reason = failure.err instanceof Error ? failure.err.message : String(failure.err);
+    const reason = errorMessage(failure.err);
     this.#log?.error(
       `trust store: cannot remove the binding to ${name} from ${failure.file}: ${reason}; the revocation is in effect for the daemon (${name} is refused), the file is changed when the revocation is tried again`,
       { peer: name, event: 'CA_REVOKE_FILE_FAILED', reason },
