@@ -9,6 +9,7 @@ import { SerialQueue } from '../../util/serial-queue.ts';
 import type { CredentialHolder, TlsCredentials } from './tls-credentials.ts';
 import { type CaKeyToken, checkPinFile, checkTokenInstalled, createCaKeyToken, TokenError } from '../token/index.ts';
 import { errorMessage } from '../../util/error-message.ts';
+import { TimeoutError } from '../../util/with-timeout.ts';
 
 /** What the statechart's issueCertificates actor calls: the token CA issuing this BMC's TLS leaves. */
 export interface CertificateIssuer {
@@ -95,7 +96,7 @@ class TokenCertificateIssuer implements CertificateIssuer {
         };
       });
     } catch (err) {
-      const code = err instanceof TokenError ? { code: err.code } : {};
+      const code = err instanceof TokenError || err instanceof TimeoutError ? { code: err.code } : {};
       log.error(`issuing certificates failed: ${errorMessage(err)}`, { ...code, reason: req.reason });
       throw err;
     }

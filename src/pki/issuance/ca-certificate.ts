@@ -11,6 +11,13 @@ import { TokenCrypto } from './token-crypto.ts';
 import { SubjectKeyIdentifierExtension, X509Certificate } from './x509.ts';
 import { CLOCK_SKEW_ALLOWANCE_MS } from '../../clock/skew-allowance.ts';
 import { errorMessage } from '../../util/error-message.ts';
+import { TimeoutError, withTimeout } from '../../util/with-timeout.ts';
+
+/**
+ * How long reading `self_ca.pem` may take unless the request says otherwise: as long as an atomic
+ * write may (only a disk that hangs, or a FIFO in the file's place, takes that long).
+ */
+export const CA_CERTIFICATE_READ_TIMEOUT_MS = 10_000;
 
 /** The CA as leaf issuance needs it: its certificate, the token signer and the leaf profile it issues with. */
 export interface IssuingCa {
@@ -36,6 +43,8 @@ export interface CaCertificateRequest {
   /** `certPaths(cert_root).selfCa`. */
   readonly file: string;
   readonly log: Logger;
+  /** Deadline of reading `file`; default CA_CERTIFICATE_READ_TIMEOUT_MS. */
+  readonly readTimeoutMs?: number;
 }
 
 function issuingCa(opts: {
@@ -81,7 +90,8 @@ export async function ensureCaCertificate(req: CaCertificateRequest): Promise<Is
   const signer: CertificateSigner = { crypto: tokenCrypto, key: tokenCrypto.caKey(req.spki) };
   let why = 'there is none';
   try {
-    const pem = await readFile(req.file, 'utf8');
+    const readMs = req.readTimeoutMs ?? CA_CERTIFICATE_READ_TIMEOUT_MS;
+    const pem = await withTimeout(readFile(req.file, 'utf8'), readMs, `reading ${req.file}`);
     const cert = new NodeX509(pem);
     const problem = unusableBecause(cert, req, now);
     const ski = problem ? undefined : new X509Certificate(pem).getExtension(SubjectKeyIdentifierExtension)?.keyId;
@@ -98,6 +108,10 @@ export async function ensureCaCertificate(req: CaCertificateRequest): Promise<Is
     }
     why = problem ?? 'it has no subjectKeyIdentifier';
   } catch (err) {
+    // A read that did not finish says nothing about the certificate on disk. Signing a new one
+    // (another fingerprint) would have the peers that attested this BMC see CA_CHANGED at their
+    // next re-attestation: the issuance fails (TIMEOUT) and is retried instead.
+    if (err instanceof TimeoutError) throw err;
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') why = `it cannot be read: ${errorMessage(err)}`;
   }
 
