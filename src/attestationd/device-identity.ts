@@ -1,14 +1,17 @@
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Logger } from '../log.ts';
 import { pemCertificates } from '../pki/certificate/index.ts';
 import { type CaKeyToken, Pkcs11Token, SoftwareToken } from '../pki/token/index.ts';
 import { CodedError } from '../util/coded-error.ts';
 import type { AttestationConfig } from './config-schema.ts';
 import { errorMessage } from '../util/error-message.ts';
+import { readTextWithin } from '../util/read-file-within.ts';
+import { TimeoutError } from '../util/with-timeout.ts';
 
 /** Why this BMC cannot answer attestation requests: the identity key or its chain is unusable. */
-export class IdentityError extends CodedError<'IDENTITY_KEY_MISSING' | 'IDENTITY_CHAIN_INVALID' | 'IDENTITY_KEY_MISMATCH' | 'IDENTITY_TOKEN'> {
+export class IdentityError extends CodedError<
+  'IDENTITY_KEY_MISSING' | 'IDENTITY_CHAIN_INVALID' | 'IDENTITY_CHAIN_TIMEOUT' | 'IDENTITY_KEY_MISMATCH' | 'IDENTITY_TOKEN'
+> {
   override readonly name = 'IdentityError';
 }
 
@@ -44,12 +47,14 @@ const IDENTITY_CHAIN = 'identity chain';
 /** The hint for a fresh install, which has neither identity key nor chain (exit 78 until then). */
 const NO_IDENTITY_YET = 'this BMC has no identity yet; create and certify it as docs/attestation.md, "The identity", says';
 
-/** Reads a PEM file of certificates (in file order); throws with `what` in the message. */
+/** Reads a PEM file of certificates (in file order), within FILE_READ_TIMEOUT_MS; throws with `what` in the message. */
 export async function readCertificates(file: string, what: string): Promise<X509Certificate[]> {
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readTextWithin(file);
   } catch (err) {
+    // A disk that hangs says nothing about the file: not INVALID (which needs the operator), it may pass.
+    if (err instanceof TimeoutError) throw new IdentityError('IDENTITY_CHAIN_TIMEOUT', `${what} ${file}: ${err.message}`);
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new IdentityError('IDENTITY_CHAIN_INVALID', `${what} ${file} does not exist${what === IDENTITY_CHAIN ? `: ${NO_IDENTITY_YET}` : ''}`);
     }

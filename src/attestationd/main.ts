@@ -49,8 +49,10 @@ runServiceMain({
       identity = await loadDeviceIdentity(config, log);
     } catch (err) {
       if (err instanceof IdentityError) {
-        // A missing key or a wrong chain needs the operator; a token that failed may come back.
-        return fail(`${confPath}: ${err.code}: ${err.message}`, err.code === 'IDENTITY_TOKEN' ? EX_UNAVAILABLE : EX_CONFIG);
+        // A missing key or a wrong chain needs the operator; a token that failed, or a disk that did
+        // not answer, may come back.
+        const mayPass = err.code === 'IDENTITY_TOKEN' || err.code === 'IDENTITY_CHAIN_TIMEOUT';
+        return fail(`${confPath}: ${err.code}: ${err.message}`, mayPass ? EX_UNAVAILABLE : EX_CONFIG);
       }
       throw err;
     }

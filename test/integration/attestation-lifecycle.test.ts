@@ -12,8 +12,10 @@ import { ATTESTATION_SERVICE } from '../../src/attestationd/names.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { attestationdArgs, createAttestationd, startAttestationd, writeManifest, writeRoots } from '../harness/attestationd.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
-import { busctl, REPO } from '../harness/daemon.ts';
+import { busctl, eventually, REPO } from '../harness/daemon.ts';
 import { startSoftHsmToken } from '../harness/softhsm.ts';
+import { STARTUP_DEADLINE_MS } from '../harness/startup-deadline.ts';
+import { makeFifo, releaseFifoReaders } from '../harness/stalled-file-system.ts';
 import { createSpdmTestIdentity } from '../harness/spdm-identity.ts';
 
 /** Runs attestationd to its exit (it must exit by itself) and returns status and output. */
@@ -67,6 +69,29 @@ describe('attestationd lifecycle', () => {
     const order = await runToExit(setup.confPath, { DBUS_SYSTEM_BUS_ADDRESS: fixture.bus().address });
     assert.equal(order.code, 78, order.output);
     assert.match(order.output, /IDENTITY_CHAIN_INVALID: .*the root must come first/);
+  });
+
+  it('an identity chain whose read does not finish (a FIFO nobody writes) is IDENTITY_CHAIN_TIMEOUT at its deadline, exit 69', async () => {
+    const dir = fixture.tempDir('attl-fifo-');
+    const conf = join(dir, 'attestation.conf');
+    const chain = join(dir, 'chain.pem');
+    makeFifo(chain);
+    fixture.cleanup(async () => releaseFifoReaders(chain));
+    writeFileSync(conf, JSON.stringify({ state_dir: join(dir, 'state'), identity_chain: chain, spdm_address: '127.0.0.1', spdm_port: 1 }));
+    const env = { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: fixture.bus().address };
+    const child = spawn(process.execPath, attestationdArgs(conf), { cwd: REPO, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    fixture.track(child);
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exit = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+    // Its own read deadline (10 s) says so; the test's deadline is a net for a loaded machine.
+    const line = new RegExp(`IDENTITY_CHAIN_TIMEOUT: identity chain ${chain}: reading ${chain} timed out after 10000 ms`);
+    assert.ok(await eventually(() => line.test(output), STARTUP_DEADLINE_MS + 10_000), output);
+    // The read itself still blocks one of node's threads, and node waits for them at the exit:
+    // once it ends (the disk answers), attestationd is gone with 69, so that systemd starts it again.
+    releaseFifoReaders(chain);
+    assert.equal(await withTimeout(exit, 30_000, 'attestationd exit'), 69, output);
   });
 
   it('the identity key on a SoftHSM2 token: it attests itself, stops on SIGTERM (0, name released)', async () => {

@@ -1,5 +1,4 @@
 import { createHash, X509Certificate as NodeX509 } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import type { Logger } from '../../log.ts';
 import { writeFileAtomic } from '../../util/atomic-file.ts';
 import { buildCertificate, type CertificateSigner } from './certificate-builder.ts';
@@ -11,13 +10,8 @@ import { TokenCrypto } from './token-crypto.ts';
 import { SubjectKeyIdentifierExtension, X509Certificate } from './x509.ts';
 import { CLOCK_SKEW_ALLOWANCE_MS } from '../../clock/skew-allowance.ts';
 import { errorMessage } from '../../util/error-message.ts';
-import { TimeoutError, withTimeout } from '../../util/with-timeout.ts';
-
-/**
- * How long reading `self_ca.pem` may take unless the request says otherwise: as long as an atomic
- * write may (only a disk that hangs, or a FIFO in the file's place, takes that long).
- */
-export const CA_CERTIFICATE_READ_TIMEOUT_MS = 10_000;
+import { readTextWithin } from '../../util/read-file-within.ts';
+import { TimeoutError } from '../../util/with-timeout.ts';
 
 /** The CA as leaf issuance needs it: its certificate, the token signer and the leaf profile it issues with. */
 export interface IssuingCa {
@@ -43,7 +37,7 @@ export interface CaCertificateRequest {
   /** `certPaths(cert_root).selfCa`. */
   readonly file: string;
   readonly log: Logger;
-  /** Deadline of reading `file`; default CA_CERTIFICATE_READ_TIMEOUT_MS. */
+  /** Deadline of reading `file`; default FILE_READ_TIMEOUT_MS. */
   readonly readTimeoutMs?: number;
 }
 
@@ -90,8 +84,7 @@ export async function ensureCaCertificate(req: CaCertificateRequest): Promise<Is
   const signer: CertificateSigner = { crypto: tokenCrypto, key: tokenCrypto.caKey(req.spki) };
   let why = 'there is none';
   try {
-    const readMs = req.readTimeoutMs ?? CA_CERTIFICATE_READ_TIMEOUT_MS;
-    const pem = await withTimeout(readFile(req.file, 'utf8'), readMs, `reading ${req.file}`);
+    const pem = await readTextWithin(req.file, req.readTimeoutMs);
     const cert = new NodeX509(pem);
     const problem = unusableBecause(cert, req, now);
     const ski = problem ? undefined : new X509Certificate(pem).getExtension(SubjectKeyIdentifierExtension)?.keyId;
