@@ -220,14 +220,14 @@ describe('persistence across restarts', () => {
     const bad = '{"version":2,"provisi';
     const { dir, stateDir, file } = stateDirWith((f) => {
       writeFileSync(f, bad);
-      execFileSync('chattr', ['+i', f]);
+      execFileSync('chattr', ['+i', f], { timeout: 10_000 });
     });
     try {
       await assertRefusedStart({ dir, stateDir, line: new RegExp(`STATE_FILE_CORRUPT: ${file} is not valid JSON.*could not be moved aside \\(EPERM.*nothing was kept aside`) });
       assert.equal(readFileSync(file, 'utf8'), bad);
       assert.deepEqual(readdirSync(stateDir), ['state.json'], 'no copy made');
     } finally {
-      execFileSync('chattr', ['-i', file]);
+      execFileSync('chattr', ['-i', file], { timeout: 10_000 });
     }
   });
 

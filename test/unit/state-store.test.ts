@@ -237,7 +237,7 @@ describe('state store: a corrupt file', () => {
     const file = join(dir, 'state.json');
     writeFileSync(file, '{"version":2,"provisi');
     // chattr +i: not even root may rename the file (but may read it).
-    execFileSync('chattr', ['+i', file]);
+    execFileSync('chattr', ['+i', file], { timeout: 10_000 });
     try {
       assert.throws(
         () => new StateStore(dir).load(),
@@ -255,7 +255,7 @@ describe('state store: a corrupt file', () => {
       assert.deepEqual(readdirSync(dir), ['state.json'], 'no copy claimed or made');
       assert.equal(readFileSync(file, 'utf8'), '{"version":2,"provisi', 'the file as it was');
     } finally {
-      execFileSync('chattr', ['-i', file]);
+      execFileSync('chattr', ['-i', file], { timeout: 10_000 });
     }
   });
 });
