@@ -63,11 +63,18 @@ export async function getProperty(bus: PrivateBus, name: 'provisioned' | 'peerCo
   return text.startsWith('s ') ? JSON.parse(text.slice(2)) as string : text.replace(/^b /, '');
 }
 
-/** Polls until `check` returns true or the deadline passes; returns whether it did. */
+/**
+ * Polls until `check` returns true or the deadline passes; returns whether it did. One check that
+ * never settles (a connection nobody answers) counts as false once `timeoutMs` has passed since it
+ * began: the wait never depends on the check ending by itself.
+ */
 export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 50): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    if (await check()) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<false>((res) => (timer = setTimeout(() => res(false), timeoutMs)));
+    const ok = await Promise.race([Promise.resolve(check()), hung]).finally(() => clearTimeout(timer));
+    if (ok) return true;
     if (Date.now() > end) return false;
     await new Promise((r) => setTimeout(r, stepMs));
   }
