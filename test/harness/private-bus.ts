@@ -158,3 +158,28 @@ export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<
     await waitForExit(child, { timeoutMs: KILLED_EXIT_DEADLINE_MS, after: 'SIGKILL' });
   }
 }
+
+/** Sends `signal` to the process group `child` leads (spawned with `detached: true`); none left is no error. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {
+    // the group is empty already
+  }
+}
+
+/**
+ * Stops a child that leads a process group of its own (a `pnpm -s …` and the node under it) with
+ * its whole group, by the group's PID: SIGTERM, then SIGKILL after a grace period; rejects naming
+ * the leader if it has not gone KILLED_EXIT_DEADLINE_MS after the SIGKILL.
+ */
+export async function stopProcessGroup(child: ChildProcess, graceMs = 3000): Promise<void> {
+  if (gone(child)) return;
+  signalGroup(child, 'SIGTERM');
+  try {
+    await waitForExit(child, { timeoutMs: graceMs, after: 'SIGTERM to its process group' });
+  } catch {
+    signalGroup(child, 'SIGKILL');
+    await waitForExit(child, { timeoutMs: KILLED_EXIT_DEADLINE_MS, after: 'SIGKILL to its process group' });
+  }
+}

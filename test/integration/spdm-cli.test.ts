@@ -13,6 +13,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Pkcs11Token } from '../../src/pki/token/pkcs11-token.ts';
 import { captureLog } from '../harness/capture-log.ts';
+import { stopProcessGroup } from '../harness/private-bus.ts';
 import { runTool } from '../harness/run-tool.ts';
 import { startSoftHsmToken, type TestToken } from '../harness/softhsm.ts';
 import { createSpdmTestIdentity, type SpdmTestIdentity } from '../harness/spdm-identity.ts';
@@ -31,13 +32,8 @@ async function startResponderProcess(args: string[], env: Record<string, string>
   child.stderr?.on('data', (c: Buffer) => {
     stderr += c.toString();
   });
-  const stop = async () => {
-    if (child.pid && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      process.kill(-child.pid, 'SIGTERM');
-      await exited;
-    }
-  };
+  // pnpm and the node under it: a graceful stop first (the responder closes its token), with a deadline.
+  const stop = () => stopProcessGroup(child, 30_000);
   try {
     const port = await new Promise<number>((resolvePort, reject) => {
       let out = '';
