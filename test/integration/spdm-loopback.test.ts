@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Pkcs11Token } from '../../src/pki/token/pkcs11-token.ts';
 import { encodeChallenge } from '../../src/spdm/challenge-messages.ts';
@@ -27,6 +27,7 @@ import {
 } from '../../src/spdm/index.ts';
 import { encodeTcpFrame, FrameDecoder, type SpdmTransport } from '../../src/spdm/transport.ts';
 import { captureLog } from '../harness/capture-log.ts';
+import { closerOf } from '../harness/server-connections.ts';
 import { startSoftHsmToken, type TestToken } from '../harness/softhsm.ts';
 import { createSpdmTestIdentity, type SpdmTestIdentity, type TestCurve } from '../harness/spdm-identity.ts';
 import { completeSignedMeasurements, GET_CAPS, GET_VERSION, NEGOTIATE, signedGetMeasurements, SpdmRawClient } from '../harness/spdm-raw-client.ts';
@@ -160,12 +161,9 @@ describe('SPDM responder with its identity key in a PKCS#11 token (SoftHSM2)', (
  */
 async function startProxy(target: number, rewrite: (msg: Uint8Array, session: number) => Uint8Array): Promise<{ port: number; close(): Promise<void> }> {
   let sessions = 0;
-  const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
     const session = sessions++;
     const upstream = connect({ host: '127.0.0.1', port: target });
-    sockets.add(client);
-    sockets.add(upstream);
     const down = new FrameDecoder('tcp', 0xffff);
     client.pipe(upstream);
     upstream.on('data', (chunk: Buffer) => {
@@ -180,16 +178,11 @@ async function startProxy(target: number, rewrite: (msg: Uint8Array, session: nu
     client.on('error', end);
     upstream.on('error', end);
   });
+  // Closing destroys the requesters' connections, and each takes its upstream one with it (end()).
+  const close = closerOf(server, 'the SPDM proxy');
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const addr = server.address();
-  return {
-    port: typeof addr === 'object' && addr ? addr.port : 0,
-    close: () =>
-      new Promise<void>((r) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => r());
-      }),
-  };
+  return { port: typeof addr === 'object' && addr ? addr.port : 0, close };
 }
 
 describe('SPDM requester against hostile responders', () => {
@@ -275,16 +268,15 @@ describe('SPDM requester against hostile responders', () => {
   });
 
   it('a responder that never answers fails with TIMEOUT', async () => {
-    const held = new Set<Socket>();
-    const silent = createServer((sock) => held.add(sock));
+    const silent = createServer();
+    const close = closerOf(silent, 'a responder that never answers');
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const addr = silent.address();
     const port = typeof addr === 'object' && addr ? addr.port : 0;
     try {
       await rejectsWith(attest({ host: '127.0.0.1', port, transport: 'tcp', roots: [s.id.rootDer], timeoutMs: 300 }), 'TIMEOUT');
     } finally {
-      for (const sock of held) sock.destroy();
-      await new Promise<void>((r) => silent.close(() => r()));
+      await close();
     }
   });
 });

@@ -453,6 +453,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
       s.on('error', () => undefined);
     });
     impostor.on('tlsClientError', () => seen.refused++);
+    const closeImpostor = closerOf(impostor, 'the impostor');
     await new Promise<void>((res) => impostor.listen(0, '127.0.0.1', res));
     const port = (impostor.address() as { port: number }).port;
     const captured = captureLog();
@@ -473,7 +474,7 @@ describe('the tlsClient and tlsResponder actors under XState', () => {
       assert.match(String(lines[0]?.['message']), /^link attempt failed \(127\.0\.0\.1:\d+\): server certificate refused: (SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT)/);
       assert.equal(lines[0]?.['peer'], 'bmc-a');
     } finally {
-      await new Promise((res) => impostor.close(res));
+      await closeImpostor();
     }
   });
 
