@@ -187,19 +187,25 @@ export async function watchLldp(deps: LldpWatcherDeps): Promise<LldpWatcher> {
     signalRule({ sender: names.service, interface: OBJECT_MANAGER }),
     signalRule({ sender: names.service, interface: PROPERTIES, member: 'PropertiesChanged', path_namespace: names.receivePath }),
   ];
+  const close = async () => {
+    closed = true;
+    bus.removeListener('message', handle);
+    warnings.close();
+    // Every rule, also one whose AddMatch ran out of time: the bus daemon may have taken it (a rule it does not have is refused, and ignored here).
+    for (const rule of rules) await removeMatch(bus, rule, deps.callTimeoutMs).catch(() => undefined);
+  };
   bus.on('message', handle);
-  for (const rule of rules) await addMatch(bus, rule, deps.callTimeoutMs);
-  owner = await nameOwner(bus, names.service, deps.callTimeoutMs);
+  try {
+    for (const rule of rules) await addMatch(bus, rule, deps.callTimeoutMs);
+    owner = await nameOwner(bus, names.service, deps.callTimeoutMs);
+  } catch (err) {
+    // A start that failed (a bus call refused or out of time) leaves nothing behind: the caller
+    // starts again later, and a listener or match rule left from each try would pile up.
+    await close();
+    throw err;
+  }
   if (owner) await readAll();
   else log.info(`LLDP: no ${names.service} on the bus yet; neighbours will be read when it appears`);
 
-  return {
-    neighbours: () => table.neighbours(),
-    async close() {
-      closed = true;
-      bus.removeListener('message', handle);
-      warnings.close();
-      for (const rule of rules) await removeMatch(bus, rule, deps.callTimeoutMs).catch(() => undefined);
-    },
-  };
+  return { neighbours: () => table.neighbours(), close };
 }

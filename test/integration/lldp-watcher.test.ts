@@ -6,7 +6,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import dbus from 'dbus-next';
+import { addMatch, dbusErrorName, signalRule } from '../../src/dbus/bus-call.ts';
 import { exportObjectManager, type InterfaceMap } from '../../src/dbus/object-manager.ts';
 import type { Logger } from '../../src/log.ts';
 import { lldpNames } from '../../src/lldp/lldp-names.ts';
@@ -215,5 +219,43 @@ describe('the LLDP watcher against a forged owner change', () => {
     assert.ok(await eventually(() => watcher.neighbours().some((n) => n.name === 'bmc-real'), 10_000), `the real owner's neighbour: ${captured.lines().join('\n')}`);
     assert.deepEqual(watcher.neighbours().map((n) => n.name), ['bmc-real'], 'the forged neighbour was not taken');
     assert.ok(!captured.lines().some((l) => l.includes(uniqueName(rogue))), `the forged owner is never believed:\n${captured.lines().join('\n')}`);
+  });
+});
+
+describe('the LLDP watcher whose start the bus refuses', () => {
+  let bus: PrivateBus;
+  let client: dbus.MessageBus;
+  let dir: string;
+
+  before(async () => {
+    // A bus that takes two match rules per connection: the watcher needs three.
+    dir = mkdtempSync(join(tmpdir(), 'lldp-limit-'));
+    const limit = join(dir, 'limit.conf');
+    writeFileSync(
+      limit,
+      `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><limit name="max_match_rules_per_connection">2</limit></busconfig>
+`,
+    );
+    bus = await startPrivateBus({ policies: [LLDP_BRIDGE_POLICY, limit], dir });
+    client = dbus.sessionBus({ busAddress: bus.address });
+  }, { timeout: 300_000 });
+  after(async () => {
+    client.disconnect();
+    await bus.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }, { timeout: 120_000 });
+
+  it('leaves neither its message listener nor its match rules behind, however often it is tried', async () => {
+    const listeners = client.listenerCount('message');
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await assert.rejects(startWatcher(client, captureLog().log, () => undefined), (err: Error) => {
+        assert.equal(dbusErrorName(err), 'org.freedesktop.DBus.Error.LimitsExceeded', err.message);
+        return true;
+      });
+      assert.equal(client.listenerCount('message'), listeners, `no message listener left after attempt ${attempt + 1}`);
+    }
+    // The rules of the failed starts were removed: the connection may add its two again.
+    for (const member of ['One', 'Two']) await addMatch(client, signalRule({ interface: 'org.example.Test', member }), 5000);
   });
 });
