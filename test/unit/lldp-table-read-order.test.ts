@@ -52,7 +52,8 @@ describe('the lldp bridge: order of full reads and watch events', () => {
     const order = new TableReadOrder();
     let reruns = 0;
     let read = order.begin();
-    while (read) {
+    // Bounded: a regression that re-ran for ever would otherwise spin here, where no deadline can fire.
+    while (read && reruns <= MAX_STALE_RERUNS) {
       order.event();
       const outcome = order.end(read);
       assert.equal(outcome.apply, false);
