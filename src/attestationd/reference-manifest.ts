@@ -1,6 +1,4 @@
-import { stat } from 'node:fs/promises';
-import { FILE_READ_TIMEOUT_MS, readTextWithin } from '../util/read-file-within.ts';
-import { withTimeout } from '../util/with-timeout.ts';
+import { readTextWithin } from '../util/read-file-within.ts';
 import * as z from '../util/zod.ts';
 import { PROVISIONING_CA_INDEX } from './names.ts';
 import { uniqueMeasurementIndexes } from './unique-indexes.ts';
@@ -41,9 +39,7 @@ const MAX_MANIFEST_BYTES = 256 * 1024;
 export async function loadReferenceManifest(path: string): Promise<ReferenceManifest> {
   let text: string;
   try {
-    const st = await withTimeout(stat(path), FILE_READ_TIMEOUT_MS, `reading ${path}`);
-    if (st.size > MAX_MANIFEST_BYTES) throw new Error(`larger than ${MAX_MANIFEST_BYTES} bytes`);
-    text = await readTextWithin(path);
+    text = await readTextWithin(path, { maxBytes: MAX_MANIFEST_BYTES });
   } catch (err) {
     throw new ManifestError(`reference manifest ${path}: ${errorMessage(err)}`);
   }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { ATOMIC_WRITE_TIMEOUT_MS } from './atomic-file.ts';
 import { withTimeout } from './with-timeout.ts';
 
@@ -8,25 +8,41 @@ import { withTimeout } from './with-timeout.ts';
  */
 export const FILE_READ_TIMEOUT_MS = ATOMIC_WRITE_TIMEOUT_MS;
 
-/** Reads under way, by path: one that ran past its deadline still holds one of libuv's threads. */
+/** How to read: the deadline, and the size beyond which the file is refused unread. */
+export interface ReadWithin {
+  /** Default FILE_READ_TIMEOUT_MS. */
+  readonly timeoutMs?: number;
+  /** A larger file is refused (`larger than N bytes`) before it is read. */
+  readonly maxBytes?: number;
+}
+
+/** Reads under way, by path and size limit: one that ran past its deadline still holds one of libuv's threads. */
 const underWay = new Map<string, Promise<string>>();
 
 /**
  * A text file's content (UTF-8); rejects with a TimeoutError `reading <path> timed out after <ms> ms`
- * at the deadline. The read itself cannot be cancelled: it keeps one of libuv's four threads until
- * the disk answers. A read of a path still under way is joined rather than started again, so
- * retries of a read that hangs never tie up the threads every other file system call needs.
+ * at the deadline. The file system calls cannot be cancelled: one that hangs keeps one of libuv's
+ * four threads until the disk answers. A read of a path still under way is joined rather than
+ * started again, so retries of a read that hangs never tie up the threads every other file system
+ * call needs.
  */
-export function readTextWithin(path: string, timeoutMs: number = FILE_READ_TIMEOUT_MS): Promise<string> {
-  let read = underWay.get(path);
+export function readTextWithin(path: string, o: ReadWithin = {}): Promise<string> {
+  const key = `${o.maxBytes ?? ''}:${path}`;
+  let read = underWay.get(key);
   if (!read) {
-    const started = readFile(path, 'utf8');
+    const started = readBounded(path, o.maxBytes);
     const forget = () => {
-      if (underWay.get(path) === started) underWay.delete(path);
+      if (underWay.get(key) === started) underWay.delete(key);
     };
     started.then(forget, forget);
-    underWay.set(path, started);
+    underWay.set(key, started);
     read = started;
   }
-  return withTimeout(read, timeoutMs, `reading ${path}`);
+  const ms = o.timeoutMs ?? FILE_READ_TIMEOUT_MS;
+  return withTimeout(read, ms, `reading ${path}`);
+}
+
+async function readBounded(path: string, maxBytes: number | undefined): Promise<string> {
+  if (maxBytes !== undefined && (await stat(path)).size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
+  return await readFile(path, 'utf8');
 }

@@ -29,11 +29,18 @@ describe('readTextWithin', () => {
     assert.equal(await readTextWithin(file), 'text\n');
   });
 
+  it('refuses a file larger than maxBytes, naming the limit', async () => {
+    const file = join(root, 'large.json');
+    writeFileSync(file, 'x'.repeat(1025));
+    await assert.rejects(readTextWithin(file, { maxBytes: 1024 }), /^Error: larger than 1024 bytes$/);
+    assert.equal(await readTextWithin(file, { maxBytes: 1025 }), 'x'.repeat(1025));
+  });
+
   it('a read that never ends fails at its deadline, each retry too, and the other file system calls still complete', async () => {
     try {
       for (let i = 0; i <= POOL_SIZE; i++) {
         // The read's own deadline answers; the test's only keeps a regression from hanging.
-        await assert.rejects(withTimeout(readTextWithin(fifo, 100), 30_000, 'the test waiting for the read'), (err: Error) => {
+        await assert.rejects(withTimeout(readTextWithin(fifo, { timeoutMs: 100 }), 30_000, 'the test waiting for the read'), (err: Error) => {
           assert.equal(err.name, 'TimeoutError');
           assert.equal(err.message, `reading ${fifo} timed out after 100 ms`);
           return true;

@@ -84,7 +84,7 @@ export async function ensureCaCertificate(req: CaCertificateRequest): Promise<Is
   const signer: CertificateSigner = { crypto: tokenCrypto, key: tokenCrypto.caKey(req.spki) };
   let why = 'there is none';
   try {
-    const pem = await readTextWithin(req.file, req.readTimeoutMs);
+    const pem = await readTextWithin(req.file, req.readTimeoutMs === undefined ? {} : { timeoutMs: req.readTimeoutMs });
     const cert = new NodeX509(pem);
     const problem = unusableBecause(cert, req, now);
     const ski = problem ? undefined : new X509Certificate(pem).getExtension(SubjectKeyIdentifierExtension)?.keyId;
