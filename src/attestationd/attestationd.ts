@@ -70,7 +70,9 @@ export async function startAttestationd(deps: AttestationdDeps): Promise<Running
       transport: 'tcp',
       signer: identity.signer,
       certificateChain: identity.chain,
-      measurements: () => measurementBlocks({ files: config.measurements, provisioningCaFile, log }),
+      // Half the request's deadline: a file whose read hangs is left out of the blocks (a clear
+      // MEASUREMENT_UNREADABLE) before the request itself runs out of time.
+      measurements: () => measurementBlocks({ files: config.measurements, provisioningCaFile, log, readTimeoutMs: ms(config.request_timeout) / 2 }),
       onSession: (e) => {
         const from = `${e.remoteAddress}:${e.remotePort}`;
         if (e.completed) log.info(`attested by ${from}: signed measurements served`, { event: 'RESPONDER_ATTESTED' });

@@ -17,16 +17,15 @@ export interface ReadWithin {
 }
 
 /** Reads under way, by path and size limit: one that ran past its deadline still holds one of libuv's threads. */
-const underWay = new Map<string, Promise<string>>();
+const underWay = new Map<string, Promise<Buffer>>();
 
 /**
- * A text file's content (UTF-8); rejects with a TimeoutError `reading <path> timed out after <ms> ms`
- * at the deadline. The file system calls cannot be cancelled: one that hangs keeps one of libuv's
- * four threads until the disk answers. A read of a path still under way is joined rather than
- * started again, so retries of a read that hangs never tie up the threads every other file system
- * call needs.
+ * A file's content; rejects with a TimeoutError `reading <path> timed out after <ms> ms` at the
+ * deadline. The file system calls cannot be cancelled: one that hangs keeps one of libuv's four
+ * threads until the disk answers. A read of a path still under way is joined rather than started
+ * again, so retries of a read that hangs never tie up the threads every other file system call needs.
  */
-export function readTextWithin(path: string, o: ReadWithin = {}): Promise<string> {
+export function readBytesWithin(path: string, o: ReadWithin = {}): Promise<Buffer> {
   const key = `${o.maxBytes ?? ''}:${path}`;
   let read = underWay.get(key);
   if (!read) {
@@ -42,7 +41,12 @@ export function readTextWithin(path: string, o: ReadWithin = {}): Promise<string
   return withTimeout(read, ms, `reading ${path}`);
 }
 
-async function readBounded(path: string, maxBytes: number | undefined): Promise<string> {
+/** A text file's content (UTF-8), read as readBytesWithin reads. */
+export async function readTextWithin(path: string, o: ReadWithin = {}): Promise<string> {
+  return (await readBytesWithin(path, o)).toString('utf8');
+}
+
+async function readBounded(path: string, maxBytes: number | undefined): Promise<Buffer> {
   if (maxBytes !== undefined && (await stat(path)).size > maxBytes) throw new Error(`larger than ${maxBytes} bytes`);
-  return await readFile(path, 'utf8');
+  return await readFile(path);
 }

@@ -1,0 +1,58 @@
+/**
+ * The responder's measurement blocks, read afresh for every GET_MEASUREMENTS (anybody on the
+ * segment may ask): a measured file whose read never ends (a FIFO nobody writes, as on a disk that
+ * hangs) is left out at its deadline with MEASUREMENT_UNREADABLE, and asking again and again ties up
+ * no more of libuv's threads, so the other files are still measured.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { measurementBlocks } from '../../src/attestationd/measurement-blocks.ts';
+import { withTimeout } from '../../src/util/with-timeout.ts';
+import { captureLog } from '../harness/capture-log.ts';
+import { makeFifo, POOL_SIZE, releaseFifoReaders } from '../harness/stalled-file-system.ts';
+
+const root = mkdtempSync(join(tmpdir(), 'measurement-blocks-unit-'));
+const fifo = join(root, 'hangs.conf');
+makeFifo(fifo);
+
+after(() => {
+  releaseFifoReaders(fifo);
+  rmSync(root, { recursive: true, force: true });
+}, { timeout: 60_000 });
+
+describe('measurementBlocks', () => {
+  it('leaves out a file whose read never ends, each time it is asked, and still measures the others', async () => {
+    const firmware = join(root, 'firmware.bin');
+    writeFileSync(firmware, 'firmware image');
+    const captured = captureLog();
+    const sources = {
+      files: [
+        { index: 1, file: firmware, kind: 'firmware' as const },
+        { index: 2, file: fifo, kind: 'configuration' as const },
+      ],
+      provisioningCaFile: join(root, 'self_ca.pem'),
+      log: captured.log,
+      readTimeoutMs: 100,
+    };
+    try {
+      for (let i = 0; i <= POOL_SIZE; i++) {
+        // The reads' own deadlines answer; the test's only keeps a regression from hanging.
+        const blocks = await withTimeout(measurementBlocks(sources), 30_000, `GET_MEASUREMENTS ${i + 1}`);
+        assert.deepEqual(
+          blocks.map((b) => [b.index, Buffer.from(b.value).toString('hex')]),
+          [[1, createHash('sha256').update('firmware image').digest('hex')]],
+          `request ${i + 1}: the firmware block only`,
+        );
+      }
+    } finally {
+      releaseFifoReaders(fifo);
+    }
+    const unreadable = captured.records().filter((r) => r['code'] === 'MEASUREMENT_UNREADABLE');
+    assert.equal(unreadable.length, POOL_SIZE + 1);
+    assert.equal(unreadable[0]?.['message'], `measurement 2: cannot read ${fifo}: reading ${fifo} timed out after 100 ms`);
+  });
+});
