@@ -1,7 +1,9 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after } from 'node:test';
 
 /** libuv's pool: every asynchronous file system call of this process runs on one of its threads. */
 export const POOL_SIZE = Number(process.env['UV_THREADPOOL_SIZE'] ?? 4);
@@ -42,4 +44,19 @@ export function releaseFifoReaders(path: string): void {
       return; // ENXIO: no reader left (or no FIFO any more)
     }
   }
+}
+
+/**
+ * A file whose read never ends, for the tests of one file: `fifo`, a FIFO nobody writes to, in a
+ * fresh temp directory `root`. After the file's tests its readers are released and `root` removed.
+ */
+export function hangingFile(prefix: string, name: string): { readonly root: string; readonly fifo: string } {
+  const root = mkdtempSync(join(tmpdir(), prefix));
+  const fifo = join(root, name);
+  makeFifo(fifo);
+  after(() => {
+    releaseFifoReaders(fifo);
+    rmSync(root, { recursive: true, force: true });
+  }, { timeout: 60_000 });
+  return { root, fifo };
 }

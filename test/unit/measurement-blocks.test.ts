@@ -6,23 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { measurementBlocks } from '../../src/attestationd/measurement-blocks.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { captureLog } from '../harness/capture-log.ts';
-import { makeFifo, POOL_SIZE, releaseFifoReaders } from '../harness/stalled-file-system.ts';
+import { hangingFile, POOL_SIZE, releaseFifoReaders } from '../harness/stalled-file-system.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'measurement-blocks-unit-'));
-const fifo = join(root, 'hangs.conf');
-makeFifo(fifo);
-
-after(() => {
-  releaseFifoReaders(fifo);
-  rmSync(root, { recursive: true, force: true });
-}, { timeout: 60_000 });
+const { root, fifo } = hangingFile('measurement-blocks-unit-', 'hangs.conf');
 
 describe('measurementBlocks', () => {
   it('leaves out a file whose read never ends, each time it is asked, and still measures the others', async () => {

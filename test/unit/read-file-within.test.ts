@@ -4,23 +4,15 @@
  * so that every other file system call of the process still completes.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { readTextWithin } from '../../src/util/read-file-within.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
-import { makeFifo, POOL_SIZE, releaseFifoReaders } from '../harness/stalled-file-system.ts';
+import { hangingFile, POOL_SIZE, releaseFifoReaders } from '../harness/stalled-file-system.ts';
 
-const root = mkdtempSync(join(tmpdir(), 'read-within-unit-'));
-const fifo = join(root, 'hangs.pem');
-makeFifo(fifo);
-
-after(() => {
-  releaseFifoReaders(fifo);
-  rmSync(root, { recursive: true, force: true });
-}, { timeout: 60_000 });
+const { root, fifo } = hangingFile('read-within-unit-', 'hangs.pem');
 
 describe('readTextWithin', () => {
   it('reads a file', async () => {
