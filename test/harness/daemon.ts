@@ -64,15 +64,16 @@ export async function getProperty(bus: PrivateBus, name: 'provisioned' | 'peerCo
 }
 
 /**
- * Polls until `check` returns true or the deadline passes; returns whether it did. One check that
- * never settles (a connection nobody answers) counts as false once `timeoutMs` has passed since it
- * began: the wait never depends on the check ending by itself.
+ * Polls until `check` returns true or the deadline passes; returns whether it did. A slow check
+ * that answers after the deadline still counts, but one that never settles (a connection nobody
+ * answers) counts as false once it runs `timeoutMs` past the deadline: the wait never depends on the
+ * check ending by itself.
  */
 export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs: number, stepMs = 50): Promise<boolean> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     let timer: NodeJS.Timeout | undefined;
-    const hung = new Promise<false>((res) => (timer = setTimeout(() => res(false), timeoutMs)));
+    const hung = new Promise<false>((res) => (timer = setTimeout(() => res(false), Math.max(0, end - Date.now()) + timeoutMs)));
     const ok = await Promise.race([Promise.resolve(check()), hung]).finally(() => clearTimeout(timer));
     if (ok) return true;
     if (Date.now() > end) return false;

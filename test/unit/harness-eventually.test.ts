@@ -14,7 +14,13 @@ describe('eventually()', () => {
     assert.equal(calls, 3);
   });
 
-  it('is false at its deadline when a check never settles', async () => {
+  it('counts a check that answers after the deadline', async () => {
+    // Answers 50 ms past the deadline of 200 ms: within the 200 ms a check may run past it.
+    const late = () => new Promise<boolean>((res) => setTimeout(() => res(true), 250));
+    assert.equal(await withTimeout(eventually(late, 200), 30_000, 'the test waiting'), true);
+  });
+
+  it('is false soon after its deadline when a check never settles', async () => {
     // eventually's own deadline answers; the test's only keeps a regression from hanging.
     const never = () => new Promise<boolean>(() => undefined);
     assert.equal(await withTimeout(eventually(never, 200), 30_000, 'the test waiting for eventually()'), false);
