@@ -5,13 +5,13 @@
  * answered UnknownObject or from a state not read yet; a second claim of the name is refused.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import dbus from 'dbus-next';
 import { BusNameTakenError, claimBusName } from '../../src/dbus/bus-name-claim.ts';
 import { CommonError, PROVISIONING_INTERFACE, PROVISIONING_PATH, PROVISIONING_SERVICE } from '../../src/dbus/names.ts';
-import { connectSystemBus, type BusConnection } from '../../src/dbus/system-bus.ts';
+import type { BusConnection } from '../../src/dbus/system-bus.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
-import { startPrivateBus, type PrivateBus } from '../harness/private-bus.ts';
+import { useDaemonConnections } from '../harness/daemon-connections.ts';
 
 /** Hang protection for what the code under test must answer by itself. */
 const ANSWER_DEADLINE_MS = 30_000;
@@ -25,25 +25,7 @@ class ProvisionedOnly extends dbus.interface.Interface {
 ProvisionedOnly.configureMembers({ properties: { provisioned: { signature: 'b', access: dbus.interface.ACCESS_READ } } });
 
 describe('the bus name claim holds calls until the service is exported', () => {
-  let bus: PrivateBus | undefined;
-  const conns: BusConnection[] = [];
-
-  before(async () => {
-    bus = await startPrivateBus({ kind: 'session' });
-  }, { timeout: 120_000 });
-  after(async () => {
-    for (const c of conns) c.close();
-    await bus?.stop();
-  }, { timeout: 60_000 });
-
-  const connect = async (): Promise<BusConnection> => {
-    if (!bus) throw new Error('no bus');
-    process.env['DBUS_SYSTEM_BUS_ADDRESS'] = bus.address;
-    const conn = connectSystemBus();
-    conns.push(conn);
-    await withTimeout(new Promise((resolve) => conn.bus.once('connect', resolve)), ANSWER_DEADLINE_MS, 'the Hello of a test connection');
-    return conn;
-  };
+  const { connect } = useDaemonConnections();
 
   /** `provisioned` read from the claimed name; resolves once the call has reached the owner (it is held from then on). */
   const readProvisioned = async (o: { client: BusConnection; owner: BusConnection }) => {
