@@ -43,9 +43,10 @@ const OWN_NAME_DEADLINE_MS = 3 * BUS_CALL_TIMEOUT_MS;
  * until the busName actor has released the name and closed what closes after it.
  *
  * The bus name is the lock that says this is the only instance, and it is owned before anything
- * on disk is read for the start or changed: reading the input moves a corrupt state file aside,
- * moves attested CAs out of bmcweb's store, and revokes bindings the state file records as revoked.
- * A second instance must do none of that, so it is refused (BusNameTakenError) before. The name
+ * on disk is changed (main has only checked that the state file can be read): reading the input
+ * moves a corrupt state file aside, moves attested CAs out of bmcweb's store, rebuilds the trust
+ * store's hash links and revokes bindings the state file records as revoked. A second instance
+ * must do none of that, so it is refused (BusNameTakenError) before. The name
  * rather than a lock file: the bus daemon drops it the moment its owner dies (no stale lock after a
  * crash, no PID to check), only root may own it (the D-Bus policy), and it is what systemd's
  * Type=dbus and every client already take for "provisioningd runs". Until the object is exported
