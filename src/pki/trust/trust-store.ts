@@ -120,7 +120,8 @@ const BINDABLE_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$/;
  * The directory is read in full once (first use, reload(), list()); after that each change costs
  * the work of the one CA it concerns: its file, its hash bucket, its listeners. PEMs placed or
  * removed by hand are picked up file by file by watch(); our own writes are recognised by their
- * content and cause no second reload.
+ * content and cause no second reload. The file work runs one operation at a time, each file call
+ * with a deadline; a revocation takes effect in memory at once, ahead of that queue (revokeName).
  */
 export class TrustStore {
   readonly dir: string;
@@ -241,6 +242,7 @@ export class TrustStore {
    * Bindings asked for while the store is busy (a rack attesting its peers at once) are written
    * together when its turn comes: their files in parallel, their links and the directory's fsync
    * once, one change to the listeners naming each peer. Each still costs the work of its own CA.
+   * A binding overtaken by a revokeName of its name called after this rejects, binding nothing.
    */
   async addAttested(pem: string, name: string): Promise<TrustedCa> {
     const parsed = parseCaPem(pem);
@@ -638,7 +640,11 @@ export class TrustStore {
         this.#serial(async () => {
           if (all) await this.#fullSync();
           else for (const f of files) await this.#refreshFile(f);
-        }).catch((err: unknown) => this.#log?.warn(`trust store: reload after a change in ${this.dir} failed: ${String(err)}`));
+        }).catch((err: unknown) => {
+          // The change is not lost (a file that could not be read in time): the next operation reads the whole directory.
+          this.#loaded = false;
+          this.#log?.warn(`trust store: reload after a change in ${this.dir} failed: ${String(err)}`);
+        });
       }, WATCH_DEBOUNCE_MS);
     });
     this.#watcher.on('error', (err) => this.#log?.warn(`trust store: watching ${this.dir} failed: ${err.message}`));
@@ -858,7 +864,7 @@ export class TrustStore {
    * Applies an in-memory change of some CAs' files, then their links, logs and listeners. The
    * listeners are told even when the links cannot be written (#keepLinks repairs them later).
    */
-  async #change(fps: readonly string[], apply: () => void, revoked?: readonly string[]): Promise<void> {
+  async #change(fps: readonly string[], apply: () => void): Promise<void> {
     const before = this.#scopes(fps);
     const previous = this.#entriesOf(fps);
     apply();
@@ -867,7 +873,7 @@ export class TrustStore {
       return { was: previous.get(fp), now: this.#entries.get(fp) };
     });
     // The change is in memory and in the CA files from here on: the listeners hear of it whatever
-    // becomes of the links (a revocation must close the peer's links even on a full disk).
+    // becomes of the links (a removal must reach the peer's links even on a full disk).
     await this.#keepLinks(async () => {
       let touched = false;
       for (const { was, now } of moves) {
@@ -878,7 +884,7 @@ export class TrustStore {
       }
       return touched;
     });
-    this.#report({ fps: new Set(fps), before, previous, ...(revoked ? { revoked } : {}) });
+    this.#report({ fps: new Set(fps), before, previous });
   }
 
   /** Derives one CA's entry from the files holding it (or drops it when none does). */
