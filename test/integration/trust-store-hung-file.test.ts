@@ -12,15 +12,16 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { LinkEvent, ResponderEvent } from '../../machines/events.ts';
+import type { ResponderEvent } from '../../machines/events.ts';
 import { TrustStore, type TrustChange } from '../../src/pki/trust/index.ts';
 import { BmcResponder } from '../../src/tls/bmc-responder.ts';
 import type { LinkTimings } from '../../src/tls/link-timings.ts';
-import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
+import type { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { TimeoutError } from '../../src/util/with-timeout.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
 import { holdWriteLease, type FileLease } from '../harness/file-lease.ts';
+import { dialLink } from '../harness/link-client.ts';
 import { runTool } from '../harness/run-tool.ts';
 import { createTestPki, holderOf, linkUpFrom, type TestPki } from '../harness/test-pki.ts';
 
@@ -77,17 +78,10 @@ describe('trust store on a disk that hangs', () => {
     });
     const clients: TlsLinkClient[] = [];
     const trustB = new TrustStore({ dir: join(work, 'revoke-now-b') });
-    /** Dials our responder as bmc-b; resolves with the client and its events once it reported an outcome. */
+    /** Dials our responder as bmc-b; resolves with the client's events once it reported an outcome. */
     const dial = async () => {
-      const events: LinkEvent[] = [];
-      const client = new TlsLinkClient({
-        target: { name: 'bmc-a', address: '127.0.0.1', port },
-        timings: TIMINGS, credentials: holderOf(pki.b), trust: trustB, log: captureLog().log,
-        onEvent: (e) => events.push(e),
-      });
+      const { client, events } = await dialLink({ name: 'bmc-a', port, credentials: holderOf(pki.b), trust: trustB, timings: TIMINGS });
       clients.push(client);
-      client.start();
-      assert.ok(await eventually(() => events.length > 0, 10_000), 'the client reported an outcome');
       return events;
     };
     const port = (await responder.listen()).port;
