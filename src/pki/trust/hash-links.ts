@@ -1,13 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readlink, rename, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { TimeoutError } from '../../util/with-timeout.ts';
-
-/**
- * Runs one file system call under its owner's deadline (`what` names it in the error): the trust
- * store's file calls all go through one, so a hung disk fails them instead of holding the store.
- */
-export type FileCall = <T>(what: string, call: () => Promise<T>) => Promise<T>;
+import { unlessTimeout, type FileCall } from './file-call.ts';
 
 /** OpenSSL's `-CApath` link names: subject hash, dot, collision index. */
 export const HASH_LINK = /^([0-9a-f]{8})\.(\d+)$/;
@@ -127,14 +121,6 @@ export class HashLinks {
       throw err;
     }
   }
-}
-
-/** A fallback for a failed call, except that a timeout still fails (a hung disk must stop the work). */
-function unlessTimeout<T>(fallback: T): (err: unknown) => T {
-  return (err) => {
-    if (err instanceof TimeoutError) throw err;
-    return fallback;
-  };
 }
 
 function ignoreMissing(err: NodeJS.ErrnoException): void {

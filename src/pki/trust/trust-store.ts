@@ -3,12 +3,13 @@ import { watch as fsWatch, mkdirSync, type FSWatcher } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Logger } from '../../log.ts';
-import { ATOMIC_WRITE_TIMEOUT_MS, syncDir, writeFileAtomic } from '../../util/atomic-file.ts';
+import { syncDir, writeFileAtomic } from '../../util/atomic-file.ts';
 import { parseCaPem, type ParsedCa } from './ca-certificate-pem.ts';
 import { boundNamesOf, boundPem, type NameScope } from './name-binding.ts';
 import { opensslSubjectHash } from './openssl-subject-hash.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
-import { HashLinks, type FileCall, type HashLinkTarget } from './hash-links.ts';
+import { HashLinks, type HashLinkTarget } from './hash-links.ts';
+import { TRUST_FILE_TIMEOUT_MS, type FileCall } from './file-call.ts';
 import { TrustStoreError } from './trust-store-error.ts';
 import { errorMessage } from '../../util/error-message.ts';
 import { TimeoutError, withTimeout } from '../../util/with-timeout.ts';
@@ -35,12 +36,6 @@ export interface TrustStoreOptions {
   /** Deadline of each file system call of the store (one atomic write counts as one); default TRUST_FILE_TIMEOUT_MS. */
   readonly fileTimeoutMs?: number;
 }
-
-/**
- * How long one file system call of the trust store (a read, a link, an unlink, one atomic write)
- * may take: only a disk that hangs takes that long. The same as an atomic write's own deadline.
- */
-export const TRUST_FILE_TIMEOUT_MS = ATOMIC_WRITE_TIMEOUT_MS;
 
 /**
  * What one change of the trusted set concerns, so that only the links it matters to are woken: the
