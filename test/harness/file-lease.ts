@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { stopProcess, waitForExit } from './private-bus.ts';
 
 /**
@@ -12,6 +13,11 @@ export interface FileLease {
   readonly opened: Promise<void>;
   /** Gives the lease up: the waiting open() goes on. */
   release(): Promise<void>;
+}
+
+/** How long the kernel keeps an open() of a leased file waiting for the holder (/proc/sys/fs/lease-break-time). */
+export function leaseBreakMs(): number {
+  return Number(readFileSync('/proc/sys/fs/lease-break-time', 'utf8').trim()) * 1000;
 }
 
 /** How long the holder may take to start, or to exit once told: nets, not measurements. */

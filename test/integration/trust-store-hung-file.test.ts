@@ -13,14 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ResponderEvent } from '../../machines/events.ts';
-import { TrustStore, type TrustChange } from '../../src/pki/trust/index.ts';
+import { TRUST_FILE_TIMEOUT_MS, TrustStore, type TrustChange } from '../../src/pki/trust/index.ts';
 import { BmcResponder } from '../../src/tls/bmc-responder.ts';
 import type { LinkTimings } from '../../src/tls/link-timings.ts';
 import type { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { TimeoutError } from '../../src/util/with-timeout.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
-import { holdWriteLease, type FileLease } from '../harness/file-lease.ts';
+import { holdWriteLease, leaseBreakMs, type FileLease } from '../harness/file-lease.ts';
 import { dialLink } from '../harness/link-client.ts';
 import { runTool } from '../harness/run-tool.ts';
 import { createTestPki, holderOf, linkUpFrom, type TestPki } from '../harness/test-pki.ts';
@@ -28,8 +28,6 @@ import { createTestPki, holderOf, linkUpFrom, type TestPki } from '../harness/te
 const TIMINGS: LinkTimings = { keepaliveIntervalMs: 200, keepaliveTimeoutMs: 2000, handshakeTimeoutMs: 5000, idleTimeoutMs: 3000 };
 /** Longer than the kernel lets a lease hold an open() (45 s by default): in these tests the held read does not time out. */
 const NO_TIMEOUT_MS = 120_000;
-/** The deadline of each file call in the test of the deadline itself; the held read waits far longer. */
-const SHORT_TIMEOUT_MS = 3000;
 
 /** Whether a promise has settled, checked without waiting for it. */
 function tracked<T>(p: Promise<T>): { readonly promise: Promise<T>; settled: () => boolean } {
@@ -45,6 +43,8 @@ describe('trust store on a disk that hangs', () => {
   const leases: FileLease[] = [];
 
   before(async () => {
+    // The held read must outlast the store's default deadline (10 s) by far.
+    assert.ok(leaseBreakMs() >= 3 * TRUST_FILE_TIMEOUT_MS, `the kernel keeps an open() of a leased file waiting ${leaseBreakMs() / 1000} s (/proc/sys/fs/lease-break-time): these tests need 30 s at least`);
     pki = await createTestPki();
     work = mkdtempSync(join(tmpdir(), 'trust-hung-'));
   }, { timeout: 300_000 });
@@ -134,14 +134,17 @@ describe('trust store on a disk that hangs', () => {
   });
 
   it('a file call that hangs fails at its deadline, is logged, and the queue goes on', async () => {
-    const { store, log, bound, lease } = await heldStore('deadline', SHORT_TIMEOUT_MS);
+    const { store, log, bound, lease } = await heldStore('deadline', TRUST_FILE_TIMEOUT_MS);
     try {
       const reloading = store.reload();
       await lease.opened;
-      await assert.rejects(reloading, (e: unknown) => e instanceof TimeoutError && /^reading .*\.pem timed out after 3000 ms$/.test(e.message));
+      const late = `timed out after ${TRUST_FILE_TIMEOUT_MS} ms`;
+      await assert.rejects(reloading, (e: unknown) => e instanceof TimeoutError && e.message.startsWith('reading ') && e.message.endsWith(`.pem ${late}`));
       const timeouts = log.records().filter((r) => r['event'] === 'TRUST_FILE_TIMEOUT');
       assert.equal(timeouts.length, 1, log.lines().join('\n'));
-      assert.match(String(timeouts[0]?.['message']), /trust store: reading .*\.pem timed out after 3000 ms .*the store goes on with the next one/);
+      const message = String(timeouts[0]?.['message']);
+      assert.ok(message.startsWith('trust store: reading ') && message.includes(`.pem ${late} (does the disk hang?)`), message);
+      assert.match(message, /the store goes on with the next one/);
       assert.deepEqual(store.attestedNames(), ['bmc-b', 'bmc-r'], 'a read that hung changes nothing in memory');
 
       // The read is still stuck in the kernel (the lease is held): the next operations run all the same.
