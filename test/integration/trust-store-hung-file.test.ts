@@ -205,6 +205,21 @@ describe('trust store on a disk that hangs', () => {
       assert.deepEqual(reread.attestedNames(), ['bmc-b', 'bmc-r'], 'the files agree');
       const verify = await runTool('openssl', ['verify', '-no-CAfile', '-no-CAstore', '-CApath', store.dir, pki.b.client.certFile]);
       assert.equal(verify.code, 0, `openssl verify -CApath finds bmc-b's CA again: ${verify.stdout}${verify.stderr}`);
+
+      // A store that has not read its directory yet (a daemon starting): a binding whose turn began
+      // with that read, still hanging, is overtaken as well, and the read does not bring bmc-b back.
+      const fresh = new TrustStore({ dir: store.dir, fileTimeoutMs: NO_TIMEOUT_MS });
+      const third = await holdWriteLease(held.file);
+      leases.push(third);
+      const firstRead = tracked(fresh.addAttested(pki.b.ca.pem, 'bmc-b'));
+      await third.opened;
+      const revoking3 = fresh.revokeName('bmc-b');
+      await third.release();
+      await assert.rejects(firstRead.promise, /was revoked after this binding was asked for/);
+      assert.deepEqual(await revoking3, [bound.fingerprint], 'the revocation found the binding on disk once the directory was read');
+      assert.equal(fresh.vouchesFor('bmc-b'), false);
+      assert.deepEqual(fresh.attestedNames(), ['bmc-r']);
+      assert.ok(!existsSync(bound.file));
     } finally {
       await lease.release();
       store.close();
