@@ -1,18 +1,19 @@
 /**
  * attestationd's start and end: configuration and identity errors (exit 78, one line), the identity
  * key on a PKCS#11 token (SoftHSM2) through the same adapter provisioningd uses, SIGTERM (exit 0,
- * name released) and a lost bus (exit 69).
+ * name released), a lost bus (exit 69, also while it publishes) and a start without a bus (exit 69).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ATTESTATION_SERVICE } from '../../src/attestationd/names.ts';
+import { ATTESTATION_SERVICE, DEVICE_INTERFACE, DEVICES_INTERFACE, REQUESTER_DEVICES, REQUESTER_ROOT, requesterPath } from '../../src/attestationd/names.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { attestationdArgs, createAttestationd, startAttestationd, writeManifest, writeRoots } from '../harness/attestationd.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
-import { busctl, REPO } from '../harness/daemon.ts';
+import { floodCalls } from '../harness/call-flood.ts';
+import { busctl, freePort, REPO } from '../harness/daemon.ts';
 import { startSoftHsmToken } from '../harness/softhsm.ts';
 import { createSpdmTestIdentity } from '../harness/spdm-identity.ts';
 
@@ -113,5 +114,46 @@ describe('attestationd lifecycle', () => {
     const exit = await withTimeout(d.exited(), 15_000, 'attestationd exit');
     assert.equal(exit.code, 69, d.output());
     assert.match(d.output(), /lost the system bus/);
+  });
+
+  /** How many times the bus is killed while attestationd publishes (see bus-lost.test.ts). */
+  const ROUNDS = 3;
+
+  it('exits 69 when the bus is killed while it publishes a stream of changes, never with a crash', async () => {
+    const setup = await createAttestationd({ dir: fixture.tempDir('attl-flood-'), name: 'bmc-f' });
+    // Devices at a port nobody listens on: each attest fails at once, publishing its status twice and Attested(false).
+    const closed = String(await freePort());
+    const ids = Array.from({ length: 16 }, (_, i) => `dev-${i}`);
+    for (let round = 1; round <= ROUNDS; round++) {
+      const bus = await fixture.newBus();
+      const d = await startAttestationd({ bus, setup });
+      fixture.cleanup(() => d.stop());
+      for (const id of ids) {
+        const add = await busctl(bus, 'call', ATTESTATION_SERVICE, REQUESTER_ROOT, DEVICES_INTERFACE, 'AddDevice', 'sss', id, '127.0.0.1', closed);
+        assert.equal(add.code, 0, add.stderr);
+      }
+      const calls = ids.map((id) => ({ destination: ATTESTATION_SERVICE, path: requesterPath(id), interface: DEVICE_INTERFACE, member: 'attest' }));
+      const flood = floodCalls({ bus, calls, signalsUnder: REQUESTER_DEVICES });
+      fixture.cleanup(() => flood.stop());
+      try {
+        assert.ok(await flood.waitForSignals(300, 30_000), `round ${round}: attestationd publishes: ${flood.signals()} signals seen\n${d.output()}`);
+        process.kill(bus.pid, 'SIGKILL');
+        const exit = await withTimeout(d.exited(), 30_000, 'attestationd exit');
+        const what = `round ${round} (${flood.answered()} calls answered, ${flood.signals()} signals):\n${d.output()}`;
+        assert.deepEqual(exit, { code: 69, signal: null }, what);
+        assert.match(d.output(), /error.*lost the system bus: .*code=BUS_LOST/, what);
+        assert.doesNotMatch(d.output(), /^\s+at /m, `no stack trace: ${what}`);
+      } finally {
+        flood.stop();
+      }
+    }
+  });
+
+  it('no bus daemon at the address: exit 69 with the connection error, naming the address', async () => {
+    const setup = await createAttestationd({ dir: fixture.tempDir('attl-nobus-'), name: 'bmc-n' });
+    const address = `unix:path=${join(setup.dir, 'no_bus_socket')}`;
+    const r = await runToExit(setup.confPath, { DBUS_SYSTEM_BUS_ADDRESS: address });
+    assert.equal(r.code, 69, r.output);
+    assert.ok(r.output.includes(`attestationd: cannot start: cannot connect to the system bus at ${address}: connect ENOENT`), r.output);
   });
 });
