@@ -1,11 +1,12 @@
 /**
  * attestationd's start and end: configuration and identity errors (exit 78, one line), the identity
- * key on a PKCS#11 token (SoftHSM2) through the same adapter provisioningd uses, SIGTERM (exit 0,
- * name released), a lost bus (exit 69, also while it publishes) and a start without a bus (exit 69).
+ * key on a PKCS#11 token (SoftHSM2) through the same adapter provisioningd uses, its PIN file checked
+ * at start (exit 78), SIGTERM (exit 0, name released), a lost bus (exit 69, also while it publishes)
+ * and a start without a bus (exit 69).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ATTESTATION_SERVICE, DEVICE_INTERFACE, DEVICES_INTERFACE, REQUESTER_DEVICES, REQUESTER_ROOT, requesterPath } from '../../src/attestationd/names.ts';
@@ -102,6 +103,29 @@ describe('attestationd lifecycle', () => {
     const exit = await withTimeout(d.exited(), 15_000, 'attestationd exit');
     assert.equal(exit.code, 0, d.output());
     assert.notEqual((await busctl(fixture.bus(), 'status', ATTESTATION_SERVICE)).code, 0, 'the name is released');
+  });
+
+  it('a PIN file group or others can read, or a missing one: exit 78 at start with one line, the PIN never printed', async () => {
+    const token = await startSoftHsmToken({ label: 'att-pin', keyLabel: 'attestation-identity' });
+    fixture.cleanup(() => token.stop());
+    const dir = fixture.tempDir('attl-pin-');
+    // A working setup first (the key exists, the chain certifies it): only the PIN file is wrong below.
+    const setup = await createAttestationd({ dir, name: 'bmc-p', config: { identity_token: token.token }, env: token.env });
+    const env = { ...token.env, DBUS_SYSTEM_BUS_ADDRESS: fixture.bus().address };
+
+    chmodSync(token.token.pin_file, 0o644);
+    const loose = await runToExit(setup.confPath, env);
+    assert.equal(loose.code, 78, loose.output);
+    assert.equal(loose.output.trimEnd().split('\n').length, 1, loose.output);
+    assert.match(loose.output, new RegExp(`attestationd: ${setup.confPath}: PIN_FILE_INSECURE: pin_file ${token.token.pin_file} has mode 0644; .*chmod 600`));
+    assert.ok(!loose.output.includes(token.pin), 'the PIN is not printed');
+
+    const absent = join(dir, 'absent.pin');
+    writeFileSync(setup.confPath, JSON.stringify({ ...setup.config, identity_token: { ...token.token, pin_file: absent } }));
+    const missing = await runToExit(setup.confPath, env);
+    assert.equal(missing.code, 78, missing.output);
+    assert.equal(missing.output.trimEnd().split('\n').length, 1, missing.output);
+    assert.match(missing.output, new RegExp(`attestationd: ${setup.confPath}: PIN_FILE_UNREADABLE: pin_file ${absent} cannot be read: ENOENT`));
   });
 
   it('exits 69 when the bus goes away', async () => {
