@@ -141,6 +141,16 @@ export class NameOwnerWatcher {
     return watcher;
   }
 
+  /**
+   * Reads one property of `name` and resolves when it is answered: a daemon that owns its name
+   * before it serves holds the call until it does, so this times the start to the first answer.
+   */
+  async answers(name: string, p: PropertyProbe, timeoutMs: number): Promise<void> {
+    const get = new dbus.Message({ destination: name, path: p.path, interface: 'org.freedesktop.DBus.Properties', member: 'Get', signature: 'ss', body: [p.iface, p.property] });
+    const reply = await withTimeout(this.#bus.call(get), timeoutMs, `${name} to answer Get ${p.property}`);
+    if (reply?.type === dbus.MessageType.ERROR) throw new Error(`${name} answered Get ${p.property} with ${String(reply.errorName)}`);
+  }
+
   /** A promise for the next time `name` gets an owner; call before starting the process. */
   nextOwner(name: string, timeoutMs: number): Promise<void> {
     const owned = new Promise<void>((resolve) => this.#waiters.set(name, resolve));
@@ -152,7 +162,14 @@ export class NameOwnerWatcher {
   }
 }
 
-/** A process that owns its bus name, and the milliseconds from spawn until it did. */
+/** A property whose first answer marks a service as serving (read right after the name appears). */
+export interface PropertyProbe {
+  readonly path: string;
+  readonly iface: string;
+  readonly property: string;
+}
+
+/** A process that owns its bus name, and the milliseconds from spawn until it did (and answered `serves`, when given). */
 export interface OwnerStart {
   readonly child: ChildProcess;
   readonly ms: number;
@@ -171,9 +188,11 @@ export interface OwnerStartSpec {
   readonly track: (child: ChildProcess) => void;
   /** Extra environment (e.g. NODE_COMPILE_CACHE, as the units set it). */
   readonly env?: Readonly<Record<string, string>>;
+  /** When given, the time runs on until this property is answered, not only until the name is owned. */
+  readonly serves?: PropertyProbe;
 }
 
-/** Spawns `node argv` and times it until its bus name is owned (from NameOwnerChanged, no polling). */
+/** Spawns `node argv` and times it until its bus name is owned (from NameOwnerChanged, no polling), then until `serves` is answered. */
 export async function startUntilOwned(spec: OwnerStartSpec): Promise<OwnerStart> {
   let child: ChildProcess | undefined;
   let output = '';
@@ -192,6 +211,7 @@ export async function startUntilOwned(spec: OwnerStartSpec): Promise<OwnerStart>
       c.once('exit', (code) => reject(new Error(`node ${spec.argv.join(' ')} exited ${String(code)} before owning ${spec.name}:\n${output}`))),
     );
     await Promise.race([owned, died]);
+    if (spec.serves) await Promise.race([spec.watcher.answers(spec.name, spec.serves, spec.timeoutMs), died]);
   });
   if (!child) throw new Error('not started');
   return { child, ms };

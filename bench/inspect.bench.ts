@@ -1,5 +1,5 @@
 // What the inspector costs (issue 5):
-// 1. cold start of the production bundle until its bus name is owned, inspect_port off vs on;
+// 1. cold start of the production bundle until its bus name is owned and it serves, inspect_port off vs on;
 // 2. the first page request (the charts are laid out then) and later ones;
 // 3. how long the main thread's event loop stalls during the first page request (the longest
 //    delay perf_hooks.monitorEventLoopDelay sees), each run in a fresh process: now, with elkjs on
@@ -20,7 +20,7 @@ import { daemonCharts } from '../src/inspect/statechart-docs.ts';
 import { elkGraphOf } from '../src/inspect/statechart-layout.ts';
 import { createLogger } from '../src/log.ts';
 import { withTimeout } from '../src/util/with-timeout.ts';
-import { freePort, REPO, SERVICE } from '../test/harness/daemon.ts';
+import { freePort, IFACE, OBJECT, REPO, SERVICE } from '../test/harness/daemon.ts';
 import { startPrivateBus, stopProcess, type PrivateBus } from '../test/harness/private-bus.ts';
 import { runTool } from '../test/harness/run-tool.ts';
 import {
@@ -57,7 +57,7 @@ let run = 0;
 /** A fresh, not provisioned daemon configuration, with or without the inspector. */
 const freshConfig = (inspectPort: number) => writeDaemonConfig(join(work, `d${++run}`), { inspect_port: inspectPort });
 
-/** What starts the bundle with `conf` until its bus name is owned (the child tracked for the final cleanup). */
+/** What starts the bundle with `conf` until its bus name is owned and it serves (answers a read of `provisioned`; the child tracked for the final cleanup). */
 const bundleStart = (b: PrivateBus, w: NameOwnerWatcher, conf: string): OwnerStartSpec => ({
   busAddress: b.address,
   watcher: w,
@@ -66,6 +66,7 @@ const bundleStart = (b: PrivateBus, w: NameOwnerWatcher, conf: string): OwnerSta
   cwd: REPO,
   timeoutMs: START_TIMEOUT_MS,
   track: (c) => children.push(c),
+  serves: { path: OBJECT, iface: IFACE, property: 'provisioned' },
 });
 
 const startMs = async (b: PrivateBus, w: NameOwnerWatcher, inspectPort: number) => coldStart(bundleStart(b, w, await freshConfig(inspectPort)));
@@ -166,8 +167,8 @@ try {
     on.push(await startMs(b, w, await freePort()));
   }
   const baseline = { name: 'inspector off', stats: stats(off) };
-  printStats({ name: 'dist/provisioningd.js start to name owned, inspect_port 0 (off)', stats: baseline.stats });
-  printStats({ name: 'dist/provisioningd.js start to name owned, inspect_port set (on)', stats: stats(on), baseline });
+  printStats({ name: 'dist/provisioningd.js start to name owned and serving, inspect_port 0 (off)', stats: baseline.stats });
+  printStats({ name: 'dist/provisioningd.js start to name owned and serving, inspect_port set (on)', stats: stats(on), baseline });
   await settle();
 
   // 2. Page requests against one running daemon with the inspector on.

@@ -25,6 +25,13 @@ export type ResponderEvent =
    * forwards it to the peer machine, which re-attests when it differs from the leaf it noted.
    */
   | { type: 'INBOUND_PEER_LEAF'; name: string; fingerprint: string }
+  /**
+   * An inbound connection ended before its link came up: its TLS handshake failed or was refused
+   * (no or an untrusted client certificate), its certificate was refused after the handshake, or it
+   * closed before Hello. `peer` is the client's address, or its name once its certificate gave one.
+   * No machine acts on it: the metrics count it (provisioning_handshakes_total, inbound, failed).
+   */
+  | { type: 'INBOUND_FAILED'; peer: string; reason: string }
   | { type: 'RESPONDER_FAILED'; reason: string };
 
 /** Sent by the lldpNeighbors actor: a neighbour to dial (new, or at a new address), or one gone. */

@@ -4,7 +4,8 @@
 //   pkg/root/            the daemons' part: /usr/lib/provisioningd/ (the minified bundles of the
 //                        three programs, the PKCS#11 worker, their chunks, node_modules/pkcs11js with
 //                        its stripped addon), the systemd units, the D-Bus policies, the default
-//                        configuration (/usr/share/provisioningd/) and the docs (/usr/share/doc/provisioningd/)
+//                        configuration (/usr/share/provisioningd/) and the README with the docs/ tree
+//                        (/usr/share/doc/provisioningd/)
 //   pkg/inspector-root/  the inspector's part (its chunk, its layout worker, elkjs): the daemons load
 //                        it only when inspect_port is set, and run without it
 //   pkg/provisioningd-sourcemaps_<version>.tar.xz  every .js.map, laid out to unpack at / beside the bundles
@@ -107,10 +108,9 @@ for (const [from, to] of Object.entries(policies)) install(join(repo, 'service',
 // The default configuration, every key at its default (copy to /var/provisioning/ and edit).
 const defaults = JSON.parse(run(process.execPath, ['--import', 'tsx', join(repo, 'scripts/default-configs.ts')], { cwd: repo }));
 for (const [name, text] of Object.entries(defaults)) write(join(root, 'usr/share/provisioningd', name), text);
-// The docs the units' Documentation= points at.
-for (const doc of readdirSync(join(repo, 'docs')).filter((f) => f.endsWith('.md') || f.endsWith('.svg'))) {
-  install(join(repo, 'docs', doc), join(root, 'usr/share/doc/provisioningd', doc));
-}
+// The README and the docs/ tree beside it as in the repository (pages, the pictures they show), so
+// that every relative link of the installed README and docs resolves; the units' Documentation= points into it.
+for (const doc of filesUnder(join(repo, 'docs'))) install(join(repo, 'docs', doc), join(root, 'usr/share/doc/provisioningd/docs', doc));
 install(join(repo, 'README.md'), join(root, 'usr/share/doc/provisioningd/README.md'));
 
 // 3. The inspector's part, and the source maps apart from both.
@@ -141,7 +141,7 @@ write(
     Suggests: 'provisioningd-inspector',
     Section: 'admin',
     Priority: 'optional',
-    Description: `${pkg.description}\n provisioningd, attestationd and the lldp bridge as systemd services. They run on\n /usr/bin/node, which must be Node.js 22 or newer (not a dependency: Debian's nodejs\n package is older). See /usr/share/doc/provisioningd/operations.md.`,
+    Description: `${pkg.description}\n provisioningd, attestationd and the lldp bridge as systemd services. They run on\n /usr/bin/node, which must be Node.js 22 or newer (not a dependency: Debian's nodejs\n package is older). See /usr/share/doc/provisioningd/docs/operations.md.`,
   }),
 );
 // Units are enabled and started on install (attestationd stays failed with exit 78 until it has an

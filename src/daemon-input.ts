@@ -43,17 +43,18 @@ export interface PreparedInput {
 }
 
 /**
- * Reads what the machine's input says besides the state file (read before the start): the trust
- * store (moving our attested CAs out of bmcweb's store first, after an upgrade), and the clock's
- * first verdict; later changes come from the machine's actors (trustStoreWatch, clockWatch).
+ * Reads what the machine's input says: the state file (moving a corrupt one aside), the trust store
+ * (moving our attested CAs out of bmcweb's store first, after an upgrade, and revoking again what
+ * the state file records as revoked), and the clock's first verdict; later changes come from the
+ * machine's actors (trustStoreWatch, clockWatch). Each of these steps may change files in state_dir,
+ * trust_dir or under cert_root: it runs only once this process owns the bus name, the lock that
+ * says no other instance runs (startDaemon claims it first). Throws a StateFileError when the state
+ * file cannot be used.
  */
-export async function prepareDaemonInput(o: {
-  config: Config;
-  log: Logger;
-  timeoutMs: number;
-  state: { readonly store: StateStore; readonly loaded: PersistedState };
-}): Promise<PreparedInput> {
+export async function prepareDaemonInput(o: { config: Config; log: Logger; timeoutMs: number; stateStore: StateStore }): Promise<PreparedInput> {
   const { config, log } = o;
+  const loaded = o.stateStore.load();
+  if (loaded.problem) log.warn(loaded.problem, { code: 'STATE_FILE_CORRUPT' });
 
   const trustDir = trustDirOf(config);
   // If the move cannot finish (e.g. a read-only directory), what was copied is trusted from
@@ -69,10 +70,10 @@ export async function prepareDaemonInput(o: {
   );
   const trustStore = new TrustStore({ dir: trustDir, log });
   await withTimeout(trustStore.reload(), o.timeoutMs, 'reading the trust store');
-  await reassertRevocations({ trustStore, loaded: o.state.loaded, log, timeoutMs: o.timeoutMs });
+  await reassertRevocations({ trustStore, loaded: loaded.state, log, timeoutMs: o.timeoutMs });
 
   const clock = watchClock({ buildTimeMs: BUILD_TIME_MS, caNotBeforeMs: caStartReader(certPaths(config.cert_root).selfCa), log });
-  return { input: daemonMachineInput({ config, loaded: o.state.loaded, trustStore, clock }), stateStore: o.state.store, trustStore, clock };
+  return { input: daemonMachineInput({ config, loaded: loaded.state, trustStore, clock }), stateStore: o.stateStore, trustStore, clock };
 }
 
 /**

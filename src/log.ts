@@ -5,6 +5,15 @@ import { escapeForLog } from './log-escape.ts';
 /** The daemon's logger type; children carry structured fields such as peer, state, event. */
 export type Logger = winston.Logger;
 
+/** The levels a logger can be set to (config `log_level`, `lldp-bridge --log-level`), most severe first. */
+export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
+
+/** One of LOG_LEVELS. */
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** True when `level` is one of LOG_LEVELS. */
+export const isLogLevel = (level: string): level is LogLevel => (LOG_LEVELS as readonly string[]).includes(level);
+
 /** Field names whose values are never logged, whatever the caller passes. */
 const SECRET_FIELD = /pin|passw|secret|private|nonce|^key$|keypem|key_pem|sopin/i;
 
@@ -17,7 +26,7 @@ export const redactSecrets = winston.format((info) => {
 });
 
 /** sd-daemon priority prefixes, so journald files each line at the right level. */
-const JOURNAL_PRIORITY: Record<string, number> = { error: 3, warn: 4, info: 6, debug: 7 };
+const JOURNAL_PRIORITY: Record<string, number> = { error: 3, warn: 4, info: 6, debug: 7 } satisfies Record<LogLevel, number>;
 
 /**
  * The `<N>` prefix of a line written to stderr without the logger (a fatal start-up line, before

@@ -1,8 +1,9 @@
 import { DEFAULT_CONF_PATH, EX_CONFIG, loadConfig } from './config/load-config.ts';
 import { startDaemon } from './daemon.ts';
+import { BusNameTakenError } from './dbus/bus-name-claim.ts';
 import { createCertificateIssuer, CredentialHolder } from './pki/certificate/index.ts';
-import { runServiceMain } from './service-main.ts';
-import { type LoadedState, StateFileError, StateStore } from './state/state-store.ts';
+import { EX_UNAVAILABLE, runServiceMain, StartRefusal } from './service-main.ts';
+import { StateFileError, StateStore } from './state/state-store.ts';
 import { errorMessage } from './util/error-message.ts';
 
 const USAGE = `usage: provisioningd [--conf FILE]
@@ -14,16 +15,16 @@ runServiceMain({
   defaultConfPath: DEFAULT_CONF_PATH,
   loadConfig,
   async prepare({ config, confPath, log, fail }) {
-    // The state file first: one that exists but cannot be used stops the start before anything is opened.
+    // The state file first, read only: one that exists but cannot be read stops the start before
+    // anything is opened, the bus name included. It is loaded (a corrupt one moved aside) only once
+    // the name is owned: a second instance changes nothing on disk (src/daemon.ts).
     const stateStore = new StateStore(config.state_dir);
-    let loaded: LoadedState;
     try {
-      loaded = stateStore.load();
+      stateStore.check();
     } catch (err) {
       if (err instanceof StateFileError) return fail(`${err.code}: ${err.message}`, EX_CONFIG);
       throw err;
     }
-    if (loaded.problem) log.warn(loaded.problem, { code: 'STATE_FILE_CORRUPT' });
     const credentials = new CredentialHolder();
     let issuer: ReturnType<typeof createCertificateIssuer>;
     try {
@@ -33,7 +34,17 @@ runServiceMain({
       return fail(`${confPath}: ${errorMessage(err)}`, EX_CONFIG);
     }
     return {
-      start: () => startDaemon({ config, log, credentials, issuer, state: { store: stateStore, loaded: loaded.state } }),
+      async start() {
+        try {
+          return await startDaemon({ config, log, credentials, issuer, stateStore });
+        } catch (err) {
+          if (err instanceof StateFileError) throw new StartRefusal(`${err.code}: ${err.message}`, EX_CONFIG);
+          if (err instanceof BusNameTakenError) {
+            throw new StartRefusal(`cannot start: ${err.message}: another provisioningd runs; this one changed nothing on disk`, EX_UNAVAILABLE);
+          }
+          throw err;
+        }
+      },
       closeOnFailure: () => issuer.close(),
     };
   },

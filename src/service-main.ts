@@ -10,6 +10,20 @@ export const EX_USAGE = 64;
 export const EX_UNAVAILABLE = 69;
 export const EX_SOFTWARE = 70;
 
+/**
+ * A start that fails for a reason the one line says in full (another instance runs; a state file
+ * that cannot be used): the runner writes `<program>: <message>` and exits with `status`, with no
+ * START_FAILED log line besides.
+ */
+export class StartRefusal extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+  }
+}
+
 /** How long a clean shutdown may take before the process exits anyway. */
 const HARD_STOP_MS = 10_000;
 
@@ -126,6 +140,10 @@ export function runServiceMain<C extends { readonly log_level: string }>(spec: S
     try {
       service = await launch.start();
     } catch (err) {
+      if (err instanceof StartRefusal) {
+        await launch.closeOnFailure().catch(() => undefined);
+        return fail(err.message, err.status);
+      }
       log.error(`cannot start: ${errorMessage(err)}`, { code: 'START_FAILED' });
       await launch.closeOnFailure().catch(() => undefined);
       return fail(`cannot start: ${errorMessage(err)}`, EX_UNAVAILABLE);

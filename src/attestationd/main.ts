@@ -1,6 +1,6 @@
 import { createPublicKey } from 'node:crypto';
 import { EX_CONFIG } from '../config/load-config.ts';
-import { checkTokenInstalled } from '../pki/token/index.ts';
+import { checkTokenAtStart } from '../pki/token/index.ts';
 import { EX_UNAVAILABLE, runServiceMain } from '../service-main.ts';
 import { attest, startSpdmResponder } from '../spdm/index.ts';
 import { startAttestationd } from './attestationd.ts';
@@ -23,6 +23,15 @@ runServiceMain({
   flags: [CREATE_KEY],
   loadConfig: loadAttestationConfig,
   async prepare({ config, confPath, log, flags, fail }) {
+    // The PIN file, the module and the addon need the operator: refuse them (78) before the token is
+    // opened, rather than fail the login (69) and be restarted by systemd again and again.
+    if (config.identity_token) {
+      try {
+        checkTokenAtStart(config.identity_token);
+      } catch (err) {
+        return fail(`${confPath}: ${errorMessage(err)}`, EX_CONFIG);
+      }
+    }
     if (flags.has(CREATE_KEY)) {
       const token = openIdentityToken(config, log);
       try {
@@ -37,13 +46,6 @@ runServiceMain({
       return undefined;
     }
 
-    if (config.identity_token) {
-      try {
-        checkTokenInstalled(config.identity_token);
-      } catch (err) {
-        return fail(`${confPath}: ${errorMessage(err)}`, EX_CONFIG);
-      }
-    }
     let identity: DeviceIdentity;
     try {
       identity = await loadDeviceIdentity(config, log);

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import * as z from '../util/zod.ts';
 import { DEFAULT_REATTEST_INTERVAL_S, DEFAULT_REATTEST_MAX_UNREACHABLE } from '../../machines/reattestation.ts';
 import { isListenAddress } from '../net/listen-hosts.ts';
+import { LOG_LEVELS } from '../log.ts';
 
 /** Seconds as configured; fractions allowed so tests can use sub-second timings. */
 export const seconds = (min: number, max: number) => z.number().check(z.minimum(min), z.maximum(max));
@@ -33,7 +34,7 @@ export const whole = (min: number, max: number) => z.int().check(z.minimum(min),
 /** A TCP port number. */
 export const tcpPort = whole(1, 65535);
 /** How much a daemon logs. */
-export const logLevel = z._default(z.enum(['error', 'warn', 'info', 'debug']), 'info');
+export const logLevel = z._default(z.enum(LOG_LEVELS), 'info');
 
 export const tokenSchema = z.object({
   module: text(),

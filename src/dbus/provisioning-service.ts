@@ -152,7 +152,11 @@ ProvisioningInterface.configureMembers({
   },
 });
 
-/** Exports the object, then owns the well-known name; fails if another process owns it. */
+/**
+ * Exports the object, then owns the well-known name; fails if another process owns it. The daemon
+ * claims the name before its start reads the disk (src/dbus/bus-name-claim.ts): then this
+ * connection owns it already, which is success too.
+ */
 export async function exportProvisioningService(deps: ProvisioningServiceDeps): Promise<ProvisioningService> {
   const iface = new ProvisioningInterface(PROVISIONING_INTERFACE);
   iface.deps = deps;
@@ -172,7 +176,7 @@ export async function exportProvisioningService(deps: ProvisioningServiceDeps): 
     deps.busCallTimeoutMs,
     `RequestName ${PROVISIONING_SERVICE}`,
   );
-  if (reply !== dbus.RequestNameReply.PRIMARY_OWNER) {
+  if (reply !== dbus.RequestNameReply.PRIMARY_OWNER && reply !== dbus.RequestNameReply.ALREADY_OWNER) {
     deps.bus.unexport(PROVISIONING_PATH, iface);
     refusals.close();
     throw new Error(`cannot own ${PROVISIONING_SERVICE}: another process owns it (reply ${reply})`);

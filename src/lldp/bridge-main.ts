@@ -1,11 +1,11 @@
 // `pnpm -s lldp-bridge`: publishes what lldpd sees as xyz.openbmc_project.LLDP objects, for BMCs
 // whose phosphor-networkd has no LLDP service yet (docs/discovery.md).
-import { parseArgs } from 'node:util';
 import { connectSystemBus } from '../dbus/system-bus.ts';
 import { createLogger, journalPrefix } from '../log.ts';
+import { BRIDGE_USAGE, type BridgeOptions, parseBridgeOptions } from './bridge-options.ts';
 import { saveCompileCache } from '../util/compile-cache.ts';
 import { executablePath } from './executable-path.ts';
-import { BridgeNameTakenError, DEFAULT_BRIDGE_NAMES, startLldpBridge } from './lldp-bridge.ts';
+import { BridgeNameTakenError, startLldpBridge } from './lldp-bridge.ts';
 import { showNeighbours, watchNeighbours, type LldpcliTarget, type LldpWatchProcess } from './lldpcli.ts';
 import { TableReadOrder } from './table-read-order.ts';
 import { errorMessage } from '../util/error-message.ts';
@@ -20,56 +20,29 @@ const EX_OSFILE = 72;
 const EX_NAME_TAKEN = 73;
 /** Longest a full read of lldpd's table (`lldpcli show neighbors`) may take. */
 const READ_TIMEOUT_MS = 10_000;
-const USAGE = `usage: lldp-bridge [--socket PATH] [--lldpcli PATH] [--service NAME] [--object-root PATH]
-                   [--interface NAME] [--max-neighbours N] [--resync SECONDS] [--log-level LEVEL]
-  --socket          lldpd's control socket (lldpcli -u); default: lldpd's own default
-  --service         D-Bus name to own; default ${DEFAULT_BRIDGE_NAMES.service}
-  --object-root     root of the published objects; default ${DEFAULT_BRIDGE_NAMES.objectRoot}
-  --interface       D-Bus interface of the neighbour objects; default ${DEFAULT_BRIDGE_NAMES.iface}
-  --max-neighbours  most neighbours published at once; default 1024
-  --resync          seconds between full re-reads of lldpd's table; default 30`;
 
 function fail(message: string, status: number): never {
   process.stderr.write(`${journalPrefix('error')}lldp-bridge: ${message}\n`);
   process.exit(status);
 }
 
-function options() {
+function options(): BridgeOptions {
+  let opts: BridgeOptions | 'help';
   try {
-    const { values } = parseArgs({
-      options: {
-        socket: { type: 'string' },
-        lldpcli: { type: 'string', default: 'lldpcli' },
-        service: { type: 'string', default: DEFAULT_BRIDGE_NAMES.service },
-        'object-root': { type: 'string', default: DEFAULT_BRIDGE_NAMES.objectRoot },
-        interface: { type: 'string', default: DEFAULT_BRIDGE_NAMES.iface },
-        'max-neighbours': { type: 'string', default: '1024' },
-        resync: { type: 'string', default: '30' },
-        'log-level': { type: 'string', default: 'info' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-    if (values.help) {
-      process.stdout.write(`${USAGE}\n`);
-      process.exit(0);
-    }
-    const max = Number(values['max-neighbours']);
-    const resync = Number(values.resync);
-    if (!Number.isInteger(max) || max < 1 || max > 100_000) throw new Error('--max-neighbours must be an integer 1..100000');
-    if (!(resync >= 0.5 && resync <= 86_400)) throw new Error('--resync must be 0.5..86400 seconds');
-    if (!/^(\/[A-Za-z0-9_]+)+$/.test(values['object-root'])) throw new Error('--object-root must be a D-Bus object path');
-    return { ...values, max, resyncMs: resync * 1000 };
+    opts = parseBridgeOptions(process.argv.slice(2));
   } catch (err) {
-    return fail(`${errorMessage(err)}\n${USAGE}`, EX_USAGE);
+    return fail(`${errorMessage(err)}\n${BRIDGE_USAGE}`, EX_USAGE);
   }
+  if (opts === 'help') {
+    process.stdout.write(`${BRIDGE_USAGE}\n`);
+    process.exit(0);
+  }
+  return opts;
 }
 
 async function main(): Promise<void> {
   const opts = options();
-  const level = ['error', 'warn', 'info', 'debug'].includes(opts['log-level']) ? opts['log-level'] : 'info';
-  const log = createLogger({ level });
+  const log = createLogger({ level: opts.level });
   const target: LldpcliTarget = { lldpcli: opts.lldpcli, ...(opts.socket ? { socket: opts.socket } : {}) };
   // Without lldpcli (lldpd not installed) the bridge has nothing to publish: one line, and a status
   // the unit does not restart on, rather than a bridge that owns the name and reads nothing.
@@ -79,9 +52,9 @@ async function main(): Promise<void> {
   const conn = connectSystemBus();
   const bridge = await startLldpBridge({
     bus: conn.bus,
-    names: { service: opts.service, objectRoot: opts['object-root'], iface: opts.interface },
+    names: { service: opts.service, objectRoot: opts.objectRoot, iface: opts.iface },
     log,
-    maxNeighbours: opts.max,
+    maxNeighbours: opts.maxNeighbours,
     busCallTimeoutMs: 10_000,
   }).catch((err: unknown) => fail(errorMessage(err), err instanceof BridgeNameTakenError ? EX_NAME_TAKEN : EX_UNAVAILABLE));
   log.info(`lldp-bridge owns ${opts.service}; reading lldpd through ${opts.socket ?? 'its default socket'}`);

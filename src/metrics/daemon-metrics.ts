@@ -28,6 +28,7 @@ const HANDSHAKE_OUTCOME: Record<string, { direction: 'outbound' | 'inbound'; res
   LINK_FAILED: { direction: 'outbound', result: 'failed' },
   LINK_REJECTED: { direction: 'outbound', result: 'failed' },
   INBOUND_UP: { direction: 'inbound', result: 'ok' },
+  INBOUND_FAILED: { direction: 'inbound', result: 'failed' },
 };
 const FAILURE_REASON: Record<string, string | undefined> = {
   LINK_DOWN: 'link_down',

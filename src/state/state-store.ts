@@ -65,6 +65,12 @@ interface QueuedWrite {
   outcome: Promise<void>;
 }
 
+/** What the state file holds, as read: nothing, a state of a version this build reads, or something else. */
+type StateFileReading =
+  | { readonly kind: 'missing' }
+  | { readonly kind: 'valid'; readonly data: z.infer<typeof anyVersion> }
+  | { readonly kind: 'corrupt'; readonly why: string };
+
 const EMPTY: PersistedState = { version: 2, provisioned: false };
 
 /** The `provisioned` flag and friends under state_dir, written atomically. */
@@ -93,35 +99,31 @@ export class StateStore {
   }
 
   /**
+   * Reads the state file and changes nothing: throws a StateFileError when it cannot be read. The
+   * daemon calls it before it owns its bus name, so that an unreadable file stops the start before
+   * anything is opened; load() (once the name is owned) reads it again, and acts on what it finds.
+   */
+  check(): void {
+    this.#read();
+  }
+
+  /**
    * Reads the state file: missing means not provisioned; a corrupt one is moved aside and reads as
    * not provisioned (`problem` says so). Throws a StateFileError, changing nothing, when the file
-   * cannot be read or a corrupt one cannot be moved aside.
+   * cannot be read or a corrupt one cannot be moved aside. Only the one instance that owns the bus
+   * name may call it: moving a file aside is a change on disk.
    */
   load(): LoadedState {
-    let text: string;
-    try {
-      text = readFileSync(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        this.#last = EMPTY;
-        return { state: EMPTY };
-      }
-      throw new StateFileError(
-        'STATE_FILE_UNREADABLE',
-        `${this.file} cannot be read (${(err as Error).message}): it is left as it is and provisioningd does not start, so that nothing overwrites it; make it readable (or move it away to start unprovisioned), then start again`,
-      );
+    const reading = this.#read();
+    if (reading.kind === 'missing') {
+      this.#last = EMPTY;
+      return { state: EMPTY };
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      return this.#quarantine('is not valid JSON (truncated or garbage)');
-    }
-    const result = anyVersion.safeParse(parsed);
-    if (!result.success) return this.#quarantine(`has unexpected content (${result.error.issues[0]?.message ?? 'invalid'})`);
-    const state: PersistedState = result.data.version === 2 ? result.data : { version: 2, provisioned: result.data.provisioned };
+    if (reading.kind === 'corrupt') return this.#quarantine(reading.why);
+    const { data } = reading;
+    const state: PersistedState = data.version === 2 ? data : { version: 2, provisioned: data.provisioned };
     // A version-1 file is rewritten as version 2 by the next save.
-    this.#last = result.data.version === 2 ? state : undefined;
+    this.#last = data.version === 2 ? state : undefined;
     this.#current = state;
     return { state };
   }
@@ -188,6 +190,29 @@ export class StateStore {
   /** A write's outcome as a caller waits for it: never longer than the write timeout. */
   #bounded(outcome: Promise<void>): Promise<void> {
     return withTimeout(outcome, this.#writeTimeoutMs, `writing ${this.file}`);
+  }
+
+  /** What the file holds, read without changing anything; throws STATE_FILE_UNREADABLE if it cannot be read. */
+  #read(): StateFileReading {
+    let text: string;
+    try {
+      text = readFileSync(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };
+      throw new StateFileError(
+        'STATE_FILE_UNREADABLE',
+        `${this.file} cannot be read (${(err as Error).message}): it is left as it is and provisioningd does not start, so that nothing overwrites it; make it readable (or move it away to start unprovisioned), then start again`,
+      );
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      return { kind: 'corrupt', why: 'is not valid JSON (truncated or garbage)' };
+    }
+    const result = anyVersion.safeParse(parsed);
+    if (!result.success) return { kind: 'corrupt', why: `has unexpected content (${result.error.issues[0]?.message ?? 'invalid'})` };
+    return { kind: 'valid', data: result.data };
   }
 
   /**

@@ -28,8 +28,9 @@ export interface BmcResponderOptions {
   readonly trust: TrustedCaSource;
   readonly log: Logger;
   /**
-   * INBOUND_UP / INBOUND_DOWN as links come and go, and INBOUND_PEER_LEAF after an INBOUND_UP whose
-   * client leaf is another than the last one seen from that name (never after close()).
+   * INBOUND_UP / INBOUND_DOWN as links come and go, INBOUND_FAILED for a connection that ended
+   * before its link came up (a refused or failed handshake, no Hello), and INBOUND_PEER_LEAF after an
+   * INBOUND_UP whose client leaf is another than the last one seen from that name (never after close()).
    */
   readonly onEvent: (event: ResponderEvent) => void;
 }
@@ -129,6 +130,7 @@ export class BmcResponder {
       const awaiting = this.#awaitedAttestation(err, socket);
       if (awaiting) this.#expected.note({ peer: hostOf(peer), message: `handshake refused: ${reason}`, fields, awaiting });
       else this.#noisy.warn(`handshake refused: ${reason}`, fields);
+      this.#emit({ type: 'INBOUND_FAILED', peer, reason: `handshake refused: ${reason}` });
       socket.destroy();
     });
     server.on('drop', (info?: { remoteAddress?: string; remotePort?: number }) => {
@@ -253,6 +255,7 @@ export class BmcResponder {
         this.#noteLeaf(peer, link.leafFingerprint);
       },
       onDown: (peer, reason) => this.#emit({ type: 'INBOUND_DOWN', peer, connectionId, reason }),
+      onFailed: (peer, reason) => this.#emit({ type: 'INBOUND_FAILED', peer, reason }),
       onClosed: () => this.#links.delete(link),
     });
     this.#links.add(link);

@@ -37,6 +37,8 @@ export interface InboundLinkOptions {
   readonly onUp: (peer: string) => void;
   /** A connection that was up has ended (called once, only after onUp). */
   readonly onDown: (peer: string, reason: string) => void;
+  /** The connection ended before it came up: its certificate refused, or closed before Hello (called once, never with onUp). */
+  readonly onFailed: (peer: string, reason: string) => void;
   /** The connection is gone (up or not): the responder forgets it. */
   readonly onClosed: () => void;
 }
@@ -83,6 +85,7 @@ export class InboundLink {
         code: identity.code,
         reason: identity.message,
       });
+      opts.onFailed(this.peer, `refused: ${identity.message}`);
       socket.destroy();
       return;
     }
@@ -212,6 +215,7 @@ export class InboundLink {
         code: this.connectionId,
         reason,
       });
+      this.#opts.onFailed(this.peer, `closed before Hello: ${reason}`);
     }
     this.#opts.onClosed();
   }

@@ -150,17 +150,38 @@ export async function startDaemon(opts: DaemonOptions): Promise<DaemonHandle> {
     (opts.entry ?? 'src') === 'src'
       ? ['--import', 'tsx', join(REPO, 'src/main.ts'), '--conf', confPath]
       : [join(REPO, 'dist/provisioningd.js'), '--conf', confPath];
-  return spawnDaemonProcess({
+  const waitForName = opts.waitForName ?? true;
+  const handle = await spawnDaemonProcess({
     label: 'daemon',
     args,
     bus: opts.bus,
     env: opts.env,
     busName: SERVICE,
-    waitForName: opts.waitForName ?? true,
+    waitForName,
     ...(opts.wrap ? { wrap: opts.wrap } : {}),
     ...(opts.startTimeoutMs ? { startTimeoutMs: opts.startTimeoutMs } : {}),
     files: { dir, confPath, config },
   });
+  if (waitForName) await waitUntilServing(handle, opts.bus, opts.startTimeoutMs ?? STARTUP_DEADLINE_MS);
+  return handle;
+}
+
+/**
+ * provisioningd owns its name before it reads its state (the name is its lock), and holds the calls
+ * made meanwhile: a property read is answered once its start is done (state read, trust store
+ * ready), which is what "started" means to a test.
+ */
+async function waitUntilServing(d: DaemonHandle, bus: PrivateBus, timeoutMs: number): Promise<void> {
+  const dead = () => d.process.exitCode !== null || d.process.signalCode !== null;
+  const serving = await eventually(
+    async () => dead() || (await busctl(bus, 'get-property', SERVICE, OBJECT, IFACE, 'provisioned')).code === 0,
+    timeoutMs,
+    50,
+  );
+  if (dead() || !serving) {
+    await d.stop();
+    throw new Error(`daemon owned ${SERVICE} but did not serve:\n${d.output()}`);
+  }
 }
 
 /** How to run one daemon process under test (provisioningd or attestationd) and wait for its bus name. */

@@ -1,18 +1,20 @@
 /**
  * attestationd's start and end: configuration and identity errors (exit 78, one line), the identity
- * key on a PKCS#11 token (SoftHSM2) through the same adapter provisioningd uses, SIGTERM (exit 0,
- * name released) and a lost bus (exit 69).
+ * key on a PKCS#11 token (SoftHSM2) through the same adapter provisioningd uses, its PIN file checked
+ * at start (exit 78), SIGTERM (exit 0, name released), a lost bus (exit 69, also while it publishes)
+ * and a start without a bus (exit 69).
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ATTESTATION_SERVICE } from '../../src/attestationd/names.ts';
+import { ATTESTATION_SERVICE, DEVICE_INTERFACE, DEVICES_INTERFACE, REQUESTER_DEVICES, REQUESTER_ROOT, requesterPath } from '../../src/attestationd/names.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { attestationdArgs, createAttestationd, startAttestationd, writeManifest, writeRoots } from '../harness/attestationd.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
-import { busctl, eventually, REPO } from '../harness/daemon.ts';
+import { floodCalls } from '../harness/call-flood.ts';
+import { busctl, eventually, freePort, REPO } from '../harness/daemon.ts';
 import { startSoftHsmToken } from '../harness/softhsm.ts';
 import { STARTUP_DEADLINE_MS } from '../harness/startup-deadline.ts';
 import { makeFifo, releaseFifoReaders } from '../harness/stalled-file-system.ts';
@@ -128,6 +130,29 @@ describe('attestationd lifecycle', () => {
     assert.notEqual((await busctl(fixture.bus(), 'status', ATTESTATION_SERVICE)).code, 0, 'the name is released');
   });
 
+  it('a PIN file group or others can read, or a missing one: exit 78 at start with one line, the PIN never printed', async () => {
+    const token = await startSoftHsmToken({ label: 'att-pin', keyLabel: 'attestation-identity' });
+    fixture.cleanup(() => token.stop());
+    const dir = fixture.tempDir('attl-pin-');
+    // A working setup first (the key exists, the chain certifies it): only the PIN file is wrong below.
+    const setup = await createAttestationd({ dir, name: 'bmc-p', config: { identity_token: token.token }, env: token.env });
+    const env = { ...token.env, DBUS_SYSTEM_BUS_ADDRESS: fixture.bus().address };
+
+    chmodSync(token.token.pin_file, 0o644);
+    const loose = await runToExit(setup.confPath, env);
+    assert.equal(loose.code, 78, loose.output);
+    assert.equal(loose.output.trimEnd().split('\n').length, 1, loose.output);
+    assert.match(loose.output, new RegExp(`attestationd: ${setup.confPath}: PIN_FILE_INSECURE: pin_file ${token.token.pin_file} has mode 0644; .*chmod 600`));
+    assert.ok(!loose.output.includes(token.pin), 'the PIN is not printed');
+
+    const absent = join(dir, 'absent.pin');
+    writeFileSync(setup.confPath, JSON.stringify({ ...setup.config, identity_token: { ...token.token, pin_file: absent } }));
+    const missing = await runToExit(setup.confPath, env);
+    assert.equal(missing.code, 78, missing.output);
+    assert.equal(missing.output.trimEnd().split('\n').length, 1, missing.output);
+    assert.match(missing.output, new RegExp(`attestationd: ${setup.confPath}: PIN_FILE_UNREADABLE: pin_file ${absent} cannot be read: ENOENT`));
+  });
+
   it('exits 69 when the bus goes away', async () => {
     const bus = await fixture.newBus();
     const dir = fixture.tempDir('attl-bus-');
@@ -138,5 +163,46 @@ describe('attestationd lifecycle', () => {
     const exit = await withTimeout(d.exited(), 15_000, 'attestationd exit');
     assert.equal(exit.code, 69, d.output());
     assert.match(d.output(), /lost the system bus/);
+  });
+
+  /** How many times the bus is killed while attestationd publishes (see bus-lost.test.ts). */
+  const ROUNDS = 3;
+
+  it('exits 69 when the bus is killed while it publishes a stream of changes, never with a crash', async () => {
+    const setup = await createAttestationd({ dir: fixture.tempDir('attl-flood-'), name: 'bmc-f' });
+    // Devices at a port nobody listens on: each attest fails at once, publishing its status twice and Attested(false).
+    const closed = String(await freePort());
+    const ids = Array.from({ length: 16 }, (_, i) => `dev-${i}`);
+    for (let round = 1; round <= ROUNDS; round++) {
+      const bus = await fixture.newBus();
+      const d = await startAttestationd({ bus, setup });
+      fixture.cleanup(() => d.stop());
+      for (const id of ids) {
+        const add = await busctl(bus, 'call', ATTESTATION_SERVICE, REQUESTER_ROOT, DEVICES_INTERFACE, 'AddDevice', 'sss', id, '127.0.0.1', closed);
+        assert.equal(add.code, 0, add.stderr);
+      }
+      const calls = ids.map((id) => ({ destination: ATTESTATION_SERVICE, path: requesterPath(id), interface: DEVICE_INTERFACE, member: 'attest' }));
+      const flood = floodCalls({ bus, calls, signalsUnder: REQUESTER_DEVICES });
+      fixture.cleanup(() => flood.stop());
+      try {
+        assert.ok(await flood.waitForSignals(300, 30_000), `round ${round}: attestationd publishes: ${flood.signals()} signals seen\n${d.output()}`);
+        process.kill(bus.pid, 'SIGKILL');
+        const exit = await withTimeout(d.exited(), 30_000, 'attestationd exit');
+        const what = `round ${round} (${flood.answered()} calls answered, ${flood.signals()} signals):\n${d.output()}`;
+        assert.deepEqual(exit, { code: 69, signal: null }, what);
+        assert.match(d.output(), /error.*lost the system bus: .*code=BUS_LOST/, what);
+        assert.doesNotMatch(d.output(), /^\s+at /m, `no stack trace: ${what}`);
+      } finally {
+        flood.stop();
+      }
+    }
+  });
+
+  it('no bus daemon at the address: exit 69 with the connection error, naming the address', async () => {
+    const setup = await createAttestationd({ dir: fixture.tempDir('attl-nobus-'), name: 'bmc-n' });
+    const address = `unix:path=${join(setup.dir, 'no_bus_socket')}`;
+    const r = await runToExit(setup.confPath, { DBUS_SYSTEM_BUS_ADDRESS: address });
+    assert.equal(r.code, 69, r.output);
+    assert.ok(r.output.includes(`attestationd: cannot start: cannot connect to the system bus at ${address}: connect ENOENT`), r.output);
   });
 });

@@ -1,12 +1,15 @@
 /**
  * metrics_port: a real daemon on a private bus serves Prometheus text and /healthz on loopback;
- * the figures follow what the daemon does (self-provisioning, a static peer that never answers).
+ * the figures follow what the daemon does (self-provisioning, a static peer that never answers,
+ * foreign `openssl s_client` clients the responder refuses).
  */
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { acceptsConnections, busctl, eventually, freePort, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
 import { getMetricsPath, metricSample } from '../harness/metrics-scrape.ts';
+import { makeTestCa, makeTestLeaf } from '../harness/openssl-test-ca.ts';
+import { runTool } from '../harness/run-tool.ts';
 
 const get = getMetricsPath;
 const sample = metricSample;
@@ -54,6 +57,34 @@ describe('metrics and health (metrics_port)', () => {
     // 127.0.0.2 is loopback too: a server bound to every address would answer there.
     const reached = await acceptsConnections(port, '127.0.0.2');
     assert.equal(reached, false, 'listens on 127.0.0.1 only');
+  });
+
+  it('a foreign client the responder refuses counts as an inbound handshake that failed', async () => {
+    const port = await freePort();
+    const d = await fixture.startDaemon({ config: { name: 'bmc-r', metrics_port: port } });
+    const r = await busctl(fixture.bus(), 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(await d.waitForOutput(/event=RESPONDER_UP/), `the responder listens once provisioned\n${d.output()}`);
+    const inbound = async (result: 'ok' | 'failed') =>
+      sample((await get(port, '/metrics')).text, `provisioning_handshakes_total{direction="inbound",result="${result}"}`);
+    assert.equal(await inbound('failed'), 0);
+
+    // A client that sends Hello without any certificate, then one whose certificate no trusted CA issued.
+    const dir = fixture.tempDir('metrics-foreign-');
+    const ca = await makeTestCa({ dir, stem: 'foreign-ca', subject: '/CN=foreign CA' });
+    const leaf = await makeTestLeaf({ ca, dir, stem: 'foreign', name: 'bmc-f' });
+    const clients = [[], ['-cert', leaf, '-key', leaf.replace(/\.pem$/, '.key')]];
+    for (const [i, certArgs] of clients.entries()) {
+      const c = await runTool('openssl', ['s_client', '-connect', `127.0.0.1:${String(d.config['port'])}`, '-brief', ...certArgs], {
+        input: 'Hello\n',
+        timeoutMs: 30_000,
+      });
+      assert.doesNotMatch(c.stdout, /alive/, `the responder refused client ${i + 1}`);
+      const counted = await eventually(async () => (await inbound('failed')) === i + 1, 30_000, 100);
+      assert.ok(counted, `inbound failed handshakes: ${await inbound('failed')}, expected ${i + 1}\n${d.output()}`);
+    }
+    assert.match(d.output(), /handshake refused: .*event=HANDSHAKE_FAILED/);
+    assert.equal(await inbound('ok'), 0, 'no inbound link came up');
   });
 
   it('metrics_port 0 (the default) opens no port', async () => {

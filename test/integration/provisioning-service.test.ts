@@ -8,7 +8,7 @@
  * - ProvisionPeer("self") is answered within its one deadline, persisting the flag included.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import dbus from 'dbus-next';
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import type { IssueSummary } from '../../machines/events.ts';
@@ -16,53 +16,27 @@ import { provisioningMachine, type ProvisioningActor } from '../../machines/prov
 import { createBusNameActor } from '../../src/actors/bus-name.actor.ts';
 import { CommonError, PROVISIONING_INTERFACE, PROVISIONING_PATH, PROVISIONING_SERVICE } from '../../src/dbus/names.ts';
 import { exportProvisioningService, type ProvisioningServiceDeps } from '../../src/dbus/provisioning-service.ts';
-import { connectSystemBus, type BusConnection } from '../../src/dbus/system-bus.ts';
+import type { BusConnection } from '../../src/dbus/system-bus.ts';
 import { Settling } from '../../src/util/settling.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { selectPublishedProperties } from '../../machines/dbus-properties.ts';
 import { captureLog } from '../harness/capture-log.ts';
+import { useDaemonConnections, type DaemonConnection } from '../harness/daemon-connections.ts';
 import { daemonInput } from '../harness/daemon-input.ts';
-import { startPrivateBus, type PrivateBus } from '../harness/private-bus.ts';
 import { quietEffects } from '../harness/quiet-effects.ts';
 
 /** Hang protection for what the code under test must answer by itself. */
 const ANSWER_DEADLINE_MS = 30_000;
 
 describe('ProvisionPeer is always answered, within its deadline', () => {
-  let bus: PrivateBus | undefined;
-  const conns: BusConnection[] = [];
-  const theBus = () => {
-    if (!bus) throw new Error('no bus');
-    return bus;
-  };
-
-  before(async () => {
-    // An open session-type bus: this is about ordering on the connection, not the shipped policy.
-    bus = await startPrivateBus({ kind: 'session' });
-  }, { timeout: 120_000 });
-  after(async () => {
-    for (const c of conns) c.close();
-    await bus?.stop();
-  }, { timeout: 60_000 });
-
-  /** A connection as the daemon makes it (connectSystemBus), once its unique name is known. */
-  const connect = async (): Promise<BusConnection & { readonly name: string }> => {
-    process.env['DBUS_SYSTEM_BUS_ADDRESS'] = theBus().address;
-    const conn = connectSystemBus();
-    conns.push(conn);
-    await withTimeout(new Promise((resolve) => conn.bus.once('connect', resolve)), ANSWER_DEADLINE_MS, 'the Hello of a test connection');
-    // dbus-next sets `name` from the Hello reply; its typings leave it out.
-    const { name } = conn.bus as unknown as { readonly name?: string };
-    if (!name) throw new Error('no unique name after Hello');
-    return Object.assign(conn, { name });
-  };
+  const { connect } = useDaemonConnections();
 
   /**
    * ProvisionPeer("self") sent by the connection to itself, before anything is exported: the bus
    * routes one sender's messages in order, so the call comes back before the reply to a
    * RequestName sent after it, deterministically inside the window this is about.
    */
-  const callOwnObject = (conn: BusConnection & { readonly name: string }) =>
+  const callOwnObject = (conn: DaemonConnection) =>
     conn.bus.call(
       new dbus.Message({
         destination: conn.name,

@@ -72,6 +72,9 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
     return serverLog.records().filter((r) => r['event'] === event);
   }
 
+  /** The reasons of the INBOUND_FAILED events (what the metrics count as inbound handshakes that failed). */
+  const inboundFailures = () => events.flatMap((e) => (e.type === 'INBOUND_FAILED' ? [e.reason] : []));
+
   /** The peer's link is still the same one and still answered: no LINK_DOWN, no INBOUND_DOWN. */
   function assertPeerLinkUntouched(): void {
     assert.deepEqual(peerEvents, [linkUpFrom(pki.a.server)], 'the real peer link never went down');
@@ -182,6 +185,7 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
       it(`refuses ${r.what}`, async () => {
         const upsBefore = events.filter((e) => e.type === 'INBOUND_UP').length;
         const failuresBefore = logFor('HANDSHAKE_FAILED').length;
+        const failedBefore = inboundFailures().length;
         const run = await sClient(r.args());
         assert.equal(run.gotAlive, false, `got alive: ${run.stdout}`);
         assert.match(run.stderr, r.expect);
@@ -190,16 +194,20 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
         assert.match(String(logged?.['reason']), r.reason, 'the log says why');
         assert.match(String(logged?.['peer']), /^127\.0\.0\.1:\d+$/, 'and where it came from');
         assert.equal(events.filter((e) => e.type === 'INBOUND_UP').length, upsBefore, 'no INBOUND_UP');
+        assert.equal(inboundFailures().length, failedBefore + 1, 'one INBOUND_FAILED');
+        assert.match(inboundFailures().at(-1) ?? '', r.reason);
         assertPeerLinkUntouched();
       });
     }
 
     it('closes a client whose certificate has no EKU at all after the handshake, before any reply', async () => {
+      const failedBefore = inboundFailures().length;
       const run = await sClient(clientCert(pki.noEkuClient));
       assert.equal(run.gotAlive, false);
       const refused = logFor('INBOUND_REFUSED').at(-1);
       assert.equal(refused?.['code'], 'ERR_PEER_EKU');
       assert.match(String(refused?.['reason']), /clientAuth/);
+      assert.deepEqual(inboundFailures().slice(failedBefore), [`refused: ${String(refused?.['reason'])}`], 'one INBOUND_FAILED');
       assertPeerLinkUntouched();
     });
 
@@ -262,10 +270,13 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
 
     it('garbage bytes after the handshake (binary junk ending in a newline)', async () => {
       const c = await trustedConnection();
+      const failedBefore = inboundFailures().length;
       c.socket.write(Buffer.from([0, 0xff, 0x1b, 0x5b, 0x32, 0x4a, 0x0a]));
       assert.ok(await closesWithin(c.closed, 3000));
       assert.equal(c.received(), '', 'nothing was answered');
       assert.match(String(logFor('INBOUND_CLOSED').at(-1)?.['reason']), /unknown word "\?\?\?\[2J"/);
+      assert.ok(await eventually(() => inboundFailures().length > failedBefore, 3000), 'INBOUND_FAILED for a link that never came up');
+      assert.match(inboundFailures().at(failedBefore) ?? '', /^closed before Hello: unknown word /);
       assertPeerLinkUntouched();
     });
 

@@ -7,7 +7,7 @@ import type { IssuingCa } from '../issuance/index.ts';
 import { certPaths } from './cert-paths.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 import type { CredentialHolder, TlsCredentials } from './tls-credentials.ts';
-import { type CaKeyToken, checkPinFile, checkTokenInstalled, createCaKeyToken, TokenError } from '../token/index.ts';
+import { type CaKeyToken, checkTokenAtStart, createCaKeyToken, TokenError } from '../token/index.ts';
 import { errorMessage } from '../../util/error-message.ts';
 import { TimeoutError } from '../../util/with-timeout.ts';
 
@@ -38,10 +38,7 @@ export interface CertificateIssuerDeps {
  * there (as ProvisionPeer("self") failing), not at start.
  */
 export function createCertificateIssuer(deps: CertificateIssuerDeps): CertificateIssuer {
-  if (deps.config.token) {
-    checkPinFile(deps.config.token.pin_file);
-    checkTokenInstalled(deps.config.token);
-  }
+  if (deps.config.token) checkTokenAtStart(deps.config.token);
   return new TokenCertificateIssuer(deps, deps.token ?? createCaKeyToken(deps));
 }
 

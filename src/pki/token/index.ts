@@ -5,8 +5,7 @@
 export type { CaKeyToken, CaPublicKey } from './ca-key-token.ts';
 export { createCaKeyToken, type TokenDeps } from './create-ca-key-token.ts';
 export { ecPointOfSpki, keyIdentifier, P256_EC_PARAMS, spkiFromEcPoint } from './ec-p256.ts';
-export { checkPinFile } from './pin-file.ts';
-export { checkTokenInstalled } from './token-installed.ts';
+export { checkTokenAtStart } from './token-start-check.ts';
 export { type CaKeyAttributes, Pkcs11Token, type Pkcs11TokenOptions } from './pkcs11-token.ts';
 export { SoftwareToken, type SoftwareTokenOptions, softwareTokenPaths } from './software-token.ts';
 export { needsReopen, TokenError, type TokenErrorCode, type TokenErrorDetails } from './token-error.ts';

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readlink, rename, symlink, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { unlessTimeout, type FileCall } from './file-call.ts';
 
 /** OpenSSL's `-CApath` link names: subject hash, dot, collision index. */
 export const HASH_LINK = /^([0-9a-f]{8})\.(\d+)$/;
@@ -19,11 +20,13 @@ export interface HashLinkTarget {
  */
 export class HashLinks {
   readonly #dir: string;
+  readonly #io: FileCall;
   /** hash -> link targets by index. */
   #buckets = new Map<string, string[]>();
 
-  constructor(dir: string) {
+  constructor(dir: string, io: FileCall) {
     this.#dir = dir;
+    this.#io = io;
   }
 
   /**
@@ -32,9 +35,11 @@ export class HashLinks {
    */
   async rebuild(targets: readonly HashLinkTarget[]): Promise<boolean> {
     const existing = new Map<string, string>(); // link name -> target file name
-    for (const d of await readdir(this.#dir, { withFileTypes: true })) {
+    const io = this.#io;
+    for (const d of await io(`reading ${this.#dir}`, () => readdir(this.#dir, { withFileTypes: true }))) {
       if (d.isSymbolicLink() && HASH_LINK.test(d.name)) {
-        existing.set(d.name, await readlink(join(this.#dir, d.name)).catch(() => ''));
+        const link = join(this.#dir, d.name);
+        existing.set(d.name, await io(`reading the link ${link}`, () => readlink(link)).catch(unlessTimeout('')));
       }
     }
     const order = new Map<string, number>(); // `${hash}/${target}` -> index it has now
@@ -64,7 +69,7 @@ export class HashLinks {
     }
     for (const link of existing.keys()) {
       if (!wanted.has(link)) {
-        await unlink(join(this.#dir, link)).catch(ignoreMissing);
+        await this.#unlink(link);
         touched = true;
       }
     }
@@ -93,19 +98,26 @@ export class HashLinks {
       await this.#place(`${t.hash}.${i}`, moved);
       bucket[i] = moved;
     }
-    await unlink(join(this.#dir, `${t.hash}.${last}`)).catch(ignoreMissing);
+    await this.#unlink(`${t.hash}.${last}`);
     bucket.pop();
     if (bucket.length === 0) this.#buckets.delete(t.hash);
     return true;
   }
 
+  async #unlink(link: string): Promise<void> {
+    const path = join(this.#dir, link);
+    await this.#io(`removing the link ${path}`, () => unlink(path)).catch(ignoreMissing);
+  }
+
   async #place(link: string, target: string): Promise<void> {
     const tmp = join(this.#dir, `.${link}.${randomBytes(4).toString('hex')}.tmp`);
-    await symlink(target, tmp);
+    const path = join(this.#dir, link);
+    await this.#io(`linking ${tmp} to ${target}`, () => symlink(target, tmp));
     try {
-      await rename(tmp, join(this.#dir, link));
+      await this.#io(`renaming ${tmp} to ${path}`, () => rename(tmp, path));
     } catch (err) {
-      await unlink(tmp).catch(() => undefined); // a failed placement leaves no temp link behind
+      // A failed placement leaves no temp link behind (unless the disk hangs: the next rebuild ignores dot-files).
+      await this.#io(`removing ${tmp}`, () => unlink(tmp)).catch(() => undefined);
       throw err;
     }
   }

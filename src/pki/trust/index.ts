@@ -8,4 +8,5 @@ export { TrustStoreError, type TrustStoreErrorCode } from './trust-store-error.t
 export { MAX_CA_PEM_BYTES, parseCaPem, certificateFingerprint, type ParsedCa } from './ca-certificate-pem.ts';
 export { boundNamesOf, type NameScope } from './name-binding.ts';
 export { trustDirOf, legacyAuthorityDirOf, type TrustDirConfig } from './trust-dir.ts';
+export { TRUST_FILE_TIMEOUT_MS } from './file-call.ts';
 export { migrateLegacyTrustStore, type LegacyTrustMigration, type LegacyTrustMigrationResult } from './legacy-trust-migration.ts';

@@ -4,6 +4,7 @@ import type { Logger } from '../../log.ts';
 import { syncDir, writeFileAtomic } from '../../util/atomic-file.ts';
 import { parseCaPem } from './ca-certificate-pem.ts';
 import { boundNamesOf, boundPem } from './name-binding.ts';
+import { fileCallWithin, TRUST_FILE_TIMEOUT_MS, unlessTimeout } from './file-call.ts';
 
 /** Where an upgrade moves our attested CAs from and to, and where it reports what it did. */
 export interface LegacyTrustMigration {
@@ -31,6 +32,8 @@ const HASH_LINK = /^([0-9a-f]{8})\.(\d+)$/;
 const MAX_FILE_BYTES = 1024 * 1024;
 /** In the new directory while an interrupted pass may still have to renumber links in the old one. */
 const JOURNAL = '.legacy-authority-migration.json';
+/** Each file call of the move has the trust store's deadline: on a disk that hangs the move fails (the next start finishes it). */
+const io = fileCallWithin(TRUST_FILE_TIMEOUT_MS);
 
 /**
  * Moves the attested peer CAs an older provisioningd wrote into `from` over to `to`. Ours are the
@@ -53,11 +56,11 @@ export async function migrateLegacyTrustStore(m: LegacyTrustMigration): Promise<
   const pending = await readJournal(journal);
   let names: string[];
   try {
-    names = (await readdir(m.from)).sort();
+    names = (await io(`reading ${m.from}`, () => readdir(m.from))).sort();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT' && code !== 'ENOTDIR') throw err;
-    if (pending.length) await unlink(journal).catch(ignoreMissing);
+    if (pending.length) await removeFile(journal);
     return none;
   }
 
@@ -65,15 +68,15 @@ export async function migrateLegacyTrustStore(m: LegacyTrustMigration): Promise<
   const links = new Map<string, string>(); // link name -> target
   for (const name of names) {
     const path = join(m.from, name);
-    const st = await lstat(path).catch(() => undefined);
+    const st = await io(`reading ${path}`, () => lstat(path)).catch(unlessTimeout(undefined));
     if (st?.isSymbolicLink() && HASH_LINK.test(name)) {
-      links.set(name, await readlink(path).catch(() => ''));
+      links.set(name, await io(`reading the link ${path}`, () => readlink(path)).catch(unlessTimeout('')));
       continue;
     }
     if (!st?.isFile() || st.size > MAX_FILE_BYTES) continue;
     const stem = OUR_FILE.exec(name)?.[1];
     if (!stem) continue;
-    const text = await readFile(path, 'utf8').catch(() => '');
+    const text = await io(`reading ${path}`, () => readFile(path, 'utf8')).catch(unlessTimeout(''));
     if (isOurAttestedCa(text, stem)) ours.set(name, text);
   }
   // A link is ours if it points to one of our files, or (left by an interrupted pass) to a file
@@ -84,18 +87,18 @@ export async function migrateLegacyTrustStore(m: LegacyTrustMigration): Promise<
   });
   if (ours.size === 0 && ourLinks.length === 0 && pending.length === 0) return none;
 
-  await mkdir(m.to, { recursive: true, mode: 0o700 });
+  await io(`creating ${m.to}`, () => mkdir(m.to, { recursive: true, mode: 0o700 }));
   for (const [name, text] of ours) await copyInto(join(m.to, name), text);
   const hashes = [...new Set([...pending, ...ourLinks.map((link) => link.slice(0, 8))])].sort();
   if (hashes.length) await writeFileAtomic({ path: journal, data: `${JSON.stringify({ hashes })}\n`, mode: 0o600, dirMode: 0o700 });
 
-  for (const link of ourLinks) await unlink(join(m.from, link)).catch(ignoreMissing);
-  for (const name of ours.keys()) await unlink(join(m.from, name)).catch(ignoreMissing);
+  for (const link of ourLinks) await removeFile(join(m.from, link));
+  for (const name of ours.keys()) await removeFile(join(m.from, name));
   await renumberLinks(m.from, new Set(hashes));
-  await syncDir(m.from);
+  await io(`syncing ${m.from}`, () => syncDir(m.from));
   if (hashes.length) {
-    await unlink(journal).catch(ignoreMissing);
-    await syncDir(m.to);
+    await removeFile(journal);
+    await io(`syncing ${m.to}`, () => syncDir(m.to));
   }
 
   const result = { moved: ours.size, linksRemoved: ourLinks.length, leftAlone: names.length - ours.size - ourLinks.length };
@@ -111,7 +114,7 @@ export async function migrateLegacyTrustStore(m: LegacyTrustMigration): Promise<
 async function readJournal(path: string): Promise<readonly string[]> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await io(`reading ${path}`, () => readFile(path, 'utf8'));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
@@ -142,7 +145,7 @@ function isOurAttestedCa(text: string, stem: string): boolean {
  * the union of both bindings, so no attested name is lost.
  */
 async function copyInto(path: string, text: string): Promise<void> {
-  const present = await readFile(path, 'utf8').catch(() => undefined);
+  const present = await io(`reading ${path}`, () => readFile(path, 'utf8')).catch(unlessTimeout(undefined));
   if (present === text) return;
   let data = text;
   if (present !== undefined) {
@@ -156,7 +159,7 @@ async function copyInto(path: string, text: string): Promise<void> {
 async function renumberLinks(dir: string, hashes: ReadonlySet<string>): Promise<void> {
   if (hashes.size === 0) return;
   const byHash = new Map<string, { name: string; index: number }[]>();
-  for (const name of await readdir(dir)) {
+  for (const name of await io(`reading ${dir}`, () => readdir(dir))) {
     const [, hash, index] = HASH_LINK.exec(name) ?? [];
     if (!hash || !hashes.has(hash)) continue;
     const bucket = byHash.get(hash) ?? [];
@@ -166,11 +169,16 @@ async function renumberLinks(dir: string, hashes: ReadonlySet<string>): Promise<
   for (const [hash, bucket] of byHash) {
     bucket.sort((a, b) => a.index - b.index);
     for (const [i, link] of bucket.entries()) {
-      if (link.index !== i) await rename(join(dir, link.name), join(dir, `${hash}.${i}`));
+      const from = join(dir, link.name);
+      const to = join(dir, `${hash}.${i}`);
+      if (link.index !== i) await io(`renaming ${from} to ${to}`, () => rename(from, to));
     }
   }
 }
 
-function ignoreMissing(err: NodeJS.ErrnoException): void {
-  if (err.code !== 'ENOENT') throw err;
+/** Unlinks `path` under the deadline; one that is gone already is fine. */
+async function removeFile(path: string): Promise<void> {
+  await io(`removing ${path}`, () => unlink(path)).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
 }

@@ -9,8 +9,10 @@ import { boundNamesOf, boundPem, type NameScope } from './name-binding.ts';
 import { opensslSubjectHash } from './openssl-subject-hash.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
 import { HashLinks, type HashLinkTarget } from './hash-links.ts';
+import { TRUST_FILE_TIMEOUT_MS, type FileCall } from './file-call.ts';
 import { TrustStoreError } from './trust-store-error.ts';
 import { errorMessage } from '../../util/error-message.ts';
+import { TimeoutError, withTimeout } from '../../util/with-timeout.ts';
 
 /** A peer CA this BMC trusts: one PEM file in the trust store directory. */
 export interface TrustedCa {
@@ -31,6 +33,8 @@ export interface TrustedCa {
 export interface TrustStoreOptions {
   readonly dir: string;
   readonly log?: Logger;
+  /** Deadline of each file system call of the store (one atomic write counts as one); default TRUST_FILE_TIMEOUT_MS. */
+  readonly fileTimeoutMs?: number;
 }
 
 /**
@@ -76,6 +80,8 @@ interface FileRecord {
 interface PendingBinding {
   readonly parsed: ParsedCa;
   readonly name: string;
+  /** When it was asked for, in the order of the store's calls (#callSeq): a revocation of the name asked for later overtakes it. */
+  readonly seq: number;
   readonly resolve: (ca: TrustedCa) => void;
   readonly reject: (err: unknown) => void;
 }
@@ -87,6 +93,14 @@ interface BindingPlan {
   readonly names: readonly string[];
   readonly superseded: readonly Entry[];
   readonly text?: string;
+}
+
+/** One CA's subject-hash link as memory had it before a change whose link work comes later (a revocation). */
+interface OwedLink {
+  readonly fp: string;
+  readonly hash: string;
+  /** The file name the link pointed to. */
+  readonly was: string;
 }
 
 /** A CA's scope as a comparable key: absent, any name, or its sorted bound names. */
@@ -101,7 +115,8 @@ const BINDABLE_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$/;
  * The directory is read in full once (first use, reload(), list()); after that each change costs
  * the work of the one CA it concerns: its file, its hash bucket, its listeners. PEMs placed or
  * removed by hand are picked up file by file by watch(); our own writes are recognised by their
- * content and cause no second reload.
+ * content and cause no second reload. The file work runs one operation at a time, each file call
+ * with a deadline; a revocation takes effect in memory at once, ahead of that queue (revokeName).
  */
 export class TrustStore {
   readonly dir: string;
@@ -139,11 +154,19 @@ export class TrustStore {
    * rewriting a file failed): every read of the files leaves these bindings out until the disk agrees.
    */
   #revoking = new Set<string>();
+  /** Numbers the calls of addAttested and revokeName in the order they were made. */
+  #callSeq = 0;
+  /** Name -> #callSeq of its last revokeName: an addAttested of that name asked for earlier must not bind it. */
+  #revokedAt = new Map<string, number>();
+  readonly #fileTimeoutMs: number;
+  /** A file call of the operation running now timed out: its remaining calls fail at once (the disk hangs). */
+  #turnTimedOut = false;
 
   constructor(opts: TrustStoreOptions) {
     this.dir = opts.dir;
     this.#log = opts.log;
-    this.#links = new HashLinks(opts.dir);
+    this.#fileTimeoutMs = opts.fileTimeoutMs ?? TRUST_FILE_TIMEOUT_MS;
+    this.#links = new HashLinks(opts.dir, this.#io);
   }
 
   /** Re-reads the directory (creating it, 0700, if missing) and repairs the hash links. */
@@ -198,7 +221,7 @@ export class TrustStore {
       const existing = this.#entries.get(parsed.fingerprint);
       if (existing) return publicView(existing);
       const name = `${parsed.fingerprint}.pem`;
-      await writeFileAtomic({ path: join(this.dir, name), data: parsed.pem, mode: 0o644 });
+      await this.#write(join(this.dir, name), parsed.pem);
       await this.#change([parsed.fingerprint], () => this.#setFile(name, { ca: parsed, names: undefined, text: parsed.pem }));
       return this.#entryOrThrow(parsed.fingerprint);
     });
@@ -214,14 +237,16 @@ export class TrustStore {
    * Bindings asked for while the store is busy (a rack attesting its peers at once) are written
    * together when its turn comes: their files in parallel, their links and the directory's fsync
    * once, one change to the listeners naming each peer. Each still costs the work of its own CA.
+   * A binding overtaken by a revokeName of its name called after this rejects, binding nothing.
    */
   async addAttested(pem: string, name: string): Promise<TrustedCa> {
     const parsed = parseCaPem(pem);
     if (!BINDABLE_NAME.test(name)) {
       throw new TrustStoreError('BAD_NAME', `cannot bind a CA to "${name}": not a host name`);
     }
+    const seq = ++this.#callSeq;
     return await new Promise<TrustedCa>((resolve, reject) => {
-      this.#bindings.push({ parsed, name, resolve, reject });
+      this.#bindings.push({ parsed, name, seq, resolve, reject });
       if (this.#bindings.length === 1) this.#scheduleBindings();
     });
   }
@@ -241,8 +266,9 @@ export class TrustStore {
       await this.#ensureLoaded();
       const ready: PendingBinding[] = [];
       for (const b of waiting) {
-        // A name revoked while its files could not be changed is bound again only once the disk agrees:
-        // otherwise the old binding, still on disk, would come back with the new one.
+        if (this.#rejectIfOvertaken(b)) continue;
+        // A name revoked whose files still bind it (the revocation's file work is queued, or failed) is
+        // bound again only once the disk agrees: otherwise the old binding would come back with the new one.
         if (this.#revoking.has(b.name)) {
           try {
             await this.#revokeOnDisk(b.name);
@@ -265,6 +291,7 @@ export class TrustStore {
     const later: PendingBinding[] = [];
     const touched = new Set<string>();
     for (const b of waiting) {
+      if (this.#rejectIfOvertaken(b)) continue; // revoked while #bindPending waited for the disk
       const plan = this.#planBinding(b);
       const keys = [`name:${b.name}`, `ca:${b.parsed.fingerprint}`, ...plan.superseded.map((e) => `ca:${e.fingerprint}`)];
       if (later.length > 0 || keys.some((k) => touched.has(k))) {
@@ -284,8 +311,8 @@ export class TrustStore {
     if (changed.length === 0) return;
     const written = await Promise.allSettled(
       changed.map(async (p) => {
-        await writeFileAtomic({ path: join(this.dir, p.fileName), data: p.text ?? '', mode: 0o644 });
-        for (const e of p.superseded) for (const f of e.files) await unlink(f).catch(ignoreMissing);
+        await this.#write(join(this.dir, p.fileName), p.text ?? '');
+        for (const e of p.superseded) for (const f of e.files) await this.#io(`removing ${f}`, () => unlink(f)).catch(ignoreMissing);
       }),
     );
     const done: BindingPlan[] = [];
@@ -295,6 +322,9 @@ export class TrustStore {
       else done.push(p);
     });
     if (done.length === 0) return;
+    // A binding whose name was revoked while its file was being written is recorded as the disk has
+    // it (the revocation's own file work, queued after this, removes it) but not in effect: #inEffect
+    // leaves out a name being revoked. It is refused below.
     await this.#change(
       done.flatMap((p) => [p.binding.parsed.fingerprint, ...p.superseded.map((e) => e.fingerprint)]),
       () => {
@@ -311,8 +341,23 @@ export class TrustStore {
           event: 'CA_SUPERSEDED',
         });
       }
-      this.#settle(p);
+      if (!this.#rejectIfOvertaken(p.binding)) this.#settle(p);
     }
+  }
+
+  /**
+   * Refuses a binding asked for before the last revocation of its name (true then): the attestation
+   * it comes from is older than the verdict that revoked the name, so it must not bind it again.
+   */
+  #rejectIfOvertaken(b: PendingBinding): boolean {
+    const revokedAt = this.#revokedAt.get(b.name);
+    if (revokedAt === undefined || revokedAt < b.seq) return false;
+    b.reject(
+      new Error(
+        `not binding CA ${b.parsed.fingerprint} to ${b.name}: the trust of ${b.name} was revoked after this binding was asked for; only an attestation asked for after the revocation binds it again`,
+      ),
+    );
+    return true;
   }
 
   /** What one binding writes against the store as it is now; `text` undefined when it is there already. */
@@ -410,28 +455,81 @@ export class TrustStore {
   /**
    * Revokes what attestation placed for one peer name: every attested CA bound to `name` loses that
    * binding, in one atomic write per CA file. A CA bound to that name only is removed (file and hash
-   * link); one bound to other names too keeps those. A CA placed by hand is not touched. Returns the
-   * fingerprints that lost the binding (none when the name had no attested CA).
-   * The revocation takes effect in memory (and the listeners hear of it) before the files are
-   * touched: when removing or rewriting a file fails, the name stays refused (a reload or the watch
-   * reading the old file does not bring its binding back), the failure is logged
+   * link); one bound to other names too keeps those. A CA placed by hand is not touched. Resolves
+   * with the fingerprints that lost the binding (none when the name had no attested CA) once the
+   * files are changed.
+   *
+   * The revocation takes effect in memory at the call, whatever the store's queue holds (a rescan, a
+   * binding, a disk that hangs): before this returns its promise the name is refused, the listeners
+   * are told (`revoked`: the peer's links close) and its CA leaves caPems(). Only the file work (the
+   * CA files, their hash links) waits for its turn in the queue. Until the files agree, a reload or
+   * the watch reading the old file does not bring the binding back. When removing or rewriting a
+   * file fails (or times out), the name stays refused, the failure is logged
    * (CA_REVOKE_FILE_FAILED) and this rejects; calling it again redoes the file work.
+   *
+   * Against addAttested the order of the calls decides: a binding of `name` asked for before this
+   * call (waiting in the queue, or being written right now) is overtaken and rejects without binding
+   * it, even when its turn comes after the revocation; only one asked for after this call (a new,
+   * passing attestation) binds the name again, and it first removes the old binding from the disk.
    */
-  async revokeName(name: string): Promise<readonly string[]> {
-    return await this.#serial(async () => {
+  revokeName(name: string): Promise<readonly string[]> {
+    const seq = ++this.#callSeq;
+    this.#revokedAt.set(name, seq);
+    const { fps, owed } = this.#revokeInMemory(name);
+    return this.#serial(async () => {
       await this.#ensureLoaded();
-      const fps = [...new Set(this.#filesBinding(name).map(([, r]) => r.ca.fingerprint))];
-      if (!this.#revoking.has(name) && fps.length > 0) {
-        const bound = fps.filter((fp) => this.#entries.get(fp)?.attestedNames?.includes(name));
-        this.#revoking.add(name);
-        await this.#change(fps, () => undefined, [name]);
-        for (const fp of bound) {
-          this.#log?.warn(`trust store: revoked the binding of CA ${fp} to ${name}`, { peer: name, event: 'CA_REVOKED' });
-        }
-      }
+      // The links of the CAs memory stopped trusting follow now, whatever happened to them since.
+      if (owed.length > 0) await this.#keepLinks(() => this.#payOwedLinks(owed));
+      // A binding asked for after this revocation may have had its turn first (bindings asked for
+      // while the store is busy share one turn): it removed the old binding from the disk already.
+      if (!this.#revoking.has(name)) return fps;
+      const onDisk = this.#filesBinding(name).map(([, r]) => r.ca.fingerprint);
       await this.#revokeOnDisk(name);
-      return fps;
+      return [...new Set([...fps, ...onDisk])];
     });
+  }
+
+  /**
+   * The in-memory half of revokeName, at once: the name joins #revoking (every read of the files
+   * leaves its bindings out), the CAs binding it are derived again, the change is logged and told.
+   * Returns the CAs whose files bind the name as far as memory knows, and the hash links owed.
+   */
+  #revokeInMemory(name: string): { fps: readonly string[]; owed: readonly OwedLink[] } {
+    const fps = [...new Set(this.#filesBinding(name).map(([, r]) => r.ca.fingerprint))];
+    const already = this.#revoking.has(name);
+    // Even with nothing bound (or the directory not read yet): a file read later must not bind it.
+    this.#revoking.add(name);
+    if (already || fps.length === 0) return { fps, owed: [] };
+    const bound = fps.filter((fp) => this.#entries.get(fp)?.attestedNames?.includes(name));
+    const before = this.#scopes(fps);
+    const previous = this.#entriesOf(fps);
+    const owed: OwedLink[] = [];
+    for (const fp of fps) {
+      const was = previous.get(fp);
+      this.#recompute(fp);
+      const now = this.#entries.get(fp);
+      const hash = this.#hashOf(was ?? now);
+      if (was && hash && (!now || now.file !== was.file)) owed.push({ fp, hash, was: basename(was.file) });
+    }
+    for (const fp of bound) this.#log?.warn(`trust store: revoked the binding of CA ${fp} to ${name}`, { peer: name, event: 'CA_REVOKED' });
+    this.#report({ fps: new Set(fps), before, previous, revoked: [name] });
+    return { fps, owed };
+  }
+
+  /**
+   * Brings the links of CAs a revocation changed in memory in line with memory as it is now (another
+   * change may have come between): the old link goes unless its CA is still reported under that
+   * file, the current one is made if missing. Returns whether anything on disk changed.
+   */
+  async #payOwedLinks(owed: readonly OwedLink[]): Promise<boolean> {
+    let touched = false;
+    for (const o of owed) {
+      const now = this.#entries.get(o.fp);
+      const target = now ? basename(now.file) : undefined;
+      if (target !== o.was) touched = (await this.#links.remove({ hash: o.hash, target: o.was })) || touched;
+      if (target !== undefined) touched = (await this.#links.add({ hash: o.hash, target })) || touched;
+    }
+    return touched;
   }
 
   /** The CA files (name, record as on disk) that bind `name`. */
@@ -452,15 +550,16 @@ export class TrustStore {
       const rest = (record.names ?? []).filter((n) => n !== name);
       try {
         if (rest.length === 0) {
-          await unlink(path).catch(ignoreMissing);
+          await this.#io(`removing ${path}`, () => unlink(path)).catch(ignoreMissing);
           done.push({ file, record: undefined });
         } else {
           const text = boundPem(rest, record.ca.pem);
-          await writeFileAtomic({ path, data: text, mode: 0o644 });
+          await this.#write(path, text);
           done.push({ file, record: { ca: record.ca, names: rest, text } });
         }
       } catch (err) {
         failure ??= { file: path, err };
+        if (err instanceof TimeoutError) break; // the disk hangs: the other files would wait as long
       }
     }
     // Memory left these bindings out already (#inEffect): the files now say what it says, so the
@@ -498,7 +597,7 @@ export class TrustStore {
       await this.#ensureLoaded();
       const entry = this.#entries.get(fp);
       if (!entry) return false;
-      for (const f of entry.files) await unlink(f).catch(ignoreMissing);
+      for (const f of entry.files) await this.#io(`removing ${f}`, () => unlink(f)).catch(ignoreMissing);
       await this.#change([fp], () => {
         for (const f of entry.files) this.#setFile(basename(f), undefined);
       });
@@ -536,7 +635,11 @@ export class TrustStore {
         this.#serial(async () => {
           if (all) await this.#fullSync();
           else for (const f of files) await this.#refreshFile(f);
-        }).catch((err: unknown) => this.#log?.warn(`trust store: reload after a change in ${this.dir} failed: ${String(err)}`));
+        }).catch((err: unknown) => {
+          // The change is not lost (a file that could not be read in time): the next operation reads the whole directory.
+          this.#loaded = false;
+          this.#log?.warn(`trust store: reload after a change in ${this.dir} failed: ${String(err)}`);
+        });
       }, WATCH_DEBOUNCE_MS);
     });
     this.#watcher.on('error', (err) => this.#log?.warn(`trust store: watching ${this.dir} failed: ${err.message}`));
@@ -561,8 +664,48 @@ export class TrustStore {
     return cert;
   }
 
+  /**
+   * Runs `op` in the store's turn, after the operations asked for before it. Each of its file calls
+   * has a deadline (#io), so an operation never holds the queue for ever: one that hangs fails, and
+   * the next one runs.
+   */
   #serial<T>(op: () => Promise<T>): Promise<T> {
-    return this.#queue.run(op);
+    return this.#queue.run(() => {
+      this.#turnTimedOut = false;
+      return op();
+    });
+  }
+
+  /**
+   * One file system call of the operation running now, with the store's deadline. A call that times
+   * out is logged (TRUST_FILE_TIMEOUT) and fails with a TimeoutError; the operation's further calls
+   * fail at once (the disk hangs), the next operation tries again. Memory keeps what it had: a change
+   * that times out was not made (an atomic write never lands after its deadline; an unlink or link
+   * that still does is seen by the watch, and the links are rebuilt by #keepLinks' repair).
+   */
+  readonly #io: FileCall = async (what, call) => {
+    if (this.#turnTimedOut) throw new TimeoutError(`${what}: not tried, an earlier file call of this trust store operation timed out`);
+    try {
+      return await withTimeout(call(), this.#fileTimeoutMs, what);
+    } catch (err) {
+      if (err instanceof TimeoutError) this.#timedOut(err);
+      throw err;
+    }
+  };
+
+  /** Writes one CA file atomically (0644) under the store's deadline; a write that times out never lands. */
+  #write(path: string, text: string): Promise<void> {
+    // writeFileAtomic's own deadline, the same, fires first (its timer starts first): it then removes its temp file.
+    return this.#io(`writing ${path}`, () => writeFileAtomic({ path, data: text, mode: 0o644, timeoutMs: this.#fileTimeoutMs }));
+  }
+
+  #timedOut(err: TimeoutError): void {
+    if (this.#turnTimedOut) return;
+    this.#turnTimedOut = true;
+    this.#log?.error(
+      `trust store: ${err.message} (does the disk hang?): that operation fails, the store goes on with the next one; the trusted set in memory stays in effect`,
+      { event: 'TRUST_FILE_TIMEOUT', reason: err.message },
+    );
   }
 
   #entryOrThrow(fp: string): TrustedCa {
@@ -577,9 +720,9 @@ export class TrustStore {
 
   /** Reads every file of the directory, rebuilds the hash links, notifies what changed. */
   async #fullSync(): Promise<void> {
-    const created = await mkdir(this.dir, { recursive: true, mode: DIR_MODE });
-    if (created !== undefined) await chmod(this.dir, DIR_MODE);
-    const names = (await readdir(this.dir, { withFileTypes: true }))
+    const created = await this.#io(`creating ${this.dir}`, () => mkdir(this.dir, { recursive: true, mode: DIR_MODE }));
+    if (created !== undefined) await this.#io(`setting the mode of ${this.dir}`, () => chmod(this.dir, DIR_MODE));
+    const names = (await this.#io(`reading ${this.dir}`, () => readdir(this.dir, { withFileTypes: true })))
       .filter((d) => d.isFile() && CA_FILE.test(d.name))
       .map((d) => d.name)
       .sort();
@@ -626,7 +769,7 @@ export class TrustStore {
     const repairing = this.#linksBroken;
     try {
       const touched = repairing ? await this.#links.rebuild(this.#linkTargets()) : await update();
-      if (touched) await syncDir(this.dir);
+      if (touched) await this.#io(`syncing ${this.dir}`, () => syncDir(this.dir));
     } catch (err) {
       this.#linksBroken = true;
       const reason = errorMessage(err);
@@ -676,15 +819,17 @@ export class TrustStore {
   async #readFile(name: string, knownText?: string): Promise<FileRecord | undefined> {
     const file = join(this.dir, name);
     try {
-      const st = await lstat(file);
+      const st = await this.#io(`reading ${file}`, () => lstat(file));
       if (!st.isFile()) return undefined;
       if (st.size > MAX_FILE_BYTES) throw new Error(`larger than ${MAX_FILE_BYTES} bytes`);
-      const text = await readFile(file, 'utf8');
+      const text = await this.#io(`reading ${file}`, () => readFile(file, 'utf8'));
       if (knownText !== undefined && text === knownText) return this.#files.get(name);
       const record = { ca: parseCaPem(text), names: boundNamesOf(text), text };
       this.#skipped.delete(name);
       return record;
     } catch (err) {
+      // A file that cannot be read in time is not a bad file: the whole read fails, the CAs stay as they were.
+      if (err instanceof TimeoutError) throw err;
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
         this.#skipped.delete(name);
         return undefined;
@@ -714,19 +859,16 @@ export class TrustStore {
    * Applies an in-memory change of some CAs' files, then their links, logs and listeners. The
    * listeners are told even when the links cannot be written (#keepLinks repairs them later).
    */
-  async #change(fps: readonly string[], apply: () => void, revoked?: readonly string[]): Promise<void> {
+  async #change(fps: readonly string[], apply: () => void): Promise<void> {
     const before = this.#scopes(fps);
-    const previous = new Map(fps.flatMap((fp) => {
-      const e = this.#entries.get(fp);
-      return e ? [[fp, e] as const] : [];
-    }));
+    const previous = this.#entriesOf(fps);
     apply();
     const moves = [...new Set(fps)].map((fp) => {
       this.#recompute(fp);
       return { was: previous.get(fp), now: this.#entries.get(fp) };
     });
     // The change is in memory and in the CA files from here on: the listeners hear of it whatever
-    // becomes of the links (a revocation must close the peer's links even on a full disk).
+    // becomes of the links (a removal must reach the peer's links even on a full disk).
     await this.#keepLinks(async () => {
       let touched = false;
       for (const { was, now } of moves) {
@@ -737,7 +879,7 @@ export class TrustStore {
       }
       return touched;
     });
-    this.#report({ fps: new Set(fps), before, previous, ...(revoked ? { revoked } : {}) });
+    this.#report({ fps: new Set(fps), before, previous });
   }
 
   /** Derives one CA's entry from the files holding it (or drops it when none does). */
@@ -799,6 +941,14 @@ export class TrustStore {
       this.#log?.warn(`trust store: no -CApath link for CA ${e.fingerprint}: ${errorMessage(err)}`);
       return undefined;
     }
+  }
+
+  /** The entries of `fps` as they are now (those trusted). */
+  #entriesOf(fps: readonly string[]): Map<string, Entry> {
+    return new Map(fps.flatMap((fp) => {
+      const e = this.#entries.get(fp);
+      return e ? [[fp, e] as const] : [];
+    }));
   }
 
   #scopes(fps: Iterable<string>): Map<string, ScopeKey> {
