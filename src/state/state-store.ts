@@ -1,4 +1,4 @@
-import { readFileSync, renameSync } from 'node:fs';
+import { readFileSync, renameSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from '../util/zod.ts';
 import { ATOMIC_WRITE_TIMEOUT_MS, startAtomicWrite } from '../util/atomic-file.ts';
@@ -196,6 +196,11 @@ export class StateStore {
   #read(): StateFileReading {
     let text: string;
     try {
+      // Read on the main thread at start, where no deadline can fire: a FIFO or a device in its
+      // place would block the start for good, so only a regular file is read (a directory fails the
+      // read at once, with EISDIR).
+      const st = statSync(this.file);
+      if (!st.isFile() && !st.isDirectory()) throw new Error('not a regular file');
       text = readFileSync(this.file, 'utf8');
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { kind: 'missing' };

@@ -11,6 +11,7 @@ import { busctl, eventually, getProperty, IFACE, OBJECT, SERVICE, type DaemonHan
 import { dbusSend } from '../harness/dbus-send.ts';
 import { stopProcess } from '../harness/private-bus.ts';
 import { checkSelfProvisioningFiles, selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
+import { makeFifo, releaseFifoReaders } from '../harness/stalled-file-system.ts';
 
 const NAME = 'bmc-persist';
 const PROVISIONED_STATE = { version: 2, provisioned: true };
@@ -214,6 +215,16 @@ describe('persistence across restarts', () => {
     const { dir, stateDir, file } = stateDirWith((f) => mkdirSync(f));
     await assertRefusedStart({ dir, stateDir, line: new RegExp(`STATE_FILE_UNREADABLE: ${file} cannot be read \\(EISDIR`) });
     assert.ok(statSync(file).isDirectory());
+  });
+
+  it('a state.json that is a FIFO (a read that would never end): exit 78 at once, left as it is', async () => {
+    const { dir, stateDir, file } = stateDirWith((f) => makeFifo(f));
+    try {
+      await assertRefusedStart({ dir, stateDir, line: new RegExp(`STATE_FILE_UNREADABLE: ${file} cannot be read \\(not a regular file`) });
+      assert.ok(statSync(file).isFIFO(), 'left in place');
+    } finally {
+      releaseFifoReaders(file);
+    }
   });
 
   it('a corrupt state.json that cannot be moved aside (immutable): exit 78, saying nothing was kept aside; the file as it was', async () => {
