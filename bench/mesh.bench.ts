@@ -86,8 +86,8 @@ function stallsWithin(file: string, since: number, until: number): { stalls: Sta
   const stalls: Stall[] = [];
   const gcMs: number[] = [];
   const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-  for (const line of text.split('\n')) {
-    if (!line) continue;
+  // The last piece is empty, or a line still being written: only whole lines are read.
+  for (const line of text.split('\n').slice(0, -1)) {
     const rec = JSON.parse(line) as { stall?: Stall; gc?: { at: number; ms: number } };
     if (rec.stall && rec.stall.at >= since && rec.stall.at <= until) stalls.push(rec.stall);
     if (rec.gc && rec.gc.at >= since && rec.gc.at <= until) gcMs.push(rec.gc.ms);
