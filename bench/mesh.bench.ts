@@ -25,7 +25,12 @@
 //     too), and provisioningd's CPU per attestation is set against what 1.5x either floor's busy CPU
 //     would leave it. The attestationds' RSS is that of the restarted ones, after both floors.
 // Also printed: from attestationd's verdict to provisioningd trusting the peer's CA, per attestation
-// of the build (both logs' timestamps), the part of convergence that is provisioningd's own.
+// of the build (both logs' timestamps), the part of convergence that is provisioningd's own; and
+// the stalls of the first BMC's provisioningd's own event loop during the build (a 1 ms timer
+// inside it, bench/event-loop-stalls.preload.mjs): the longest gap between two ticks, how much of it
+// its main thread was on a core (work: a task of ours or a library's, or GC), how much it waited
+// for one (preemption) and how much it slept (blocked: a GC waiting for its helper threads, a lock);
+// the stall with the most work; and its longest GC pause. A D-Bus call that arrives in a stall waits for it.
 // MESH_CPU_PROF=DIR: the first BMC's provisioningd writes a V8 CPU profile (--cpu-prof) into DIR
 // when it stops, to see what holds its main thread during the build (open it in Chrome DevTools).
 // MESH_LOGS=DIR: every provisioningd's and attestationd's log of the run is written into DIR.
@@ -34,7 +39,7 @@
 // ProvisionPeer round trips and pings then tell what our code costs a caller, apart from the wait
 // for a shared core.
 // The rack-wide figures of such a run are skewed by design and are not judged against the goals.
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, constants as osConstants, setPriority, tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
@@ -67,6 +72,29 @@ const IDLE_CALLS = 60;
 const CALLER_DELAY_RESOLUTION_MS = 5;
 /** Quiet time after convergence before the idle round trips (the last renewals, log lines and GC of the build). */
 const SETTLE_MS = 2000;
+/** Records the stalls of a daemon's event loop (loaded into the first BMC's provisioningd with --import). */
+const STALLS_PRELOAD = join(import.meta.dirname, 'event-loop-stalls.preload.mjs');
+/** A stall of that event loop, as the preload writes it: wall time, main thread on a core, waiting for one. */
+interface Stall {
+  readonly at: number;
+  readonly ms: number;
+  readonly cpuMs: number;
+  readonly waitMs: number;
+}
+/** The stalls and GC pauses the preload wrote into `file` that started within [since, until] (epoch ms). */
+function stallsWithin(file: string, since: number, until: number): { stalls: Stall[]; gcMs: number[] } {
+  const stalls: Stall[] = [];
+  const gcMs: number[] = [];
+  const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+  // The last piece is empty, or a line still being written: only whole lines are read.
+  for (const line of text.split('\n').slice(0, -1)) {
+    const rec = JSON.parse(line) as { stall?: Stall; gc?: { at: number; ms: number } };
+    if (rec.stall && rec.stall.at >= since && rec.stall.at <= until) stalls.push(rec.stall);
+    if (rec.gc && rec.gc.at >= since && rec.gc.at <= until) gcMs.push(rec.gc.ms);
+  }
+  return { stalls, gcMs };
+}
+
 /** Resident set size (MiB) and CPU time (s, user + system) of a process; NaN for one that is gone. */
 function usage(pid: number | undefined): { rssMiB: number; cpuS: number } {
   try {
@@ -118,8 +146,13 @@ async function main(): Promise<void> {
     // The daemons run from the bundle, as a BMC runs them (pnpm build).
     await buildBundle();
     rack = await createRack({ size: SIZE, subnet: 93 });
-    const profiled = CPU_PROF_DIR ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${CPU_PROF_DIR}` } : undefined;
-    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 60 }, { daemonEnv: (i) => (i === 0 ? profiled : undefined), entry: 'dist' });
+    // The first BMC's provisioningd records its event loop's stalls (and, with MESH_CPU_PROF, its CPU profile).
+    const stallsFile = join(dir, 'event-loop-stalls.jsonl');
+    const firstEnv = {
+      NODE_OPTIONS: [`--import=${STALLS_PRELOAD}`, ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [])].join(' '),
+      EVENT_LOOP_STALLS_FILE: stallsFile,
+    };
+    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 60 }, { daemonEnv: (i) => (i === 0 ? firstEnv : undefined), entry: 'dist' });
     attestationds = await startRackAttestationds(rack, bmcs, { entry: 'dist' });
     await Promise.all(bmcs.map((b) => provisionPeer(b, 'self')));
     // Every BMC knows every other from LLDP before the operator starts.
@@ -367,6 +400,15 @@ async function main(): Promise<void> {
     const delayMs = (ns: number) => Math.max(0, ns / 1e6 - CALLER_DELAY_RESOLUTION_MS).toFixed(1);
     console.log(
       `  the caller's own event-loop delay during the build (this process, part of every round trip above): p50 ${delayMs(callerDelay.percentile(50))} ms, p95 ${delayMs(callerDelay.percentile(95))} ms, max ${delayMs(callerDelay.max)} ms`,
+    );
+    const { stalls, gcMs } = stallsWithin(stallsFile, since, until);
+    const longest = (key: 'ms' | 'cpuMs') => stalls.reduce<Stall | undefined>((a, b) => (a && a[key] >= b[key] ? a : b), undefined);
+    const [byWall, byCpu] = [longest('ms'), longest('cpuMs')];
+    // What is neither on a core nor waiting for one, the main thread slept through: GC waiting for its helper threads, a lock, a blocking call.
+    const stallText = (s: Stall | undefined) =>
+      s ? `${s.ms.toFixed(1)} ms (on a core ${s.cpuMs.toFixed(1)} ms, waiting for one ${s.waitMs.toFixed(1)} ms, blocked ${Math.max(0, s.ms - s.cpuMs - s.waitMs).toFixed(1)} ms)` : 'none';
+    console.log(
+      `  ${first.node.name}'s provisioningd, its own event loop during the build: longest stall ${stallText(byWall)}; the most work in one stall ${stallText(byCpu)}; stalls over 5 ms: ${stalls.filter((s) => s.ms > 5).length}, with over 5 ms of work: ${stalls.filter((s) => s.cpuMs > 5).length}; GC pauses: ${gcMs.length}, longest ${gcMs.length ? Math.max(...gcMs).toFixed(1) : 0} ms`,
     );
     for (const [kind, list] of Object.entries(pids)) {
       const rss = list.map((pid) => usage(pid).rssMiB);

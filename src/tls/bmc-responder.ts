@@ -147,36 +147,55 @@ export class BmcResponder {
   /**
    * Rebuilds the TLS context from the current credentials and trust store for handshakes from now
    * on. Calls in the same tick are coalesced; established connections keep running untouched.
+   * Each server builds its own context (Node parses the key, the chain and every CA PEM once per
+   * server, a few ms with a rack's CAs), one server per turn of the event loop: a D-Bus call or a
+   * handshake that arrives meanwhile is served between two of them.
    */
   refreshSecureContext(why: string): void {
     this.#refreshPending.push(why);
     if (this.#refreshPending.length > 1) return;
-    setImmediate(() => {
+    setImmediate(() => this.#renewNextServer(0));
+  }
+
+  /**
+   * Renews the context of the next server whose context is not built from the current input, then
+   * queues itself for the turn after; logs once when none is left. The input is read afresh each
+   * turn, so a change meanwhile is picked up (a server renewed before it is renewed again).
+   */
+  #renewNextServer(renewed: number): void {
+    const done = () => {
       const reasons = [...new Set(this.#refreshPending)].join(', ');
       this.#refreshPending = [];
-      if (this.#stopped || !this.#started) return;
-      try {
-        const input = this.#contextInput();
-        // The machine's TRUST_UPDATED / CREDENTIALS_UPDATED follow the store's and the holder's own
-        // notices of the same change: the context is rebuilt once per change, not once per notice.
-        const stale = this.#listeners.servers.filter((server) => {
-          const built = this.#builtFrom.get(server);
-          return built?.credentials !== input.credentials || built.trustedCas !== input.trustedCas;
-        });
-        if (stale.length === 0) return;
-        const context = linkContextOptions(input);
-        for (const server of stale) {
-          server.setSecureContext(context);
-          this.#builtFrom.set(server, input);
-        }
-        this.#opts.log.info(`responder TLS context renewed (${reasons})`, { event: 'CONTEXT_UPDATED', reason: reasons });
-      } catch (err) {
-        this.#opts.log.error(`responder kept its previous TLS context: ${failureReason(err)}`, {
-          event: 'CONTEXT_UPDATE_FAILED',
-          reason: failureReason(err),
-        });
+      return reasons;
+    };
+    if (this.#stopped || !this.#started) {
+      done();
+      return;
+    }
+    try {
+      const input = this.#contextInput();
+      // The machine's TRUST_UPDATED / CREDENTIALS_UPDATED follow the store's and the holder's own
+      // notices of the same change: the context is rebuilt once per change, not once per notice.
+      const stale = this.#listeners.servers.find((server) => {
+        const built = this.#builtFrom.get(server);
+        return built?.credentials !== input.credentials || built.trustedCas !== input.trustedCas;
+      });
+      if (!stale) {
+        const reasons = done();
+        if (renewed > 0) this.#opts.log.info(`responder TLS context renewed (${reasons})`, { event: 'CONTEXT_UPDATED', reason: reasons });
+        return;
       }
-    });
+      stale.setSecureContext(linkContextOptions(input));
+      this.#builtFrom.set(stale, input);
+    } catch (err) {
+      done();
+      this.#opts.log.error(`responder kept its previous TLS context: ${failureReason(err)}`, {
+        event: 'CONTEXT_UPDATE_FAILED',
+        reason: failureReason(err),
+      });
+      return;
+    }
+    setImmediate(() => this.#renewNextServer(renewed + 1));
   }
 
   /**

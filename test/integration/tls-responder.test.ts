@@ -462,3 +462,69 @@ describe('BmcResponder: mutual TLS and the line protocol', () => {
     assert.ok(!text.includes(pki.a.server.keyPem.split('\n')[1] ?? 'x'));
   });
 });
+
+describe('BmcResponder on two addresses: a trust change reaches every one', () => {
+  const HOSTS = ['127.0.0.1', '127.0.0.2'] as const;
+  let pki: TestPki;
+  let trust: TrustStore;
+  let trustedB: TrustedCa;
+  let responder: BmcResponder;
+  let port: number;
+  const log = captureLog({ redact: false });
+  const contextUpdates = () => log.records().filter((r) => r['event'] === 'CONTEXT_UPDATED');
+
+  /** bmc-b's client at `host`: true when its Hello is answered with alive, false when the connection ends first. */
+  function helloAnswered(host: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      const s = tlsConnect({ host, port, servername: 'bmc-a', ca: [pki.a.ca.pem], key: pki.b.client.keyPem, cert: pki.b.client.chainPem });
+      let text = '';
+      const done = (answered: boolean) => {
+        clearTimeout(timer);
+        s.destroy();
+        resolve(answered);
+      };
+      const timer = setTimeout(() => done(false), 5000);
+      s.once('secureConnect', () => s.write('Hello\n'));
+      s.on('data', (d: Buffer) => {
+        text += d.toString();
+        if (text.includes('alive\n')) done(true);
+      });
+      s.once('error', () => done(false));
+      s.once('close', () => done(false));
+    });
+  }
+
+  before(async () => {
+    pki = await createTestPki();
+    const cross = await crossTrust(pki);
+    trust = cross.a;
+    trustedB = cross.bInA;
+    responder = new BmcResponder({
+      port: 0,
+      timings: SERVER_TIMINGS,
+      maxConnections: 16,
+      credentials: holderOf(pki.a),
+      trust,
+      log: log.log,
+      onEvent: () => undefined,
+    });
+    const listening = await responder.listen(HOSTS);
+    assert.deepEqual(listening.failed, []);
+    port = listening.port;
+  }, { timeout: 300_000 });
+
+  after(async () => {
+    await responder?.close();
+  }, { timeout: 120_000 });
+
+  it('a CA removed and trusted again: refused, then served, on both addresses; the context renewal logged once per change', async () => {
+    for (const host of HOSTS) assert.equal(await helloAnswered(host), true, `served at ${host} while its CA is trusted`);
+    assert.equal(await trust.remove(trustedB.fingerprint), true);
+    assert.ok(await eventually(() => contextUpdates().length === 1, 5000), 'renewed after the removal');
+    for (const host of HOSTS) assert.equal(await helloAnswered(host), false, `refused at ${host} once its CA left the store`);
+    await trust.add(pki.b.ca.pem);
+    assert.ok(await eventually(() => contextUpdates().length === 2, 5000), 'renewed after the CA came back');
+    for (const host of HOSTS) assert.equal(await helloAnswered(host), true, `served at ${host} once its CA is trusted again`);
+    assert.equal(contextUpdates().length, 2, 'one renewal logged per change, not one per address');
+  });
+});
