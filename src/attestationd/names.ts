@@ -1,3 +1,5 @@
+import { escapePathLabel } from '../dbus/object-path-label.ts';
+
 /** The D-Bus names of attestationd (docs/attestation.md, "D-Bus API"), in one place for both daemons and the tests. */
 export const ATTESTATION_SERVICE = 'xyz.openbmc_project.attestation';
 /** Parent of the requester objects; also carries the interface that creates them. */
@@ -11,25 +13,10 @@ export const RESPONDER_INTERFACE = 'xyz.openbmc_project.AttestationResponder';
 /** This project's interface on REQUESTER_ROOT: AddDevice(s id, s remote_ip, s remote_port) → o. */
 export const DEVICES_INTERFACE = 'xyz.openbmc_project.AttestationDevices';
 
-/**
- * One D-Bus object path element for an arbitrary id, as sdbusplus escapes it: letters and digits
- * stay, every other byte becomes `_` and two lowercase hex digits (`bmc-b` → `bmc_2db`,
- * `127.0.0.1` → `127_2e0_2e0_2e1`). Reversible and never empty.
- */
-export function escapePathElement(id: string): string {
-  if (id === '') return '_';
-  let out = '';
-  for (const byte of Buffer.from(id, 'utf8')) {
-    const ch = String.fromCharCode(byte);
-    out += /[A-Za-z0-9]/.test(ch) ? ch : `_${byte.toString(16).padStart(2, '0')}`;
-  }
-  return out;
-}
-
 /** The requester object of device `id`. */
-export const requesterPath = (id: string) => `${REQUESTER_DEVICES}/${escapePathElement(id)}`;
+export const requesterPath = (id: string) => `${REQUESTER_DEVICES}/${escapePathLabel(id)}`;
 /** The responder object for requests from `remoteAddress`. */
-export const responderPath = (remoteAddress: string) => `${RESPONDER_ROOT}/${escapePathElement(remoteAddress)}`;
+export const responderPath = (remoteAddress: string) => `${RESPONDER_ROOT}/${escapePathLabel(remoteAddress)}`;
 
 /** Index of the measurement block that carries this BMC's provisioning CA certificate (raw DER). */
 export const PROVISIONING_CA_INDEX = 0xef;

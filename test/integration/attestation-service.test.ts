@@ -116,7 +116,7 @@ describe('attestationd on a private bus', () => {
     assert.match(await deviceProperty(fixture.bus(), 'bmc-a', 'device_subject'), /bmc-a device identity/);
     assert.equal(PROVISIONING_CA_INDEX, 0xef);
     // The responder side of the same exchange: the requester at 127.0.0.1 attested this BMC.
-    const responder = '/xyz/openbmc_project/attestation_responder/tcp/127_2e0_2e0_2e1';
+    const responder = '/xyz/openbmc_project/attestation_responder/tcp/_3127_2e0_2e0_2e1';
     assert.ok(await eventually(() => verdicts.some((v) => v.path === responder && v.ok && v.iface === RESPONDER_INTERFACE), 10_000), JSON.stringify(verdicts));
     const ip = await busctl(fixture.bus(), '--json=short', 'get-property', ATTESTATION_SERVICE, responder, RESPONDER_INTERFACE, 'remote_ip');
     assert.equal((JSON.parse(ip.stdout) as { data: string }).data, '127.0.0.1');
