@@ -10,6 +10,5 @@ export const CommonError = {
   Unavailable: 'xyz.openbmc_project.Common.Error.Unavailable',
   Timeout: 'xyz.openbmc_project.Common.Error.Timeout',
   InternalFailure: 'xyz.openbmc_project.Common.Error.InternalFailure',
-  ResourceNotFound: 'xyz.openbmc_project.Common.Error.ResourceNotFound',
   TooManyResources: 'xyz.openbmc_project.Common.Error.TooManyResources',
 } as const;
