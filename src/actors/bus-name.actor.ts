@@ -21,12 +21,11 @@ export interface BusNameDeps extends BusActorDeps {
   readonly slot: ServiceSlot;
   /** Runs before a successful ProvisionPeer("self") is answered (persisting the flag). */
   readonly beforeSelfReply: () => Promise<void>;
-  /** What closes after the name is released and the connection closed (the state file, the token). */
+  /** What closes before the name is released (the state file's last write, the token): the name is their lock. */
   readonly closeLast: () => Promise<void>;
   /** Where the whole way out is left: stopping the daemon is over once it has settled. */
   readonly released: Settling;
 }
-
 
 /**
  * The root machine's `busName` actor, the daemon's lock: exports the Provisioning object and owns
@@ -36,7 +35,8 @@ export interface BusNameDeps extends BusActorDeps {
  * is refused or the actor stops first.
  *
  * Stopped with the daemon actor, it goes out last: once the others' closes (`closing`) have
- * settled, it releases the name, closes the bus connection, then what `closeLast` closes.
+ * settled, it closes what `closeLast` closes (the state file's last write, the token), then releases
+ * the name and closes the bus connection.
  */
 export function createBusNameActor(deps: BusNameDeps) {
   const { conn, log } = deps;
@@ -84,10 +84,13 @@ export function createBusNameActor(deps: BusNameDeps) {
       // their cleanups have run and left their closes in `closing`.
       await deps.closing.settled();
       deps.slot.current = undefined;
+      // The name is the lock on state_dir and the token (src/daemon.ts): the last state write lands
+      // and the token is closed before it is released, so that the next instance, which may start
+      // the moment the name is free, reads the state as this one left it.
+      await deps.closeLast();
       // With the bus gone there is no name to release: waiting for a reply would only delay the exit.
       if (service && !conn.isLost()) await service.close().catch((err: unknown) => log.warn(`releasing the bus name: ${errorMessage(err)}`));
       conn.close();
-      await deps.closeLast();
     };
     return () => {
       stopped = true;
