@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { DEFAULT_CONF_PATH, EX_CONFIG, loadConfig } from './config/load-config.ts';
 import { startDaemon } from './daemon.ts';
 import { BusNameTakenError } from './dbus/bus-name-claim.ts';
@@ -24,6 +25,15 @@ runServiceMain({
     } catch (err) {
       if (err instanceof StateFileError) return fail(`${err.code}: ${err.message}`, EX_CONFIG);
       throw err;
+    }
+    // A host name is a valid address to dial, but SPDM attestation reaches a peer by IP address
+    // only: such a peer is trusted only through a CA an operator placed in trust_dir.
+    for (const peer of config.peers) {
+      if (isIP(peer.address) !== 0) continue;
+      log.warn(
+        `${confPath}: peer ${peer.name} has the host name "${peer.address}" as its address: it can be dialled, but never attested (attestation needs an IP address); only a CA placed in trust_dir by hand makes it trusted`,
+        { code: 'PEER_NOT_ATTESTABLE', peer: peer.name },
+      );
     }
     const credentials = new CredentialHolder();
     let issuer: ReturnType<typeof createCertificateIssuer>;

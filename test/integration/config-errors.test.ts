@@ -69,6 +69,17 @@ describe('configuration errors and warnings (the daemon process)', () => {
     assert.equal(d.process.exitCode, 0);
   });
 
+  it('a peer whose address is a host name is a warning at start (it can never be attested), and the daemon runs', async () => {
+    const d = await fixture.startDaemon({ config: { peers: [{ name: 'bmc-b', address: 'bmc-b.rack.example' }, { name: 'bmc-c', address: '192.0.2.3' }] } });
+    const warnings = d.output().split('\n').filter((l) => l.includes('PEER_NOT_ATTESTABLE'));
+    assert.equal(warnings.length, 1, d.output());
+    assert.match(warnings[0] ?? '', /\bwarn\b.*peer bmc-b has the host name "bmc-b\.rack\.example".*never attested/);
+    assert.ok(warnings[0]?.includes(d.confPath), 'the warning names the file');
+    assert.equal(await getProperty(theBus(), 'provisioned'), 'false');
+    await d.stop();
+    assert.equal(d.process.exitCode, 0);
+  });
+
   it('an unknown option is a usage error (exit 64)', async () => {
     const child = fixture.track(spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/main.ts'), '--config', '/tmp/x.conf'], {
       cwd: REPO,
