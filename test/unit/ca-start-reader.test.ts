@@ -1,16 +1,18 @@
 /**
- * The clock watch's floor, read from self_ca.pem every 2 s on the daemon's one thread: the CA
- * certificate's notBefore, and nothing (rather than a daemon frozen for good) when a FIFO or a
- * device stands in its place.
+ * The clock watch's floor, asked for every 2 s on the daemon's one thread: self_ca.pem's notBefore;
+ * nothing (rather than a daemon frozen for good) when a FIFO or a device stands in its place; a new
+ * certificate seen by a later call; and a file whose read hangs never blocks the call.
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { caStartReader } from '../../src/pki/certificate/ca-start.ts';
+import { eventually } from '../harness/daemon.ts';
+import { holdWriteLease } from '../harness/file-lease.ts';
 import { makeTestCa } from '../harness/openssl-test-ca.ts';
 import { runTool } from '../harness/run-tool.ts';
 import { makeFifo } from '../harness/stalled-file-system.ts';
@@ -39,5 +41,31 @@ describe('caStartReader', () => {
     assert.equal(await startInOwnProcess(fifo), 'undefined');
     assert.equal(await startInOwnProcess('/dev/zero'), 'undefined');
     assert.equal(caStartReader(join(dir, 'missing.pem'))(), undefined);
+  });
+
+  it('sees a new certificate on a later call, and answers at once while the read of the file hangs', async () => {
+    const older = await makeTestCa({ dir, stem: 'older', subject: '/CN=older' });
+    const olderStart = Date.parse(new X509Certificate(older.pem).validFrom);
+    // notBefore has whole seconds: the newer one starts in a later second.
+    assert.ok(await eventually(() => Date.now() >= olderStart + 1000, 5000), 'a second went by');
+    const newer = await makeTestCa({ dir, stem: 'newer', subject: '/CN=newer' });
+    const newerStart = Date.parse(new X509Certificate(newer.pem).validFrom);
+    assert.notEqual(olderStart, newerStart);
+    const file = join(dir, 'self_ca_rotating.pem');
+    copyFileSync(older.certFile, file);
+    // Read at creation; not called before the file changes (a call starts a background read).
+    const read = caStartReader(file);
+
+    // A new certificate in place, whose open() then hangs (another process holds a write lease on it).
+    copyFileSync(newer.certFile, file);
+    const lease = await holdWriteLease(file);
+    try {
+      assert.equal(read(), olderStart, 'answered at once with what was read at creation, not after the read');
+      await lease.opened; // the background read is the one waiting in open()
+      assert.equal(read(), olderStart, 'still the last value while the read hangs');
+    } finally {
+      await lease.release();
+    }
+    assert.ok(await eventually(() => read() === newerStart, 30_000), 'the new certificate is seen once the read ends');
   });
 });
