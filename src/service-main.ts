@@ -63,7 +63,6 @@ export interface ServiceMainSpec<C extends { readonly log_level: string }> {
   prepare(ctx: ServiceContext<C>): Promise<ServiceLaunch | undefined>;
 }
 
-
 /** Runs a daemon: parse the command line, load the config, start, and stop on SIGTERM/SIGINT or a lost bus. */
 export function runServiceMain<C extends { readonly log_level: string }>(spec: ServiceMainSpec<C>): void {
   const fail = (message: string, status: number): never => {

@@ -32,7 +32,6 @@ export interface AttestedPeer {
   readonly deviceSubject: string;
 }
 
-
 /**
  * Asks attestationd to attest a peer over D-Bus (docs/attestation.md, "D-Bus API"): makes or finds
  * the requester object with AddDevice, waits for its `Attested(b)`, calls `attest()` and waits for

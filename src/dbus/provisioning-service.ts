@@ -50,7 +50,6 @@ export const NOT_SERVING = 'NOT_SERVING';
 /** What ProvisionPeer("self") ends with: the machine's verdict, then the state file's write. */
 type SelfOutcome = { readonly ok: true } | { readonly ok: false; readonly failure: Failure };
 
-
 /** Maps a failure code from the actors to the OpenBMC common error a caller sees. */
 export function dbusErrorFor(failure: Failure): dbus.DBusError {
   const name =
