@@ -156,8 +156,13 @@ export class TrustStore {
   #revoking = new Set<string>();
   /** Numbers the calls of addAttested and revokeName in the order they were made. */
   #callSeq = 0;
-  /** Name -> #callSeq of its last revokeName: an addAttested of that name asked for earlier must not bind it. */
+  /**
+   * Name -> #callSeq of its last revokeName, kept only while an addAttested of that name asked for
+   * earlier is unsettled (it must not bind the name): the map holds no more names than bindings in flight.
+   */
   #revokedAt = new Map<string, number>();
+  /** Name -> the #callSeq of each of its addAttested calls not settled yet. */
+  #unsettled = new Map<string, Set<number>>();
   readonly #fileTimeoutMs: number;
   /** A file call of the operation running now timed out: its remaining calls fail at once (the disk hangs). */
   #turnTimedOut = false;
@@ -245,10 +250,32 @@ export class TrustStore {
       throw new TrustStoreError('BAD_NAME', `cannot bind a CA to "${name}": not a host name`);
     }
     const seq = ++this.#callSeq;
-    return await new Promise<TrustedCa>((resolve, reject) => {
-      this.#bindings.push({ parsed, name, seq, resolve, reject });
-      if (this.#bindings.length === 1) this.#scheduleBindings();
-    });
+    const seqs = this.#unsettled.get(name) ?? new Set<number>();
+    seqs.add(seq);
+    this.#unsettled.set(name, seqs);
+    try {
+      return await new Promise<TrustedCa>((resolve, reject) => {
+        this.#bindings.push({ parsed, name, seq, resolve, reject });
+        if (this.#bindings.length === 1) this.#scheduleBindings();
+      });
+    } finally {
+      this.#bindingSettled(name, seq);
+    }
+  }
+
+  /** Forgets a settled binding, and the revocation order of its name once no binding asked for before it is left. */
+  #bindingSettled(name: string, seq: number): void {
+    const seqs = this.#unsettled.get(name);
+    seqs?.delete(seq);
+    if (seqs?.size === 0) this.#unsettled.delete(name);
+    const revokedAt = this.#revokedAt.get(name);
+    if (revokedAt !== undefined && !this.#hasBindingBefore(name, revokedAt)) this.#revokedAt.delete(name);
+  }
+
+  /** Whether an addAttested of `name` asked for before call number `seq` is still unsettled. */
+  #hasBindingBefore(name: string, seq: number): boolean {
+    for (const s of this.#unsettled.get(name) ?? []) if (s < seq) return true;
+    return false;
   }
 
   #scheduleBindings(): void {
@@ -474,7 +501,8 @@ export class TrustStore {
    */
   revokeName(name: string): Promise<readonly string[]> {
     const seq = ++this.#callSeq;
-    this.#revokedAt.set(name, seq);
+    // Only a binding asked for before this call is overtaken by it: with none in flight there is nothing to order.
+    if (this.#hasBindingBefore(name, seq)) this.#revokedAt.set(name, seq);
     const { fps, owed } = this.#revokeInMemory(name);
     return this.#serial(async () => {
       await this.#ensureLoaded();
