@@ -2,7 +2,8 @@
  * provisioningd owns its name before it reads its state (the name is its lock), so a client may
  * call between the name appearing and the object being exported: against a real dbus-daemon, such
  * a call is held and answered by the object once it is exported, or refused with NOT_SERVING, never
- * answered UnknownObject or from a state not read yet; a second claim of the name is refused.
+ * answered UnknownObject or from a state not read yet; a second claim of the name is refused, and
+ * nobody can take the name from its owner afterwards (so the daemon never asks for it again).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -111,6 +112,41 @@ describe('the bus name claim holds calls until the service is exported', () => {
     const answer = await readProvisioned({ client: second, owner });
     assert.deepEqual(await answer(), { value: true }, 'the owner answers');
     owner.bus.unexport(PROVISIONING_PATH, iface);
+    await withTimeout(owner.bus.releaseName(PROVISIONING_SERVICE), ANSWER_DEADLINE_MS, 'ReleaseName');
+  });
+
+  it('nobody takes a claimed name away, whatever flags it asks with: the owner keeps it and hears no NameLost', async () => {
+    const owner = await connect();
+    const lost: unknown[] = [];
+    owner.bus.on('message', (m: dbus.Message) => {
+      if (m.interface === 'org.freedesktop.DBus' && m.member === 'NameLost') lost.push(m.body[0]);
+    });
+    await claimBusName({ bus: owner.bus, ...CLAIM, holdMs: ANSWER_DEADLINE_MS });
+    const { REPLACE_EXISTING, ALLOW_REPLACEMENT, DO_NOT_QUEUE } = dbus.NameFlag;
+    const rival = await connect();
+    for (const flags of [REPLACE_EXISTING, REPLACE_EXISTING | ALLOW_REPLACEMENT, REPLACE_EXISTING | DO_NOT_QUEUE]) {
+      const reply = await withTimeout(rival.bus.requestName(PROVISIONING_SERVICE, flags), ANSWER_DEADLINE_MS, 'the rival RequestName');
+      assert.notEqual(reply, dbus.RequestNameReply.PRIMARY_OWNER, `flags ${flags}: the rival did not get the name`);
+    }
+    // The bus daemon queues a NameLost for the owner before it answers the rival; the reply to this
+    // call from the owner comes after it: any NameLost has reached the owner by now.
+    const owned = await withTimeout(
+      owner.bus.call(
+        new dbus.Message({
+          destination: 'org.freedesktop.DBus',
+          path: '/org/freedesktop/DBus',
+          interface: 'org.freedesktop.DBus',
+          member: 'GetNameOwner',
+          signature: 's',
+          body: [PROVISIONING_SERVICE],
+        }),
+      ),
+      ANSWER_DEADLINE_MS,
+      'GetNameOwner',
+    );
+    assert.equal(owned?.body[0], owner.name, 'the claim still owns the name');
+    assert.deepEqual(lost, [], 'no NameLost');
+    await withTimeout(rival.bus.releaseName(PROVISIONING_SERVICE), ANSWER_DEADLINE_MS, 'the rival leaving the queue');
     await withTimeout(owner.bus.releaseName(PROVISIONING_SERVICE), ANSWER_DEADLINE_MS, 'ReleaseName');
   });
 });
