@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import dbus from 'dbus-next';
+import { nameOwner } from '../../src/dbus/bus-call.ts';
 import { BusNameTakenError, claimBusName } from '../../src/dbus/bus-name-claim.ts';
 import { CommonError, PROVISIONING_INTERFACE, PROVISIONING_PATH, PROVISIONING_SERVICE } from '../../src/dbus/names.ts';
 import type { BusConnection } from '../../src/dbus/system-bus.ts';
@@ -130,21 +131,7 @@ describe('the bus name claim holds calls until the service is exported', () => {
     }
     // The bus daemon queues a NameLost for the owner before it answers the rival; the reply to this
     // call from the owner comes after it: any NameLost has reached the owner by now.
-    const owned = await withTimeout(
-      owner.bus.call(
-        new dbus.Message({
-          destination: 'org.freedesktop.DBus',
-          path: '/org/freedesktop/DBus',
-          interface: 'org.freedesktop.DBus',
-          member: 'GetNameOwner',
-          signature: 's',
-          body: [PROVISIONING_SERVICE],
-        }),
-      ),
-      ANSWER_DEADLINE_MS,
-      'GetNameOwner',
-    );
-    assert.equal(owned?.body[0], owner.name, 'the claim still owns the name');
+    assert.equal(await nameOwner(owner.bus, PROVISIONING_SERVICE, ANSWER_DEADLINE_MS), owner.name, 'the claim still owns the name');
     assert.deepEqual(lost, [], 'no NameLost');
     await withTimeout(rival.bus.releaseName(PROVISIONING_SERVICE), ANSWER_DEADLINE_MS, 'the rival leaving the queue');
     await withTimeout(owner.bus.releaseName(PROVISIONING_SERVICE), ANSWER_DEADLINE_MS, 'ReleaseName');

@@ -13,6 +13,7 @@ import { createActor, fromCallback, fromPromise, waitFor } from 'xstate';
 import type { IssueRequest, IssueSummary } from '../../machines/events.ts';
 import { provisioningMachine, type ProvisioningActor } from '../../machines/provisioning.machine.ts';
 import { createBusNameActor } from '../../src/actors/bus-name.actor.ts';
+import { nameOwner } from '../../src/dbus/bus-call.ts';
 import { claimBusName } from '../../src/dbus/bus-name-claim.ts';
 import { CommonError, PROVISIONING_INTERFACE, PROVISIONING_PATH, PROVISIONING_SERVICE } from '../../src/dbus/names.ts';
 import { exportProvisioningService, type ProvisioningServiceDeps } from '../../src/dbus/provisioning-service.ts';
@@ -84,26 +85,7 @@ describe('ProvisionPeer is always answered, within its deadline', () => {
     return { claim, root, released, letGo };
   };
 
-  /** The name's owner now, asked of the bus daemon by `conn`. */
-  const ownerOf = async (conn: DaemonConnection) => {
-    const reply = await withTimeout(
-      conn.bus.call(
-        new dbus.Message({
-          destination: 'org.freedesktop.DBus',
-          path: '/org/freedesktop/DBus',
-          interface: 'org.freedesktop.DBus',
-          member: 'GetNameOwner',
-          signature: 's',
-          body: [PROVISIONING_SERVICE],
-        }),
-      ),
-      ANSWER_DEADLINE_MS,
-      'GetNameOwner',
-    );
-    return reply?.body[0] as unknown;
-  };
-
-  /** The adapter alone on `conn`, serving `root`; what a test does not give is the daemon's (ready at once). */
+  /** The adapter alone on `conn`, serving `root`; what a test does not give is the daemon's. */
   const exportService = (o: { conn: BusConnection; root: ProvisioningActor } & Partial<Pick<ProvisioningServiceDeps, 'selfDeadlineMs' | 'beforeSelfReply'>>) =>
     exportProvisioningService({
       bus: o.conn.bus,
@@ -143,7 +125,7 @@ describe('ProvisionPeer is always answered, within its deadline', () => {
       root.stop();
       assert.deepEqual(await inFlight, { name: CommonError.Unavailable, text: 'NOT_SERVING: provisioningd is stopping' });
       // The way out is held before the release: the name is still this connection's, and says so.
-      assert.equal(await ownerOf(client), conn.name, 'still owned while the way out runs');
+      assert.equal(await nameOwner(client.bus, PROVISIONING_SERVICE, ANSWER_DEADLINE_MS), conn.name, 'still owned while the way out runs');
       const later = await answerOf(callProvisionPeer({ from: client, to: PROVISIONING_SERVICE, id: 'bmc-b' }));
       assert.deepEqual(later, { name: CommonError.Unavailable, text: 'NOT_SERVING: provisioningd is stopping' });
     } finally {
