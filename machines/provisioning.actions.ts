@@ -56,11 +56,8 @@ const recordClockImplausible = assignContext(({ event }) =>
   event.type === 'CLOCK_IMPLAUSIBLE' ? { clockPlausible: false, clockProblem: event.reason } : {},
 );
 
-/** The busName actor owns the bus name: the daemon may start what touches the world. */
+/** The busName actor serves the owned bus name: the daemon may start what touches the world. */
 const recordBusNameOwned = assignContext({ ownsBusName: true });
-
-/** The bus name could not be owned (another instance holds it): the daemon exits with the reason. */
-const recordBusNameRefusal = assignContext(({ event }) => (event.type === 'BUS_NAME_REFUSED' ? { busNameProblem: event.reason } : {}));
 
 /** The effects that watch the world, spawned in this order once the bus name is owned (startWatching). */
 export const WATCHES = ['clockWatch', 'trustStoreWatch', 'lldpDiscovery', 'responderAttestations', 'dbusProjection', 'persistAttestations'] as const;
@@ -383,7 +380,6 @@ export const provisioningActions = {
   recordClockPlausible,
   refuseForClock,
   recordBusNameOwned,
-  recordBusNameRefusal,
   startWatching,
   spawnStaticPeers,
   spawnDiscoveredPeers,

@@ -19,7 +19,7 @@ const provisionSelfUnlessClockImplausible = [
  * `responder` runs the mutual-TLS server while `self` is provisioned. It spawns one peer machine
  * per peer (`peer:<name>`) and keeps the table of inbound links. The root invokes the observers
  * (transition log, metrics, inspector) and the busName actor, the daemon's lock: `self` waits in
- * OwningName until the name is owned, and only then are the effects that watch the world spawned
+ * OwningName until it serves the name (owned before the machine starts), and only then are the effects that watch the world spawned
  * (clock, trust store, LLDP, attestationd's responder, the D-Bus projection, the attestation
  * records); nothing touches the token or the network before. Stopping the actor stops them all;
  * the busName actor releases the name last. Actions: provisioning.actions.ts.
@@ -120,16 +120,16 @@ export const provisioningMachine = provisioningSetup
           CLOCK_PLAUSIBLE: { actions: 'recordClockPlausible' },
         },
         states: {
-          /** The bus name is this daemon's lock: a second instance never gets past here. */
+          /**
+           * The bus name is this daemon's lock, owned before the machine starts (a second instance
+           * never gets this far); here until the busName actor serves it (BUS_NAME_OWNED).
+           */
           OwningName: {
             always: { guard: 'ownsBusName', target: 'Boot', actions: 'startWatching' },
             on: {
               BUS_NAME_OWNED: { actions: 'recordBusNameOwned' },
-              BUS_NAME_REFUSED: { target: 'NameNotOwned', actions: 'recordBusNameRefusal' },
             },
           },
-          /** The name could not be owned: nothing was started; the daemon exits (busNameProblem). */
-          NameNotOwned: { type: 'final' },
           /** The name is owned: where this BMC starts from. */
           Boot: {
             always: [

@@ -27,7 +27,7 @@ export const provisioningSetup = setup({
     emitted: {} as SelfProvisionResult,
   },
   actors: {
-    /** The daemon's lock: owns the bus name and serves the Provisioning object: BUS_NAME_OWNED or BUS_NAME_REFUSED. Released last. */
+    /** The daemon's lock: serves the Provisioning object on the connection that owns the bus name (BUS_NAME_OWNED). Released last. */
     busName: watching('busName'),
     /** Logs every state change of the daemon and its peers. */
     transitionLog: observing('transitionLog'),

@@ -51,15 +51,15 @@ export interface ProvisioningInput {
   /** A CA placed by hand, which vouches for any name, is trusted (updated by ATTESTED_NAMES). */
   readonly anyNameTrusted?: boolean;
   /**
-   * The bus name, the daemon's lock, is owned before the machine starts: true for a machine run
-   * without the daemon around it (tests, tools). The daemon starts without it, and its busName
-   * actor says BUS_NAME_OWNED or BUS_NAME_REFUSED.
+   * The bus name, the daemon's lock, is served from the start: true for a machine run without the
+   * daemon around it (tests, tools). The daemon owns the name before the machine starts, starts it
+   * without this, and its busName actor says BUS_NAME_OWNED once it serves the name.
    */
   readonly ownsBusName?: boolean;
 }
 
-/** From the busName actor: the daemon owns its bus name (its lock) and serves D-Bus, or it cannot. */
-export type BusNameEvent = { type: 'BUS_NAME_OWNED' } | { type: 'BUS_NAME_REFUSED'; reason: string };
+/** From the busName actor: the daemon serves D-Bus on the connection that owns its bus name (its lock). */
+export type BusNameEvent = { type: 'BUS_NAME_OWNED' };
 
 /** The daemon's state beyond its state value; pure data, safe to show in the inspector. */
 export interface ProvisioningContext extends ProvisioningInput {
@@ -94,8 +94,6 @@ export interface ProvisioningContext extends ProvisioningInput {
   readonly provisionedPublishable: boolean;
   /** This daemon owns its bus name: until it does, nothing touches the token, the network or the state file. */
   readonly ownsBusName: boolean;
-  /** Why the bus name could not be owned (another instance runs, or the bus refused): the daemon exits with it. */
-  readonly busNameProblem?: string;
 }
 
 /** Events the daemon accepts: from D-Bus, from the actors it invokes (responder, discovery, trust store, clock, attestationd's responder). */

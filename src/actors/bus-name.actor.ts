@@ -6,7 +6,7 @@ import type { Settling } from '../util/settling.ts';
 import type { BusActorDeps } from './bus-actor-deps.ts';
 import { errorMessage } from '../util/error-message.ts';
 
-/** Where the exported service is found by the D-Bus projection (set once the name is owned). */
+/** Where the exported service is found by the D-Bus projection (set once the object is exported). */
 export interface ServiceSlot {
   current: ProvisioningService | undefined;
 }
@@ -28,32 +28,20 @@ export interface BusNameDeps extends BusActorDeps {
 }
 
 /**
- * The root machine's `busName` actor, the daemon's lock: exports the Provisioning object and owns
- * `xyz.openbmc_project.Provisioning`, then says BUS_NAME_OWNED (the machine starts what touches the
- * world only then), or BUS_NAME_REFUSED with the reason (another instance owns it). Calls that
- * reach the object before the machine knows wait for it, and are refused (NOT_SERVING) if the name
- * is refused or the actor stops first.
+ * The root machine's `busName` actor, the daemon's lock. Its connection owns
+ * `xyz.openbmc_project.Provisioning` already (startDaemon claimed it before reading the disk, and
+ * the bus daemon never takes it away while the connection lives): it exports the Provisioning
+ * object there and says BUS_NAME_OWNED, and the machine starts what touches the world only then.
  *
- * Stopped with the daemon actor, it goes out last: once the others' closes (`closing`) have
- * settled, it closes what `closeLast` closes (the state file's last write, the token), then releases
- * the name and closes the bus connection.
+ * Stopped with the daemon actor, it goes out last: ProvisionPeer is refused (NOT_SERVING) from the
+ * stop on; once the others' closes (`closing`) have settled, it closes what `closeLast` closes (the
+ * state file's last write, the token), then releases the name and closes the bus connection.
  */
 export function createBusNameActor(deps: BusNameDeps) {
   const { conn, log } = deps;
   return fromCallback(({ sendBack }) => {
-    let stopped = false;
-    let open: () => void = () => undefined;
-    let shut: (why: Error) => void = () => undefined;
-    // Calls that reach the object before the machine knows wait for `ready`: it opens once the name
-    // is owned, and shuts when it is refused or the daemon stops first, so that every call is answered.
-    const ready = new Promise<void>((resolve, reject) => {
-      open = resolve;
-      shut = reject;
-    });
-    // A shut gate nobody waits for is no error.
-    ready.catch(() => undefined);
     const root = deps.root();
-    const owning = exportProvisioningService({
+    const service = exportProvisioningService({
       bus: conn.bus,
       actor: root,
       log,
@@ -62,24 +50,11 @@ export function createBusNameActor(deps: BusNameDeps) {
       busCallTimeoutMs: deps.busCallTimeoutMs,
       initial: selectPublishedProperties(root.getSnapshot()),
       beforeSelfReply: deps.beforeSelfReply,
-      ready,
-    }).then(
-      (service) => {
-        deps.slot.current = service;
-        if (stopped) return service;
-        sendBack({ type: 'BUS_NAME_OWNED' });
-        open();
-        return service;
-      },
-      (err: unknown) => {
-        shut(new Error(`the bus name could not be owned: ${errorMessage(err)}`));
-        if (!stopped) sendBack({ type: 'BUS_NAME_REFUSED', reason: errorMessage(err) });
-        return undefined;
-      },
-    );
+    });
+    deps.slot.current = service;
+    sendBack({ type: 'BUS_NAME_OWNED' });
 
     const goOut = async () => {
-      const service = await owning;
       // The daemon actor stops its other children right after this one, in the same call: by now
       // their cleanups have run and left their closes in `closing`.
       await deps.closing.settled();
@@ -89,13 +64,12 @@ export function createBusNameActor(deps: BusNameDeps) {
       // the moment the name is free, reads the state as this one left it.
       await deps.closeLast();
       // With the bus gone there is no name to release: waiting for a reply would only delay the exit.
-      if (service && !conn.isLost()) await service.close().catch((err: unknown) => log.warn(`releasing the bus name: ${errorMessage(err)}`));
+      if (!conn.isLost()) await service.close().catch((err: unknown) => log.warn(`releasing the bus name: ${errorMessage(err)}`));
       conn.close();
     };
     return () => {
-      stopped = true;
-      // Settles nothing once the gate is open: a call already past it is answered as usual.
-      shut(new Error('provisioningd is stopping'));
+      // The machine that would answer is stopped: a call from now on is told so at once.
+      service.stopServing('provisioningd is stopping');
       deps.released.add(goOut());
     };
   });

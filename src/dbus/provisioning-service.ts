@@ -24,27 +24,27 @@ export interface ProvisioningServiceDeps {
   readonly selfDeadlineMs: number;
   /** Runs before a successful ProvisionPeer("self") is answered (persisting the flag), within selfDeadlineMs. */
   readonly beforeSelfReply: () => Promise<void>;
-  /** Deadline for bus-daemon calls such as RequestName, and for a call waiting for `ready`. */
+  /** Deadline for bus-daemon calls: ReleaseName when the service closes. */
   readonly busCallTimeoutMs: number;
-  /** The projection to serve from the first moment the name is owned. */
+  /** The projection to serve from the first moment the object is exported. */
   readonly initial: DbusProperties;
-  /**
-   * Calls wait for it: resolves once the machine knows that the name is owned (a call can come
-   * first); rejects, with the reason, when the service will not serve (the name refused, the daemon
-   * stopping). A call waits at most busCallTimeoutMs for it.
-   */
-  readonly ready?: Promise<void>;
 }
 
-/** The exported service: push a new projection with publish(); close() releases the name. */
+/** The exported service: push a new projection with publish(); stopServing() once the daemon stops; close() releases the name. */
 export interface ProvisioningService {
   publish(props: DbusProperties): void;
+  /**
+   * The daemon is stopping: from now on every ProvisionPeer call, and one still waiting for its
+   * issuance, is answered `Unavailable NOT_SERVING: <why>` (the machine that would answer is
+   * stopped); properties are still read until close().
+   */
+  stopServing(why: string): void;
   close(): Promise<void>;
 }
 
 /** The failure code of a ProvisionPeer("self") whose certificates were issued but whose state file could not be written. */
 export const STATE_WRITE = 'STATE_WRITE';
-/** The failure code of a call the service will not answer: the name is not (or no longer) owned. */
+/** The failure code of a call the service will not answer: the daemon did not start, or is stopping. */
 export const NOT_SERVING = 'NOT_SERVING';
 
 /** What ProvisionPeer("self") ends with: the machine's verdict, then the state file's write. */
@@ -64,6 +64,8 @@ class ProvisioningInterface extends Interface {
   deps: ProvisioningServiceDeps | undefined;
   /** Refusals a caller can repeat at will: logged with a cap. */
   refusals: ThrottledWarnings | undefined;
+  /** Why ProvisionPeer is refused: set once the daemon stops (stopServing). */
+  stopping: string | undefined;
   waiters = new Map<string, (r: SelfProvisionResult) => void>();
 
   get peerConnected(): string {
@@ -85,11 +87,7 @@ class ProvisioningInterface extends Interface {
       this.refusals?.warn(`ProvisionPeer(${quoteForLog(deviceId)}) refused: ${text}`, { event: 'ProvisionPeer', code });
       throw new dbus.DBusError(CommonError[code], text);
     };
-    try {
-      await withTimeout(deps.ready ?? Promise.resolve(), deps.busCallTimeoutMs, 'waiting until the bus name is owned');
-    } catch (err) {
-      return refuse('Unavailable', `${NOT_SERVING}: ${errorFirstLine(err)}`);
-    }
+    if (this.stopping !== undefined) return refuse('Unavailable', `${NOT_SERVING}: ${this.stopping}`);
     const check = checkDeviceId(deviceId, { ownName: deps.ownName });
     const log = deps.log.child({ event: 'ProvisionPeer' });
     if (check.kind === 'invalid') return refuse('InvalidArgument', check.reason);
@@ -152,11 +150,12 @@ ProvisioningInterface.configureMembers({
 });
 
 /**
- * Exports the object, then owns the well-known name; fails if another process owns it. The daemon
- * claims the name before its start reads the disk (src/dbus/bus-name-claim.ts): then this
- * connection owns it already, which is success too.
+ * Exports the object on a connection that owns the well-known name already: the daemon claims it
+ * before its start reads the disk (src/dbus/bus-name-claim.ts), and the bus daemon never takes it
+ * away while the connection lives (it is owned without ALLOW_REPLACEMENT), so there is nothing
+ * more to ask the bus for.
  */
-export async function exportProvisioningService(deps: ProvisioningServiceDeps): Promise<ProvisioningService> {
+export function exportProvisioningService(deps: ProvisioningServiceDeps): ProvisioningService {
   const iface = new ProvisioningInterface(PROVISIONING_INTERFACE);
   iface.deps = deps;
   iface.props = deps.initial;
@@ -170,16 +169,6 @@ export async function exportProvisioningService(deps: ProvisioningServiceDeps): 
     }
   });
   deps.bus.export(PROVISIONING_PATH, iface);
-  const reply = await withTimeout(
-    deps.bus.requestName(PROVISIONING_SERVICE, dbus.NameFlag.DO_NOT_QUEUE),
-    deps.busCallTimeoutMs,
-    `RequestName ${PROVISIONING_SERVICE}`,
-  );
-  if (reply !== dbus.RequestNameReply.PRIMARY_OWNER && reply !== dbus.RequestNameReply.ALREADY_OWNER) {
-    deps.bus.unexport(PROVISIONING_PATH, iface);
-    refusals.close();
-    throw new Error(`cannot own ${PROVISIONING_SERVICE}: another process owns it (reply ${reply})`);
-  }
   return {
     publish(props) {
       const before = iface.props;
@@ -191,6 +180,14 @@ export async function exportProvisioningService(deps: ProvisioningServiceDeps): 
       if (before && Object.keys(changed).length) {
         Interface.emitPropertiesChanged(iface, changed, []);
         deps.log.info(`D-Bus properties changed: ${JSON.stringify(changed)}`);
+      }
+    },
+    stopServing(why) {
+      iface.stopping ??= why;
+      const failure = { code: NOT_SERVING, message: `${NOT_SERVING}: ${iface.stopping}` };
+      for (const [id, resolve] of [...iface.waiters]) {
+        iface.waiters.delete(id);
+        resolve({ type: 'selfProvisionResult', requestIds: [id], ok: false, failure });
       }
     },
     async close() {

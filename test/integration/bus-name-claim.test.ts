@@ -2,11 +2,13 @@
  * provisioningd owns its name before it reads its state (the name is its lock), so a client may
  * call between the name appearing and the object being exported: against a real dbus-daemon, such
  * a call is held and answered by the object once it is exported, or refused with NOT_SERVING, never
- * answered UnknownObject or from a state not read yet; a second claim of the name is refused.
+ * answered UnknownObject or from a state not read yet; a second claim of the name is refused, and
+ * nobody can take the name from its owner afterwards (so the daemon never asks for it again).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import dbus from 'dbus-next';
+import { nameOwner } from '../../src/dbus/bus-call.ts';
 import { BusNameTakenError, claimBusName } from '../../src/dbus/bus-name-claim.ts';
 import { CommonError, PROVISIONING_INTERFACE, PROVISIONING_PATH, PROVISIONING_SERVICE } from '../../src/dbus/names.ts';
 import type { BusConnection } from '../../src/dbus/system-bus.ts';
@@ -111,6 +113,27 @@ describe('the bus name claim holds calls until the service is exported', () => {
     const answer = await readProvisioned({ client: second, owner });
     assert.deepEqual(await answer(), { value: true }, 'the owner answers');
     owner.bus.unexport(PROVISIONING_PATH, iface);
+    await withTimeout(owner.bus.releaseName(PROVISIONING_SERVICE), ANSWER_DEADLINE_MS, 'ReleaseName');
+  });
+
+  it('nobody takes a claimed name away, whatever flags it asks with: the owner keeps it and hears no NameLost', async () => {
+    const owner = await connect();
+    const lost: unknown[] = [];
+    owner.bus.on('message', (m: dbus.Message) => {
+      if (m.interface === 'org.freedesktop.DBus' && m.member === 'NameLost') lost.push(m.body[0]);
+    });
+    await claimBusName({ bus: owner.bus, ...CLAIM, holdMs: ANSWER_DEADLINE_MS });
+    const { REPLACE_EXISTING, ALLOW_REPLACEMENT, DO_NOT_QUEUE } = dbus.NameFlag;
+    const rival = await connect();
+    for (const flags of [REPLACE_EXISTING, REPLACE_EXISTING | ALLOW_REPLACEMENT, REPLACE_EXISTING | DO_NOT_QUEUE]) {
+      const reply = await withTimeout(rival.bus.requestName(PROVISIONING_SERVICE, flags), ANSWER_DEADLINE_MS, 'the rival RequestName');
+      assert.notEqual(reply, dbus.RequestNameReply.PRIMARY_OWNER, `flags ${flags}: the rival did not get the name`);
+    }
+    // The bus daemon queues a NameLost for the owner before it answers the rival; the reply to this
+    // call from the owner comes after it: any NameLost has reached the owner by now.
+    assert.equal(await nameOwner(owner.bus, PROVISIONING_SERVICE, ANSWER_DEADLINE_MS), owner.name, 'the claim still owns the name');
+    assert.deepEqual(lost, [], 'no NameLost');
+    await withTimeout(rival.bus.releaseName(PROVISIONING_SERVICE), ANSWER_DEADLINE_MS, 'the rival leaving the queue');
     await withTimeout(owner.bus.releaseName(PROVISIONING_SERVICE), ANSWER_DEADLINE_MS, 'ReleaseName');
   });
 });

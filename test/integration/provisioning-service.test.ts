@@ -1,19 +1,20 @@
 /**
  * The D-Bus adapter's answers that depend on timing, made deterministic, against a real
  * dbus-daemon with the real busName actor, adapter and daemon machine:
- * - a ProvisionPeer call can reach the object before the bus name is owned (the object is exported
- *   first, and a caller may use the unique name): it waits until the machine knows, and is always
- *   answered: NOT_SERVING when the name is refused or the daemon stops first, and at the latest
- *   after the bus call timeout;
+ * - the busName actor serves the name the claim owns without asking the bus for it again, and from
+ *   the daemon's stop on ProvisionPeer is answered NOT_SERVING (a call waiting for its issuance
+ *   too) while the name is still owned; the name is released last;
  * - ProvisionPeer("self") is answered within its one deadline, persisting the flag included.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import dbus from 'dbus-next';
-import { createActor, fromCallback, fromPromise } from 'xstate';
-import type { IssueSummary } from '../../machines/events.ts';
+import { createActor, fromCallback, fromPromise, waitFor } from 'xstate';
+import type { IssueRequest, IssueSummary } from '../../machines/events.ts';
 import { provisioningMachine, type ProvisioningActor } from '../../machines/provisioning.machine.ts';
 import { createBusNameActor } from '../../src/actors/bus-name.actor.ts';
+import { nameOwner } from '../../src/dbus/bus-call.ts';
+import { claimBusName } from '../../src/dbus/bus-name-claim.ts';
 import { CommonError, PROVISIONING_INTERFACE, PROVISIONING_PATH, PROVISIONING_SERVICE } from '../../src/dbus/names.ts';
 import { exportProvisioningService, type ProvisioningServiceDeps } from '../../src/dbus/provisioning-service.ts';
 import type { BusConnection } from '../../src/dbus/system-bus.ts';
@@ -31,47 +32,61 @@ const ANSWER_DEADLINE_MS = 30_000;
 describe('ProvisionPeer is always answered, within its deadline', () => {
   const { connect } = useDaemonConnections();
 
-  /**
-   * ProvisionPeer("self") sent by the connection to itself, before anything is exported: the bus
-   * routes one sender's messages in order, so the call comes back before the reply to a
-   * RequestName sent after it, deterministically inside the window this is about.
-   */
-  const callOwnObject = (conn: DaemonConnection) =>
-    conn.bus.call(
+  /** ProvisionPeer(`id`) sent by `from` to `to` (a unique name, or the well-known one). */
+  const callProvisionPeer = (o: { from: DaemonConnection; to: string; id: string }) =>
+    o.from.bus.call(
       new dbus.Message({
-        destination: conn.name,
+        destination: o.to,
         path: PROVISIONING_PATH,
         interface: PROVISIONING_INTERFACE,
         member: 'ProvisionPeer',
         signature: 's',
-        body: ['self'],
+        body: [o.id],
       }),
     );
 
-  /** The daemon's busName actor on `conn`, with a real (not started) daemon machine as its root. */
-  const busNameActor = (conn: BusConnection) => {
-    const root = createActor(provisioningMachine, { input: daemonInput({ ownsBusName: false }) });
+  /** ProvisionPeer("self") sent by the connection to itself. */
+  const callOwnObject = (conn: DaemonConnection) => callProvisionPeer({ from: conn, to: conn.name, id: 'self' });
+
+  /**
+   * The real daemon machine on `conn`, as startDaemon runs it: the name claimed first, then the
+   * machine started not owning it, with the real busName actor; the issuance never ends, and the
+   * way out stops before the name is released until `letGo()`.
+   */
+  const daemonOn = async (conn: BusConnection) => {
+    const claim = await claimBusName({ bus: conn.bus, name: PROVISIONING_SERVICE, timeoutMs: 10_000, holdMs: ANSWER_DEADLINE_MS });
     const released = new Settling();
-    const actor = createActor(
-      createBusNameActor({
-        conn,
-        log: captureLog().log,
-        busCallTimeoutMs: 10_000,
-        closing: new Settling(),
-        ownName: 'bmc-ready',
-        selfDeadlineMs: 10_000,
-        root: () => root,
-        slot: { current: undefined },
-        beforeSelfReply: async () => undefined,
-        closeLast: async () => undefined,
-        released,
+    let letGo: () => void = () => undefined;
+    const lastClose = new Promise<void>((resolve) => {
+      letGo = resolve;
+    });
+    const root: ProvisioningActor = createActor(
+      provisioningMachine.provide({
+        actors: {
+          ...quietEffects,
+          busName: createBusNameActor({
+            conn,
+            log: captureLog().log,
+            busCallTimeoutMs: 10_000,
+            closing: new Settling(),
+            ownName: 'bmc-ready',
+            selfDeadlineMs: ANSWER_DEADLINE_MS,
+            root: () => root,
+            slot: { current: undefined },
+            beforeSelfReply: async () => undefined,
+            closeLast: () => lastClose,
+            released,
+          }),
+          issueCertificates: fromPromise<IssueSummary, IssueRequest>(() => new Promise<IssueSummary>(() => undefined)),
+        },
       }),
+      { input: daemonInput({ ownsBusName: false }) },
     );
-    return { actor, released };
+    return { claim, root, released, letGo };
   };
 
-  /** The adapter alone on `conn`, serving `root`; what a test does not give is the daemon's (ready at once). */
-  const exportService = (o: { conn: BusConnection; root: ProvisioningActor } & Partial<Pick<ProvisioningServiceDeps, 'selfDeadlineMs' | 'beforeSelfReply' | 'busCallTimeoutMs' | 'ready'>>) =>
+  /** The adapter alone on `conn`, serving `root`; what a test does not give is the daemon's. */
+  const exportService = (o: { conn: BusConnection; root: ProvisioningActor } & Partial<Pick<ProvisioningServiceDeps, 'selfDeadlineMs' | 'beforeSelfReply'>>) =>
     exportProvisioningService({
       bus: o.conn.bus,
       actor: o.root,
@@ -79,9 +94,8 @@ describe('ProvisionPeer is always answered, within its deadline', () => {
       ownName: 'bmc-ready',
       selfDeadlineMs: o.selfDeadlineMs ?? 10_000,
       beforeSelfReply: o.beforeSelfReply ?? (async () => undefined),
-      busCallTimeoutMs: o.busCallTimeoutMs ?? 10_000,
+      busCallTimeoutMs: 10_000,
       initial: selectPublishedProperties(o.root.getSnapshot()),
-      ready: o.ready ?? Promise.resolve(),
     });
 
   /** What the call was answered: the D-Bus error name and text. */
@@ -95,52 +109,34 @@ describe('ProvisionPeer is always answered, within its deadline', () => {
     return { name: 'none: the call succeeded', text: '' };
   };
 
-  it('the name is refused (another process owns it): NOT_SERVING with the reason', async () => {
-    const owner = await connect();
-    const owned = await withTimeout(owner.bus.requestName(PROVISIONING_SERVICE, dbus.NameFlag.DO_NOT_QUEUE), ANSWER_DEADLINE_MS, 'RequestName');
-    assert.equal(owned, dbus.RequestNameReply.PRIMARY_OWNER);
-    const late = await connect();
-    const call = callOwnObject(late);
-    const { actor, released } = busNameActor(late);
-    actor.start();
-    try {
-      const answer = await answerOf(call);
-      assert.equal(answer.name, CommonError.Unavailable);
-      assert.match(answer.text, /^NOT_SERVING: the bus name could not be owned: cannot own xyz\.openbmc_project\.Provisioning: another process owns it/);
-    } finally {
-      actor.stop();
-      await withTimeout(released.settled(), ANSWER_DEADLINE_MS, 'the busName actor going out');
-      await withTimeout(owner.bus.releaseName(PROVISIONING_SERVICE), ANSWER_DEADLINE_MS, 'ReleaseName');
-    }
-  });
-
-  it('the daemon stops before it knows the name is owned: NOT_SERVING, and the name is released', async () => {
+  it('the busName actor serves the claimed name at once; from the stop on ProvisionPeer is NOT_SERVING; the name goes last', async () => {
     const conn = await connect();
-    const call = callOwnObject(conn);
-    const { actor, released } = busNameActor(conn);
-    actor.start();
-    actor.stop();
-    const answer = await answerOf(call);
-    assert.equal(answer.name, CommonError.Unavailable);
-    assert.equal(answer.text, 'NOT_SERVING: provisioningd is stopping');
-    await withTimeout(released.settled(), ANSWER_DEADLINE_MS, 'the busName actor going out');
+    const client = await connect();
+    const { claim, root, released, letGo } = await daemonOn(conn);
+    root.start();
+    try {
+      // Synchronously: the actor asks the bus daemon nothing (a RequestName would need a round trip first).
+      assert.equal(root.getSnapshot().context.ownsBusName, true, 'BUS_NAME_OWNED as the machine starts');
+      assert.ok(root.getSnapshot().matches({ self: 'NotProvisioned' }), JSON.stringify(root.getSnapshot().value));
+      claim.open();
+      // A ProvisionPeer("self") in flight when the daemon stops: its issuance never ends.
+      const inFlight = answerOf(callProvisionPeer({ from: client, to: PROVISIONING_SERVICE, id: 'self' }));
+      await waitFor(root, (s) => s.context.pendingSelfRequests.length > 0, { timeout: ANSWER_DEADLINE_MS });
+      root.stop();
+      assert.deepEqual(await inFlight, { name: CommonError.Unavailable, text: 'NOT_SERVING: provisioningd is stopping' });
+      // The way out is held before the release: the name is still this connection's, and says so.
+      assert.equal(await nameOwner(client.bus, PROVISIONING_SERVICE, ANSWER_DEADLINE_MS), conn.name, 'still owned while the way out runs');
+      const later = await answerOf(callProvisionPeer({ from: client, to: PROVISIONING_SERVICE, id: 'bmc-b' }));
+      assert.deepEqual(later, { name: CommonError.Unavailable, text: 'NOT_SERVING: provisioningd is stopping' });
+    } finally {
+      root.stop();
+      letGo();
+      await withTimeout(released.settled(), ANSWER_DEADLINE_MS, 'the busName actor going out');
+    }
     const observer = await connect();
     const reply = await withTimeout(observer.bus.requestName(PROVISIONING_SERVICE, dbus.NameFlag.DO_NOT_QUEUE), ANSWER_DEADLINE_MS, 'RequestName');
     assert.equal(reply, dbus.RequestNameReply.PRIMARY_OWNER, 'released');
     await withTimeout(observer.bus.releaseName(PROVISIONING_SERVICE), ANSWER_DEADLINE_MS, 'ReleaseName');
-  });
-
-  it('the machine never says: the call is answered NOT_SERVING after the bus call timeout', async () => {
-    const conn = await connect();
-    const root = createActor(provisioningMachine, { input: daemonInput({ ownsBusName: false }) });
-    const service = await exportService({ conn, root, busCallTimeoutMs: 500, ready: new Promise<void>(() => undefined) });
-    try {
-      const answer = await answerOf(callOwnObject(conn));
-      assert.equal(answer.name, CommonError.Unavailable);
-      assert.equal(answer.text, 'NOT_SERVING: waiting until the bus name is owned timed out after 500 ms');
-    } finally {
-      await withTimeout(service.close(), ANSWER_DEADLINE_MS, 'closing the service');
-    }
   });
 
   it('ProvisionPeer("self") whose state file write never ends is answered Timeout within its one deadline', async () => {
@@ -154,7 +150,7 @@ describe('ProvisionPeer is always answered, within its deadline', () => {
       { input: daemonInput() },
     );
     root.start();
-    const service = await exportService({ conn, root, selfDeadlineMs: 1000, beforeSelfReply: () => new Promise<void>(() => undefined) });
+    const service = exportService({ conn, root, selfDeadlineMs: 1000, beforeSelfReply: () => new Promise<void>(() => undefined) });
     try {
       const answer = await answerOf(callOwnObject(conn));
       assert.ok(root.getSnapshot().matches({ self: 'Provisioned' }), 'the issuance itself succeeded');

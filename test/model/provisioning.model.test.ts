@@ -101,7 +101,6 @@ const E = {
   clockGood: { type: 'CLOCK_PLAUSIBLE' },
   jumped: { type: 'CLOCK_JUMPED', byMs: 86_400_000 },
   owned: { type: 'BUS_NAME_OWNED' },
-  refused: { type: 'BUS_NAME_REFUSED', reason: 'cannot own xyz.openbmc_project.Provisioning: another process owns it (reply 3)' },
 } satisfies Record<string, ModelEvent>;
 
 /** The effects spawned once the bus name is owned (startWatching). */
@@ -120,14 +119,15 @@ const forgettable = (s: Snapshot) =>
   s.context.peerNames.includes('bmc-b') && !s.context.attestedNames.includes('bmc-b') && !('bmc-b' in s.context.discovered);
 
 /**
- * The lock: in OwningName only the busName actor speaks; a daemon that could not own its name hears
- * nothing more. Once owned, the graph search leaves the rest to the variants that start owned.
+ * The lock: in OwningName only the busName actor speaks (the name is owned before the machine
+ * starts; a second instance never starts one). Once it serves the name, the graph search leaves the
+ * rest to the variants that start owned.
  */
-const lockEventsFor = (s: Snapshot): ModelEvent[] => (s.matches({ self: 'OwningName' }) ? [E.owned, E.refused] : []);
+const lockEventsFor = (s: Snapshot): ModelEvent[] => (s.matches({ self: 'OwningName' }) ? [E.owned] : []);
 
 /** Inbound and responder events only come from the responder, which runs while the responder region listens. */
 const eventsFor = (s: Snapshot): ModelEvent[] => {
-  if (s.matches({ self: 'OwningName' }) || s.matches({ self: 'NameNotOwned' })) return lockEventsFor(s);
+  if (s.matches({ self: 'OwningName' })) return lockEventsFor(s);
   const selfTimers = [E.renewalDue, E.retryRestore, E.retryRenewal];
   // Forgetting runs the clock for forgetFailedMs: not while the responder's shorter retry is due.
   const forget = forgettable(s) && !s.matches({ responder: 'Failed' }) ? [E.forgotten, E.peerC] : [];
@@ -434,7 +434,6 @@ describe('provisioning statechart, replayed on the real actor', () => {
             assert.equal(sut.issuesStarted.n, 0, `the token is not touched before the name is owned (${where})`);
             assert.deepEqual(real.context.peerNames, [], `no peer before the name is owned (${where})`);
           }
-          if (event.type === E.refused.type) assert.match(real.context.busNameProblem ?? '', /another process owns it/, where);
           const props = selectDbusProperties(real);
           assert.equal(props.provisioned, step.state.context.provisioned, `provisioned after ${where}`);
           assert.equal(props.peerConnected, expectedPeerConnected(step.state), `peerConnected after ${where}`);
