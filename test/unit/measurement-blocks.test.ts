@@ -28,7 +28,8 @@ describe('measurementBlocks', () => {
       ],
       provisioningCaFile: join(root, 'self_ca.pem'),
       log: captured.log,
-      readTimeoutMs: 100,
+      // Long enough for the firmware file's read on a loaded machine (it has the same deadline).
+      readTimeoutMs: 1_000,
     };
     try {
       for (let i = 0; i <= POOL_SIZE; i++) {
@@ -45,6 +46,6 @@ describe('measurementBlocks', () => {
     }
     const unreadable = captured.records().filter((r) => r['code'] === 'MEASUREMENT_UNREADABLE');
     assert.equal(unreadable.length, POOL_SIZE + 1);
-    assert.equal(unreadable[0]?.['message'], `measurement 2: cannot read ${fifo}: reading ${fifo} timed out after 100 ms`);
+    assert.equal(unreadable[0]?.['message'], `measurement 2: cannot read ${fifo}: reading ${fifo} timed out after 1000 ms`);
   });
 });
