@@ -16,18 +16,12 @@ import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
 import { peerProperty } from '../harness/peer-property.ts';
 import { recordPeerStatus } from '../harness/peer-status-recorder.ts';
-import { runTool } from '../harness/run-tool.ts';
+import { holdsUnreadBytes } from '../harness/unread-bytes.ts';
 
 const LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 1, idle_timeout: 3, handshake_timeout: 2, retry_base: 0.2, retry_timer: 1 };
 const REATTEST_S = 2;
 const DEADLINE_MS = 60_000;
 const bOnA = peerObjectPath('bmc-b');
-
-/** Whether a connection accepted (or waiting to be) on 127.0.0.1:`port` holds bytes its server has not read: a request it cannot answer yet. */
-async function unreadRequestAt(port: number): Promise<boolean> {
-  const r = await runTool('ss', ['-Htn', 'state', 'established', `( sport = :${port} )`], { timeoutMs: 10_000 });
-  return r.code === 0 && r.stdout.split('\n').some((line) => Number(line.trim().split(/\s+/)[0] ?? 0) > 0);
-}
 
 describe('a re-attestation whose binding went while it ran', () => {
   const fixture = useBusFixture();
@@ -59,7 +53,7 @@ describe('a re-attestation whose binding went while it ran', () => {
     assert.ok(responder, 'bmc-b runs attestationd');
     fixture.cleanup(() => responder.kill('SIGCONT'));
     responder.kill('SIGSTOP');
-    assert.ok(await eventually(() => unreadRequestAt(b.att.spdmPort), DEADLINE_MS, 100), `a re-attestation of bmc-b waits for its stopped responder\n${output()}`);
+    assert.ok(await eventually(() => holdsUnreadBytes({ port: b.att.spdmPort }), DEADLINE_MS, 100), `a re-attestation of bmc-b waits for its stopped responder\n${output()}`);
 
     // The binding goes meanwhile: bmc-a's trust store sees the file deleted.
     const outputBefore = a.daemon?.output().length ?? 0;
