@@ -16,7 +16,7 @@ import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
 import { peerProperty } from '../harness/peer-property.ts';
 import { recordPeerStatus } from '../harness/peer-status-recorder.ts';
-import { holdsUnreadBytes } from '../harness/unread-bytes.ts';
+import { holdsUnreadBytes } from '../harness/socket-queues.ts';
 
 const LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 1, idle_timeout: 3, handshake_timeout: 2, retry_base: 0.2, retry_timer: 1 };
 const REATTEST_S = 2;

@@ -15,7 +15,7 @@ import { addMatch, signalRule } from '../../src/dbus/bus-call.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
 import { startSoftTpmToken } from '../harness/soft-tpm.ts';
-import { holdsUnreadBytes } from '../harness/unread-bytes.ts';
+import { holdsUnreadBytes } from '../harness/socket-queues.ts';
 
 const DEADLINE_MS = 60_000;
 

@@ -1,6 +1,7 @@
+/** What waits in a socket's queues, read with ss (iproute2): how tests see a server that does not take what it was sent. */
 import { runTool } from './run-tool.ts';
 
-/** Runs ss (iproute2) with `args`; its lines, the header left out. */
+/** Runs ss with `args`; its lines, the header left out. */
 async function ssLines(args: readonly string[]): Promise<string[]> {
   const r = await runTool('ss', ['-Htn', ...args], { timeoutMs: 10_000 });
   if (r.code !== 0) throw new Error(`ss ${args.join(' ')} failed: ${r.stderr}`);
@@ -26,4 +27,10 @@ export async function holdsUnreadBytes(at: { readonly port: number } | { readonl
     if (lines.some((line) => Number(line.trim().split(/\s+/)[0]) > 0)) return true;
   }
   return false;
+}
+
+/** How many connections wait in the queue of the listener on `port` (made by the kernel, not accepted yet). */
+export async function queuedConnections(port: number): Promise<number> {
+  const lines = await ssLines(['state', 'listening', `( sport = :${port} )`]);
+  return lines.reduce((n, line) => n + Number(line.trim().split(/\s+/)[0]), 0);
 }
