@@ -65,7 +65,8 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
       resolve();
     });
   });
-  // Once listening, an error (a failed accept) is logged, never thrown: it must not end the daemon.
+  // Once listening, an error is logged, never thrown: it must not end the daemon. A failed accept
+  // (EMFILE) does not get here: Node retries it by itself (docs/operations.md, "Metrics and health").
   server.on('error', (err) => opts.log.warn(`metrics server: ${err.message}`, { code: 'METRICS_FAILED' }));
   const { port } = server.address() as AddressInfo;
   return {
