@@ -41,12 +41,20 @@ const FAILURE_REASON: Record<string, string | undefined> = {
 /** The re-attesting states of a peer machine (over our link, or between dials); their invoke's outcomes and timeout end with their id. */
 const REATTESTING = ['.peer.Link.Connected.Reattesting', '.peer.NotConnected.Reattesting'];
 
-/** How a re-attestation ended, from the event that ended it (undefined for any other event). */
+/**
+ * The re-attestation actor's error code when the peer's CA binding went while it ran
+ * (src/attestation-client/reattest-peer.actor.ts): it ran, and ended with no verdict to count.
+ */
+const REATTESTATION_UNBOUND = 'ATTESTATION_CANCELLED';
+
+/** How a re-attestation ended, from the event that ended it (undefined for any other event, and for one whose binding went). */
 function reattestVerdictOf(event: { type: string; error?: unknown }): 'passed' | 'rejected' | 'unreachable' | undefined {
   if (!REATTESTING.some((state) => event.type.endsWith(state))) return undefined;
   if (event.type.startsWith('xstate.done.actor.')) return 'passed';
   if (event.type.startsWith('xstate.error.actor.')) {
-    return (event.error as { code?: unknown } | undefined)?.code === ATTESTATION_REJECTED ? 'rejected' : 'unreachable';
+    const code = (event.error as { code?: unknown } | undefined)?.code;
+    if (code === REATTESTATION_UNBOUND) return undefined;
+    return code === ATTESTATION_REJECTED ? 'rejected' : 'unreachable';
   }
   return event.type.startsWith('xstate.after.') ? 'unreachable' : undefined;
 }

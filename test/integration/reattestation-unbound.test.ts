@@ -14,6 +14,7 @@ import { peerObjectPath } from '../../src/dbus/peer-objects.ts';
 import { pairOutput, startAttestedPair } from '../harness/attested-pair.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, freePort, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
+import { getMetricsPath, metricSample } from '../harness/metrics-scrape.ts';
 import { peerProperty } from '../harness/peer-property.ts';
 import { recordPeerStatus } from '../harness/peer-status-recorder.ts';
 import { holdsUnreadBytes } from '../harness/socket-queues.ts';
@@ -22,6 +23,12 @@ const LINK_CONFIG = { keepalive_interval: 0.5, keepalive_timeout: 1, idle_timeou
 const REATTEST_S = 2;
 const DEADLINE_MS = 60_000;
 const bOnA = peerObjectPath('bmc-b');
+
+/** provisioning_reattestations_total by verdict, as the daemon whose metrics listen on `port` serves them. */
+async function reattestationsCounted(port: number): Promise<Record<string, number | undefined>> {
+  const { text } = await getMetricsPath(port, '/metrics');
+  return Object.fromEntries(['passed', 'rejected', 'unreachable'].map((v) => [v, metricSample(text, `provisioning_reattestations_total{verdict="${v}"}`)]));
+}
 
 describe('a re-attestation whose binding went while it ran', () => {
   const fixture = useBusFixture();
@@ -32,9 +39,10 @@ describe('a re-attestation whose binding went while it ran', () => {
     // bmc-b never re-attests bmc-a: its own attestation of bmc-a, held by its stopped attestationd
     // too, would make bmc-a attest it back (a full attestation, trusting its CA again) once it ends.
     const deadPort = await freePort();
+    const metricsPort = await freePort();
     const [a, b] = await startAttestedPair(fixture, { attestation_timeout: 30, ...LINK_CONFIG }, DEADLINE_MS, (name, peer) =>
       name === 'bmc-a'
-        ? { reattest_interval_s: REATTEST_S, peers: [{ name: peer.name, address: '127.0.0.1', port: deadPort, spdm_port: peer.att.spdmPort }] }
+        ? { reattest_interval_s: REATTEST_S, metrics_port: metricsPort, peers: [{ name: peer.name, address: '127.0.0.1', port: deadPort, spdm_port: peer.att.spdmPort }] }
         : { reattest_interval_s: 0 },
     );
     const output = () => pairOutput([a, b]);
@@ -60,6 +68,7 @@ describe('a re-attestation whose binding went while it ran', () => {
     rmSync(join(trustDir, caFile));
     assert.ok(await eventually(async () => (await peerProperty(a.bus, bOnA, 'attested')) === 'false', DEADLINE_MS, 100), `bmc-a saw bmc-b's binding go\n${output()}`);
     const lastAttested = await peerProperty(a.bus, bOnA, 'lastAttested');
+    const counted = await reattestationsCounted(metricsPort);
 
     // The responder answers again: the evidence verifies, with nothing bound to compare it with.
     responder.kill('SIGCONT');
@@ -78,6 +87,7 @@ describe('a re-attestation whose binding went while it ran', () => {
     );
     const after = a.daemon?.output().slice(outputBefore) ?? '';
     assert.doesNotMatch(after, /REATTESTATION_REJECTED|ATTESTATION_REVOKED|CA_REVOKED|REATTESTATION_UNREACHABLE/, 'no verdict, no revocation, nothing counted as unreachable');
+    assert.deepEqual(await reattestationsCounted(metricsPort), counted, 'provisioning_reattestations_total counts no verdict for it');
     const persisted = (JSON.parse(readFileSync(join(a.dir, 'state', 'state.json'), 'utf8')) as { peers?: Record<string, { verdict?: string }> }).peers?.['bmc-b'];
     assert.notEqual(persisted?.verdict, 'revoked', 'state.json records no revocation');
   });
