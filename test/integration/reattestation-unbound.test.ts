@@ -56,10 +56,13 @@ describe('a re-attestation whose binding went while it ran', () => {
     const [caFile] = caFiles();
     assert.ok(caFile, `bmc-b's CA is bound in bmc-a's trust store\n${output()}`);
 
-    // Hold the next re-attestation in flight: bmc-b's SPDM responder stops answering.
+    // Hold the next re-attestation in flight: bmc-b's SPDM responder stops answering, right after a
+    // pass (so with none under way: the next is an interval away), and the next one's request waits for it.
     const responder = b.attestationd;
     assert.ok(responder, 'bmc-b runs attestationd');
     fixture.cleanup(() => responder.kill('SIGCONT'));
+    const passed = await recA.waitFor((c) => c.peer === 'bmc-b' && c.lastAttested !== undefined, { since: Date.now(), timeoutMs: DEADLINE_MS });
+    assert.ok(passed, `bmc-a re-attested bmc-b\n${output()}`);
     responder.kill('SIGSTOP');
     assert.ok(await eventually(() => holdsUnreadBytes({ port: b.att.spdmPort }), DEADLINE_MS, 100), `a re-attestation of bmc-b waits for its stopped responder\n${output()}`);
 
