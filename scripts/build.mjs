@@ -13,13 +13,16 @@
 // holds it (scripts/eager-module-wrappers.mjs); the source maps are shifted to match.
 // Functions and classes keep their source names (keepNames: some code loaded later reads them),
 // except in the files a program loads before its first line runs, where nothing reads them and
-// naming them cost about 10 ms of each start (scripts/start-path-names.mjs).
+// naming them cost about 10 ms of each start (scripts/start-path-names.mjs). Those files also take
+// Node's built-ins with require() instead of an import statement, whose facade loads more of Node
+// (scripts/builtin-requires.mjs).
 import { build } from 'esbuild';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyEdits, eagerModuleWrappers, shiftMap } from './eager-module-wrappers.mjs';
+import { builtinRequireEdits } from './builtin-requires.mjs';
 import { nameHelperEdits, nameHelperExport, startPath } from './start-path-names.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -160,9 +163,10 @@ const replace = (path, contents) => {
   writeFileSync(tmp, contents);
   renameSync(tmp, path);
 };
-// Two rewrites of the output, each shifting the file's source map with it: the code loaded at start
-// keeps no function names (scripts/start-path-names.mjs), and the module wrappers are compiled with
-// their script, so that the compile cache holds them (scripts/eager-module-wrappers.mjs).
+// Rewrites of the output, each shifting the file's source map with it: the code loaded at start
+// keeps no function names (scripts/start-path-names.mjs) and takes Node's built-ins with require()
+// (scripts/builtin-requires.mjs), and the module wrappers are compiled with their script, so that
+// the compile cache holds them (scripts/eager-module-wrappers.mjs).
 const outputs = new Map(result.outputFiles.map((f) => [f.path, f.contents]));
 const text = (path) => Buffer.from(outputs.get(path) ?? '').toString('utf8');
 const runtime = result.outputFiles.map((f) => ({ file: f, exportName: f.path.endsWith('.js') ? nameHelperExport(f.text) : undefined })).find((r) => r.exportName);
@@ -173,6 +177,7 @@ if (!runtime?.exportName) {
 const nameHelper = { runtimeFile: basename(runtime.file.path), exportName: runtime.exportName };
 const atStart = startPath(result.metafile, Object.keys(programs).map((name) => `dist/${name}.js`));
 let unnamed = 0;
+let builtinRequires = 0;
 let wrappers = 0;
 for (const file of result.outputFiles) {
   if (!file.path.endsWith('.js')) continue;
@@ -180,13 +185,14 @@ for (const file of result.outputFiles) {
   let code = file.text;
   let map = outputs.has(mapPath) ? JSON.parse(text(mapPath)) : undefined;
   try {
+    const edit = (edits) => {
+      if (map) map = shiftMap(map, code, edits);
+      code = applyEdits(code, edits);
+      return edits.length;
+    };
     if (atStart.has(relative(repo, file.path))) {
-      const edits = nameHelperEdits(code, nameHelper);
-      if (edits.length) {
-        unnamed++;
-        if (map) map = shiftMap(map, code, edits);
-        code = applyEdits(code, edits);
-      }
+      if (edit(nameHelperEdits(code, nameHelper))) unnamed++;
+      builtinRequires += edit(builtinRequireEdits(code)) / 2;
     }
     const out = eagerModuleWrappers({ code, map });
     wrappers += out.wrappers;
@@ -225,5 +231,5 @@ const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;
 const workers = workerNames.map((name) => `${name}.js`);
 console.log(
   `build: ${relative(repo, outfile)} ${kib(output?.bytes ?? 0)}, workers ${workers.join(', ')}, + ${chunks.length} chunks (shared or loaded on demand) ${kib(chunks.reduce((n, [, contents]) => n + contents.length, 0))}` +
-    ` from ${inputs.length} inputs; external: ${external.join(', ')}; ${wrappers} module wrappers compiled eagerly; ${unnamed} files loaded at start without function names`,
+    ` from ${inputs.length} inputs; external: ${external.join(', ')}; ${wrappers} module wrappers compiled eagerly; ${unnamed} files loaded at start without function names, ${builtinRequires} built-in imports there taken with require()`,
 );
