@@ -11,12 +11,19 @@
 // layout worker loads it, never the daemon's main thread.
 // Each bundled module's wrapper is rewritten so that V8 compiles it with its script and NODE_COMPILE_CACHE
 // holds it (scripts/eager-module-wrappers.mjs); the source maps are shifted to match.
+// Functions and classes keep their source names (keepNames: some code loaded later reads them),
+// except in the files a program loads before its first line runs, where nothing reads them and
+// naming them cost about 10 ms of each start (scripts/start-path-names.mjs). Those files also take
+// Node's built-ins with require() instead of an import statement, whose facade loads more of Node
+// (scripts/builtin-requires.mjs).
 import { build } from 'esbuild';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { eagerModuleWrappers } from './eager-module-wrappers.mjs';
+import { applyEdits, eagerModuleWrappers, shiftMap } from './eager-module-wrappers.mjs';
+import { builtinRequireEdits } from './builtin-requires.mjs';
+import { nameHelperEdits, nameHelperExport, startPath } from './start-path-names.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(repo, 'dist');
@@ -156,24 +163,48 @@ const replace = (path, contents) => {
   writeFileSync(tmp, contents);
   renameSync(tmp, path);
 };
-// Module wrappers compiled with their script, so that the compile cache holds them
-// (scripts/eager-module-wrappers.mjs); each source map is shifted with its file.
+// Rewrites of the output, each shifting the file's source map with it: the code loaded at start
+// keeps no function names (scripts/start-path-names.mjs) and takes Node's built-ins with require()
+// (scripts/builtin-requires.mjs), and the module wrappers are compiled with their script, so that
+// the compile cache holds them (scripts/eager-module-wrappers.mjs).
 const outputs = new Map(result.outputFiles.map((f) => [f.path, f.contents]));
+const text = (path) => Buffer.from(outputs.get(path) ?? '').toString('utf8');
+const runtime = result.outputFiles.map((f) => ({ file: f, exportName: f.path.endsWith('.js') ? nameHelperExport(f.text) : undefined })).find((r) => r.exportName);
+if (!runtime?.exportName) {
+  console.error("build: esbuild's __name helper (keepNames) is in no output file: scripts/start-path-names.mjs no longer recognises it");
+  process.exit(1);
+}
+const nameHelper = { runtimeFile: basename(runtime.file.path), exportName: runtime.exportName };
+const atStart = startPath(result.metafile, Object.keys(programs).map((name) => `dist/${name}.js`));
+let unnamed = 0;
+let builtinRequires = 0;
 let wrappers = 0;
 for (const file of result.outputFiles) {
   if (!file.path.endsWith('.js')) continue;
-  const mapText = outputs.get(`${file.path}.map`);
-  let out;
+  const mapPath = `${file.path}.map`;
+  let code = file.text;
+  let map = outputs.has(mapPath) ? JSON.parse(text(mapPath)) : undefined;
   try {
-    out = eagerModuleWrappers({ code: file.text, map: mapText ? JSON.parse(Buffer.from(mapText).toString('utf8')) : undefined });
+    const edit = (edits) => {
+      if (map) map = shiftMap(map, code, edits);
+      code = applyEdits(code, edits);
+      return edits.length;
+    };
+    if (atStart.has(relative(repo, file.path))) {
+      if (edit(nameHelperEdits(code, nameHelper))) unnamed++;
+      builtinRequires += edit(builtinRequireEdits(code)) / 2;
+    }
+    const out = eagerModuleWrappers({ code, map });
+    wrappers += out.wrappers;
+    code = out.code;
+    map = out.map;
   } catch (err) {
-    console.error(`build: cannot rewrite the module wrappers of ${relative(repo, file.path)}: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`build: cannot rewrite ${relative(repo, file.path)}: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   }
-  if (!out.wrappers) continue;
-  wrappers += out.wrappers;
-  outputs.set(file.path, Buffer.from(out.code));
-  if (mapText) outputs.set(`${file.path}.map`, Buffer.from(JSON.stringify(out.map)));
+  if (code === file.text) continue;
+  outputs.set(file.path, Buffer.from(code));
+  if (map) outputs.set(mapPath, Buffer.from(JSON.stringify(map)));
 }
 mkdirSync(chunkDir, { recursive: true });
 for (const [path, contents] of outputs) replace(path, contents);
@@ -200,5 +231,5 @@ const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;
 const workers = workerNames.map((name) => `${name}.js`);
 console.log(
   `build: ${relative(repo, outfile)} ${kib(output?.bytes ?? 0)}, workers ${workers.join(', ')}, + ${chunks.length} chunks (shared or loaded on demand) ${kib(chunks.reduce((n, [, contents]) => n + contents.length, 0))}` +
-    ` from ${inputs.length} inputs; external: ${external.join(', ')}; ${wrappers} module wrappers compiled eagerly`,
+    ` from ${inputs.length} inputs; external: ${external.join(', ')}; ${wrappers} module wrappers compiled eagerly; ${unnamed} files loaded at start without function names, ${builtinRequires} built-in imports there taken with require()`,
 );

@@ -60,11 +60,21 @@ export interface SanitiseLimits {
   readonly depth: number;
   readonly arrayItems: number;
   readonly stringLength: number;
-  /** Functions become `{ type: name }` (XState definitions name guards/actions that way) instead of vanishing. */
+  /** Functions become `{ type: name }` (XState definitions name guards/actions that way; built-in actions by their `type`) instead of vanishing. */
   readonly functionsAsType: boolean;
 }
 
 const DEFAULT_LIMITS: SanitiseLimits = { depth: 8, arrayItems: 100, stringLength: 2000, functionsAsType: false };
+
+/**
+ * What a function in a machine definition is called: an XState built-in action (raise, assign,
+ * sendTo…) by its `type` (`xstate.raise`, as XState's own definitions show it), any other by its
+ * name. The bundle keeps no function names in the code loaded at start (xstate's among them).
+ */
+function functionType(fn: { name: string }): string {
+  const type = (fn as { type?: unknown }).type;
+  return typeof type === 'string' && type ? type : fn.name || 'anonymous';
+}
 
 function isActorRef(value: object): value is { id?: unknown; sessionId: unknown } {
   const v = value as Record<string, unknown>;
@@ -94,7 +104,7 @@ export function sanitise(value: unknown, limits: Partial<SanitiseLimits> = {}): 
       case 'symbol':
         return undefined;
       case 'function':
-        return lim.functionsAsType ? { type: v.name || 'anonymous' } : undefined;
+        return lim.functionsAsType ? { type: functionType(v) } : undefined;
       case 'boolean':
         return v;
       case 'number':

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createActor, createMachine } from 'xstate';
+import { createActor, createMachine, raise } from 'xstate';
 import { isSecretField, REDACTED, sanitise } from '../../src/inspect/sanitise.ts';
 
 const PEM_KEY = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n';
@@ -75,6 +75,15 @@ describe('sanitise: what the inspector may show', () => {
     // A value shared twice (not a cycle) is shown twice.
     const shared = { n: 1 };
     assert.deepEqual(sanitise({ a: shared, b: shared }), { a: { n: 1 }, b: { n: 1 } });
+  });
+
+  it('shows the functions of a machine definition by type when asked: built-in actions by theirs, others by name', () => {
+    function isReady() {
+      return true;
+    }
+    const definition = { entry: [raise({ type: 'GO' }), isReady, () => 1] };
+    assert.deepEqual(sanitise(definition, { functionsAsType: true }), { entry: [{ type: 'xstate.raise' }, { type: 'isReady' }, { type: 'anonymous' }] });
+    assert.deepEqual(sanitise(definition), { entry: [null, null, null] });
   });
 
   it('shows class instances by name only, and Maps and Sets as data', () => {

@@ -1,0 +1,2 @@
+import type { Edit } from './eager-module-wrappers.mjs';
+export function builtinRequireEdits(code: string): Edit[];
