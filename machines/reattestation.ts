@@ -25,6 +25,8 @@ export const DEFAULT_REATTEST_POLICY: ReattestPolicy = {
 
 /** The re-attestation actor's error code for a verdict against the peer: the machine revokes. */
 export const ATTESTATION_REJECTED = 'ATTESTATION_REJECTED';
+/** The re-attestation actor's error code when it ended without a verdict because the peer's CA binding went while it ran (not counted). */
+export const ATTESTATION_CANCELLED = 'ATTESTATION_CANCELLED';
 /** lastError code of a peer whose trust was revoked by a failed re-attestation. */
 export const ATTESTATION_REVOKED = 'ATTESTATION_REVOKED';
 

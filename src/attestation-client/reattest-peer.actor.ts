@@ -1,6 +1,6 @@
 import { fromPromise } from 'xstate';
 import type { AttestationTarget } from '../../machines/events.ts';
-import { ATTESTATION_REJECTED, verdictCodeOf, type AttestationDone } from '../../machines/reattestation.ts';
+import { ATTESTATION_CANCELLED, ATTESTATION_REJECTED, verdictCodeOf, type AttestationDone } from '../../machines/reattestation.ts';
 import { parseCaPem, type TrustStore } from '../pki/trust/index.ts';
 import { CodedError } from '../util/coded-error.ts';
 import { attestAtPeerAddress, type AttestPeerDeps } from './attest-peer.actor.ts';
@@ -37,7 +37,7 @@ export function createReattestPeerActor(deps: ReattestPeerDeps) {
         // The binding went while it ran (the CA deleted): nothing to compare with, so no verdict.
         const reason = `no CA is bound to ${input.name} any more: nothing to compare the measured provisioning CA with`;
         log.info(`re-attestation of ${input.name} ended without a verdict: ${reason}`, { event: 'REATTESTATION_UNBOUND' });
-        throw new ReattestationError('ATTESTATION_CANCELLED', reason);
+        throw new ReattestationError(ATTESTATION_CANCELLED, reason);
       }
       if (!trusted.includes(measured)) {
         const reason = `CA_CHANGED: the peer now measures provisioning CA ${measured}, not the one trusted for ${input.name}`;

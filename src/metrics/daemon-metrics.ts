@@ -3,7 +3,7 @@ import type { InspectionEvent } from 'xstate';
 import { PEER_STATUS_ORDER } from '../../machines/dbus-properties.ts';
 import type { IssueRequest, IssueSummary } from '../../machines/events.ts';
 import { selectPeerViews } from '../../machines/peer-projection.ts';
-import { ATTESTATION_REJECTED } from '../../machines/reattestation.ts';
+import { ATTESTATION_CANCELLED, ATTESTATION_REJECTED } from '../../machines/reattestation.ts';
 import type { ProvisioningActor } from '../../machines/provisioning.machine.ts';
 import type { CertificateIssuing } from '../actors/issue-certificates.actor.ts';
 
@@ -41,19 +41,13 @@ const FAILURE_REASON: Record<string, string | undefined> = {
 /** The re-attesting states of a peer machine (over our link, or between dials); their invoke's outcomes and timeout end with their id. */
 const REATTESTING = ['.peer.Link.Connected.Reattesting', '.peer.NotConnected.Reattesting'];
 
-/**
- * The re-attestation actor's error code when the peer's CA binding went while it ran
- * (src/attestation-client/reattest-peer.actor.ts): it ran, and ended with no verdict to count.
- */
-const REATTESTATION_UNBOUND = 'ATTESTATION_CANCELLED';
-
 /** How a re-attestation ended, from the event that ended it (undefined for any other event, and for one whose binding went). */
 function reattestVerdictOf(event: { type: string; error?: unknown }): 'passed' | 'rejected' | 'unreachable' | undefined {
   if (!REATTESTING.some((state) => event.type.endsWith(state))) return undefined;
   if (event.type.startsWith('xstate.done.actor.')) return 'passed';
   if (event.type.startsWith('xstate.error.actor.')) {
     const code = (event.error as { code?: unknown } | undefined)?.code;
-    if (code === REATTESTATION_UNBOUND) return undefined;
+    if (code === ATTESTATION_CANCELLED) return undefined; // its binding went while it ran: no verdict
     return code === ATTESTATION_REJECTED ? 'rejected' : 'unreachable';
   }
   return event.type.startsWith('xstate.after.') ? 'unreachable' : undefined;
