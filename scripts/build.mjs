@@ -23,7 +23,8 @@ import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { applyEdits, eagerModuleWrappers, shiftMap } from './eager-module-wrappers.mjs';
 import { builtinRequireEdits } from './builtin-requires.mjs';
-import { nameHelperEdits, nameHelperExport, startPath } from './start-path-names.mjs';
+import { reachableOutputs, startPath } from './output-graph.mjs';
+import { nameHelperEdits, nameHelperExport } from './start-path-names.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(repo, 'dist');
@@ -55,17 +56,7 @@ function splitParts(metafile) {
   const outputs = metafile.outputs;
   const isInspector = (path) => outputs[path]?.entryPoint === INSPECTOR_SOURCE;
   const daemonRoots = [...Object.keys(programs), 'pkcs11-worker'].map((name) => `dist/${name}.js`);
-  const daemons = new Set();
-  const visit = (path) => {
-    if (daemons.has(path) || !outputs[path]) return;
-    daemons.add(path);
-    for (const imp of outputs[path].imports ?? []) {
-      if (imp.external) continue;
-      if (imp.kind === 'dynamic-import' && isInspector(imp.path)) continue;
-      visit(imp.path);
-    }
-  };
-  for (const root of daemonRoots) visit(root);
+  const daemons = reachableOutputs(metafile, daemonRoots, (imp) => !(imp.kind === 'dynamic-import' && isInspector(imp.path)));
   const js = Object.keys(outputs).filter((path) => path.endsWith('.js'));
   const rel = (path) => relative('dist', path);
   return {

@@ -73,20 +73,3 @@ export function nameHelperEdits(code, { runtimeFile, exportName }) {
   }
   return edits.sort((a, b) => a.at - b.at || (a.length ? 1 : 0) - (b.length ? 1 : 0));
 }
-
-
-/**
- * The output files loaded before the first line of any of `entries` (output paths such as
- * `dist/provisioningd.js`) runs: their static import graph in esbuild's metafile. What is reached
- * only through import() is not in it.
- */
-export function startPath(metafile, entries) {
-  const loaded = new Set();
-  const visit = (path) => {
-    if (loaded.has(path) || !metafile.outputs[path]) return;
-    loaded.add(path);
-    for (const imp of metafile.outputs[path].imports ?? []) if (imp.kind === 'import-statement' && !imp.external) visit(imp.path);
-  };
-  for (const entry of entries) visit(entry);
-  return loaded;
-}

@@ -10,7 +10,8 @@ import { pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { build, type Metafile } from 'esbuild';
 import { applyEdits, shiftMap, type SourceMapJson } from '../../scripts/eager-module-wrappers.mjs';
-import { nameHelperEdits, nameHelperExport, startPath } from '../../scripts/start-path-names.mjs';
+import { startPath } from '../../scripts/output-graph.mjs';
+import { nameHelperEdits, nameHelperExport } from '../../scripts/start-path-names.mjs';
 
 const dir = mkdtempSync(join(tmpdir(), 'start-path-names-'));
 /** Each output file (path relative to `dir`, as the metafile names it) with its source map. */
