@@ -61,8 +61,16 @@ fi
 
 PNPM_VERSION="$(node -p "require('./package.json').packageManager.split('@')[1]")"
 if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
-  echo "bootstrap: installing pnpm $PNPM_VERSION"
-  $SUDO npm install -g --silent "pnpm@$PNPM_VERSION"
+  # npm's global prefix follows the real path of the node running it, which for the Node above is
+  # its own folder (not in PATH): pnpm goes beside `node` in PATH instead.
+  pnpm_root="$(dirname "$(dirname "$(command -v node)")")"
+  echo "bootstrap: installing pnpm $PNPM_VERSION into $pnpm_root"
+  $SUDO npm install -g --silent --prefix "$pnpm_root" "pnpm@$PNPM_VERSION"
+  hash -r
+  if [ "$(pnpm --version 2>/dev/null || true)" != "$PNPM_VERSION" ]; then
+    echo "bootstrap: pnpm $PNPM_VERSION is in $pnpm_root/bin, but \`pnpm\` here is $(command -v pnpm || echo missing): put $pnpm_root/bin first in PATH" >&2
+    exit 1
+  fi
 fi
 
 # pkcs11js is a native addon (Node-API): it builds against the headers of the Node that runs it,
