@@ -29,7 +29,7 @@ describe('the .deb on a host without lldpd (Debian bookworm in systemd-nspawn, l
 
   before(
     async () => {
-      booted = await bootPackageContainer(REPO, 'pd-no-lldpd');
+      booted = await bootPackageContainer(REPO, { name: 'pd-no-lldpd' });
       c = booted.container;
       await c.sh('dpkg -r lldpd >/dev/null');
       // Gone as on a host that never had it: no unit, no daemon, no lldpcli.

@@ -53,7 +53,7 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
 
   before(
     async () => {
-      booted = await bootPackageContainer(REPO, 'pd-deb');
+      booted = await bootPackageContainer(REPO, { name: 'pd-deb' });
       c = booted.container;
       inspectorDeb = booted.deb.replace(/provisioningd_([^_]+)_[^_]+\.deb$/, 'provisioningd-inspector_$1_all.deb');
       await c.sh(`dpkg -i ${booted.deb}`);

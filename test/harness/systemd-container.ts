@@ -18,6 +18,13 @@ import { runTool, type ToolResult } from './run-tool.ts';
 
 /** What the container image holds besides minbase: systemd and the package's dependencies and companions. */
 const ROOTFS_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'iproute2', 'procps', 'libpam-systemd', 'lldpd', 'openssl'];
+/**
+ * Which program runs the container's system bus: Debian's default dbus-daemon, or dbus-broker (the
+ * system bus of OpenBMC), which Debian makes the system bus when it is installed (its unit enabled
+ * as the `dbus.service` alias): an image of its own, with that package added.
+ */
+export type SystemBus = 'dbus-daemon' | 'dbus-broker';
+const BUS_PACKAGES: Readonly<Record<SystemBus, readonly string[]>> = { 'dbus-daemon': [], 'dbus-broker': ['dbus-broker'] };
 /** apt's configured mirrors, which mmdebstrap reads as they are (deb822). */
 const APT_SOURCES = '/etc/apt/sources.list.d/debian.sources';
 /** The Node the daemons run on inside the container, at the least. */
@@ -30,8 +37,8 @@ const BOOT_DEADLINE_MS = 120_000;
 const STATE_ASK_DEADLINE_MS = 10_000;
 const CGROUP_HIERARCHIES = ['/sys/fs/cgroup/systemd', '/sys/fs/cgroup/unified'];
 
-/** Why containers cannot run here, or undefined when they can (the root file system is built first when missing). */
-export async function containerUnavailable(): Promise<string | undefined> {
+/** Why containers cannot run here, or undefined when they can (the root file system, with `bus` as its system bus, is built first when missing). */
+export async function containerUnavailable(bus: SystemBus = 'dbus-daemon'): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'systemd-nspawn needs root';
   for (const tool of ['systemd-nspawn', 'mmdebstrap', 'nsenter']) {
     const r = await runTool('sh', ['-c', `command -v ${tool}`]).catch(() => undefined);
@@ -43,7 +50,7 @@ export async function containerUnavailable(): Promise<string | undefined> {
   // Built here, once, when it can be (the cache outside the checkout); a machine that cannot build
   // it (no mirror reachable, no disk) skips the container tests with the reason instead of failing.
   try {
-    await containerRootfs((line) => console.log(`# ${line}`));
+    await containerRootfs((line) => console.log(`# ${line}`), bus);
   } catch (err) {
     const first = (err instanceof Error ? err.message : String(err)).split('\n')[0];
     return `the container root file system could not be built here: ${first}`;
@@ -76,10 +83,11 @@ export async function containerNode(): Promise<string | { reason: string }> {
   return node;
 }
 
-/** The cached root file system, built with mmdebstrap when missing (its name carries the package list). */
-export async function containerRootfs(log: (line: string) => void): Promise<string> {
+/** The cached root file system with `bus` as its system bus, built with mmdebstrap when missing (its name carries the package list). */
+export async function containerRootfs(log: (line: string) => void, bus: SystemBus = 'dbus-daemon'): Promise<string> {
   const cache = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'provisioningd');
-  const key = createHash('sha256').update(`bookworm minbase ${ROOTFS_PACKAGES.join(',')}`).digest('hex').slice(0, 12);
+  const packages = [...ROOTFS_PACKAGES, ...BUS_PACKAGES[bus]];
+  const key = createHash('sha256').update(`bookworm minbase ${packages.join(',')}`).digest('hex').slice(0, 12);
   const rootfs = join(cache, `rootfs-bookworm-${key}`);
   const built = () => existsSync(join(rootfs, 'usr/lib/systemd/systemd'));
   if (built()) return rootfs;
@@ -93,7 +101,7 @@ export async function containerRootfs(log: (line: string) => void): Promise<stri
     if (built()) return rootfs;
   }
   try {
-    if (!built()) await buildRootfs(rootfs, log);
+    if (!built()) await buildRootfs(rootfs, packages, log);
   } finally {
     rmSync(lock, { force: true });
   }
@@ -128,10 +136,10 @@ function processAlive(pid: number): boolean {
 }
 
 /** mmdebstrap into a temporary folder, renamed into place once complete. */
-async function buildRootfs(rootfs: string, log: (line: string) => void): Promise<void> {
+async function buildRootfs(rootfs: string, packages: readonly string[], log: (line: string) => void): Promise<void> {
   const building = `${rootfs}.building-${process.pid}`;
   log(`building the container root file system ${rootfs} with mmdebstrap (once; ~35 s plus the download)`);
-  const args = ['--variant=minbase', `--include=${ROOTFS_PACKAGES.join(',')}`, 'bookworm', building, APT_SOURCES];
+  const args = ['--variant=minbase', `--include=${packages.join(',')}`, 'bookworm', building, APT_SOURCES];
   const r = await runTool('mmdebstrap', args, { timeoutMs: ROOTFS_BUILD_DEADLINE_MS });
   if (r.code !== 0) {
     rmSync(building, { recursive: true, force: true });
@@ -368,15 +376,15 @@ export interface PackageContainerInputs {
   remove(): void;
 }
 
-/** Builds the package and finds (or builds) the rest; throws when this machine cannot boot containers. */
-export async function packageContainerInputs(repo: string): Promise<PackageContainerInputs> {
+/** Builds the package and finds (or builds) the rest, with `bus` as the system bus; throws when this machine cannot boot containers. */
+export async function packageContainerInputs(repo: string, bus: SystemBus = 'dbus-daemon'): Promise<PackageContainerInputs> {
   const node = await containerNode();
   if (typeof node !== 'string') throw new Error(node.reason);
   // A folder of its own: another test building the package at the same time rewrites pkg/.
   const debDir = mkdtempSync(join(tmpdir(), 'provisioningd-pkg-'));
   try {
     const deb = await buildPackage(repo, debDir);
-    const rootfs = await containerRootfs((line) => console.log(`# ${line}`));
+    const rootfs = await containerRootfs((line) => console.log(`# ${line}`), bus);
     return { node, deb, debDir, rootfs, remove: () => rmSync(debDir, { recursive: true, force: true }) };
   } catch (err) {
     rmSync(debDir, { recursive: true, force: true });
@@ -393,9 +401,17 @@ export interface PackageContainer {
   stop(): Promise<void>;
 }
 
-/** Builds the package and boots a container (`name`) with it at /mnt/pkg, not installed yet. */
-export async function bootPackageContainer(repo: string, name: string): Promise<PackageContainer> {
-  const inputs = await packageContainerInputs(repo);
+/** How to boot a package container. */
+export interface PackageContainerOptions {
+  readonly name: string;
+  /** The system bus's program (default dbus-daemon). */
+  readonly bus?: SystemBus;
+}
+
+/** Builds the package and boots a container with it at /mnt/pkg, not installed yet. */
+export async function bootPackageContainer(repo: string, opts: PackageContainerOptions): Promise<PackageContainer> {
+  const { name, bus = 'dbus-daemon' } = opts;
+  const inputs = await packageContainerInputs(repo, bus);
   try {
     const container = await bootContainer({ name, rootfs: inputs.rootfs, node: inputs.node, bindRo: { [inputs.debDir]: '/mnt/pkg' } });
     return {
