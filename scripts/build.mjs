@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { applyEdits, eagerModuleWrappers, shiftMap } from './eager-module-wrappers.mjs';
 import { builtinRequireEdits } from './builtin-requires.mjs';
 import { reachableOutputs, startPath } from './output-graph.mjs';
-import { nameHelperEdits, nameHelperExport } from './start-path-names.mjs';
+import { nameHelperEdits, nameHelperExport, nameReadersAtStart } from './start-path-names.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(repo, 'dist');
@@ -167,6 +167,13 @@ if (!runtime?.exportName) {
 }
 const nameHelper = { runtimeFile: basename(runtime.file.path), exportName: runtime.exportName };
 const atStart = startPath(result.metafile, Object.keys(programs).map((name) => `dist/${name}.js`));
+const readersAtStart = nameReadersAtStart(result.metafile, atStart);
+if (readersAtStart.length > 0) {
+  const shown = readersAtStart.slice(0, 3).map((r) => `${r.input} (in ${r.output})`);
+  const list = `${shown.join(', ')}${readersAtStart.length > 3 ? ` and ${readersAtStart.length - 3} more` : ''}`;
+  console.error(`build: code that reads function or class names is loaded at start, where they are gone: ${list}; load it with import() (scripts/start-path-names.mjs)`);
+  process.exit(1);
+}
 let unnamed = 0;
 let builtinRequires = 0;
 let wrappers = 0;

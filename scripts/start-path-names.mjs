@@ -73,3 +73,24 @@ export function nameHelperEdits(code, { runtimeFile, exportName }) {
   }
   return edits.sort((a, b) => a.at - b.at || (a.length ? 1 : 0) - (b.length ? 1 : 0));
 }
+
+/**
+ * The source files that read function or class names, as esbuild's metafile names their paths:
+ * loaded at start, they would run with the names gone (see above).
+ */
+export const NAME_READERS = [/(^|\/)node_modules\/@peculiar\/asn1-schema\//, /(^|\/)node_modules\/prom-client\//, /(^|\/)src\/inspect\//];
+
+/**
+ * Each input matching one of `readers` that an output file in `atStart` holds, with that output
+ * (sorted, empty when none): what the build refuses, so that a static import of such code fails the
+ * build instead of a certificate parse at run time.
+ */
+export function nameReadersAtStart(metafile, atStart, readers = NAME_READERS) {
+  const found = [];
+  for (const output of atStart) {
+    for (const input of Object.keys(metafile.outputs[output]?.inputs ?? {})) {
+      if (readers.some((r) => r.test(input))) found.push({ output, input });
+    }
+  }
+  return found.sort((a, b) => a.input.localeCompare(b.input) || a.output.localeCompare(b.output));
+}

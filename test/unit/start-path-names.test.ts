@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { build, type Metafile } from 'esbuild';
 import { applyEdits, shiftMap, type SourceMapJson } from '../../scripts/eager-module-wrappers.mjs';
 import { startPath } from '../../scripts/output-graph.mjs';
-import { nameHelperEdits, nameHelperExport } from '../../scripts/start-path-names.mjs';
+import { NAME_READERS, nameHelperEdits, nameHelperExport, nameReadersAtStart } from '../../scripts/start-path-names.mjs';
 
 const dir = mkdtempSync(join(tmpdir(), 'start-path-names-'));
 /** Each output file (path relative to `dir`, as the metafile names it) with its source map. */
@@ -136,6 +136,23 @@ describe('no function names in the code loaded at start', () => {
         assert.deepEqual({ line: e2.originalLine, column: e2.originalColumn }, { line: e1.originalLine, column: e1.originalColumn }, `${token} in ${path}`);
       }
     }
+  });
+
+  it('finds code that reads names on the start path, which the build refuses, and none in what only import() loads', () => {
+    const atStart = startPath(metafile, ['out/entry.js']);
+    // later.mjs reads a class name, but only import() loads it: nothing to refuse.
+    assert.deepEqual(nameReadersAtStart(metafile, atStart, [/(^|\/)later\.mjs$/]), []);
+    // Were shared.mjs a reader, the start path holds it: the build would stop and name it.
+    const found = nameReadersAtStart(metafile, atStart, [/(^|\/)shared\.mjs$/]);
+    assert.equal(found.length, 1);
+    assert.equal(found[0]?.input, 'shared.mjs');
+    assert.ok(found[0] && atStart.has(found[0].output), found[0]?.output);
+    // The build's own list recognises the paths the packages have in a pnpm tree.
+    const pnpmPath = 'node_modules/.pnpm/@peculiar+asn1-schema@2.11.1/node_modules/@peculiar/asn1-schema/build/cjs/parser.js';
+    for (const path of [pnpmPath, 'node_modules/.pnpm/prom-client@15.1.3/node_modules/prom-client/lib/registry.js', 'src/inspect/inspector.ts']) {
+      assert.ok(NAME_READERS.some((r) => r.test(path)), path);
+    }
+    assert.ok(!NAME_READERS.some((r) => r.test('src/dbus/names.ts')));
   });
 
   it('rewrites an import of the helper alone and one among others', () => {
