@@ -10,17 +10,11 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { giveIdentityScript } from '../harness/container-identity.ts';
 import { REPO } from '../harness/daemon.ts';
+import { ATTESTATION_UNIT as ATTESTATION, BRIDGE_UNIT as BRIDGE, PACKAGE_UNITS as UNITS, PROVISIONING_UNIT as PROVISIONING } from '../harness/package-units.ts';
 import { bootedUnits, bootPackageContainer, type Container, containerUnavailable, journal, type PackageContainer } from '../harness/systemd-container.ts';
 
-const PROVISIONING = 'xyz.openbmc_project.Provisioning.service';
-const ATTESTATION = 'xyz.openbmc_project.attestation.service';
-const BRIDGE = 'lldp-bridge.service';
-const UNITS = [
-  { unit: PROVISIONING, bus: 'xyz.openbmc_project.Provisioning', conf: 'xyz.openbmc_project.Provisioning.conf' },
-  { unit: ATTESTATION, bus: 'xyz.openbmc_project.attestation', conf: 'xyz.openbmc_project.attestation.conf' },
-  { unit: BRIDGE, bus: 'xyz.openbmc_project.LLDP', conf: 'xyz.openbmc_project.LLDP.conf' },
-] as const;
 const DEST = 'xyz.openbmc_project.Provisioning /xyz/openbmc_project/Provisioning';
 const IFACE = 'xyz.openbmc_project.Provisioning.Provisioning';
 /** Nets for a loaded 2-core machine (service starts, a restart after RestartSec=5s), not measurements. */
@@ -73,21 +67,12 @@ describe('the .deb on a dbus-broker system bus (Debian bookworm with dbus-broker
     assert.deepEqual(ours.filter((line) => /AccessDenied|not allowed to own/i.test(line)), []);
     // The broker names a policy file it cannot use in its own journal (its unit, which dbus.service names as an alias).
     const broker = (await container().sh(`journalctl -o cat --no-pager --since @${since} -u dbus-broker.service`)).split('\n');
-    assert.deepEqual(broker.filter((line) => UNITS.some((u) => line.includes(u.conf))), []);
+    assert.deepEqual(broker.filter((line) => UNITS.some((u) => line.includes(u.policy))), []);
   });
 
   it('with an identity, all three services own their names (Type=dbus), each by its main process', async () => {
-    await container().sh(`set -e
-mkdir -p /etc/attestation /root/ca && cd /root/ca
-node /usr/lib/provisioningd/attestationd.js --conf /var/provisioning/attestation.conf --create-identity-key > identity.pub.pem
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout device-ca.key -subj "/CN=test device CA" \\
-  -days 30 -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign -out device-ca.pem 2>/dev/null
-printf 'basicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature\\nsubjectAltName=DNS:${NAME}\\n' > device.ext
-openssl x509 -new -force_pubkey identity.pub.pem -subj "/CN=${NAME} device identity" \\
-  -CA device-ca.pem -CAkey device-ca.key -days 30 -extfile device.ext -out device.pem
-cat device-ca.pem device.pem > /etc/attestation/identity-chain.pem
-cp device-ca.pem /etc/attestation/roots.pem
-mkdir -p /var/provisioning && printf '{"name": "${NAME}"}\\n' > /var/provisioning/provisioning.conf
+    await container().sh(giveIdentityScript(NAME));
+    await container().sh(`mkdir -p /var/provisioning && printf '{"name": "${NAME}"}\\n' > /var/provisioning/provisioning.conf
 systemctl reset-failed ${ATTESTATION}
 systemctl restart ${ATTESTATION} ${PROVISIONING}`);
     for (const { unit, bus } of UNITS) {

@@ -10,37 +10,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { giveIdentityScript } from '../harness/container-identity.ts';
 import { eventually, REPO } from '../harness/daemon.ts';
+import { ATTESTATION_UNIT as ATTESTATION, BRIDGE_UNIT as BRIDGE, PACKAGE_UNITS as UNITS, PROVISIONING_UNIT as PROVISIONING } from '../harness/package-units.ts';
 import { bootedUnits, bootPackageContainer, type Container, containerUnavailable, journal, type PackageContainer } from '../harness/systemd-container.ts';
 
-const PROVISIONING = 'xyz.openbmc_project.Provisioning.service';
-const ATTESTATION = 'xyz.openbmc_project.attestation.service';
-const BRIDGE = 'lldp-bridge.service';
-/** Each unit, the bus name it owns and the identifier its lines carry in the journal. */
-const UNITS = [
-  { unit: PROVISIONING, bus: 'xyz.openbmc_project.Provisioning', identifier: 'provisioningd' },
-  { unit: ATTESTATION, bus: 'xyz.openbmc_project.attestation', identifier: 'attestationd' },
-  { unit: BRIDGE, bus: 'xyz.openbmc_project.LLDP', identifier: 'lldp-bridge' },
-] as const;
 /** Nets for a loaded 2-core machine (service starts, a restart after RestartSec=5s), not measurements. */
 const UNIT_DEADLINE_MS = 60_000;
 const SETUP_DEADLINE_MS = 30 * 60_000;
 /** The goal for `systemd-analyze security`'s exposure of every unit. */
 const EXPOSURE_GOAL = 4.0;
 const NAME = 'bmc-a';
-
-/** The operator's steps of docs/attestation.md, "The identity", with a device CA made on the spot. */
-const GIVE_IDENTITY = `set -e
-mkdir -p /etc/attestation /root/ca && cd /root/ca
-node /usr/lib/provisioningd/attestationd.js --conf /var/provisioning/attestation.conf --create-identity-key > identity.pub.pem
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout device-ca.key -subj "/CN=test device CA" \\
-  -days 30 -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign -out device-ca.pem 2>/dev/null
-printf 'basicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature\\nsubjectAltName=DNS:${NAME}\\n' > device.ext
-openssl x509 -new -force_pubkey identity.pub.pem -subj "/CN=${NAME} device identity" \\
-  -CA device-ca.pem -CAkey device-ca.key -days 30 -extfile device.ext -out device.pem
-cat device-ca.pem device.pem > /etc/attestation/identity-chain.pem
-cp device-ca.pem /etc/attestation/roots.pem
-`;
 
 const unavailable = await containerUnavailable();
 
@@ -78,7 +58,7 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
   });
 
   it("with the identity made as docs/attestation.md says, all three services are active and own their bus names (Type=dbus), provisioningd with its unit's malloc setting", async () => {
-    await container().sh(GIVE_IDENTITY);
+    await container().sh(giveIdentityScript(NAME));
     // One unknown key, and the inspector asked for though its part (provisioningd-inspector) is not
     // installed: two warnings, checked in the journal below; the daemon runs.
     await container().sh(`mkdir -p /var/provisioning && printf '{"name": "${NAME}", "colour": "blue", "inspect_port": 9000}\\n' > /var/provisioning/provisioning.conf`);
