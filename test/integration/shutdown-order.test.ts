@@ -2,9 +2,18 @@
  * The bus name is the lock on state_dir and the token (docs/architecture.md, "The way out"): on
  * SIGTERM, provisioningd's last state write lands and its token is closed before the name is
  * released, so that an instance which gets the name next finds the state file as this one left it
- * and the token free. A tpm2-pkcs11 token on swtpm, the TPM paused (SIGSTOP) before the SIGTERM:
- * closing the token then waits in the TPM, and while it waits the name is still owned; once the
- * TPM answers, the name is released, and at that moment the state file holds the final state.
+ * and the token free. What an instance that gets the name next would see is read in the handler of
+ * the bus daemon's NameOwnerChanged signal for the release.
+ *
+ * - The token close in flight: a tpm2-pkcs11 token on swtpm, the TPM paused (SIGSTOP) before the
+ *   SIGTERM: closing the token then waits in the TPM, and while it waits the name is still owned;
+ *   once the TPM answers, the name is released, and at that moment the state file holds the final
+ *   state.
+ * - A state write in flight: strace, attached to the daemon, holds its renames at their entry
+ *   (delay injection) and ProvisionPeer("self") writes provisioned = true; the SIGTERM comes while
+ *   the rename of state.json's temp file is held. While it is held the name is still owned and
+ *   state.json is not yet the new state; once the rename has gone through, the name is released,
+ *   and at that moment state.json holds it. Skipped, saying why, where strace cannot attach or inject.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -13,19 +22,58 @@ import { describe, it } from 'node:test';
 import dbus from 'dbus-next';
 import { addMatch, signalRule } from '../../src/dbus/bus-call.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
-import { busctl, eventually, IFACE, OBJECT, SERVICE } from '../harness/daemon.ts';
+import { busctl, eventually, IFACE, OBJECT, onBus, SERVICE } from '../harness/daemon.ts';
 import { startSoftTpmToken } from '../harness/soft-tpm.ts';
 import { holdsUnreadBytes } from '../harness/socket-queues.ts';
+import { delaySyscalls } from '../harness/syscall-delay.ts';
 
 const DEADLINE_MS = 60_000;
 
+/**
+ * How long strace holds each rename of the daemon. Below the daemon's deadline for a state write
+ * (ATOMIC_WRITE_TIMEOUT_MS, 10 s from the write's start: a write that ran out of time no longer
+ * holds the way out) and its hard stop (10 s from the SIGTERM, src/service-main.ts), with room for
+ * the rest of either on a loaded machine; long enough for the checks made while it is held. The
+ * renames of the issuance before the state write (CA key, CA and leaf certificates) are held as
+ * long: each within its own 10 s write deadline, and all within ProvisionPeer("self")'s deadline
+ * (2 × token_timeout + 5 s). strace 6.1's -P matches only rename's first path (the temp file, of a
+ * random name), so it cannot single out the state file's.
+ */
+const RENAME_HOLD_MS = 4000;
+/** How long, with the rename held and the SIGTERM taken, a release is given to come too early: a way out that does not wait for the write releases the name some 10 ms after the SIGTERM. */
+const EARLY_RELEASE_WINDOW_MS = 1000;
+
 /** What the state file held when the bus daemon said the name was released, read in the signal's handler. */
 interface Release {
-  readonly stateJson: string;
+  readonly stateJson: string | undefined;
+}
+
+/** The state file's text, or undefined while there is none. */
+function readState(file: string): string | undefined {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
 }
 
 describe('the way out: the name is released last', () => {
   const fixture = useBusFixture();
+
+  /** Records what the state file holds at each release of the name, from a watcher connection of the test's own. */
+  async function watchReleases(stateFile: string): Promise<Release[]> {
+    const watcher = dbus.sessionBus({ busAddress: fixture.bus().address });
+    fixture.cleanup(() => watcher.disconnect());
+    const releases: Release[] = [];
+    watcher.on('message', (msg: dbus.Message) => {
+      if (msg.type !== dbus.MessageType.SIGNAL || msg.member !== 'NameOwnerChanged') return;
+      const [name, , newOwner] = msg.body as [string, string, string];
+      if (name === SERVICE && newOwner === '') releases.push({ stateJson: readState(stateFile) });
+    });
+    await addMatch(watcher, signalRule({ sender: 'org.freedesktop.DBus', member: 'NameOwnerChanged', arg0: SERVICE }), 10_000);
+    return releases;
+  }
 
   it('on SIGTERM the state file is final and the token closed before the name is released', async () => {
     const tpm = await startSoftTpmToken();
@@ -40,15 +88,7 @@ describe('the way out: the name is released last', () => {
     assert.equal((JSON.parse(finalState) as { provisioned: boolean }).provisioned, true, finalState);
 
     // A next instance's view: the moment the bus daemon hands the name on, what is in the state file.
-    const watcher = dbus.sessionBus({ busAddress: fixture.bus().address });
-    fixture.cleanup(() => watcher.disconnect());
-    const releases: Release[] = [];
-    watcher.on('message', (msg: dbus.Message) => {
-      if (msg.type !== dbus.MessageType.SIGNAL || msg.member !== 'NameOwnerChanged') return;
-      const [name, , newOwner] = msg.body as [string, string, string];
-      if (name === SERVICE && newOwner === '') releases.push({ stateJson: readFileSync(stateFile, 'utf8') });
-    });
-    await addMatch(watcher, signalRule({ sender: 'org.freedesktop.DBus', member: 'NameOwnerChanged', arg0: SERVICE }), 10_000);
+    const releases = await watchReleases(stateFile);
 
     const swtpm = tpm.pids().swtpm;
     assert.ok(swtpm, 'swtpm runs');
@@ -66,5 +106,55 @@ describe('the way out: the name is released last', () => {
     assert.deepEqual(exit, { code: 0, signal: null }, daemon.output());
     assert.ok(await eventually(() => releases.length > 0, DEADLINE_MS), `the release was signalled\n${daemon.output()}`);
     assert.deepEqual(releases, [{ stateJson: finalState }], 'when the name was released, the state file held the final state');
+  });
+
+  it('on SIGTERM during a state write, the name is released only once the write has landed', async (t) => {
+    const daemon = await fixture.startDaemon({ config: { name: 'bmc-write' } });
+    const stateFile = join(String(daemon.config['state_dir']), 'state.json');
+    assert.equal(readState(stateFile), undefined, 'a fresh BMC has no state file yet');
+    const renames = await delaySyscalls({ pid: daemon.pid, syscalls: ['rename', 'renameat', 'renameat2'], delayMs: RENAME_HOLD_MS, dir: fixture.tempDir('strace-') });
+    if ('skip' in renames) {
+      t.skip(renames.skip);
+      return;
+    }
+    // If the test fails half-way, strace detaches before the daemon is stopped: it is never left traced.
+    fixture.cleanup(() => renames.stop());
+    const releases = await watchReleases(stateFile);
+
+    // The reply waits for the state write: it is read at the end, whatever it says.
+    const provision = onBus(fixture.bus(), 'busctl', ['--timeout=120', 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self'], { timeoutMs: 120_000 });
+    // Awaited below; a test that fails before that must not also leave an unhandled rejection.
+    provision.catch(() => undefined);
+    const stateRename = () => renames.held().find((c) => c.syscall.startsWith('rename') && c.strings.at(-1) === stateFile);
+    // The issuance's renames are held first, each for RENAME_HOLD_MS; then the state file's.
+    assert.ok(await eventually(() => stateRename() !== undefined, DEADLINE_MS, 20), `the rename into ${stateFile} is held\n${renames.trace()}\n${daemon.output()}`);
+    const held = stateRename();
+    const tempFile = held?.strings[0];
+    assert.ok(tempFile, `the held rename names its temp file: ${JSON.stringify(held)}`);
+    const newState = readFileSync(tempFile, 'utf8');
+    assert.equal((JSON.parse(newState) as { provisioned: boolean }).provisioned, true, newState);
+
+    daemon.kill('SIGTERM');
+    assert.ok(await daemon.waitForOutput(/stopping: SIGTERM/), `the daemon takes the SIGTERM\n${daemon.output()}`);
+    // The way out gets its chance to release the name too early.
+    await eventually(() => releases.length > 0, EARLY_RELEASE_WINDOW_MS);
+    assert.deepEqual(releases, [], `no release is signalled while the state write is in flight\n${daemon.output()}`);
+    const owner = await busctl(fixture.bus(), 'status', SERVICE);
+    assert.equal(owner.code, 0, `the name is still owned while the state write is in flight: ${owner.stderr}\n${daemon.output()}`);
+    // Read last: the name was owned, and no release signalled, while state.json was still not written.
+    assert.equal(
+      readState(stateFile),
+      undefined,
+      `state.json is not written yet (if the rename is no longer held, ${RENAME_HOLD_MS} ms was too short for these checks here)\n${renames.trace()}`,
+    );
+
+    // strace lets the rename go on at the end of its delay.
+    const exit = await daemon.exited();
+    assert.deepEqual(exit, { code: 0, signal: null }, daemon.output());
+    assert.ok(await eventually(() => releases.length > 0, DEADLINE_MS), `the release was signalled\n${daemon.output()}`);
+    assert.deepEqual(releases, [{ stateJson: newState }], 'when the name was released, state.json held the new state');
+    await renames.stop();
+    const reply = await provision;
+    t.diagnostic(`ProvisionPeer("self") during the way out: exit ${reply.code} ${reply.stderr.trim()}`);
   });
 });
