@@ -25,6 +25,7 @@ import { applyEdits, eagerModuleWrappers, shiftMap } from './eager-module-wrappe
 import { builtinRequireEdits } from './builtin-requires.mjs';
 import { reachableOutputs, startPath } from './output-graph.mjs';
 import { nameHelperEdits, nameHelperExport, nameReadersAtStart } from './start-path-names.mjs';
+import { XML2JS_INPUTS, xml2jsOnDemand, xml2jsPackage } from './xml2js-on-demand.mjs';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..');
 const outdir = join(repo, 'dist');
@@ -50,9 +51,10 @@ const INSPECTOR_SOURCE = 'src/inspect/inspector.ts';
  * `daemons`, every file the programs and the PKCS#11 worker load (statically, or through a dynamic
  * import other than the inspector's, e.g. the metrics server), and `inspector`, the files only the
  * inspector reaches (its chunk, its layout worker, elkjs). The daemons run without the second.
- * Paths are relative to dist/; source maps are in neither.
+ * `daemonExtras` are the daemons' files outside esbuild's output (xml2js). Paths are relative to
+ * dist/; source maps are in neither.
  */
-function splitParts(metafile) {
+function splitParts(metafile, daemonExtras) {
   const outputs = metafile.outputs;
   const isInspector = (path) => outputs[path]?.entryPoint === INSPECTOR_SOURCE;
   const daemonRoots = [...Object.keys(programs), 'pkcs11-worker'].map((name) => `dist/${name}.js`);
@@ -60,7 +62,7 @@ function splitParts(metafile) {
   const js = Object.keys(outputs).filter((path) => path.endsWith('.js'));
   const rel = (path) => relative('dist', path);
   return {
-    daemons: js.filter((path) => daemons.has(path)).map(rel).sort(),
+    daemons: [...js.filter((path) => daemons.has(path)).map(rel), ...daemonExtras].sort(),
     inspector: [...js.filter((path) => !daemons.has(path)).map(rel), 'node_modules/elkjs/package.json', 'node_modules/elkjs/lib/elk.bundled.js'].sort(),
   };
 }
@@ -127,6 +129,7 @@ try {
     sourcemap: 'linked',
     keepNames: true,
     external,
+    plugins: [xml2jsOnDemand(repo)],
     banner: { js: banner },
     define: { __PROVISIONINGD_BUILD_TIME__: JSON.stringify(buildTime), 'process.env.NODE_ENV': '"production"' },
     metafile: true,
@@ -141,6 +144,11 @@ try {
 // The inspector is loaded with a dynamic import() only when inspect_port is set; it must be inside
 // the bundle, not left as a path to a .ts file that a shipped image does not have.
 const inputs = Object.keys(result.metafile.inputs);
+const xml2jsInside = inputs.filter((p) => XML2JS_INPUTS.test(p));
+if (xml2jsInside.length > 0) {
+  console.error(`build: dbus-next's xml2js is inside the bundle (${xml2jsInside[0]}, …): scripts/xml2js-on-demand.mjs no longer catches its require`);
+  process.exit(1);
+}
 const inspector = inputs.find((p) => p.endsWith('src/inspect/inspector.ts'));
 if (!inspector) {
   console.error('build: src/inspect/inspector.ts is not in the bundle: keep its import() a static string');
@@ -222,7 +230,13 @@ const elkPackage = JSON.parse(readFileSync(requireHere.resolve('elkjs/package.js
 mkdirSync(join(elkOut, 'lib'), { recursive: true });
 replace(join(elkOut, 'package.json'), JSON.stringify({ name: elkPackage.name, version: elkPackage.version, license: elkPackage.license }));
 replace(join(elkOut, 'lib/elk.bundled.js'), readFileSync(requireHere.resolve('elkjs/lib/elk.bundled.js')));
-replace(join(outdir, 'parts.json'), `${JSON.stringify(splitParts(result.metafile), null, 1)}\n`);
+// dbus-next's xml2js, which dbus-next in the bundle loads from there when first used (scripts/xml2js-on-demand.mjs).
+const xml2js = await xml2jsPackage(repo);
+for (const [file, contents] of xml2js) {
+  mkdirSync(dirname(join(outdir, file)), { recursive: true });
+  replace(join(outdir, file), contents);
+}
+replace(join(outdir, 'parts.json'), `${JSON.stringify(splitParts(result.metafile, [...xml2js.keys()]), null, 1)}\n`);
 const output = result.metafile.outputs[relative(repo, outfile)];
 const chunks = [...outputs].filter(([path]) => path.startsWith(chunkDir) && path.endsWith('.js'));
 const kib = (bytes) => `${(bytes / 1024).toFixed(0)} KiB`;

@@ -3,7 +3,7 @@
 //
 //   pkg/root/            the daemons' part: /usr/lib/provisioningd/ (the minified bundles of the
 //                        three programs, the PKCS#11 worker, their chunks, node_modules/pkcs11js with
-//                        its stripped addon), the systemd units, the D-Bus policies, the default
+//                        its stripped addon, node_modules/xml2js), the systemd units, the D-Bus policies, the default
 //                        configuration (/usr/share/provisioningd/) and the README with the docs/ tree
 //                        (/usr/share/doc/provisioningd/)
 //   pkg/inspector-root/  the inspector's part (its chunk, its layout worker, elkjs): the daemons load

@@ -98,12 +98,16 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
     assert.deepEqual(before.filter((entry) => !after.has(entry)), [], 'cache entries rewritten by the restart');
   });
 
-  it('the shipped policy: anybody reads the properties, a non-root ProvisionPeer gets AccessDenied, root provisions', async () => {
+  it('the shipped policy: anybody reads the properties and introspects, a non-root ProvisionPeer gets AccessDenied, root provisions', async () => {
     const asNobody = 'setpriv --reuid=nobody --regid=nogroup --clear-groups';
     const dest = '--dest=xyz.openbmc_project.Provisioning /xyz/openbmc_project/Provisioning';
     const read = await container().exec('sh', ['-c', `${asNobody} dbus-send --system --print-reply ${dest} org.freedesktop.DBus.Properties.Get string:xyz.openbmc_project.Provisioning.Provisioning string:provisioned`]);
     assert.equal(read.code, 0, read.stderr);
     assert.match(read.stdout, /boolean false/);
+    // Introspection too: dbus-next builds its XML with xml2js, which the installed bundle loads from /usr/lib/provisioningd/node_modules when first asked.
+    const introspect = await container().exec('sh', ['-c', `${asNobody} busctl introspect --xml-interface xyz.openbmc_project.Provisioning /xyz/openbmc_project/Provisioning`]);
+    assert.equal(introspect.code, 0, introspect.stderr);
+    assert.match(introspect.stdout, /<method name="ProvisionPeer">/);
     const denied = await container().exec('sh', ['-c', `${asNobody} dbus-send --system --print-reply ${dest} xyz.openbmc_project.Provisioning.Provisioning.ProvisionPeer string:self`]);
     assert.notEqual(denied.code, 0);
     assert.match(denied.stderr, /org\.freedesktop\.DBus\.Error\.AccessDenied/);

@@ -39,7 +39,7 @@ describe('the production bundle (pnpm build; node dist/provisioningd.js)', () =>
     assert.doesNotMatch(code, /from\s+["']tsx["']/);
   });
 
-  it('starts light: neither daemon loads the X.509 library, TLS or the PKCS#11 module before its first line runs (they come with import() when used)', () => {
+  it('starts light: neither daemon loads the X.509 library, TLS, the PKCS#11 module or xml2js before its first line runs (they come with import() or require() when used)', () => {
     const meta = JSON.parse(readFileSync(join(REPO, 'dist/meta.json'), 'utf8')) as {
       outputs: Record<string, { imports?: { path: string; kind: string; external?: boolean }[]; inputs: Record<string, unknown> }>;
     };
@@ -62,6 +62,9 @@ describe('the production bundle (pnpm build; node dist/provisioningd.js)', () =>
       assert.deepEqual(inputs.filter((input) => input.includes('@peculiar/x509')), [], `${program} loads the X.509 library at start`);
       assert.deepEqual(inputs.filter((input) => /src\/pki\/token\/pkcs11-module\.ts$|src\/tls\/(bmc-responder|tls-link-client)\.ts$/.test(input)), [], `${program} loads TLS or PKCS#11 code at start`);
       assert.ok(!builtins.has('tls') && !builtins.has('worker_threads'), `${program} imports node:tls or node:worker_threads at start: ${[...builtins].join(', ')}`);
+      // dbus-next's xml2js is the stand-in that loads the real one (dist/node_modules/xml2js) when first used.
+      assert.deepEqual(inputs.filter((input) => /node_modules\/(xml2js|xmlbuilder|sax)\//.test(input)), [], `${program} loads xml2js at start`);
+      assert.ok(inputs.includes('src/dbus/xml2js-on-demand.ts'), `${program}'s dbus-next gets the stand-in for xml2js`);
     }
   });
 
@@ -73,6 +76,15 @@ describe('the production bundle (pnpm build; node dist/provisioningd.js)', () =>
     assert.equal(call.code, 0, `${call.stderr}\n${d.output()}`);
     const provisioned = await busctl(theBus(), 'get-property', SERVICE, OBJECT, IFACE, 'provisioned');
     assert.equal(provisioned.stdout.trim(), 'b true');
+    // Introspection: dbus-next builds the XML with xml2js, which the bundle loads only now.
+    const xml = await busctl(theBus(), 'introspect', '--xml-interface', SERVICE, OBJECT);
+    assert.equal(xml.code, 0, `${xml.stderr}\n${d.output()}`);
+    assert.match(xml.stdout, /<method name="ProvisionPeer">\s*<arg(?=[^>]*direction="in")(?=[^>]*type="s")[^>]*>\s*<\/method>/);
+    assert.match(xml.stdout, /<property name="provisioned" type="b" access="read"\s*\/?>/);
+    assert.match(xml.stdout, /<interface name="org\.freedesktop\.DBus\.Properties">/);
+    const tree = await busctl(theBus(), 'tree', SERVICE);
+    assert.equal(tree.code, 0, `${tree.stderr}\n${d.output()}`);
+    assert.match(tree.stdout, /\/xyz\/openbmc_project\/Provisioning/);
     await checkSelfProvisioningFiles({ certRoot: String(d.config['cert_root']), name: NAME });
     d.kill('SIGTERM');
     assert.deepEqual(await withTimeout(d.exited(), 15_000, 'bundle exit'), { code: 0, signal: null }, d.output());
