@@ -1,12 +1,14 @@
 /**
- * Two BMCs as two booted Debian containers (systemd-nspawn, each its own systemd, dbus, journald and
- * lldpd, the daemons on Node 22), each on its own network namespace of a rack segment, each with
+ * Two BMCs as two booted Debian containers (systemd-nspawn, each its own systemd, system bus, journald
+ * and lldpd, the daemons on Node 22), each on its own network namespace of a rack segment, each with
  * the .deb installed and its own software token. Everything is set up as an operator would: the
  * configuration files, lldpd's, and attestationd's identity as docs/attestation.md tells (one
  * device CA, made on the host, certifies both; each BMC's reference manifest lists what the other
  * measures). No CA is placed by hand: both provision themselves, find each other by LLDP and are
  * refused; one ProvisionPeer on bmc-1 has them attest each other over SPDM, and the link comes up,
- * attested, on both sides. Skipped, with the reason, where nspawn cannot run.
+ * attested, on both sides. A mixed rack: bmc-1's system bus is dbus-daemon (Debian's), bmc-2's
+ * dbus-broker (OpenBMC's), so that attestationd's calls and signals to provisioningd go through both.
+ * Skipped, with the reason, where nspawn cannot run.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -18,7 +20,7 @@ import { PEER_INTERFACE, peerObjectPath } from '../../src/dbus/peer-objects.ts';
 import { eventually, REPO, STATUS } from '../harness/daemon.ts';
 import { createRack, type Rack, type RackNode } from '../harness/netns.ts';
 import { mustRun } from '../harness/run-tool.ts';
-import { bootContainer, type Container, containerUnavailable, packageContainerInputs, unitProperties } from '../harness/systemd-container.ts';
+import { bootContainer, type Container, containerRootfs, containerUnavailable, packageContainerInputs, type SystemBus, unitProperties } from '../harness/systemd-container.ts';
 
 const SUBNET = 83;
 const SETUP_DEADLINE_MS = 30 * 60_000;
@@ -36,10 +38,15 @@ interface Bmc {
   readonly provisioningConf: string;
 }
 
+/** The system bus of each BMC, in rack order. */
+const BUSES: readonly SystemBus[] = ['dbus-daemon', 'dbus-broker'];
+/** The program each bus's unit runs, whose PID the bus gives as its own. */
+const BUS_PROGRAMS: Readonly<Record<SystemBus, string>> = { 'dbus-daemon': '/usr/bin/dbus-daemon', 'dbus-broker': '/usr/bin/dbus-broker-launch' };
+
 const provisioningConf = (name: string) => `${JSON.stringify({ name, retry_timer: 5 })}\n`;
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
 
-const unavailable = await containerUnavailable();
+const unavailable = (await containerUnavailable(BUSES[0])) ?? (await containerUnavailable(BUSES[1]));
 
 describe('two BMCs as booted containers on a rack segment: the .deb, LLDP, attestation both ways, the link', { skip: unavailable }, () => {
   let rack: Rack | undefined;
@@ -71,7 +78,8 @@ describe('two BMCs as booted containers on a rack segment: the .deb, LLDP, attes
     async () => {
       const inputs = await packageContainerInputs(REPO);
       removePackage = inputs.remove;
-      const { node, deb, debDir, rootfs } = inputs;
+      const { node, deb, debDir } = inputs;
+      const rootfs = (bus: SystemBus) => containerRootfs((line) => console.log(`# ${line}`), bus);
       rack = await createRack({ size: 2, subnet: SUBNET });
       // The device CA, the manufacturer's in real life: it certifies both identities; both trust it.
       ca = mkdtempSync(join(tmpdir(), 'pd-rack-ca-'));
@@ -90,10 +98,10 @@ describe('two BMCs as booted containers on a rack segment: the .deb, LLDP, attes
         ],
       };
       writeFileSync(join(ca, 'reference-manifest.json'), JSON.stringify(manifest, null, 2));
-      for (const n of rack.nodes) {
+      for (const [i, n] of rack.nodes.entries()) {
         const container = await bootContainer({
           name: n.name,
-          rootfs,
+          rootfs: await rootfs(BUSES[i] ?? 'dbus-daemon'),
           node,
           netns: n.ns,
           bindRo: { [debDir]: '/mnt/pkg', [ca]: '/mnt/ca' },
@@ -134,7 +142,11 @@ systemctl restart ${ATTESTATION}`);
   it('self-provision → LLDP discovery, refused without trust → ProvisionPeer(bmc-2) on bmc-1 → attested both ways over SPDM → Connected on both sides', async () => {
     const [a, b] = bmcs;
     assert.ok(a && b);
-    for (const bmc of bmcs) {
+    for (const [i, bmc] of bmcs.entries()) {
+      // The bus is the one this BMC was given.
+      const bus = BUSES[i] ?? 'dbus-daemon';
+      const driver = /^u (\d+)$/.exec((await busctl(bmc, 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'GetConnectionUnixProcessID', 's', 'org.freedesktop.DBus')).stdout.trim())?.[1];
+      assert.equal((await bmc.container.sh(`readlink /proc/${driver}/exe`)).trim(), BUS_PROGRAMS[bus], `${bmc.node.name} runs ${bus}`);
       for (const unit of [PROVISIONING, ATTESTATION, BRIDGE]) {
         const ok = await eventually(async () => (await unitProperties(bmc.container, unit, ['ActiveState']))['ActiveState'] === 'active', 60_000, 250);
         assert.ok(ok, `${bmc.node.name}: ${unit} active\n${await journals()}`);
