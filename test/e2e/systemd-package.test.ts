@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { giveIdentityScript } from '../harness/container-identity.ts';
 import { eventually, REPO } from '../harness/daemon.ts';
 import { ATTESTATION_UNIT as ATTESTATION, BRIDGE_UNIT as BRIDGE, PACKAGE_UNITS as UNITS, PROVISIONING_UNIT as PROVISIONING } from '../harness/package-units.ts';
-import { bootedUnits, bootPackageContainer, type Container, containerUnavailable, journal, type PackageContainer } from '../harness/systemd-container.ts';
+import { bootedUnits, bootPackageContainer, busOwnerPid, type Container, containerUnavailable, journal, type PackageContainer } from '../harness/systemd-container.ts';
 
 /** Nets for a loaded 2-core machine (service starts, a restart after RestartSec=5s), not measurements. */
 const UNIT_DEADLINE_MS = 60_000;
@@ -65,8 +65,7 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
     await container().sh(`systemctl restart ${ATTESTATION} ${PROVISIONING}`);
     for (const { unit, bus } of UNITS) {
       const { MainPID: pid } = await active(unit);
-      const owner = await container().sh(`busctl call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus GetConnectionUnixProcessID s ${bus}`);
-      assert.equal(owner.trim(), `u ${pid}`, `${bus} is owned by ${unit}'s main process`);
+      assert.equal(await busOwnerPid(container(), bus), `u ${pid}`, `${bus} is owned by ${unit}'s main process`);
       // provisioningd runs with its unit's malloc setting (docs/operations.md, "The units").
       if (unit === PROVISIONING) assert.match(await container().sh(`tr '\\0' '\\n' < /proc/${pid}/environ`), /^MALLOC_ARENA_MAX=2$/m);
     }
@@ -227,7 +226,7 @@ describe('the .deb under a real systemd (Debian bookworm in systemd-nspawn)', { 
     await container().sh('systemd-run --unit=lldp-other-owner /usr/bin/node /usr/lib/provisioningd/lldp-bridge.js');
     try {
       const { MainPID: other } = await show('lldp-other-owner.service', 'MainPID');
-      const ownerPid = async () => (await container().exec('busctl', ['call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'GetConnectionUnixProcessID', 's', 'xyz.openbmc_project.LLDP'])).stdout.trim();
+      const ownerPid = () => busOwnerPid(container(), 'xyz.openbmc_project.LLDP');
       assert.ok(await eventually(async () => (await ownerPid()) === `u ${other}`, UNIT_DEADLINE_MS, 250), `the other process owns the name: ${await ownerPid()}`);
       const since = (await container().sh('date +%s.%N')).trim();
       await container().sh(`systemctl start ${BRIDGE} || true`);

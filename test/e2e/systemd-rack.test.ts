@@ -17,10 +17,11 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PEER_INTERFACE, peerObjectPath } from '../../src/dbus/peer-objects.ts';
+import { giveIdentityScript } from '../harness/container-identity.ts';
 import { eventually, REPO, STATUS } from '../harness/daemon.ts';
 import { createRack, type Rack, type RackNode } from '../harness/netns.ts';
 import { mustRun } from '../harness/run-tool.ts';
-import { bootContainer, type Container, containerRootfs, containerUnavailable, packageContainerInputs, type SystemBus, unitProperties } from '../harness/systemd-container.ts';
+import { bootContainer, type Container, containerRootfs, containerUnavailable, packageContainerInputs, SYSTEM_BUS_PROGRAMS, type SystemBus, systemBusProgram, unitProperties } from '../harness/systemd-container.ts';
 
 const SUBNET = 83;
 const SETUP_DEADLINE_MS = 30 * 60_000;
@@ -40,8 +41,6 @@ interface Bmc {
 
 /** The system bus of each BMC, in rack order. */
 const BUSES: readonly SystemBus[] = ['dbus-daemon', 'dbus-broker'];
-/** The program each bus's unit runs, whose PID the bus gives as its own. */
-const BUS_PROGRAMS: Readonly<Record<SystemBus, string>> = { 'dbus-daemon': '/usr/bin/dbus-daemon', 'dbus-broker': '/usr/bin/dbus-broker-launch' };
 
 const provisioningConf = (name: string) => `${JSON.stringify({ name, retry_timer: 5 })}\n`;
 const sha256 = (data: string | Buffer) => createHash('sha256').update(data).digest('hex');
@@ -115,16 +114,8 @@ describe('two BMCs as booted containers on a rack segment: the .deb, LLDP, attes
         );
         await container.sh(`dpkg -i /mnt/pkg/${basename(deb)}`);
         // docs/attestation.md, "The identity", signed with the shared device CA.
-        await container.sh(`set -e
-mkdir -p /etc/attestation /root/id && cd /root/id
-node /usr/lib/provisioningd/attestationd.js --conf /var/provisioning/attestation.conf --create-identity-key > identity.pub.pem
-printf 'basicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature\\nsubjectAltName=DNS:${n.name}\\n' > device.ext
-openssl x509 -new -force_pubkey identity.pub.pem -subj "/CN=${n.name} device identity" \\
-  -CA /mnt/ca/device-ca.pem -CAkey /mnt/ca/device-ca.key -days 30 -extfile device.ext -out device.pem
-cat /mnt/ca/device-ca.pem device.pem > /etc/attestation/identity-chain.pem
-cp /mnt/ca/device-ca.pem /etc/attestation/roots.pem
-cp /mnt/ca/reference-manifest.json /etc/attestation/reference-manifest.json
-systemctl restart ${ATTESTATION}`);
+        await container.sh(giveIdentityScript(n.name, { cert: '/mnt/ca/device-ca.pem', key: '/mnt/ca/device-ca.key' }));
+        await container.sh(`cp /mnt/ca/reference-manifest.json /etc/attestation/reference-manifest.json && systemctl restart ${ATTESTATION}`);
       }
     },
     { timeout: SETUP_DEADLINE_MS },
@@ -145,8 +136,7 @@ systemctl restart ${ATTESTATION}`);
     for (const [i, bmc] of bmcs.entries()) {
       // The bus is the one this BMC was given.
       const bus = BUSES[i] ?? 'dbus-daemon';
-      const driver = /^u (\d+)$/.exec((await busctl(bmc, 'call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'GetConnectionUnixProcessID', 's', 'org.freedesktop.DBus')).stdout.trim())?.[1];
-      assert.equal((await bmc.container.sh(`readlink /proc/${driver}/exe`)).trim(), BUS_PROGRAMS[bus], `${bmc.node.name} runs ${bus}`);
+      assert.equal(await systemBusProgram(bmc.container), SYSTEM_BUS_PROGRAMS[bus], `${bmc.node.name} runs ${bus}`);
       for (const unit of [PROVISIONING, ATTESTATION, BRIDGE]) {
         const ok = await eventually(async () => (await unitProperties(bmc.container, unit, ['ActiveState']))['ActiveState'] === 'active', 60_000, 250);
         assert.ok(ok, `${bmc.node.name}: ${unit} active\n${await journals()}`);

@@ -25,6 +25,8 @@ const ROOTFS_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'iproute2', 'procps'
  */
 export type SystemBus = 'dbus-daemon' | 'dbus-broker';
 const BUS_PACKAGES: Readonly<Record<SystemBus, readonly string[]>> = { 'dbus-daemon': [], 'dbus-broker': ['dbus-broker'] };
+/** The program each system bus's unit runs: the bus answers with its PID for itself (dbus-broker with its launcher's). */
+export const SYSTEM_BUS_PROGRAMS: Readonly<Record<SystemBus, string>> = { 'dbus-daemon': '/usr/bin/dbus-daemon', 'dbus-broker': '/usr/bin/dbus-broker-launch' };
 /** apt's configured mirrors, which mmdebstrap reads as they are (deb822). */
 const APT_SOURCES = '/etc/apt/sources.list.d/debian.sources';
 /** The Node the daemons run on inside the container, at the least. */
@@ -426,4 +428,17 @@ export async function bootPackageContainer(repo: string, opts: PackageContainerO
     inputs.remove();
     throw err;
   }
+}
+
+/** Who owns `name` on a container's system bus, as busctl prints it (`u <pid>`); empty when nobody does. */
+export async function busOwnerPid(c: Container, name: string): Promise<string> {
+  const r = await c.exec('busctl', ['call', 'org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus', 'GetConnectionUnixProcessID', 's', name]);
+  return r.stdout.trim();
+}
+
+/** The program running a container's system bus: the executable of the PID the bus gives for itself. */
+export async function systemBusProgram(c: Container): Promise<string> {
+  const pid = /^u (\d+)$/.exec(await busOwnerPid(c, 'org.freedesktop.DBus'))?.[1];
+  if (!pid) throw new Error(`${c.name}: the bus gave no PID for itself`);
+  return (await c.sh(`readlink /proc/${pid}/exe`)).trim();
 }
