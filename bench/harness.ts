@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import dbus from 'dbus-next';
 import { withTimeout } from '../src/util/with-timeout.ts';
 import { freePort, REPO } from '../test/harness/daemon.ts';
-import { stopProcess, type PrivateBus } from '../test/harness/private-bus.ts';
+import type { PrivateBus } from '../test/harness/private-bus.ts';
+import { stopProcess } from '../test/harness/stop-process.ts';
 import { runTool } from '../test/harness/run-tool.ts';
 
 /** Summary statistics of a set of samples (milliseconds). */

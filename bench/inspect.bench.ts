@@ -21,7 +21,8 @@ import { elkGraphOf } from '../src/inspect/statechart-layout.ts';
 import { createLogger } from '../src/log.ts';
 import { withTimeout } from '../src/util/with-timeout.ts';
 import { freePort, IFACE, OBJECT, REPO, SERVICE } from '../test/harness/daemon.ts';
-import { startPrivateBus, stopProcess, type PrivateBus } from '../test/harness/private-bus.ts';
+import { startPrivateBus, type PrivateBus } from '../test/harness/private-bus.ts';
+import { stopProcess } from '../test/harness/stop-process.ts';
 import { runTool } from '../test/harness/run-tool.ts';
 import {
   buildBundle,

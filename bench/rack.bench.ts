@@ -42,7 +42,7 @@ import { startRackAttestationds } from '../test/harness/netns-attestationd.ts';
 import { provisionPeer, startRackBmcs, type RackBmc } from '../test/harness/netns-bmc.ts';
 import { startLldpd } from '../test/harness/netns-lldp.ts';
 import type { PrivateBus } from '../test/harness/private-bus.ts';
-import { stopProcess } from '../test/harness/private-bus.ts';
+import { stopProcess } from '../test/harness/stop-process.ts';
 import { formatFigure, quantile, runBench } from './harness.ts';
 
 const TRIALS = 5;

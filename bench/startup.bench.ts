@@ -19,7 +19,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createAttestationd, startAttestationd } from '../test/harness/attestationd.ts';
 import { busctl, IFACE, OBJECT, REPO, SERVICE } from '../test/harness/daemon.ts';
-import { startPrivateBus, stopProcess, type PrivateBus } from '../test/harness/private-bus.ts';
+import { startPrivateBus, type PrivateBus } from '../test/harness/private-bus.ts';
+import { stopProcess } from '../test/harness/stop-process.ts';
 import { rssMiB } from './proc-usage.ts';
 import { buildBundle, coldStart, formatFigure, NameOwnerWatcher, printStats, releaseBench, settle, startUntilOwned, stats, type Stats, writeDaemonConfig } from './harness.ts';
 

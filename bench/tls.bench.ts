@@ -20,7 +20,7 @@ import { detectionWindowMs, type LinkTimings } from '../src/tls/link-timings.ts'
 import { TLS12_CIPHERS, TLS13_SUITES } from '../src/tls/tls-profile.ts';
 import { TlsLinkClient } from '../src/tls/tls-link-client.ts';
 import { eventually, freePort } from '../test/harness/daemon.ts';
-import { stopProcess } from '../test/harness/private-bus.ts';
+import { stopProcess } from '../test/harness/stop-process.ts';
 import { createTestPki, type TestPki } from '../test/harness/test-pki.ts';
 import { formatFigure, settle } from './harness.ts';
 

@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { MAX_UNREAD_REPLY_BYTES } from '../../src/tls/inbound-link.ts';
 import { REPO, eventually } from '../harness/daemon.ts';
 import { createRack, type Rack } from '../harness/netns.ts';
-import { stopProcess, waitForExit } from '../harness/private-bus.ts';
+import { stopProcess, waitForExit } from '../harness/stop-process.ts';
 import { createTestPki, writePkiFile, type TestPki } from '../harness/test-pki.ts';
 import type { ResponderReport } from '../fixtures/peer-link/responder.ts';
 import type { UnreadRepliesClientReport } from '../fixtures/peer-link/unread-replies-client.ts';

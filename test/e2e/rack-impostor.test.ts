@@ -32,7 +32,7 @@ import {
 } from '../harness/netns-bmc.ts';
 import type { Rack } from '../harness/netns.ts';
 import { makeTestCa, type TestCa } from '../harness/openssl-test-ca.ts';
-import { stopProcess } from '../harness/private-bus.ts';
+import { stopProcess } from '../harness/stop-process.ts';
 import { issueTestLeaf, type TestLeaf } from '../harness/test-pki.ts';
 
 /** 169.254.80.0/24: rack-lldp.test.ts uses 77, rack.test.ts 78 and rack-three.test.ts 79. */

@@ -17,7 +17,8 @@ import { captureLog } from '../harness/capture-log.ts';
 import { busctl, eventually } from '../harness/daemon.ts';
 import { createRack, type Rack } from '../harness/netns.ts';
 import { LLDP_BRIDGE_POLICY, startLldpBridge, startLldpd, type NodeLldpd } from '../harness/netns-lldp.ts';
-import { startPrivateBus, stopProcess, type PrivateBus } from '../harness/private-bus.ts';
+import { startPrivateBus, type PrivateBus } from '../harness/private-bus.ts';
+import { stopProcess } from '../harness/stop-process.ts';
 
 const LLDP = 'xyz.openbmc_project.LLDP';
 const TLVS = 'xyz.openbmc_project.Network.LLDP.TLVs';

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { busctl, SERVICE, startDaemon, type DaemonHandle, type DaemonOptions } from './daemon.ts';
-import { startPrivateBus, stopProcess, type PrivateBus } from './private-bus.ts';
+import { startPrivateBus, type PrivateBus } from './private-bus.ts';
+import { stopProcess } from './stop-process.ts';
 import { runTeardown, type TeardownStep } from './teardown-steps.ts';
 
 /** A test file's private bus and everything started on it; all of it is stopped by PID in `after`. */

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { stopProcess, waitForExit } from './private-bus.ts';
+import { stopProcess, waitForExit } from './stop-process.ts';
 
 /**
  * A file whose open() hangs, as on a disk that hangs: another process holds a write lease on it

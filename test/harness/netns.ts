@@ -5,7 +5,7 @@
  * also when a test failed half-way, and on process exit as a last resort.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { stopProcess } from './private-bus.ts';
+import { stopProcess } from './stop-process.ts';
 import { runTool, mustRun } from './run-tool.ts';
 
 /** One BMC's network namespace. */

@@ -3,6 +3,8 @@ import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { startBroker } from './private-broker.ts';
+import { stopProcess } from './stop-process.ts';
 import { STARTUP_DEADLINE_MS } from './startup-deadline.ts';
 
 /** The shipped policy files; the private bus includes them exactly as the system bus would. */
@@ -11,12 +13,33 @@ export const SHIPPED_POLICIES = [
   resolve(import.meta.dirname, '../../service/xyz.openbmc_project.attestation.conf'),
 ];
 
-/** A running private system-type bus; stop() kills its dbus-daemon by PID. */
+/** The two system buses a BMC runs: the reference dbus-daemon, or dbus-broker (OpenBMC's usual one). */
+export type SystemBus = 'dbus-daemon' | 'dbus-broker';
+
+/**
+ * The environment variable that makes the private buses of a test process dbus-brokers
+ * (`test/integration/*.dbus-broker.test.ts` set it before importing the file they run again).
+ */
+export const TEST_BUS_ENV = 'PROVISIONINGD_TEST_BUS';
+
+/** The program of this process's private buses: TEST_BUS_ENV, or dbus-daemon when unset. */
+export function testBusProgram(): SystemBus {
+  const value = process.env[TEST_BUS_ENV];
+  if (value === undefined || value === '' || value === 'dbus-daemon') return 'dbus-daemon';
+  if (value === 'dbus-broker') return value;
+  throw new Error(`${TEST_BUS_ENV} must be dbus-daemon or dbus-broker, not ${JSON.stringify(value)}`);
+}
+
+/**
+ * A running private system-type bus; stop() stops it by PID. `pid` is the process that owns
+ * org.freedesktop.DBus as the bus reports it (dbus-daemon, or dbus-broker-launch): killing it ends the bus.
+ */
 export interface PrivateBus {
   readonly address: string;
   readonly pid: number;
   readonly dir: string;
   readonly process: ChildProcess;
+  readonly program: SystemBus;
   stop(): Promise<void>;
 }
 
@@ -48,6 +71,8 @@ export interface PrivateBusOptions {
    * 'session': an open session bus, for helpers that expect one (tpm2-abrmd).
    */
   readonly kind?: 'system' | 'session';
+  /** The program of the bus; testBusProgram() when not given. */
+  readonly program?: SystemBus;
 }
 
 /** An open session-bus policy: anyone may own and call anything. */
@@ -58,12 +83,19 @@ const SESSION_POLICY = `
     <allow own="*"/>
   </policy>`;
 
-/** Starts `dbus-daemon` with a system-type config on a unix:path socket in a fresh temp dir. */
+/** How many private buses this process started on testBusProgram()'s choice, by program (the dbus-broker reruns check it). */
+const busesStarted: Record<SystemBus, number> = { 'dbus-daemon': 0, 'dbus-broker': 0 };
+
+/** How many private buses this process has started so far with no program given, by program. */
+export const privateBusesStarted = (): Readonly<Record<SystemBus, number>> => ({ ...busesStarted });
+
+/** Starts a private bus (dbus-daemon, or dbus-broker for a system bus when asked) on a unix:path socket in a fresh temp dir. */
 export async function startPrivateBus(opts: PrivateBusOptions = {}): Promise<PrivateBus> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pbus-'));
   // Non-root clients (the policy tests run busctl as nobody) must reach the socket, as on /run/dbus.
   if ((opts.kind ?? 'system') === 'system') chmodSync(dir, 0o755);
   const kind = opts.kind ?? 'system';
+  const program = opts.program ?? testBusProgram();
   const socket = join(dir, `${kind}_bus_socket`);
   const includes =
     kind === 'system'
@@ -83,7 +115,21 @@ ${includes}
 </busconfig>
 `,
   );
-  const child = spawn('dbus-daemon', ['--config-file', configFile, '--nofork', '--nopidfile', '--print-address=1'], {
+  const bus = program === 'dbus-broker' ? await startBroker({ dir, socket, configFile }) : await startDbusDaemon({ dir, socket, configFile });
+  if (opts.program === undefined) busesStarted[program] += 1;
+  return bus;
+}
+
+/** Where a private bus lives: its directory, its config file and the path of its socket. */
+export interface BusFiles {
+  readonly dir: string;
+  readonly configFile: string;
+  readonly socket: string;
+}
+
+/** dbus-daemon with the config, printing its address once it listens. */
+async function startDbusDaemon(files: BusFiles): Promise<PrivateBus> {
+  const child = spawn('dbus-daemon', ['--config-file', files.configFile, '--nofork', '--nopidfile', '--print-address=1'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const pid = child.pid;
@@ -110,76 +156,7 @@ ${includes}
       rej(new Error(`dbus-daemon did not start: ${err.message}`));
     });
   });
-  return {
-    address,
-    pid,
-    dir,
-    process: child,
-    stop: () => stopProcess(child),
-  };
+  return { address, pid, dir: files.dir, process: child, program: 'dbus-daemon', stop: () => stopProcess(child) };
 }
 
-/** How long a process may take to go once SIGKILLed (reaped by the kernel, its exit read by node): a net, not a measurement. */
-const KILLED_EXIT_DEADLINE_MS = 30_000;
 
-/** Whether a child has exited, or never started (spawn failed: no 'exit' event will come). */
-const gone = (child: ChildProcess) => child.pid === undefined || child.exitCode !== null || child.signalCode !== null;
-
-/** A child's name in the harness's errors: its command and PID. */
-const nameOf = (child: ChildProcess) => `${child.spawnfile} (pid ${child.pid ?? 'none'})`;
-
-/** Waits for a child's exit; rejects naming the process and `after` (what was done to it) at the deadline. */
-export function waitForExit(child: ChildProcess, o: { readonly timeoutMs: number; readonly after: string }): Promise<void> {
-  if (gone(child)) return Promise.resolve();
-  return new Promise<void>((res, rej) => {
-    const timer = setTimeout(() => {
-      child.off('exit', onExit);
-      rej(new Error(`${nameOf(child)} did not exit within ${o.timeoutMs / 1000} s ${o.after}`));
-    }, o.timeoutMs);
-    const onExit = () => {
-      clearTimeout(timer);
-      res();
-    };
-    child.once('exit', onExit);
-  });
-}
-
-/**
- * Stops a child by its PID: SIGTERM, then SIGKILL after a grace period; rejects naming the process
- * if it has not gone KILLED_EXIT_DEADLINE_MS after the SIGKILL.
- */
-export async function stopProcess(child: ChildProcess, graceMs = 3000): Promise<void> {
-  if (gone(child)) return;
-  child.kill('SIGTERM');
-  try {
-    await waitForExit(child, { timeoutMs: graceMs, after: 'SIGTERM' });
-  } catch {
-    child.kill('SIGKILL');
-    await waitForExit(child, { timeoutMs: KILLED_EXIT_DEADLINE_MS, after: 'SIGKILL' });
-  }
-}
-
-/** Sends `signal` to the process group `child` leads (spawned with `detached: true`); none left is no error. */
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    if (child.pid !== undefined) process.kill(-child.pid, signal);
-  } catch {
-    // the group is empty already
-  }
-}
-
-/**
- * Stops a child that leads a process group of its own (a `pnpm -s …` and the node under it) with
- * its whole group, by the group's PID: SIGTERM, then SIGKILL after a grace period; rejects naming
- * the leader if it has not gone KILLED_EXIT_DEADLINE_MS after the SIGKILL.
- */
-export async function stopProcessGroup(child: ChildProcess, graceMs = 3000): Promise<void> {
-  if (gone(child)) return;
-  signalGroup(child, 'SIGTERM');
-  try {
-    await waitForExit(child, { timeoutMs: graceMs, after: 'SIGTERM to its process group' });
-  } catch {
-    signalGroup(child, 'SIGKILL');
-    await waitForExit(child, { timeoutMs: KILLED_EXIT_DEADLINE_MS, after: 'SIGKILL to its process group' });
-  }
-}

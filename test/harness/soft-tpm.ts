@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acceptsConnections, eventually } from './daemon.ts';
-import { startPrivateBus, stopProcess, waitForExit } from './private-bus.ts';
+import { startPrivateBus } from './private-bus.ts';
+import { stopProcess, waitForExit } from './stop-process.ts';
 import { mustRun, runTool } from './run-tool.ts';
 import { STARTUP_DEADLINE_MS } from './startup-deadline.ts';
 import { claimPorts } from './test-ports.ts';
@@ -43,7 +44,7 @@ export async function startSoftTpmToken(opts: TestTokenOptions = {}): Promise<So
   mkdirSync(store, { mode: 0o700 });
   // swtpm's server port and, next to it, its control port.
   const port = await claimPorts(2);
-  const bus = await startPrivateBus({ kind: 'session', dir });
+  const bus = await startPrivateBus({ kind: 'session', dir, program: 'dbus-daemon' });
   const env: Record<string, string> = {
     DBUS_SESSION_BUS_ADDRESS: bus.address,
     TPM2_PKCS11_TCTI: 'tabrmd:bus_type=session',

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { eventually, freePort, REPO } from './daemon.ts';
-import { stopProcess } from './private-bus.ts';
+import { stopProcess } from './stop-process.ts';
 import { runTool, type ToolResult } from './run-tool.ts';
 
 /** scripts/build-spdm-emu.sh's exit status when the DMTF sources are not on this machine. */

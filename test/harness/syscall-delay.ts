@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { stopProcess } from './private-bus.ts';
+import { stopProcess } from './stop-process.ts';
 
 /** How long strace may take to attach to every thread of the process (a net, not a measurement). */
 const ATTACH_DEADLINE_MS = 10_000;

@@ -9,21 +9,23 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { eventually } from './daemon.ts';
-import { stopProcess } from './private-bus.ts';
+import type { SystemBus } from './private-bus.ts';
+import { stopProcess } from './stop-process.ts';
 import { runTool, type ToolResult } from './run-tool.ts';
+import { testCacheDir } from './test-cache.ts';
 
 /** What the container image holds besides minbase: systemd and the package's dependencies and companions. */
 const ROOTFS_PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'iproute2', 'procps', 'libpam-systemd', 'lldpd', 'openssl'];
 /**
- * Which program runs the container's system bus: Debian's default dbus-daemon, or dbus-broker (the
- * system bus of OpenBMC), which Debian makes the system bus when it is installed (its unit enabled
- * as the `dbus.service` alias): an image of its own, with that package added.
+ * Which program runs the container's system bus: Debian's default dbus-daemon, or dbus-broker,
+ * which Debian makes the system bus when it is installed (its unit enabled as the `dbus.service`
+ * alias): an image of its own, with that package added.
  */
-export type SystemBus = 'dbus-daemon' | 'dbus-broker';
+export type { SystemBus } from './private-bus.ts';
 const BUS_PACKAGES: Readonly<Record<SystemBus, readonly string[]>> = { 'dbus-daemon': [], 'dbus-broker': ['dbus-broker'] };
 /** The program each system bus's unit runs: the bus answers with its PID for itself (dbus-broker with its launcher's). */
 export const SYSTEM_BUS_PROGRAMS: Readonly<Record<SystemBus, string>> = { 'dbus-daemon': '/usr/bin/dbus-daemon', 'dbus-broker': '/usr/bin/dbus-broker-launch' };
@@ -87,7 +89,7 @@ export async function containerNode(): Promise<string | { reason: string }> {
 
 /** The cached root file system with `bus` as its system bus, built with mmdebstrap when missing (its name carries the package list). */
 export async function containerRootfs(log: (line: string) => void, bus: SystemBus = 'dbus-daemon'): Promise<string> {
-  const cache = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'provisioningd');
+  const cache = testCacheDir();
   const packages = [...ROOTFS_PACKAGES, ...BUS_PACKAGES[bus]];
   const key = createHash('sha256').update(`bookworm minbase ${packages.join(',')}`).digest('hex').slice(0, 12);
   const rootfs = join(cache, `rootfs-bookworm-${key}`);

@@ -9,7 +9,7 @@ import { withTimeout } from '../../src/util/with-timeout.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, getProperty, IFACE, OBJECT, SERVICE, type DaemonHandle, type DaemonOptions } from '../harness/daemon.ts';
 import { dbusSend } from '../harness/dbus-send.ts';
-import { stopProcess } from '../harness/private-bus.ts';
+import { stopProcess } from '../harness/stop-process.ts';
 import { checkSelfProvisioningFiles, selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
 import { makeFifo, releaseFifoReaders } from '../harness/stalled-file-system.ts';
 

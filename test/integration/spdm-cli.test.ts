@@ -13,7 +13,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Pkcs11Token } from '../../src/pki/token/pkcs11-token.ts';
 import { captureLog } from '../harness/capture-log.ts';
-import { stopProcessGroup } from '../harness/private-bus.ts';
+import { stopProcessGroup } from '../harness/stop-process.ts';
 import { runTool } from '../harness/run-tool.ts';
 import { startSoftHsmToken, type TestToken } from '../harness/softhsm.ts';
 import { createSpdmTestIdentity, type SpdmTestIdentity } from '../harness/spdm-identity.ts';

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually, REPO } from '../harness/daemon.ts';
-import { stopProcess } from '../harness/private-bus.ts';
+import { stopProcess } from '../harness/stop-process.ts';
 import { runTool, type ToolResult } from '../harness/run-tool.ts';
 import { prepareSpdmEmu, runEmuRequester, runValidator, startEmuRelay, startEmuResponder, type EmuFrame } from '../harness/spdm-emu.ts';
 

@@ -11,7 +11,8 @@ import { after, describe, it } from 'node:test';
 import dbus from 'dbus-next';
 import { connectSystemBus, type BusConnection } from '../../src/dbus/system-bus.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
-import { startPrivateBus, waitForExit, type PrivateBus } from '../harness/private-bus.ts';
+import { startPrivateBus, type PrivateBus } from '../harness/private-bus.ts';
+import { waitForExit } from '../harness/stop-process.ts';
 import { runTeardown } from '../harness/teardown-steps.ts';
 
 /** Hang protection only: everything here settles by itself once the bus is gone. */

@@ -22,7 +22,7 @@ import { expectedRefusals } from '../../src/tls/expected-refusals.ts';
 import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { REPO, eventually, freePort } from '../harness/daemon.ts';
-import { stopProcess } from '../harness/private-bus.ts';
+import { stopProcess } from '../harness/stop-process.ts';
 import { closerOf } from '../harness/server-connections.ts';
 import { STARTUP_DEADLINE_MS } from '../harness/startup-deadline.ts';
 import { runTeardown, type TeardownStep } from '../harness/teardown-steps.ts';

@@ -14,7 +14,7 @@ import type { LinkTimings } from '../../src/tls/link-timings.ts';
 import { TlsLinkClient } from '../../src/tls/tls-link-client.ts';
 import { captureLog, type CapturedLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
-import { stopProcess, waitForExit } from '../harness/private-bus.ts';
+import { stopProcess, waitForExit } from '../harness/stop-process.ts';
 import { createTestPki, credentialsOf, crossTrust, holderOf, issueTestLeaf, type TestBmc, type TestLeaf, type TestPki } from '../harness/test-pki.ts';
 
 // Pings every 100 ms and an idle timeout of 1.5 s: the link is kept alive well past the leaf's end unless the expiry closes it.

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { withTimeout } from '../../src/util/with-timeout.ts';
-import { stopProcessGroup } from '../harness/private-bus.ts';
+import { stopProcessGroup } from '../harness/stop-process.ts';
 
 /** Whether a process with this PID still runs (a zombie waiting to be reaped does not). */
 function alive(pid: number): boolean {
