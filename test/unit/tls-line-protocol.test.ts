@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { LineFramer, MAX_LINE_BYTES, lineOf, printableLine, wordOf } from '../../src/tls/line-protocol.ts';
 
 const bytes = (s: string) => Buffer.from(s, 'latin1');
@@ -24,6 +25,37 @@ describe('line framing of the peer-link protocol', () => {
     const f = new LineFramer();
     assert.equal(f.push(bytes('a'.repeat(200))).overflow, false);
     assert.equal(f.push(bytes('a'.repeat(57))).overflow, true, 'an unfinished line over the limit is refused before its newline');
+  });
+
+  it('any stream, cut into any reads: exactly the lines before the first one over the limit, in order, then broken for good', () => {
+    // Lines of any bytes but the newline, some over the limit, an unfinished tail, and the cuts.
+    // Short ones, and ones at the limit, one byte either side of it, or far over it.
+    const byte = fc.integer({ min: 0, max: 255 }).filter((b) => b !== 0x0a);
+    const ofLength = (min: number, max: number) => fc.array(byte, { minLength: min, maxLength: max }).map((a) => Buffer.from(a));
+    const line = fc.oneof(ofLength(0, 8), ofLength(MAX_LINE_BYTES - 1, MAX_LINE_BYTES + 1), ofLength(0, 2 * MAX_LINE_BYTES));
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 12 }), line, fc.array(fc.nat(), { maxLength: 20 }), (lines, tail, cutsRaw) => {
+        const stream = Buffer.concat([...lines.flatMap((l) => [l, Buffer.from('\n')]), tail]);
+        const cuts = [...new Set(cutsRaw.map((c) => c % (stream.length + 1)))].sort((a, b) => a - b);
+        const firstLong = lines.findIndex((l) => l.length > MAX_LINE_BYTES);
+        const expected = (firstLong === -1 ? lines : lines.slice(0, firstLong)).map((l) => l.toString('latin1'));
+        const mustBreak = firstLong !== -1 || tail.length > MAX_LINE_BYTES;
+        const f = new LineFramer();
+        const got: string[] = [];
+        let broken = false;
+        let from = 0;
+        for (const to of [...cuts, stream.length]) {
+          const r = f.push(stream.subarray(from, to));
+          from = to;
+          if (broken) assert.deepEqual(r, { lines: [], overflow: true }, 'once broken, nothing more is read');
+          got.push(...r.lines);
+          broken ||= r.overflow;
+        }
+        assert.deepEqual(got, expected);
+        assert.equal(broken, mustBreak);
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('stops at the first overflow of a 1 MB line and stays broken', () => {
