@@ -61,7 +61,15 @@ async function unpackIntoCache(): Promise<BrokerBinaries | string> {
  * namespace it runs in), systemd-socket-activate and unshare, and Debian's dbus-broker package,
  * installed or unpacked into the test cache (done here when missing), whose launcher must run.
  */
-export async function brokerUnavailable(): Promise<string | undefined> {
+export function brokerUnavailable(): Promise<string | undefined> {
+  checked ??= checkBroker();
+  return checked;
+}
+
+/** brokerUnavailable()'s answer, found once per process: every bus of a test file would otherwise ask again. */
+let checked: Promise<string | undefined> | undefined;
+
+async function checkBroker(): Promise<string | undefined> {
   if (process.getuid?.() !== 0) return 'a private dbus-broker needs root (a mount namespace of its own)';
   for (const tool of ['systemd-socket-activate', 'unshare']) {
     const r = await runTool('sh', ['-c', `command -v ${tool}`]).catch(() => undefined);
