@@ -13,6 +13,8 @@ export interface HeldCall {
   readonly syscall: string;
   /** Its string arguments as strace prints them (paths), in order. */
   readonly strings: readonly string[];
+  /** The paths of its file-descriptor arguments (strace -y), in order. */
+  readonly fdPaths: readonly string[];
 }
 
 /** strace attached to a process, delaying the entry of the chosen system calls. */
@@ -35,10 +37,15 @@ export interface SyscallDelayOptions {
   readonly delayMs: number;
   /** A directory for strace's output file. */
   readonly dir: string;
+  /**
+   * Hold only the calls on these paths (strace -P: a path argument, or a descriptor open on the
+   * path itself, not on a file below it). strace 6.1 matches only the first path of a rename.
+   */
+  readonly paths?: readonly string[];
 }
 
 /**
- * Attaches `strace -f -p PID` to every thread of a running process and has it hold each call of
+ * Attaches `strace -f -y -p PID` to every thread of a running process and has it hold each call of
  * `syscalls` for `delayMs` at its entry (`-e inject=…:delay_enter=`), before the kernel runs it.
  * Resolves once strace is attached, or with `{ skip }` (strace's own words) when it is missing or
  * cannot attach or inject here (no ptrace in this container, an strace without injection).
@@ -48,7 +55,7 @@ export async function delaySyscalls(o: SyscallDelayOptions): Promise<SyscallDela
   const set = o.syscalls.join(',');
   const child = spawn(
     'strace',
-    ['-f', '-p', String(o.pid), '-o', out, '-e', `trace=${set}`, '-e', `inject=${set}:delay_enter=${Math.round(o.delayMs * 1000)}`],
+    ['-f', '-y', '-p', String(o.pid), '-o', out, ...(o.paths ?? []).flatMap((p) => ['-P', p]), '-e', `trace=${set}`, '-e', `inject=${set}:delay_enter=${Math.round(o.delayMs * 1000)}`],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';
@@ -104,7 +111,9 @@ export function heldCalls(trace: string): HeldCall[] {
     const [, tid, syscall, rest = ''] = entry;
     if (/\) += /.test(rest)) continue;
     const strings = [...rest.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1] ?? '');
-    open.set(Number(tid), { tid: Number(tid), syscall: syscall ?? '', strings });
+    // -y prints a descriptor as `21</its/path>`.
+    const fdPaths = [...rest.matchAll(/(?:^|[(, ])\d+<([^>]*)>/g)].map((m) => m[1] ?? '');
+    open.set(Number(tid), { tid: Number(tid), syscall: syscall ?? '', strings, fdPaths });
   }
   return [...open.values()];
 }

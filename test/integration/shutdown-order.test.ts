@@ -14,6 +14,10 @@
  *   the rename of state.json's temp file is held. While it is held the name is still owned and
  *   state.json is not yet the new state; once the rename has gone through, the name is released,
  *   and at that moment state.json holds it. Skipped, saying why, where strace cannot attach or inject.
+ * - The last step of that write in flight: strace holds only the fsync of state_dir itself (the one
+ *   that makes the rename survive a power cut); the SIGTERM comes while it is held, state.json
+ *   already renamed into place. While it is held the name is still owned; once it has returned,
+ *   the name is released.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -40,6 +44,8 @@ const DEADLINE_MS = 60_000;
  * random name), so it cannot single out the state file's.
  */
 const RENAME_HOLD_MS = 4000;
+/** How long strace holds each fsync of state_dir itself, for the same reasons as RENAME_HOLD_MS. */
+const DIR_FSYNC_HOLD_MS = 4000;
 /** How long, with the rename held and the SIGTERM taken, a release is given to come too early: a way out that does not wait for the write releases the name some 10 ms after the SIGTERM. */
 const EARLY_RELEASE_WINDOW_MS = 1000;
 
@@ -154,6 +160,53 @@ describe('the way out: the name is released last', () => {
     assert.ok(await eventually(() => releases.length > 0, DEADLINE_MS), `the release was signalled\n${daemon.output()}`);
     assert.deepEqual(releases, [{ stateJson: newState }], 'when the name was released, state.json held the new state');
     await renames.stop();
+    const reply = await provision;
+    t.diagnostic(`ProvisionPeer("self") during the way out: exit ${reply.code} ${reply.stderr.trim()}`);
+  });
+
+  it("on SIGTERM while the state directory's fsync after the rename is held, the name is released only once it has returned", async (t) => {
+    const daemon = await fixture.startDaemon({ config: { name: 'bmc-dirsync' } });
+    const stateDir = String(daemon.config['state_dir']);
+    const stateFile = join(stateDir, 'state.json');
+    const syncs = await delaySyscalls({ pid: daemon.pid, syscalls: ['fsync'], paths: [stateDir], delayMs: DIR_FSYNC_HOLD_MS, dir: fixture.tempDir('strace-') });
+    if ('skip' in syncs) {
+      t.skip(syncs.skip);
+      return;
+    }
+    fixture.cleanup(() => syncs.stop());
+    const releases = await watchReleases(stateFile);
+
+    const provision = onBus(fixture.bus(), 'busctl', ['--timeout=120', 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self'], { timeoutMs: 120_000 });
+    provision.catch(() => undefined);
+    // The fsync of state_dir that follows state.json's rename: held, with state.json in place.
+    const provisioned = () => {
+      const text = readState(stateFile);
+      return text !== undefined && (JSON.parse(text) as { provisioned: boolean }).provisioned;
+    };
+    const dirSyncAfterRename = () => provisioned() && syncs.held().some((c) => c.syscall === 'fsync' && c.fdPaths[0] === stateDir);
+    assert.ok(await eventually(dirSyncAfterRename, DEADLINE_MS, 20), `the fsync of ${stateDir} after the rename is held\n${syncs.trace()}\n${daemon.output()}`);
+    const newState = readState(stateFile);
+
+    daemon.kill('SIGTERM');
+    assert.ok(await daemon.waitForOutput(/stopping: SIGTERM/), `the daemon takes the SIGTERM\n${daemon.output()}`);
+    await eventually(() => releases.length > 0, EARLY_RELEASE_WINDOW_MS);
+    assert.deepEqual(releases, [], `no release is signalled while the directory's fsync is in flight\n${daemon.output()}`);
+    const owner = await busctl(fixture.bus(), 'status', SERVICE);
+    assert.equal(owner.code, 0, `the name is still owned while the directory's fsync is in flight: ${owner.stderr}\n${daemon.output()}`);
+    // Read last: still held, so the checks above were made while it was in flight.
+    assert.ok(
+      syncs.held().some((c) => c.syscall === 'fsync' && c.fdPaths[0] === stateDir),
+      `the fsync of ${stateDir} is still held (if not, ${DIR_FSYNC_HOLD_MS} ms was too short for these checks here)\n${syncs.trace()}`,
+    );
+
+    const exit = await daemon.exited();
+    assert.deepEqual(exit, { code: 0, signal: null }, daemon.output());
+    assert.ok(await eventually(() => releases.length > 0, DEADLINE_MS), `the release was signalled\n${daemon.output()}`);
+    assert.deepEqual(releases, [{ stateJson: newState }], 'when the name was released, state.json held the new state');
+    // Only fsyncs of state_dir are traced (-P): each held one returned 0.
+    assert.match(syncs.trace(), /\) += 0 \(DELAYED\)/, 'the held fsync of state_dir returned 0');
+    assert.doesNotMatch(syncs.trace(), /= -1 /, 'no fsync of state_dir failed');
+    await syncs.stop();
     const reply = await provision;
     t.diagnostic(`ProvisionPeer("self") during the way out: exit ${reply.code} ${reply.stderr.trim()}`);
   });
