@@ -22,14 +22,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import dbus from 'dbus-next';
 import { addMatch, signalRule } from '../../src/dbus/bus-call.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, IFACE, OBJECT, onBus, SERVICE } from '../harness/daemon.ts';
 import { startSoftTpmToken } from '../harness/soft-tpm.ts';
 import { holdsUnreadBytes } from '../harness/socket-queues.ts';
-import { delaySyscalls } from '../harness/syscall-delay.ts';
+import { delaySyscalls, type SyscallDelayOptions } from '../harness/syscall-delay.ts';
 
 const DEADLINE_MS = 60_000;
 
@@ -114,100 +114,89 @@ describe('the way out: the name is released last', () => {
     assert.deepEqual(releases, [{ stateJson: finalState }], 'when the name was released, the state file held the final state');
   });
 
-  it('on SIGTERM during a state write, the name is released only once the write has landed', async (t) => {
-    const daemon = await fixture.startDaemon({ config: { name: 'bmc-write' } });
-    const stateFile = join(String(daemon.config['state_dir']), 'state.json');
+  /** A daemon on the fixture's bus with strace holding `delay`'s calls, a watch of the name's releases, and ProvisionPeer("self") under way; undefined (the test skipped, saying why) where strace cannot hold them. */
+  async function selfProvisioningHeld(t: TestContext, name: string, delay: (stateDir: string) => Omit<SyscallDelayOptions, 'pid' | 'dir'>) {
+    const daemon = await fixture.startDaemon({ config: { name } });
+    const stateDir = String(daemon.config['state_dir']);
+    const stateFile = join(stateDir, 'state.json');
     assert.equal(readState(stateFile), undefined, 'a fresh BMC has no state file yet');
-    const renames = await delaySyscalls({ pid: daemon.pid, syscalls: ['rename', 'renameat', 'renameat2'], delayMs: RENAME_HOLD_MS, dir: fixture.tempDir('strace-') });
-    if ('skip' in renames) {
-      t.skip(renames.skip);
-      return;
+    const held = await delaySyscalls({ ...delay(stateDir), pid: daemon.pid, dir: fixture.tempDir('strace-') });
+    if ('skip' in held) {
+      t.skip(held.skip);
+      return undefined;
     }
     // If the test fails half-way, strace detaches before the daemon is stopped: it is never left traced.
-    fixture.cleanup(() => renames.stop());
+    fixture.cleanup(() => held.stop());
     const releases = await watchReleases(stateFile);
-
     // The reply waits for the state write: it is read at the end, whatever it says.
     const provision = onBus(fixture.bus(), 'busctl', ['--timeout=120', 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self'], { timeoutMs: 120_000 });
     // Awaited below; a test that fails before that must not also leave an unhandled rejection.
     provision.catch(() => undefined);
-    const stateRename = () => renames.held().find((c) => c.syscall.startsWith('rename') && c.strings.at(-1) === stateFile);
+    return { daemon, stateDir, stateFile, held, releases, provision };
+  }
+  type HeldSelfProvisioning = NonNullable<Awaited<ReturnType<typeof selfProvisioningHeld>>>;
+
+  /** SIGTERM while `what` is held: the way out gets its chance to release the name too early, and must not. */
+  async function sigtermKeepsTheName(h: HeldSelfProvisioning, what: string): Promise<void> {
+    h.daemon.kill('SIGTERM');
+    assert.ok(await h.daemon.waitForOutput(/stopping: SIGTERM/), `the daemon takes the SIGTERM\n${h.daemon.output()}`);
+    await eventually(() => h.releases.length > 0, EARLY_RELEASE_WINDOW_MS);
+    assert.deepEqual(h.releases, [], `no release is signalled while ${what} is in flight\n${h.daemon.output()}`);
+    const owner = await busctl(fixture.bus(), 'status', SERVICE);
+    assert.equal(owner.code, 0, `the name is still owned while ${what} is in flight: ${owner.stderr}\n${h.daemon.output()}`);
+  }
+
+  /** Once strace lets the call go on: a clean exit, and at the release state.json held `state`. */
+  async function releasedWith(t: TestContext, h: HeldSelfProvisioning, state: string | undefined): Promise<void> {
+    const exit = await h.daemon.exited();
+    assert.deepEqual(exit, { code: 0, signal: null }, h.daemon.output());
+    assert.ok(await eventually(() => h.releases.length > 0, DEADLINE_MS), `the release was signalled\n${h.daemon.output()}`);
+    assert.deepEqual(h.releases, [{ stateJson: state }], 'when the name was released, state.json held the new state');
+    await h.held.stop();
+    const reply = await h.provision;
+    t.diagnostic(`ProvisionPeer("self") during the way out: exit ${reply.code} ${reply.stderr.trim()}`);
+  }
+
+  it('on SIGTERM during a state write, the name is released only once the write has landed', async (t) => {
+    const h = await selfProvisioningHeld(t, 'bmc-write', () => ({ syscalls: ['rename', 'renameat', 'renameat2'], delayMs: RENAME_HOLD_MS }));
+    if (!h) return;
+    const stateRename = () => h.held.held().find((c) => c.syscall.startsWith('rename') && c.strings.at(-1) === h.stateFile);
     // The issuance's renames are held first, each for RENAME_HOLD_MS; then the state file's.
-    assert.ok(await eventually(() => stateRename() !== undefined, DEADLINE_MS, 20), `the rename into ${stateFile} is held\n${renames.trace()}\n${daemon.output()}`);
-    const held = stateRename();
-    const tempFile = held?.strings[0];
-    assert.ok(tempFile, `the held rename names its temp file: ${JSON.stringify(held)}`);
+    assert.ok(await eventually(() => stateRename() !== undefined, DEADLINE_MS, 20), `the rename into ${h.stateFile} is held\n${h.held.trace()}\n${h.daemon.output()}`);
+    const rename = stateRename();
+    const tempFile = rename?.strings[0];
+    assert.ok(tempFile, `the held rename names its temp file: ${JSON.stringify(rename)}`);
     const newState = readFileSync(tempFile, 'utf8');
     assert.equal((JSON.parse(newState) as { provisioned: boolean }).provisioned, true, newState);
 
-    daemon.kill('SIGTERM');
-    assert.ok(await daemon.waitForOutput(/stopping: SIGTERM/), `the daemon takes the SIGTERM\n${daemon.output()}`);
-    // The way out gets its chance to release the name too early.
-    await eventually(() => releases.length > 0, EARLY_RELEASE_WINDOW_MS);
-    assert.deepEqual(releases, [], `no release is signalled while the state write is in flight\n${daemon.output()}`);
-    const owner = await busctl(fixture.bus(), 'status', SERVICE);
-    assert.equal(owner.code, 0, `the name is still owned while the state write is in flight: ${owner.stderr}\n${daemon.output()}`);
+    await sigtermKeepsTheName(h, 'the state write');
     // Read last: the name was owned, and no release signalled, while state.json was still not written.
     assert.equal(
-      readState(stateFile),
+      readState(h.stateFile),
       undefined,
-      `state.json is not written yet (if the rename is no longer held, ${RENAME_HOLD_MS} ms was too short for these checks here)\n${renames.trace()}`,
+      `state.json is not written yet (if the rename is no longer held, ${RENAME_HOLD_MS} ms was too short for these checks here)\n${h.held.trace()}`,
     );
-
-    // strace lets the rename go on at the end of its delay.
-    const exit = await daemon.exited();
-    assert.deepEqual(exit, { code: 0, signal: null }, daemon.output());
-    assert.ok(await eventually(() => releases.length > 0, DEADLINE_MS), `the release was signalled\n${daemon.output()}`);
-    assert.deepEqual(releases, [{ stateJson: newState }], 'when the name was released, state.json held the new state');
-    await renames.stop();
-    const reply = await provision;
-    t.diagnostic(`ProvisionPeer("self") during the way out: exit ${reply.code} ${reply.stderr.trim()}`);
+    await releasedWith(t, h, newState);
   });
 
   it("on SIGTERM while the state directory's fsync after the rename is held, the name is released only once it has returned", async (t) => {
-    const daemon = await fixture.startDaemon({ config: { name: 'bmc-dirsync' } });
-    const stateDir = String(daemon.config['state_dir']);
-    const stateFile = join(stateDir, 'state.json');
-    const syncs = await delaySyscalls({ pid: daemon.pid, syscalls: ['fsync'], paths: [stateDir], delayMs: DIR_FSYNC_HOLD_MS, dir: fixture.tempDir('strace-') });
-    if ('skip' in syncs) {
-      t.skip(syncs.skip);
-      return;
-    }
-    fixture.cleanup(() => syncs.stop());
-    const releases = await watchReleases(stateFile);
-
-    const provision = onBus(fixture.bus(), 'busctl', ['--timeout=120', 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self'], { timeoutMs: 120_000 });
-    provision.catch(() => undefined);
-    // The fsync of state_dir that follows state.json's rename: held, with state.json in place.
+    const h = await selfProvisioningHeld(t, 'bmc-dirsync', (stateDir) => ({ syscalls: ['fsync'], paths: [stateDir], delayMs: DIR_FSYNC_HOLD_MS }));
+    if (!h) return;
+    const dirSyncHeld = () => h.held.held().some((c) => c.syscall === 'fsync' && c.fdPaths[0] === h.stateDir);
     const provisioned = () => {
-      const text = readState(stateFile);
+      const text = readState(h.stateFile);
       return text !== undefined && (JSON.parse(text) as { provisioned: boolean }).provisioned;
     };
-    const dirSyncAfterRename = () => provisioned() && syncs.held().some((c) => c.syscall === 'fsync' && c.fdPaths[0] === stateDir);
-    assert.ok(await eventually(dirSyncAfterRename, DEADLINE_MS, 20), `the fsync of ${stateDir} after the rename is held\n${syncs.trace()}\n${daemon.output()}`);
-    const newState = readState(stateFile);
+    // The fsync of state_dir that follows state.json's rename: held, with state.json in place.
+    assert.ok(await eventually(() => provisioned() && dirSyncHeld(), DEADLINE_MS, 20), `the fsync of ${h.stateDir} after the rename is held\n${h.held.trace()}\n${h.daemon.output()}`);
+    const newState = readState(h.stateFile);
 
-    daemon.kill('SIGTERM');
-    assert.ok(await daemon.waitForOutput(/stopping: SIGTERM/), `the daemon takes the SIGTERM\n${daemon.output()}`);
-    await eventually(() => releases.length > 0, EARLY_RELEASE_WINDOW_MS);
-    assert.deepEqual(releases, [], `no release is signalled while the directory's fsync is in flight\n${daemon.output()}`);
-    const owner = await busctl(fixture.bus(), 'status', SERVICE);
-    assert.equal(owner.code, 0, `the name is still owned while the directory's fsync is in flight: ${owner.stderr}\n${daemon.output()}`);
+    await sigtermKeepsTheName(h, "the directory's fsync");
     // Read last: still held, so the checks above were made while it was in flight.
-    assert.ok(
-      syncs.held().some((c) => c.syscall === 'fsync' && c.fdPaths[0] === stateDir),
-      `the fsync of ${stateDir} is still held (if not, ${DIR_FSYNC_HOLD_MS} ms was too short for these checks here)\n${syncs.trace()}`,
-    );
-
-    const exit = await daemon.exited();
-    assert.deepEqual(exit, { code: 0, signal: null }, daemon.output());
-    assert.ok(await eventually(() => releases.length > 0, DEADLINE_MS), `the release was signalled\n${daemon.output()}`);
-    assert.deepEqual(releases, [{ stateJson: newState }], 'when the name was released, state.json held the new state');
+    assert.ok(dirSyncHeld(), `the fsync of ${h.stateDir} is still held (if not, ${DIR_FSYNC_HOLD_MS} ms was too short for these checks here)\n${h.held.trace()}`);
+    await releasedWith(t, h, newState);
     // Only fsyncs of state_dir are traced (-P): each held one returned 0.
-    assert.match(syncs.trace(), /\) += 0 \(DELAYED\)/, 'the held fsync of state_dir returned 0');
-    assert.doesNotMatch(syncs.trace(), /= -1 /, 'no fsync of state_dir failed');
-    await syncs.stop();
-    const reply = await provision;
-    t.diagnostic(`ProvisionPeer("self") during the way out: exit ${reply.code} ${reply.stderr.trim()}`);
+    assert.match(h.held.trace(), /\) += 0 \(DELAYED\)/, 'the held fsync of state_dir returned 0');
+    assert.doesNotMatch(h.held.trace(), /= -1 /, 'no fsync of state_dir failed');
   });
 });
