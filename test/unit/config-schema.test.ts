@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { ConfigError, DEFAULT_CONF_PATH, EX_CONFIG, loadConfig, parseConfig } from '../../src/config/load-config.ts';
+import { knownKeys } from '../../src/config/schema.ts';
 
 const FILE = '/etc/provisioning/test.conf';
 
@@ -169,6 +171,51 @@ describe('configuration errors', () => {
     assertNamesFileAndField(idle, 'idle_timeout');
     assert.match(idle, /keepalive_interval \+ keepalive_timeout/);
     assertNamesFileAndField(errorOf('{"retry_base": 60, "retry_timer": 30}'), 'retry_base');
+  });
+});
+
+describe('any configuration text', () => {
+  /** Either a configuration, or a ConfigError of one line naming the file: never another exception. */
+  function acceptedOrClearlyRefused(text: string): void {
+    try {
+      parseConfig(text, FILE);
+    } catch (err) {
+      assert.ok(err instanceof ConfigError, `not a ConfigError: ${String(err)} for ${text}`);
+      assert.ok(!err.message.includes('\n'), `not one line: ${JSON.stringify(err.message)}`);
+      assert.ok(err.message.startsWith(`${FILE}: `), `does not name the file: ${err.message}`);
+    }
+  }
+  // Strings of any code points, control characters and newlines among them (an error that quotes a value must stay one line).
+  const anyValue = fc.jsonValue({ maxDepth: 3, stringUnit: 'binary' });
+  /** An object of some of `keys`, each with any JSON value, and now and then a key of no schema. */
+  const someOf = (keys: ReadonlySet<string>) => fc.dictionary(fc.oneof(fc.constantFrom(...keys), fc.string({ maxLength: 12 })), anyValue, { maxKeys: 8 });
+
+  it('any text at all', () => {
+    fc.assert(fc.property(fc.string({ maxLength: 200, unit: 'binary' }), acceptedOrClearlyRefused), { numRuns: 300 });
+  });
+
+  it('any JSON value at the top level', () => {
+    fc.assert(fc.property(anyValue, (v) => acceptedOrClearlyRefused(JSON.stringify(v))), { numRuns: 300 });
+  });
+
+  it('the documented keys with any values, a token and peers of any shape too', () => {
+    const config = fc.record(
+      {
+        top: someOf(knownKeys.top),
+        token: fc.oneof(someOf(knownKeys.token), anyValue),
+        peers: fc.oneof(fc.array(someOf(knownKeys.peer), { maxLength: 3 }), anyValue),
+      },
+      { requiredKeys: ['top'] },
+    );
+    fc.assert(
+      fc.property(config, ({ top, token, peers }) => {
+        const value: Record<string, unknown> = { ...top };
+        if (token !== undefined) value['token'] = token;
+        if (peers !== undefined) value['peers'] = peers;
+        acceptedOrClearlyRefused(JSON.stringify(value));
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 
