@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { StateFileError, StateStore } from '../../src/state/state-store.ts';
 import { withTimeout } from '../../src/util/with-timeout.ts';
 import { eventually } from '../harness/daemon.ts';
@@ -165,6 +166,49 @@ describe('state store: versions and attestation records', () => {
     assert.equal(statSync(store.file).mtimeMs, written, 'same content: no write');
     await store.save({ version: 2, provisioned: true, peers: { ...peers, 'bmc-b': { lastAttestedMs: 1_700_000_003_600, verdict: 'passed' } } });
     assert.equal(new StateStore(dir).load().state.peers?.['bmc-b']?.lastAttestedMs, 1_700_000_003_600, 'a new attestation time is written');
+  });
+});
+
+describe('state store: any file content', () => {
+  it('is read as a state it holds, or reported, kept aside byte for byte and read as not provisioned; never an exception', () => {
+    const valid = JSON.stringify({ version: 2, provisioned: true, peers: { 'bmc-b': { lastAttestedMs: 1_700_000_000_000, verdict: 'passed' } } });
+    const content = fc.oneof(
+      // A write cut anywhere (a crash of a writer that did not write atomically).
+      fc.nat({ max: valid.length }).map((k) => Buffer.from(valid.slice(0, k))),
+      // Any JSON, strings of any code points.
+      fc.jsonValue({ maxDepth: 3, stringUnit: 'binary' }).map((v) => Buffer.from(JSON.stringify(v) ?? '')),
+      // A valid state with one byte changed.
+      fc.tuple(fc.nat({ max: valid.length - 1 }), fc.integer({ min: 0, max: 255 })).map(([i, b]) => {
+        const bytes = Buffer.from(valid);
+        bytes[i] = b;
+        return bytes;
+      }),
+      // Any bytes.
+      fc.uint8Array({ maxLength: 64 }).map((a) => Buffer.from(a)),
+    );
+    fc.assert(
+      fc.property(content, (bytes) => {
+        const dir = freshDir();
+        mkdirSync(dir, { recursive: true });
+        const file = join(dir, 'state.json');
+        writeFileSync(file, bytes);
+        const loaded = new StateStore(dir).load();
+        if (loaded.problem === undefined) {
+          // Accepted: what it read is what the file says, the file left in place.
+          const parsed = JSON.parse(bytes.toString('utf8')) as { provisioned: unknown };
+          assert.equal(loaded.state.provisioned, parsed.provisioned);
+          assert.deepEqual(readFileSync(file), bytes);
+          return;
+        }
+        assert.deepEqual(loaded.state, { version: 2, provisioned: false }, 'a corrupt file reads as not provisioned');
+        assert.ok(loaded.problem.includes(file), `names the file: ${loaded.problem}`);
+        const aside = readdirSync(dir).filter((f) => f.startsWith('state.json.corrupt-'));
+        assert.equal(aside.length, 1, readdirSync(dir).join(', '));
+        assert.deepEqual(readFileSync(join(dir, aside[0] ?? '')), bytes, 'kept aside byte for byte');
+        assert.equal(existsSync(file), false);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
 
