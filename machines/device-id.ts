@@ -20,6 +20,16 @@ export interface DeviceIdContext {
  */
 const PEER_ID = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62}))*$/;
 
+/** The longest peer name: a host name's limit. */
+const MAX_PEER_NAME = 253;
+
+/**
+ * Whether `name` has the form of a peer's name (a host name that is also a path element), the one
+ * grammar for every place a peer name is accepted or stored: ProvisionPeer, LLDP, the trust store's
+ * name bindings. Says nothing of `self` or this BMC's own name (checkDeviceId does).
+ */
+export const isPeerName = (name: string): boolean => name.length > 0 && name.length <= MAX_PEER_NAME && PEER_ID.test(name);
+
 /**
  * Host names compare without regard to case: `SELF` and `Self` are no peers (only `self` in lower
  * case provisions this BMC), and no case variant of this BMC's own name is a peer either.
@@ -27,8 +37,8 @@ const PEER_ID = /^[A-Za-z0-9](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-
 export function checkDeviceId(raw: string, ctx: DeviceIdContext = {}): DeviceIdCheck {
   if (raw === SELF_ID) return { kind: 'self' };
   if (raw.length === 0) return { kind: 'invalid', reason: 'deviceId is empty' };
-  if (raw.length > 253) return { kind: 'invalid', reason: 'deviceId is longer than 253 characters' };
-  if (!PEER_ID.test(raw)) {
+  if (raw.length > MAX_PEER_NAME) return { kind: 'invalid', reason: `deviceId is longer than ${MAX_PEER_NAME} characters` };
+  if (!isPeerName(raw)) {
     return { kind: 'invalid', reason: 'deviceId must be a host name: letters, digits, "-", "_" and "."' };
   }
   if (raw.toLowerCase() === SELF_ID) {

@@ -4,6 +4,7 @@
  * still vouches for any name (the behaviour the other tls-* tests rely on).
  */
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +77,32 @@ describe('attested CAs are bound to the attested name', () => {
     await assert.rejects(store.addAttested(pki.b.ca.pem, 'bmc b\nAttested-Name: bmc-c'), (e: unknown) => e instanceof TrustStoreError && e.code === 'BAD_NAME');
     await assert.rejects(store.addAttested(pki.b.client.certPem, 'bmc-b'), (e: unknown) => e instanceof TrustStoreError && e.code === 'NOT_A_CA');
     assert.deepEqual(readdirSync(dir), []);
+  });
+
+  it('a name ProvisionPeer accepts reads back bound after a restart, whatever its last character', async () => {
+    const dir = join(work, 'store-5');
+    await new TrustStore({ dir }).addAttested(pki.b.ca.pem, 'bmc-');
+    const again = new TrustStore({ dir });
+    const [listed] = await again.list();
+    assert.deepEqual(listed?.attestedNames, ['bmc-'], 'bound, not placed by hand');
+    assert.match(again.nameBindingRefusal(derOf(bAsC.certPem), 'bmc-c') ?? '', /attested for bmc- only/);
+  });
+
+  it('a CA file whose binding line names no peer is not trusted at all (one line says why), and the rest of the store works', async () => {
+    const dir = join(work, 'store-6');
+    const storeLog = captureLog({ redact: false });
+    const store = new TrustStore({ dir, log: storeLog.log });
+    await store.addAttested(pki.a.ca.pem, 'bmc-a');
+    // Hand-edited: a binding no reader could take for a name. Read as no binding, the CA would vouch for any name.
+    writeFileSync(join(dir, 'edited.pem'), `Attested-Name: bmc b\r\n${pki.b.ca.pem}`, { mode: 0o644 });
+    await store.reload();
+    assert.deepEqual((await store.list()).map((c) => c.attestedNames), [['bmc-a']], 'only the well-bound CA is trusted');
+    assert.equal(store.nameScopeFor(new X509Certificate(derOf(bAsC.certPem))), undefined, "bmc-b's CA vouches for nothing");
+    const skipped = storeLog.records().filter((r) => r['event'] === 'CA_FILE_SKIPPED');
+    assert.equal(skipped.length, 1, storeLog.lines().join('\n'));
+    assert.match(String(skipped[0]?.['message']), /edited\.pem: an Attested-Name line names no peer \("bmc b"\)/);
+    await store.reload();
+    assert.equal(storeLog.records().filter((r) => r['event'] === 'CA_FILE_SKIPPED').length, 1, 'said once, not at every read');
   });
 
   it('a newly attested CA for a name replaces the CA that was bound to that name alone', async () => {

@@ -131,8 +131,9 @@ async function readJournal(path: string): Promise<readonly string[]> {
 
 /** Whether a file named `<stem>.pem` holds a CA whose fingerprint is `stem`, bound by attestation. */
 function isOurAttestedCa(text: string, stem: string): boolean {
-  if (!boundNamesOf(text)) return false;
   try {
+    // A binding line that names no peer throws: not ours to carry over.
+    if (!boundNamesOf(text)) return false;
     return parseCaPem(text).fingerprint === stem;
   } catch {
     return false;
@@ -149,10 +150,20 @@ async function copyInto(path: string, text: string): Promise<void> {
   if (present === text) return;
   let data = text;
   if (present !== undefined) {
-    const names = [...(boundNamesOf(present) ?? []), ...(boundNamesOf(text) ?? [])];
+    // A copy there whose binding cannot be read (the store refuses it) is replaced by ours.
+    const names = [...(readableBinding(present) ?? []), ...(boundNamesOf(text) ?? [])];
     data = boundPem(names, parseCaPem(text).pem);
   }
   await writeFileAtomic({ path, data, mode: 0o644, dirMode: 0o700 });
+}
+
+/** The names a file binds, or undefined when it binds none or its binding cannot be read. */
+function readableBinding(text: string): readonly string[] | undefined {
+  try {
+    return boundNamesOf(text);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Renames the `<hash>.<n>` links of the given hashes to 0, 1, … in their present order. */

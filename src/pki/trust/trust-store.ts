@@ -2,6 +2,8 @@ import { X509Certificate } from 'node:crypto';
 import { watch as fsWatch, mkdirSync, type FSWatcher } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { isPeerName } from '../../../machines/device-id.ts';
+import { quoteForLog } from '../../log-escape.ts';
 import type { Logger } from '../../log.ts';
 import { syncDir, writeFileAtomic } from '../../util/atomic-file.ts';
 import { parseCaPem, type ParsedCa } from './ca-certificate-pem.ts';
@@ -105,9 +107,6 @@ interface OwedLink {
 
 /** A CA's scope as a comparable key: absent, any name, or its sorted bound names. */
 type ScopeKey = undefined | '*' | string;
-
-/** A peer name as the binding accepts it: a host name, as ProvisionPeer's device id. */
-const BINDABLE_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9])?$/;
 
 /**
  * The trusted peer CAs: a directory of PEM files plus OpenSSL subject-hash links so that
@@ -246,8 +245,9 @@ export class TrustStore {
    */
   async addAttested(pem: string, name: string): Promise<TrustedCa> {
     const parsed = parseCaPem(pem);
-    if (!BINDABLE_NAME.test(name)) {
-      throw new TrustStoreError('BAD_NAME', `cannot bind a CA to "${name}": not a host name`);
+    // The one grammar of peer names (ProvisionPeer's, LLDP's): every name bound here reads back.
+    if (!isPeerName(name)) {
+      throw new TrustStoreError('BAD_NAME', `cannot bind a CA to ${quoteForLog(name)}: not a host name`);
     }
     const seq = ++this.#callSeq;
     const seqs = this.#unsettled.get(name) ?? new Set<number>();
