@@ -5,9 +5,10 @@ import { privateBusesStarted, TEST_BUS_ENV } from './private-bus.ts';
 
 /**
  * Runs a test file's tests again with every private bus a dbus-broker (OpenBMC's usual bus)
- * instead of dbus-daemon: `load` imports the file inside a suite named after it, which ends by
- * checking that its tests started only dbus-brokers (a bus of a helper that names its program, tpm2-abrmd's, excepted) (each of which reported its launcher's PID as
- * the bus's own). Where a private dbus-broker cannot run, one skipped test says why.
+ * instead of dbus-daemon: `load` imports the file inside a suite named after it. The suite ends by
+ * checking that its tests started only dbus-brokers, each of which reported its launcher's PID as
+ * the bus's own; a helper that names its bus program (tpm2-abrmd's session bus) is not counted.
+ * Where a private dbus-broker cannot run, one skipped test says why.
  */
 export async function againOnDbusBroker(file: string, load: () => Promise<unknown>): Promise<void> {
   const title = `${file}, every private bus a dbus-broker`;
