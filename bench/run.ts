@@ -3,22 +3,11 @@
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { removeNamespacesOf, stopProcessTree } from '../scripts/test-watchdog.mjs';
+import { removeNamespacesOf, secondsFromEnv, stopProcessTree } from '../scripts/test-watchdog.mjs';
 
 const dir = import.meta.dirname;
 /** A benchmark that takes longer than this (BENCH_TIMEOUT_S, default 600 s) is stopped and counted as failed. */
-const PER_BENCH_TIMEOUT_MS = timeoutSeconds() * 1000;
-
-function timeoutSeconds(): number {
-  const raw = process.env['BENCH_TIMEOUT_S'];
-  if (raw === undefined || raw === '') return 600;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) {
-    console.error(`BENCH_TIMEOUT_S must be a positive number of seconds, not ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return value;
-}
+const PER_BENCH_TIMEOUT_MS = secondsFromEnv('BENCH_TIMEOUT_S', 600) * 1000;
 
 const only = process.argv.slice(2);
 const files = readdirSync(dir)

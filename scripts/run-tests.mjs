@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import { pathToFileURL } from 'node:url';
-import { removeNamespacesOf, stopProcessTree, TestProgress } from './test-watchdog.mjs';
+import { removeNamespacesOf, secondsFromEnv as seconds, stopProcessTree, TestProgress } from './test-watchdog.mjs';
 
 const KINDS = ['unit', 'model', 'integration', 'e2e'];
 const wanted = process.argv.slice(2).length ? process.argv.slice(2) : KINDS;
@@ -31,17 +31,6 @@ if (files.length === 0) {
   process.exit(1);
 }
 
-/** A bound in seconds from the environment, or its default. */
-function seconds(name, fallback) {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) {
-    console.error(`${name} must be a positive number of seconds, not ${JSON.stringify(raw)}`);
-    process.exit(2);
-  }
-  return value;
-}
 // Above the per-test timeout below, so that node's own timeout names a slow test first.
 const idleS = seconds('TEST_WATCHDOG_IDLE_S', 1200);
 const totalS = seconds('TEST_WATCHDOG_TOTAL_S', 3600);

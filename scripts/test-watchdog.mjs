@@ -189,3 +189,15 @@ function signal(pid, sig) {
     // already gone
   }
 }
+
+/** A bound in seconds from the environment variable `name`, or `fallback` when unset; anything but a positive number ends the process (exit 2) saying so. */
+export function secondsFromEnv(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    console.error(`${name} must be a positive number of seconds, not ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return value;
+}
