@@ -69,7 +69,7 @@ export function useBusFixture(): BusFixture {
       ...cleanups.map((fn, i): TeardownStep => [`cleanup ${i + 1} of ${cleanups.length}`, fn]),
       ...daemons.map((d): TeardownStep => [`stopping daemon pid ${d.pid}`, () => d.stop()]),
       ...children.map((c): TeardownStep => [`stopping ${c.spawnfile} pid ${c.pid}`, () => stopProcess(c)]),
-      ...buses.map((b): TeardownStep => [`stopping dbus-daemon pid ${b.pid}`, () => b.stop()]),
+      ...buses.map((b): TeardownStep => [`stopping ${b.program} pid ${b.pid}`, () => b.stop()]),
       ...finals.map((fn, i): TeardownStep => [`final step ${i + 1} of ${finals.length}`, fn]),
       ...[...daemons.map((d) => d.dir), ...buses.map((b) => b.dir), ...dirs].map(
         (dir): TeardownStep => [`removing ${dir}`, () => rmSync(dir, { recursive: true, force: true })],

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BusFiles, PrivateBus } from './private-bus.ts';
+import { firstStdoutLine } from './first-stdout-line.ts';
 import { runTool } from './run-tool.ts';
 import { STARTUP_DEADLINE_MS } from './startup-deadline.ts';
 import { gone, stopProcess } from './stop-process.ts';
@@ -128,7 +129,10 @@ export async function startBroker(files: BusFiles): Promise<PrivateBus> {
     if (readerPid !== undefined) killQuietly(readerPid);
   };
   try {
-    readerPid = await firstLinePid(child, () => stderr);
+    const first = await firstStdoutLine(child, { name: "the private dbus-broker's script", what: "log reader's PID", deadlineMs: BROKER_READY_MS, stderr: () => stderr });
+    const reader = Number(first);
+    if (!Number.isInteger(reader) || reader <= 0) throw new Error(`the private dbus-broker's script printed ${JSON.stringify(first)}, not a PID: ${stderr}`);
+    readerPid = reader;
     const address = `unix:path=${files.socket}`;
     await waitForBroker(address, child, () => stderr);
     // systemd-socket-activate makes the socket 0644; the system bus's socket is open to every user.
@@ -138,29 +142,6 @@ export async function startBroker(files: BusFiles): Promise<PrivateBus> {
     await stop();
     throw err;
   }
-}
-
-/** The PID the script prints first (its log reader's). */
-function firstLinePid(child: ChildProcess, stderr: () => string): Promise<number> {
-  return new Promise<number>((res, rej) => {
-    let out = '';
-    const timer = setTimeout(() => rej(new Error(`the private dbus-broker's script printed nothing in ${BROKER_READY_MS / 1000} s: ${stderr()}`)), BROKER_READY_MS);
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      const pid = Number(out.slice(0, nl).trim());
-      if (Number.isInteger(pid) && pid > 0) res(pid);
-      else rej(new Error(`the private dbus-broker's script printed ${JSON.stringify(out.slice(0, nl))}, not a PID: ${stderr()}`));
-    };
-    child.stdout?.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`dbus-broker-launch exited ${code}: ${stderr()}`));
-    });
-  });
 }
 
 /**

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { firstStdoutLine } from './first-stdout-line.ts';
 import { startBroker } from './private-broker.ts';
 import { stopProcess } from './stop-process.ts';
 import { STARTUP_DEADLINE_MS } from './startup-deadline.ts';
@@ -31,7 +31,7 @@ export function testBusProgram(): SystemBus {
 }
 
 /**
- * A running private system-type bus; stop() stops it by PID. `pid` is the process that owns
+ * A running private bus; stop() stops it by PID. `pid` is the process that owns
  * org.freedesktop.DBus as the bus reports it (dbus-daemon, or dbus-broker-launch): killing it ends the bus.
  */
 export interface PrivateBus {
@@ -89,7 +89,7 @@ const busesStarted: Record<SystemBus, number> = { 'dbus-daemon': 0, 'dbus-broker
 /** How many private buses this process has started so far with no program given, by program. */
 export const privateBusesStarted = (): Readonly<Record<SystemBus, number>> => ({ ...busesStarted });
 
-/** Starts a private bus (dbus-daemon, or dbus-broker for a system bus when asked) on a unix:path socket in a fresh temp dir. */
+/** Starts a private bus (dbus-daemon, or dbus-broker when asked or TEST_BUS_ENV says so) on a unix:path socket in a fresh temp dir. */
 export async function startPrivateBus(opts: PrivateBusOptions = {}): Promise<PrivateBus> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'pbus-'));
   // Non-root clients (the policy tests run busctl as nobody) must reach the socket, as on /run/dbus.
@@ -136,27 +136,6 @@ async function startDbusDaemon(files: BusFiles): Promise<PrivateBus> {
   if (pid === undefined) throw new Error('dbus-daemon did not start');
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  const address = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(
-      () => rej(new Error(`dbus-daemon printed no address in ${STARTUP_DEADLINE_MS / 1000} s: ${stderr}`)),
-      STARTUP_DEADLINE_MS,
-    );
-    const rl = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-    rl.once('line', (line) => {
-      clearTimeout(timer);
-      rl.close();
-      res(line.trim());
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      rej(new Error(`dbus-daemon exited ${code}: ${stderr}`));
-    });
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      rej(new Error(`dbus-daemon did not start: ${err.message}`));
-    });
-  });
+  const address = await firstStdoutLine(child, { what: 'address', deadlineMs: STARTUP_DEADLINE_MS, stderr: () => stderr });
   return { address, pid, dir: files.dir, process: child, program: 'dbus-daemon', stop: () => stopProcess(child) };
 }
-
-

@@ -62,7 +62,7 @@ describe('the system bus connection when the bus daemon goes', () => {
   const buses: PrivateBus[] = [];
   const conns: BusConnection[] = [];
   after(async () => {
-    await runTeardown([...conns.map((c) => ['closing a connection', () => c.close()] as const), ...buses.map((b) => ['stopping dbus-daemon', () => b.stop()] as const)]);
+    await runTeardown([...conns.map((c) => ['closing a connection', () => c.close()] as const), ...buses.map((b) => [`stopping ${b.program} pid ${b.pid}`, () => b.stop()] as const)]);
   }, { timeout: 120_000 });
 
   /** Connects as the daemons do (connectSystemBus) to `address`. */
