@@ -34,6 +34,9 @@
 // MESH_CPU_PROF=DIR: the first BMC's provisioningd writes a V8 CPU profile (--cpu-prof) into DIR
 // when it stops, to see what holds its main thread during the build (open it in Chrome DevTools).
 // MESH_LOGS=DIR: every provisioningd's and attestationd's log of the run is written into DIR.
+// MESH_COMPILE_CACHE=DIR: each BMC's provisioningd and attestationd keep V8's compile cache in
+// DIR/<bmc>/<program>, as the units do in their cache directories (NODE_COMPILE_CACHE); a second
+// run with the same DIR measures BMCs that have started before. Without it the daemons compile cold.
 // MESH_FAVOUR_FIRST=1: during the build every thread of the other BMCs' processes runs at nice 19,
 // so that the first BMC gets the CPU it asks for, as a BMC on its own SoC would: its own
 // ProvisionPeer round trips and pings then tell what our code costs a caller, apart from the wait
@@ -58,6 +61,9 @@ import { cpuSeconds, machineCpuSeconds, rssMiB } from './proc-usage.ts';
 const SIZE = Number(process.env['MESH_SIZE'] ?? 8);
 const CPU_PROF_DIR = process.env['MESH_CPU_PROF'];
 const LOGS_DIR = process.env['MESH_LOGS'];
+const COMPILE_CACHE_DIR = process.env['MESH_COMPILE_CACHE'];
+/** A BMC's program's environment for its compile cache under MESH_COMPILE_CACHE (none without it). */
+const compileCacheEnv = (bmc: number, program: string): Record<string, string> => (COMPILE_CACHE_DIR ? { NODE_COMPILE_CACHE: join(COMPILE_CACHE_DIR, `bmc-${bmc + 1}`, program) } : {});
 const FAVOUR_FIRST = process.env['MESH_FAVOUR_FIRST'] === '1';
 /** The nice value of the other BMCs' processes while the first is favoured (the lowest priority). */
 const UNFAVOURED_NICE = 19;
@@ -157,8 +163,8 @@ async function main(): Promise<void> {
       NODE_OPTIONS: [`--import=${STALLS_PRELOAD}`, ...(CPU_PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`] : [])].join(' '),
       EVENT_LOOP_STALLS_FILE: stallsFile,
     };
-    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 60 }, { daemonEnv: (i) => (i === 0 ? firstEnv : undefined), entry: 'dist' });
-    attestationds = await startRackAttestationds(rack, bmcs, { entry: 'dist' });
+    bmcs = await startRackBmcs(rack, dir, buses, { attestation_timeout: 60 }, { daemonEnv: (i) => ({ ...(i === 0 ? firstEnv : {}), ...compileCacheEnv(i, 'provisioningd') }), entry: 'dist' });
+    attestationds = await startRackAttestationds(rack, bmcs, { entry: 'dist', env: (i) => compileCacheEnv(i, 'attestationd') });
     await Promise.all(bmcs.map((b) => provisionPeer(b, 'self')));
     // Every BMC knows every other from LLDP before the operator starts.
     for (const x of bmcs) {
@@ -320,7 +326,7 @@ async function main(): Promise<void> {
       const bmc = bmcs[i];
       if (!bmc) throw new Error(`no BMC for attestationd ${i}`);
       await att.daemon.stop();
-      await restartRackAttestationd(rack, bmc, att, { entry: 'dist' });
+      await restartRackAttestationd(rack, bmc, att, { entry: 'dist', env: compileCacheEnv(i, 'attestationd') });
     }
     pids.attestationd = attestationds.map((a) => a.daemon.pid);
     await new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -347,6 +353,11 @@ async function main(): Promise<void> {
     const n = SIZE * (SIZE - 1);
     const ratio = buildMs / floorMs;
     console.log(`rack of ${SIZE} BMCs, ${n} attestations (ordered pairs)`);
+    console.log(
+      COMPILE_CACHE_DIR
+        ? `  V8's compile cache: each daemon's own under ${COMPILE_CACHE_DIR} (warm where an earlier run with it left entries)`
+        : "  V8's compile cache: none, every daemon compiles cold (MESH_COMPILE_CACHE=DIR keeps one, as the units do)",
+    );
     const judged = (met: boolean) => (FAVOUR_FIRST ? 'not judged (MESH_FAVOUR_FIRST skews the rack by design)' : met ? 'met' : 'NOT met');
     if (FAVOUR_FIRST) console.log(`the first BMC favoured during the build: every thread of the others at nice ${UNFAVOURED_NICE}`);
     console.log(formatFigure({ name: 'full mesh: first ProvisionPeer → every BMC shows every peer Connected', value: buildMs, unit: 'ms', ratio: { value: ratio, against: `the same ${n} attestations by attestationd alone` } }));

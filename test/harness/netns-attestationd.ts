@@ -32,9 +32,13 @@ export const provisioningConf = (bmc: Pick<RackBmc, 'dir'>) => join(bmc.dir, 'pr
 /**
  * Creates each BMC's attestationd files (identity, roots of every rack BMC, reference manifest),
  * then starts each inside its namespace (from source, or from the bundle when `opts.entry` says
- * so). Start provisioningd first: its config file is measured.
+ * so; with `opts.env(index)` added to its environment). Start provisioningd first: its config file is measured.
  */
-export async function startRackAttestationds(rack: Rack, bmcs: readonly RackBmc[], opts: { readonly entry?: 'src' | 'dist' } = {}): Promise<RackAttestationd[]> {
+export async function startRackAttestationds(
+  rack: Rack,
+  bmcs: readonly RackBmc[],
+  opts: { readonly entry?: 'src' | 'dist'; readonly env?: (index: number) => Record<string, string> | undefined } = {},
+): Promise<RackAttestationd[]> {
   const setups: AttestationdSetup[] = [];
   for (const bmc of bmcs) {
     setups.push(
@@ -60,7 +64,8 @@ export async function startRackAttestationds(rack: Rack, bmcs: readonly RackBmc[
     if (!setup) throw new Error(`no attestationd setup for ${bmc.node.name}`);
     writeRoots(setup, setups.map((s) => s.rootPem));
     writeRackManifest(setup, bmcs);
-    const daemon = await startAttestationd({ bus: bmc.bus, setup, wrap: ['ip', 'netns', 'exec', bmc.node.ns], startTimeoutMs: 60_000, ...(opts.entry ? { entry: opts.entry } : {}) });
+    const env = opts.env?.(i);
+    const daemon = await startAttestationd({ bus: bmc.bus, setup, wrap: ['ip', 'netns', 'exec', bmc.node.ns], startTimeoutMs: 60_000, ...(opts.entry ? { entry: opts.entry } : {}), ...(env ? { env } : {}) });
     rack.track(daemon.process);
     out.push({ setup, daemon });
   }
