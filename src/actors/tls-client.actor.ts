@@ -9,12 +9,13 @@ import { expectedRefusals } from '../tls/expected-refusals.ts';
 import { linkTimings } from '../tls/link-timings.ts';
 import { failureReason } from '../tls/tls-failure.ts';
 import type { TlsLinkClient } from '../tls/tls-link-client.ts';
+import { lazyPart } from '../util/lazy-part.ts';
 
 /**
  * The link client's code, loaded on the first dial: node:tls (and OpenSSL's TLS set-up, about 8 ms)
  * stays out of the daemon's start, which owns its bus name before any link is dialled.
  */
-const loadLinkClient = () => import('../tls/tls-link-client.ts');
+const loadLinkClient = lazyPart(() => import('../tls/tls-link-client.ts'));
 
 /** What the peer-link actors (tlsClient, tlsResponder) are built from: the daemon builds them once and provides them to the machines. */
 export interface TlsActorDeps {

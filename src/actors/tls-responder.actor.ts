@@ -2,6 +2,7 @@ import { fromCallback } from 'xstate';
 import type { CredentialsEvent, ResponderEvent } from '../../machines/events.ts';
 import { followListenAddresses } from '../net/listen-address-follower.ts';
 import { linkTimings } from '../tls/link-timings.ts';
+import { lazyPart } from '../util/lazy-part.ts';
 import { failureReason } from '../tls/tls-failure.ts';
 import type { TlsActorDeps } from './tls-client.actor.ts';
 
@@ -9,7 +10,7 @@ import type { TlsActorDeps } from './tls-client.actor.ts';
  * The responder's code, loaded when the responder first starts (once this BMC is provisioned):
  * node:tls (and OpenSSL's TLS set-up) stays out of the daemon's start, which owns its bus name first.
  */
-const loadResponder = () => import('../tls/bmc-responder.ts');
+const loadResponder = lazyPart(() => import('../tls/bmc-responder.ts'));
 
 /**
  * The root machine's `tlsResponder` actor: the BmcResponder on `config.port` while this BMC is

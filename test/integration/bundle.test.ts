@@ -127,6 +127,25 @@ describe('the production bundle (pnpm build; node dist/provisioningd.js)', () =>
     await d.stop();
   });
 
+  it("writes V8's compile cache for the parts it loads on demand (issuance, the PKCS#11 module and its thread) as they load, not only at a clean exit", async () => {
+    const token = await startSoftHsmToken({ label: 'bundle-cache' });
+    fixture.cleanup(() => token.stop());
+    const cache = fixture.tempDir('bundle-compile-cache-');
+    // Node's own trace of the cache (stderr): which file it writes, and when.
+    const env = { ...token.env, NODE_COMPILE_CACHE: cache, NODE_DEBUG_NATIVE: 'COMPILE_CACHE' };
+    const d = await fixture.startDaemon({ entry: 'dist', config: { name: NAME, token: token.token }, env });
+    const call = await busctl(theBus(), 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
+    assert.equal(call.code, 0, `${call.stderr}\n${d.output()}`);
+    for (const part of [/\/chunks\/issuance-\w+\.js$/, /\/chunks\/pkcs11-module-\w+\.js$/, /\/pkcs11-worker\.js$/]) {
+      const persisted = () => persistedCacheEntries(d.output()).find((e) => part.test(e.source));
+      assert.ok(await eventually(() => persisted() !== undefined, 30_000), `no cache written for ${part} while the daemon runs:\n${d.output()}`);
+    }
+    // Killed, it has no clean exit to write the cache at: what it wrote is on disk already.
+    d.kill('SIGKILL');
+    await withTimeout(d.exited(), 15_000, 'bundle exit');
+    for (const { source, file } of persistedCacheEntries(d.output())) assert.ok(existsSync(file), `${file} (${source})`);
+  });
+
   it('reports a bad configuration like the daemon from source (exit 78, one line)', async () => {
     const d = await fixture.startDaemon({ entry: 'dist', rawConfig: '{"port": 70000}', waitForName: false });
     // Start-up is in this wait: the net for a loaded machine, not a measured time.
@@ -159,3 +178,13 @@ describe('the production bundle (pnpm build; node dist/provisioningd.js)', () =>
     await d.stop();
   });
 });
+
+/** The cache entries Node reports written (NODE_DEBUG_NATIVE=COMPILE_CACHE): each source file, and the file its cache was renamed to. */
+function persistedCacheEntries(output: string): { source: string; file: string }[] {
+  const sourceOfTemp = new Map<string, string>();
+  for (const m of output.matchAll(/writing cache for (\S+) to temporary file (\S+) \[[^\]]*\]\.\.\.success/g)) sourceOfTemp.set(m[2] ?? '', m[1] ?? '');
+  return [...output.matchAll(/Renaming (\S+) to (\S+)\.\.\.success/g)].flatMap((m) => {
+    const source = sourceOfTemp.get(m[1] ?? '');
+    return source === undefined ? [] : [{ source, file: m[2] ?? '' }];
+  });
+}

@@ -10,6 +10,7 @@ import type { CredentialHolder, TlsCredentials } from './tls-credentials.ts';
 import { type CaKeyToken, checkTokenAtStart, createCaKeyToken, TokenError } from '../token/index.ts';
 import { errorMessage } from '../../util/error-message.ts';
 import { TimeoutError } from '../../util/with-timeout.ts';
+import { lazyPart } from '../../util/lazy-part.ts';
 
 /** What the statechart's issueCertificates actor calls: the token CA issuing this BMC's TLS leaves. */
 export interface CertificateIssuer {
@@ -46,7 +47,7 @@ export function createCertificateIssuer(deps: CertificateIssuerDeps): Certificat
  * The X.509 builder, loaded on the first issuance (a daemon that is not provisioned never loads it;
  * one that is loads it once up, after its bus name is owned).
  */
-const loadIssuance = () => import('../issuance/index.ts');
+const loadIssuance = lazyPart(() => import('../issuance/index.ts'));
 
 /**
  * One leaf key pair and certificate serve both TLS roles (EKU serverAuth + clientAuth): both keys

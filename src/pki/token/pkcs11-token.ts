@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { TokenConfig } from '../../config/schema.ts';
 import type { Logger } from '../../log.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
+import { lazyPart } from '../../util/lazy-part.ts';
 import type { CaKeyToken, CaPublicKey } from './ca-key-token.ts';
 import { P256_EC_PARAMS, spkiFromEcPoint } from './ec-p256.ts';
 import { readPinFile } from './pin-file.ts';
@@ -12,7 +13,7 @@ import { needsReopen, TokenError } from './token-error.ts';
  * The module's code (its worker thread, the thread's protocol schemas), loaded on the token's first
  * operation: a daemon on the software token never loads it, and none loads it before its bus name.
  */
-const loadPkcs11Module = () => import('./pkcs11-module.ts');
+const loadPkcs11Module = lazyPart(() => import('./pkcs11-module.ts'));
 
 /** What a PKCS#11 token needs: the `token` config, the per-call timeout, a logger. */
 export interface Pkcs11TokenOptions {

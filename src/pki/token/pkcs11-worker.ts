@@ -22,6 +22,7 @@ import {
 } from 'graphene-pk11';
 import pkcs11js from 'pkcs11js';
 import { workerPort } from '../../util/worker-port.ts';
+import { saveCompileCache } from '../../util/compile-cache.ts';
 import { P256_EC_PARAMS } from './ec-p256.ts';
 import {
   type FoundKey,
@@ -262,4 +263,6 @@ if (!isMainThread) {
   const thread = new Pkcs11Thread(pkcs11WorkerDataSchema.parse(port.data).modulePath);
   port.onRequest((m) => port.send(answer(thread, m)));
   port.send({ ready: true });
+  // The thread's own code (graphene-pk11, the protocol schemas) goes into the compile cache now, not only at a clean exit.
+  saveCompileCache();
 }
