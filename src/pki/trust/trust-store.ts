@@ -5,7 +5,7 @@ import { basename, join } from 'node:path';
 import { isPeerName } from '../../../machines/device-id.ts';
 import { quoteForLog } from '../../log-escape.ts';
 import type { Logger } from '../../log.ts';
-import { syncDir, writeFileAtomic } from '../../util/atomic-file.ts';
+import { startAtomicWrite, syncDir } from '../../util/atomic-file.ts';
 import { parseCaPem, type ParsedCa } from './ca-certificate-pem.ts';
 import { boundNamesOf, boundPem, type NameScope } from './name-binding.ts';
 import { opensslSubjectHash } from './openssl-subject-hash.ts';
@@ -165,6 +165,15 @@ export class TrustStore {
   readonly #fileTimeoutMs: number;
   /** A file call of the operation running now timed out: its remaining calls fail at once (the disk hangs). */
   #turnTimedOut = false;
+  /**
+   * CA files with a write that timed out and may still land (its rename may have been under way at
+   * the deadline): file name -> how many such writes have not ended yet. No read of the directory
+   * takes these files in; once their writes have ended they join #lateToCheck.
+   */
+  #lateWrites = new Map<string, number>();
+  /** CA files whose late writes have ended: each is put back to what memory holds (#checkLateFiles), then read normally again. */
+  #lateToCheck = new Set<string>();
+  #lateRetry: NodeJS.Timeout | undefined;
 
   constructor(opts: TrustStoreOptions) {
     this.dir = opts.dir;
@@ -677,6 +686,8 @@ export class TrustStore {
   close(): void {
     clearTimeout(this.#linkRepair);
     this.#linkRepair = undefined;
+    clearTimeout(this.#lateRetry);
+    this.#lateRetry = undefined;
     if (this.#debounce) clearTimeout(this.#debounce);
     this.#debounce = undefined;
     this.#dirty.clear();
@@ -708,8 +719,8 @@ export class TrustStore {
    * One file system call of the operation running now, with the store's deadline. A call that times
    * out is logged (TRUST_FILE_TIMEOUT) and fails with a TimeoutError; the operation's further calls
    * fail at once (the disk hangs), the next operation tries again. Memory keeps what it had: a change
-   * that times out was not made (an atomic write never lands after its deadline; an unlink or link
-   * that still does is seen by the watch, and the links are rebuilt by #keepLinks' repair).
+   * that times out was not made (an atomic write that lands after all is put back, #write; an
+   * unlink or link that does is seen by the watch, and the links are rebuilt by #keepLinks' repair).
    */
   readonly #io: FileCall = async (what, call) => {
     if (this.#turnTimedOut) throw new TimeoutError(`${what}: not tried, an earlier file call of this trust store operation timed out`);
@@ -721,10 +732,77 @@ export class TrustStore {
     }
   };
 
-  /** Writes one CA file atomically (0644) under the store's deadline; a write that times out never lands. */
+  /**
+   * Writes one CA file atomically (0644) under the store's deadline. A write that times out is not
+   * renamed into place afterwards, but its rename may have been under way at the deadline: until
+   * it has ended, and the file has been put back to what memory holds, no read takes the file in.
+   */
   #write(path: string, text: string): Promise<void> {
-    // writeFileAtomic's own deadline, the same, fires first (its timer starts first): it then removes its temp file.
-    return this.#io(`writing ${path}`, () => writeFileAtomic({ path, data: text, mode: 0o644, timeoutMs: this.#fileTimeoutMs }));
+    // The atomic write's own deadline, the same, fires first (its timer starts first).
+    return this.#io(`writing ${path}`, async () => {
+      const run = startAtomicWrite({ path, data: text, mode: 0o644, timeoutMs: this.#fileTimeoutMs });
+      try {
+        await run.done;
+      } catch (err) {
+        if (err instanceof TimeoutError) this.#lateWrite(basename(path), run.settled);
+        throw err;
+      }
+    });
+  }
+
+  /** Whether reads of the directory must leave `name` as memory has it: a late write of it may land, or has landed unchecked. */
+  #isLate(name: string): boolean {
+    return this.#lateWrites.has(name) || this.#lateToCheck.has(name);
+  }
+
+  /** Holds `name` out of reads until the write that timed out has ended (`settled`), then checks the file. */
+  #lateWrite(name: string, settled: Promise<void>): void {
+    this.#lateWrites.set(name, (this.#lateWrites.get(name) ?? 0) + 1);
+    void settled.then(() => {
+      const left = (this.#lateWrites.get(name) ?? 1) - 1;
+      if (left > 0) return void this.#lateWrites.set(name, left);
+      this.#lateWrites.delete(name);
+      this.#lateToCheck.add(name);
+      this.#scheduleLateCheck(0);
+    });
+  }
+
+  #scheduleLateCheck(ms: number): void {
+    if (this.#lateRetry) return;
+    this.#lateRetry = setTimeout(() => {
+      this.#lateRetry = undefined;
+      this.#serial(() => this.#checkLateFiles()).catch(() => {
+        // The disk still hangs (logged as TRUST_FILE_TIMEOUT): try again after another deadline.
+        this.#scheduleLateCheck(this.#fileTimeoutMs);
+      });
+    }, ms);
+    this.#lateRetry.unref();
+  }
+
+  /**
+   * Puts each file whose late writes have ended back to what memory holds: a write the store was
+   * told had failed must not take effect when it lands after all (a binding overtaken by a
+   * revocation would bind the revoked name again). Memory's own record is rewritten, a file memory
+   * has none of is removed, a file that holds what memory holds is left as it is.
+   */
+  async #checkLateFiles(): Promise<void> {
+    for (const name of [...this.#lateToCheck]) {
+      if (this.#lateWrites.has(name)) continue; // another write of it timed out meanwhile: checked once that one has ended
+      const path = join(this.dir, name);
+      const known = this.#files.get(name);
+      const text = await this.#io(`reading ${path}`, () => readFile(path, 'utf8')).catch((err: unknown) => {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw err;
+      });
+      if (text !== known?.text) {
+        if (known) await this.#write(path, known.text);
+        else await this.#io(`removing ${path}`, () => unlink(path)).catch(ignoreMissing);
+        this.#log?.warn(`trust store: a write of ${path} that had timed out landed afterwards; the file is put back to what the store holds`, {
+          event: 'CA_FILE_LATE_WRITE_UNDONE',
+        });
+      }
+      this.#lateToCheck.delete(name);
+    }
   }
 
   #timedOut(err: TimeoutError): void {
@@ -756,8 +834,14 @@ export class TrustStore {
       .sort();
     const records = new Map<string, FileRecord>();
     for (const name of names) {
+      if (this.#isLate(name)) continue;
       const record = await this.#readFile(name);
       if (record) records.set(name, record);
+    }
+    // A file a late write may still change (or has, unchecked) stays as memory has it.
+    for (const name of [...this.#lateWrites.keys(), ...this.#lateToCheck]) {
+      const known = this.#files.get(name);
+      if (known) records.set(name, known);
     }
     for (const name of this.#skipped.keys()) if (!names.includes(name)) this.#skipped.delete(name);
     const before = this.#scopes(this.#entries.keys());
@@ -832,6 +916,7 @@ export class TrustStore {
   /** Re-reads one file the watcher saw change; nothing happens when it holds what the store knows. */
   async #refreshFile(name: string): Promise<void> {
     if (!this.#loaded) return await this.#fullSync();
+    if (this.#isLate(name)) return; // #checkLateFiles puts it back to what memory holds
     const known = this.#files.get(name);
     const record = await this.#readFile(name, known?.text);
     if (record === known) return;
