@@ -174,6 +174,8 @@ export class TrustStore {
   /** CA files whose late writes have ended: each is put back to what memory holds (#checkLateFiles), then read normally again. */
   #lateToCheck = new Set<string>();
   #lateRetry: NodeJS.Timeout | undefined;
+  /** The wait before the next try of #checkLateFiles after one failed: doubled each time, up to LINK_REPAIR_MAX_MS. */
+  #lateRetryWaitMs = 0;
 
   constructor(opts: TrustStoreOptions) {
     this.dir = opts.dir;
@@ -771,10 +773,16 @@ export class TrustStore {
     if (this.#lateRetry) return;
     this.#lateRetry = setTimeout(() => {
       this.#lateRetry = undefined;
-      this.#serial(() => this.#checkLateFiles()).catch(() => {
-        // The disk still hangs (logged as TRUST_FILE_TIMEOUT): try again after another deadline.
-        this.#scheduleLateCheck(this.#fileTimeoutMs);
-      });
+      this.#serial(() => this.#checkLateFiles()).then(
+        () => {
+          this.#lateRetryWaitMs = 0;
+        },
+        () => {
+          // The disk still hangs (logged as TRUST_FILE_TIMEOUT): try again later, less often each time.
+          this.#lateRetryWaitMs = Math.min(Math.max(this.#lateRetryWaitMs * 2, LINK_REPAIR_FIRST_MS), LINK_REPAIR_MAX_MS);
+          this.#scheduleLateCheck(this.#lateRetryWaitMs);
+        },
+      );
     }, ms);
     this.#lateRetry.unref();
   }
