@@ -1,6 +1,6 @@
 // The full mesh of a rack, built as an operator builds it (root only): N BMCs in network
 // namespaces (N=8 by default; MESH_SIZE=12 pnpm bench mesh for twelve), each with its own bus,
-// lldpd + lldp bridge (from source), attestationd and provisioningd (both from the bundle, dist/,
+// lldpd, the lldp bridge, attestationd and provisioningd (the last three from the bundle, dist/,
 // built first, as a BMC runs them), set up as the e2e rack tests set them up.
 // No trust is placed by hand.
 //  1. The build: on every BMC at once, ProvisionPeer(<peer>) for each other BMC, one call after
@@ -428,7 +428,7 @@ async function main(): Promise<void> {
     );
     for (const [kind, list] of Object.entries(pids)) {
       const rss = list.map((pid) => usage(pid).rssMiB);
-      const from = kind === 'bus daemon' ? 'dbus-daemon' : kind === 'lldp bridge' ? 'source with tsx' : 'the bundle';
+      const from = kind === 'bus daemon' ? 'dbus-daemon' : 'the bundle';
       console.log(
         `${kind} (${list.length}, ${from}): RSS median ${quantile(rss, 0.5).toFixed(1)} MiB (max ${Math.max(...rss).toFixed(1)}), CPU per process: build ${((cpuBuild.byKind[kind] ?? Number.NaN) / list.length).toFixed(2)} s, cold floor ${((cold.cpu.byKind[kind] ?? Number.NaN) / list.length).toFixed(2)} s, warm floor ${((warm.cpu.byKind[kind] ?? Number.NaN) / list.length).toFixed(2)} s`,
       );

@@ -65,7 +65,7 @@ describe('the lldp bridge: a full read older than a watch event (real lldpd, rea
 
     // bmc-1 alone: the bridge's first read (once its watch runs) sees no neighbour, and is held.
     const lldpd1 = startLldpd(rack, n1, dir);
-    const bridge = await startLldpBridge(rack, bus, lldpd1.socket, ['--lldpcli', lldpcli, '--resync', '86400', '--log-level', 'debug']);
+    const bridge = await startLldpBridge(rack, bus, lldpd1.socket, { args: ['--lldpcli', lldpcli, '--resync', '86400', '--log-level', 'debug'] });
     assert.ok(await eventually(() => showsStarted() === 1, DEADLINE_MS, 50), `the first read ran\n${bridge.output()}`);
 
     // bmc-2 appears: the watch publishes it while that read is still held.

@@ -53,7 +53,7 @@ export async function startRackDaemon(rack: Rack, bmc: Pick<RackBmc, 'node' | 'b
   return daemon;
 }
 
-/** Extras of startRackBmcs: an environment for one BMC's provisioningd (e.g. a CPU profile of one daemon), and what runs (source by default). */
+/** Extras of startRackBmcs: an environment for one BMC's provisioningd (e.g. a CPU profile of one daemon), and what runs, provisioningd and the lldp bridge (source by default). */
 export interface RackBmcOptions {
   readonly daemonEnv?: (index: number) => Record<string, string> | undefined;
   readonly entry?: 'src' | 'dist';
@@ -68,7 +68,7 @@ export async function startRackBmcs(rack: Rack, dir: string, buses: PrivateBus[]
     const bmcDir = join(dir, node.name);
     mkdirSync(bmcDir, { recursive: true });
     const lldpd = startLldpd(rack, node, dir);
-    const bridge = await startLldpBridge(rack, bus, lldpd.socket);
+    const bridge = await startLldpBridge(rack, bus, lldpd.socket, { entry: opts.entry });
     const config = {
       name: node.name,
       port: 8090,

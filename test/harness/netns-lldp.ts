@@ -48,9 +48,16 @@ export interface NodeBridge {
   output(): string;
 }
 
-/** Starts the lldp bridge (from source) on `bus`, reading lldpd through `socket`; waits for its name. */
-export async function startLldpBridge(rack: Rack, bus: PrivateBus, socket: string, extraArgs: readonly string[] = []): Promise<NodeBridge> {
-  const child = rack.spawn(undefined, process.execPath, ['--import', 'tsx', join(REPO, 'src/lldp/bridge-main.ts'), '--socket', socket, '--resync', '5', ...extraArgs], {
+/** Extras of startLldpBridge: more arguments, and what runs (source by default, or the bundle as the unit runs it). */
+export interface LldpBridgeOptions {
+  readonly args?: readonly string[];
+  readonly entry?: 'src' | 'dist';
+}
+
+/** Starts the lldp bridge on `bus`, reading lldpd through `socket`; waits for its name. */
+export async function startLldpBridge(rack: Rack, bus: PrivateBus, socket: string, opts: LldpBridgeOptions = {}): Promise<NodeBridge> {
+  const program = opts.entry === 'dist' ? [join(REPO, 'dist/lldp-bridge.js')] : ['--import', 'tsx', join(REPO, 'src/lldp/bridge-main.ts')];
+  const child = rack.spawn(undefined, process.execPath, [...program, '--socket', socket, '--resync', '5', ...(opts.args ?? [])], {
     cwd: REPO,
     env: { ...process.env, DBUS_SYSTEM_BUS_ADDRESS: bus.address },
     stdio: ['ignore', 'pipe', 'pipe'],
