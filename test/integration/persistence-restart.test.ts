@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/index.ts';
@@ -15,6 +15,7 @@ import { makeFifo, releaseFifoReaders } from '../harness/stalled-file-system.ts'
 
 const NAME = 'bmc-persist';
 const PROVISIONED_STATE = { version: 2, provisioned: true };
+const UNPROVISIONED_STATE = { version: 2, provisioned: false };
 const EX_CONFIG = 78;
 /** Runs the daemon as systemd's unit does: root without any capability (CapabilityBoundingSet= empty). */
 const WITHOUT_CAPABILITIES = ['setpriv', '--bounding-set=-all', '--inh-caps=-all'];
@@ -264,6 +265,74 @@ describe('persistence across restarts', () => {
     assert.deepEqual(JSON.parse(readFileSync(file, 'utf8')), PROVISIONED_STATE);
   });
 
+  /**
+   * A daemon whose state_dir is a 64 KiB tmpfs in a mount namespace of its own, holding a state
+   * file of an earlier run (not provisioned) and, with `key`, the software token's CA key; returns
+   * the daemon and that directory as it sees it (its mount namespace, seen from this process).
+   */
+  const startOnTinyStateDir = async (opts: { readonly key: boolean }) => {
+    const dir = freshDir();
+    const stateDir = join(dir, 'state');
+    mkdirSync(stateDir, { recursive: true });
+    const steps = [
+      'mount -t tmpfs -o size=64k,mode=0700 tmpfs "$0"',
+      `printf '%s' '${JSON.stringify(UNPROVISIONED_STATE)}' > "$0/state.json"`,
+      ...(opts.key ? ['mkdir -m 0700 "$0/software-token"', '(umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$0/software-token/ca-key.pem")'] : []),
+      'exec "$@"',
+    ];
+    const d = await start({
+      dir,
+      config: { name: NAME, state_dir: stateDir, listen_addresses: ['127.0.0.1'] },
+      wrap: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', steps.join(' && '), stateDir],
+    });
+    return { d, seen: `/proc/${d.pid}/root${stateDir}` };
+  };
+  const stateIn = (seen: string) => JSON.parse(readFileSync(join(seen, 'state.json'), 'utf8')) as unknown;
+
+  it('a full disk under state_dir: ProvisionPeer("self") answers STATE_WRITE ENOSPC, the old state.json is intact and no temp file is left; it works once there is room', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root: state_dir is a tiny tmpfs in a mount namespace of the daemon alone');
+    const { d, seen } = await startOnTinyStateDir({ key: true });
+    assert.deepEqual(stateIn(seen), UNPROVISIONED_STATE);
+    const fill = join(seen, 'fill');
+    fillUntilFull(fill);
+
+    const sent = await dbusSend({ bus: theBus(), args: ['string:self'] });
+    assert.equal(sent.errorName, 'xyz.openbmc_project.Common.Error.InternalFailure', sent.stderr);
+    assert.match(sent.stderr, /STATE_WRITE: the certificates were issued, but the state file could not be written: ENOSPC/);
+    assert.ok(await d.waitForOutput(/self provisioning failed: .*ENOSPC.* code=STATE_WRITE/), d.output());
+    assert.deepEqual(tempFilesIn(seen), [], 'no temp file left behind');
+    assert.deepEqual(stateIn(seen), UNPROVISIONED_STATE, 'the old state is intact');
+
+    rmSync(fill);
+    await provisionSelf();
+    assert.deepEqual(stateIn(seen), PROVISIONED_STATE);
+    assert.deepEqual(tempFilesIn(seen), []);
+  });
+
+  it('a full disk under state_dir before the software token has a CA key: ProvisionPeer("self") fails saying the new key could not be written (ENOSPC), leaves no partial key, and works once there is room', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root: state_dir is a tiny tmpfs in a mount namespace of the daemon alone');
+    const { d, seen } = await startOnTinyStateDir({ key: false });
+    const fill = join(seen, 'fill');
+    fillUntilFull(fill);
+
+    const sent = await dbusSend({ bus: theBus(), args: ['string:self'] });
+    assert.equal(sent.errorName, 'xyz.openbmc_project.Common.Error.Unavailable', sent.stderr);
+    assert.match(sent.stderr, /FAILED: software token: writing a new CA key to \S+\/software-token\/ca-key\.pem: ENOSPC/);
+    assert.doesNotMatch(sent.stderr, / {4}at /, 'no stack trace');
+    assert.equal(await getProperty(theBus(), 'provisioned'), 'false');
+    const tokenDir = join(seen, 'software-token');
+    assert.deepEqual(existsSync(tokenDir) ? readdirSync(tokenDir) : [], [], 'no partial key and no temp file');
+    assert.deepEqual(tempFilesIn(seen), []);
+    assert.deepEqual(stateIn(seen), UNPROVISIONED_STATE);
+    assert.doesNotMatch(d.output(), /BEGIN PRIVATE KEY/);
+
+    rmSync(fill);
+    await provisionSelf();
+    assert.deepEqual(readdirSync(tokenDir), ['ca-key.pem']);
+    assert.deepEqual(stateIn(seen), PROVISIONED_STATE);
+    await checkSelfProvisioningFiles({ certRoot: certRoot(d), name: NAME });
+  });
+
   it('a state_dir that does not exist yet is created on the first provisioning', async () => {
     const dir = freshDir();
     const stateDir = join(dir, 'deep/not/yet/there');
@@ -274,3 +343,21 @@ describe('persistence across restarts', () => {
     assert.ok(selfProvisioningFilesExist(certRoot(d)));
   });
 });
+
+/** Writes `path` until its file system is full (ENOSPC): a disk with no room left. */
+function fillUntilFull(path: string): void {
+  const fd = openSync(path, 'w');
+  const chunk = Buffer.alloc(4096, 1);
+  try {
+    for (;;) writeSync(fd, chunk);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The atomic writes' temp files (`.<name>.<random>.tmp`) anywhere under `dir`: none once every write has ended. */
+function tempFilesIn(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => /(^|\/)\.[^/]*\.tmp$/.test(f));
+}

@@ -52,9 +52,14 @@ export class SoftwareToken implements CaKeyToken {
       }
       const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const pem = privateKey.export({ type: 'pkcs8', format: 'pem' });
-      await ensureDir(this.#opts.stateDir, 0o700);
-      await ensureDir(this.#paths.dir, 0o700);
-      await writeFileAtomic({ path: this.#paths.keyFile, data: pem, mode: 0o600, dirMode: 0o700 });
+      try {
+        await ensureDir(this.#opts.stateDir, 0o700);
+        await ensureDir(this.#paths.dir, 0o700);
+        await writeFileAtomic({ path: this.#paths.keyFile, data: pem, mode: 0o600, dirMode: 0o700 });
+      } catch (err) {
+        // The new key was never in place: nothing to keep, and the next ProvisionPeer("self") makes another.
+        throw tokenFailure(`writing a new CA key to ${this.#paths.keyFile}`, err);
+      }
       this.#key = { privateKey, spki: spkiOf(privateKey) };
       this.#opts.log.info(`generated the CA key in ${this.#paths.keyFile}`, { event: 'CA_KEY_GENERATED' });
       return { spki: this.#key.spki, created: true };
@@ -81,8 +86,7 @@ export class SoftwareToken implements CaKeyToken {
         return await withTimeout(fn(), this.#opts.timeoutMs, `software token: ${what}`);
       } catch (err) {
         if (err instanceof TokenError) throw err;
-        const code = (err as { code?: unknown }).code === 'TIMEOUT' ? 'TIMEOUT' : 'FAILED';
-        throw new TokenError(code, `software token: ${what}: ${errorMessage(err)}`);
+        throw tokenFailure(what, err);
       }
     });
   }
@@ -112,4 +116,10 @@ export class SoftwareToken implements CaKeyToken {
 
 function spkiOf(privateKey: KeyObject): Uint8Array {
   return new Uint8Array(createPublicKey(privateKey).export({ type: 'spki', format: 'der' }));
+}
+
+/** A failure of the software token's file work as a TokenError (TIMEOUT for a deadline, FAILED otherwise), saying what it was doing. */
+function tokenFailure(what: string, err: unknown): TokenError {
+  const code = (err as { code?: unknown }).code === 'TIMEOUT' ? 'TIMEOUT' : 'FAILED';
+  return new TokenError(code, `software token: ${what}: ${errorMessage(err)}`);
 }
