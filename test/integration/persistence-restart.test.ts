@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { certPaths } from '../../src/pki/certificate/index.ts';
@@ -9,6 +9,7 @@ import { withTimeout } from '../../src/util/with-timeout.ts';
 import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, getProperty, IFACE, OBJECT, SERVICE, type DaemonHandle, type DaemonOptions } from '../harness/daemon.ts';
 import { dbusSend } from '../harness/dbus-send.ts';
+import { fillUntilFull } from '../harness/fill-file-system.ts';
 import { stopProcess } from '../harness/stop-process.ts';
 import { checkSelfProvisioningFiles, selfProvisioningFilesExist } from '../harness/self-provisioning-files.ts';
 import { makeFifo, releaseFifoReaders } from '../harness/stalled-file-system.ts';
@@ -343,19 +344,6 @@ describe('persistence across restarts', () => {
     assert.ok(selfProvisioningFilesExist(certRoot(d)));
   });
 });
-
-/** Writes `path` until its file system is full (ENOSPC): a disk with no room left. */
-function fillUntilFull(path: string): void {
-  const fd = openSync(path, 'w');
-  const chunk = Buffer.alloc(4096, 1);
-  try {
-    for (;;) writeSync(fd, chunk);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-  } finally {
-    closeSync(fd);
-  }
-}
 
 /** The atomic writes' temp files (`.<name>.<random>.tmp`) anywhere under `dir`: none once every write has ended. */
 function tempFilesIn(dir: string): string[] {
