@@ -7,6 +7,10 @@ import { attestationRecords } from '../state/attestation-history.ts';
 import type { StateStore } from '../state/state-store.ts';
 import { errorMessage } from '../util/error-message.ts';
 
+/** After a failed write the state is written again after this long; after each further failure twice the last wait, up to RETRY_MAX_MS. */
+const STATE_RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 60_000;
+
 /** What the actor reads and writes; the daemon actor is a getter, as it exists only once the machine is provided. */
 export interface PersistAttestationsDeps {
   readonly stateStore: Pick<StateStore, 'update'>;
@@ -16,18 +20,63 @@ export interface PersistAttestationsDeps {
 
 /**
  * The root machine's `persistAttestations` actor: after the snapshots change (coalesced to one
- * call per turn of the event loop, as the D-Bus projection), writes each peer's last attestation (time, verdict) to the state file with the flag,
- * atomically; the store writes only when a record changed (a re-attestation, a revocation).
- * A failed write is logged; the next change tries again.
+ * call per turn of the event loop, as the D-Bus projection), writes each peer's last attestation
+ * (time, verdict) to the state file with the flag, atomically, when a record or the flag changed.
+ * A failed write (a full or read-only disk) is logged and tried again after 1 s, 2 s, 4 s … at most
+ * every 60 s, with whatever the state is then, until one succeeds (`STATE_WRITE_RECOVERED`): the
+ * flag of a `ProvisionPeer("self")` whose own write failed reaches the disk that way too. Snapshots
+ * that change nothing write nothing, so a full disk costs one attempt per retry, not one per event.
  */
 export function createPersistAttestationsActor(deps: PersistAttestationsDeps) {
-  return fromCallback(({ system }) =>
-    eachSnapshot(system, () => {
+  return fromCallback(({ system }) => {
+    const current = () => {
       const snapshot = deps.root().getSnapshot();
       const peers = attestationRecords(snapshot.context.attestationHistory ?? {}, selectPeerViews(snapshot));
-      deps.stateStore.update({ peers }).catch((err: unknown) => {
-        deps.log.error(`cannot persist the peers' attestations: ${errorMessage(err)}`, { code: 'STATE_WRITE' });
-      });
-    }, { perTurn: true }),
-  );
+      return { peers, key: JSON.stringify({ provisioned: snapshot.context.provisioned, peers }) };
+    };
+    /** The flag and records last handed to the store: a snapshot that changes neither writes nothing. */
+    let asked: string | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    let waitMs = 0;
+    let stopped = false;
+    const write = (peers: ReturnType<typeof current>['peers']) => {
+      deps.stateStore.update({ peers }).then(
+        () => {
+          if (waitMs === 0 || stopped) return;
+          waitMs = 0;
+          deps.log.info('the state file is written again after failed writes', { event: 'STATE_WRITE_RECOVERED' });
+        },
+        (err: unknown) => {
+          // Two writes in flight may fail together: one retry for both.
+          if (stopped || retry) return;
+          waitMs = Math.min(Math.max(waitMs * 2, STATE_RETRY_FIRST_MS), RETRY_MAX_MS);
+          deps.log.error(`cannot persist the peers' attestations: ${errorMessage(err)}; trying again in ${waitMs / 1000} s`, { code: 'STATE_WRITE' });
+          retry = setTimeout(() => {
+            retry = undefined;
+            const now = current();
+            asked = now.key;
+            write(now.peers);
+          }, waitMs);
+          retry.unref();
+        },
+      );
+    };
+    const stop = eachSnapshot(
+      system,
+      () => {
+        const now = current();
+        if (now.key === asked) return;
+        asked = now.key;
+        // The last write failed: the retry writes the state as it is by then.
+        if (retry) return;
+        write(now.peers);
+      },
+      { perTurn: true },
+    );
+    return () => {
+      stopped = true;
+      stop();
+      clearTimeout(retry);
+    };
+  });
 }

@@ -17,6 +17,8 @@ import { makeFifo, releaseFifoReaders } from '../harness/stalled-file-system.ts'
 const NAME = 'bmc-persist';
 const PROVISIONED_STATE = { version: 2, provisioned: true };
 const UNPROVISIONED_STATE = { version: 2, provisioned: false };
+/** Longer than the state's retries wait at the most (60 s), for a retry after the disk has room again. */
+const RETRY_DEADLINE_MS = 90_000;
 const EX_CONFIG = 78;
 /** Runs the daemon as systemd's unit does: root without any capability (CapabilityBoundingSet= empty). */
 const WITHOUT_CAPABILITIES = ['setpriv', '--bounding-set=-all', '--inh-caps=-all'];
@@ -29,6 +31,11 @@ describe('persistence across restarts', () => {
   afterEach(() => fixture.stopDaemons(), { timeout: 120_000 });
   const stateFile = (d: DaemonHandle) => join(String(d.config['state_dir']), 'state.json');
   const certRoot = (d: DaemonHandle) => String(d.config['cert_root']);
+  /** ProvisionPeer(<peer>) as busctl runs it; it must be accepted. */
+  const provisionPeerCall = async (peer: string) => {
+    const r = await busctl(theBus(), 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', peer);
+    assert.equal(r.code, 0, r.stderr);
+  };
   const provisionSelf = async () => {
     const r = await busctl(theBus(), 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
     assert.equal(r.code, 0, r.stderr);
@@ -301,13 +308,24 @@ describe('persistence across restarts', () => {
     assert.equal(sent.errorName, 'xyz.openbmc_project.Common.Error.InternalFailure', sent.stderr);
     assert.match(sent.stderr, /STATE_WRITE: the certificates were issued, but the state file could not be written: ENOSPC/);
     assert.ok(await d.waitForOutput(/self provisioning failed: .*ENOSPC.* code=STATE_WRITE/), d.output());
-    assert.deepEqual(tempFilesIn(seen), [], 'no temp file left behind');
     assert.deepEqual(stateIn(seen), UNPROVISIONED_STATE, 'the old state is intact');
+    // Events while the disk is full (five new peers) cost no write of their own: each failed try is
+    // a retry, waiting twice as long as the one before.
+    for (const peer of ['bmc-x1', 'bmc-x2', 'bmc-x3', 'bmc-x4', 'bmc-x5']) await provisionPeerCall(peer);
+    assert.ok(await d.waitForOutput(/cannot persist the peers' attestations: ENOSPC.*; trying again in 1 s/), d.output());
+    const failures = d.output().split('\n').filter((l) => l.includes("cannot persist the peers' attestations"));
+    const waits = failures.map((l) => Number(/; trying again in (\d+) s/.exec(l)?.[1]));
+    assert.deepEqual(waits, waits.map((_, i) => 2 ** i), `one failed write per retry, each waiting twice as long:\n${failures.join('\n')}`);
 
+    // Room again: the retry writes the flag by itself, and says so.
     rmSync(fill);
+    assert.ok(await eventually(() => JSON.stringify(stateIn(seen)) === JSON.stringify(PROVISIONED_STATE), RETRY_DEADLINE_MS, 100), d.output());
+    assert.ok(await d.waitForOutput(/the state file is written again after failed writes.*event=STATE_WRITE_RECOVERED/), d.output());
     await provisionSelf();
     assert.deepEqual(stateIn(seen), PROVISIONED_STATE);
-    assert.deepEqual(tempFilesIn(seen), []);
+    // Checked once the writes have succeeded: while the disk was full a write could be under way at
+    // any moment (the state is tried again on the next change), but none may leave its temp file.
+    assert.deepEqual(tempFilesIn(seen), [], 'no temp file left behind');
   });
 
   it('a full disk under state_dir before the software token has a CA key: ProvisionPeer("self") fails saying the new key could not be written (ENOSPC), leaves no partial key, and works once there is room', async (t) => {
