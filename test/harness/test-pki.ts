@@ -3,9 +3,10 @@
  * identities plus the bad leaves the refusal tests need (expired, wrong EKU, untrusted CA, …).
  */
 import { randomBytes, X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { CredentialHolder, type IssuedCredentials, type TlsCredentials } from '../../src/pki/certificate/index.ts';
 import { TrustStore, type TrustedCa } from '../../src/pki/trust/index.ts';
 import { makeTestCa, type TestCa } from './openssl-test-ca.ts';
@@ -230,4 +231,23 @@ export function writePkiFile(pki: TestPki): string {
 /** Reads what writePkiFile wrote (the leaves' notAfter as Dates again). */
 export function readPkiFile(file: string): TestPki {
   return JSON.parse(readFileSync(file, 'utf8'), (key, value: unknown) => (key === 'notAfter' && typeof value === 'string' ? new Date(value) : value)) as TestPki;
+}
+
+/** The standard test PKI and a scratch directory for one test file: made before its tests, removed after them. */
+export function useTestPki(workPrefix: string): { pki(): TestPki; work(): string } {
+  let pki: TestPki | undefined;
+  let work: string | undefined;
+  before(async () => {
+    pki = await createTestPki();
+    work = mkdtempSync(join(tmpdir(), workPrefix));
+  }, { timeout: 300_000 });
+  after(() => {
+    if (work) rmSync(work, { recursive: true, force: true });
+    if (pki) rmSync(pki.dir, { recursive: true, force: true });
+  }, { timeout: 120_000 });
+  const made = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`useTestPki: ${what} is made in the file's before hook`);
+    return v;
+  };
+  return { pki: () => made(pki, 'the PKI'), work: () => made(work, 'the work directory') };
 }

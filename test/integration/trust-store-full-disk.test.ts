@@ -5,13 +5,12 @@
  * left, and once there is room the same binding works.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { REPO } from '../harness/daemon.ts';
 import { runTool } from '../harness/run-tool.ts';
-import { createTestPki, type TestPki } from '../harness/test-pki.ts';
+import { useTestPki } from '../harness/test-pki.ts';
 
 const FIXTURE = join(REPO, 'test/fixtures/trust-store/full-disk.ts');
 
@@ -26,26 +25,16 @@ interface FullDiskRun {
 }
 
 describe('trust store on a full disk', () => {
-  let pki: TestPki;
-  let work = '';
-
-  before(async () => {
-    pki = await createTestPki();
-    work = mkdtempSync(join(tmpdir(), 'trust-full-'));
-  }, { timeout: 300_000 });
-  after(() => {
-    rmSync(work, { recursive: true, force: true });
-    rmSync(pki.dir, { recursive: true, force: true });
-  }, { timeout: 120_000 });
+  const fixture = useTestPki('trust-full-');
 
   it('a binding that cannot be written (ENOSPC) fails with the reason and binds nothing; the trusted CA, its link and no temp file stay; with room it binds', async (t) => {
     if (process.getuid?.() !== 0) return t.skip('needs root: the trust directory is a tiny tmpfs in a mount namespace of its own');
-    const dir = join(work, 'trust');
+    const dir = join(fixture.work(), 'trust');
     mkdirSync(dir);
     const script = 'mount -t tmpfs -o size=64k,mode=0700 tmpfs "$0" && exec "$@"';
     const run = await runTool(
       'unshare',
-      ['--mount', '--propagation', 'private', 'sh', '-c', script, dir, process.execPath, '--import', 'tsx', FIXTURE, dir, pki.a.ca.certFile, pki.b.ca.certFile],
+      ['--mount', '--propagation', 'private', 'sh', '-c', script, dir, process.execPath, '--import', 'tsx', FIXTURE, dir, fixture.pki().a.ca.certFile, fixture.pki().b.ca.certFile],
       { cwd: REPO, timeoutMs: 120_000 },
     );
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);

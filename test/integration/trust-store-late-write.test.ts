@@ -6,16 +6,15 @@
  * rename at its entry for longer than the store's deadline, then lets it go.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { TrustStore } from '../../src/pki/trust/index.ts';
 import { captureLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
 import { runTool } from '../harness/run-tool.ts';
 import { delaySyscalls } from '../harness/syscall-delay.ts';
-import { createTestPki, type TestPki } from '../harness/test-pki.ts';
+import { useTestPki } from '../harness/test-pki.ts';
 
 /**
  * The store's deadline for one file call: far below the rename's hold, and far above what the write's
@@ -28,23 +27,13 @@ const RENAME_HOLD_MS = 60_000;
 const DEADLINE_MS = 30_000;
 
 describe('trust store: a CA file write that lands after its deadline', () => {
-  let pki: TestPki;
-  let work = '';
-
-  before(async () => {
-    pki = await createTestPki();
-    work = mkdtempSync(join(tmpdir(), 'trust-late-'));
-  }, { timeout: 300_000 });
-  after(() => {
-    rmSync(work, { recursive: true, force: true });
-    rmSync(pki.dir, { recursive: true, force: true });
-  }, { timeout: 120_000 });
+  const fixture = useTestPki('trust-late-');
 
   it('a binding overtaken by a revocation, whose rename lands after its deadline, never binds the revoked name: the file is removed again', async (t) => {
     const log = captureLog();
-    const dir = join(work, 'store');
+    const dir = join(fixture.work(), 'store');
     const store = new TrustStore({ dir, log: log.log, fileTimeoutMs: FILE_TIMEOUT_MS });
-    t.after(() => store.close());
+    t.after(() => store.close(), { timeout: 10_000 });
     await store.reload();
     store.watch();
     const bound: string[] = [];
@@ -52,16 +41,19 @@ describe('trust store: a CA file write that lands after its deadline', () => {
       if (store.vouchesFor('bmc-b')) bound.push(store.attestedNames().join(','));
     });
 
-    const delay = await delaySyscalls({ pid: process.pid, syscalls: ['rename', 'renameat', 'renameat2'], delayMs: RENAME_HOLD_MS, dir: work });
+    const delay = await delaySyscalls({ pid: process.pid, syscalls: ['rename', 'renameat', 'renameat2'], delayMs: RENAME_HOLD_MS, dir: fixture.work() });
     if ('skip' in delay) {
       t.skip(delay.skip);
       return;
     }
     let released = false;
-    t.after(async () => {
-      if (!released) await delay.stop();
-    });
-    const binding = store.addAttested(pki.b.ca.pem, 'bmc-b');
+    t.after(
+      async () => {
+        if (!released) await delay.stop();
+      },
+      { timeout: 30_000 },
+    );
+    const binding = store.addAttested(fixture.pki().b.ca.pem, 'bmc-b');
     binding.catch(() => undefined); // awaited below; its rejection comes while the test waits for the hold
     const heldRename = () => delay.held().find((c) => c.syscall.startsWith('rename') && (c.strings.at(-1) ?? '').startsWith(`${dir}/`));
     assert.ok(await eventually(() => heldRename() !== undefined, DEADLINE_MS, 20), `the rename of the CA file is held\n${delay.trace()}`);
@@ -89,7 +81,7 @@ describe('trust store: a CA file write that lands after its deadline', () => {
     const reread = new TrustStore({ dir });
     await reread.reload();
     assert.deepEqual(reread.attestedNames(), []);
-    const verify = await runTool('openssl', ['verify', '-no-CAfile', '-no-CAstore', '-CApath', dir, pki.b.client.certFile]);
+    const verify = await runTool('openssl', ['verify', '-no-CAfile', '-no-CAstore', '-CApath', dir, fixture.pki().b.client.certFile]);
     assert.notEqual(verify.code, 0, `openssl verify -CApath does not find bmc-b's CA: ${verify.stdout}`);
     // The directory watch saw the late file come and go: the store read it in neither time.
     await new Promise((r) => setTimeout(r, 500));
