@@ -6,10 +6,10 @@ import { eachSnapshot } from './each-snapshot.ts';
 import { attestationRecords } from '../state/attestation-history.ts';
 import type { StateStore } from '../state/state-store.ts';
 import { errorMessage } from '../util/error-message.ts';
+import { RetryTimer } from '../util/retry-timer.ts';
 
-/** After a failed write the state is written again after this long; after each further failure twice the last wait, up to RETRY_MAX_MS. */
-const STATE_RETRY_FIRST_MS = 1000;
-const RETRY_MAX_MS = 60_000;
+/** After a failed write the state is written again after 1 s, then after twice the last wait, up to 60 s. */
+const STATE_RETRY = { firstMs: 1000, maxMs: 60_000 };
 
 /** What the actor reads and writes; the daemon actor is a getter, as it exists only once the machine is provided. */
 export interface PersistAttestationsDeps {
@@ -36,28 +36,24 @@ export function createPersistAttestationsActor(deps: PersistAttestationsDeps) {
     };
     /** The flag and records last handed to the store: a snapshot that changes neither writes nothing. */
     let asked: string | undefined;
-    let retry: NodeJS.Timeout | undefined;
-    let waitMs = 0;
+    const retry = new RetryTimer(STATE_RETRY);
     let stopped = false;
     const write = (peers: ReturnType<typeof current>['peers']) => {
       deps.stateStore.update({ peers }).then(
         () => {
-          if (waitMs === 0 || stopped) return;
-          waitMs = 0;
-          deps.log.info('the state file is written again after failed writes', { event: 'STATE_WRITE_RECOVERED' });
+          // A retry still waiting writes what changed since (the snapshots skipped it): let it.
+          if (stopped || retry.pending) return;
+          if (retry.succeeded()) deps.log.info('the state file is written again after failed writes', { event: 'STATE_WRITE_RECOVERED' });
         },
         (err: unknown) => {
-          // Two writes in flight may fail together: one retry for both.
-          if (stopped || retry) return;
-          waitMs = Math.min(Math.max(waitMs * 2, STATE_RETRY_FIRST_MS), RETRY_MAX_MS);
-          deps.log.error(`cannot persist the peers' attestations: ${errorMessage(err)}; trying again in ${waitMs / 1000} s`, { code: 'STATE_WRITE' });
-          retry = setTimeout(() => {
-            retry = undefined;
+          if (stopped) return;
+          // Two writes in flight may fail together: one retry for both, logged once.
+          const waitMs = retry.failed(() => {
             const now = current();
             asked = now.key;
             write(now.peers);
-          }, waitMs);
-          retry.unref();
+          });
+          if (waitMs !== undefined) deps.log.error(`cannot persist the peers' attestations: ${errorMessage(err)}; trying again in ${waitMs / 1000} s`, { code: 'STATE_WRITE' });
         },
       );
     };
@@ -68,7 +64,7 @@ export function createPersistAttestationsActor(deps: PersistAttestationsDeps) {
         if (now.key === asked) return;
         asked = now.key;
         // The last write failed: the retry writes the state as it is by then.
-        if (retry) return;
+        if (retry.pending) return;
         write(now.peers);
       },
       { perTurn: true },
@@ -76,7 +72,7 @@ export function createPersistAttestationsActor(deps: PersistAttestationsDeps) {
     return () => {
       stopped = true;
       stop();
-      clearTimeout(retry);
+      retry.stop();
     };
   });
 }

@@ -10,6 +10,7 @@ import { parseCaPem, type ParsedCa } from './ca-certificate-pem.ts';
 import { boundNamesOf, boundPem, type NameScope } from './name-binding.ts';
 import { opensslSubjectHash } from './openssl-subject-hash.ts';
 import { SerialQueue } from '../../util/serial-queue.ts';
+import { RetryTimer } from '../../util/retry-timer.ts';
 import { HashLinks, type HashLinkTarget } from './hash-links.ts';
 import { TRUST_FILE_TIMEOUT_MS, type FileCall } from './file-call.ts';
 import { TrustStoreError } from './trust-store-error.ts';
@@ -146,8 +147,8 @@ export class TrustStore {
   #dirtyAll = false;
   /** The hash links on disk may not match the trusted set (an update failed): the next update rebuilds them all. */
   #linksBroken = false;
-  #linkRepair: NodeJS.Timeout | undefined;
-  #linkRepairWaitMs = LINK_REPAIR_FIRST_MS;
+  /** The rebuild of broken hash links, tried again after 1 s, 2 s, 4 s … up to LINK_REPAIR_MAX_MS. */
+  #linkRepair = new RetryTimer({ firstMs: LINK_REPAIR_FIRST_MS, maxMs: LINK_REPAIR_MAX_MS });
   /**
    * Names whose revocation is in effect but whose CA files on disk may still bind them (removing or
    * rewriting a file failed): every read of the files leaves these bindings out until the disk agrees.
@@ -173,9 +174,8 @@ export class TrustStore {
   #lateWrites = new Map<string, number>();
   /** CA files whose late writes have ended: each is put back to what memory holds (#checkLateFiles), then read normally again. */
   #lateToCheck = new Set<string>();
-  #lateRetry: NodeJS.Timeout | undefined;
-  /** The wait before the next try of #checkLateFiles after one failed: doubled each time, up to LINK_REPAIR_MAX_MS. */
-  #lateRetryWaitMs = 0;
+  /** #checkLateFiles again after it failed (the disk still hangs), waiting as the link repair does. */
+  #lateRetry = new RetryTimer({ firstMs: LINK_REPAIR_FIRST_MS, maxMs: LINK_REPAIR_MAX_MS });
 
   constructor(opts: TrustStoreOptions) {
     this.dir = opts.dir;
@@ -686,10 +686,8 @@ export class TrustStore {
 
   /** Stops watching (and repairing the hash links). */
   close(): void {
-    clearTimeout(this.#linkRepair);
-    this.#linkRepair = undefined;
-    clearTimeout(this.#lateRetry);
-    this.#lateRetry = undefined;
+    this.#linkRepair.stop();
+    this.#lateRetry.stop();
     if (this.#debounce) clearTimeout(this.#debounce);
     this.#debounce = undefined;
     this.#dirty.clear();
@@ -765,26 +763,17 @@ export class TrustStore {
       if (left > 0) return void this.#lateWrites.set(name, left);
       this.#lateWrites.delete(name);
       this.#lateToCheck.add(name);
-      this.#scheduleLateCheck(0);
+      // A retry already waiting checks this file too.
+      if (!this.#lateRetry.pending) this.#runLateCheck();
     });
   }
 
-  #scheduleLateCheck(ms: number): void {
-    if (this.#lateRetry) return;
-    this.#lateRetry = setTimeout(() => {
-      this.#lateRetry = undefined;
-      this.#serial(() => this.#checkLateFiles()).then(
-        () => {
-          this.#lateRetryWaitMs = 0;
-        },
-        () => {
-          // The disk still hangs (logged as TRUST_FILE_TIMEOUT): try again later, less often each time.
-          this.#lateRetryWaitMs = Math.min(Math.max(this.#lateRetryWaitMs * 2, LINK_REPAIR_FIRST_MS), LINK_REPAIR_MAX_MS);
-          this.#scheduleLateCheck(this.#lateRetryWaitMs);
-        },
-      );
-    }, ms);
-    this.#lateRetry.unref();
+  /** Runs #checkLateFiles in the store's turn; while the disk still hangs (logged as TRUST_FILE_TIMEOUT), again later, less often each time. */
+  #runLateCheck(): void {
+    this.#serial(() => this.#checkLateFiles()).then(
+      () => this.#lateRetry.succeeded(),
+      () => this.#lateRetry.failed(() => this.#runLateCheck()),
+    );
   }
 
   /**
@@ -902,23 +891,16 @@ export class TrustStore {
     }
     if (!repairing) return;
     this.#linksBroken = false;
-    this.#linkRepairWaitMs = LINK_REPAIR_FIRST_MS;
-    clearTimeout(this.#linkRepair);
-    this.#linkRepair = undefined;
+    this.#linkRepair.succeeded();
     this.#log?.info(`trust store: hash links in ${this.dir} repaired`, { event: 'TRUST_LINKS_REPAIRED' });
   }
 
   /** Tries the rebuild again later, waiting twice as long each time (a change in between tries sooner). */
   #scheduleLinkRepair(): void {
-    if (this.#linkRepair) return;
-    const wait = this.#linkRepairWaitMs;
-    this.#linkRepairWaitMs = Math.min(wait * 2, LINK_REPAIR_MAX_MS);
-    this.#linkRepair = setTimeout(() => {
-      this.#linkRepair = undefined;
+    this.#linkRepair.failed(() => {
       if (!this.#linksBroken) return;
       this.#serial(() => this.#keepLinks(async () => false)).catch((err: unknown) => this.#log?.warn(`trust store: repairing the hash links failed: ${String(err)}`));
-    }, wait);
-    this.#linkRepair.unref(); // the daemon's other work keeps the process running, not a repair
+    });
   }
 
   /** Re-reads one file the watcher saw change; nothing happens when it holds what the store knows. */
