@@ -2,18 +2,19 @@
  * The trust store when a CA file's write times out in the middle of its rename (a disk that hangs
  * there): the rename still lands afterwards. A binding overtaken by a revocation must not bind the
  * revoked name when it does; the store takes the late file in as memory has it (here: no file) and
- * puts the disk back. The hang is real: strace, attached to this test's own process, holds every
- * rename at its entry for longer than the store's deadline, then lets it go.
+ * puts the disk back, also when the disk still hangs while it does. The hang is real: strace,
+ * attached to this test's own process, holds every rename at its entry for longer than the store's
+ * deadline, then lets it go.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { TrustStore } from '../../src/pki/trust/index.ts';
-import { captureLog } from '../harness/capture-log.ts';
+import { type CapturedLog, captureLog } from '../harness/capture-log.ts';
 import { eventually } from '../harness/daemon.ts';
 import { runTool } from '../harness/run-tool.ts';
-import { delaySyscalls } from '../harness/syscall-delay.ts';
+import { delaySyscalls, type SyscallDelay } from '../harness/syscall-delay.ts';
 import { useTestPki } from '../harness/test-pki.ts';
 
 /**
@@ -23,36 +24,61 @@ import { useTestPki } from '../harness/test-pki.ts';
 const FILE_TIMEOUT_MS = 3000;
 /** How long strace holds each rename: the test lets it go long before (by stopping strace). */
 const RENAME_HOLD_MS = 60_000;
+/** How long strace holds each rename while the disk stays slow: the store's deadline passes first, then the rename lands by itself. */
+const SLOW_RENAME_MS = 8000;
 /** A net for each wait (strace attaching, a call reaching its hold, the store's check). */
 const DEADLINE_MS = 30_000;
 
 describe('trust store: a CA file write that lands after its deadline', () => {
   const fixture = useTestPki('trust-late-');
 
-  it('a binding overtaken by a revocation, whose rename lands after its deadline, never binds the revoked name: the file is removed again', async (t) => {
-    const log = captureLog();
-    const dir = join(fixture.work(), 'store');
+  /** A watched store in its own directory, with the test's file deadline; closed after the test. */
+  const openStore = async (t: TestContext, name: string, log: CapturedLog): Promise<{ store: TrustStore; dir: string }> => {
+    const dir = join(fixture.work(), name);
     const store = new TrustStore({ dir, log: log.log, fileTimeoutMs: FILE_TIMEOUT_MS });
     t.after(() => store.close(), { timeout: 10_000 });
     await store.reload();
     store.watch();
-    const bound: string[] = [];
-    store.onChange(() => {
-      if (store.vouchesFor('bmc-b')) bound.push(store.attestedNames().join(','));
-    });
+    return { store, dir };
+  };
 
-    const delay = await delaySyscalls({ pid: process.pid, syscalls: ['rename', 'renameat', 'renameat2'], delayMs: RENAME_HOLD_MS, dir: fixture.work() });
+  /** Every change of the store in which it vouches for `name` (none is the goal), with the names it then held. */
+  const bindingsOf = (store: TrustStore, name: string): string[] => {
+    const seen: string[] = [];
+    store.onChange(() => {
+      if (store.vouchesFor(name)) seen.push(store.attestedNames().join(','));
+    });
+    return seen;
+  };
+
+  /**
+   * Holds every rename of this process for `delayMs` (strace) until `release()`, which the test's
+   * end does too; undefined, the test skipped with strace's reason, where strace cannot.
+   */
+  const holdRenames = async (t: TestContext, delayMs: number): Promise<{ delay: SyscallDelay; release: () => Promise<void> } | undefined> => {
+    const delay = await delaySyscalls({ pid: process.pid, syscalls: ['rename', 'renameat', 'renameat2'], delayMs, dir: fixture.work() });
     if ('skip' in delay) {
       t.skip(delay.skip);
-      return;
+      return undefined;
     }
     let released = false;
-    t.after(
-      async () => {
-        if (!released) await delay.stop();
-      },
-      { timeout: 30_000 },
-    );
+    const release = async () => {
+      if (released) return;
+      released = true;
+      await delay.stop();
+    };
+    t.after(release, { timeout: 30_000 });
+    return { delay, release };
+  };
+
+  it('a binding overtaken by a revocation, whose rename lands after its deadline, never binds the revoked name: the file is removed again', async (t) => {
+    const log = captureLog();
+    const { store, dir } = await openStore(t, 'store', log);
+    const bound = bindingsOf(store, 'bmc-b');
+
+    const held = await holdRenames(t, RENAME_HOLD_MS);
+    if (!held) return;
+    const { delay } = held;
     const binding = store.addAttested(fixture.pki().b.ca.pem, 'bmc-b');
     binding.catch(() => undefined); // awaited below; its rejection comes while the test waits for the hold
     const heldRename = () => delay.held().find((c) => c.syscall.startsWith('rename') && (c.strings.at(-1) ?? '').startsWith(`${dir}/`));
@@ -68,8 +94,7 @@ describe('trust store: a CA file write that lands after its deadline', () => {
     assert.ok(!existsSync(target), 'nothing on disk yet: the rename is still held');
 
     // The disk comes back: strace lets the held rename go on, and it lands.
-    await delay.stop();
-    released = true;
+    await held.release();
     const undone = () => log.lines().some((l) => l.includes('CA_FILE_LATE_WRITE_UNDONE'));
     await eventually(() => undone() || bound.length > 0, DEADLINE_MS, 20);
     assert.deepEqual(bound, [], `bmc-b was never bound again, not even for a moment\n${log.lines().join('\n')}`);
@@ -86,5 +111,40 @@ describe('trust store: a CA file write that lands after its deadline', () => {
     // The directory watch saw the late file come and go: the store read it in neither time.
     await new Promise((r) => setTimeout(r, 500));
     assert.deepEqual(bound, []);
+  });
+  it('a name added to a bound CA, whose rename lands after its deadline while the disk still hangs, is never bound: the put-back times out too, and is finished once the disk answers', async (t) => {
+    const log = captureLog();
+    const { store, dir } = await openStore(t, 'store-slow', log);
+    const ca = fixture.pki().a.ca;
+    const file = join(dir, `${(await store.addAttested(ca.pem, 'bmc-a')).fingerprint}.pem`);
+    const boundText = readFileSync(file, 'utf8');
+    const leaked = bindingsOf(store, 'bmc-x');
+
+    // Every rename now takes longer than the store's deadline, then lands by itself.
+    const held = await holdRenames(t, SLOW_RENAME_MS);
+    if (!held) return;
+    const { delay } = held;
+    const timeouts = () => log.lines().filter((l) => l.includes('TRUST_FILE_TIMEOUT'));
+    await assert.rejects(store.addAttested(ca.pem, 'bmc-x'), /timed out/);
+    assert.equal(store.vouchesFor('bmc-x'), false, 'the binding failed: bmc-x is not bound');
+
+    // Its rename lands (bmc-x on disk); the store's put-back (bmc-a alone) is held and times out too.
+    const undone = () => log.lines().some((l) => l.includes('CA_FILE_LATE_WRITE_UNDONE'));
+    assert.ok(await eventually(() => timeouts().length >= 2, DEADLINE_MS, 20), `the put-back times out while the disk hangs\n${log.lines().join('\n')}\n${delay.trace()}`);
+    assert.ok(undone(), `the late file is named when it is noticed, before its put-back has finished\n${log.lines().join('\n')}`);
+    assert.ok((timeouts()[1] ?? '').includes(`writing ${file}`), `the second timeout is the put-back of that file: ${timeouts()[1] ?? ''}`);
+    assert.equal(store.vouchesFor('bmc-x'), false, 'the landed file is not read in');
+
+    // The disk answers again: the held put-back goes on, and the file ends as memory holds it.
+    await held.release();
+    assert.ok(await eventually(() => readFileSync(file, 'utf8') === boundText, DEADLINE_MS, 20), `${file} holds bmc-a alone again\n${readFileSync(file, 'utf8')}`);
+    // Whatever check is still due (the retry, the put-back's own settling) runs and leaves it so.
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.equal(readFileSync(file, 'utf8'), boundText);
+    assert.deepEqual(leaked, [], `bmc-x was never bound, not even for a moment\n${log.lines().join('\n')}`);
+    assert.deepEqual(store.attestedNames(), ['bmc-a']);
+    const reread = new TrustStore({ dir });
+    await reread.reload();
+    assert.deepEqual(reread.attestedNames(), ['bmc-a'], 'a daemon starting now reads bmc-a alone');
   });
 });

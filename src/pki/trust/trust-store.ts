@@ -792,11 +792,12 @@ export class TrustStore {
         throw err;
       });
       if (text !== known?.text) {
-        if (known) await this.#write(path, known.text);
-        else await this.#io(`removing ${path}`, () => unlink(path)).catch(ignoreMissing);
+        // Said before the put-back: on a disk that still hangs, that write may time out as well (and is tried again).
         this.#log?.warn(`trust store: a write of ${path} that had timed out landed afterwards; the file is put back to what the store holds`, {
           event: 'CA_FILE_LATE_WRITE_UNDONE',
         });
+        if (known) await this.#write(path, known.text);
+        else await this.#io(`removing ${path}`, () => unlink(path)).catch(ignoreMissing);
       }
       this.#lateToCheck.delete(name);
     }
