@@ -1,7 +1,8 @@
 // The two-BMC part of `pnpm -s demo` (as root): two BMCs as network namespaces on a veth pair,
 // each with its own private bus, lldpd + lldp bridge, attestationd and provisioningd, trusting each
 // other only through attestation (one ProvisionPeer, mutual SPDM attestation); prints a timeline of both
-// statecharts and the inspector URL. Everything is stopped by PID and the namespaces removed.
+// statecharts and the inspector URL. Everything is stopped by PID and the namespaces removed, also
+// at SIGINT or SIGTERM.
 import { mkdtempSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { createRack, type Rack } from '../test/harness/netns.ts';
 import { startRackAttestationds } from '../test/harness/netns-attestationd.ts';
 import { provisionPeer, startRackBmcs, type RackBmc } from '../test/harness/netns-bmc.ts';
 import type { PrivateBus } from '../test/harness/private-bus.ts';
+import { teardownOnSignal } from './demo-stop.ts';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const INSPECT_PORT = 9000;
@@ -64,7 +66,7 @@ async function relayInspector(rack: Rack, bmc: RackBmc, dir: string): Promise<{ 
   return { url: `http://127.0.0.1:${port}/`, server };
 }
 
-/** The two-BMC demo; resolves when it is over (Ctrl-C on a terminal, at once otherwise). */
+/** The two-BMC demo; resolves when it is over (Ctrl-C on a terminal, at once otherwise); rejects when the BMCs do not link up. */
 export async function rackDemo(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'provisioningd-rack-demo-'));
   const buses: PrivateBus[] = [];
@@ -72,7 +74,15 @@ export async function rackDemo(): Promise<void> {
   let bmcs: RackBmc[] = [];
   let relay: Server | undefined;
   let stopTimeline: () => void = () => undefined;
+  const end = teardownOnSignal(async () => {
+    stopTimeline();
+    relay?.close();
+    for (const bmc of bmcs) bmc.recorder.close();
+    await rack?.teardown();
+    for (const bus of buses) await bus.stop();
+  });
   try {
+    say(`demo (pid ${process.pid}: SIGTERM or Ctrl-C stops everything it started), files in ${dir}`);
     rack = await createRack({ size: 2 });
     say(`two BMCs as network namespaces: ${rack.nodes.map((n) => `${n.name} (${n.ns}, ${n.ifname} ${n.address})`).join(', ')}`);
     say('each runs its own private bus, lldpd (tx-interval 1 s), the lldp bridge, attestationd (its own identity) and provisioningd; starting…');
@@ -112,16 +122,12 @@ export async function rackDemo(): Promise<void> {
       const inspector = await relayInspector(rack, a, dir);
       relay = inspector.server;
       say(`\ninspector of ${a.node.name}: ${inspector.url}   (Ctrl-C stops everything)`);
-      await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
+      await end.untilSignal();
     } else {
       say(`\n(the inspector of ${a.node.name} listens on 127.0.0.1:${INSPECT_PORT} inside ${a.node.ns}; run the demo on a terminal to get a URL on this host)`);
     }
   } finally {
-    stopTimeline();
-    relay?.close();
-    for (const bmc of bmcs) bmc.recorder.close();
-    await rack?.teardown();
-    for (const bus of buses) await bus.stop();
+    await end.stop();
     say(`files kept in ${dir}`);
   }
 }

@@ -2,7 +2,7 @@
 // discovered over LLDP and linked (scripts/demo-rack.ts). Otherwise: a private system bus (with the
 // shipped policy), one provisioningd on the software token, provisioned with the busctl command
 // of docs/dbus-api.md; every state change is printed as it happens. Everything lives in a temp dir; every
-// process is stopped by PID.
+// process is stopped by PID, also at SIGINT or SIGTERM. It exits 1 when the main job fails.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { busctl, getProperty, IFACE, OBJECT, SERVICE, startDaemon, type DaemonHa
 import { canCreateNamespaces } from '../test/harness/netns.ts';
 import { startPrivateBus, type PrivateBus } from '../test/harness/private-bus.ts';
 import { rackDemo } from './demo-rack.ts';
+import { endedBySignal, teardownOnSignal } from './demo-stop.ts';
 
 const run = promisify(execFile);
 const say = (line: string) => process.stdout.write(`${line}\n`);
@@ -39,7 +40,12 @@ async function oneBmcDemo(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'provisioningd-demo-'));
   let bus: PrivateBus | undefined;
   let daemon: DaemonHandle | undefined;
+  const end = teardownOnSignal(async () => {
+    await daemon?.stop();
+    await bus?.stop();
+  });
   try {
+    say(`demo (pid ${process.pid}: SIGTERM or Ctrl-C stops everything it started), files in ${dir}`);
     bus = await startPrivateBus();
     say(`private system bus: ${bus.address} (dbus-daemon pid ${bus.pid})`);
     say(`export DBUS_SYSTEM_BUS_ADDRESS='${bus.address}'   # to drive it yourself with busctl`);
@@ -56,9 +62,11 @@ async function oneBmcDemo(): Promise<void> {
 
     say(`\n$ busctl call ${SERVICE} ${OBJECT} ${IFACE} ProvisionPeer s self`);
     const call = await busctl(bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'self');
-    say(call.code === 0 ? '  (returned)' : `  failed: ${call.stderr.trim()}`);
+    if (call.code !== 0) throw new Error(`ProvisionPeer("self") failed: ${call.stderr.trim()}`);
+    say('  (returned)');
     await new Promise((r) => setTimeout(r, 200));
     await show();
+    if ((await getProperty(bus, 'provisioned')) !== 'true') throw new Error('provisioned is not true after ProvisionPeer("self") returned');
 
     const certs = join(String(daemon.config['cert_root']), 'etc/ssl/certs');
     say(`\ncertificates under ${certs}:`);
@@ -72,13 +80,13 @@ async function oneBmcDemo(): Promise<void> {
 
     say(`\n$ busctl call … ProvisionPeer s bmc-peer   (attestation of a peer)`);
     const peer = await busctl(bus, 'call', SERVICE, OBJECT, IFACE, 'ProvisionPeer', 's', 'bmc-peer');
-    say(peer.code === 0 ? '  (accepted: attestation started)' : `  failed: ${peer.stderr.trim()}`);
+    if (peer.code !== 0) throw new Error(`ProvisionPeer("bmc-peer") was refused: ${peer.stderr.trim()}`);
+    say('  (accepted: attestation started)');
     await new Promise((r) => setTimeout(r, 500));
     await show();
     say(`\nfiles kept in ${dir}`);
   } finally {
-    await daemon?.stop();
-    await bus?.stop();
+    await end.stop();
   }
 }
 
@@ -88,6 +96,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  // A signal's teardown is under way (what the demo waited on went away with it): it exits when done.
+  if (endedBySignal()) return;
   process.stderr.write(`demo failed: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });
