@@ -11,7 +11,9 @@
 //     (it is the caller of every call it times), the link attempts that failed or were refused and
 //     the warn lines of the build.
 //  2. Idle: the ProvisionPeer round trip on a connected peer (a no-op for its machine) once the
-//     mesh has stood for SETTLE_MS; goal: p95 during the build ≤ 2x the idle p95.
+//     mesh has stood for SETTLE_MS; goal: p95 during the build ≤ 2x the idle p95. The two pings of
+//     the build (below) idle too: how much the build's load alone stretches a call that does no work
+//     of ours (GetId to the bus daemon), set beside ProvisionPeer's stretch.
 //  3. The floor: the same N(N-1) attestations run by the attestationds alone (the calls of the
 //     daemon's attestPeer actor, from here on each BMC's bus), every BMC's at once, as concurrent as
 //     in the build. Every peer is attested by then, so no daemon attests back. Twice: on
@@ -144,6 +146,18 @@ async function timedProvisionPeer(bus: dbus.MessageBus, id: string): Promise<num
   return performance.now() - t0;
 }
 
+/**
+ * Round trips of two calls that do no work of ours (ms): Peer.Ping to provisioningd (its event loop
+ * answers it) and GetId to the bus daemon (the bus and this process alone).
+ */
+async function pingBoth(bus: dbus.MessageBus): Promise<{ daemon: number; bus: number }> {
+  const t = performance.now();
+  await callMethod(bus, { destination: SERVICE, path: OBJECT, iface: 'org.freedesktop.DBus.Peer', member: 'Ping' }, BUS_CALL_MS);
+  const u = performance.now();
+  await callMethod(bus, { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', iface: 'org.freedesktop.DBus', member: 'GetId' }, BUS_CALL_MS);
+  return { daemon: u - t, bus: performance.now() - u };
+}
+
 async function main(): Promise<void> {
   if (!canCreateNamespaces()) throw new Error('bench/mesh.bench.ts needs root (network namespaces)');
   if (!Number.isInteger(SIZE) || SIZE < 2 || SIZE > 32) throw new Error(`MESH_SIZE must be 2..32, not ${String(process.env['MESH_SIZE'])}`);
@@ -221,12 +235,9 @@ async function main(): Promise<void> {
     callerDelay.enable();
     const pinger = (async () => {
       while (building) {
-        const t = performance.now();
-        await callMethod(busOf(0), { destination: SERVICE, path: OBJECT, iface: 'org.freedesktop.DBus.Peer', member: 'Ping' }, BUS_CALL_MS);
-        pings.daemon.push(performance.now() - t);
-        const u = performance.now();
-        await callMethod(busOf(0), { destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', iface: 'org.freedesktop.DBus', member: 'GetId' }, BUS_CALL_MS);
-        pings.bus.push(performance.now() - u);
+        const { daemon, bus } = await pingBoth(busOf(0));
+        pings.daemon.push(daemon);
+        pings.bus.push(bus);
         await new Promise((r) => setTimeout(r, 50));
       }
     })();
@@ -318,6 +329,13 @@ async function main(): Promise<void> {
     if (!first || !second) throw new Error('two BMCs at least');
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     for (let i = 0; i < IDLE_CALLS; i++) idle.push(await timedProvisionPeer(busOf(0), second.node.name));
+    // The same two pings idle: against them, what the build's load does to a call with no work of ours.
+    const idlePings = { daemon: [] as number[], bus: [] as number[] };
+    for (let i = 0; i < IDLE_CALLS; i++) {
+      const { daemon, bus } = await pingBoth(busOf(0));
+      idlePings.daemon.push(daemon);
+      idlePings.bus.push(bus);
+    }
 
     // 3. The floor: the same attestations by the attestationds alone, every BMC's at once. First on
     // attestationds started afresh, as cold as in the build (where each ran its first
@@ -413,6 +431,11 @@ async function main(): Promise<void> {
     const spread = (xs: number[]) => `p50 ${quantile(xs, 0.5).toFixed(1)} ms, p95 ${quantile(xs, 0.95).toFixed(1)} ms, max ${Math.max(...xs).toFixed(0)} ms`;
     console.log(`  ${first.node.name}'s own ProvisionPeer calls during the build: ${spread(firstRtts)} (n=${firstRtts.length}), its idle p95 ${idleP95.toFixed(1)} ms`);
     console.log(`  during the build, ${first.node.name}: Peer.Ping to provisioningd ${spread(pings.daemon)}; GetId to the bus daemon ${spread(pings.bus)} (n=${pings.bus.length})`);
+    console.log(`  idle, ${first.node.name}: Peer.Ping to provisioningd ${spread(idlePings.daemon)}; GetId to the bus daemon ${spread(idlePings.bus)} (n=${IDLE_CALLS})`);
+    // A call no code of ours touches, under the build's load, against the same call idle: how far the
+    // shared cores alone stretch a round trip (the goal asks 2x of ProvisionPeer, which needs the bus daemon too).
+    const p95Ratio = (during: number[], quiet: number[]) => (quantile(during, 0.95) / quantile(quiet, 0.95)).toFixed(1);
+    console.log(`  p95 during the build over idle: GetId to the bus daemon ${p95Ratio(pings.bus, idlePings.bus)}x, Peer.Ping to provisioningd ${p95Ratio(pings.daemon, idlePings.daemon)}x, ProvisionPeer ${(p95 / idleP95).toFixed(1)}x`);
     const delayMs = (ns: number) => Math.max(0, ns / 1e6 - CALLER_DELAY_RESOLUTION_MS).toFixed(1);
     console.log(
       `  the caller's own event-loop delay during the build (this process, part of every round trip above): p50 ${delayMs(callerDelay.percentile(50))} ms, p95 ${delayMs(callerDelay.percentile(95))} ms, max ${delayMs(callerDelay.max)} ms`,
