@@ -78,9 +78,9 @@ function sessionMembers(sid: number | undefined): string[] {
   for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
     try {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // pid (comm) state ppid pgrp session …
-      const session = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[3]);
-      if (session === sid) found.push(`${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').slice(0, 160)}`);
+      // pid (comm) state ppid pgrp session …; a zombie (Z) has exited, only its parent has not read that yet.
+      const [state, , , session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(session) === sid && state !== 'Z') found.push(`${pid}: ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').slice(0, 160)}`);
     } catch {
       // gone meanwhile
     }
