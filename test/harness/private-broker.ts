@@ -88,7 +88,8 @@ async function checkBroker(): Promise<string | undefined> {
  * mount namespace:
  * - the listening socket: systemd-socket-activate passes it, as dbus.socket does;
  * - a journald socket to log to (it stops at once without one): a tmpfs over /run holds a datagram
- *   socket at journald's path, read by `cat` into this bus's stderr;
+ *   socket at journald's path, read by `cat` into this bus's stderr; the launcher starts once that
+ *   socket exists (on a loaded machine it once started first, and stopped);
  * - the address of the bus it serves (it connects to its own bus as a client);
  * - when the package is only unpacked, its binaries in /usr/bin, where the launcher execs the
  *   broker from: an overlay of the unpacked usr/bin on /usr/bin.
@@ -102,6 +103,13 @@ mount -t tmpfs -o mode=0755 tmpfs /run
 mkdir -p /run/systemd/journal
 systemd-socket-activate --datagram --inetd -l /run/systemd/journal/socket sh -c 'exec cat >&2' &
 echo "$!"
+# The launcher stops at once if the journal socket is not there yet (the reader starts in the background).
+i=0
+while [ ! -S /run/systemd/journal/socket ]; do
+  i=$((i + 1))
+  if [ "$i" -gt 600 ]; then echo "the journal socket of the private dbus-broker did not appear within 30 s" >&2; exit 1; fi
+  sleep 0.05
+done
 exec env DBUS_SYSTEM_BUS_ADDRESS="unix:path=$1" systemd-socket-activate -E DBUS_SYSTEM_BUS_ADDRESS -l "$1" dbus-broker-launch --scope system --config-file "$2"
 `;
 
