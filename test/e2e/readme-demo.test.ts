@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { constants } from 'node:os';
 import { describe, it, type TestContext } from 'node:test';
 import { eventually, REPO } from '../harness/daemon.ts';
 import { canCreateNamespaces } from '../harness/netns.ts';
@@ -53,7 +54,7 @@ function startDemo(t: TestContext, env: Record<string, string> = {}): Demo {
     const timer = setTimeout(() => reject(new Error(`pnpm -s demo did not end within ${DEMO_DEADLINE_MS / 1000} s:\n${out}\n${err}`)), DEMO_DEADLINE_MS);
     child.once('close', (code, signal) => {
       clearTimeout(timer);
-      resolve(code ?? 128 + (signal === 'SIGKILL' ? 9 : signal === 'SIGINT' ? 2 : 15));
+      resolve(code ?? 128 + (signal ? constants.signals[signal] : 0));
     });
   });
   return { child, stdout: () => out, stderr: () => err, ended };
