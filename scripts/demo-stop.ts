@@ -1,6 +1,6 @@
 // How `pnpm -s demo` ends: at its own end, or at SIGINT (Ctrl-C) or SIGTERM at any point, it stops
-// what it started (every process by PID, the namespaces) once. Without this a signal would end the
-// demo's process at once and leave its buses, daemons and network namespaces behind.
+// what it started (every process by PID, the namespaces) once. Without this a SIGTERM to the demo's
+// process ended it at once and left its buses, lldpds, bridges and daemons running, orphaned.
 
 /** The exit status of a process ended by one of these signals: 128 + the signal's number. */
 const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const;
