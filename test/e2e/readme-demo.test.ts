@@ -100,8 +100,9 @@ async function assertNothingLeft(demo: Demo, namespaces: readonly string[]): Pro
   };
   const sid = demo.child.pid;
   await eventually(async () => sessionMembers(sid).length === 0 && (await netnsLeft()).length === 0, LEFTOVER_DEADLINE_MS);
-  assert.deepEqual(sessionMembers(sid), [], 'no process of the demo is left');
-  assert.deepEqual(await netnsLeft(), [], 'no namespace of the demo is left');
+  const output = `the demo's output:\n${demo.stdout()}\n${demo.stderr()}`;
+  assert.deepEqual(sessionMembers(sid), [], `no process of the demo is left; ${output}`);
+  assert.deepEqual(await netnsLeft(), [], `no namespace of the demo is left; ${output}`);
 }
 
 describe('the README: pnpm -s demo', () => {

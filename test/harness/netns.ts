@@ -5,6 +5,8 @@
  * also when a test failed half-way, and on process exit as a last resort.
  */
 import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { stopProcess } from './stop-process.ts';
 import { runTool, mustRun } from './run-tool.ts';
 
@@ -50,6 +52,8 @@ export interface RackOptions {
   readonly subnet?: number;
 }
 
+/** Where `ip netns` keeps a named namespace. */
+const NETNS_DIR = '/run/netns';
 const alive = new Set<string>();
 let exitHookInstalled = false;
 
@@ -99,8 +103,10 @@ export async function createRack(opts: RackOptions): Promise<Rack> {
   const teardown = async () => {
     for (const c of children.splice(0).reverse()) await stopProcess(c, 2000).catch(() => undefined);
     for (const ns of namespaces.splice(0).reverse()) {
-      await runTool('ip', ['netns', 'del', ns], { timeoutMs: 10_000 }).catch(() => undefined);
-      alive.delete(ns);
+      const r = await runTool('ip', ['netns', 'del', ns], { timeoutMs: 10_000 }).catch((err: unknown) => ({ code: -1, stdout: '', stderr: String(err) }));
+      // One that is still there stays for the exit hook to try again (an `ip` killed by a signal, a busy mount).
+      if (r.code === 0 || !existsSync(join(NETNS_DIR, ns))) alive.delete(ns);
+      else process.stderr.write(`rack teardown: ip netns del ${ns} failed (${r.code}): ${r.stderr.trim()}; trying again at exit\n`);
     }
   };
 
