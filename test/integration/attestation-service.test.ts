@@ -269,7 +269,8 @@ describe('attestationd on a private bus', () => {
     assert.deepEqual(attestedBy, ['127.0.0.1']);
     const owner = await nameOwner(client, ATTESTATION_SERVICE, 10_000);
     const real = seen.filter((m) => m.sender === owner);
-    const at = real.findIndex((m) => m.member === 'Attested' && m.body[0] === true);
+    // The last one is this attestation's (an earlier test's last signals may still arrive at first).
+    const at = real.findLastIndex((m) => m.member === 'Attested' && m.body[0] === true);
     const before = real[at - 1];
     assert.equal(before?.member, 'PropertiesChanged', `the signal right before Attested: ${JSON.stringify(real.map((m) => m.member))}`);
     const changed = (before?.body[1] ?? {}) as Record<string, dbus.Variant>;
