@@ -5,11 +5,10 @@
  * left, and once there is room the same binding works.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { REPO } from '../harness/daemon.ts';
-import { runTool } from '../harness/run-tool.ts';
+import { runOnTinyTmpfs, TINY_TMPFS_NEEDS } from '../harness/tiny-tmpfs.ts';
 import { useTestPki } from '../harness/test-pki.ts';
 
 const FIXTURE = join(REPO, 'test/fixtures/trust-store/full-disk.ts');
@@ -28,15 +27,9 @@ describe('trust store on a full disk', () => {
   const fixture = useTestPki('trust-full-');
 
   it('a binding that cannot be written (ENOSPC) fails with the reason and binds nothing; the trusted CA, its link and no temp file stay; with room it binds', async (t) => {
-    if (process.getuid?.() !== 0) return t.skip('needs root: the trust directory is a tiny tmpfs in a mount namespace of its own');
+    if (process.getuid?.() !== 0) return t.skip(TINY_TMPFS_NEEDS);
     const dir = join(fixture.work(), 'trust');
-    mkdirSync(dir);
-    const script = 'mount -t tmpfs -o size=64k,mode=0700 tmpfs "$0" && exec "$@"';
-    const run = await runTool(
-      'unshare',
-      ['--mount', '--propagation', 'private', 'sh', '-c', script, dir, process.execPath, '--import', 'tsx', FIXTURE, dir, fixture.pki().a.ca.certFile, fixture.pki().b.ca.certFile],
-      { cwd: REPO, timeoutMs: 120_000 },
-    );
+    const run = await runOnTinyTmpfs({ dir, fixture: FIXTURE, args: [fixture.pki().a.ca.certFile, fixture.pki().b.ca.certFile], timeoutMs: 120_000 });
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
     const seen = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as FullDiskRun;
     const out = JSON.stringify(seen, null, 1);

@@ -2,7 +2,8 @@
  * The trust store when a CA file's write times out in the middle of its rename (a disk that hangs
  * there): the rename still lands afterwards. A binding overtaken by a revocation must not bind the
  * revoked name when it does; the store takes the late file in as memory has it (here: no file) and
- * puts the disk back, also when the disk still hangs while it does. The hang is real: strace,
+ * puts the disk back, also when the disk still hangs while it does, or is full by then (that case
+ * as root, in a mount namespace with a tiny tmpfs). The hang is real: strace,
  * attached to this test's own process, holds every rename at its entry for longer than the store's
  * deadline, then lets it go.
  */
@@ -12,9 +13,10 @@ import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { TrustStore } from '../../src/pki/trust/index.ts';
 import { type CapturedLog, captureLog } from '../harness/capture-log.ts';
-import { eventually } from '../harness/daemon.ts';
+import { eventually, REPO } from '../harness/daemon.ts';
 import { runTool } from '../harness/run-tool.ts';
 import { delaySyscalls, type SyscallDelay } from '../harness/syscall-delay.ts';
+import { runOnTinyTmpfs, TINY_TMPFS_NEEDS } from '../harness/tiny-tmpfs.ts';
 import { useTestPki } from '../harness/test-pki.ts';
 
 /**
@@ -28,6 +30,22 @@ const RENAME_HOLD_MS = 60_000;
 const SLOW_RENAME_MS = 8000;
 /** A net for each wait (strace attaching, a call reaching its hold, the store's check). */
 const DEADLINE_MS = 30_000;
+/** The late write on a disk that is full when it lands: run in a mount namespace with a tiny tmpfs. */
+const FULL_DISK_FIXTURE = join(REPO, 'test/fixtures/trust-store/late-write-full-disk.ts');
+
+/** What that fixture prints (or `{ skip }` where strace cannot hold its renames). */
+interface FullDiskLateWrite {
+  readonly skip?: string;
+  readonly file: string;
+  readonly boundText: string;
+  readonly afterDeadline: { readonly renameHeld: boolean; readonly bindingFailure: string; readonly vouchesForX: boolean };
+  readonly full: { readonly noticed: boolean; readonly failedLogged: boolean; readonly onDisk: string; readonly vouchesForX: boolean; readonly listing: readonly string[] };
+  readonly freed: { readonly putBack: boolean; readonly onDisk: string; readonly vouchesForX: boolean; readonly attestedNames: readonly string[] };
+  readonly leaked: readonly string[];
+  readonly rereadNames: readonly string[];
+  readonly log: readonly string[];
+  readonly trace: string;
+}
 
 describe('trust store: a CA file write that lands after its deadline', () => {
   const fixture = useTestPki('trust-late-');
@@ -146,5 +164,37 @@ describe('trust store: a CA file write that lands after its deadline', () => {
     const reread = new TrustStore({ dir });
     await reread.reload();
     assert.deepEqual(reread.attestedNames(), ['bmc-a'], 'a daemon starting now reads bmc-a alone');
+  });
+  it('a late file that cannot be put back (the disk is full by then) is named with the reason, once, stays out of every read, and is put back once there is room', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip(TINY_TMPFS_NEEDS);
+    const dir = join(fixture.work(), 'store-full');
+    const run = await runOnTinyTmpfs({ dir, fixture: FULL_DISK_FIXTURE, args: [fixture.work(), fixture.pki().a.ca.certFile], timeoutMs: 180_000 });
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const seen = JSON.parse(run.stdout.trim().split('\n').at(-1) ?? '{}') as FullDiskLateWrite;
+    if (seen.skip !== undefined) return t.skip(seen.skip);
+    const out = `${seen.log.join('\n')}\n${seen.trace}`;
+
+    assert.ok(seen.afterDeadline.renameHeld, `the rename of ${seen.file} is held\n${out}`);
+    assert.match(seen.afterDeadline.bindingFailure, /timed out/, out);
+    assert.equal(seen.afterDeadline.vouchesForX, false, 'the binding failed: bmc-x is not bound');
+
+    // The rename landed on a full disk: the file names bmc-x, the store cannot rewrite it, and says so.
+    assert.ok(seen.full.noticed, `the late file is noticed\n${out}`);
+    assert.match(seen.full.onDisk, /^Attested-Name: bmc-x$/m, 'the late write is on disk');
+    assert.ok(seen.full.failedLogged, `the failed put-back is logged\n${out}`);
+    const failures = seen.log.filter((l) => l.includes('CA_FILE_PUT_BACK_FAILED'));
+    assert.equal(failures.length, 1, `said once, however often it is tried meanwhile\n${out}`);
+    assert.match(failures[0] ?? '', /^error trust store: cannot put \S+ back to what the store holds \(rewrite it\): .*ENOSPC.*a daemon started now would/, out);
+    assert.ok((failures[0] ?? '').includes(seen.file), 'it names the file');
+    assert.equal(seen.full.vouchesForX, false, 'the store does not read the late file in');
+    assert.deepEqual(seen.full.listing.filter((f) => f.endsWith('.tmp') || f.includes('.tmp-')), [], 'no temp file of the failed put-back is left');
+
+    // Room again: the file is put back, and said so.
+    assert.ok(seen.freed.putBack, `the file is put back once there is room\n${out}`);
+    assert.equal(seen.freed.onDisk, seen.boundText);
+    assert.equal(seen.log.filter((l) => /CA_FILE_PUT_BACK(?!_FAILED)/.test(l)).length, 1, out);
+    assert.deepEqual(seen.leaked, [], `bmc-x was never bound, not even for a moment\n${out}`);
+    assert.deepEqual(seen.freed.attestedNames, ['bmc-a']);
+    assert.deepEqual(seen.rereadNames, ['bmc-a'], 'a daemon starting now reads bmc-a alone');
   });
 });

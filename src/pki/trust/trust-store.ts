@@ -176,6 +176,8 @@ export class TrustStore {
   #lateToCheck = new Set<string>();
   /** #checkLateFiles again after it failed (the disk still hangs), waiting as the link repair does. */
   #lateRetry = new RetryTimer({ firstMs: LINK_REPAIR_FIRST_MS, maxMs: LINK_REPAIR_MAX_MS });
+  /** Late files whose put-back failed for a reason other than the deadline: file name -> the reason last logged. */
+  #putBackFailures = new Map<string, string>();
 
   constructor(opts: TrustStoreOptions) {
     this.dir = opts.dir;
@@ -793,14 +795,40 @@ export class TrustStore {
       });
       if (text !== known?.text) {
         // Said before the put-back: on a disk that still hangs, that write may time out as well (and is tried again).
-        this.#log?.warn(`trust store: a write of ${path} that had timed out landed afterwards; the file is put back to what the store holds`, {
-          event: 'CA_FILE_LATE_WRITE_UNDONE',
-        });
-        if (known) await this.#write(path, known.text);
-        else await this.#io(`removing ${path}`, () => unlink(path)).catch(ignoreMissing);
+        if (!this.#putBackFailures.has(name)) {
+          this.#log?.warn(`trust store: a write of ${path} that had timed out landed afterwards; the file is put back to what the store holds`, {
+            event: 'CA_FILE_LATE_WRITE_UNDONE',
+          });
+        }
+        await this.#putBack(path, known);
       }
       this.#lateToCheck.delete(name);
     }
+  }
+
+  /**
+   * Rewrites (or removes) one late file to what memory holds. A failure other than the deadline
+   * (logged as TRUST_FILE_TIMEOUT already), such as a full or read-only disk, is said once per
+   * reason, and once more when a later try has put the file back.
+   */
+  async #putBack(path: string, known: FileRecord | undefined): Promise<void> {
+    const name = basename(path);
+    try {
+      if (known) await this.#write(path, known.text);
+      else await this.#io(`removing ${path}`, () => unlink(path)).catch(ignoreMissing);
+    } catch (err) {
+      if (err instanceof TimeoutError) throw err;
+      const reason = errorMessage(err);
+      if (this.#putBackFailures.get(name) !== reason) {
+        this.#log?.error(
+          `trust store: cannot put ${path} back to what the store holds (${known ? 'rewrite' : 'remove'} it): ${reason}; the store does not read that file in, but a daemon started now would (tried again after 1 s, 2 s, 4 s … at most every ${LINK_REPAIR_MAX_MS / 60_000} min)`,
+          { event: 'CA_FILE_PUT_BACK_FAILED', reason },
+        );
+      }
+      this.#putBackFailures.set(name, reason);
+      throw err;
+    }
+    if (this.#putBackFailures.delete(name)) this.#log?.info(`trust store: ${path} is put back to what the store holds`, { event: 'CA_FILE_PUT_BACK' });
   }
 
   #timedOut(err: TimeoutError): void {
