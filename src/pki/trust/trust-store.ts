@@ -802,6 +802,8 @@ export class TrustStore {
         }
         await this.#putBack(path, known);
       }
+      // Put back by this try, or meanwhile by other means (the file already holds what memory holds).
+      if (this.#putBackFailures.delete(name)) this.#log?.info(`trust store: ${path} is put back to what the store holds`, { event: 'CA_FILE_PUT_BACK' });
       this.#lateToCheck.delete(name);
     }
   }
@@ -809,7 +811,7 @@ export class TrustStore {
   /**
    * Rewrites (or removes) one late file to what memory holds. A failure other than the deadline
    * (logged as TRUST_FILE_TIMEOUT already), such as a full or read-only disk, is said once per
-   * reason, and once more when a later try has put the file back.
+   * reason (#checkLateFiles says when the file holds what memory holds again).
    */
   async #putBack(path: string, known: FileRecord | undefined): Promise<void> {
     const name = basename(path);
@@ -821,14 +823,13 @@ export class TrustStore {
       const reason = errorMessage(err);
       if (this.#putBackFailures.get(name) !== reason) {
         this.#log?.error(
-          `trust store: cannot put ${path} back to what the store holds (${known ? 'rewrite' : 'remove'} it): ${reason}; the store does not read that file in, but a daemon started now would (tried again after 1 s, 2 s, 4 s … at most every ${LINK_REPAIR_MAX_MS / 60_000} min)`,
+          `trust store: cannot put ${path} back to what the store holds (${known ? 'rewrite' : 'remove'} it): ${reason}; the store does not read that file in, but a daemon started now would (tried again after a wait that doubles up to ${LINK_REPAIR_MAX_MS / 60_000} min)`,
           { event: 'CA_FILE_PUT_BACK_FAILED', reason },
         );
       }
       this.#putBackFailures.set(name, reason);
       throw err;
     }
-    if (this.#putBackFailures.delete(name)) this.#log?.info(`trust store: ${path} is put back to what the store holds`, { event: 'CA_FILE_PUT_BACK' });
   }
 
   #timedOut(err: TimeoutError): void {
