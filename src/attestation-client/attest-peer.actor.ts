@@ -5,7 +5,7 @@ import { fromPromise } from 'xstate';
 import type { AttestationTarget } from '../../machines/events.ts';
 import { DEFAULT_SPDM_PORT, type Config } from '../config/schema.ts';
 import type { Logger } from '../log.ts';
-import type { TrustStore } from '../pki/trust/index.ts';
+import type { BindingReservation, TrustStore } from '../pki/trust/index.ts';
 import type { AttestationDone } from '../../machines/reattestation.ts';
 import { AttestationError, requestAttestation, type AttestedPeer } from './attestation-client.ts';
 import { errorFirstLine } from '../util/error-message.ts';
@@ -17,7 +17,7 @@ const CLIENT_DEADLINE_GRACE_MS = 1000;
 export interface AttestPeerDeps {
   readonly config: Pick<Config, 'peers' | 'attestation_timeout'>;
   readonly bus: () => dbus.MessageBus | undefined;
-  readonly trustStore: Pick<TrustStore, 'addAttested'>;
+  readonly trustStore: Pick<TrustStore, 'reserveBinding'>;
   readonly log: Logger;
   readonly busCallTimeoutMs: number;
 }
@@ -66,7 +66,8 @@ export async function attestAtPeerAddress(
 /**
  * The peer machine's `attestPeer` actor: asks attestationd (D-Bus) to attest the peer at its address
  * and its SPDM port (`peers[].spdm_port`, default 2323) and, on its verdict, trusts the CA it
- * measured, bound to the peer's name, in one atomic write. Any failure throws a one-line
+ * measured, bound to the peer's name, in one atomic write (the binding is asked for when the
+ * attestation starts, so that a revocation of the name meanwhile overtakes it). Any failure throws a one-line
  * AttestationError (the machine keeps it as lastError; it is logged here too) and installs nothing.
  * The statechart's own attestation_timeout bounds it; when it gives up, the abort signal stops the
  * wait and nothing is installed afterwards.
@@ -74,10 +75,13 @@ export async function attestAtPeerAddress(
 export function createAttestPeerActor(deps: AttestPeerDeps) {
   return fromPromise<unknown, AttestationTarget>(async ({ input, signal }) => {
     const log = deps.log.child({ peer: input.name });
+    let reservation: BindingReservation | undefined;
     try {
+      // Asked for now: a revocation of the name while the attestation runs overtakes the binding.
+      reservation = deps.trustStore.reserveBinding(input.name);
       const attested = await attestAtPeerAddress(deps, { input, signal, log, what: 'attesting' });
       if (signal.aborted) throw new AttestationError('ATTESTATION_CANCELLED', `attestation of ${input.name} abandoned before its CA was trusted`);
-      const ca = await deps.trustStore.addAttested(attested.caPem, input.name);
+      const ca = await reservation.bind(attested.caPem);
       log.info(`attested ${input.name} (${attested.deviceSubject}); trusting its CA ${ca.fingerprint} for ${input.name} only`, {
         event: 'PEER_ATTESTED',
       });
@@ -92,6 +96,8 @@ export function createAttestPeerActor(deps: AttestPeerDeps) {
         log.warn(`attestation of ${input.name} failed: ${failure.message}`, { event: 'ATTESTATION_FAILED', code: failure.code, reason: failure.message });
       }
       throw failure;
+    } finally {
+      reservation?.release();
     }
   });
 }

@@ -174,6 +174,42 @@ describe('trust store changes (one CA at a time)', () => {
     assert.deepEqual(reread.attestedNames(), ['bmc-a', 'bmc-b', 'bmc-c', 'bmc-x'], 'the files say the same after a reload');
   });
 
+  it('a binding reserved when its attestation starts is overtaken by a revocation made while it runs; one reserved after binds; one given up orders nothing', async () => {
+    const dir = join(work, 'reserved');
+    const store = new TrustStore({ dir });
+    await store.reload();
+    try {
+      await store.addAttested(caA.pem, 'bmc-a');
+      // bmc-a's attestation starts; meanwhile a failed re-attestation revokes bmc-a; then the verdict comes.
+      const during = store.reserveBinding('bmc-a');
+      await store.revokeName('bmc-a');
+      await assert.rejects(during.bind(caA.pem), /was revoked after this binding was asked for/);
+      during.release(); // the actor's finally: nothing left to give up
+      assert.equal(store.vouchesFor('bmc-a'), false, 'the verdict of an attestation older than the revocation binds nothing');
+      assert.equal(readdirSync(dir).filter((n) => n.endsWith('.pem')).length, 0, 'and writes nothing');
+
+      // An attestation started after the revocation binds the name again.
+      const after = store.reserveBinding('bmc-a');
+      assert.deepEqual((await after.bind(caA.pem)).attestedNames, ['bmc-a']);
+      assert.equal(store.vouchesFor('bmc-a'), true);
+
+      // An attestation that failed gives its reservation up: a later revocation and binding are not ordered against it.
+      const failed = store.reserveBinding('bmc-b');
+      failed.release();
+      await assert.rejects(failed.bind(caB.pem), /already used or released/);
+      await store.revokeName('bmc-b');
+      assert.deepEqual((await store.addAttested(caB.pem, 'bmc-b')).attestedNames, ['bmc-b'], 'a binding asked for after the revocation binds');
+      // A reservation for what is not a host name fails at once, as addAttested does.
+      assert.throws(() => store.reserveBinding('bmc b'), /not a host name/);
+      // A PEM that is not one CA fails the binding and gives the reservation up.
+      const broken = store.reserveBinding('bmc-c');
+      await assert.rejects(broken.bind('not a pem'));
+      await assert.rejects(broken.bind(caC.pem), /already used or released/);
+    } finally {
+      store.close();
+    }
+  });
+
   it('a revocation whose hash link cannot be written still tells its listeners, and the links are repaired once they can be', async () => {
     const dir = join(work, 'link-blocked');
     const log = captureLog();

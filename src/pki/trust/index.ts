@@ -3,7 +3,7 @@
  * or installed after attestation (bound to the attested peer name). Import from here, not from the
  * files inside.
  */
-export { TrustStore, type TrustChange, type TrustedCa, type TrustStoreOptions } from './trust-store.ts';
+export { TrustStore, type BindingReservation, type TrustChange, type TrustedCa, type TrustStoreOptions } from './trust-store.ts';
 export { TrustStoreError, type TrustStoreErrorCode } from './trust-store-error.ts';
 export { MAX_CA_PEM_BYTES, parseCaPem, certificateFingerprint, type ParsedCa } from './ca-certificate-pem.ts';
 export { boundNamesOf, type NameScope } from './name-binding.ts';

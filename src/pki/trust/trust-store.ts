@@ -79,6 +79,14 @@ interface FileRecord {
   readonly text: string;
 }
 
+/** A binding asked for when an attestation starts and made when it has passed, so that a revocation while it ran overtakes it. */
+export interface BindingReservation {
+  /** Binds the attested CA to the reserved name, as addAttested does; once. */
+  bind(pem: string): Promise<TrustedCa>;
+  /** Gives the reservation up (the attestation failed); nothing once bind() was called. */
+  release(): void;
+}
+
 /** One addAttested call waiting for its turn. */
 interface PendingBinding {
   readonly parsed: ParsedCa;
@@ -258,6 +266,45 @@ export class TrustStore {
    */
   async addAttested(pem: string, name: string): Promise<TrustedCa> {
     const parsed = parseCaPem(pem);
+    return this.#bindReserved(parsed, name, this.#reserve(name));
+  }
+
+  /**
+   * Asks for a binding of `name` now, to be made later with bind() once the attestation that
+   * started now has passed: a revokeName of the name called in between overtakes it (bind rejects,
+   * binding nothing), as it overtakes an addAttested called before it. The caller gives it up with
+   * release() when the attestation fails (and may always call it, after bind too). Throws
+   * TrustStoreError for a name that is not a host name.
+   */
+  reserveBinding(name: string): BindingReservation {
+    const seq = this.#reserve(name);
+    let settled = false;
+    const settle = () => {
+      if (settled) return false;
+      settled = true;
+      return true;
+    };
+    return {
+      bind: async (pem) => {
+        if (settled) throw new Error(`trust store: the reservation of a binding to ${name} was already used or released`);
+        let parsed: ParsedCa;
+        try {
+          parsed = parseCaPem(pem);
+        } catch (err) {
+          if (settle()) this.#bindingSettled(name, seq);
+          throw err;
+        }
+        settle();
+        return this.#bindReserved(parsed, name, seq);
+      },
+      release: () => {
+        if (settle()) this.#bindingSettled(name, seq);
+      },
+    };
+  }
+
+  /** Numbers a binding of `name` asked for now, unsettled until #bindingSettled. */
+  #reserve(name: string): number {
     // The one grammar of peer names (ProvisionPeer's, LLDP's): every name bound here reads back.
     if (!isPeerName(name)) {
       throw new TrustStoreError('BAD_NAME', `cannot bind a CA to ${quoteForLog(name)}: not a host name`);
@@ -266,6 +313,11 @@ export class TrustStore {
     const seqs = this.#unsettled.get(name) ?? new Set<number>();
     seqs.add(seq);
     this.#unsettled.set(name, seqs);
+    return seq;
+  }
+
+  /** Queues the binding asked for as call number `seq`, and settles it whatever happens. */
+  async #bindReserved(parsed: ParsedCa, name: string, seq: number): Promise<TrustedCa> {
     try {
       return await new Promise<TrustedCa>((resolve, reject) => {
         this.#bindings.push({ parsed, name, seq, resolve, reject });
