@@ -278,28 +278,26 @@ export class TrustStore {
    */
   reserveBinding(name: string): BindingReservation {
     const seq = this.#reserve(name);
-    let settled = false;
-    const settle = () => {
-      if (settled) return false;
-      settled = true;
-      return true;
+    let open = true;
+    const giveUp = () => {
+      if (!open) return;
+      open = false;
+      this.#bindingSettled(name, seq);
     };
     return {
       bind: async (pem) => {
-        if (settled) throw new Error(`trust store: the reservation of a binding to ${name} was already used or released`);
+        if (!open) throw new Error(`trust store: the reservation of a binding to ${name} was already used or released`);
         let parsed: ParsedCa;
         try {
           parsed = parseCaPem(pem);
         } catch (err) {
-          if (settle()) this.#bindingSettled(name, seq);
+          giveUp();
           throw err;
         }
-        settle();
+        open = false; // #bindReserved settles it
         return this.#bindReserved(parsed, name, seq);
       },
-      release: () => {
-        if (settle()) this.#bindingSettled(name, seq);
-      },
+      release: giveUp,
     };
   }
 
