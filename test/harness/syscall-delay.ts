@@ -42,20 +42,25 @@ export interface SyscallDelayOptions {
    * path itself, not on a file below it). strace 6.1 matches only the first path of a rename.
    */
   readonly paths?: readonly string[];
+  /** Further calls made to fail at once, without the kernel running them (a failing disk): strace's syscall names and the errno they return. */
+  readonly fail?: { readonly syscalls: readonly string[]; readonly errno: string };
 }
 
 /**
  * Attaches `strace -f -y -p PID` to every thread of a running process and has it hold each call of
- * `syscalls` for `delayMs` at its entry (`-e inject=…:delay_enter=`), before the kernel runs it.
+ * `syscalls` for `delayMs` at its entry (`-e inject=…:delay_enter=`), before the kernel runs it,
+ * and (with `fail`) each call of `fail.syscalls` return `fail.errno` instead (`-e inject=…:error=`).
  * Resolves once strace is attached, or with `{ skip }` (strace's own words) when it is missing or
  * cannot attach or inject here (no ptrace in this container, an strace without injection).
  */
 export async function delaySyscalls(o: SyscallDelayOptions): Promise<SyscallDelay | { readonly skip: string }> {
   const out = join(o.dir, `strace-${o.pid}.txt`);
   const set = o.syscalls.join(',');
+  const failing = o.fail ? ['-e', `inject=${o.fail.syscalls.join(',')}:error=${o.fail.errno}`] : [];
+  const traced = [...o.syscalls, ...(o.fail?.syscalls ?? [])].join(',');
   const child = spawn(
     'strace',
-    ['-f', '-y', '-p', String(o.pid), '-o', out, ...(o.paths ?? []).flatMap((p) => ['-P', p]), '-e', `trace=${set}`, '-e', `inject=${set}:delay_enter=${Math.round(o.delayMs * 1000)}`],
+    ['-f', '-y', '-p', String(o.pid), '-o', out, ...(o.paths ?? []).flatMap((p) => ['-P', p]), '-e', `trace=${traced}`, '-e', `inject=${set}:delay_enter=${Math.round(o.delayMs * 1000)}`, ...failing],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let stderr = '';

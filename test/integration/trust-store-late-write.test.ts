@@ -2,10 +2,10 @@
  * The trust store when a CA file's write times out in the middle of its rename (a disk that hangs
  * there): the rename still lands afterwards. A binding overtaken by a revocation must not bind the
  * revoked name when it does; the store takes the late file in as memory has it (here: no file) and
- * puts the disk back, also when the disk still hangs while it does, or is full by then (that case
- * as root, in a mount namespace with a tiny tmpfs). The hang is real: strace,
+ * puts the disk back, also when the disk still hangs while it does, is full by then (that case
+ * as root, in a mount namespace with a tiny tmpfs), or fails every removal. The hang is real: strace,
  * attached to this test's own process, holds every rename at its entry for longer than the store's
- * deadline, then lets it go.
+ * deadline, then lets it go (and, for the failing disk, has every unlink return EIO meanwhile).
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -15,7 +15,7 @@ import { TrustStore } from '../../src/pki/trust/index.ts';
 import { type CapturedLog, captureLog } from '../harness/capture-log.ts';
 import { eventually, REPO } from '../harness/daemon.ts';
 import { runTool } from '../harness/run-tool.ts';
-import { delaySyscalls, type SyscallDelay } from '../harness/syscall-delay.ts';
+import { delaySyscalls, type SyscallDelay, type SyscallDelayOptions } from '../harness/syscall-delay.ts';
 import { runOnTinyTmpfs, TINY_TMPFS_NEEDS } from '../harness/tiny-tmpfs.ts';
 import { useTestPki } from '../harness/test-pki.ts';
 
@@ -71,10 +71,11 @@ describe('trust store: a CA file write that lands after its deadline', () => {
 
   /**
    * Holds every rename of this process for `delayMs` (strace) until `release()`, which the test's
-   * end does too; undefined, the test skipped with strace's reason, where strace cannot.
+   * end does too, and fails every call of `fail` meanwhile; undefined, the test skipped with
+   * strace's reason, where strace cannot.
    */
-  const holdRenames = async (t: TestContext, delayMs: number): Promise<{ delay: SyscallDelay; release: () => Promise<void> } | undefined> => {
-    const delay = await delaySyscalls({ pid: process.pid, syscalls: ['rename', 'renameat', 'renameat2'], delayMs, dir: fixture.work() });
+  const holdRenames = async (t: TestContext, delayMs: number, fail?: SyscallDelayOptions['fail']): Promise<{ delay: SyscallDelay; release: () => Promise<void> } | undefined> => {
+    const delay = await delaySyscalls({ pid: process.pid, syscalls: ['rename', 'renameat', 'renameat2'], delayMs, dir: fixture.work(), fail });
     if ('skip' in delay) {
       t.skip(delay.skip);
       return undefined;
@@ -196,5 +197,51 @@ describe('trust store: a CA file write that lands after its deadline', () => {
     assert.deepEqual(seen.leaked, [], `bmc-x was never bound, not even for a moment\n${out}`);
     assert.deepEqual(seen.freed.attestedNames, ['bmc-a']);
     assert.deepEqual(seen.rereadNames, ['bmc-a'], 'a daemon starting now reads bmc-a alone');
+  });
+  it('a late file that cannot be removed again (the disk fails every removal) is named with the reason, once, stays out of every read, and is removed once the disk works', async (t) => {
+    const log = captureLog();
+    const { store, dir } = await openStore(t, 'store-failing', log);
+    const bound = bindingsOf(store, 'bmc-b');
+
+    // Every rename takes longer than the store's deadline, then lands by itself; every removal fails.
+    const held = await holdRenames(t, SLOW_RENAME_MS, { syscalls: ['unlink', 'unlinkat'], errno: 'EIO' });
+    if (!held) return;
+    const { delay } = held;
+    const binding = store.addAttested(fixture.pki().b.ca.pem, 'bmc-b');
+    binding.catch(() => undefined); // awaited below
+    const heldRename = () => delay.held().find((c) => c.syscall.startsWith('rename') && (c.strings.at(-1) ?? '').startsWith(`${dir}/`));
+    assert.ok(await eventually(() => heldRename() !== undefined, DEADLINE_MS, 20), `the rename of the CA file is held\n${delay.trace()}`);
+    const target = heldRename()?.strings.at(-1) ?? '';
+    const revoking = store.revokeName('bmc-b');
+    await assert.rejects(binding, /timed out|revoked after this binding was asked for/);
+    await revoking;
+
+    // The rename lands: the file names bmc-b, and its removal fails.
+    const lines = (event: RegExp) => log.lines().filter((l) => event.test(l));
+    const failures = () => lines(/CA_FILE_PUT_BACK_FAILED/);
+    const out = () => `${log.lines().join('\n')}\n${delay.trace()}`;
+    assert.ok(await eventually(() => failures().length > 0, DEADLINE_MS, 20), `the failed removal is logged\n${out()}`);
+    assert.ok(existsSync(target), `${target} landed and could not be removed`);
+    assert.match(failures()[0] ?? '', /^error trust store: cannot put \S+ back to what the store holds \(remove it\): .*EIO.*a daemon started now would/, out());
+    assert.ok((failures()[0] ?? '').includes(target), 'it names the file');
+    assert.equal(lines(/CA_FILE_LATE_WRITE_UNDONE/).length, 1, out());
+    assert.equal(store.vouchesFor('bmc-b'), false, 'the store does not read the late file in');
+    // Tried again after 1 s and 2 s, still failing: said once.
+    await new Promise((r) => setTimeout(r, 3500));
+    assert.ok(existsSync(target));
+    assert.equal(failures().length, 1, `said once, however often it is tried meanwhile\n${out()}`);
+    assert.ok(/unlink\S*\(.*= -1 EIO .*\(INJECTED\)/.test(delay.trace()), `the removals were tried and failed\n${delay.trace()}`);
+
+    // The disk works again: a later try removes the file, and says so.
+    await held.release();
+    assert.ok(await eventually(() => !existsSync(target) && lines(/CA_FILE_PUT_BACK(?!_FAILED)/).length > 0, DEADLINE_MS, 50), `the file is removed once the disk works\n${out()}`);
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.ok(!existsSync(target));
+    assert.equal(lines(/CA_FILE_PUT_BACK(?!_FAILED)/).length, 1, out());
+    assert.equal(failures().length, 1, out());
+    assert.deepEqual(bound, [], `bmc-b was never bound, not even for a moment\n${out()}`);
+    const reread = new TrustStore({ dir });
+    await reread.reload();
+    assert.deepEqual(reread.attestedNames(), [], 'a daemon starting now binds no name');
   });
 });
