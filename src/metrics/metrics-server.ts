@@ -66,7 +66,7 @@ export async function startMetricsServer(opts: MetricsServerOptions): Promise<Me
     });
   });
   // Once listening, an error is logged, never thrown: it must not end the daemon. A failed accept
-  // (EMFILE) does not get here: Node retries it by itself (docs/operations.md, "Metrics and health").
+  // (EMFILE, ENOBUFS, …) does not get here: Node retries it by itself (docs/operations.md, "Metrics and health").
   server.on('error', (err) => opts.log.warn(`metrics server: ${err.message}`, { code: 'METRICS_FAILED' }));
   const { port } = server.address() as AddressInfo;
   return {

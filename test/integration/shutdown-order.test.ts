@@ -29,7 +29,7 @@ import { useBusFixture } from '../harness/bus-fixture.ts';
 import { busctl, eventually, IFACE, OBJECT, onBus, SERVICE } from '../harness/daemon.ts';
 import { startSoftTpmToken } from '../harness/soft-tpm.ts';
 import { holdsUnreadBytes } from '../harness/socket-queues.ts';
-import { delaySyscalls, type SyscallDelayOptions } from '../harness/syscall-delay.ts';
+import { injectSyscalls, type SyscallInjectionOptions } from '../harness/syscall-inject.ts';
 
 const DEADLINE_MS = 60_000;
 
@@ -115,12 +115,12 @@ describe('the way out: the name is released last', () => {
   });
 
   /** A daemon on the fixture's bus with strace holding `delay`'s calls, a watch of the name's releases, and ProvisionPeer("self") under way; undefined (the test skipped, saying why) where strace cannot hold them. */
-  async function selfProvisioningHeld(t: TestContext, name: string, delay: (stateDir: string) => Omit<SyscallDelayOptions, 'pid' | 'dir'>) {
+  async function selfProvisioningHeld(t: TestContext, name: string, delay: (stateDir: string) => Omit<SyscallInjectionOptions, 'pid' | 'dir'>) {
     const daemon = await fixture.startDaemon({ config: { name } });
     const stateDir = String(daemon.config['state_dir']);
     const stateFile = join(stateDir, 'state.json');
     assert.equal(readState(stateFile), undefined, 'a fresh BMC has no state file yet');
-    const held = await delaySyscalls({ ...delay(stateDir), pid: daemon.pid, dir: fixture.tempDir('strace-') });
+    const held = await injectSyscalls({ ...delay(stateDir), pid: daemon.pid, dir: fixture.tempDir('strace-') });
     if ('skip' in held) {
       t.skip(held.skip);
       return undefined;
@@ -158,7 +158,7 @@ describe('the way out: the name is released last', () => {
   }
 
   it('on SIGTERM during a state write, the name is released only once the write has landed', async (t) => {
-    const h = await selfProvisioningHeld(t, 'bmc-write', () => ({ syscalls: ['rename', 'renameat', 'renameat2'], delayMs: RENAME_HOLD_MS }));
+    const h = await selfProvisioningHeld(t, 'bmc-write', () => ({ hold: { syscalls: ['rename', 'renameat', 'renameat2'], delayMs: RENAME_HOLD_MS } }));
     if (!h) return;
     const stateRename = () => h.held.held().find((c) => c.syscall.startsWith('rename') && c.strings.at(-1) === h.stateFile);
     // The issuance's renames are held first, each for RENAME_HOLD_MS; then the state file's.
@@ -180,7 +180,7 @@ describe('the way out: the name is released last', () => {
   });
 
   it("on SIGTERM while the state directory's fsync after the rename is held, the name is released only once it has returned", async (t) => {
-    const h = await selfProvisioningHeld(t, 'bmc-dirsync', (stateDir) => ({ syscalls: ['fsync'], paths: [stateDir], delayMs: DIR_FSYNC_HOLD_MS }));
+    const h = await selfProvisioningHeld(t, 'bmc-dirsync', (stateDir) => ({ hold: { syscalls: ['fsync'], delayMs: DIR_FSYNC_HOLD_MS }, paths: [stateDir] }));
     if (!h) return;
     const dirSyncHeld = () => h.held.held().some((c) => c.syscall === 'fsync' && c.fdPaths[0] === h.stateDir);
     const provisioned = () => {

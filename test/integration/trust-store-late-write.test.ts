@@ -15,7 +15,7 @@ import { TrustStore } from '../../src/pki/trust/index.ts';
 import { type CapturedLog, captureLog } from '../harness/capture-log.ts';
 import { eventually, REPO } from '../harness/daemon.ts';
 import { runTool } from '../harness/run-tool.ts';
-import { delaySyscalls, type SyscallDelay, type SyscallDelayOptions } from '../harness/syscall-delay.ts';
+import { injectSyscalls, type SyscallInjection, type SyscallInjectionOptions } from '../harness/syscall-inject.ts';
 import { runOnTinyTmpfs, TINY_TMPFS_NEEDS } from '../harness/tiny-tmpfs.ts';
 import { useTestPki } from '../harness/test-pki.ts';
 
@@ -74,8 +74,8 @@ describe('trust store: a CA file write that lands after its deadline', () => {
    * end does too, and fails every call of `fail` meanwhile; undefined, the test skipped with
    * strace's reason, where strace cannot.
    */
-  const holdRenames = async (t: TestContext, delayMs: number, fail?: SyscallDelayOptions['fail']): Promise<{ delay: SyscallDelay; release: () => Promise<void> } | undefined> => {
-    const delay = await delaySyscalls({ pid: process.pid, syscalls: ['rename', 'renameat', 'renameat2'], delayMs, dir: fixture.work(), fail });
+  const holdRenames = async (t: TestContext, delayMs: number, fail?: SyscallInjectionOptions['fail']): Promise<{ delay: SyscallInjection; release: () => Promise<void> } | undefined> => {
+    const delay = await injectSyscalls({ pid: process.pid, hold: { syscalls: ['rename', 'renameat', 'renameat2'], delayMs }, dir: fixture.work(), fail });
     if ('skip' in delay) {
       t.skip(delay.skip);
       return undefined;

@@ -17,52 +17,49 @@ export interface HeldCall {
   readonly fdPaths: readonly string[];
 }
 
-/** strace attached to a process, delaying the entry of the chosen system calls. */
-export interface SyscallDelay {
+/** strace attached to a process, holding or failing the chosen system calls. */
+export interface SyscallInjection {
   /** The strace process's PID. */
   readonly pid: number;
   /** The calls held (or running) right now, read from strace's output. */
   held(): HeldCall[];
-  /** strace's output so far: every traced call, and `(DELAYED)` after the ones it held. */
+  /** strace's output so far: every traced call, `(DELAYED)` after the ones it held, `(INJECTED)` after the ones it failed. */
   trace(): string;
-  /** Stops strace by its PID (SIGTERM, then SIGKILL): it detaches, and a call it holds goes on at once. */
+  /** Stops strace by its PID (SIGTERM, then SIGKILL): it detaches, a call it holds goes on at once, and no call fails any more. */
   stop(): Promise<void>;
 }
 
-/** What delaySyscalls() needs: whom to trace, which calls to hold, for how long, and where strace writes. */
-export interface SyscallDelayOptions {
+/** What injectSyscalls() needs: whom to trace, which calls to hold or fail, and where strace writes. */
+export interface SyscallInjectionOptions {
   readonly pid: number;
-  /** strace's syscall names, e.g. `['rename', 'renameat', 'renameat2']`. */
-  readonly syscalls: readonly string[];
-  readonly delayMs: number;
   /** A directory for strace's output file. */
   readonly dir: string;
+  /** Calls held at their entry for `delayMs`, then run (a disk that hangs): strace's syscall names, e.g. `['rename', 'renameat', 'renameat2']`. */
+  readonly hold?: { readonly syscalls: readonly string[]; readonly delayMs: number };
+  /** Calls made to return `errno` at once, without the kernel running them (a failing disk). */
+  readonly fail?: { readonly syscalls: readonly string[]; readonly errno: string };
   /**
-   * Hold only the calls on these paths (strace -P: a path argument, or a descriptor open on the
+   * Trace only the calls on these paths (strace -P: a path argument, or a descriptor open on the
    * path itself, not on a file below it). strace 6.1 matches only the first path of a rename.
    */
   readonly paths?: readonly string[];
-  /** Further calls made to fail at once, without the kernel running them (a failing disk): strace's syscall names and the errno they return. */
-  readonly fail?: { readonly syscalls: readonly string[]; readonly errno: string };
 }
 
 /**
  * Attaches `strace -f -y -p PID` to every thread of a running process and has it hold each call of
- * `syscalls` for `delayMs` at its entry (`-e inject=…:delay_enter=`), before the kernel runs it,
- * and (with `fail`) each call of `fail.syscalls` return `fail.errno` instead (`-e inject=…:error=`).
+ * `hold.syscalls` for `hold.delayMs` at its entry (`-e inject=…:delay_enter=`), before the kernel
+ * runs it, and each call of `fail.syscalls` return `fail.errno` instead (`-e inject=…:error=`).
  * Resolves once strace is attached, or with `{ skip }` (strace's own words) when it is missing or
  * cannot attach or inject here (no ptrace in this container, an strace without injection).
  */
-export async function delaySyscalls(o: SyscallDelayOptions): Promise<SyscallDelay | { readonly skip: string }> {
+export async function injectSyscalls(o: SyscallInjectionOptions): Promise<SyscallInjection | { readonly skip: string }> {
   const out = join(o.dir, `strace-${o.pid}.txt`);
-  const set = o.syscalls.join(',');
+  const traced = [...(o.hold?.syscalls ?? []), ...(o.fail?.syscalls ?? [])].join(',');
+  const holding = o.hold ? ['-e', `inject=${o.hold.syscalls.join(',')}:delay_enter=${Math.round(o.hold.delayMs * 1000)}`] : [];
   const failing = o.fail ? ['-e', `inject=${o.fail.syscalls.join(',')}:error=${o.fail.errno}`] : [];
-  const traced = [...o.syscalls, ...(o.fail?.syscalls ?? [])].join(',');
-  const child = spawn(
-    'strace',
-    ['-f', '-y', '-p', String(o.pid), '-o', out, ...(o.paths ?? []).flatMap((p) => ['-P', p]), '-e', `trace=${traced}`, '-e', `inject=${set}:delay_enter=${Math.round(o.delayMs * 1000)}`, ...failing],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
+  const child = spawn('strace', ['-f', '-y', '-p', String(o.pid), '-o', out, ...(o.paths ?? []).flatMap((p) => ['-P', p]), '-e', `trace=${traced}`, ...holding, ...failing], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const attached = await new Promise<boolean>((resolve) => {
@@ -83,7 +80,7 @@ export async function delaySyscalls(o: SyscallDelayOptions): Promise<SyscallDela
   if (!attached) {
     const why = stderr.trim() || (child.pid === undefined ? 'strace could not be started (not installed?)' : `no "attached" within ${ATTACH_DEADLINE_MS / 1000} s`);
     await stopProcess(child);
-    return { skip: `strace cannot hold ${set} of pid ${o.pid} here: ${why}` };
+    return { skip: `strace cannot hold or fail ${traced} of pid ${o.pid} here: ${why}` };
   }
   const pid = child.pid;
   if (pid === undefined) throw new Error('strace attached without a pid');
