@@ -55,6 +55,7 @@ export interface SyscallInjectionOptions {
 export async function injectSyscalls(o: SyscallInjectionOptions): Promise<SyscallInjection | { readonly skip: string }> {
   const out = join(o.dir, `strace-${o.pid}.txt`);
   const traced = [...(o.hold?.syscalls ?? []), ...(o.fail?.syscalls ?? [])].join(',');
+  if (traced === '') throw new Error('injectSyscalls: name the calls to hold or to fail');
   const holding = o.hold ? ['-e', `inject=${o.hold.syscalls.join(',')}:delay_enter=${Math.round(o.hold.delayMs * 1000)}`] : [];
   const failing = o.fail ? ['-e', `inject=${o.fail.syscalls.join(',')}:error=${o.fail.errno}`] : [];
   const child = spawn('strace', ['-f', '-y', '-p', String(o.pid), '-o', out, ...(o.paths ?? []).flatMap((p) => ['-P', p]), '-e', `trace=${traced}`, ...holding, ...failing], {
