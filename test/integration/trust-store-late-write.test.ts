@@ -90,6 +90,15 @@ describe('trust store: a CA file write that lands after its deadline', () => {
     return { delay, release };
   };
 
+  /** Waits until strace holds a rename into `dir` (a CA file's write), and returns the file it renames to. */
+  const heldRenameInto = async (delay: SyscallInjection, dir: string): Promise<string> => {
+    const heldRename = () => delay.held().find((c) => c.syscall.startsWith('rename') && (c.strings.at(-1) ?? '').startsWith(`${dir}/`));
+    assert.ok(await eventually(() => heldRename() !== undefined, DEADLINE_MS, 20), `the rename of the CA file is held\n${delay.trace()}`);
+    const target = heldRename()?.strings.at(-1) ?? '';
+    assert.match(target, /\/[0-9a-f]{64}\.pem$/, 'the binding writes <sha256>.pem');
+    return target;
+  };
+
   it('a binding overtaken by a revocation, whose rename lands after its deadline, never binds the revoked name: the file is removed again', async (t) => {
     const log = captureLog();
     const { store, dir } = await openStore(t, 'store', log);
@@ -100,10 +109,7 @@ describe('trust store: a CA file write that lands after its deadline', () => {
     const { delay } = held;
     const binding = store.addAttested(fixture.pki().b.ca.pem, 'bmc-b');
     binding.catch(() => undefined); // awaited below; its rejection comes while the test waits for the hold
-    const heldRename = () => delay.held().find((c) => c.syscall.startsWith('rename') && (c.strings.at(-1) ?? '').startsWith(`${dir}/`));
-    assert.ok(await eventually(() => heldRename() !== undefined, DEADLINE_MS, 20), `the rename of the CA file is held\n${delay.trace()}`);
-    const target = heldRename()?.strings.at(-1) ?? '';
-    assert.match(target, /\/[0-9a-f]{64}\.pem$/, 'the binding writes <sha256>.pem');
+    const target = await heldRenameInto(delay, dir);
 
     // The verdict comes while the binding's rename is held: the revocation overtakes it.
     const revoking = store.revokeName('bmc-b');
@@ -209,9 +215,7 @@ describe('trust store: a CA file write that lands after its deadline', () => {
     const { delay } = held;
     const binding = store.addAttested(fixture.pki().b.ca.pem, 'bmc-b');
     binding.catch(() => undefined); // awaited below
-    const heldRename = () => delay.held().find((c) => c.syscall.startsWith('rename') && (c.strings.at(-1) ?? '').startsWith(`${dir}/`));
-    assert.ok(await eventually(() => heldRename() !== undefined, DEADLINE_MS, 20), `the rename of the CA file is held\n${delay.trace()}`);
-    const target = heldRename()?.strings.at(-1) ?? '';
+    const target = await heldRenameInto(delay, dir);
     const revoking = store.revokeName('bmc-b');
     await assert.rejects(binding, /timed out|revoked after this binding was asked for/);
     await revoking;
