@@ -850,7 +850,7 @@ export class TrustStore {
             event: 'CA_FILE_LATE_WRITE_UNDONE',
           });
         }
-        await this.#putBack(path, known);
+        await this.#putBack(name, known);
       }
       // Put back by this try, or meanwhile by other means (the file already holds what memory holds).
       if (this.#putBackFailures.delete(name)) this.#log?.info(`trust store: ${path} is put back to what the store holds`, { event: 'CA_FILE_PUT_BACK' });
@@ -863,8 +863,8 @@ export class TrustStore {
    * (logged as TRUST_FILE_TIMEOUT already), such as a full or read-only disk, is said once per
    * reason (#checkLateFiles says when the file holds what memory holds again).
    */
-  async #putBack(path: string, known: FileRecord | undefined): Promise<void> {
-    const name = basename(path);
+  async #putBack(name: string, known: FileRecord | undefined): Promise<void> {
+    const path = join(this.dir, name);
     try {
       if (known) await this.#write(path, known.text);
       else await this.#io(`removing ${path}`, () => unlink(path)).catch(ignoreMissing);
