@@ -9,6 +9,8 @@
 // under it (daemons, swtpm, browsers) by PID, deletes the network namespaces the rack harness made
 // for them, prints the closing `# pass N` / `# fail N` lines
 // (the pending tests counted as failed) and exits 1.
+// Whenever a test failed, the run ends with one `# failed: FILE › TEST: first line of its error`
+// line per failure, so that the last lines of a long log (all a CI summary may keep) say what failed.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -93,6 +95,14 @@ function readProgress() {
   }
 }
 
+/** One TAP comment line per failed test (none when all passed). */
+function reportFailures() {
+  const failures = progress.describeFailures();
+  if (failures.length === 0) return;
+  process.stdout.write(`# ${failures.length} failed:\n`);
+  for (const line of failures) process.stdout.write(`# failed: ${line}\n`);
+}
+
 let firing = false;
 async function fire(reason) {
   firing = true;
@@ -107,6 +117,7 @@ async function fire(reason) {
   // A rack test killed before its teardown leaves its network namespaces behind.
   const removed = removeNamespacesOf(stopped);
   if (removed.length > 0) say(`watchdog: removed the network namespaces they left behind: ${removed.join(' ')}`);
+  reportFailures();
   say(`pass ${progress.passed}`);
   say(`fail ${progress.failed + Math.max(1, progress.pendingTests())}`);
   rmSync(progressDir, { recursive: true, force: true });
@@ -132,6 +143,8 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 child.on('exit', (code, signal) => {
   if (firing) return;
   clearInterval(watch);
+  readProgress();
+  reportFailures();
   rmSync(progressDir, { recursive: true, force: true });
   process.exit(code ?? (signal ? 1 : 0));
 });

@@ -19,6 +19,8 @@ export class TestProgress {
   lastProgressAt;
   passed = 0;
   failed = 0;
+  /** Every test that failed on its own account (not a suite that failed because a test in it did). */
+  failures = [];
 
   constructor(now = Date.now()) {
     this.#start = now;
@@ -36,11 +38,23 @@ export class TestProgress {
       const entry = this.#running.get(key);
       if (entry && --entry.count === 0) this.#running.delete(key);
       this.lastProgressAt = Math.max(this.lastProgressAt ?? 0, event.at);
-    } else if (!event.suite && !isFileLevel(event)) {
-      // Leaf tests only, as node's own summary counts them (not suites, not whole files).
-      if (event.type === 'test:pass') this.passed += 1;
-      if (event.type === 'test:fail') this.failed += 1;
+    } else {
+      // A leaf's own failure, or a suite's or a whole file's (a hook, a crash, a timeout).
+      if (event.type === 'test:fail' && event.error !== undefined) this.failures.push({ file: event.file, name: event.name, nesting: event.nesting, error: event.error });
+      if (!event.suite && !isFileLevel(event)) {
+        // Leaf tests only, as node's own summary counts them (not suites, not whole files).
+        if (event.type === 'test:pass') this.passed += 1;
+        if (event.type === 'test:fail') this.failed += 1;
+      }
     }
+  }
+
+  /** What failed, one line each: file, test and the first line of its error; nothing when all passed. */
+  describeFailures(cwd = process.cwd()) {
+    return this.failures.map((f) => {
+      const file = f.file === undefined ? '(no file)' : relative(cwd, f.file) || f.file;
+      return isFileLevel(f) ? `${file}: ${f.error}` : `${file} › ${f.name}: ${f.error}`;
+    });
   }
 
   /** Leaf tests still running (suites and whole files aside). */

@@ -11,6 +11,7 @@ import { runTool } from '../harness/run-tool.ts';
 const REPO = resolve(import.meta.dirname, '../..');
 const FIXTURE = 'test/fixtures/watchdog/hangs-forever.test.ts';
 const RACK_FIXTURE = 'test/fixtures/watchdog/hangs-in-a-rack.test.ts';
+const FAILING_FIXTURE = 'test/fixtures/watchdog/fails-two.test.ts';
 
 const alive = (pid: number) => {
   try {
@@ -62,6 +63,23 @@ describe('the test runner watchdog (scripts/run-tests.mjs)', () => {
     assert.match(run.stdout, /^# watchdog: the run has taken more than 20 s \(bound: TEST_WATCHDOG_TOTAL_S=20\); stopping the run\. Still running:/m, out);
     assert.match(run.stdout, /^# fail [1-9]\d*$/m, out);
     for (const pid of run.started) assert.equal(alive(pid), false, `process ${pid} started by the test was stopped`);
+  });
+
+  it('ends a run in which tests failed with one line per failure: file, test and the first line of its error', async () => {
+    const run = await runFixture('failing', { TEST_WATCHDOG_IDLE_S: '3600', TEST_WATCHDOG_TOTAL_S: '3600' }, FAILING_FIXTURE);
+    const out = `${run.stdout}\n${run.stderr}`;
+    assert.equal(run.code, 1, out);
+    // The last lines of the log, which are all a CI summary may keep.
+    const tail = run.stdout.trimEnd().split('\n').slice(-3);
+    assert.deepEqual(
+      tail,
+      [
+        '# 2 failed:',
+        `# failed: ${FAILING_FIXTURE} › fails an assertion: AssertionError: the count is right`,
+        `# failed: ${FAILING_FIXTURE} › throws: RangeError: out of range`,
+      ],
+      out,
+    );
   });
 
   it('removes the network namespaces a rack test it had to kill left behind (as root)', async () => {
